@@ -1,0 +1,13 @@
+//! Synapse-NG node.
+//!
+//! The crate has two halves:
+//! - a deterministic, sans-IO core (every module but `runtime`) that compiles
+//!   natively and to wasm32, takes time and randomness as inputs and never
+//!   touches the network, a clock or storage itself;
+//! - `runtime` (wasm32 only): thin browser adapters (WebSocket signaling,
+//!   WebRTC DataChannels, IndexedDB, timers) and the `window.synapse` JS API.
+
+pub mod identity;
+pub mod signaling;
+
+pub use identity::{Identity, NodeId};

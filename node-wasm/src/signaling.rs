@@ -1,0 +1,244 @@
+//! The rendezvous signaling protocol, shared by the browser node and the
+//! rendezvous server. JSON text frames over one WebSocket.
+//!
+//! ```text
+//! server -> client  {"type":"challenge","nonce":HEX32}
+//! client -> server  {"type":"auth","id":NODE_ID,"signature":HEX64}
+//! server -> client  {"type":"welcome","id":NODE_ID,"peers":[NODE_ID..],"ttl_secs":N}
+//! server -> client  {"type":"peer_joined","id":NODE_ID} | {"type":"peer_left","id":NODE_ID}
+//! client -> server  {"type":"signal","to":NODE_ID,"payload":SIGNAL}
+//! server -> client  {"type":"signal","from":NODE_ID,"payload":SIGNAL}
+//! client -> server  {"type":"list"}   server -> client {"type":"peers","peers":[..]}
+//! client -> server  {"type":"ping"}   server -> client {"type":"pong"}
+//! server -> client  {"type":"error","code":CODE,"reason":TEXT}
+//! ```
+//!
+//! The auth signature is over [`AUTH_DOMAIN`] `|| 0 ||` the 32 nonce bytes, so
+//! a login proof is useless anywhere else and for any other nonce. The server
+//! relays `payload` without reading it; the receiving node parses it as a
+//! [`SignalPayload`] and treats it as hostile.
+
+use crate::identity::{Identity, IdentityError, NodeId};
+use serde::{Deserialize, Serialize};
+
+/// Domain of the rendezvous login signature.
+pub const AUTH_DOMAIN: &[u8] = b"synapse-ng/rendezvous-auth/v1";
+
+/// Messages a client sends to the rendezvous.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Answer to the challenge: the node id and its signature of the nonce.
+    Auth { id: NodeId, signature: String },
+    /// Relay `payload` to the authenticated node `to`.
+    Signal { to: NodeId, payload: serde_json::Value },
+    /// Ask for the current directory.
+    List,
+    /// Keep-alive; refreshes the directory entry's TTL.
+    Ping,
+}
+
+/// Messages the rendezvous sends to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame on every connection.
+    Challenge { nonce: String },
+    /// Authentication succeeded; `peers` are the other live ids.
+    Welcome { id: NodeId, peers: Vec<NodeId>, ttl_secs: u64 },
+    /// A node authenticated.
+    PeerJoined { id: NodeId },
+    /// A node left or its entry expired.
+    PeerLeft { id: NodeId },
+    /// Answer to `list`.
+    Peers { peers: Vec<NodeId> },
+    /// A relayed signal from an authenticated node.
+    Signal { from: NodeId, payload: serde_json::Value },
+    /// Answer to `ping`.
+    Pong,
+    /// A refused request. Fatal codes are followed by a close.
+    Error { code: ErrorCode, reason: String },
+}
+
+/// Why the rendezvous refused something. Stable strings: clients match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON for a client message.
+    MalformedMessage,
+    /// The frame exceeded the size limit.
+    FrameTooLarge,
+    /// A binary frame (only text is spoken).
+    BinaryNotSupported,
+    /// Anything but `auth` before authenticating.
+    NotAuthenticated,
+    /// `auth` after authenticating.
+    AlreadyAuthenticated,
+    /// The auth signature did not verify.
+    AuthFailed,
+    /// No `auth` within the auth timeout.
+    AuthTimeout,
+    /// The connection sent nothing for the idle timeout.
+    IdleTimeout,
+    /// Too many messages per second.
+    RateLimited,
+    /// The server is at its connection limit.
+    TooManyConnections,
+    /// This id already has the maximum number of connections.
+    TooManyConnectionsForId,
+    /// The signal's target is not an authenticated, connected node.
+    UnknownPeer,
+    /// A node tried to signal itself.
+    SelfSignal,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+impl ErrorCode {
+    /// The snake_case wire name (also the metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedMessage => "malformed_message",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::NotAuthenticated => "not_authenticated",
+            ErrorCode::AlreadyAuthenticated => "already_authenticated",
+            ErrorCode::AuthFailed => "auth_failed",
+            ErrorCode::AuthTimeout => "auth_timeout",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::TooManyConnectionsForId => "too_many_connections_for_id",
+            ErrorCode::UnknownPeer => "unknown_peer",
+            ErrorCode::SelfSignal => "self_signal",
+            ErrorCode::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// Every code, for metrics that list all of them.
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::MalformedMessage,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::BinaryNotSupported,
+        ErrorCode::NotAuthenticated,
+        ErrorCode::AlreadyAuthenticated,
+        ErrorCode::AuthFailed,
+        ErrorCode::AuthTimeout,
+        ErrorCode::IdleTimeout,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyConnections,
+        ErrorCode::TooManyConnectionsForId,
+        ErrorCode::UnknownPeer,
+        ErrorCode::SelfSignal,
+        ErrorCode::ShuttingDown,
+    ];
+}
+
+/// Signs a rendezvous challenge nonce (hex text as sent by the server).
+pub fn sign_challenge(identity: &Identity, nonce_hex: &str) -> Result<String, IdentityError> {
+    let nonce = decode_nonce(nonce_hex)?;
+    Ok(hex::encode(identity.sign(AUTH_DOMAIN, &nonce)))
+}
+
+/// Checks a client's answer to the challenge `nonce`.
+pub fn verify_challenge(id: &NodeId, nonce: &[u8; 32], signature_hex: &str) -> Result<(), IdentityError> {
+    let sig = hex::decode(signature_hex).map_err(|_| IdentityError::BadSignature)?;
+    id.verify(AUTH_DOMAIN, nonce, &sig)
+}
+
+fn decode_nonce(nonce_hex: &str) -> Result<[u8; 32], IdentityError> {
+    let mut nonce = [0u8; 32];
+    hex::decode_to_slice(nonce_hex, &mut nonce).map_err(|_| IdentityError::BadSignature)?;
+    Ok(nonce)
+}
+
+/// What travels inside `signal.payload` between two nodes: the WebRTC
+/// negotiation, relayed verbatim by the rendezvous (or, later, by peers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignalPayload {
+    /// An SDP offer or answer.
+    Description { sdp_type: SdpType, sdp: String },
+    /// A trickled ICE candidate (`candidate` empty means end of candidates).
+    Candidate { candidate: String, sdp_mid: Option<String>, sdp_m_line_index: Option<u16> },
+    /// The sender closed its connection to the receiver; tear down and let
+    /// the reconnect logic decide.
+    Bye,
+}
+
+/// SDP description type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SdpType {
+    Offer,
+    Answer,
+}
+
+/// Upper bound on an SDP we accept from a peer (Chromium's are ~1-3 KiB).
+pub const MAX_SDP_LEN: usize = 16 * 1024;
+/// Upper bound on one ICE candidate line.
+pub const MAX_CANDIDATE_LEN: usize = 1024;
+
+impl SignalPayload {
+    /// Parses and size-checks a payload from the network.
+    pub fn from_json(value: serde_json::Value) -> Result<SignalPayload, String> {
+        let p: SignalPayload = serde_json::from_value(value).map_err(|e| format!("malformed signal: {e}"))?;
+        match &p {
+            SignalPayload::Description { sdp, .. } if sdp.len() > MAX_SDP_LEN => Err("sdp too large".into()),
+            SignalPayload::Candidate { candidate, sdp_mid, .. }
+                if candidate.len() > MAX_CANDIDATE_LEN || sdp_mid.as_ref().is_some_and(|m| m.len() > 64) =>
+            {
+                Err("candidate too large".into())
+            }
+            _ => Ok(p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_have_the_documented_shape() {
+        let id = Identity::from_seed([1; 32]).node_id();
+        let m = ClientMsg::Signal { to: id, payload: serde_json::json!({"kind":"bye"}) };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(text, format!(r#"{{"type":"signal","to":"{id}","payload":{{"kind":"bye"}}}}"#));
+        assert_eq!(serde_json::from_str::<ClientMsg>(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping);
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn server_error_codes_are_snake_case() {
+        let m = ServerMsg::Error { code: ErrorCode::TooManyConnectionsForId, reason: "x".into() };
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains(r#""code":"too_many_connections_for_id""#), "{text}");
+        for code in ErrorCode::ALL {
+            let j = serde_json::to_value(code).unwrap();
+            assert_eq!(j.as_str().unwrap(), code.as_str());
+        }
+    }
+
+    #[test]
+    fn challenge_signature_round_trip() {
+        let me = Identity::from_seed([9; 32]);
+        let nonce = [5u8; 32];
+        let sig = sign_challenge(&me, &hex::encode(nonce)).unwrap();
+        assert!(verify_challenge(&me.node_id(), &nonce, &sig).is_ok());
+        assert!(verify_challenge(&me.node_id(), &[6u8; 32], &sig).is_err());
+        let other = Identity::from_seed([8; 32]).node_id();
+        assert!(verify_challenge(&other, &nonce, &sig).is_err());
+        assert!(verify_challenge(&me.node_id(), &nonce, "zz").is_err());
+    }
+
+    #[test]
+    fn signal_payload_is_size_checked() {
+        let ok = serde_json::json!({"kind":"description","sdp_type":"offer","sdp":"v=0"});
+        assert!(SignalPayload::from_json(ok).is_ok());
+        let big = serde_json::json!({"kind":"description","sdp_type":"offer","sdp":"x".repeat(MAX_SDP_LEN + 1)});
+        assert!(SignalPayload::from_json(big).is_err());
+        assert!(SignalPayload::from_json(serde_json::json!({"kind":"evil"})).is_err());
+        assert!(SignalPayload::from_json(serde_json::json!(42)).is_err());
+    }
+}
