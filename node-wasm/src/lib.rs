@@ -11,3 +11,7 @@ pub mod identity;
 pub mod signaling;
 
 pub use identity::{Identity, NodeId};
+pub mod codec;
+pub mod framing;
+pub mod session;
+pub mod wire;
