@@ -15,3 +15,6 @@ pub mod codec;
 pub mod framing;
 pub mod session;
 pub mod wire;
+
+#[cfg(target_arch = "wasm32")]
+pub mod runtime;

@@ -36,7 +36,11 @@ pub fn sdp_fingerprint(sdp: &str) -> Option<String> {
         .filter_map(|l| l.trim().strip_prefix("a=fingerprint:"))
         .map(|v| v.trim().to_ascii_lowercase())
         .collect();
-    if fps.is_empty() { None } else { Some(fps.join(",")) }
+    if fps.is_empty() {
+        None
+    } else {
+        Some(fps.join(","))
+    }
 }
 
 /// What the runtime must do after feeding the session.
@@ -60,7 +64,9 @@ pub enum SessionEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting for the peer's AuthHello and AuthProof.
-    Handshaking { got_hello: bool },
+    Handshaking {
+        got_hello: bool,
+    },
     Proven,
     Failed,
 }
@@ -110,7 +116,10 @@ impl Session {
             reassembler: Reassembler::new(MAX_MESSAGE),
             mode,
         };
-        let out = frames(&WireMsg::AuthHello { node_id: local, nonce });
+        let out = frames(&WireMsg::AuthHello {
+            node_id: local,
+            nonce,
+        });
         (s, out)
     }
 
@@ -146,25 +155,47 @@ impl Session {
         match (self.state, msg) {
             (State::Handshaking { got_hello: false }, WireMsg::AuthHello { node_id, nonce }) => {
                 if node_id != self.remote {
-                    return self.fail(format!("claimed id {} but signaled as {}", node_id.short(), self.remote.short()));
+                    return self.fail(format!(
+                        "claimed id {} but signaled as {}",
+                        node_id.short(),
+                        self.remote.short()
+                    ));
                 }
                 self.state = State::Handshaking { got_hello: true };
                 let signature = match self.mode {
                     ProofMode::Honest => identity.sign(
                         PEER_AUTH_DOMAIN,
-                        &proof_payload(&self.local, &self.remote, &self.local_fp, &self.remote_fp, &nonce),
+                        &proof_payload(
+                            &self.local,
+                            &self.remote,
+                            &self.local_fp,
+                            &self.remote_fp,
+                            &nonce,
+                        ),
                     ),
                     // A proof made for some other DTLS session, as a relaying
                     // attacker would present.
                     ProofMode::ForgeProof => identity.sign(
                         PEER_AUTH_DOMAIN,
-                        &proof_payload(&self.local, &self.remote, "sha-256 forged", &self.remote_fp, &nonce),
+                        &proof_payload(
+                            &self.local,
+                            &self.remote,
+                            "sha-256 forged",
+                            &self.remote_fp,
+                            &nonce,
+                        ),
                     ),
                 };
                 frames(&WireMsg::AuthProof { signature })
             }
             (State::Handshaking { got_hello: true }, WireMsg::AuthProof { signature }) => {
-                let payload = proof_payload(&self.remote, &self.local, &self.remote_fp, &self.local_fp, &self.nonce);
+                let payload = proof_payload(
+                    &self.remote,
+                    &self.local,
+                    &self.remote_fp,
+                    &self.local_fp,
+                    &self.nonce,
+                );
                 match self.remote.verify(PEER_AUTH_DOMAIN, &payload, &signature) {
                     Ok(()) => {
                         self.state = State::Proven;
@@ -173,7 +204,9 @@ impl Session {
                     Err(e) => self.fail(format!("identity proof: {e}")),
                 }
             }
-            (State::Handshaking { .. }, other) => self.fail(format!("{} before the handshake completed", name(&other))),
+            (State::Handshaking { .. }, other) => {
+                self.fail(format!("{} before the handshake completed", name(&other)))
+            }
             (State::Proven, WireMsg::Hello(h)) => match h.verify() {
                 Ok(()) => vec![SessionEvent::Hello(h)],
                 Err(e) => self.fail(format!("hello: {e}")),
@@ -204,12 +237,25 @@ fn name(m: &WireMsg) -> &'static str {
 }
 
 fn frames(msg: &WireMsg) -> Vec<SessionEvent> {
-    framing::split(&msg.encode()).into_iter().map(SessionEvent::Send).collect()
+    framing::split(&msg.encode())
+        .into_iter()
+        .map(SessionEvent::Send)
+        .collect()
 }
 
-fn proof_payload(signer: &NodeId, verifier: &NodeId, signer_fp: &str, verifier_fp: &str, verifier_nonce: &[u8; 32]) -> Vec<u8> {
+fn proof_payload(
+    signer: &NodeId,
+    verifier: &NodeId,
+    signer_fp: &str,
+    verifier_fp: &str,
+    verifier_nonce: &[u8; 32],
+) -> Vec<u8> {
     let mut w = Writer::new();
-    w.raw(&signer.0).raw(&verifier.0).str(signer_fp).str(verifier_fp).raw(verifier_nonce);
+    w.raw(&signer.0)
+        .raw(&verifier.0)
+        .str(signer_fp)
+        .str(verifier_fp)
+        .raw(verifier_nonce);
     w.finish()
 }
 
@@ -226,8 +272,20 @@ mod tests {
 
     fn side(seed: u8, remote: NodeId, local_fp: &str, remote_fp: &str, mode: ProofMode) -> Side {
         let id = Identity::from_seed([seed; 32]);
-        let (s, ev) = Session::start(&id, remote, [seed; 32], local_fp.into(), remote_fp.into(), mode);
-        let mut me = Side { id, s, outbox: vec![], events: vec![] };
+        let (s, ev) = Session::start(
+            &id,
+            remote,
+            [seed; 32],
+            local_fp.into(),
+            remote_fp.into(),
+            mode,
+        );
+        let mut me = Side {
+            id,
+            s,
+            outbox: vec![],
+            events: vec![],
+        };
         me.absorb(ev);
         me
     }
@@ -276,7 +334,9 @@ mod tests {
     fn forged_proof_is_a_violation() {
         let (_a, b) = pair(ProofMode::ForgeProof, "sha-256 bb");
         assert!(!b.s.is_proven());
-        assert!(matches!(b.events.last(), Some(SessionEvent::Violation(r)) if r.contains("identity proof")));
+        assert!(
+            matches!(b.events.last(), Some(SessionEvent::Violation(r)) if r.contains("identity proof"))
+        );
     }
 
     #[test]
@@ -292,8 +352,21 @@ mod tests {
         let a_id = Identity::from_seed([1; 32]);
         let c_id = Identity::from_seed([3; 32]).node_id();
         // B expects C but A shows up.
-        let (mut b, _) = Session::start(&Identity::from_seed([2; 32]), c_id, [0; 32], "x".into(), "y".into(), ProofMode::Honest);
-        let frame = framing::split(&WireMsg::AuthHello { node_id: a_id.node_id(), nonce: [0; 32] }.encode());
+        let (mut b, _) = Session::start(
+            &Identity::from_seed([2; 32]),
+            c_id,
+            [0; 32],
+            "x".into(),
+            "y".into(),
+            ProofMode::Honest,
+        );
+        let frame = framing::split(
+            &WireMsg::AuthHello {
+                node_id: a_id.node_id(),
+                nonce: [0; 32],
+            }
+            .encode(),
+        );
         let ev = b.on_frame(&Identity::from_seed([2; 32]), &frame[0]);
         assert!(matches!(&ev[0], SessionEvent::Violation(r) if r.contains("claimed id")));
     }
@@ -302,7 +375,14 @@ mod tests {
     fn app_messages_before_proof_are_refused() {
         let me = Identity::from_seed([2; 32]);
         let other = Identity::from_seed([1; 32]);
-        let (mut s, _) = Session::start(&me, other.node_id(), [0; 32], "x".into(), "y".into(), ProofMode::Honest);
+        let (mut s, _) = Session::start(
+            &me,
+            other.node_id(),
+            [0; 32],
+            "x".into(),
+            "y".into(),
+            ProofMode::Honest,
+        );
         assert!(s.send(&WireMsg::Ping(1)).is_none());
         let h = SignedHello::sign(&other, "early").unwrap();
         let f = framing::split(&WireMsg::Hello(h).encode());
@@ -318,7 +398,14 @@ mod tests {
         let other = Identity::from_seed([1; 32]).node_id();
         let mut x: u64 = 0x9e3779b97f4a7c15;
         for len in 0..200usize {
-            let (mut s, _) = Session::start(&me, other, [0; 32], "x".into(), "y".into(), ProofMode::Honest);
+            let (mut s, _) = Session::start(
+                &me,
+                other,
+                [0; 32],
+                "x".into(),
+                "y".into(),
+                ProofMode::Honest,
+            );
             let frame: Vec<u8> = (0..len)
                 .map(|_| {
                     x ^= x << 13;

@@ -56,7 +56,9 @@ impl std::fmt::Display for HelloError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HelloError::Empty => f.write_str("hello text is empty"),
-            HelloError::TooLong(n) => write!(f, "hello text is {n} bytes, the limit is {MAX_HELLO_BYTES}"),
+            HelloError::TooLong(n) => {
+                write!(f, "hello text is {n} bytes, the limit is {MAX_HELLO_BYTES}")
+            }
             HelloError::BadSignature => f.write_str("hello signature does not verify"),
         }
     }
@@ -70,14 +72,22 @@ impl SignedHello {
         check_hello_text(text)?;
         let author = identity.node_id();
         let signature = identity.sign(HELLO_DOMAIN, &hello_payload(&author, text));
-        Ok(SignedHello { author, text: text.to_owned(), signature })
+        Ok(SignedHello {
+            author,
+            text: text.to_owned(),
+            signature,
+        })
     }
 
     /// Checks the text limits and the author's signature.
     pub fn verify(&self) -> Result<(), HelloError> {
         check_hello_text(&self.text)?;
         self.author
-            .verify(HELLO_DOMAIN, &hello_payload(&self.author, &self.text), &self.signature)
+            .verify(
+                HELLO_DOMAIN,
+                &hello_payload(&self.author, &self.text),
+                &self.signature,
+            )
             .map_err(|_| HelloError::BadSignature)
     }
 }
@@ -134,8 +144,13 @@ impl WireMsg {
             return Err(DecodeError::UnknownVersion(v));
         }
         let msg = match r.u8()? {
-            1 => WireMsg::AuthHello { node_id: NodeId(r.array()?), nonce: r.array()? },
-            2 => WireMsg::AuthProof { signature: r.array()? },
+            1 => WireMsg::AuthHello {
+                node_id: NodeId(r.array()?),
+                nonce: r.array()?,
+            },
+            2 => WireMsg::AuthProof {
+                signature: r.array()?,
+            },
             3 => WireMsg::Hello(SignedHello {
                 author: NodeId(r.array()?),
                 text: r.str("hello text", MAX_HELLO_BYTES)?.to_owned(),
@@ -159,7 +174,10 @@ mod tests {
     fn every_message_round_trips() {
         let me = Identity::from_seed([1; 32]);
         let msgs = vec![
-            WireMsg::AuthHello { node_id: me.node_id(), nonce: [3; 32] },
+            WireMsg::AuthHello {
+                node_id: me.node_id(),
+                nonce: [3; 32],
+            },
             WireMsg::AuthProof { signature: [4; 64] },
             WireMsg::Hello(SignedHello::sign(&me, "hi there").unwrap()),
             WireMsg::Ping(7),
@@ -173,7 +191,10 @@ mod tests {
 
     #[test]
     fn decoding_is_strict() {
-        assert_eq!(WireMsg::decode(&[2, 4]), Err(DecodeError::UnknownVersion(2)));
+        assert_eq!(
+            WireMsg::decode(&[2, 4]),
+            Err(DecodeError::UnknownVersion(2))
+        );
         assert_eq!(WireMsg::decode(&[1, 99]), Err(DecodeError::UnknownTag(99)));
         assert_eq!(WireMsg::decode(&[1, 4, 0]), Err(DecodeError::Truncated));
         let mut ping = WireMsg::Ping(1).encode();
@@ -193,6 +214,9 @@ mod tests {
         stolen.author = Identity::from_seed([2; 32]).node_id();
         assert_eq!(stolen.verify(), Err(HelloError::BadSignature));
         assert_eq!(SignedHello::sign(&me, "  ").unwrap_err(), HelloError::Empty);
-        assert!(matches!(SignedHello::sign(&me, &"x".repeat(1001)), Err(HelloError::TooLong(1001))));
+        assert!(matches!(
+            SignedHello::sign(&me, &"x".repeat(1001)),
+            Err(HelloError::TooLong(1001))
+        ));
     }
 }

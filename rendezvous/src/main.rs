@@ -1,1 +1,91 @@
-fn main() {}
+//! The rendezvous binary: parse flags, set up logging, bind, serve until
+//! SIGINT/SIGTERM. Everything else lives in the library so tests run it
+//! in-process.
+
+use clap::Parser;
+use rendezvous::{Config, LogFormat};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    init_tracing(config.log_format);
+    if let Err(e) = config.validate() {
+        tracing::error!("invalid configuration: {e}");
+        return ExitCode::FAILURE;
+    }
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %config.listen, "cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("cannot read the bound address: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The one line on stdout: scripts and tests read the real port from it
+    // (logs go to stderr). Flushed because stdout is block-buffered on a pipe.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{addr}");
+    let _ = out.flush();
+    drop(out);
+
+    match rendezvous::serve(config, listener, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr (stdout carries only the `listening on` line), filtered
+/// by `RUST_LOG` (default `info`).
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only help a human at a terminal; they garble log files.
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what service managers
+/// and `docker stop` send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received SIGINT"),
+        _ = term => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,17 @@
+//! Browser adapters (wasm32 only). Each is thin: it moves bytes and events
+//! between a browser API and the sans-IO core, and decides nothing itself.
+//!
+//! - [`store`]: the identity in IndexedDB.
+//! - [`transport`]: RTCPeerConnections and their DataChannels (perfect
+//!   negotiation, framing, the identity handshake, reconnect with backoff).
+//! - [`rendezvous`]: the WebSocket signaling client.
+//! - [`api`]: `window.synapse`, the public JS API.
+
+pub mod api;
+pub mod rendezvous;
+pub mod store;
+pub mod transport;
+pub mod util;
+
+pub use api::{SynapseNode, start};
+pub use transport::{Node, NodeConfig, PeerState};

@@ -1,0 +1,52 @@
+//! Small browser helpers: logging, time, randomness, sleeping.
+
+use wasm_bindgen::JsValue;
+
+/// Logs to the browser console with a `[synapse]` prefix.
+#[macro_export]
+macro_rules! console_log {
+    ($($t:tt)*) => {
+        web_sys::console::log_1(&wasm_bindgen::JsValue::from_str(&format!("[synapse] {}", format_args!($($t)*))))
+    };
+}
+
+/// Milliseconds since navigation start (`performance.now()`), monotonic.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// Fresh random bytes from the browser's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    // getrandom's `js` backend uses crypto.getRandomValues; it cannot fail in
+    // a browser that runs wasm, and a zeroed nonce would still be safe to use
+    // (it only weakens freshness), so an error is logged rather than fatal.
+    if let Err(e) = getrandom::getrandom(&mut out) {
+        crate::console_log!("getrandom failed: {e}");
+    }
+    out
+}
+
+/// A random u32.
+pub fn random_u32() -> u32 {
+    u32::from_le_bytes(random_bytes::<4>())
+}
+
+/// Sleeps without blocking the event loop.
+pub async fn sleep_ms(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Text of a JS error value, for logs.
+pub fn js_err(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(e, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}

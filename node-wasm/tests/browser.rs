@@ -1,0 +1,177 @@
+//! In-browser tests (`wasm-pack test --headless --chrome node-wasm`): the
+//! real IndexedDB, real RTCPeerConnections and real DataChannels.
+#![cfg(target_arch = "wasm32")]
+
+use node_wasm::framing::{Reassembler, split};
+use node_wasm::identity::Identity;
+use node_wasm::runtime::util::{now_ms, sleep_ms};
+use node_wasm::runtime::{Node, NodeConfig, store};
+use node_wasm::session::ProofMode;
+use std::rc::Rc;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Waits until `cond` holds, failing the test after `timeout_ms`.
+async fn wait_for(what: &str, timeout_ms: f64, cond: impl Fn() -> bool) {
+    let start = now_ms();
+    while !cond() {
+        assert!(
+            now_ms() - start < timeout_ms,
+            "timed out after {timeout_ms} ms waiting for {what}"
+        );
+        sleep_ms(10).await;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn identity_persists_in_indexeddb() {
+    let a = store::load_or_create_identity("test-persist")
+        .await
+        .unwrap();
+    // A fresh open of the database (as after a reload) finds the same keys.
+    let b = store::load_or_create_identity("test-persist")
+        .await
+        .unwrap();
+    assert_eq!(a.node_id(), b.node_id());
+    assert_eq!(a.x25519_public(), b.x25519_public());
+    let db = store::open_db().await.unwrap();
+    let c = store::load_identity(&db, "test-persist")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.node_id(), a.node_id());
+    // Another profile is another node.
+    let other = store::load_or_create_identity("test-persist-other")
+        .await
+        .unwrap();
+    assert_ne!(other.node_id(), a.node_id());
+    assert!(
+        store::load_identity(&db, "never-created")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[wasm_bindgen_test]
+fn framing_round_trips_one_mib_in_wasm() {
+    let msg: Vec<u8> = (0..1024 * 1024).map(|i| (i % 253) as u8).collect();
+    let mut r = Reassembler::new(2 * 1024 * 1024);
+    let mut out = None;
+    for f in split(&msg) {
+        if let Some(m) = r.push(&f).unwrap() {
+            out = Some(m);
+        }
+    }
+    assert_eq!(out.unwrap(), msg);
+}
+
+/// Two nodes in one page whose signals go straight to each other.
+fn pair(seed_a: u8, seed_b: u8, mode_a: ProofMode) -> (Node, Node) {
+    let a = Node::new(
+        Identity::from_seed([seed_a; 32]),
+        NodeConfig {
+            proof_mode: mode_a,
+            ..NodeConfig::default()
+        },
+    );
+    let b = Node::new(Identity::from_seed([seed_b; 32]), NodeConfig::default());
+    let (a2, b2) = (a.clone(), b.clone());
+    a.set_signal_sink(Rc::new(move |to, sig| {
+        assert_eq!(to, b2.id());
+        b2.handle_signal(a2.id(), serde_json::to_value(&sig).unwrap());
+    }));
+    let (a3, b3) = (a.clone(), b.clone());
+    b.set_signal_sink(Rc::new(move |to, sig| {
+        assert_eq!(to, a3.id());
+        a3.handle_signal(b3.id(), serde_json::to_value(&sig).unwrap());
+    }));
+    (a, b)
+}
+
+#[wasm_bindgen_test]
+async fn two_peer_connections_prove_identity_and_move_one_mib() {
+    let (a, b) = pair(1, 2, ProofMode::Honest);
+    a.set_directory(vec![b.id()]);
+    wait_for("both sides proven", 15_000.0, || {
+        a.peers() == vec![b.id()] && b.peers() == vec![a.id()]
+    })
+    .await;
+
+    let start = now_ms();
+    assert!(a.send_to(
+        b.id(),
+        &node_wasm::wire::WireMsg::Blob(vec![7; 1024 * 1024])
+    ));
+    wait_for("1 MiB delivered", 15_000.0, || {
+        b.stats().blob_bytes_in == 1024 * 1024
+    })
+    .await;
+    let ms = now_ms() - start;
+    wasm_bindgen_test::console_log!(
+        "1 MiB chunked over a DataChannel in {ms:.1} ms ({:.1} MB/s)",
+        1.048576 / (ms / 1000.0)
+    );
+    assert!(
+        b.stats().frames_in >= 65,
+        "1 MiB must arrive as >= 65 frames of <= 16 KiB"
+    );
+
+    assert_eq!(a.send_hello("hello from a").unwrap(), 1);
+    wait_for("hello", 5_000.0, || {
+        b.hellos()
+            .iter()
+            .any(|h| h.from == a.id() && h.text == "hello from a")
+    })
+    .await;
+    a.shutdown();
+    b.shutdown();
+}
+
+#[wasm_bindgen_test]
+async fn simultaneous_offers_resolve_by_perfect_negotiation() {
+    let (a, b) = pair(3, 4, ProofMode::Honest);
+    // Both sides offer at once: glare.
+    a.set_directory(vec![b.id()]);
+    b.set_directory(vec![a.id()]);
+    wait_for("both proven despite glare", 15_000.0, || {
+        a.peers() == vec![b.id()] && b.peers() == vec![a.id()]
+    })
+    .await;
+    // The polite side may answer with a fresh connection; nothing more.
+    assert!(a.stats().connections_created + b.stats().connections_created <= 3);
+    a.shutdown();
+    b.shutdown();
+}
+
+#[wasm_bindgen_test]
+async fn a_forged_identity_proof_is_dropped() {
+    let (mallory, honest) = pair(5, 6, ProofMode::ForgeProof);
+    mallory.set_directory(vec![honest.id()]);
+    wait_for("proof rejected", 15_000.0, || {
+        honest.stats().proofs_rejected >= 1
+    })
+    .await;
+    assert!(honest.peers().is_empty());
+    mallory.shutdown();
+    honest.shutdown();
+}
+
+#[wasm_bindgen_test]
+async fn a_closed_channel_reconnects() {
+    let (a, b) = pair(7, 8, ProofMode::Honest);
+    a.set_directory(vec![b.id()]);
+    b.set_directory(vec![a.id()]);
+    wait_for("proven", 15_000.0, || {
+        a.peers().len() == 1 && b.peers().len() == 1
+    })
+    .await;
+    assert!(a.close_peer(b.id()));
+    wait_for("reconnected", 20_000.0, || {
+        a.peers().len() == 1 && b.peers().len() == 1 && a.stats().connections_created >= 2
+    })
+    .await;
+    a.shutdown();
+    b.shutdown();
+}

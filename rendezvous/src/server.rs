@@ -1,0 +1,227 @@
+//! The HTTP side: router, shared state, serving and graceful shutdown.
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::metrics::Metrics;
+use crate::session;
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+
+/// What `GET /` says when there is no UI to serve.
+pub const UI_NOT_BUILT: &str =
+    "The UI is not built. Run ./scripts/run (or: trunk build --release) and restart.";
+
+/// How much bigger than `max_frame_bytes` axum's own WebSocket limits are.
+/// Messages between the two reach our check and get a `frame_too_large`
+/// answer; the transport limit only bounds memory for anything larger.
+const TRANSPORT_SLACK: usize = 4 * 1024;
+
+/// How long shutdown waits for connections to say goodbye before returning.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// State shared by every connection and handler.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration the server was started with.
+    pub config: Config,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    directory: Mutex<Directory>,
+    /// Open WebSocket connections. A watch channel rather than an atomic so
+    /// shutdown can wait for it to reach zero.
+    connections: watch::Sender<usize>,
+    /// Becomes true when shutdown starts.
+    stopping: watch::Receiver<bool>,
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    /// The directory. A poisoned lock only means a task panicked while
+    /// holding it; the map itself is still consistent (every mutation is a
+    /// single insert/remove), so keep serving rather than cascade panics.
+    pub fn directory(&self) -> MutexGuard<'_, Directory> {
+        self.directory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A fresh connection number for logs and directory bookkeeping.
+    pub fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A receiver that changes when shutdown starts.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.clone()
+    }
+
+    /// True once shutdown has started.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Claims one of the `max_connections` slots; `None` when all are taken.
+    /// The slot is released when the returned guard drops, whatever way the
+    /// connection ends.
+    pub fn claim_slot(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let max = self.config.max_connections;
+        let claimed = self.connections.send_if_modified(|n| {
+            if *n >= max {
+                false
+            } else {
+                *n += 1;
+                true
+            }
+        });
+        claimed.then(|| ConnectionSlot(self.clone()))
+    }
+
+    /// Open WebSocket connections.
+    pub fn connections(&self) -> usize {
+        *self.connections.borrow()
+    }
+}
+
+/// One claimed connection slot (see [`Shared::claim_slot`]).
+#[derive(Debug)]
+pub struct ConnectionSlot(Arc<Shared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Serves the rendezvous on `listener` until `shutdown` completes, then stops
+/// accepting, tells every connected client `shutting_down`, waits briefly for
+/// them to close and returns.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        config,
+        metrics: Metrics::default(),
+        directory: Mutex::new(Directory::default()),
+        connections: watch::channel(0).0,
+        stopping: stop_rx,
+        next_conn: AtomicU64::new(1),
+    });
+    let app = router(shared.clone());
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, dist = %shared.config.dist.display(), "rendezvous serving");
+    }
+
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: refusing new connections, closing open ones");
+        // Sessions watch this and send `shutting_down` before closing.
+        let _ = stop_tx.send(true);
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await?;
+
+    // axum stops tracking a connection once it is upgraded to a WebSocket, so
+    // wait for the sessions ourselves.
+    let mut open = shared.connections.subscribe();
+    if tokio::time::timeout(SHUTDOWN_GRACE, open.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = shared.connections(),
+            "connections still open after the shutdown grace period"
+        );
+    }
+    tracing::info!("rendezvous stopped");
+    Ok(())
+}
+
+/// The routes: `/ws`, `/healthz`, `/metrics`, and the UI for everything else.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let routes = Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics));
+    let dist = shared.config.dist.clone();
+    let routes = if ui_is_built(&dist) {
+        // Unknown paths get index.html (200) so client-side routes survive a reload.
+        routes.fallback_service(
+            ServeDir::new(&dist).fallback(ServeFile::new(dist.join("index.html"))),
+        )
+    } else {
+        tracing::warn!(dist = %dist.display(), "{UI_NOT_BUILT}");
+        routes.fallback(ui_not_built)
+    };
+    // Handlers never fail; the only 5xx is the deliberate "UI not built"
+    // 503, already warned about at startup, so keep it out of error logs.
+    let trace =
+        TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
+    routes.layer(trace).with_state(shared)
+}
+
+/// The UI counts as built when its entry point exists. Checked once at
+/// startup: the hint tells the operator to restart after building.
+fn ui_is_built(dist: &Path) -> bool {
+    dist.join("index.html").is_file()
+}
+
+async fn ui_not_built() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        UI_NOT_BUILT,
+    )
+        .into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let peers = shared.directory().len();
+    let body = shared.metrics.render(shared.connections(), peers);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn ws_upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let limit = shared
+        .config
+        .max_frame_bytes
+        .saturating_add(TRANSPORT_SLACK);
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| session::run(shared, socket, addr))
+}

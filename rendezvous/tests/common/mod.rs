@@ -1,0 +1,210 @@
+//! Shared test harness: an in-process rendezvous on 127.0.0.1:0 and a real
+//! WebSocket client. Every wait is bounded by [`WAIT`], so a broken server
+//! fails a test instead of hanging it.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use futures_util::{SinkExt, StreamExt};
+use node_wasm::signaling::{ClientMsg, ErrorCode, ServerMsg, sign_challenge};
+use node_wasm::{Identity, NodeId};
+use rendezvous::Config;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Upper bound for anything a test waits for.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A config for tests: defaults, but no UI directory.
+pub fn test_config() -> Config {
+    Config {
+        dist: PathBuf::from("/nonexistent/synapse-rdv-test-dist"),
+        ..Config::default()
+    }
+}
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(rendezvous::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Triggers graceful shutdown and waits for `serve` to return.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().expect("task");
+        tokio::time::timeout(WAIT, task)
+            .await
+            .expect("serve returns after shutdown")
+            .expect("serve task")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+pub fn identity(seed: u8) -> Identity {
+    Identity::from_seed([seed; 32])
+}
+
+pub fn id(seed: u8) -> NodeId {
+    identity(seed).node_id()
+}
+
+pub async fn connect(server: &TestServer) -> Ws {
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(server.ws_url()))
+        .await
+        .expect("connect in time")
+        .expect("websocket handshake");
+    ws
+}
+
+/// The next protocol message, skipping WebSocket control frames.
+pub async fn recv(ws: &mut Ws) -> ServerMsg {
+    let next = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    return serde_json::from_str::<ServerMsg>(t.as_str())
+                        .unwrap_or_else(|e| panic!("bad server message {t}: {e}"));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, next)
+        .await
+        .expect("message in time")
+}
+
+/// Waits until the server closes the connection, failing if it sends another
+/// protocol message first. Reads past the close frame to the end of the
+/// stream: that flushes tungstenite's close reply (as a browser would send
+/// it) and checks the server really hangs up.
+pub async fn expect_closed(ws: &mut Ws) {
+    let closed = async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(Message::Close(_) | Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("expected close, got {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, closed)
+        .await
+        .expect("closed in time");
+}
+
+/// The next message must be `error{code}`; returns the reason.
+pub async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
+    match recv(ws).await {
+        ServerMsg::Error { code: got, reason } if got == code => {
+            assert!(!reason.is_empty(), "errors carry a reason");
+            reason
+        }
+        other => panic!("expected error {code:?}, got {other:?}"),
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, text: impl Into<String>) {
+    ws.send(Message::text(text.into())).await.expect("send");
+}
+
+pub async fn send(ws: &mut Ws, msg: &ClientMsg) {
+    send_text(ws, serde_json::to_string(msg).expect("encode")).await;
+}
+
+pub async fn recv_challenge(ws: &mut Ws) -> String {
+    match recv(ws).await {
+        ServerMsg::Challenge { nonce } => nonce,
+        other => panic!("expected challenge, got {other:?}"),
+    }
+}
+
+/// Connects and authenticates as `seed`'s identity; returns the socket and
+/// the peers listed in the welcome.
+pub async fn login(server: &TestServer, seed: u8) -> (Ws, Vec<NodeId>) {
+    let mut ws = connect(server).await;
+    let me = identity(seed);
+    let nonce = recv_challenge(&mut ws).await;
+    let signature = sign_challenge(&me, &nonce).expect("sign");
+    send(
+        &mut ws,
+        &ClientMsg::Auth {
+            id: me.node_id(),
+            signature,
+        },
+    )
+    .await;
+    match recv(&mut ws).await {
+        ServerMsg::Welcome { id, peers, .. } => {
+            assert_eq!(id, me.node_id());
+            (ws, peers)
+        }
+        other => panic!("expected welcome, got {other:?}"),
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns status, the header block and the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write request");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read response");
+        raw
+    };
+    let raw = tokio::time::timeout(WAIT, exchange)
+        .await
+        .expect("response in time");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header/body separator");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, head.to_string(), body.to_string())
+}
