@@ -1,1 +1,44 @@
+//! End-to-end harness: the real `rendezvous` process and real headless
+//! Chromium nodes driven over WebDriver (one chromedriver per harness, one
+//! WebDriver session = one isolated Chromium per node).
+//!
+//! - [`Rendezvous::start`] spawns the built binary on a free port and kills it
+//!   on drop.
+//! - [`Browser::start`] spawns chromedriver; [`Browser::open_node`] opens a
+//!   fresh Chromium (own temporary `--user-data-dir`) on the UI and returns a
+//!   [`NodePage`] with typed helpers over `window.synapse`.
+//! - [`wait_until`] polls a condition every 50 ms and fails with what was
+//!   awaited and the last observed value: tests never sleep and hope.
+//!
+//! Paths come from the environment, with defaults for a normal checkout:
+//! `SYNAPSE_RENDEZVOUS_BIN` (default `<workspace>/target/debug/rendezvous`),
+//! `SYNAPSE_DIST` (default `<workspace>/dist`), `SYNAPSE_CHROMEDRIVER`
+//! (default `/usr/bin/chromedriver`) and `SYNAPSE_CHROMIUM` (default
+//! `/usr/bin/chromium`).
 
+mod api;
+mod browser;
+mod paths;
+mod process;
+mod rendezvous;
+mod wait;
+
+pub use api::{Hello, RendezvousStatus, Stats, Status, Timings};
+pub use browser::{Browser, NodePage, READY_TIMEOUT, Snapshot};
+pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, workspace_dir};
+pub use process::ProcessGuard;
+pub use rendezvous::Rendezvous;
+pub use wait::{POLL_INTERVAL, wait_until};
+
+/// First 8 hex characters of a node id, for readable messages.
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Serialises browser tests within one test binary: every test starts several
+/// Chromium processes, and running them side by side on a small machine turns
+/// generous timeouts into flakes. Hold the guard for the whole test.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}

@@ -1,1 +1,158 @@
-fn main() {}
+//! The Synapse-NG page: starts this tab's node and shows it.
+//!
+//! The UI only reads the node (snapshots refreshed on every change
+//! notification) and calls its API; it holds no protocol state of its own.
+
+use leptos::prelude::*;
+use node_wasm::runtime::Node;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    mount_to_body(App);
+}
+
+/// Node start-up as the page sees it.
+#[derive(Clone)]
+enum Boot {
+    Starting,
+    Failed(String),
+    Running,
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let node: RwSignal<Option<Node>, LocalStorage> = RwSignal::new_local(None);
+    let boot: RwSignal<Boot, LocalStorage> = RwSignal::new_local(Boot::Starting);
+    // Bumped whenever the node reports a change; views read it to refresh.
+    let tick = RwSignal::new(0u64);
+
+    wasm_bindgen_futures::spawn_local(async move {
+        match node_wasm::runtime::start().await {
+            Ok(n) => {
+                n.subscribe(std::rc::Rc::new(move || tick.update(|t| *t += 1)));
+                node.set(Some(n));
+                boot.set(Boot::Running);
+            }
+            Err(e) => boot.set(Boot::Failed(e)),
+        }
+    });
+
+    view! {
+        <header>
+            <h1>"Synapse-NG"</h1>
+            <p class="tagline">"a browser node of a decentralized network"</p>
+        </header>
+        {move || match boot.get() {
+            Boot::Starting => view! { <p class="notice" id="boot">"Starting node…"</p> }.into_any(),
+            Boot::Failed(e) => view! { <p class="error" id="boot">"The node could not start: " {e}</p> }.into_any(),
+            Boot::Running => view! { <NodeView node=node tick=tick /> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn NodeView(node: RwSignal<Option<Node>, LocalStorage>, tick: RwSignal<u64>) -> impl IntoView {
+    let read = move |f: &dyn Fn(&Node) -> String| {
+        tick.get();
+        node.with(|n| n.as_ref().map(f).unwrap_or_default())
+    };
+    let id = move || read(&|n| n.id().to_text());
+    let rdv = move || {
+        tick.get();
+        node.with(|n| n.as_ref().map(|n| n.rendezvous_status())).unwrap_or_default()
+    };
+    let peers = move || {
+        tick.get();
+        node.with(|n| n.as_ref().map(|n| n.peer_infos())).unwrap_or_default()
+    };
+    let hellos = move || {
+        tick.get();
+        node.with(|n| n.as_ref().map(|n| n.hellos())).unwrap_or_default()
+    };
+    let stats = move || {
+        tick.get();
+        node.with(|n| n.as_ref().map(|n| n.stats())).unwrap_or_default()
+    };
+
+    let text = RwSignal::new(String::new());
+    let feedback = RwSignal::new(String::new());
+    let send = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let t = text.get();
+        let r = node.with(|n| n.as_ref().map(|n| n.send_hello(&t)));
+        match r {
+            Some(Ok(count)) => {
+                feedback.set(format!("Signed and sent to {count} peer(s)."));
+                text.set(String::new());
+            }
+            Some(Err(e)) => feedback.set(format!("Not sent: {e}")),
+            None => {}
+        }
+    };
+
+    view! {
+        <section class="card">
+            <h2>"This node"</h2>
+            <p>"Node id " <code id="node-id" class="id">{id}</code></p>
+            <p>
+                "Rendezvous "
+                <span id="rendezvous-state" class=move || format!("badge {}", rdv().state)>{move || rdv().state}</span>
+                " " <span class="muted">{move || rdv().url}</span>
+                {move || rdv().last_error.map(|e| view! { <span class="muted">" (" {e} ")"</span> })}
+            </p>
+            <p class="muted">
+                {move || {
+                    let s = stats();
+                    format!(
+                        "{} connections made · {} channels opened · {} peers proven · {} proofs rejected · {} frames in / {} out",
+                        s.connections_created, s.channels_opened, s.peers_proven, s.proofs_rejected, s.frames_in, s.frames_out
+                    )
+                }}
+            </p>
+        </section>
+        <section class="card">
+            <h2>"Peers " <span class="count">{move || peers().len()}</span></h2>
+            {move || {
+                let ps = peers();
+                if ps.is_empty() {
+                    view! { <p class="muted" id="no-peers">"No peers yet. Open this page in another browser profile (or with ?profile=other)."</p> }.into_any()
+                } else {
+                    view! {
+                        <table id="peers">
+                            <thead><tr><th>"Node"</th><th>"State"</th><th>"Connection"</th><th>"RTT"</th></tr></thead>
+                            <tbody>
+                                {ps.into_iter().map(|p| view! {
+                                    <tr>
+                                        <td><code class="id" title=p.id.to_text()>{p.id.short()}</code></td>
+                                        <td><span class=format!("badge {:?}", p.state).to_lowercase()>{format!("{:?}", p.state).to_lowercase()}</span></td>
+                                        <td>{p.connection}</td>
+                                        <td>{p.rtt_ms.map(|r| format!("{r:.0} ms")).unwrap_or_else(|| "–".into())}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                }
+            }}
+        </section>
+        <section class="card">
+            <h2>"Signed hellos"</h2>
+            <form on:submit=send id="hello-form">
+                <input id="hello-text" type="text" maxlength="1000" placeholder="Say hello to your peers"
+                    prop:value=move || text.get()
+                    on:input=move |ev| text.set(event_target_value(&ev)) />
+                <button type="submit">"Sign & send"</button>
+            </form>
+            <p class="muted" id="hello-feedback">{move || feedback.get()}</p>
+            <ul id="hellos">
+                {move || hellos().into_iter().rev().map(|h| view! {
+                    <li>
+                        <span class="badge verified" title="signature verified">"✔ verified"</span>
+                        " " <code class="id" title=h.from.to_text()>{h.from.short()}</code>
+                        ": " <span class="hello-text">{h.text}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}

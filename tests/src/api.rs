@@ -1,0 +1,69 @@
+//! Typed views of what `window.synapse` returns. Unknown fields are ignored
+//! and missing counters read as zero, so the harness survives additions.
+
+use serde::Deserialize;
+
+/// One verified hello (`synapse.hellos()`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Hello {
+    /// The verified author.
+    pub from: String,
+    pub text: String,
+    /// The peer that delivered it.
+    pub via: String,
+    pub at_ms: f64,
+}
+
+/// Transport counters (`synapse.stats()`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Stats {
+    pub connections_created: u64,
+    pub connections_refused_budget: u64,
+    pub channels_opened: u64,
+    pub peers_proven: u64,
+    pub proofs_rejected: u64,
+    pub protocol_violations: u64,
+    pub handshake_timeouts: u64,
+    pub signals_in: u64,
+    pub signals_out: u64,
+    pub signals_rejected: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub hellos_received: u64,
+    pub blob_bytes_in: u64,
+    pub reconnects_scheduled: u64,
+}
+
+/// Milestones in ms since navigation start (`synapse.timings()`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Timings {
+    pub node_started_ms: Option<f64>,
+    pub first_channel_open_ms: Option<f64>,
+    pub first_peer_proven_ms: Option<f64>,
+}
+
+/// The rendezvous connection as the node sees it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RendezvousStatus {
+    /// `connecting`, `connected` or `disconnected`.
+    pub state: String,
+    pub url: String,
+    pub last_error: Option<String>,
+    /// Ids the rendezvous lists as live.
+    pub directory: Vec<String>,
+}
+
+/// `synapse.status()`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Status {
+    pub id: String,
+    pub profile: String,
+    pub rendezvous: RendezvousStatus,
+    pub peers: Vec<String>,
+}

@@ -1,0 +1,101 @@
+//! The real rendezvous binary on a free port.
+
+use crate::paths::{dist_dir, rendezvous_bin};
+use crate::process::ProcessGuard;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long the binary may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running rendezvous process, killed (with SIGTERM, then SIGKILL) on drop.
+pub struct Rendezvous {
+    process: ProcessGuard,
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    base_url: String,
+}
+
+impl Rendezvous {
+    /// Starts `rendezvous --listen 127.0.0.1:0 --dist DIST` and reads the
+    /// bound address from its single stdout line. Panics (with the binary's
+    /// log) if it exits or stays silent for 15 s.
+    pub fn start() -> Rendezvous {
+        Rendezvous::start_with_args(&[])
+    }
+
+    /// Like [`Rendezvous::start`], with extra command-line flags (for example
+    /// `["--rate-per-sec", "5"]`).
+    pub fn start_with_args(extra: &[&str]) -> Rendezvous {
+        let bin = rendezvous_bin();
+        let dist = dist_dir();
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--dist")
+            .arg(&dist)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        let mut process = ProcessGuard::spawn("rendezvous", cmd)
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        process.capture_stderr();
+        let stdout = process.take_stdout().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            // Keep reading so a later write never hits a closed pipe.
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            Ok(other) => panic!(
+                "rendezvous exited or closed stdout before printing its address ({other:?}); \
+                 log:\n{}",
+                process.log_tail().join("\n")
+            ),
+            Err(_) => panic!(
+                "rendezvous printed no `listening on` line within {START_TIMEOUT:?}; log:\n{}",
+                process.log_tail().join("\n")
+            ),
+        };
+        let base_url = line
+            .strip_prefix("listening on ")
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("unexpected first stdout line from rendezvous: {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Rendezvous { process, base_url }
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The UI URL with `query` (without the leading `?`), e.g.
+    /// `profile=n1&debug_forge_proof=1`.
+    pub fn page_url(&self, query: &str) -> String {
+        if query.is_empty() {
+            format!("{}/", self.base_url)
+        } else {
+            format!("{}/?{query}", self.base_url)
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// The last lines the server logged (stderr).
+    pub fn log_tail(&self) -> Vec<String> {
+        self.process.log_tail()
+    }
+}
