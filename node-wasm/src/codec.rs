@@ -14,11 +14,7 @@ pub enum DecodeError {
     /// The input ended before the value did.
     Truncated,
     /// A length prefix exceeded the limit for that field.
-    TooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
+    TooLong { field: &'static str, len: usize, max: usize },
     /// Bytes left over after the value.
     TrailingBytes(usize),
     /// A version byte this node does not speak.
@@ -60,9 +56,7 @@ impl Writer {
         Writer::default()
     }
     pub fn with_capacity(n: usize) -> Writer {
-        Writer {
-            buf: Vec::with_capacity(n),
-        }
+        Writer { buf: Vec::with_capacity(n) }
     }
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
@@ -178,13 +172,7 @@ mod tests {
     #[test]
     fn round_trip_all_kinds() {
         let mut w = Writer::new();
-        w.u8(1)
-            .u16(2)
-            .u32(3)
-            .u64(4)
-            .raw(&[9; 4])
-            .bytes(b"abc")
-            .str("héllo");
+        w.u8(1).u16(2).u32(3).u64(4).raw(&[9; 4]).bytes(b"abc").str("héllo");
         let buf = w.finish();
         let mut r = Reader::new(&buf);
         assert_eq!(r.u8().unwrap(), 1);
@@ -202,10 +190,7 @@ mod tests {
         assert_eq!(Reader::new(&[]).u32(), Err(DecodeError::Truncated));
         // A length prefix far beyond the buffer must not allocate or panic.
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 1]);
-        assert!(matches!(
-            r.bytes("x", usize::MAX),
-            Err(DecodeError::Truncated)
-        ));
+        assert!(matches!(r.bytes("x", usize::MAX), Err(DecodeError::Truncated)));
         let mut r = Reader::new(&[0, 0, 0, 5, 1, 2, 3, 4, 5]);
         assert!(matches!(r.bytes("x", 4), Err(DecodeError::TooLong { .. })));
         let mut r = Reader::new(&[0, 0, 0, 2, 0xc3, 0x28]);

@@ -89,10 +89,7 @@ pub struct Reassembler {
 impl Reassembler {
     /// `max_message`: the largest message accepted from this peer.
     pub fn new(max_message: usize) -> Reassembler {
-        Reassembler {
-            max_message,
-            partial: None,
-        }
+        Reassembler { max_message, partial: None }
     }
 
     /// Feeds one frame; returns a whole message when this frame completes one.
@@ -122,10 +119,7 @@ impl Reassembler {
             }
             let declared = u32::from_be_bytes([body[0], body[1], body[2], body[3]]) as usize;
             if declared > self.max_message {
-                return Err(FrameError::MessageTooLarge {
-                    declared,
-                    max: self.max_message,
-                });
+                return Err(FrameError::MessageTooLarge { declared, max: self.max_message });
             }
             // Capacity is bounded by the checked declaration, not by the peer's whim.
             self.partial = Some((declared, Vec::with_capacity(declared)));
@@ -141,19 +135,13 @@ impl Reassembler {
         };
         let declared = *declared;
         if buf.len() + chunk.len() > declared {
-            return Err(FrameError::LengthMismatch {
-                declared,
-                got: buf.len() + chunk.len(),
-            });
+            return Err(FrameError::LengthMismatch { declared, got: buf.len() + chunk.len() });
         }
         buf.extend_from_slice(chunk);
         if flags & LAST != 0 {
             let (_, buf) = self.partial.take().unwrap_or_default();
             if buf.len() != declared {
-                return Err(FrameError::LengthMismatch {
-                    declared,
-                    got: buf.len(),
-                });
+                return Err(FrameError::LengthMismatch { declared, got: buf.len() });
             }
             return Ok(Some(buf));
         }
@@ -184,15 +172,7 @@ mod tests {
 
     #[test]
     fn round_trips_at_the_boundaries() {
-        for len in [
-            0,
-            1,
-            MAX_FRAME - 5,
-            MAX_FRAME - 4,
-            MAX_FRAME,
-            3 * MAX_FRAME + 7,
-            1024 * 1024,
-        ] {
+        for len in [0, 1, MAX_FRAME - 5, MAX_FRAME - 4, MAX_FRAME, 3 * MAX_FRAME + 7, 1024 * 1024] {
             round_trip(len);
         }
     }
@@ -208,35 +188,14 @@ mod tests {
         assert_eq!(r.push(&[]), Err(FrameError::Empty));
         assert_eq!(r.push(&[0, 1, 2]), Err(FrameError::UnexpectedContinuation));
         assert_eq!(r.push(&[8]), Err(FrameError::BadFlags(8)));
-        assert_eq!(
-            r.push(&[1, 0, 0, 1, 0]),
-            Err(FrameError::MessageTooLarge {
-                declared: 256,
-                max: 100
-            })
-        );
+        assert_eq!(r.push(&[1, 0, 0, 1, 0]), Err(FrameError::MessageTooLarge { declared: 256, max: 100 }));
         assert_eq!(r.push(&[1, 0, 0, 0, 2, 9]), Ok(None));
-        assert_eq!(
-            r.push(&[1, 0, 0, 0, 2, 9]),
-            Err(FrameError::UnexpectedFirst)
-        );
+        assert_eq!(r.push(&[1, 0, 0, 0, 2, 9]), Err(FrameError::UnexpectedFirst));
         // After an error the reassembler is clean again.
         assert_eq!(r.push(&[3, 0, 0, 0, 1, 7]), Ok(Some(vec![7])));
-        assert_eq!(
-            r.push(&[3, 0, 0, 0, 1, 7, 8]),
-            Err(FrameError::LengthMismatch {
-                declared: 1,
-                got: 2
-            })
-        );
+        assert_eq!(r.push(&[3, 0, 0, 0, 1, 7, 8]), Err(FrameError::LengthMismatch { declared: 1, got: 2 }));
         assert_eq!(r.push(&[1, 0, 0, 0, 3, 7]), Ok(None));
-        assert_eq!(
-            r.push(&[2, 8]),
-            Err(FrameError::LengthMismatch {
-                declared: 3,
-                got: 2
-            })
-        );
+        assert_eq!(r.push(&[2, 8]), Err(FrameError::LengthMismatch { declared: 3, got: 2 }));
         assert!(r.push(&vec![0; MAX_FRAME + 1]).is_err());
     }
 }

@@ -82,8 +82,7 @@ impl NodeId {
         let key = self.verifying_key()?;
         let sig: [u8; 64] = sig.try_into().map_err(|_| IdentityError::BadSignature)?;
         let sig = Signature::from_bytes(&sig);
-        key.verify_strict(&domain_message(domain, payload), &sig)
-            .map_err(|_| IdentityError::VerifyFailed)
+        key.verify_strict(&domain_message(domain, payload), &sig).map_err(|_| IdentityError::VerifyFailed)
     }
 }
 
@@ -139,16 +138,10 @@ impl Identity {
     /// A deterministic identity from a 32-byte seed (tests, simulator).
     pub fn from_seed(seed: [u8; 32]) -> Identity {
         use sha2::{Digest, Sha256};
-        let x = Sha256::new()
-            .chain_update(b"synapse-ng/x25519-from-seed")
-            .chain_update(seed)
-            .finalize();
+        let x = Sha256::new().chain_update(b"synapse-ng/x25519-from-seed").chain_update(seed).finalize();
         let mut xs = [0u8; 32];
         xs.copy_from_slice(&x);
-        Identity {
-            signing: SigningKey::from_bytes(&seed),
-            x25519: x25519_dalek::StaticSecret::from(xs),
-        }
+        Identity { signing: SigningKey::from_bytes(&seed), x25519: x25519_dalek::StaticSecret::from(xs) }
     }
 
     /// Restores an identity from [`Identity::to_secret_bytes`].
@@ -160,10 +153,7 @@ impl Identity {
         ed.copy_from_slice(&bytes[..32]);
         let mut x = [0u8; 32];
         x.copy_from_slice(&bytes[32..]);
-        Ok(Identity {
-            signing: SigningKey::from_bytes(&ed),
-            x25519: x25519_dalek::StaticSecret::from(x),
-        })
+        Ok(Identity { signing: SigningKey::from_bytes(&ed), x25519: x25519_dalek::StaticSecret::from(x) })
     }
 
     /// Ed25519 seed followed by the X25519 secret.
@@ -186,9 +176,7 @@ impl Identity {
 
     /// Signs `domain || 0 || payload`.
     pub fn sign(&self, domain: &[u8], payload: &[u8]) -> [u8; 64] {
-        self.signing
-            .sign(&domain_message(domain, payload))
-            .to_bytes()
+        self.signing.sign(&domain_message(domain, payload)).to_bytes()
     }
 }
 
@@ -210,10 +198,7 @@ mod tests {
         assert_eq!(NodeId::parse(&text).unwrap(), id);
         assert_eq!(NodeId::parse(&text.to_uppercase()).unwrap(), id);
         assert_eq!(NodeId::parse("abc"), Err(IdentityError::BadNodeIdText));
-        assert_eq!(
-            NodeId::parse(&"zz".repeat(32)),
-            Err(IdentityError::BadNodeIdText)
-        );
+        assert_eq!(NodeId::parse(&"zz".repeat(32)), Err(IdentityError::BadNodeIdText));
     }
 
     #[test]
@@ -221,23 +206,11 @@ mod tests {
         let me = Identity::from_seed([1; 32]);
         let sig = me.sign(b"a", b"payload");
         assert!(me.node_id().verify(b"a", b"payload", &sig).is_ok());
-        assert_eq!(
-            me.node_id().verify(b"b", b"payload", &sig),
-            Err(IdentityError::VerifyFailed)
-        );
-        assert_eq!(
-            me.node_id().verify(b"a", b"payloaX", &sig),
-            Err(IdentityError::VerifyFailed)
-        );
-        assert_eq!(
-            me.node_id().verify(b"a", b"payload", &sig[..10]),
-            Err(IdentityError::BadSignature)
-        );
+        assert_eq!(me.node_id().verify(b"b", b"payload", &sig), Err(IdentityError::VerifyFailed));
+        assert_eq!(me.node_id().verify(b"a", b"payloaX", &sig), Err(IdentityError::VerifyFailed));
+        assert_eq!(me.node_id().verify(b"a", b"payload", &sig[..10]), Err(IdentityError::BadSignature));
         let other = Identity::from_seed([2; 32]).node_id();
-        assert_eq!(
-            other.verify(b"a", b"payload", &sig),
-            Err(IdentityError::VerifyFailed)
-        );
+        assert_eq!(other.verify(b"a", b"payload", &sig), Err(IdentityError::VerifyFailed));
     }
 
     #[test]

@@ -36,11 +36,7 @@ pub fn sdp_fingerprint(sdp: &str) -> Option<String> {
         .filter_map(|l| l.trim().strip_prefix("a=fingerprint:"))
         .map(|v| v.trim().to_ascii_lowercase())
         .collect();
-    if fps.is_empty() {
-        None
-    } else {
-        Some(fps.join(","))
-    }
+    if fps.is_empty() { None } else { Some(fps.join(",")) }
 }
 
 /// What the runtime must do after feeding the session.
@@ -116,10 +112,7 @@ impl Session {
             reassembler: Reassembler::new(MAX_MESSAGE),
             mode,
         };
-        let out = frames(&WireMsg::AuthHello {
-            node_id: local,
-            nonce,
-        });
+        let out = frames(&WireMsg::AuthHello { node_id: local, nonce });
         (s, out)
     }
 
@@ -165,37 +158,19 @@ impl Session {
                 let signature = match self.mode {
                     ProofMode::Honest => identity.sign(
                         PEER_AUTH_DOMAIN,
-                        &proof_payload(
-                            &self.local,
-                            &self.remote,
-                            &self.local_fp,
-                            &self.remote_fp,
-                            &nonce,
-                        ),
+                        &proof_payload(&self.local, &self.remote, &self.local_fp, &self.remote_fp, &nonce),
                     ),
                     // A proof made for some other DTLS session, as a relaying
                     // attacker would present.
                     ProofMode::ForgeProof => identity.sign(
                         PEER_AUTH_DOMAIN,
-                        &proof_payload(
-                            &self.local,
-                            &self.remote,
-                            "sha-256 forged",
-                            &self.remote_fp,
-                            &nonce,
-                        ),
+                        &proof_payload(&self.local, &self.remote, "sha-256 forged", &self.remote_fp, &nonce),
                     ),
                 };
                 frames(&WireMsg::AuthProof { signature })
             }
             (State::Handshaking { got_hello: true }, WireMsg::AuthProof { signature }) => {
-                let payload = proof_payload(
-                    &self.remote,
-                    &self.local,
-                    &self.remote_fp,
-                    &self.local_fp,
-                    &self.nonce,
-                );
+                let payload = proof_payload(&self.remote, &self.local, &self.remote_fp, &self.local_fp, &self.nonce);
                 match self.remote.verify(PEER_AUTH_DOMAIN, &payload, &signature) {
                     Ok(()) => {
                         self.state = State::Proven;
@@ -204,9 +179,7 @@ impl Session {
                     Err(e) => self.fail(format!("identity proof: {e}")),
                 }
             }
-            (State::Handshaking { .. }, other) => {
-                self.fail(format!("{} before the handshake completed", name(&other)))
-            }
+            (State::Handshaking { .. }, other) => self.fail(format!("{} before the handshake completed", name(&other))),
             (State::Proven, WireMsg::Hello(h)) => match h.verify() {
                 Ok(()) => vec![SessionEvent::Hello(h)],
                 Err(e) => self.fail(format!("hello: {e}")),
@@ -237,10 +210,7 @@ fn name(m: &WireMsg) -> &'static str {
 }
 
 fn frames(msg: &WireMsg) -> Vec<SessionEvent> {
-    framing::split(&msg.encode())
-        .into_iter()
-        .map(SessionEvent::Send)
-        .collect()
+    framing::split(&msg.encode()).into_iter().map(SessionEvent::Send).collect()
 }
 
 fn proof_payload(
@@ -251,11 +221,7 @@ fn proof_payload(
     verifier_nonce: &[u8; 32],
 ) -> Vec<u8> {
     let mut w = Writer::new();
-    w.raw(&signer.0)
-        .raw(&verifier.0)
-        .str(signer_fp)
-        .str(verifier_fp)
-        .raw(verifier_nonce);
+    w.raw(&signer.0).raw(&verifier.0).str(signer_fp).str(verifier_fp).raw(verifier_nonce);
     w.finish()
 }
 
@@ -272,20 +238,8 @@ mod tests {
 
     fn side(seed: u8, remote: NodeId, local_fp: &str, remote_fp: &str, mode: ProofMode) -> Side {
         let id = Identity::from_seed([seed; 32]);
-        let (s, ev) = Session::start(
-            &id,
-            remote,
-            [seed; 32],
-            local_fp.into(),
-            remote_fp.into(),
-            mode,
-        );
-        let mut me = Side {
-            id,
-            s,
-            outbox: vec![],
-            events: vec![],
-        };
+        let (s, ev) = Session::start(&id, remote, [seed; 32], local_fp.into(), remote_fp.into(), mode);
+        let mut me = Side { id, s, outbox: vec![], events: vec![] };
         me.absorb(ev);
         me
     }
@@ -334,9 +288,7 @@ mod tests {
     fn forged_proof_is_a_violation() {
         let (_a, b) = pair(ProofMode::ForgeProof, "sha-256 bb");
         assert!(!b.s.is_proven());
-        assert!(
-            matches!(b.events.last(), Some(SessionEvent::Violation(r)) if r.contains("identity proof"))
-        );
+        assert!(matches!(b.events.last(), Some(SessionEvent::Violation(r)) if r.contains("identity proof")));
     }
 
     #[test]
@@ -352,21 +304,9 @@ mod tests {
         let a_id = Identity::from_seed([1; 32]);
         let c_id = Identity::from_seed([3; 32]).node_id();
         // B expects C but A shows up.
-        let (mut b, _) = Session::start(
-            &Identity::from_seed([2; 32]),
-            c_id,
-            [0; 32],
-            "x".into(),
-            "y".into(),
-            ProofMode::Honest,
-        );
-        let frame = framing::split(
-            &WireMsg::AuthHello {
-                node_id: a_id.node_id(),
-                nonce: [0; 32],
-            }
-            .encode(),
-        );
+        let (mut b, _) =
+            Session::start(&Identity::from_seed([2; 32]), c_id, [0; 32], "x".into(), "y".into(), ProofMode::Honest);
+        let frame = framing::split(&WireMsg::AuthHello { node_id: a_id.node_id(), nonce: [0; 32] }.encode());
         let ev = b.on_frame(&Identity::from_seed([2; 32]), &frame[0]);
         assert!(matches!(&ev[0], SessionEvent::Violation(r) if r.contains("claimed id")));
     }
@@ -375,14 +315,7 @@ mod tests {
     fn app_messages_before_proof_are_refused() {
         let me = Identity::from_seed([2; 32]);
         let other = Identity::from_seed([1; 32]);
-        let (mut s, _) = Session::start(
-            &me,
-            other.node_id(),
-            [0; 32],
-            "x".into(),
-            "y".into(),
-            ProofMode::Honest,
-        );
+        let (mut s, _) = Session::start(&me, other.node_id(), [0; 32], "x".into(), "y".into(), ProofMode::Honest);
         assert!(s.send(&WireMsg::Ping(1)).is_none());
         let h = SignedHello::sign(&other, "early").unwrap();
         let f = framing::split(&WireMsg::Hello(h).encode());
@@ -398,14 +331,7 @@ mod tests {
         let other = Identity::from_seed([1; 32]).node_id();
         let mut x: u64 = 0x9e3779b97f4a7c15;
         for len in 0..200usize {
-            let (mut s, _) = Session::start(
-                &me,
-                other,
-                [0; 32],
-                "x".into(),
-                "y".into(),
-                ProofMode::Honest,
-            );
+            let (mut s, _) = Session::start(&me, other, [0; 32], "x".into(), "y".into(), ProofMode::Honest);
             let frame: Vec<u8> = (0..len)
                 .map(|_| {
                     x ^= x << 13;

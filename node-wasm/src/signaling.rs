@@ -31,10 +31,7 @@ pub enum ClientMsg {
     /// Answer to the challenge: the node id and its signature of the nonce.
     Auth { id: NodeId, signature: String },
     /// Relay `payload` to the authenticated node `to`.
-    Signal {
-        to: NodeId,
-        payload: serde_json::Value,
-    },
+    Signal { to: NodeId, payload: serde_json::Value },
     /// Ask for the current directory.
     List,
     /// Keep-alive; refreshes the directory entry's TTL.
@@ -48,11 +45,7 @@ pub enum ServerMsg {
     /// First frame on every connection.
     Challenge { nonce: String },
     /// Authentication succeeded; `peers` are the other live ids.
-    Welcome {
-        id: NodeId,
-        peers: Vec<NodeId>,
-        ttl_secs: u64,
-    },
+    Welcome { id: NodeId, peers: Vec<NodeId>, ttl_secs: u64 },
     /// A node authenticated.
     PeerJoined { id: NodeId },
     /// A node left or its entry expired.
@@ -60,10 +53,7 @@ pub enum ServerMsg {
     /// Answer to `list`.
     Peers { peers: Vec<NodeId> },
     /// A relayed signal from an authenticated node.
-    Signal {
-        from: NodeId,
-        payload: serde_json::Value,
-    },
+    Signal { from: NodeId, payload: serde_json::Value },
     /// Answer to `ping`.
     Pong,
     /// A refused request. Fatal codes are followed by a close.
@@ -151,11 +141,7 @@ pub fn sign_challenge(identity: &Identity, nonce_hex: &str) -> Result<String, Id
 }
 
 /// Checks a client's answer to the challenge `nonce`.
-pub fn verify_challenge(
-    id: &NodeId,
-    nonce: &[u8; 32],
-    signature_hex: &str,
-) -> Result<(), IdentityError> {
+pub fn verify_challenge(id: &NodeId, nonce: &[u8; 32], signature_hex: &str) -> Result<(), IdentityError> {
     let sig = hex::decode(signature_hex).map_err(|_| IdentityError::BadSignature)?;
     id.verify(AUTH_DOMAIN, nonce, &sig)
 }
@@ -188,11 +174,7 @@ pub enum SignalPayload {
     /// An SDP offer or answer.
     Description { sdp_type: SdpType, sdp: String },
     /// A trickled ICE candidate (`candidate` empty means end of candidates).
-    Candidate {
-        candidate: String,
-        sdp_mid: Option<String>,
-        sdp_m_line_index: Option<u16>,
-    },
+    Candidate { candidate: String, sdp_mid: Option<String>, sdp_m_line_index: Option<u16> },
     /// The sender closed its connection to the receiver; tear down and let
     /// the reconnect logic decide.
     Bye,
@@ -214,16 +196,11 @@ pub const MAX_CANDIDATE_LEN: usize = 1024;
 impl PeerSignal {
     /// Parses and size-checks a payload from the network.
     pub fn from_json(value: serde_json::Value) -> Result<PeerSignal, String> {
-        let p: PeerSignal =
-            serde_json::from_value(value).map_err(|e| format!("malformed signal: {e}"))?;
+        let p: PeerSignal = serde_json::from_value(value).map_err(|e| format!("malformed signal: {e}"))?;
         match &p.signal {
-            SignalPayload::Description { sdp, .. } if sdp.len() > MAX_SDP_LEN => {
-                Err("sdp too large".into())
-            }
-            SignalPayload::Candidate {
-                candidate, sdp_mid, ..
-            } if candidate.len() > MAX_CANDIDATE_LEN
-                || sdp_mid.as_ref().is_some_and(|m| m.len() > 64) =>
+            SignalPayload::Description { sdp, .. } if sdp.len() > MAX_SDP_LEN => Err("sdp too large".into()),
+            SignalPayload::Candidate { candidate, sdp_mid, .. }
+                if candidate.len() > MAX_CANDIDATE_LEN || sdp_mid.as_ref().is_some_and(|m| m.len() > 64) =>
             {
                 Err("candidate too large".into())
             }
@@ -239,33 +216,18 @@ mod tests {
     #[test]
     fn client_messages_have_the_documented_shape() {
         let id = Identity::from_seed([1; 32]).node_id();
-        let m = ClientMsg::Signal {
-            to: id,
-            payload: serde_json::json!({"kind":"bye"}),
-        };
+        let m = ClientMsg::Signal { to: id, payload: serde_json::json!({"kind":"bye"}) };
         let text = serde_json::to_string(&m).unwrap();
-        assert_eq!(
-            text,
-            format!(r#"{{"type":"signal","to":"{id}","payload":{{"kind":"bye"}}}}"#)
-        );
-        assert_eq!(
-            serde_json::from_str::<ClientMsg>(r#"{"type":"ping"}"#).unwrap(),
-            ClientMsg::Ping
-        );
+        assert_eq!(text, format!(r#"{{"type":"signal","to":"{id}","payload":{{"kind":"bye"}}}}"#));
+        assert_eq!(serde_json::from_str::<ClientMsg>(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping);
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"nope"}"#).is_err());
     }
 
     #[test]
     fn server_error_codes_are_snake_case() {
-        let m = ServerMsg::Error {
-            code: ErrorCode::TooManyConnectionsForId,
-            reason: "x".into(),
-        };
+        let m = ServerMsg::Error { code: ErrorCode::TooManyConnectionsForId, reason: "x".into() };
         let text = serde_json::to_string(&m).unwrap();
-        assert!(
-            text.contains(r#""code":"too_many_connections_for_id""#),
-            "{text}"
-        );
+        assert!(text.contains(r#""code":"too_many_connections_for_id""#), "{text}");
         for code in ErrorCode::ALL {
             let j = serde_json::to_value(code).unwrap();
             assert_eq!(j.as_str().unwrap(), code.as_str());
@@ -286,12 +248,12 @@ mod tests {
 
     #[test]
     fn signal_payload_is_size_checked() {
-        let ok =
-            serde_json::json!({"session":7,"kind":"description","sdp_type":"offer","sdp":"v=0"});
+        let ok = serde_json::json!({"session":7,"kind":"description","sdp_type":"offer","sdp":"v=0"});
         let p = PeerSignal::from_json(ok.clone()).unwrap();
         assert_eq!(p.session, 7);
         assert_eq!(serde_json::to_value(&p).unwrap(), ok);
-        let big = serde_json::json!({"session":1,"kind":"description","sdp_type":"offer","sdp":"x".repeat(MAX_SDP_LEN + 1)});
+        let big =
+            serde_json::json!({"session":1,"kind":"description","sdp_type":"offer","sdp":"x".repeat(MAX_SDP_LEN + 1)});
         assert!(PeerSignal::from_json(big).is_err());
         assert!(PeerSignal::from_json(serde_json::json!({"session":1,"kind":"evil"})).is_err());
         assert!(PeerSignal::from_json(serde_json::json!({"kind":"bye"})).is_err());

@@ -72,22 +72,14 @@ impl SignedHello {
         check_hello_text(text)?;
         let author = identity.node_id();
         let signature = identity.sign(HELLO_DOMAIN, &hello_payload(&author, text));
-        Ok(SignedHello {
-            author,
-            text: text.to_owned(),
-            signature,
-        })
+        Ok(SignedHello { author, text: text.to_owned(), signature })
     }
 
     /// Checks the text limits and the author's signature.
     pub fn verify(&self) -> Result<(), HelloError> {
         check_hello_text(&self.text)?;
         self.author
-            .verify(
-                HELLO_DOMAIN,
-                &hello_payload(&self.author, &self.text),
-                &self.signature,
-            )
+            .verify(HELLO_DOMAIN, &hello_payload(&self.author, &self.text), &self.signature)
             .map_err(|_| HelloError::BadSignature)
     }
 }
@@ -144,13 +136,8 @@ impl WireMsg {
             return Err(DecodeError::UnknownVersion(v));
         }
         let msg = match r.u8()? {
-            1 => WireMsg::AuthHello {
-                node_id: NodeId(r.array()?),
-                nonce: r.array()?,
-            },
-            2 => WireMsg::AuthProof {
-                signature: r.array()?,
-            },
+            1 => WireMsg::AuthHello { node_id: NodeId(r.array()?), nonce: r.array()? },
+            2 => WireMsg::AuthProof { signature: r.array()? },
             3 => WireMsg::Hello(SignedHello {
                 author: NodeId(r.array()?),
                 text: r.str("hello text", MAX_HELLO_BYTES)?.to_owned(),
@@ -174,10 +161,7 @@ mod tests {
     fn every_message_round_trips() {
         let me = Identity::from_seed([1; 32]);
         let msgs = vec![
-            WireMsg::AuthHello {
-                node_id: me.node_id(),
-                nonce: [3; 32],
-            },
+            WireMsg::AuthHello { node_id: me.node_id(), nonce: [3; 32] },
             WireMsg::AuthProof { signature: [4; 64] },
             WireMsg::Hello(SignedHello::sign(&me, "hi there").unwrap()),
             WireMsg::Ping(7),
@@ -191,10 +175,7 @@ mod tests {
 
     #[test]
     fn decoding_is_strict() {
-        assert_eq!(
-            WireMsg::decode(&[2, 4]),
-            Err(DecodeError::UnknownVersion(2))
-        );
+        assert_eq!(WireMsg::decode(&[2, 4]), Err(DecodeError::UnknownVersion(2)));
         assert_eq!(WireMsg::decode(&[1, 99]), Err(DecodeError::UnknownTag(99)));
         assert_eq!(WireMsg::decode(&[1, 4, 0]), Err(DecodeError::Truncated));
         let mut ping = WireMsg::Ping(1).encode();
@@ -214,9 +195,6 @@ mod tests {
         stolen.author = Identity::from_seed([2; 32]).node_id();
         assert_eq!(stolen.verify(), Err(HelloError::BadSignature));
         assert_eq!(SignedHello::sign(&me, "  ").unwrap_err(), HelloError::Empty);
-        assert!(matches!(
-            SignedHello::sign(&me, &"x".repeat(1001)),
-            Err(HelloError::TooLong(1001))
-        ));
+        assert!(matches!(SignedHello::sign(&me, &"x".repeat(1001)), Err(HelloError::TooLong(1001))));
     }
 }

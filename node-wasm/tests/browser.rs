@@ -16,42 +16,25 @@ wasm_bindgen_test_configure!(run_in_browser);
 async fn wait_for(what: &str, timeout_ms: f64, cond: impl Fn() -> bool) {
     let start = now_ms();
     while !cond() {
-        assert!(
-            now_ms() - start < timeout_ms,
-            "timed out after {timeout_ms} ms waiting for {what}"
-        );
+        assert!(now_ms() - start < timeout_ms, "timed out after {timeout_ms} ms waiting for {what}");
         sleep_ms(10).await;
     }
 }
 
 #[wasm_bindgen_test]
 async fn identity_persists_in_indexeddb() {
-    let a = store::load_or_create_identity("test-persist")
-        .await
-        .unwrap();
+    let a = store::load_or_create_identity("test-persist").await.unwrap();
     // A fresh open of the database (as after a reload) finds the same keys.
-    let b = store::load_or_create_identity("test-persist")
-        .await
-        .unwrap();
+    let b = store::load_or_create_identity("test-persist").await.unwrap();
     assert_eq!(a.node_id(), b.node_id());
     assert_eq!(a.x25519_public(), b.x25519_public());
     let db = store::open_db().await.unwrap();
-    let c = store::load_identity(&db, "test-persist")
-        .await
-        .unwrap()
-        .unwrap();
+    let c = store::load_identity(&db, "test-persist").await.unwrap().unwrap();
     assert_eq!(c.node_id(), a.node_id());
     // Another profile is another node.
-    let other = store::load_or_create_identity("test-persist-other")
-        .await
-        .unwrap();
+    let other = store::load_or_create_identity("test-persist-other").await.unwrap();
     assert_ne!(other.node_id(), a.node_id());
-    assert!(
-        store::load_identity(&db, "never-created")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store::load_identity(&db, "never-created").await.unwrap().is_none());
 }
 
 #[wasm_bindgen_test]
@@ -69,13 +52,7 @@ fn framing_round_trips_one_mib_in_wasm() {
 
 /// Two nodes in one page whose signals go straight to each other.
 fn pair(seed_a: u8, seed_b: u8, mode_a: ProofMode) -> (Node, Node) {
-    let a = Node::new(
-        Identity::from_seed([seed_a; 32]),
-        NodeConfig {
-            proof_mode: mode_a,
-            ..NodeConfig::default()
-        },
-    );
+    let a = Node::new(Identity::from_seed([seed_a; 32]), NodeConfig { proof_mode: mode_a, ..NodeConfig::default() });
     let b = Node::new(Identity::from_seed([seed_b; 32]), NodeConfig::default());
     let (a2, b2) = (a.clone(), b.clone());
     a.set_signal_sink(Rc::new(move |to, sig| {
@@ -94,37 +71,20 @@ fn pair(seed_a: u8, seed_b: u8, mode_a: ProofMode) -> (Node, Node) {
 async fn two_peer_connections_prove_identity_and_move_one_mib() {
     let (a, b) = pair(1, 2, ProofMode::Honest);
     a.set_directory(vec![b.id()]);
-    wait_for("both sides proven", 15_000.0, || {
-        a.peers() == vec![b.id()] && b.peers() == vec![a.id()]
-    })
-    .await;
+    wait_for("both sides proven", 15_000.0, || a.peers() == vec![b.id()] && b.peers() == vec![a.id()]).await;
 
     let start = now_ms();
-    assert!(a.send_to(
-        b.id(),
-        &node_wasm::wire::WireMsg::Blob(vec![7; 1024 * 1024])
-    ));
-    wait_for("1 MiB delivered", 15_000.0, || {
-        b.stats().blob_bytes_in == 1024 * 1024
-    })
-    .await;
+    assert!(a.send_to(b.id(), &node_wasm::wire::WireMsg::Blob(vec![7; 1024 * 1024])));
+    wait_for("1 MiB delivered", 15_000.0, || b.stats().blob_bytes_in == 1024 * 1024).await;
     let ms = now_ms() - start;
     wasm_bindgen_test::console_log!(
         "1 MiB chunked over a DataChannel in {ms:.1} ms ({:.1} MB/s)",
         1.048576 / (ms / 1000.0)
     );
-    assert!(
-        b.stats().frames_in >= 65,
-        "1 MiB must arrive as >= 65 frames of <= 16 KiB"
-    );
+    assert!(b.stats().frames_in >= 65, "1 MiB must arrive as >= 65 frames of <= 16 KiB");
 
     assert_eq!(a.send_hello("hello from a").unwrap(), 1);
-    wait_for("hello", 5_000.0, || {
-        b.hellos()
-            .iter()
-            .any(|h| h.from == a.id() && h.text == "hello from a")
-    })
-    .await;
+    wait_for("hello", 5_000.0, || b.hellos().iter().any(|h| h.from == a.id() && h.text == "hello from a")).await;
     a.shutdown();
     b.shutdown();
 }
@@ -135,10 +95,7 @@ async fn simultaneous_offers_resolve_by_perfect_negotiation() {
     // Both sides offer at once: glare.
     a.set_directory(vec![b.id()]);
     b.set_directory(vec![a.id()]);
-    wait_for("both proven despite glare", 15_000.0, || {
-        a.peers() == vec![b.id()] && b.peers() == vec![a.id()]
-    })
-    .await;
+    wait_for("both proven despite glare", 15_000.0, || a.peers() == vec![b.id()] && b.peers() == vec![a.id()]).await;
     // The polite side may answer with a fresh connection; nothing more.
     assert!(a.stats().connections_created + b.stats().connections_created <= 3);
     a.shutdown();
@@ -149,10 +106,7 @@ async fn simultaneous_offers_resolve_by_perfect_negotiation() {
 async fn a_forged_identity_proof_is_dropped() {
     let (mallory, honest) = pair(5, 6, ProofMode::ForgeProof);
     mallory.set_directory(vec![honest.id()]);
-    wait_for("proof rejected", 15_000.0, || {
-        honest.stats().proofs_rejected >= 1
-    })
-    .await;
+    wait_for("proof rejected", 15_000.0, || honest.stats().proofs_rejected >= 1).await;
     assert!(honest.peers().is_empty());
     mallory.shutdown();
     honest.shutdown();
@@ -163,10 +117,7 @@ async fn a_closed_channel_reconnects() {
     let (a, b) = pair(7, 8, ProofMode::Honest);
     a.set_directory(vec![b.id()]);
     b.set_directory(vec![a.id()]);
-    wait_for("proven", 15_000.0, || {
-        a.peers().len() == 1 && b.peers().len() == 1
-    })
-    .await;
+    wait_for("proven", 15_000.0, || a.peers().len() == 1 && b.peers().len() == 1).await;
     assert!(a.close_peer(b.id()));
     wait_for("reconnected", 20_000.0, || {
         a.peers().len() == 1 && b.peers().len() == 1 && a.stats().connections_created >= 2

@@ -23,11 +23,7 @@ pub enum LogFormat {
 
 /// Rendezvous server configuration.
 #[derive(Debug, Clone, PartialEq, Parser)]
-#[command(
-    name = "rendezvous",
-    version,
-    about = "Synapse-NG rendezvous: signaling relay, peer directory and UI server"
-)]
+#[command(name = "rendezvous", version, about = "Synapse-NG rendezvous: signaling relay, peer directory and UI server")]
 pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "SYNAPSE_RDV_LISTEN", default_value = "127.0.0.1:8080")]
@@ -135,10 +131,7 @@ impl Config {
             ("ping_interval", self.ping_interval),
         ] {
             if d.is_zero() || d > MAX_DURATION {
-                return Err(format!(
-                    "{name} must be greater than zero and at most {} seconds",
-                    MAX_DURATION.as_secs()
-                ));
+                return Err(format!("{name} must be greater than zero and at most {} seconds", MAX_DURATION.as_secs()));
             }
         }
         Ok(())
@@ -153,42 +146,22 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// interval would make tokio's ticker panic and a zero timeout is useless)
 /// and at most [`MAX_DURATION`].
 fn parse_secs(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    let secs: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
     if !(secs.is_finite() && secs > 0.0 && secs <= MAX_DURATION.as_secs_f64()) {
-        return Err(format!(
-            "must be a positive number of seconds, at most {}",
-            MAX_DURATION.as_secs()
-        ));
+        return Err(format!("must be a positive number of seconds, at most {}", MAX_DURATION.as_secs()));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
 /// Parses a count of at least `MIN`.
 fn parse_at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
-    let v: usize = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a whole number"))?;
-    if v >= MIN {
-        Ok(v)
-    } else {
-        Err(format!("must be at least {MIN}"))
-    }
+    let v: usize = text.trim().parse().map_err(|_| format!("`{text}` is not a whole number"))?;
+    if v >= MIN { Ok(v) } else { Err(format!("must be at least {MIN}")) }
 }
 
 fn parse_positive(text: &str) -> Result<f64, String> {
-    let v: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err("must be a positive number".into())
-    }
+    let v: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if v.is_finite() && v > 0.0 { Ok(v) } else { Err("must be a positive number".into()) }
 }
 
 #[cfg(test)]
@@ -234,10 +207,7 @@ mod tests {
 
     #[test]
     fn validate_catches_code_built_configs() {
-        let c = Config {
-            ping_interval: Duration::ZERO,
-            ..Config::default()
-        };
+        let c = Config { ping_interval: Duration::ZERO, ..Config::default() };
         assert!(c.validate().is_err());
     }
 }

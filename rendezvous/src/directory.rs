@@ -150,12 +150,7 @@ impl Directory {
 
     /// Sends `text` to every connection of every id but `id`.
     fn broadcast_except(&self, id: &NodeId, text: Utf8Bytes) {
-        for handle in self
-            .by_id
-            .iter()
-            .filter(|(p, _)| *p != id)
-            .flat_map(|(_, hs)| hs)
-        {
+        for handle in self.by_id.iter().filter(|(p, _)| *p != id).flat_map(|(_, hs)| hs) {
             handle.deliver(text.clone());
         }
     }
@@ -188,15 +183,9 @@ mod tests {
         let (b2, _rb2, _) = conn(3, 8);
         assert_eq!(d.register(id(1), a1, 2, text("a")), Ok((vec![], true)));
         assert_eq!(d.register(id(2), b1, 2, text("b")), Ok((vec![id(1)], true)));
-        assert_eq!(
-            d.register(id(2), b2, 2, text("b-again")),
-            Ok((vec![id(1)], false))
-        );
+        assert_eq!(d.register(id(2), b2, 2, text("b-again")), Ok((vec![id(1)], false)));
         assert_eq!(ra1.try_recv().unwrap().as_str(), "b");
-        assert!(
-            ra1.try_recv().is_err(),
-            "second connection of an id is not a new peer"
-        );
+        assert!(ra1.try_recv().is_err(), "second connection of an id is not a new peer");
 
         assert!(!d.unregister(&id(2), 2, Some(Utf8Bytes::from_static("left"))));
         assert!(ra1.try_recv().is_err());
@@ -212,10 +201,7 @@ mod tests {
         for n in 0..2 {
             assert!(d.register(id(1), conn(n, 1).0, 2, text("x")).is_ok());
         }
-        assert_eq!(
-            d.register(id(1), conn(9, 1).0, 2, text("x")),
-            Err(TooManyForId { existing: 2 })
-        );
+        assert_eq!(d.register(id(1), conn(9, 1).0, 2, text("x")), Err(TooManyForId { existing: 2 }));
     }
 
     #[test]
@@ -225,20 +211,11 @@ mod tests {
         let (new, r_new, _) = conn(2, 8);
         d.register(id(1), old, 2, text("x")).unwrap();
         d.register(id(1), new, 2, text("x")).unwrap();
-        assert_eq!(
-            d.deliver_to(&id(1), Utf8Bytes::from_static("s1")),
-            Delivery::Delivered
-        );
+        assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("s1")), Delivery::Delivered);
         drop(r_new);
-        assert_eq!(
-            d.deliver_to(&id(1), Utf8Bytes::from_static("s2")),
-            Delivery::Delivered
-        );
+        assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("s2")), Delivery::Delivered);
         assert_eq!(r_old.try_recv().unwrap().as_str(), "s2");
-        assert_eq!(
-            d.deliver_to(&id(7), Utf8Bytes::from_static("s3")),
-            Delivery::Gone
-        );
+        assert_eq!(d.deliver_to(&id(7), Utf8Bytes::from_static("s3")), Delivery::Gone);
     }
 
     #[test]
@@ -246,14 +223,8 @@ mod tests {
         let mut d = Directory::default();
         let (h, _rx, kick) = conn(1, 1);
         d.register(id(1), h, 2, text("x")).unwrap();
-        assert_eq!(
-            d.deliver_to(&id(1), Utf8Bytes::from_static("a")),
-            Delivery::Delivered
-        );
-        assert_eq!(
-            d.deliver_to(&id(1), Utf8Bytes::from_static("b")),
-            Delivery::Stuck
-        );
+        assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("a")), Delivery::Delivered);
+        assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("b")), Delivery::Stuck);
         // notify_one stored a permit: the session's next `notified()` fires at once.
         let fired = futures_util::FutureExt::now_or_never(kick.notified());
         assert!(fired.is_some());

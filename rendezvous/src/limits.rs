@@ -17,12 +17,7 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket. `rate` and `burst` are validated by the config.
     pub fn new(rate: f64, burst: f64, now: Instant) -> Self {
-        TokenBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: now,
-        }
+        TokenBucket { rate, burst, tokens: burst, last: now }
     }
 
     /// Takes one token if available. `now` is passed in so tests need no clock.

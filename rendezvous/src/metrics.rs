@@ -42,10 +42,7 @@ impl Metrics {
 
     /// Current count of rejections with `code` (tests, logs).
     pub fn rejections(&self, code: ErrorCode) -> u64 {
-        ErrorCode::ALL
-            .iter()
-            .position(|c| *c == code)
-            .map_or(0, |i| self.rejections[i].load(Ordering::Relaxed))
+        ErrorCode::ALL.iter().position(|c| *c == code).map_or(0, |i| self.rejections[i].load(Ordering::Relaxed))
     }
 
     /// Renders every metric. Every error code is listed, zeros included, so
@@ -53,17 +50,9 @@ impl Metrics {
     pub fn render(&self, connections: usize, authenticated_peers: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
-        metric(
-            "rendezvous_connections",
-            "gauge",
-            "Open WebSocket connections.",
-            connections as u64,
-        );
+        metric("rendezvous_connections", "gauge", "Open WebSocket connections.", connections as u64);
         metric(
             "rendezvous_authenticated_peers",
             "gauge",
@@ -89,18 +78,10 @@ impl Metrics {
             self.signals_relayed_total.load(Ordering::Relaxed),
         );
         let name = "rendezvous_rejections_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Requests refused with an error, by error code."
-        );
+        let _ = writeln!(out, "# HELP {name} Requests refused with an error, by error code.");
         let _ = writeln!(out, "# TYPE {name} counter");
         for (code, count) in ErrorCode::ALL.iter().zip(&self.rejections) {
-            let _ = writeln!(
-                out,
-                "{name}{{code=\"{}\"}} {}",
-                code.as_str(),
-                count.load(Ordering::Relaxed)
-            );
+            let _ = writeln!(out, "{name}{{code=\"{}\"}} {}", code.as_str(), count.load(Ordering::Relaxed));
         }
         out
     }
@@ -117,18 +98,12 @@ mod tests {
         m.rejected(ErrorCode::AuthFailed);
         m.rejected(ErrorCode::AuthFailed);
         let text = m.render(3, 1);
-        assert!(
-            text.contains("# TYPE rendezvous_connections gauge\nrendezvous_connections 3\n"),
-            "{text}"
-        );
+        assert!(text.contains("# TYPE rendezvous_connections gauge\nrendezvous_connections 3\n"), "{text}");
         assert!(text.contains("rendezvous_authenticated_peers 1\n"));
         assert!(text.contains("rendezvous_connections_total 1\n"));
         assert!(text.contains("rendezvous_rejections_total{code=\"auth_failed\"} 2\n"));
         for code in ErrorCode::ALL {
-            assert!(
-                text.contains(&format!("{{code=\"{}\"}}", code.as_str())),
-                "{code:?} missing"
-            );
+            assert!(text.contains(&format!("{{code=\"{}\"}}", code.as_str())), "{code:?} missing");
         }
         assert_eq!(m.rejections(ErrorCode::AuthFailed), 2);
     }

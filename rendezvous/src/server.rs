@@ -23,8 +23,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 /// What `GET /` says when there is no UI to serve.
-pub const UI_NOT_BUILT: &str =
-    "The UI is not built. Run ./scripts/run (or: trunk build --release) and restart.";
+pub const UI_NOT_BUILT: &str = "The UI is not built. Run ./scripts/run (or: trunk build --release) and restart.";
 
 /// How much bigger than `max_frame_bytes` axum's own WebSocket limits are.
 /// Messages between the two reach our check and get a `frame_too_large`
@@ -55,9 +54,7 @@ impl Shared {
     /// holding it; the map itself is still consistent (every mutation is a
     /// single insert/remove), so keep serving rather than cascade panics.
     pub fn directory(&self) -> MutexGuard<'_, Directory> {
-        self.directory
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.directory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A fresh connection number for logs and directory bookkeeping.
@@ -115,9 +112,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    config
-        .validate()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         config,
@@ -138,24 +133,15 @@ pub async fn serve(
         // Sessions watch this and send `shutting_down` before closing.
         let _ = stop_tx.send(true);
     };
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signal)
+        .await?;
 
     // axum stops tracking a connection once it is upgraded to a WebSocket, so
     // wait for the sessions ourselves.
     let mut open = shared.connections.subscribe();
-    if tokio::time::timeout(SHUTDOWN_GRACE, open.wait_for(|n| *n == 0))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open = shared.connections(),
-            "connections still open after the shutdown grace period"
-        );
+    if tokio::time::timeout(SHUTDOWN_GRACE, open.wait_for(|n| *n == 0)).await.is_err() {
+        tracing::warn!(open = shared.connections(), "connections still open after the shutdown grace period");
     }
     tracing::info!("rendezvous stopped");
     Ok(())
@@ -170,17 +156,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let dist = shared.config.dist.clone();
     let routes = if ui_is_built(&dist) {
         // Unknown paths get index.html (200) so client-side routes survive a reload.
-        routes.fallback_service(
-            ServeDir::new(&dist).fallback(ServeFile::new(dist.join("index.html"))),
-        )
+        routes.fallback_service(ServeDir::new(&dist).fallback(ServeFile::new(dist.join("index.html"))))
     } else {
         tracing::warn!(dist = %dist.display(), "{UI_NOT_BUILT}");
         routes.fallback(ui_not_built)
     };
     // Handlers never fail; the only 5xx is the deliberate "UI not built"
     // 503, already warned about at startup, so keep it out of error logs.
-    let trace =
-        TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
+    let trace = TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
     routes.layer(trace).with_state(shared)
 }
 
@@ -191,25 +174,14 @@ fn ui_is_built(dist: &Path) -> bool {
 }
 
 async fn ui_not_built() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        UI_NOT_BUILT,
-    )
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], UI_NOT_BUILT)
         .into_response()
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let peers = shared.directory().len();
     let body = shared.metrics.render(shared.connections(), peers);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
 async fn ws_upgrade(
@@ -217,11 +189,6 @@ async fn ws_upgrade(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let limit = shared
-        .config
-        .max_frame_bytes
-        .saturating_add(TRANSPORT_SLACK);
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| session::run(shared, socket, addr))
+    let limit = shared.config.max_frame_bytes.saturating_add(TRANSPORT_SLACK);
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| session::run(shared, socket, addr))
 }

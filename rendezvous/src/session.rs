@@ -54,11 +54,7 @@ const CLOSE_TRY_LATER: u16 = 1013;
 #[derive(Debug)]
 enum Exit {
     /// A fatal refusal: send `error{code, reason}`, then close with `close`.
-    Refuse {
-        code: ErrorCode,
-        reason: String,
-        close: u16,
-    },
+    Refuse { code: ErrorCode, reason: String, close: u16 },
     /// The client closed the connection or the transport failed.
     Disconnected(&'static str),
     /// The session stopped draining its outbound queue.
@@ -74,11 +70,7 @@ impl Exit {
             ErrorCode::IdleTimeout | ErrorCode::AuthTimeout => CLOSE_NORMAL,
             _ => CLOSE_POLICY,
         };
-        Exit::Refuse {
-            code,
-            reason: reason.into(),
-            close,
-        }
+        Exit::Refuse { code, reason: reason.into(), close }
     }
 
     fn shutting_down() -> Exit {
@@ -101,19 +93,11 @@ type Step = Result<(), Exit>;
 pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, addr: SocketAddr) {
     let conn = shared.next_conn();
     // Claimed before anything else so the cap holds however the session ends.
-    let slot = if shared.is_stopping() {
-        None
-    } else {
-        shared.claim_slot()
-    };
+    let slot = if shared.is_stopping() { None } else { shared.claim_slot() };
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     let now = Instant::now();
     let session = Session {
-        bucket: TokenBucket::new(
-            shared.config.rate_per_sec,
-            shared.config.rate_burst,
-            now.into_std(),
-        ),
+        bucket: TokenBucket::new(shared.config.rate_per_sec, shared.config.rate_burst, now.into_std()),
         auth_deadline: now + shared.config.auth_timeout,
         last_frame: now,
         last_refresh: now,
@@ -188,9 +172,7 @@ impl Session {
     /// The main loop; returns why the session ended.
     async fn main_loop(&mut self, mut rx: mpsc::Receiver<Utf8Bytes>) -> Exit {
         OsRng.fill_bytes(&mut self.nonce);
-        let challenge = ServerMsg::Challenge {
-            nonce: hex::encode(self.nonce),
-        };
+        let challenge = ServerMsg::Challenge { nonce: hex::encode(self.nonce) };
         if let Err(exit) = self.send_msg(&challenge).await {
             return exit;
         }
@@ -237,20 +219,15 @@ impl Session {
     fn timeout_exit(&self, timeout: Timeout) -> Exit {
         let cfg = &self.shared.config;
         match timeout {
-            Timeout::Auth => Exit::refuse(
-                ErrorCode::AuthTimeout,
-                format!("no valid auth within {:?}", cfg.auth_timeout),
-            ),
-            Timeout::Idle => Exit::refuse(
-                ErrorCode::IdleTimeout,
-                format!("no frame received for {:?}", cfg.idle_timeout),
-            ),
+            Timeout::Auth => {
+                Exit::refuse(ErrorCode::AuthTimeout, format!("no valid auth within {:?}", cfg.auth_timeout))
+            }
+            Timeout::Idle => {
+                Exit::refuse(ErrorCode::IdleTimeout, format!("no frame received for {:?}", cfg.idle_timeout))
+            }
             Timeout::Ttl => Exit::refuse(
                 ErrorCode::IdleTimeout,
-                format!(
-                    "directory entry expired: no message or pong for {:?}",
-                    cfg.ttl
-                ),
+                format!("directory entry expired: no message or pong for {:?}", cfg.ttl),
             ),
         }
     }
@@ -262,11 +239,8 @@ impl Session {
             Message::Text(text) => self.on_text(text).await,
             Message::Binary(_) => {
                 if self.admit_rate().await? {
-                    self.refuse(
-                        ErrorCode::BinaryNotSupported,
-                        "binary frames are not supported; send JSON text",
-                    )
-                    .await?;
+                    self.refuse(ErrorCode::BinaryNotSupported, "binary frames are not supported; send JSON text")
+                        .await?;
                 }
                 Ok(())
             }
@@ -285,10 +259,7 @@ impl Session {
         if text.len() > max {
             return Err(Exit::refuse(
                 ErrorCode::FrameTooLarge,
-                format!(
-                    "message of {} bytes exceeds the limit of {max} bytes",
-                    text.len()
-                ),
+                format!("message of {} bytes exceeds the limit of {max} bytes", text.len()),
             ));
         }
         if !self.admit_rate().await? {
@@ -343,10 +314,7 @@ impl Session {
         }
         self.dropped += 1;
         let cfg = &self.shared.config;
-        let reason = format!(
-            "over {} messages/s (burst {}); message dropped",
-            cfg.rate_per_sec, cfg.rate_burst
-        );
+        let reason = format!("over {} messages/s (burst {}); message dropped", cfg.rate_per_sec, cfg.rate_burst);
         if self.dropped >= MAX_DROPPED {
             return Err(Exit::refuse(
                 ErrorCode::RateLimited,
@@ -359,20 +327,14 @@ impl Session {
 
     async fn authenticate(&mut self, id: NodeId, signature: &str) -> Step {
         if let Err(e) = verify_challenge(&id, &self.nonce, signature) {
-            return Err(Exit::refuse(
-                ErrorCode::AuthFailed,
-                format!("challenge signature rejected: {e}"),
-            ));
+            return Err(Exit::refuse(ErrorCode::AuthFailed, format!("challenge signature rejected: {e}")));
         }
         let shared = self.shared.clone();
         let cfg = &shared.config;
         let handle = ConnHandle::new(self.conn, self.tx.clone(), self.kick.clone());
-        let registered =
-            shared
-                .directory()
-                .register(id, handle, cfg.max_connections_per_id, || {
-                    encode(&ServerMsg::PeerJoined { id })
-                });
+        let registered = shared
+            .directory()
+            .register(id, handle, cfg.max_connections_per_id, || encode(&ServerMsg::PeerJoined { id }));
         let peers = match registered {
             Ok((peers, _first)) => peers,
             Err(full) => {
@@ -387,27 +349,16 @@ impl Session {
                 ));
             }
         };
-        self.registration = Some(Registration {
-            shared: shared.clone(),
-            id,
-            conn: self.conn,
-        });
+        self.registration = Some(Registration { shared: shared.clone(), id, conn: self.conn });
         shared.metrics.auth_succeeded();
         info!(conn = self.conn, addr = %self.addr, peer = %id.short(), "authenticated");
         let ttl_secs = cfg.ttl.as_secs_f64().ceil() as u64;
-        self.send_msg(&ServerMsg::Welcome {
-            id,
-            peers,
-            ttl_secs,
-        })
-        .await
+        self.send_msg(&ServerMsg::Welcome { id, peers, ttl_secs }).await
     }
 
     async fn relay(&mut self, me: NodeId, to: NodeId, payload: serde_json::Value) -> Step {
         if to == me {
-            return self
-                .refuse(ErrorCode::SelfSignal, "cannot signal your own id")
-                .await;
+            return self.refuse(ErrorCode::SelfSignal, "cannot signal your own id").await;
         }
         let text = encode(&ServerMsg::Signal { from: me, payload });
         let delivery = self.shared.directory().deliver_to(&to, text);
@@ -416,16 +367,9 @@ impl Session {
                 self.shared.metrics.signal_relayed();
                 Ok(())
             }
-            Delivery::Gone => {
-                self.refuse(ErrorCode::UnknownPeer, format!("{to} is not connected"))
-                    .await
-            }
+            Delivery::Gone => self.refuse(ErrorCode::UnknownPeer, format!("{to} is not connected")).await,
             Delivery::Stuck => {
-                self.refuse(
-                    ErrorCode::UnknownPeer,
-                    format!("{to} is not reading its connection and was dropped"),
-                )
-                .await
+                self.refuse(ErrorCode::UnknownPeer, format!("{to} is not reading its connection and was dropped")).await
             }
         }
     }
@@ -444,10 +388,7 @@ impl Session {
     /// mistake cannot flood the log (the counters still see everything).
     fn note_rejection(&mut self, code: ErrorCode, reason: &str, fatal: bool) {
         self.shared.metrics.rejected(code);
-        let bit = ErrorCode::ALL
-            .iter()
-            .position(|c| *c == code)
-            .map_or(0, |i| 1u16 << i);
+        let bit = ErrorCode::ALL.iter().position(|c| *c == code).map_or(0, |i| 1u16 << i);
         let first = self.logged_codes & bit == 0;
         self.logged_codes |= bit;
         let peer = self.peer_label();
@@ -487,31 +428,15 @@ impl Session {
         }
         self.registration.take();
         let (frame, reason) = match exit {
-            Exit::Refuse {
-                code,
-                reason,
-                close,
-            } => {
+            Exit::Refuse { code, reason, close } => {
                 let _ = self.send_msg(&ServerMsg::Error { code, reason }).await;
-                (
-                    CloseFrame {
-                        code: close,
-                        reason: Utf8Bytes::from_static(code.as_str()),
-                    },
-                    code.as_str(),
-                )
+                (CloseFrame { code: close, reason: Utf8Bytes::from_static(code.as_str()) }, code.as_str())
             }
             Exit::Kicked => {
                 let (conn, addr) = (self.conn, self.addr);
                 warn!(conn, %addr, peer, "outbound queue full; disconnecting");
                 let reason = "outbound queue full";
-                (
-                    CloseFrame {
-                        code: CLOSE_POLICY,
-                        reason: Utf8Bytes::from_static(reason),
-                    },
-                    reason,
-                )
+                (CloseFrame { code: CLOSE_POLICY, reason: Utf8Bytes::from_static(reason) }, reason)
             }
             Exit::Disconnected(why) => {
                 debug!(conn = self.conn, addr = %self.addr, why, "websocket disconnected");
@@ -520,10 +445,7 @@ impl Session {
         };
         if self.send(Message::Close(Some(frame))).await.is_ok() {
             let socket = &mut self.socket;
-            let _ = tokio::time::timeout(CLOSE_DRAIN, async {
-                while let Some(Ok(_)) = socket.recv().await {}
-            })
-            .await;
+            let _ = tokio::time::timeout(CLOSE_DRAIN, async { while let Some(Ok(_)) = socket.recv().await {} }).await;
         }
         debug!(conn = self.conn, addr = %self.addr, reason, "websocket closed by server");
     }
@@ -541,13 +463,8 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         // Everyone is being disconnected during shutdown; spare them the noise.
-        let left =
-            (!self.shared.is_stopping()).then(|| encode(&ServerMsg::PeerLeft { id: self.id }));
-        if self
-            .shared
-            .directory()
-            .unregister(&self.id, self.conn, left)
-        {
+        let left = (!self.shared.is_stopping()).then(|| encode(&ServerMsg::PeerLeft { id: self.id }));
+        if self.shared.directory().unregister(&self.id, self.conn, left) {
             info!(conn = self.conn, peer = %self.id.short(), "peer left");
         }
     }
@@ -558,12 +475,8 @@ impl Drop for Registration {
 fn transport_error(e: axum::Error) -> Exit {
     match e.into_inner().downcast::<tungstenite::Error>() {
         Ok(e) => match *e {
-            tungstenite::Error::Capacity(c) => {
-                Exit::refuse(ErrorCode::FrameTooLarge, format!("frame too large: {c}"))
-            }
-            tungstenite::Error::Utf8(_) => {
-                Exit::refuse(ErrorCode::MalformedMessage, "text frame is not valid UTF-8")
-            }
+            tungstenite::Error::Capacity(c) => Exit::refuse(ErrorCode::FrameTooLarge, format!("frame too large: {c}")),
+            tungstenite::Error::Utf8(_) => Exit::refuse(ErrorCode::MalformedMessage, "text frame is not valid UTF-8"),
             _ => Exit::Disconnected("transport error"),
         },
         Err(_) => Exit::Disconnected("transport error"),
@@ -577,9 +490,7 @@ fn encode(msg: &ServerMsg) -> Utf8Bytes {
         Ok(text) => text.into(),
         Err(e) => {
             warn!(error = %e, "failed to encode a server message");
-            Utf8Bytes::from_static(
-                r#"{"type":"error","code":"malformed_message","reason":"internal encoding error"}"#,
-            )
+            Utf8Bytes::from_static(r#"{"type":"error","code":"malformed_message","reason":"internal encoding error"}"#)
         }
     }
 }

@@ -15,12 +15,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path =
-            std::env::temp_dir().join(format!("rdv-test-{tag}-{}-{nanos}", std::process::id()));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let path = std::env::temp_dir().join(format!("rdv-test-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
@@ -45,11 +41,7 @@ async fn metrics_expose_counters_and_count_rejections() {
     let server = TestServer::start(test_config()).await;
     let (status, head, body) = http_get(server.addr, "/metrics").await;
     assert_eq!(status, 200);
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: text/plain"),
-        "{head}"
-    );
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain"), "{head}");
     for name in [
         "rendezvous_connections",
         "rendezvous_authenticated_peers",
@@ -58,51 +50,26 @@ async fn metrics_expose_counters_and_count_rejections() {
         "rendezvous_signals_relayed_total",
         "rendezvous_rejections_total",
     ] {
-        assert!(
-            body.contains(&format!("# TYPE {name} ")),
-            "{name} missing:\n{body}"
-        );
-        assert!(
-            body.contains(&format!("# HELP {name} ")),
-            "{name} help missing:\n{body}"
-        );
+        assert!(body.contains(&format!("# TYPE {name} ")), "{name} missing:\n{body}");
+        assert!(body.contains(&format!("# HELP {name} ")), "{name} help missing:\n{body}");
     }
     for code in ErrorCode::ALL {
-        assert!(
-            body.contains(&format!(
-                "rendezvous_rejections_total{{code=\"{}\"}} 0\n",
-                code.as_str()
-            )),
-            "{body}"
-        );
+        assert!(body.contains(&format!("rendezvous_rejections_total{{code=\"{}\"}} 0\n", code.as_str())), "{body}");
     }
 
     // One failed auth and one successful login.
     let mut bad = connect(&server).await;
     let nonce = recv_challenge(&mut bad).await;
     let signature = sign_challenge(&identity(2), &nonce).unwrap();
-    send(
-        &mut bad,
-        &ClientMsg::Auth {
-            id: id(1),
-            signature,
-        },
-    )
-    .await;
+    send(&mut bad, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut bad, ErrorCode::AuthFailed).await;
     let (_good, _) = login(&server, 3).await;
 
     let (_, _, body) = http_get(server.addr, "/metrics").await;
-    assert!(
-        body.contains("rendezvous_rejections_total{code=\"auth_failed\"} 1\n"),
-        "{body}"
-    );
+    assert!(body.contains("rendezvous_rejections_total{code=\"auth_failed\"} 1\n"), "{body}");
     assert!(body.contains("rendezvous_auth_success_total 1\n"), "{body}");
     assert!(body.contains("rendezvous_connections_total 2\n"), "{body}");
-    assert!(
-        body.contains("rendezvous_authenticated_peers 1\n"),
-        "{body}"
-    );
+    assert!(body.contains("rendezvous_authenticated_peers 1\n"), "{body}");
 }
 
 #[tokio::test]
@@ -110,20 +77,10 @@ async fn relayed_signals_are_counted() {
     let server = TestServer::start(test_config()).await;
     let (mut a, _) = login(&server, 1).await;
     let (mut b, _) = login(&server, 2).await;
-    send(
-        &mut a,
-        &ClientMsg::Signal {
-            to: id(2),
-            payload: serde_json::json!(7),
-        },
-    )
-    .await;
+    send(&mut a, &ClientMsg::Signal { to: id(2), payload: serde_json::json!(7) }).await;
     recv(&mut b).await;
     let (_, _, body) = http_get(server.addr, "/metrics").await;
-    assert!(
-        body.contains("rendezvous_signals_relayed_total 1\n"),
-        "{body}"
-    );
+    assert!(body.contains("rendezvous_signals_relayed_total 1\n"), "{body}");
     assert!(body.contains("rendezvous_connections 2\n"), "{body}");
 }
 
@@ -144,36 +101,20 @@ async fn missing_ui_gives_503_with_build_hint() {
 async fn dist_without_index_html_counts_as_not_built() {
     let dist = TempDir::new("noindex");
     std::fs::write(dist.0.join("app.js"), "x").unwrap();
-    let server = TestServer::start(Config {
-        dist: dist.0.clone(),
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { dist: dist.0.clone(), ..test_config() }).await;
     assert_eq!(http_get(server.addr, "/").await.0, 503);
 }
 
 #[tokio::test]
 async fn built_ui_is_served_with_spa_fallback() {
     let dist = TempDir::new("dist");
-    std::fs::write(
-        dist.0.join("index.html"),
-        "<!doctype html><title>synapse</title>",
-    )
-    .unwrap();
+    std::fs::write(dist.0.join("index.html"), "<!doctype html><title>synapse</title>").unwrap();
     std::fs::write(dist.0.join("app.js"), "console.log(1)").unwrap();
-    let server = TestServer::start(Config {
-        dist: dist.0.clone(),
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { dist: dist.0.clone(), ..test_config() }).await;
 
     let (status, head, body) = http_get(server.addr, "/").await;
     assert_eq!(status, 200);
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: text/html"),
-        "{head}"
-    );
+    assert!(head.to_ascii_lowercase().contains("content-type: text/html"), "{head}");
     assert!(body.contains("<title>synapse</title>"));
 
     let (status, _, body) = http_get(server.addr, "/app.js").await;
@@ -198,34 +139,21 @@ async fn graceful_shutdown_tells_clients_and_returns() {
     expect_error(&mut unauthenticated, ErrorCode::ShuttingDown).await;
     expect_closed(&mut unauthenticated).await;
     stopped.await.unwrap().expect("serve returns Ok");
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "listener closed"
-    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed");
 }
 
 #[tokio::test]
 async fn invalid_config_is_refused_by_serve() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        rate_burst: 0.0,
-        ..test_config()
-    };
-    let err = rendezvous::serve(config, listener, std::future::pending())
-        .await
-        .unwrap_err();
+    let config = Config { rate_burst: 0.0, ..test_config() };
+    let err = rendezvous::serve(config, listener, std::future::pending()).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
 
 #[tokio::test]
 async fn binary_prints_its_address_and_serves() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rendezvous"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--dist",
-            "/nonexistent/synapse-rdv-test-dist",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--dist", "/nonexistent/synapse-rdv-test-dist"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -253,14 +181,7 @@ async fn binary_prints_its_address_and_serves() {
 #[tokio::test]
 async fn binary_exits_cleanly_on_sigterm() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rendezvous"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--dist",
-            "/nonexistent/synapse-rdv-test-dist",
-            "--log-format",
-            "json",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--dist", "/nonexistent/synapse-rdv-test-dist", "--log-format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -268,23 +189,11 @@ async fn binary_exits_cleanly_on_sigterm() {
         .expect("spawn rendezvous");
     let mut line = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    tokio::time::timeout(WAIT, stdout.read_line(&mut line))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        line.starts_with("listening on http://127.0.0.1:"),
-        "{line:?}"
-    );
+    tokio::time::timeout(WAIT, stdout.read_line(&mut line)).await.unwrap().unwrap();
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line:?}");
     let pid = child.id().expect("running");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill -TERM");
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill -TERM");
     assert!(status.success());
-    let exit = tokio::time::timeout(WAIT, child.wait())
-        .await
-        .expect("exits in time")
-        .unwrap();
+    let exit = tokio::time::timeout(WAIT, child.wait()).await.expect("exits in time").unwrap();
     assert!(exit.success(), "exit status {exit:?}");
 }

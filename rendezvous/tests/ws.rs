@@ -27,32 +27,14 @@ async fn auth_success_lists_peers_and_announces_the_newcomer() {
 
 #[tokio::test]
 async fn welcome_carries_the_ttl() {
-    let server = TestServer::start(Config {
-        ttl: Duration::from_secs(42),
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { ttl: Duration::from_secs(42), ..test_config() }).await;
     let mut ws = connect(&server).await;
     let me = identity(1);
     let nonce = recv_challenge(&mut ws).await;
     assert_eq!(nonce.len(), 64, "32 random bytes in hex");
     let signature = sign_challenge(&me, &nonce).unwrap();
-    send(
-        &mut ws,
-        &ClientMsg::Auth {
-            id: me.node_id(),
-            signature,
-        },
-    )
-    .await;
-    assert_eq!(
-        recv(&mut ws).await,
-        ServerMsg::Welcome {
-            id: me.node_id(),
-            peers: vec![],
-            ttl_secs: 42
-        }
-    );
+    send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
+    assert_eq!(recv(&mut ws).await, ServerMsg::Welcome { id: me.node_id(), peers: vec![], ttl_secs: 42 });
 }
 
 #[tokio::test]
@@ -62,14 +44,7 @@ async fn wrong_signature_fails_auth_and_closes() {
     let nonce = recv_challenge(&mut ws).await;
     // Signed by someone else's key, claiming id 1.
     let signature = sign_challenge(&identity(2), &nonce).unwrap();
-    send(
-        &mut ws,
-        &ClientMsg::Auth {
-            id: id(1),
-            signature,
-        },
-    )
-    .await;
+    send(&mut ws, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut ws, ErrorCode::AuthFailed).await;
     expect_closed(&mut ws).await;
 }
@@ -80,14 +55,7 @@ async fn signature_for_another_nonce_fails_auth() {
     let mut ws = connect(&server).await;
     let _nonce = recv_challenge(&mut ws).await;
     let signature = sign_challenge(&identity(1), &"ab".repeat(32)).unwrap();
-    send(
-        &mut ws,
-        &ClientMsg::Auth {
-            id: id(1),
-            signature,
-        },
-    )
-    .await;
+    send(&mut ws, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut ws, ErrorCode::AuthFailed).await;
     expect_closed(&mut ws).await;
 }
@@ -97,14 +65,7 @@ async fn garbage_signature_fails_auth() {
     let server = TestServer::start(test_config()).await;
     let mut ws = connect(&server).await;
     recv_challenge(&mut ws).await;
-    send(
-        &mut ws,
-        &ClientMsg::Auth {
-            id: id(1),
-            signature: "not hex".into(),
-        },
-    )
-    .await;
+    send(&mut ws, &ClientMsg::Auth { id: id(1), signature: "not hex".into() }).await;
     expect_error(&mut ws, ErrorCode::AuthFailed).await;
     expect_closed(&mut ws).await;
 }
@@ -123,14 +84,7 @@ async fn message_before_auth_is_refused_and_closes() {
 async fn second_auth_is_refused_but_not_fatal() {
     let server = TestServer::start(test_config()).await;
     let (mut ws, _) = login(&server, 1).await;
-    send(
-        &mut ws,
-        &ClientMsg::Auth {
-            id: id(1),
-            signature: "00".repeat(64),
-        },
-    )
-    .await;
+    send(&mut ws, &ClientMsg::Auth { id: id(1), signature: "00".repeat(64) }).await;
     expect_error(&mut ws, ErrorCode::AlreadyAuthenticated).await;
     send(&mut ws, &ClientMsg::Ping).await;
     assert_eq!(recv(&mut ws).await, ServerMsg::Pong);
@@ -146,83 +100,32 @@ async fn signals_are_relayed_verbatim_with_the_authenticated_sender() {
     let payload = json!({
         "kind": "description", "sdp_type": "offer", "sdp": "v=0\r\n", "extra": [1, {"x": null}]
     });
-    send(
-        &mut a,
-        &ClientMsg::Signal {
-            to: id(2),
-            payload: payload.clone(),
-        },
-    )
-    .await;
-    assert_eq!(
-        recv(&mut b).await,
-        ServerMsg::Signal {
-            from: id(1),
-            payload
-        }
-    );
-    send(
-        &mut b,
-        &ClientMsg::Signal {
-            to: id(1),
-            payload: json!("bye"),
-        },
-    )
-    .await;
-    assert_eq!(
-        recv(&mut a).await,
-        ServerMsg::Signal {
-            from: id(2),
-            payload: json!("bye")
-        }
-    );
+    send(&mut a, &ClientMsg::Signal { to: id(2), payload: payload.clone() }).await;
+    assert_eq!(recv(&mut b).await, ServerMsg::Signal { from: id(1), payload });
+    send(&mut b, &ClientMsg::Signal { to: id(1), payload: json!("bye") }).await;
+    assert_eq!(recv(&mut a).await, ServerMsg::Signal { from: id(2), payload: json!("bye") });
 }
 
 #[tokio::test]
 async fn signal_to_an_unknown_peer_is_refused() {
     let server = TestServer::start(test_config()).await;
     let (mut a, _) = login(&server, 1).await;
-    send(
-        &mut a,
-        &ClientMsg::Signal {
-            to: id(9),
-            payload: json!({}),
-        },
-    )
-    .await;
+    send(&mut a, &ClientMsg::Signal { to: id(9), payload: json!({}) }).await;
     expect_error(&mut a, ErrorCode::UnknownPeer).await;
     // A connected but unauthenticated node is not reachable either.
     let mut lurker = connect(&server).await;
     recv_challenge(&mut lurker).await;
-    send(
-        &mut a,
-        &ClientMsg::Signal {
-            to: id(9),
-            payload: json!({}),
-        },
-    )
-    .await;
+    send(&mut a, &ClientMsg::Signal { to: id(9), payload: json!({}) }).await;
     expect_error(&mut a, ErrorCode::UnknownPeer).await;
     send(&mut a, &ClientMsg::Ping).await;
-    assert_eq!(
-        recv(&mut a).await,
-        ServerMsg::Pong,
-        "unknown_peer is not fatal"
-    );
+    assert_eq!(recv(&mut a).await, ServerMsg::Pong, "unknown_peer is not fatal");
 }
 
 #[tokio::test]
 async fn signal_to_self_is_refused() {
     let server = TestServer::start(test_config()).await;
     let (mut a, _) = login(&server, 1).await;
-    send(
-        &mut a,
-        &ClientMsg::Signal {
-            to: id(1),
-            payload: json!({}),
-        },
-    )
-    .await;
+    send(&mut a, &ClientMsg::Signal { to: id(1), payload: json!({}) }).await;
     expect_error(&mut a, ErrorCode::SelfSignal).await;
     send(&mut a, &ClientMsg::Ping).await;
     assert_eq!(recv(&mut a).await, ServerMsg::Pong);
@@ -265,17 +168,9 @@ async fn repeated_malformed_messages_close_the_connection() {
 
 #[tokio::test]
 async fn oversize_frame_is_refused_and_closes() {
-    let server = TestServer::start(Config {
-        max_frame_bytes: 1024,
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { max_frame_bytes: 1024, ..test_config() }).await;
     let (mut a, _) = login(&server, 1).await;
-    let big = format!(
-        r#"{{"type":"signal","to":"{}","payload":"{}"}}"#,
-        id(2),
-        "x".repeat(2000)
-    );
+    let big = format!(r#"{{"type":"signal","to":"{}","payload":"{}"}}"#, id(2), "x".repeat(2000));
     send_text(&mut a, big).await;
     let reason = expect_error(&mut a, ErrorCode::FrameTooLarge).await;
     assert!(reason.contains("1024"), "reason names the limit: {reason}");
@@ -284,11 +179,7 @@ async fn oversize_frame_is_refused_and_closes() {
 
 #[tokio::test]
 async fn frame_beyond_the_transport_limit_is_also_frame_too_large() {
-    let server = TestServer::start(Config {
-        max_frame_bytes: 1024,
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { max_frame_bytes: 1024, ..test_config() }).await;
     let (mut a, _) = login(&server, 1).await;
     send_text(&mut a, "x".repeat(256 * 1024)).await;
     expect_error(&mut a, ErrorCode::FrameTooLarge).await;
@@ -307,12 +198,7 @@ async fn binary_frames_are_refused_but_not_fatal() {
 
 #[tokio::test]
 async fn flooding_is_rate_limited() {
-    let server = TestServer::start(Config {
-        rate_per_sec: 1.0,
-        rate_burst: 5.0,
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { rate_per_sec: 1.0, rate_burst: 5.0, ..test_config() }).await;
     let (mut a, _) = login(&server, 1).await;
     let ping = serde_json::to_string(&ClientMsg::Ping).unwrap();
     for _ in 0..100 {
@@ -325,10 +211,7 @@ async fn flooding_is_rate_limited() {
     loop {
         match recv(&mut a).await {
             ServerMsg::Pong => pongs += 1,
-            ServerMsg::Error {
-                code: ErrorCode::RateLimited,
-                ..
-            } => break,
+            ServerMsg::Error { code: ErrorCode::RateLimited, .. } => break,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -337,12 +220,7 @@ async fn flooding_is_rate_limited() {
 
 #[tokio::test]
 async fn persistent_flooding_closes_the_connection() {
-    let server = TestServer::start(Config {
-        rate_per_sec: 1.0,
-        rate_burst: 5.0,
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { rate_per_sec: 1.0, rate_burst: 5.0, ..test_config() }).await;
     let (mut a, _) = login(&server, 1).await;
     let ping = serde_json::to_string(&ClientMsg::Ping).unwrap();
     for _ in 0..200 {
@@ -355,32 +233,19 @@ async fn persistent_flooding_closes_the_connection() {
     let closing = async {
         loop {
             match recv(&mut a).await {
-                ServerMsg::Error {
-                    code: ErrorCode::RateLimited,
-                    reason,
-                } if reason.contains("closing") => break,
-                ServerMsg::Pong
-                | ServerMsg::Error {
-                    code: ErrorCode::RateLimited,
-                    ..
-                } => {}
+                ServerMsg::Error { code: ErrorCode::RateLimited, reason } if reason.contains("closing") => break,
+                ServerMsg::Pong | ServerMsg::Error { code: ErrorCode::RateLimited, .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }
     };
-    tokio::time::timeout(WAIT, closing)
-        .await
-        .expect("closing refusal in time");
+    tokio::time::timeout(WAIT, closing).await.expect("closing refusal in time");
     expect_closed(&mut a).await;
 }
 
 #[tokio::test]
 async fn total_connection_cap() {
-    let server = TestServer::start(Config {
-        max_connections: 2,
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { max_connections: 2, ..test_config() }).await;
     let mut first = connect(&server).await;
     let mut second = connect(&server).await;
     // Both have been admitted once they got their challenge.
@@ -396,40 +261,26 @@ async fn total_connection_cap() {
             let mut ws = connect(&server).await;
             match recv(&mut ws).await {
                 ServerMsg::Challenge { .. } => return,
-                ServerMsg::Error {
-                    code: ErrorCode::TooManyConnections,
-                    ..
-                } => tokio::time::sleep(Duration::from_millis(20)).await,
+                ServerMsg::Error { code: ErrorCode::TooManyConnections, .. } => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }
     };
-    tokio::time::timeout(WAIT, admitted)
-        .await
-        .expect("slot freed after disconnect");
+    tokio::time::timeout(WAIT, admitted).await.expect("slot freed after disconnect");
 }
 
 #[tokio::test]
 async fn per_id_connection_cap() {
-    let server = TestServer::start(Config {
-        max_connections_per_id: 2,
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { max_connections_per_id: 2, ..test_config() }).await;
     let (_one, _) = login(&server, 1).await;
     let (_two, peers) = login(&server, 1).await;
     assert!(peers.is_empty(), "own id is never listed as a peer");
     let mut third = connect(&server).await;
     let nonce = recv_challenge(&mut third).await;
     let signature = sign_challenge(&identity(1), &nonce).unwrap();
-    send(
-        &mut third,
-        &ClientMsg::Auth {
-            id: id(1),
-            signature,
-        },
-    )
-    .await;
+    send(&mut third, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut third, ErrorCode::TooManyConnectionsForId).await;
     expect_closed(&mut third).await;
 }
@@ -442,21 +293,8 @@ async fn signals_go_to_the_newest_connection_of_an_id() {
     let (mut a, _) = login(&server, 1).await;
     assert_eq!(recv(&mut old).await, ServerMsg::PeerJoined { id: id(1) });
     assert_eq!(recv(&mut new).await, ServerMsg::PeerJoined { id: id(1) });
-    send(
-        &mut a,
-        &ClientMsg::Signal {
-            to: id(2),
-            payload: json!(1),
-        },
-    )
-    .await;
-    assert_eq!(
-        recv(&mut new).await,
-        ServerMsg::Signal {
-            from: id(1),
-            payload: json!(1)
-        }
-    );
+    send(&mut a, &ClientMsg::Signal { to: id(2), payload: json!(1) }).await;
+    assert_eq!(recv(&mut new).await, ServerMsg::Signal { from: id(1), payload: json!(1) });
     // The old tab got nothing: its next message is the answer to its own ping.
     send(&mut old, &ClientMsg::Ping).await;
     assert_eq!(recv(&mut old).await, ServerMsg::Pong);
@@ -464,11 +302,7 @@ async fn signals_go_to_the_newest_connection_of_an_id() {
 
 #[tokio::test]
 async fn idle_connection_times_out() {
-    let server = TestServer::start(Config {
-        idle_timeout: Duration::from_secs(1),
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { idle_timeout: Duration::from_secs(1), ..test_config() }).await;
     let (mut a, _) = login(&server, 1).await;
     expect_error(&mut a, ErrorCode::IdleTimeout).await;
     expect_closed(&mut a).await;
@@ -478,11 +312,7 @@ async fn idle_connection_times_out() {
 async fn expired_directory_entry_is_dropped_and_announced() {
     // Short TTL; idle timeout and server pings (which would be answered and
     // refresh the entry) stay at their far-away defaults.
-    let server = TestServer::start(Config {
-        ttl: Duration::from_millis(600),
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { ttl: Duration::from_millis(600), ..test_config() }).await;
     let (mut a, _) = login(&server, 1).await;
     let (mut b, _) = login(&server, 2).await;
     assert_eq!(recv(&mut a).await, ServerMsg::PeerJoined { id: id(2) });
@@ -497,9 +327,7 @@ async fn expired_directory_entry_is_dropped_and_announced() {
             }
         }
     };
-    let left = tokio::time::timeout(WAIT, keep_alive)
-        .await
-        .expect("peer_left in time");
+    let left = tokio::time::timeout(WAIT, keep_alive).await.expect("peer_left in time");
     assert_eq!(left, id(2));
     expect_error(&mut b, ErrorCode::IdleTimeout).await;
     expect_closed(&mut b).await;
@@ -523,11 +351,7 @@ async fn websocket_pongs_keep_a_silent_client_registered() {
 
 #[tokio::test]
 async fn auth_timeout_closes_silent_connections() {
-    let server = TestServer::start(Config {
-        auth_timeout: Duration::from_millis(300),
-        ..test_config()
-    })
-    .await;
+    let server = TestServer::start(Config { auth_timeout: Duration::from_millis(300), ..test_config() }).await;
     let mut ws = connect(&server).await;
     recv_challenge(&mut ws).await;
     expect_error(&mut ws, ErrorCode::AuthTimeout).await;

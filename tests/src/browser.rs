@@ -60,19 +60,13 @@ impl Browser {
         let chromium = chromium_bin();
         let port = free_port();
         let mut cmd = Command::new(&bin);
-        cmd.arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut driver = ProcessGuard::spawn("chromedriver", cmd)
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        cmd.arg(format!("--port={port}")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut driver =
+            ProcessGuard::spawn("chromedriver", cmd).unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         driver.capture_stderr();
         let start = Instant::now();
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 break;
             }
             if let Some(status) = driver.exited() {
@@ -100,13 +94,8 @@ impl Browser {
     /// `label` names it in messages.
     pub async fn open(&self, label: &str) -> NodePage {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let profile = std::env::temp_dir().join(format!(
-            "synapse-e2e-{}-{}-{n}",
-            std::process::id(),
-            nanos_now()
-        ));
-        std::fs::create_dir_all(&profile)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", profile.display()));
+        let profile = std::env::temp_dir().join(format!("synapse-e2e-{}-{}-{n}", std::process::id(), nanos_now()));
+        std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("cannot create {}: {e}", profile.display()));
         self.profiles.lock().unwrap().push(profile.clone());
 
         let mut args: Vec<String> = CHROME_ARGS.iter().map(|s| s.to_string()).collect();
@@ -120,27 +109,17 @@ impl Browser {
                 "args": args,
             },
         });
-        let Value::Object(caps) = caps else {
-            unreachable!()
-        };
+        let Value::Object(caps) = caps else { unreachable!() };
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(caps);
-        let client =
-            match tokio::time::timeout(SESSION_TIMEOUT, builder.connect(&self.webdriver_url)).await
-            {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => panic!(
-                    "cannot start Chromium for {label}: {e}; chromedriver log:\n{}",
-                    self.driver_log().join("\n")
-                ),
-                Err(_) => panic!("Chromium for {label} did not start within {SESSION_TIMEOUT:?}"),
-            };
-        NodePage {
-            client,
-            label: label.to_string(),
-            profile,
-            profiles: self.profiles.clone(),
-        }
+        let client = match tokio::time::timeout(SESSION_TIMEOUT, builder.connect(&self.webdriver_url)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                panic!("cannot start Chromium for {label}: {e}; chromedriver log:\n{}", self.driver_log().join("\n"))
+            }
+            Err(_) => panic!("Chromium for {label} did not start within {SESSION_TIMEOUT:?}"),
+        };
+        NodePage { client, label: label.to_string(), profile, profiles: self.profiles.clone() }
     }
 
     /// Opens a new Chromium on the UI served by `rdv` with `query` (e.g.
@@ -155,10 +134,7 @@ impl Browser {
     }
 
     fn driver_log(&self) -> Vec<String> {
-        self.driver
-            .as_ref()
-            .map(ProcessGuard::log_tail)
-            .unwrap_or_default()
+        self.driver.as_ref().map(ProcessGuard::log_tail).unwrap_or_default()
     }
 }
 
@@ -177,18 +153,11 @@ impl Drop for Browser {
 
 /// `profile=NAME` as the label when present, else the whole query.
 fn label_of(query: &str) -> String {
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("profile="))
-        .unwrap_or(query)
-        .to_string()
+    query.split('&').find_map(|kv| kv.strip_prefix("profile=")).unwrap_or(query).to_string()
 }
 
 fn nanos_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
@@ -227,14 +196,7 @@ impl fmt::Debug for Snapshot {
             .field("last_error", &self.status.rendezvous.last_error)
             .field("directory", &shorts(&self.status.rendezvous.directory))
             .field("peers", &shorts(&self.status.peers))
-            .field(
-                "hellos",
-                &self
-                    .hellos
-                    .iter()
-                    .map(|h| format!("{}: {}", short(&h.from), h.text))
-                    .collect::<Vec<_>>(),
-            )
+            .field("hellos", &self.hellos.iter().map(|h| format!("{}: {}", short(&h.from), h.text)).collect::<Vec<_>>())
             .field(
                 "stats",
                 &format_args!(
@@ -275,24 +237,14 @@ impl NodePage {
     /// Runs `script` (a function body: use `return`; `arguments[i]` are the
     /// `args`) and returns its JSON result; a returned Promise is awaited.
     pub async fn try_call(&self, script: &str, args: Vec<Value>) -> Result<Value, String> {
-        self.client
-            .execute(script, args)
-            .await
-            .map_err(|e| format!("{}: script failed: {e}", self.label))
+        self.client.execute(script, args).await.map_err(|e| format!("{}: script failed: {e}", self.label))
     }
 
     /// [`NodePage::try_call`], deserialised into `T`; panics on failure.
     pub async fn call<T: DeserializeOwned>(&self, script: &str, args: Vec<Value>) -> T {
-        let v = self
-            .try_call(script, args)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\nscript: {script}"));
-        serde_json::from_value(v.clone()).unwrap_or_else(|e| {
-            panic!(
-                "{}: unexpected result {v} of script {script}: {e}",
-                self.label
-            )
-        })
+        let v = self.try_call(script, args).await.unwrap_or_else(|e| panic!("{e}\nscript: {script}"));
+        serde_json::from_value(v.clone())
+            .unwrap_or_else(|e| panic!("{}: unexpected result {v} of script {script}: {e}", self.label))
     }
 
     /// Evaluates the JS expression `expr` (awaiting a Promise) into `T`.
@@ -309,12 +261,10 @@ impl NodePage {
                      title: document.title, \
                      text: (document.body ? document.body.innerText : '').slice(0, 500) };";
         let what = format!("{} to publish window.synapse", self.label);
-        wait_until(timeout, &what, async || {
-            match self.try_call(PROBE, vec![]).await {
-                Ok(Value::Bool(true)) => Ok(()),
-                Ok(other) => Err(other.to_string()),
-                Err(e) => Err(e),
-            }
+        wait_until(timeout, &what, async || match self.try_call(PROBE, vec![]).await {
+            Ok(Value::Bool(true)) => Ok(()),
+            Ok(other) => Err(other.to_string()),
+            Err(e) => Err(e),
         })
         .await;
     }
@@ -363,29 +313,17 @@ impl NodePage {
 
     /// `synapse.sendHello(text)`: the number of peers it went to.
     pub async fn send_hello(&self, text: &str) -> u32 {
-        self.call(
-            "return window.synapse.sendHello(arguments[0]);",
-            vec![json!(text)],
-        )
-        .await
+        self.call("return window.synapse.sendHello(arguments[0]);", vec![json!(text)]).await
     }
 
     /// `synapse.closePeer(id)`: whether a channel was open.
     pub async fn close_peer(&self, id: &str) -> bool {
-        self.call(
-            "return window.synapse.closePeer(arguments[0]);",
-            vec![json!(id)],
-        )
-        .await
+        self.call("return window.synapse.closePeer(arguments[0]);", vec![json!(id)]).await
     }
 
     /// `synapse.sendBlob(id, len)`: false if `id` is not a proven peer.
     pub async fn send_blob(&self, id: &str, len: u32) -> bool {
-        self.call(
-            "return window.synapse.sendBlob(arguments[0], arguments[1]);",
-            vec![json!(id), json!(len)],
-        )
-        .await
+        self.call("return window.synapse.sendBlob(arguments[0], arguments[1]);", vec![json!(id), json!(len)]).await
     }
 
     /// Ends the WebDriver session (Chromium quits) and deletes the profile

@@ -4,10 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// The workspace root (this crate's parent directory).
 pub fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the e2e crate lives inside the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the e2e crate lives inside the workspace").to_path_buf()
 }
 
 fn from_env_or(var: &str, default: PathBuf) -> PathBuf {
@@ -21,10 +18,7 @@ fn from_env_or(var: &str, default: PathBuf) -> PathBuf {
 /// `<workspace>/target/debug/rendezvous`. Panics with the build command when
 /// it does not exist.
 pub fn rendezvous_bin() -> PathBuf {
-    let bin = from_env_or(
-        "SYNAPSE_RENDEZVOUS_BIN",
-        workspace_dir().join("target/debug/rendezvous"),
-    );
+    let bin = from_env_or("SYNAPSE_RENDEZVOUS_BIN", workspace_dir().join("target/debug/rendezvous"));
     assert!(
         bin.is_file(),
         "rendezvous binary not found at {}: run `cargo build -p rendezvous` first \
@@ -49,10 +43,7 @@ pub fn dist_dir() -> PathBuf {
 
 /// chromedriver: `$SYNAPSE_CHROMEDRIVER`, default `/usr/bin/chromedriver`.
 pub fn chromedriver_bin() -> PathBuf {
-    let bin = from_env_or(
-        "SYNAPSE_CHROMEDRIVER",
-        PathBuf::from("/usr/bin/chromedriver"),
-    );
+    let bin = from_env_or("SYNAPSE_CHROMEDRIVER", PathBuf::from("/usr/bin/chromedriver"));
     assert!(
         bin.is_file(),
         "chromedriver not found at {}: install it (`apt-get install chromium-driver`) \

@@ -26,11 +26,7 @@ impl ProcessGuard {
     pub fn spawn(name: &str, mut cmd: Command) -> std::io::Result<ProcessGuard> {
         cmd.process_group(0);
         let child = cmd.spawn()?;
-        Ok(ProcessGuard {
-            name: name.to_string(),
-            child,
-            log: Arc::new(Mutex::new(VecDeque::new())),
-        })
+        Ok(ProcessGuard { name: name.to_string(), child, log: Arc::new(Mutex::new(VecDeque::new())) })
     }
 
     /// Keeps the last lines of the child's (piped) stderr in memory, read by
@@ -59,10 +55,7 @@ impl ProcessGuard {
 
     /// The captured stderr tail, one line per entry.
     pub fn log_tail(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .map(|l| l.iter().cloned().collect())
-            .unwrap_or_default()
+        self.log.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default()
     }
 
     fn signal_group(&self, sig: libc::c_int) {
@@ -92,12 +85,7 @@ impl Drop for ProcessGuard {
         if std::thread::panicking() {
             let tail = self.log_tail();
             if !tail.is_empty() {
-                eprintln!(
-                    "---- last {} stderr lines of {} (pid {}) ----",
-                    tail.len(),
-                    self.name,
-                    self.id()
-                );
+                eprintln!("---- last {} stderr lines of {} (pid {}) ----", tail.len(), self.name, self.id());
                 for l in tail {
                     eprintln!("{l}");
                 }

@@ -42,8 +42,8 @@ impl Rendezvous {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
-        let mut process = ProcessGuard::spawn("rendezvous", cmd)
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut process =
+            ProcessGuard::spawn("rendezvous", cmd).unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         process.capture_stderr();
         let stdout = process.take_stdout().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
@@ -82,11 +82,7 @@ impl Rendezvous {
     /// The UI URL with `query` (without the leading `?`), e.g.
     /// `profile=n1&debug_forge_proof=1`.
     pub fn page_url(&self, query: &str) -> String {
-        if query.is_empty() {
-            format!("{}/", self.base_url)
-        } else {
-            format!("{}/?{query}", self.base_url)
-        }
+        if query.is_empty() { format!("{}/", self.base_url) } else { format!("{}/?{query}", self.base_url) }
     }
 
     /// The process id.

@@ -10,11 +10,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// returns that value. `Err(observed)` means "not yet"; when `timeout` passes
 /// (or one check hangs past it) this panics with `what` and the last observed
 /// value, so a failure says what the system looked like.
-pub async fn wait_until<T, E: Debug>(
-    timeout: Duration,
-    what: &str,
-    mut check: impl AsyncFnMut() -> Result<T, E>,
-) -> T {
+pub async fn wait_until<T, E: Debug>(timeout: Duration, what: &str, mut check: impl AsyncFnMut() -> Result<T, E>) -> T {
     let start = Instant::now();
     let deadline = start + timeout;
     let mut last: Option<E> = None;
@@ -63,9 +59,6 @@ mod tests {
     #[tokio::test]
     #[should_panic(expected = "waiting for the impossible; last observed: 7")]
     async fn times_out_with_the_last_observation() {
-        wait_until(Duration::from_millis(120), "the impossible", async || {
-            Err::<(), _>(7)
-        })
-        .await;
+        wait_until(Duration::from_millis(120), "the impossible", async || Err::<(), _>(7)).await;
     }
 }

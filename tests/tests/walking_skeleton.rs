@@ -43,8 +43,7 @@ async fn three_nodes_connect_and_exchange_hellos() {
         ids.push(n.id().await);
     }
     assert!(
-        ids.iter()
-            .all(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+        ids.iter().all(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())),
         "ids must be 64 hex characters: {ids:?}"
     );
     assert!(
@@ -52,43 +51,30 @@ async fn three_nodes_connect_and_exchange_hellos() {
         "isolated contexts must have distinct identities: {ids:?}"
     );
 
-    wait_until(
-        CONNECT_TIMEOUT,
-        "every node to list the other two as proven peers",
-        async || {
-            let snaps = snapshots(&nodes).await;
-            let done = snaps.iter().enumerate().all(|(i, s)| {
-                ids.iter()
-                    .enumerate()
-                    .all(|(j, id)| i == j || s.status.peers.contains(id))
-            });
-            if done { Ok(()) } else { Err(snaps) }
-        },
-    )
+    wait_until(CONNECT_TIMEOUT, "every node to list the other two as proven peers", async || {
+        let snaps = snapshots(&nodes).await;
+        let done = snaps
+            .iter()
+            .enumerate()
+            .all(|(i, s)| ids.iter().enumerate().all(|(j, id)| i == j || s.status.peers.contains(id)));
+        if done { Ok(()) } else { Err(snaps) }
+    })
     .await;
 
     for (i, n) in nodes.iter().enumerate() {
         let text = format!("hello from n{}", i + 1);
         let sent = n.send_hello(&text).await;
-        assert_eq!(
-            sent,
-            2,
-            "{} sent {text:?} to {sent} peers, expected 2",
-            n.label()
-        );
+        assert_eq!(sent, 2, "{} sent {text:?} to {sent} peers, expected 2", n.label());
     }
 
-    wait_until(
-        HELLO_TIMEOUT,
-        "every node to hold a verified hello from each of the other two",
-        async || {
-            let snaps = snapshots(&nodes).await;
-            let done = snaps.iter().enumerate().all(|(i, s)| {
-                (0..3).all(|j| i == j || has_hello(s, &ids[j], &format!("hello from n{}", j + 1)))
-            });
-            if done { Ok(snaps) } else { Err(snaps) }
-        },
-    )
+    wait_until(HELLO_TIMEOUT, "every node to hold a verified hello from each of the other two", async || {
+        let snaps = snapshots(&nodes).await;
+        let done = snaps
+            .iter()
+            .enumerate()
+            .all(|(i, s)| (0..3).all(|j| i == j || has_hello(s, &ids[j], &format!("hello from n{}", j + 1))));
+        if done { Ok(snaps) } else { Err(snaps) }
+    })
     .await;
 
     // No honest node may have seen a rejected proof or a protocol violation.
@@ -134,31 +120,20 @@ async fn forged_identity_proof_is_refused() {
     )
     .await;
     for s in &snaps[..2] {
-        assert!(
-            !s.status.peers.contains(&m),
-            "{} lists mallory ({}) as a proven peer: {snaps:?}",
-            s.label,
-            short(&m)
-        );
+        assert!(!s.status.peers.contains(&m), "{} lists mallory ({}) as a proven peer: {snaps:?}", s.label, short(&m));
     }
 
     // The honest pair talk; mallory must stay out while they do.
     assert_eq!(alice.send_hello("hello from alice").await, 1);
     assert_eq!(bob.send_hello("hello from bob").await, 1);
-    wait_until(
-        HELLO_TIMEOUT,
-        "alice and bob to receive each other's hello",
-        async || {
-            let snaps = snapshots(&[&alice, &bob, &mallory]).await;
-            if has_hello(&snaps[0], &b, "hello from bob")
-                && has_hello(&snaps[1], &a, "hello from alice")
-            {
-                Ok(())
-            } else {
-                Err(snaps)
-            }
-        },
-    )
+    wait_until(HELLO_TIMEOUT, "alice and bob to receive each other's hello", async || {
+        let snaps = snapshots(&[&alice, &bob, &mallory]).await;
+        if has_hello(&snaps[0], &b, "hello from bob") && has_hello(&snaps[1], &a, "hello from alice") {
+            Ok(())
+        } else {
+            Err(snaps)
+        }
+    })
     .await;
     for n in honest {
         let peers = n.peers().await;
@@ -170,10 +145,7 @@ async fn forged_identity_proof_is_refused() {
         );
     }
     let leaked = mallory.hellos().await;
-    assert!(
-        leaked.is_empty(),
-        "mallory received hellos meant for proven peers only: {leaked:?}"
-    );
+    assert!(leaked.is_empty(), "mallory received hellos meant for proven peers only: {leaked:?}");
     for n in [alice, bob, mallory] {
         n.close().await;
     }

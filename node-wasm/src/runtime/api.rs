@@ -25,10 +25,7 @@ pub struct PageConfig {
 
 /// Profile names: 1-64 of `[A-Za-z0-9_-]`.
 pub fn valid_profile(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 64
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !p.is_empty() && p.len() <= 64 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl PageConfig {
@@ -40,49 +37,31 @@ impl PageConfig {
         let params = web_sys::UrlSearchParams::new_with_str(&search).map_err(|e| js_err(&e))?;
         let profile = params.get("profile").unwrap_or_else(|| "default".into());
         if !valid_profile(&profile) {
-            return Err(format!(
-                "invalid profile name {profile:?}: use 1-64 letters, digits, '-' or '_'"
-            ));
+            return Err(format!("invalid profile name {profile:?}: use 1-64 letters, digits, '-' or '_'"));
         }
         let rendezvous_url = match params.get("rendezvous") {
             Some(u) if u.starts_with("ws://") || u.starts_with("wss://") => u,
             Some(u) => {
-                return Err(format!(
-                    "rendezvous must be a ws:// or wss:// URL, got {u:?}"
-                ));
+                return Err(format!("rendezvous must be a ws:// or wss:// URL, got {u:?}"));
             }
             None => {
-                let proto = if loc.protocol().map_err(|e| js_err(&e))? == "https:" {
-                    "wss"
-                } else {
-                    "ws"
-                };
+                let proto = if loc.protocol().map_err(|e| js_err(&e))? == "https:" { "wss" } else { "ws" };
                 format!("{proto}://{}/ws", loc.host().map_err(|e| js_err(&e))?)
             }
         };
         let mut node = NodeConfig::default();
         if let Some(ice) = params.get("ice") {
-            node.ice_servers = ice
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
+            node.ice_servers = ice.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         }
         if params.get("debug_forge_proof").as_deref() == Some("1") {
             node.proof_mode = ProofMode::ForgeProof;
         }
-        Ok(PageConfig {
-            profile,
-            rendezvous_url,
-            node,
-        })
+        Ok(PageConfig { profile, rendezvous_url, node })
     }
 }
 
 fn to_js<T: Serialize>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
 }
 
 /// The node as seen from JavaScript.
@@ -174,9 +153,7 @@ impl SynapseNode {
         if len as usize > crate::wire::MAX_BLOB {
             return js_sys::Promise::reject(&js_sys::Error::new("blob larger than 4 MiB"));
         }
-        let ok = self
-            .node
-            .send_to(id, &crate::wire::WireMsg::Blob(vec![0x5a; len as usize]));
+        let ok = self.node.send_to(id, &crate::wire::WireMsg::Blob(vec![0x5a; len as usize]));
         js_sys::Promise::resolve(&JsValue::from(ok))
     }
 
@@ -197,13 +174,9 @@ pub async fn start() -> Result<Node, String> {
     let identity = store::load_or_create_identity(&cfg.profile).await?;
     let node = Node::new(identity, cfg.node.clone());
     rendezvous::start(node.clone(), cfg.rendezvous_url.clone());
-    let api = SynapseNode {
-        node: node.clone(),
-        profile: cfg.profile.clone(),
-    };
+    let api = SynapseNode { node: node.clone(), profile: cfg.profile.clone() };
     let window = web_sys::window().ok_or("no window")?;
-    js_sys::Reflect::set(&window, &JsValue::from_str("synapse"), &JsValue::from(api))
-        .map_err(|e| js_err(&e))?;
+    js_sys::Reflect::set(&window, &JsValue::from_str("synapse"), &JsValue::from(api)).map_err(|e| js_err(&e))?;
     // RTT measurements for the UI.
     let n = node.clone();
     spawn_local(async move {
@@ -212,10 +185,6 @@ pub async fn start() -> Result<Node, String> {
             n.ping_all();
         }
     });
-    crate::console_log!(
-        "node {} started (profile {})",
-        node.id().short(),
-        cfg.profile
-    );
+    crate::console_log!("node {} started (profile {})", node.id().short(), cfg.profile);
     Ok(node)
 }

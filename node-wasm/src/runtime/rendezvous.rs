@@ -29,12 +29,7 @@ struct Conn {
 /// Connects `node` to the rendezvous at `url` (ws:// or wss://) and keeps it
 /// connected.
 pub fn start(node: Node, url: String) {
-    let conn = Rc::new(RefCell::new(Conn {
-        ws: None,
-        authenticated: false,
-        attempts: 0,
-        closures: vec![],
-    }));
+    let conn = Rc::new(RefCell::new(Conn { ws: None, authenticated: false, attempts: 0, closures: vec![] }));
     let c2 = conn.clone();
     node.set_signal_sink(Rc::new(move |to: NodeId, sig| {
         let c = c2.borrow();
@@ -102,14 +97,7 @@ fn open(node: Node, url: String, conn: Rc<RefCell<Conn>>) {
     let on_close = Closure::wrap(Box::new(move |ev: JsValue| {
         let why = ev
             .dyn_into::<CloseEvent>()
-            .map(|e| {
-                format!(
-                    "closed ({}{}{})",
-                    e.code(),
-                    if e.reason().is_empty() { "" } else { ": " },
-                    e.reason()
-                )
-            })
+            .map(|e| format!("closed ({}{}{})", e.code(), if e.reason().is_empty() { "" } else { ": " }, e.reason()))
             .unwrap_or_else(|_| "closed".into());
         {
             let mut cc = c.borrow_mut();
@@ -135,10 +123,7 @@ fn retry(node: Node, url: String, conn: Rc<RefCell<Conn>>) {
     let delay = {
         let mut c = conn.borrow_mut();
         c.attempts += 1;
-        1000u32
-            .saturating_mul(1 << (c.attempts - 1).min(5))
-            .min(30_000)
-            + random_u32() % 500
+        1000u32.saturating_mul(1 << (c.attempts - 1).min(5)).min(30_000) + random_u32() % 500
     };
     spawn_local(async move {
         sleep_ms(delay).await;
@@ -155,13 +140,7 @@ fn send(conn: &Rc<RefCell<Conn>>, msg: &ClientMsg) {
 fn on_message(node: &Node, conn: &Rc<RefCell<Conn>>, url: &str, msg: ServerMsg) {
     match msg {
         ServerMsg::Challenge { nonce } => match sign_challenge(node.identity(), &nonce) {
-            Ok(signature) => send(
-                conn,
-                &ClientMsg::Auth {
-                    id: node.id(),
-                    signature,
-                },
-            ),
+            Ok(signature) => send(conn, &ClientMsg::Auth { id: node.id(), signature }),
             Err(e) => console_log!("bad challenge from the rendezvous: {e}"),
         },
         ServerMsg::Welcome { peers, .. } => {
@@ -181,11 +160,7 @@ fn on_message(node: &Node, conn: &Rc<RefCell<Conn>>, url: &str, msg: ServerMsg) 
         ServerMsg::Error { code, reason } => {
             console_log!("rendezvous refused: {} ({reason})", code.as_str());
             node.set_rendezvous_status(
-                if conn.borrow().authenticated {
-                    "connected"
-                } else {
-                    "connecting"
-                },
+                if conn.borrow().authenticated { "connected" } else { "connecting" },
                 url,
                 Some(format!("{}: {reason}", code.as_str())),
             );

@@ -26,12 +26,7 @@ fn request_promise(req: &IdbRequest) -> Promise {
         });
         let r3 = req.clone();
         let err = Closure::once_into_js(move |_e: JsValue| {
-            let e = r3
-                .error()
-                .ok()
-                .flatten()
-                .map(JsValue::from)
-                .unwrap_or(JsValue::from_str("IndexedDB error"));
+            let e = r3.error().ok().flatten().map(JsValue::from).unwrap_or(JsValue::from_str("IndexedDB error"));
             let _ = reject.call1(&JsValue::NULL, &e);
         });
         req.set_onsuccess(Some(ok.unchecked_ref()));
@@ -46,11 +41,9 @@ pub async fn open_db() -> Result<IdbDatabase, String> {
         .indexed_db()
         .map_err(|e| js_err(&e))?
         .ok_or("IndexedDB is not available")?;
-    let open = factory
-        .open_with_u32(DB_NAME, DB_VERSION)
-        .map_err(|e| js_err(&e))?;
-    let upgrade = Closure::<dyn FnMut(web_sys::IdbVersionChangeEvent)>::new(
-        move |e: web_sys::IdbVersionChangeEvent| {
+    let open = factory.open_with_u32(DB_NAME, DB_VERSION).map_err(|e| js_err(&e))?;
+    let upgrade =
+        Closure::<dyn FnMut(web_sys::IdbVersionChangeEvent)>::new(move |e: web_sys::IdbVersionChangeEvent| {
             let Some(target) = e.target() else { return };
             let Ok(req) = target.dyn_into::<IdbRequest>() else {
                 return;
@@ -61,58 +54,33 @@ pub async fn open_db() -> Result<IdbDatabase, String> {
             if !db.object_store_names().contains(IDENTITY_STORE) {
                 let _ = db.create_object_store(IDENTITY_STORE);
             }
-        },
-    );
+        });
     open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-    let db = JsFuture::from(request_promise(&open))
-        .await
-        .map_err(|e| format!("open IndexedDB: {}", js_err(&e)))?;
+    let db = JsFuture::from(request_promise(&open)).await.map_err(|e| format!("open IndexedDB: {}", js_err(&e)))?;
     drop(upgrade);
-    db.dyn_into::<IdbDatabase>()
-        .map_err(|_| "IndexedDB open returned no database".to_string())
+    db.dyn_into::<IdbDatabase>().map_err(|_| "IndexedDB open returned no database".to_string())
 }
 
 /// Loads the identity of `profile`, if one is stored.
 pub async fn load_identity(db: &IdbDatabase, profile: &str) -> Result<Option<Identity>, String> {
-    let tx = db
-        .transaction_with_str(IDENTITY_STORE)
-        .map_err(|e| js_err(&e))?;
+    let tx = db.transaction_with_str(IDENTITY_STORE).map_err(|e| js_err(&e))?;
     let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
-    let req = store
-        .get(&JsValue::from_str(profile))
-        .map_err(|e| js_err(&e))?;
-    let v = JsFuture::from(request_promise(&req))
-        .await
-        .map_err(|e| js_err(&e))?;
+    let req = store.get(&JsValue::from_str(profile)).map_err(|e| js_err(&e))?;
+    let v = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    let bytes = v
-        .dyn_into::<Uint8Array>()
-        .map_err(|_| "stored identity is not bytes".to_string())?
-        .to_vec();
-    Identity::from_secret_bytes(&bytes)
-        .map(Some)
-        .map_err(|e| format!("stored identity: {e}"))
+    let bytes = v.dyn_into::<Uint8Array>().map_err(|_| "stored identity is not bytes".to_string())?.to_vec();
+    Identity::from_secret_bytes(&bytes).map(Some).map_err(|e| format!("stored identity: {e}"))
 }
 
 /// Stores the identity of `profile`.
-pub async fn save_identity(
-    db: &IdbDatabase,
-    profile: &str,
-    identity: &Identity,
-) -> Result<(), String> {
-    let tx = db
-        .transaction_with_str_and_mode(IDENTITY_STORE, IdbTransactionMode::Readwrite)
-        .map_err(|e| js_err(&e))?;
+pub async fn save_identity(db: &IdbDatabase, profile: &str, identity: &Identity) -> Result<(), String> {
+    let tx = db.transaction_with_str_and_mode(IDENTITY_STORE, IdbTransactionMode::Readwrite).map_err(|e| js_err(&e))?;
     let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
     let bytes = Uint8Array::from(&identity.to_secret_bytes()[..]);
-    let req = store
-        .put_with_key(&bytes, &JsValue::from_str(profile))
-        .map_err(|e| js_err(&e))?;
-    JsFuture::from(request_promise(&req))
-        .await
-        .map_err(|e| js_err(&e))?;
+    let req = store.put_with_key(&bytes, &JsValue::from_str(profile)).map_err(|e| js_err(&e))?;
+    JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
     Ok(())
 }
 

@@ -35,10 +35,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
-    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
-    RtcDataChannelType, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
-    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
-    RtcSignalingState,
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState, RtcDataChannelType,
+    RtcIceCandidateInit, RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
+    RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
 };
 
 /// Calls a zero-argument JS method that web-sys does not bind.
@@ -53,8 +52,8 @@ fn call_method0(target: &JsValue, name: &str) -> Result<JsValue, JsValue> {
 /// right offer or answer itself, which is what perfect negotiation needs
 /// (web-sys only binds the one-argument form).
 fn set_local_description_implicit(pc: &RtcPeerConnection) -> js_sys::Promise {
-    let call = call_method0(pc, "setLocalDescription")
-        .and_then(|p| p.dyn_into::<js_sys::Promise>().map_err(JsValue::from));
+    let call =
+        call_method0(pc, "setLocalDescription").and_then(|p| p.dyn_into::<js_sys::Promise>().map_err(JsValue::from));
     call.unwrap_or_else(|e| js_sys::Promise::reject(&e))
 }
 
@@ -234,24 +233,15 @@ pub struct Node {
 
 /// Things to do after the state borrow is released.
 enum After {
-    Drop {
-        id: NodeId,
-        reason: String,
-        reconnect: bool,
-    },
+    Drop { id: NodeId, reason: String, reconnect: bool },
     Notify,
 }
 
 impl Node {
     /// A node with no signaling yet; call [`Node::set_signal_sink`].
     pub fn new(identity: Identity, config: NodeConfig) -> Node {
-        let state = State {
-            timings: Timings {
-                node_started_ms: now_ms(),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let state =
+            State { timings: Timings { node_started_ms: now_ms(), ..Default::default() }, ..Default::default() };
         Node {
             inner: Rc::new(Inner {
                 identity,
@@ -358,9 +348,7 @@ impl Node {
             let mut st = self.inner.state.borrow_mut();
             st.wanted.remove(&id);
             st.rendezvous.directory.retain(|d| *d != id);
-            st.peers
-                .get(&id)
-                .is_some_and(|p| p.state != PeerState::Proven)
+            st.peers.get(&id).is_some_and(|p| p.state != PeerState::Proven)
         };
         if drop_it {
             self.drop_peer(id, "left the rendezvous before proving itself", false);
@@ -394,22 +382,14 @@ impl Node {
         }
     }
 
-    fn create_peer(
-        &self,
-        id: NodeId,
-        my_session: u32,
-        remote_session: Option<u32>,
-    ) -> Result<(), String> {
+    fn create_peer(&self, id: NodeId, my_session: u32, remote_session: Option<u32>) -> Result<(), String> {
         {
             let mut st = self.inner.state.borrow_mut();
             if st.peers.contains_key(&id) {
                 return Ok(());
             }
             if st.peers.len() >= self.inner.config.max_connections {
-                return Err(format!(
-                    "at the limit of {} connections",
-                    self.inner.config.max_connections
-                ));
+                return Err(format!("at the limit of {} connections", self.inner.config.max_connections));
             }
             if st.stats.connections_created >= self.inner.config.connection_budget {
                 st.stats.connections_refused_budget += 1;
@@ -560,22 +540,11 @@ impl Node {
     }
 
     fn is_current(&self, id: NodeId, session: u32) -> bool {
-        self.inner
-            .state
-            .borrow()
-            .peers
-            .get(&id)
-            .is_some_and(|p| p.my_session == session)
+        self.inner.state.borrow().peers.get(&id).is_some_and(|p| p.my_session == session)
     }
 
     fn pc_of(&self, id: NodeId, session: u32) -> Option<RtcPeerConnection> {
-        self.inner
-            .state
-            .borrow()
-            .peers
-            .get(&id)
-            .filter(|p| p.my_session == session)
-            .map(|p| p.pc.clone())
+        self.inner.state.borrow().peers.get(&id).filter(|p| p.my_session == session).map(|p| p.pc.clone())
     }
 
     async fn negotiate(&self, id: NodeId, session: u32) {
@@ -586,14 +555,7 @@ impl Node {
             p.making_offer = true;
         }
         let r = JsFuture::from(set_local_description_implicit(&pc)).await;
-        if let Some(p) = self
-            .inner
-            .state
-            .borrow_mut()
-            .peers
-            .get_mut(&id)
-            .filter(|p| p.my_session == session)
-        {
+        if let Some(p) = self.inner.state.borrow_mut().peers.get_mut(&id).filter(|p| p.my_session == session) {
             p.making_offer = false;
         }
         match r {
@@ -611,14 +573,7 @@ impl Node {
             RtcSdpType::Answer => SdpType::Answer,
             _ => return,
         };
-        self.send_signal(
-            id,
-            session,
-            SignalPayload::Description {
-                sdp_type,
-                sdp: desc.sdp(),
-            },
-        );
+        self.send_signal(id, session, SignalPayload::Description { sdp_type, sdp: desc.sdp() });
     }
 
     /// A signal from `from` (already authenticated by the rendezvous, but
@@ -643,14 +598,9 @@ impl Node {
     async fn apply_signal(&self, from: NodeId, sig: PeerSignal) {
         match sig.signal {
             SignalPayload::Description { sdp_type, sdp } => {
-                self.apply_description(from, sig.session, sdp_type, sdp)
-                    .await
+                self.apply_description(from, sig.session, sdp_type, sdp).await
             }
-            SignalPayload::Candidate {
-                candidate,
-                sdp_mid,
-                sdp_m_line_index,
-            } => {
+            SignalPayload::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
                 if candidate.is_empty() {
                     return; // end-of-candidates
                 }
@@ -674,10 +624,7 @@ impl Node {
                     }
                     (p.pc.clone(), p.ignore_offer)
                 };
-                if let Err(e) = JsFuture::from(
-                    pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
-                )
-                .await
+                if let Err(e) = JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await
                 {
                     if !ignoring {
                         console_log!("candidate from {}: {}", from.short(), js_err(&e));
@@ -685,13 +632,8 @@ impl Node {
                 }
             }
             SignalPayload::Bye => {
-                let matches = self
-                    .inner
-                    .state
-                    .borrow()
-                    .peers
-                    .get(&from)
-                    .is_some_and(|p| p.remote_session == Some(sig.session));
+                let matches =
+                    self.inner.state.borrow().peers.get(&from).is_some_and(|p| p.remote_session == Some(sig.session));
                 if matches {
                     self.drop_peer(from, "peer said bye", false);
                 }
@@ -718,11 +660,7 @@ impl Node {
                     if bound && p.remote_session != Some(session) {
                         // The peer replaced its connection (failure, reload):
                         // an offer starts afresh, an old answer is stale.
-                        if sdp_type == SdpType::Offer {
-                            Plan::Fresh
-                        } else {
-                            Plan::Ignore
-                        }
+                        if sdp_type == SdpType::Offer { Plan::Fresh } else { Plan::Ignore }
                     } else if collision && p.polite && !bound {
                         // Glare on a connection that never completed a
                         // negotiation: the polite side answers with a fresh
@@ -755,8 +693,8 @@ impl Node {
             let Some(p) = st.peers.get_mut(&from) else {
                 return;
             };
-            let collision = sdp_type == SdpType::Offer
-                && (p.making_offer || p.pc.signaling_state() != RtcSignalingState::Stable);
+            let collision =
+                sdp_type == SdpType::Offer && (p.making_offer || p.pc.signaling_state() != RtcSignalingState::Stable);
             p.ignore_offer = !p.polite && collision;
             if p.ignore_offer {
                 return; // the impolite side keeps its own offer
@@ -787,9 +725,7 @@ impl Node {
             .map(|(_, c)| c)
             .collect();
         for c in pending {
-            if let Err(e) =
-                JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&c))).await
-            {
+            if let Err(e) = JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&c))).await {
                 console_log!("buffered candidate from {}: {}", from.short(), js_err(&e));
             }
         }
@@ -814,9 +750,9 @@ impl Node {
                 spawn_local(async move {
                     sleep_ms(5000).await;
                     if let Some(n) = Node::from_weak(&w) {
-                        if n.pc_of(id, session).is_some_and(|pc| {
-                            pc.connection_state() == RtcPeerConnectionState::Disconnected
-                        }) {
+                        if n.pc_of(id, session)
+                            .is_some_and(|pc| pc.connection_state() == RtcPeerConnectionState::Disconnected)
+                        {
                             n.drop_peer(id, "disconnected for 5 s", true);
                         }
                     }
@@ -837,31 +773,17 @@ impl Node {
             let Some(p) = st.peers.get_mut(&id).filter(|p| p.my_session == session) else {
                 return;
             };
-            let local =
-                p.pc.local_description()
-                    .and_then(|d| sdp_fingerprint(&d.sdp()));
-            let remote =
-                p.pc.remote_description()
-                    .and_then(|d| sdp_fingerprint(&d.sdp()));
+            let local = p.pc.local_description().and_then(|d| sdp_fingerprint(&d.sdp()));
+            let remote = p.pc.remote_description().and_then(|d| sdp_fingerprint(&d.sdp()));
             match (local, remote) {
                 (Some(l), Some(r)) => {
-                    let (s, events) = Session::start(
-                        &self.inner.identity,
-                        id,
-                        random_bytes(),
-                        l,
-                        r,
-                        self.inner.config.proof_mode,
-                    );
+                    let (s, events) =
+                        Session::start(&self.inner.identity, id, random_bytes(), l, r, self.inner.config.proof_mode);
                     p.session = Some(s);
                     p.state = PeerState::Handshaking;
                     send_events(p, &mut st.stats, events)
                 }
-                _ => vec![After::Drop {
-                    id,
-                    reason: "no DTLS fingerprint in the SDP".into(),
-                    reconnect: false,
-                }],
+                _ => vec![After::Drop { id, reason: "no DTLS fingerprint in the SDP".into(), reconnect: false }],
             }
         };
         self.run(after);
@@ -914,12 +836,7 @@ impl Node {
                         if st.hellos.len() >= MAX_HELLOS {
                             st.hellos.remove(0);
                         }
-                        st.hellos.push(ReceivedHello {
-                            from: h.author,
-                            text: h.text,
-                            via: id,
-                            at_ms: now_ms(),
-                        });
+                        st.hellos.push(ReceivedHello { from: h.author, text: h.text, via: id, at_ms: now_ms() });
                         after.push(After::Notify);
                     }
                     SessionEvent::Pong(pid) => {
@@ -933,11 +850,7 @@ impl Node {
                         if reason.contains("identity proof") || reason.contains("claimed id") {
                             st.stats.proofs_rejected += 1;
                         }
-                        after.push(After::Drop {
-                            id,
-                            reason,
-                            reconnect: false,
-                        });
+                        after.push(After::Drop { id, reason, reconnect: false });
                     }
                 }
             }
@@ -951,11 +864,7 @@ impl Node {
         let mut notify = false;
         for a in after {
             match a {
-                After::Drop {
-                    id,
-                    reason,
-                    reconnect,
-                } => self.drop_peer(id, &reason, reconnect),
+                After::Drop { id, reason, reconnect } => self.drop_peer(id, &reason, reconnect),
                 After::Notify => notify = true,
             }
         }
@@ -1008,13 +917,7 @@ impl Node {
     /// Closes the DataChannel to `id` as if the network broke it (tests and
     /// the UI use this to exercise reconnection).
     pub fn close_peer(&self, id: NodeId) -> bool {
-        let dc = self
-            .inner
-            .state
-            .borrow()
-            .peers
-            .get(&id)
-            .map(|p| p.dc.clone());
+        let dc = self.inner.state.borrow().peers.get(&id).map(|p| p.dc.clone());
         match dc {
             Some(dc) => {
                 dc.close();
@@ -1033,9 +936,7 @@ impl Node {
             st.stats.reconnects_scheduled += 1;
             let attempts = st.backoff.entry(id).or_insert(0);
             *attempts += 1;
-            let base = 500u32
-                .saturating_mul(1 << (*attempts - 1).min(6))
-                .min(30_000);
+            let base = 500u32.saturating_mul(1 << (*attempts - 1).min(6)).min(30_000);
             base + random_u32() % 250
         };
         let w = self.weak();
@@ -1087,11 +988,7 @@ impl Node {
     pub fn send_hello(&self, text: &str) -> Result<usize, String> {
         let hello = SignedHello::sign(&self.inner.identity, text).map_err(|e| e.to_string())?;
         let msg = WireMsg::Hello(hello);
-        Ok(self
-            .proven_ids()
-            .into_iter()
-            .filter(|id| self.send_to(*id, &msg))
-            .count())
+        Ok(self.proven_ids().into_iter().filter(|id| self.send_to(*id, &msg)).count())
     }
 
     /// Sends a ping to every proven peer (RTT shows in [`PeerInfo`]).
@@ -1172,13 +1069,7 @@ fn drain(p: &mut Peer, stats: &mut Stats) -> Vec<After> {
             let id = p.session.as_ref().map(|s| s.remote());
             p.outq.clear();
             return id
-                .map(|id| {
-                    vec![After::Drop {
-                        id,
-                        reason: format!("send failed: {}", js_err(&e)),
-                        reconnect: true,
-                    }]
-                })
+                .map(|id| vec![After::Drop { id, reason: format!("send failed: {}", js_err(&e)), reconnect: true }])
                 .unwrap_or_default();
         }
         stats.frames_out += 1;

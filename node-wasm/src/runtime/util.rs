@@ -12,10 +12,7 @@ macro_rules! console_log {
 
 /// Milliseconds since navigation start (`performance.now()`), monotonic.
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
-        .unwrap_or(0.0)
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
 
 /// Fresh random bytes from the browser's CSPRNG.
@@ -43,10 +40,6 @@ pub async fn sleep_ms(ms: u32) {
 /// Text of a JS error value, for logs.
 pub fn js_err(e: &JsValue) -> String {
     e.as_string()
-        .or_else(|| {
-            js_sys::Reflect::get(e, &JsValue::from_str("message"))
-                .ok()
-                .and_then(|m| m.as_string())
-        })
+        .or_else(|| js_sys::Reflect::get(e, &JsValue::from_str("message")).ok().and_then(|m| m.as_string()))
         .unwrap_or_else(|| format!("{e:?}"))
 }

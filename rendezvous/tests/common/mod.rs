@@ -26,10 +26,7 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A config for tests: defaults, but no UI directory.
 pub fn test_config() -> Config {
-    Config {
-        dist: PathBuf::from("/nonexistent/synapse-rdv-test-dist"),
-        ..Config::default()
-    }
+    Config { dist: PathBuf::from("/nonexistent/synapse-rdv-test-dist"), ..Config::default() }
 }
 
 /// A server running in this process.
@@ -47,11 +44,7 @@ impl TestServer {
         let task = tokio::spawn(rendezvous::serve(config, listener, async move {
             let _ = stopped.await;
         }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        TestServer { addr, stop: Some(stop), task: Some(task) }
     }
 
     pub fn ws_url(&self) -> String {
@@ -64,10 +57,7 @@ impl TestServer {
             let _ = stop.send(());
         }
         let task = self.task.take().expect("task");
-        tokio::time::timeout(WAIT, task)
-            .await
-            .expect("serve returns after shutdown")
-            .expect("serve task")
+        tokio::time::timeout(WAIT, task).await.expect("serve returns after shutdown").expect("serve task")
     }
 }
 
@@ -109,9 +99,7 @@ pub async fn recv(ws: &mut Ws) -> ServerMsg {
             }
         }
     };
-    tokio::time::timeout(WAIT, next)
-        .await
-        .expect("message in time")
+    tokio::time::timeout(WAIT, next).await.expect("message in time")
 }
 
 /// Waits until the server closes the connection, failing if it sends another
@@ -128,9 +116,7 @@ pub async fn expect_closed(ws: &mut Ws) {
             }
         }
     };
-    tokio::time::timeout(WAIT, closed)
-        .await
-        .expect("closed in time");
+    tokio::time::timeout(WAIT, closed).await.expect("closed in time");
 }
 
 /// The next message must be `error{code}`; returns the reason.
@@ -166,14 +152,7 @@ pub async fn login(server: &TestServer, seed: u8) -> (Ws, Vec<NodeId>) {
     let me = identity(seed);
     let nonce = recv_challenge(&mut ws).await;
     let signature = sign_challenge(&me, &nonce).expect("sign");
-    send(
-        &mut ws,
-        &ClientMsg::Auth {
-            id: me.node_id(),
-            signature,
-        },
-    )
-    .await;
+    send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
     match recv(&mut ws).await {
         ServerMsg::Welcome { id, peers, .. } => {
             assert_eq!(id, me.node_id());
@@ -188,23 +167,14 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("write request");
+        stream.write_all(request.as_bytes()).await.expect("write request");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("read response");
         raw
     };
-    let raw = tokio::time::timeout(WAIT, exchange)
-        .await
-        .expect("response in time");
+    let raw = tokio::time::timeout(WAIT, exchange).await.expect("response in time");
     let text = String::from_utf8(raw).expect("utf-8 response");
     let (head, body) = text.split_once("\r\n\r\n").expect("header/body separator");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
     (status, head.to_string(), body.to_string())
 }

@@ -32,11 +32,7 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args {
-        runs: 20,
-        blobs: 8,
-        rounds: 3,
-    };
+    let mut args = Args { runs: 20, blobs: 8, rounds: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| -> usize {
@@ -106,12 +102,9 @@ async fn main() {
     for run in 0..args.runs {
         let profile = format!("bench-{run}");
         let page = browser.open(&profile).await;
-        page.goto(&rdv.page_url(&format!("profile={profile}")))
-            .await;
-        let (open_ms, proven_ms) = wait_until(
-            CONNECT_TIMEOUT,
-            &format!("{profile} to open and prove its first channel"),
-            async || {
+        page.goto(&rdv.page_url(&format!("profile={profile}"))).await;
+        let (open_ms, proven_ms) =
+            wait_until(CONNECT_TIMEOUT, &format!("{profile} to open and prove its first channel"), async || {
                 let t: Option<e2e::Timings> = page
                     .try_call(
                         "return typeof window.synapse === 'undefined' \
@@ -122,20 +115,14 @@ async fn main() {
                     .ok()
                     .and_then(|v| serde_json::from_value(v).ok());
                 match &t {
-                    Some(e2e::Timings {
-                        first_channel_open_ms: Some(o),
-                        first_peer_proven_ms: Some(p),
-                        ..
-                    }) => Ok((*o, *p)),
+                    Some(e2e::Timings { first_channel_open_ms: Some(o), first_peer_proven_ms: Some(p), .. }) => {
+                        Ok((*o, *p))
+                    }
                     _ => Err(t),
                 }
-            },
-        )
-        .await;
-        eprintln!(
-            "run {:>2}: first channel open {open_ms:>6.0} ms, first peer proven {proven_ms:>6.0} ms",
-            run + 1
-        );
+            })
+            .await;
+        eprintln!("run {:>2}: first channel open {open_ms:>6.0} ms, first peer proven {proven_ms:>6.0} ms", run + 1);
         channel_open.push(open_ms);
         proven.push(proven_ms);
         page.close().await;
@@ -144,18 +131,10 @@ async fn main() {
     // 2. DataChannel throughput: sender → anchor.
     let sender = browser.open_node(&rdv, "profile=bench-sender").await;
     let sender_id = sender.id().await;
-    wait_until(
-        CONNECT_TIMEOUT,
-        "the sender and the anchor to prove each other",
-        async || {
-            let (s, a) = (sender.peers().await, anchor.peers().await);
-            if s.contains(&anchor_id) && a.contains(&sender_id) {
-                Ok(())
-            } else {
-                Err((s, a))
-            }
-        },
-    )
+    wait_until(CONNECT_TIMEOUT, "the sender and the anchor to prove each other", async || {
+        let (s, a) = (sender.peers().await, anchor.peers().await);
+        if s.contains(&anchor_id) && a.contains(&sender_id) { Ok(()) } else { Err((s, a)) }
+    })
     .await;
     let total = u64::from(args.blobs) * u64::from(BLOB);
     let mut rounds = Vec::new();
@@ -195,33 +174,20 @@ async fn main() {
         rounds.push((ms, mbps, wall));
     }
 
-    println!(
-        "## Connection set-up ({} cold page loads, one anchor peer)\n",
-        args.runs
-    );
+    println!("## Connection set-up ({} cold page loads, one anchor peer)\n", args.runs);
     println!("| ms since navigation start | n | p50 | p95 | min | max |");
     println!("|---|---|---|---|---|---|");
     println!("{}", summary_row("first DataChannel open", &channel_open));
     println!("{}", summary_row("first peer proven", &proven));
-    println!(
-        "\n## DataChannel throughput ({} × 4 MiB per round)\n",
-        args.blobs
-    );
+    println!("\n## DataChannel throughput ({} × 4 MiB per round)\n", args.blobs);
     println!("| round | bytes | ms (in-page) | MB/s | harness wall ms |");
     println!("|---|---|---|---|---|");
     for (i, (ms, mbps, wall)) in rounds.iter().enumerate() {
-        println!(
-            "| {} | {total} | {ms:.0} | {mbps:.1} | {:.0} |",
-            i + 1,
-            wall.as_secs_f64() * 1000.0
-        );
+        println!("| {} | {total} | {ms:.0} | {mbps:.1} | {:.0} |", i + 1, wall.as_secs_f64() * 1000.0);
     }
     let mut speeds: Vec<f64> = rounds.iter().map(|r| r.1).collect();
     speeds.sort_by(f64::total_cmp);
-    println!(
-        "\nmedian throughput: {:.1} MB/s (1 MB = 10^6 bytes)",
-        percentile(&speeds, 50.0)
-    );
+    println!("\nmedian throughput: {:.1} MB/s (1 MB = 10^6 bytes)", percentile(&speeds, 50.0));
 
     sender.close().await;
     anchor.close().await;
