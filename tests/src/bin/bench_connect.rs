@@ -9,7 +9,11 @@
 //!    (new profile, new user-data-dir: a cold first visit) and records the
 //!    page's own milestones, in ms since navigation start: first DataChannel
 //!    open and first peer proven.
-//! 2. Sends `--blobs` × 4 MiB from a second node to the anchor over the
+//! 2. Measures signed-hello latency between two proven nodes (`--runs`
+//!    samples): sender's `Date.now()` before `sendHello` to the receiver's
+//!    `Date.now()` when the verified hello is listed (polled in-page every
+//!    ms).
+//! 3. Sends `--blobs` × 4 MiB from a second node to the anchor over the
 //!    DataChannel, `--rounds` times, timing from just before the first
 //!    `sendBlob` (sender's `Date.now()`) to the moment the receiver's
 //!    `blob_bytes_in` reaches the total (receiver's `Date.now()`, polled
@@ -136,6 +140,31 @@ async fn main() {
         if s.contains(&anchor_id) && a.contains(&sender_id) { Ok(()) } else { Err((s, a)) }
     })
     .await;
+    // 2a. Signed hello latency: sign on one node, verified on the other.
+    let mut hello_ms = Vec::new();
+    for i in 0..args.runs {
+        let tag = format!("latency probe {i}");
+        let (t0, t1) = tokio::join!(
+            anchor.call::<f64>(
+                "const [text] = arguments; const t0 = Date.now(); \
+                 return window.synapse.sendHello(text).then(() => t0);",
+                vec![json!(tag)],
+            ),
+            sender.call::<f64>(
+                "const [text, limitMs] = arguments; const start = Date.now(); \
+                 return new Promise((resolve, reject) => { \
+                   const poll = () => { \
+                     if (window.synapse.hellos().some(h => h.text === text)) resolve(Date.now()); \
+                     else if (Date.now() - start > limitMs) reject(new Error('hello never arrived')); \
+                     else setTimeout(poll, 1); \
+                   }; poll(); });",
+                vec![json!(tag), json!(30_000)],
+            ),
+        );
+        hello_ms.push((t1 - t0).max(0.0));
+    }
+    eprintln!("hello latency samples: {hello_ms:?}");
+
     let total = u64::from(args.blobs) * u64::from(BLOB);
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
@@ -179,6 +208,10 @@ async fn main() {
     println!("|---|---|---|---|---|---|");
     println!("{}", summary_row("first DataChannel open", &channel_open));
     println!("{}", summary_row("first peer proven", &proven));
+    println!("\n## Signed hello: sent on one node, verified and visible on the other\n");
+    println!("| ms (Date.now, 1 ms resolution) | n | p50 | p95 | min | max |");
+    println!("|---|---|---|---|---|---|");
+    println!("{}", summary_row("hello latency", &hello_ms));
     println!("\n## DataChannel throughput ({} × 4 MiB per round)\n", args.blobs);
     println!("| round | bytes | ms (in-page) | MB/s | harness wall ms |");
     println!("|---|---|---|---|---|");
