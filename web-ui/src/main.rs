@@ -50,29 +50,20 @@ fn App() -> impl IntoView {
     }
 }
 
+/// Reads the node inside a reactive view: subscribing to `tick` makes the
+/// view re-run after every change the node reports.
+fn read<T: Default>(node: RwSignal<Option<Node>, LocalStorage>, tick: RwSignal<u64>, f: impl Fn(&Node) -> T) -> T {
+    tick.get();
+    node.with(|n| n.as_ref().map(f)).unwrap_or_default()
+}
+
 #[component]
 fn NodeView(node: RwSignal<Option<Node>, LocalStorage>, tick: RwSignal<u64>) -> impl IntoView {
-    let read = move |f: &dyn Fn(&Node) -> String| {
-        tick.get();
-        node.with(|n| n.as_ref().map(f).unwrap_or_default())
-    };
-    let id = move || read(&|n| n.id().to_text());
-    let rdv = move || {
-        tick.get();
-        node.with(|n| n.as_ref().map(|n| n.rendezvous_status())).unwrap_or_default()
-    };
-    let peers = move || {
-        tick.get();
-        node.with(|n| n.as_ref().map(|n| n.peer_infos())).unwrap_or_default()
-    };
-    let hellos = move || {
-        tick.get();
-        node.with(|n| n.as_ref().map(|n| n.hellos())).unwrap_or_default()
-    };
-    let stats = move || {
-        tick.get();
-        node.with(|n| n.as_ref().map(|n| n.stats())).unwrap_or_default()
-    };
+    let id = move || read(node, tick, |n| n.id().to_text());
+    let rdv = move || read(node, tick, Node::rendezvous_status);
+    let peers = move || read(node, tick, Node::peer_infos);
+    let hellos = move || read(node, tick, Node::hellos);
+    let stats = move || read(node, tick, Node::stats);
 
     let text = RwSignal::new(String::new());
     let feedback = RwSignal::new(String::new());

@@ -52,10 +52,10 @@ pub fn start(node: Node, url: String) {
         loop {
             sleep_ms(PING_MS).await;
             let c = c3.borrow();
-            if let (Some(ws), true) = (&c.ws, c.authenticated) {
-                if let Ok(t) = serde_json::to_string(&ClientMsg::Ping) {
-                    let _ = ws.send_with_str(&t);
-                }
+            if let (Some(ws), true) = (&c.ws, c.authenticated)
+                && let Ok(t) = serde_json::to_string(&ClientMsg::Ping)
+            {
+                let _ = ws.send_with_str(&t);
             }
         }
     });

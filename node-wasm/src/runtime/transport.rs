@@ -42,18 +42,14 @@ use web_sys::{
 
 /// Calls a zero-argument JS method that web-sys does not bind.
 fn call_method0(target: &JsValue, name: &str) -> Result<JsValue, JsValue> {
-    js_sys::Reflect::get(target, &JsValue::from_str(name))?
-        .dyn_into::<js_sys::Function>()
-        .map_err(JsValue::from)?
-        .call0(target)
+    js_sys::Reflect::get(target, &JsValue::from_str(name))?.dyn_into::<js_sys::Function>()?.call0(target)
 }
 
 /// `pc.setLocalDescription()` with no argument: the browser creates the
 /// right offer or answer itself, which is what perfect negotiation needs
 /// (web-sys only binds the one-argument form).
 fn set_local_description_implicit(pc: &RtcPeerConnection) -> js_sys::Promise {
-    let call =
-        call_method0(pc, "setLocalDescription").and_then(|p| p.dyn_into::<js_sys::Promise>().map_err(JsValue::from));
+    let call = call_method0(pc, "setLocalDescription").and_then(|p| p.dyn_into::<js_sys::Promise>());
     call.unwrap_or_else(|e| js_sys::Promise::reject(&e))
 }
 
@@ -497,10 +493,10 @@ impl Node {
 
         let w1 = w.clone();
         let c = mk(Box::new(move |_| {
-            if let Some(n) = Node::from_weak(&w1) {
-                if n.is_current(id, my_session) {
-                    n.drop_peer(id, "data channel closed", true);
-                }
+            if let Some(n) = Node::from_weak(&w1)
+                && n.is_current(id, my_session)
+            {
+                n.drop_peer(id, "data channel closed", true);
             }
         }));
         dc.set_onclose(Some(c.as_ref().unchecked_ref()));
@@ -625,10 +621,9 @@ impl Node {
                     (p.pc.clone(), p.ignore_offer)
                 };
                 if let Err(e) = JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await
+                    && !ignoring
                 {
-                    if !ignoring {
-                        console_log!("candidate from {}: {}", from.short(), js_err(&e));
-                    }
+                    console_log!("candidate from {}: {}", from.short(), js_err(&e));
                 }
             }
             SignalPayload::Bye => {
@@ -749,12 +744,11 @@ impl Node {
                 let w = self.weak();
                 spawn_local(async move {
                     sleep_ms(5000).await;
-                    if let Some(n) = Node::from_weak(&w) {
-                        if n.pc_of(id, session)
+                    if let Some(n) = Node::from_weak(&w)
+                        && n.pc_of(id, session)
                             .is_some_and(|pc| pc.connection_state() == RtcPeerConnectionState::Disconnected)
-                        {
-                            n.drop_peer(id, "disconnected for 5 s", true);
-                        }
+                    {
+                        n.drop_peer(id, "disconnected for 5 s", true);
                     }
                 });
                 self.notify();
