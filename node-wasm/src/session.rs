@@ -52,6 +52,10 @@ pub enum SessionEvent {
     Pong(u64),
     /// A blob arrived (its length).
     Blob(usize),
+    /// The peer's verified record of its own neighbours.
+    PeerRecord(crate::wire::PeerRecord),
+    /// A verified signal relayed through (or addressed to) this node.
+    Relay(crate::wire::RelaySignal),
     /// The peer broke the protocol: drop the connection. The reason is for
     /// logs and counters.
     Violation(String),
@@ -187,6 +191,22 @@ impl Session {
             (State::Proven, WireMsg::Ping(id)) => frames(&WireMsg::Pong(id)),
             (State::Proven, WireMsg::Pong(id)) => vec![SessionEvent::Pong(id)],
             (State::Proven, WireMsg::Blob(b)) => vec![SessionEvent::Blob(b.len())],
+            (State::Proven, WireMsg::PeerRecord(r)) => {
+                if r.node_id != self.remote {
+                    self.fail("peer record for another node".into())
+                } else if !r.verify() {
+                    self.fail("peer record signature does not verify".into())
+                } else {
+                    vec![SessionEvent::PeerRecord(r)]
+                }
+            }
+            (State::Proven, WireMsg::Relay(r)) => {
+                if r.verify() {
+                    vec![SessionEvent::Relay(r)]
+                } else {
+                    self.fail("relayed signal signature does not verify".into())
+                }
+            }
             (State::Proven, other) => self.fail(format!("{} after the handshake", name(&other))),
             (State::Failed, _) => vec![],
         }
@@ -206,6 +226,8 @@ fn name(m: &WireMsg) -> &'static str {
         WireMsg::Ping(_) => "ping",
         WireMsg::Pong(_) => "pong",
         WireMsg::Blob(_) => "blob",
+        WireMsg::PeerRecord(_) => "peer_record",
+        WireMsg::Relay(_) => "relay",
     }
 }
 

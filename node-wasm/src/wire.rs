@@ -8,6 +8,8 @@
 //! 4 Ping       id:u64
 //! 5 Pong       id:u64
 //! 6 Blob       data:bytes(<= 4 MiB)          (bulk transfer / throughput)
+//! 7 PeerRecord node_id:[32] issued_ms:u64 n:u16 neighbors:[32]*n (n <= 64) signature:[64]
+//! 8 Relay      from:[32] to:[32] ttl:u8 payload:bytes(<= 20 KiB) signature:[64]
 //! ```
 //! Every message is decoded strictly (no trailing bytes, capped lengths).
 
@@ -24,6 +26,14 @@ pub const MAX_BLOB: usize = 4 * 1024 * 1024;
 pub const MAX_MESSAGE: usize = MAX_BLOB + 64;
 /// Domain of the signature over a hello.
 pub const HELLO_DOMAIN: &[u8] = b"synapse-ng/hello/v1";
+/// Domain of a node's signed list of its proven neighbours.
+pub const PEER_RECORD_DOMAIN: &[u8] = b"synapse-ng/peer-record/v1";
+/// Domain of a signal relayed through peers.
+pub const RELAY_DOMAIN: &[u8] = b"synapse-ng/relay-signal/v1";
+/// Neighbours listed in one peer record.
+pub const MAX_NEIGHBORS: usize = 64;
+/// Largest relayed signal payload (an SDP is at most 16 KiB).
+pub const MAX_RELAY_PAYLOAD: usize = 20 * 1024;
 
 /// One message between peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +44,88 @@ pub enum WireMsg {
     Ping(u64),
     Pong(u64),
     Blob(Vec<u8>),
+    PeerRecord(PeerRecord),
+    Relay(RelaySignal),
+}
+
+/// A node's signed statement of which peers it is connected to (proven),
+/// at a time of its own clock. Peers use it to find more peers and to route
+/// signals when the rendezvous is gone. `issued_ms` only orders a node's
+/// own records; nobody compares it with their clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRecord {
+    pub node_id: NodeId,
+    pub issued_ms: u64,
+    pub neighbors: Vec<NodeId>,
+    pub signature: [u8; 64],
+}
+
+impl PeerRecord {
+    /// Signs a record for `identity` (at most [`MAX_NEIGHBORS`] neighbours
+    /// are kept).
+    pub fn sign(identity: &Identity, issued_ms: u64, mut neighbors: Vec<NodeId>) -> PeerRecord {
+        neighbors.truncate(MAX_NEIGHBORS);
+        let node_id = identity.node_id();
+        let signature = identity.sign(PEER_RECORD_DOMAIN, &record_payload(&node_id, issued_ms, &neighbors));
+        PeerRecord { node_id, issued_ms, neighbors, signature }
+    }
+
+    /// Checks the author's signature.
+    pub fn verify(&self) -> bool {
+        self.neighbors.len() <= MAX_NEIGHBORS
+            && self
+                .node_id
+                .verify(
+                    PEER_RECORD_DOMAIN,
+                    &record_payload(&self.node_id, self.issued_ms, &self.neighbors),
+                    &self.signature,
+                )
+                .is_ok()
+    }
+}
+
+fn record_payload(node_id: &NodeId, issued_ms: u64, neighbors: &[NodeId]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(44 + 32 * neighbors.len());
+    w.raw(&node_id.0).u64(issued_ms).u16(neighbors.len() as u16);
+    for n in neighbors {
+        w.raw(&n.0);
+    }
+    w.finish()
+}
+
+/// A WebRTC signal (a JSON [`crate::signaling::PeerSignal`]) from `from` to
+/// `to`, carried through a common peer when the rendezvous is unreachable.
+/// Signed by `from`, so the relay cannot forge or alter it; `ttl` (not
+/// signed) bounds how far it travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySignal {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub ttl: u8,
+    pub payload: Vec<u8>,
+    pub signature: [u8; 64],
+}
+
+impl RelaySignal {
+    pub fn sign(identity: &Identity, to: NodeId, ttl: u8, payload: Vec<u8>) -> RelaySignal {
+        let from = identity.node_id();
+        let signature = identity.sign(RELAY_DOMAIN, &relay_payload(&from, &to, &payload));
+        RelaySignal { from, to, ttl, payload, signature }
+    }
+
+    pub fn verify(&self) -> bool {
+        self.payload.len() <= MAX_RELAY_PAYLOAD
+            && self
+                .from
+                .verify(RELAY_DOMAIN, &relay_payload(&self.from, &self.to, &self.payload), &self.signature)
+                .is_ok()
+    }
+}
+
+fn relay_payload(from: &NodeId, to: &NodeId, payload: &[u8]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(68 + payload.len());
+    w.raw(&from.0).raw(&to.0).bytes(payload);
+    w.finish()
 }
 
 /// A short text signed by its author; peers show it with the verified author.
@@ -124,6 +216,16 @@ impl WireMsg {
             WireMsg::Blob(data) => {
                 w.u8(6).bytes(data);
             }
+            WireMsg::PeerRecord(r) => {
+                w.u8(7).raw(&r.node_id.0).u64(r.issued_ms).u16(r.neighbors.len() as u16);
+                for n in &r.neighbors {
+                    w.raw(&n.0);
+                }
+                w.raw(&r.signature);
+            }
+            WireMsg::Relay(r) => {
+                w.u8(8).raw(&r.from.0).raw(&r.to.0).u8(r.ttl).bytes(&r.payload).raw(&r.signature);
+            }
         }
         w.finish()
     }
@@ -146,6 +248,26 @@ impl WireMsg {
             4 => WireMsg::Ping(r.u64()?),
             5 => WireMsg::Pong(r.u64()?),
             6 => WireMsg::Blob(r.bytes("blob", MAX_BLOB)?.to_vec()),
+            7 => {
+                let node_id = NodeId(r.array()?);
+                let issued_ms = r.u64()?;
+                let n = r.u16()? as usize;
+                if n > MAX_NEIGHBORS {
+                    return Err(DecodeError::TooLong { field: "neighbors", len: n, max: MAX_NEIGHBORS });
+                }
+                let mut neighbors = Vec::with_capacity(n);
+                for _ in 0..n {
+                    neighbors.push(NodeId(r.array()?));
+                }
+                WireMsg::PeerRecord(PeerRecord { node_id, issued_ms, neighbors, signature: r.array()? })
+            }
+            8 => WireMsg::Relay(RelaySignal {
+                from: NodeId(r.array()?),
+                to: NodeId(r.array()?),
+                ttl: r.u8()?,
+                payload: r.bytes("relay payload", MAX_RELAY_PAYLOAD)?.to_vec(),
+                signature: r.array()?,
+            }),
             t => return Err(DecodeError::UnknownTag(t)),
         };
         r.finish()?;
@@ -167,6 +289,8 @@ mod tests {
             WireMsg::Ping(7),
             WireMsg::Pong(8),
             WireMsg::Blob(vec![1, 2, 3]),
+            WireMsg::PeerRecord(PeerRecord::sign(&me, 5, vec![Identity::from_seed([2; 32]).node_id()])),
+            WireMsg::Relay(RelaySignal::sign(&me, Identity::from_seed([2; 32]).node_id(), 1, b"{}".to_vec())),
         ];
         for m in msgs {
             assert_eq!(WireMsg::decode(&m.encode()).unwrap(), m);
@@ -181,6 +305,27 @@ mod tests {
         let mut ping = WireMsg::Ping(1).encode();
         ping.push(0);
         assert_eq!(WireMsg::decode(&ping), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn peer_records_and_relays_are_signed_by_their_author() {
+        let me = Identity::from_seed([1; 32]);
+        let other = Identity::from_seed([2; 32]).node_id();
+        let r = PeerRecord::sign(&me, 9, vec![other]);
+        assert!(r.verify());
+        let mut forged = r.clone();
+        forged.neighbors.push(me.node_id());
+        assert!(!forged.verify());
+        let relay = RelaySignal::sign(&me, other, 1, b"{\"a\":1}".to_vec());
+        assert!(relay.verify());
+        let mut redirected = relay.clone();
+        redirected.to = me.node_id();
+        assert!(!redirected.verify());
+        let mut ttl_changed = relay.clone();
+        ttl_changed.ttl = 0;
+        assert!(ttl_changed.verify(), "ttl is hop bookkeeping, not signed");
+        let too_many = WireMsg::PeerRecord(PeerRecord { neighbors: vec![other; 65], ..r });
+        assert!(matches!(WireMsg::decode(&too_many.encode()), Err(DecodeError::TooLong { .. })));
     }
 
     #[test]

@@ -64,7 +64,64 @@ fn pair(seed_a: u8, seed_b: u8, mode_a: ProofMode) -> (Node, Node) {
         assert_eq!(to, a3.id());
         a3.handle_signal(b3.id(), serde_json::to_value(&sig).unwrap());
     }));
+    a.set_rendezvous_status("connected", "loopback", None);
+    b.set_rendezvous_status("connected", "loopback", None);
     (a, b)
+}
+
+/// `n` nodes whose "rendezvous" is an in-page switchboard.
+fn mesh(seeds: &[u8]) -> Vec<Node> {
+    let nodes: Vec<Node> =
+        seeds.iter().map(|s| Node::new(Identity::from_seed([*s; 32]), NodeConfig::default())).collect();
+    for n in &nodes {
+        let all = nodes.clone();
+        let me = n.id();
+        n.set_signal_sink(Rc::new(move |to, sig| {
+            if let Some(t) = all.iter().find(|x| x.id() == to) {
+                t.handle_signal(me, serde_json::to_value(&sig).unwrap());
+            }
+        }));
+        n.set_rendezvous_status("connected", "loopback", None);
+    }
+    nodes
+}
+
+#[wasm_bindgen_test]
+async fn with_the_rendezvous_down_a_broken_link_is_remade_through_a_common_peer() {
+    let nodes = mesh(&[21, 22, 23]);
+    let ids: Vec<_> = nodes.iter().map(Node::id).collect();
+    for n in &nodes {
+        n.set_directory(ids.clone());
+    }
+    wait_for("full mesh", 15_000.0, || nodes.iter().all(|n| n.peers().len() == 2)).await;
+    for n in &nodes {
+        n.announce_record();
+    }
+    wait_for("peer records", 5_000.0, || nodes.iter().all(|n| n.stats().peer_records_in >= 2)).await;
+    // The rendezvous goes away; then the link between node 0 and node 1 breaks.
+    for n in &nodes {
+        n.set_rendezvous_status("disconnected", "loopback", Some("test: rendezvous stopped".into()));
+    }
+    let created = nodes[0].stats().connections_created;
+    assert!(nodes[0].close_peer(ids[1]));
+    wait_for("the link to drop", 5_000.0, || !nodes[0].peers().contains(&ids[1])).await;
+    wait_for("0 and 1 reconnected through 2", 20_000.0, || {
+        nodes[0].peers().contains(&ids[1])
+            && nodes[1].peers().contains(&ids[0])
+            && nodes[0].stats().connections_created > created
+    })
+    .await;
+    assert!(nodes[2].stats().relays_forwarded >= 2, "the signals went through node 2");
+    assert!(nodes[0].stats().relays_received + nodes[1].stats().relays_received >= 2);
+    // And the re-made link carries traffic.
+    nodes[0].send_hello("after the heal").unwrap();
+    wait_for("hello over the healed link", 5_000.0, || {
+        nodes[1].hellos().iter().any(|h| h.from == ids[0] && h.text == "after the heal")
+    })
+    .await;
+    for n in &nodes {
+        n.shutdown();
+    }
 }
 
 #[wasm_bindgen_test]

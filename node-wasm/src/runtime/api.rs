@@ -183,6 +183,7 @@ pub async fn start() -> Result<Node, String> {
         loop {
             sleep_ms(5000).await;
             n.ping_all();
+            n.announce_record();
         }
     });
     crate::console_log!("node {} started (profile {})", node.id().short(), cfg.profile);

@@ -26,7 +26,7 @@ use crate::identity::{Identity, NodeId};
 use crate::runtime::util::{js_err, now_ms, random_bytes, random_u32, sleep_ms};
 use crate::session::{ProofMode, Session, SessionEvent, sdp_fingerprint};
 use crate::signaling::{PeerSignal, SdpType, SignalPayload};
-use crate::wire::{SignedHello, WireMsg};
+use crate::wire::{PeerRecord, RelaySignal, SignedHello, WireMsg};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -73,6 +73,9 @@ pub struct NodeConfig {
     pub connection_budget: u32,
     /// Time for a peer to prove its identity once the channel is open.
     pub handshake_timeout_ms: u32,
+    /// Peers learned from peer records are dialled only while fewer than
+    /// this many are proven.
+    pub target_degree: usize,
 }
 
 impl Default for NodeConfig {
@@ -83,6 +86,7 @@ impl Default for NodeConfig {
             max_connections: 64,
             connection_budget: 400,
             handshake_timeout_ms: 10_000,
+            target_degree: 8,
         }
     }
 }
@@ -144,6 +148,15 @@ pub struct Stats {
     pub hellos_received: u64,
     pub blob_bytes_in: u64,
     pub reconnects_scheduled: u32,
+    pub peer_records_in: u64,
+    /// Signals this node sent through a peer (rendezvous unreachable).
+    pub relays_sent: u64,
+    /// Signals this node passed on between two of its peers.
+    pub relays_forwarded: u64,
+    /// Relayed signals addressed to this node.
+    pub relays_received: u64,
+    /// Relayed signals this node could not deliver.
+    pub relays_dropped: u64,
 }
 
 /// Milestones since navigation start, for the page-load benchmark.
@@ -208,6 +221,9 @@ struct State {
     wanted: BTreeSet<NodeId>,
     backoff: BTreeMap<NodeId, u32>,
     hellos: Vec<ReceivedHello>,
+    /// The latest verified peer record of each connected peer.
+    records: BTreeMap<NodeId, PeerRecord>,
+    last_record_ms: u64,
     stats: Stats,
     timings: Timings,
     rendezvous: RendezvousStatus,
@@ -231,6 +247,9 @@ pub struct Node {
 enum After {
     Drop { id: NodeId, reason: String, reconnect: bool },
     Notify,
+    Announce,
+    Record(NodeId, PeerRecord),
+    Relay(NodeId, RelaySignal),
 }
 
 impl Node {
@@ -282,12 +301,102 @@ impl Node {
         }
     }
 
+    /// Sends a signal through the rendezvous when it is connected, otherwise
+    /// through the peers that list `to` among their neighbours (any proven
+    /// peer if none does); each relay forwards it at most one hop.
     fn send_signal(&self, to: NodeId, session: u32, signal: SignalPayload) {
+        let sig = PeerSignal { session, signal };
         let sink = self.inner.sink.borrow().clone();
+        let rendezvous_up = self.inner.state.borrow().rendezvous.state == "connected";
         self.inner.state.borrow_mut().stats.signals_out += 1;
-        match sink {
-            Some(s) => s(to, PeerSignal { session, signal }),
-            None => console_log!("no signaling path to {}", to.short()),
+        if let (Some(s), true) = (sink, rendezvous_up) {
+            s(to, sig);
+            return;
+        }
+        let Ok(payload) = serde_json::to_vec(&sig) else { return };
+        let relay = WireMsg::Relay(RelaySignal::sign(&self.inner.identity, to, 1, payload));
+        let via: Vec<NodeId> = {
+            let st = self.inner.state.borrow();
+            let proven = |id: &NodeId| *id != to && st.peers.get(id).is_some_and(|p| p.state == PeerState::Proven);
+            let listing: Vec<NodeId> = st
+                .records
+                .iter()
+                .filter(|(id, r)| proven(id) && r.neighbors.contains(&to))
+                .map(|(id, _)| *id)
+                .collect();
+            if listing.is_empty() { st.peers.keys().filter(|id| proven(id)).copied().collect() } else { listing }
+        };
+        if via.is_empty() {
+            console_log!("no path for a signal to {}: rendezvous down and no peers", to.short());
+            return;
+        }
+        for v in via {
+            if self.send_to(v, &relay) {
+                self.inner.state.borrow_mut().stats.relays_sent += 1;
+            }
+        }
+    }
+
+    /// A verified relayed signal arrived from peer `via`.
+    fn on_relay(&self, via: NodeId, r: RelaySignal) {
+        if r.to == self.id() {
+            self.inner.state.borrow_mut().stats.relays_received += 1;
+            match serde_json::from_slice::<serde_json::Value>(&r.payload) {
+                Ok(v) => self.handle_signal(r.from, v),
+                Err(e) => {
+                    self.inner.state.borrow_mut().stats.signals_rejected += 1;
+                    console_log!("unreadable relayed signal from {} via {}: {e}", r.from.short(), via.short());
+                }
+            }
+            return;
+        }
+        let target_proven = self.inner.state.borrow().peers.get(&r.to).is_some_and(|p| p.state == PeerState::Proven);
+        if r.ttl == 0 || !target_proven || r.to == via || r.from == r.to {
+            self.inner.state.borrow_mut().stats.relays_dropped += 1;
+            return;
+        }
+        let fwd = WireMsg::Relay(RelaySignal { ttl: r.ttl - 1, ..r.clone() });
+        if self.send_to(r.to, &fwd) {
+            self.inner.state.borrow_mut().stats.relays_forwarded += 1;
+        }
+    }
+
+    /// A peer's verified record of its neighbours: remember it (for routing
+    /// relays) and dial neighbours we lack while under the target degree.
+    fn on_peer_record(&self, from: NodeId, r: PeerRecord) {
+        let me = self.id();
+        let to_dial: Vec<NodeId> = {
+            let mut st = self.inner.state.borrow_mut();
+            st.stats.peer_records_in += 1;
+            if st.records.get(&from).is_some_and(|old| old.issued_ms >= r.issued_ms) {
+                return; // stale or replayed
+            }
+            let neighbors = r.neighbors.clone();
+            st.records.insert(from, r);
+            let proven = st.peers.values().filter(|p| p.state == PeerState::Proven).count();
+            let room = self.inner.config.target_degree.saturating_sub(proven);
+            let new: Vec<NodeId> =
+                neighbors.into_iter().filter(|n| *n != me && !st.peers.contains_key(n)).take(room).collect();
+            st.wanted.extend(new.iter().copied());
+            new
+        };
+        for id in to_dial {
+            self.connect(id);
+        }
+    }
+
+    /// Sends this node's signed neighbour list to every proven peer.
+    pub fn announce_record(&self) {
+        let ids = self.proven_ids();
+        let issued = {
+            let mut st = self.inner.state.borrow_mut();
+            let t = (js_sys::Date::now() as u64).max(st.last_record_ms + 1);
+            st.last_record_ms = t;
+            t
+        };
+        let msg = WireMsg::PeerRecord(PeerRecord::sign(&self.inner.identity, issued, ids.clone()));
+        for id in ids {
+            self.send_to(id, &msg);
         }
     }
 
@@ -824,6 +933,7 @@ impl Node {
                         st.timings.first_peer_proven_ms.get_or_insert(now_ms());
                         st.backoff.remove(&id);
                         after.push(After::Notify);
+                        after.push(After::Announce);
                     }
                     SessionEvent::Hello(h) => {
                         st.stats.hellos_received += 1;
@@ -839,6 +949,8 @@ impl Node {
                         }
                     }
                     SessionEvent::Blob(n) => st.stats.blob_bytes_in += n as u64,
+                    SessionEvent::PeerRecord(r) => after.push(After::Record(id, r)),
+                    SessionEvent::Relay(r) => after.push(After::Relay(id, r)),
                     SessionEvent::Violation(reason) => {
                         st.stats.protocol_violations += 1;
                         if reason.contains("identity proof") || reason.contains("claimed id") {
@@ -860,6 +972,9 @@ impl Node {
             match a {
                 After::Drop { id, reason, reconnect } => self.drop_peer(id, &reason, reconnect),
                 After::Notify => notify = true,
+                After::Announce => self.announce_record(),
+                After::Record(from, r) => self.on_peer_record(from, r),
+                After::Relay(via, r) => self.on_relay(via, r),
             }
         }
         if notify {
@@ -882,7 +997,11 @@ impl Node {
     /// Closes and forgets the connection to `id`; reconnects later if asked
     /// and the peer is still wanted.
     pub fn drop_peer(&self, id: NodeId, reason: &str, reconnect: bool) {
-        let removed = self.inner.state.borrow_mut().peers.remove(&id);
+        let removed = {
+            let mut st = self.inner.state.borrow_mut();
+            st.records.remove(&id);
+            st.peers.remove(&id)
+        };
         let Some(p) = removed else { return };
         console_log!("dropped {}: {reason}", id.short());
         if reconnect {
