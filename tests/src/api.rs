@@ -35,6 +35,11 @@ pub struct Stats {
     pub hellos_received: u64,
     pub blob_bytes_in: u64,
     pub reconnects_scheduled: u64,
+    pub peer_records_in: u64,
+    pub relays_sent: u64,
+    pub relays_forwarded: u64,
+    pub relays_received: u64,
+    pub relays_dropped: u64,
 }
 
 /// Milestones in ms since navigation start (`synapse.timings()`).

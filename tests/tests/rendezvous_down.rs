@@ -1,0 +1,73 @@
+//! The network outlives the rendezvous: with the rendezvous process stopped,
+//! a DataChannel closed from the page is re-made through a common peer
+//! (signals relayed over DataChannels) and carries traffic again.
+
+use e2e::{Browser, NodePage, Rendezvous, serial, wait_until};
+use std::time::Duration;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn all_peers(nodes: &[&NodePage]) -> Vec<Vec<String>> {
+    let mut v = vec![];
+    for n in nodes {
+        v.push(n.peers().await);
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_link_heals_through_a_peer_with_the_rendezvous_stopped() {
+    let _serial = serial().await;
+    let rdv = Rendezvous::start();
+    let browser = Browser::start().await;
+    let (a, b, c) = tokio::join!(
+        browser.open_node(&rdv, "profile=a"),
+        browser.open_node(&rdv, "profile=b"),
+        browser.open_node(&rdv, "profile=c"),
+    );
+    let nodes = [&a, &b, &c];
+    let (ia, ib) = (a.id().await, b.id().await);
+    wait_until(CONNECT_TIMEOUT, "a full mesh of 3", async || {
+        let p = all_peers(&nodes).await;
+        if p.iter().all(|x| x.len() == 2) { Ok(()) } else { Err(p) }
+    })
+    .await;
+    wait_until(CONNECT_TIMEOUT, "peer records from both peers on every node", async || {
+        let mut seen = vec![];
+        for n in nodes {
+            seen.push(n.stats().await.peer_records_in);
+        }
+        if seen.iter().all(|s| *s >= 2) { Ok(()) } else { Err(seen) }
+    })
+    .await;
+
+    // Stop the rendezvous process.
+    drop(rdv);
+    wait_until(CONNECT_TIMEOUT, "every node to see the rendezvous gone", async || {
+        let mut states = vec![];
+        for n in nodes {
+            states.push(n.status().await.rendezvous.state);
+        }
+        if states.iter().all(|s| s != "connected") { Ok(()) } else { Err(states) }
+    })
+    .await;
+
+    let relayed_before = c.stats().await.relays_forwarded;
+    assert!(a.close_peer(&ib).await, "a had an open channel to b");
+    wait_until(CONNECT_TIMEOUT, "a and b to reconnect through c", async || {
+        let (pa, pb) = (a.peers().await, b.peers().await);
+        let fwd = c.stats().await.relays_forwarded;
+        if pa.contains(&ib) && pb.contains(&ia) && fwd > relayed_before { Ok(()) } else { Err((pa, pb, fwd)) }
+    })
+    .await;
+
+    assert_eq!(a.send_hello("after the heal").await, 2, "a reaches both peers again");
+    wait_until(Duration::from_secs(15), "b to receive a's hello over the re-made link", async || {
+        let h = b.hellos().await;
+        if h.iter().any(|h| h.from == ia && h.text == "after the heal") { Ok(()) } else { Err(h) }
+    })
+    .await;
+    for n in [a, b, c] {
+        n.close().await;
+    }
+}
