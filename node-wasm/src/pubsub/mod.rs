@@ -18,6 +18,7 @@ pub mod message;
 pub mod rng;
 pub mod router;
 pub mod score;
+pub mod sim;
 pub mod store;
 
 pub use config::{Config, Mode, ScoreParams};

@@ -19,6 +19,9 @@ use super::store::{Inserted, Store};
 use crate::identity::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Version-vector entries remembered per peer (bounds a liar's memory use).
+const MAX_KNOWN: usize = 4096;
+
 /// What the app's validator says about a new message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validation {
@@ -125,6 +128,9 @@ pub(super) struct HeartbeatCounters {
 #[derive(Debug, Default, Clone)]
 pub(super) struct Peer {
     pub topics: BTreeSet<String>,
+    /// What the peer's last version vectors claimed: (topic, origin) →
+    /// contiguous seq. Forwarding skips messages the peer already has.
+    pub known: BTreeMap<(String, NodeId), u64>,
     pub hb: HeartbeatCounters,
 }
 
@@ -516,7 +522,10 @@ impl Router {
             Mode::SynapseSub => mesh,
             Mode::Flood => self.peers.iter().filter(|(_, st)| st.topics.contains(&topic)).map(|(p, _)| *p).collect(),
         };
-        let targets: Vec<NodeId> = targets.into_iter().filter(|q| *q != peer && *q != origin).collect();
+        let seq = msg.seq;
+        let key = (topic.clone(), origin);
+        let has = |q: &NodeId| self.peers.get(q).and_then(|st| st.known.get(&key)).is_some_and(|&c| c >= seq);
+        let targets: Vec<NodeId> = targets.into_iter().filter(|q| *q != peer && *q != origin && !has(q)).collect();
         if targets.is_empty() {
             return;
         }
@@ -562,6 +571,16 @@ impl Router {
             self.want_ids.insert(id, (peer, deadline));
             want_ids.push(id);
             left -= 1;
+        }
+        if let Some(st) = self.peers.get_mut(&peer) {
+            for (origin, their) in &vv {
+                let key = (topic.clone(), *origin);
+                if st.known.len() >= MAX_KNOWN && !st.known.contains_key(&key) {
+                    continue;
+                }
+                let k = st.known.entry(key).or_insert(0);
+                *k = (*k).max(*their);
+            }
         }
         let mut ranges = Vec::new();
         for (origin, their) in vv {
