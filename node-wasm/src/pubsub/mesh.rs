@@ -3,9 +3,10 @@
 //! periodic version-vector digest that drives catch-up.
 
 use super::config::Mode;
-use super::message::Packet;
+use super::message::{MAX_RANGE_LEN, MAX_RANGES, Packet, SeqRange};
 use super::router::{HeartbeatCounters, Router};
 use crate::identity::NodeId;
+use std::collections::BTreeMap;
 
 impl Router {
     pub(super) fn heartbeat(&mut self) {
@@ -58,15 +59,18 @@ impl Router {
             false
         });
         let store = &self.store;
+        let mut retry: Vec<(String, NodeId, u64, NodeId)> = Vec::new();
         self.want_seqs.retain(|(topic, origin, seq), (peer, deadline)| {
             if *deadline > now {
                 return true;
             }
             if !store.has_seq(topic, origin, *seq) {
                 broken.push(*peer);
+                retry.push((topic.clone(), *origin, *seq, *peer));
             }
             false
         });
+        self.retry_seqs(retry);
         // One penalty per peer per heartbeat: a peer that lied about many
         // pieces at once is still caught, without one lost packet of an
         // honest peer costing it dozens of points.
@@ -75,6 +79,53 @@ impl Router {
         for p in broken {
             self.stats.broken_promises += 1;
             self.misbehaved(p);
+        }
+    }
+
+    /// Asks again, at once, for seqs whose promise broke: each from a
+    /// random other peer whose last version vector claimed it. Without
+    /// this, one withholding peer that answers a version vector first would
+    /// stall catch-up until the next digest round.
+    fn retry_seqs(&mut self, retry: Vec<(String, NodeId, u64, NodeId)>) {
+        let deadline = self.now + self.cfg.want_followup_ms;
+        let cap = self.cfg.max_requests_per_heartbeat;
+        let mut asks: BTreeMap<NodeId, Vec<SeqRange>> = BTreeMap::new();
+        for (topic, origin, seq, broken) in retry {
+            let key = (topic.clone(), origin);
+            let candidates: Vec<NodeId> = self
+                .peers
+                .iter()
+                .filter(|(p, st)| {
+                    **p != broken
+                        && st.hb.requested < cap
+                        && st.known.get(&key).is_some_and(|&c| c >= seq)
+                        && self.score(p) >= self.cfg.score.gossip_threshold
+                })
+                .map(|(p, _)| *p)
+                .collect();
+            let Some(&p) = candidates.get(self.rng.below(candidates.len() as u64) as usize) else { continue };
+            if let Some(st) = self.peers.get_mut(&p) {
+                st.hb.requested += 1;
+            }
+            self.want_seqs.insert((topic.clone(), origin, seq), (p, deadline));
+            let ranges = asks.entry(p).or_default();
+            match ranges.last_mut() {
+                Some(r)
+                    if r.topic == topic
+                        && r.origin == origin
+                        && r.to + 1 == seq
+                        && r.to - r.from + 1 < MAX_RANGE_LEN =>
+                {
+                    r.to = seq
+                }
+                _ => ranges.push(SeqRange { topic, origin, from: seq, to: seq }),
+            }
+        }
+        for (p, ranges) in asks {
+            for chunk in ranges.chunks(MAX_RANGES) {
+                self.stats.pieces_requested += chunk.iter().map(|r| r.to - r.from + 1).sum::<u64>();
+                self.send(p, &Packet::Want { ids: vec![], ranges: chunk.to_vec() });
+            }
         }
     }
 
@@ -97,10 +148,7 @@ impl Router {
                 .peers
                 .iter()
                 .filter(|(p, st)| {
-                    st.topics.contains(topic)
-                        && !kept.contains(p)
-                        && !self.in_backoff(topic, p)
-                        && self.score(p) >= 0.0
+                    st.topics.contains(topic) && !kept.contains(p) && !self.in_backoff(topic, p) && self.score(p) >= 0.0
                 })
                 .map(|(p, _)| *p)
                 .collect();

@@ -119,11 +119,23 @@ pub enum Packet {
     Message(Vec<Message>),
     /// Lazy gossip of recent ids, and/or a version-vector summary
     /// (`origin → highest contiguous seq`), and/or a digest of the full one.
-    IHave { topic: String, flags: u8, ids: Vec<MsgId>, vv: Vec<(NodeId, u64)>, digest: Option<[u8; 8]> },
+    IHave {
+        topic: String,
+        flags: u8,
+        ids: Vec<MsgId>,
+        vv: Vec<(NodeId, u64)>,
+        digest: Option<[u8; 8]>,
+    },
     /// Asks for pieces by id and by seq range.
-    Want { ids: Vec<MsgId>, ranges: Vec<SeqRange> },
+    Want {
+        ids: Vec<MsgId>,
+        ranges: Vec<SeqRange>,
+    },
     Graft(String),
-    Prune { topic: String, backoff_ms: u32 },
+    Prune {
+        topic: String,
+        backoff_ms: u32,
+    },
 }
 
 /// Whether `t` is an acceptable topic name (`channel:{id}:ops`, `global:ops`, ...).
@@ -328,7 +340,13 @@ mod tests {
             Packet::Announce(vec![(true, "global:ops".into()), (false, channel_topic("dev"))]),
             Packet::Message(vec![msg.clone(), msg]),
             Packet::IHave { topic: "t".into(), flags: 0, ids: vec![MsgId([7; 32])], vv: vec![], digest: None },
-            Packet::IHave { topic: "t".into(), flags: FLAG_REPLY, ids: vec![], vv: vec![(node(2), 9)], digest: Some([5; 8]) },
+            Packet::IHave {
+                topic: "t".into(),
+                flags: FLAG_REPLY,
+                ids: vec![],
+                vv: vec![(node(2), 9)],
+                digest: Some([5; 8]),
+            },
             Packet::Want {
                 ids: vec![MsgId([1; 32])],
                 ranges: vec![SeqRange { topic: "t".into(), origin: node(3), from: 1, to: 256 }],

@@ -45,7 +45,10 @@ pub enum Input {
     /// One whole packet from `peer`.
     Frame(NodeId, Vec<u8>),
     /// Publish `payload` on `topic` as this node's next seq there.
-    Publish { topic: String, payload: Vec<u8> },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
     Subscribe(String),
     Unsubscribe(String),
     /// The app found a delivered message invalid after the fact: whoever
@@ -67,15 +70,31 @@ pub struct Delivery {
 /// Notable events, for logs, counters and the immune system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Published { topic: String, seq: u64, id: MsgId },
+    Published {
+        topic: String,
+        seq: u64,
+        id: MsgId,
+    },
     /// Two different payloads claim the same (topic, origin, seq).
-    Equivocation { topic: String, origin: NodeId, seq: u64, ids: Vec<MsgId> },
+    Equivocation {
+        topic: String,
+        origin: NodeId,
+        seq: u64,
+        ids: Vec<MsgId>,
+    },
     /// A packet from `peer` did not decode.
-    Malformed { peer: NodeId },
+    Malformed {
+        peer: NodeId,
+    },
     /// The validator rejected a message first delivered by `peer`.
-    InvalidMessage { peer: NodeId, id: MsgId },
+    InvalidMessage {
+        peer: NodeId,
+        id: MsgId,
+    },
     /// `peer` fell below the graylist threshold.
-    Graylisted { peer: NodeId },
+    Graylisted {
+        peer: NodeId,
+    },
 }
 
 /// What the caller must do.
@@ -696,7 +715,8 @@ impl Router {
         for mut m in msgs {
             m.hops = m.hops.saturating_add(1);
             let len = m.encoded_len();
-            if !batch.is_empty() && (batch.len() >= self.cfg.batch_max_messages || bytes + len > self.cfg.batch_max_bytes)
+            if !batch.is_empty()
+                && (batch.len() >= self.cfg.batch_max_messages || bytes + len > self.cfg.batch_max_bytes)
             {
                 self.send(peer, &Packet::Message(std::mem::take(&mut batch)));
                 bytes = 0;

@@ -41,8 +41,13 @@ pub enum Behaviour {
     BrokenPromises,
 }
 
-const MALICIOUS: [Behaviour; 5] =
-    [Behaviour::Spam, Behaviour::InvalidSignature, Behaviour::Equivocate, Behaviour::Withhold, Behaviour::BrokenPromises];
+const MALICIOUS: [Behaviour; 5] = [
+    Behaviour::Spam,
+    Behaviour::InvalidSignature,
+    Behaviour::Equivocate,
+    Behaviour::Withhold,
+    Behaviour::BrokenPromises,
+];
 
 /// Simulation parameters (the CLI flags of `examples/synsim.rs`).
 #[derive(Debug, Clone)]
@@ -125,6 +130,10 @@ pub struct Report {
     pub invalid_rejected: u64,
     /// Honest nodes that graylisted at least one peer.
     pub graylisting_nodes: usize,
+    /// Mean mesh size of honest nodes at the end.
+    pub mesh_mean: f64,
+    /// Pieces served by honest nodes in reply to WANT_PIECE (gossip and catch-up).
+    pub pieces_served: u64,
     pub simulated_ms: u64,
 }
 
@@ -150,6 +159,8 @@ impl std::fmt::Display for Report {
         writeln!(f, "equivocation detected by  {} honest nodes", self.equivocation_detected_by)?;
         writeln!(f, "invalid rejected          {}", self.invalid_rejected)?;
         writeln!(f, "nodes graylisting a peer  {}", self.graylisting_nodes)?;
+        writeln!(f, "mean mesh size            {:.2}", self.mesh_mean)?;
+        writeln!(f, "pieces served (WANT)      {}", self.pieces_served)?;
         write!(f, "simulated                 {} ms", self.simulated_ms)
     }
 }
@@ -222,7 +233,9 @@ impl Sim {
         let n = cfg.nodes.max(2);
         let mut rng = SplitMix64::new(cfg.seed);
         let ids: Vec<NodeId> = (0..n)
-            .map(|i| NodeId(Sha256::new().chain_update(b"synsim").chain_update((i as u64).to_be_bytes()).finalize().into()))
+            .map(|i| {
+                NodeId(Sha256::new().chain_update(b"synsim").chain_update((i as u64).to_be_bytes()).finalize().into())
+            })
             .collect();
         let index = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         let n_bad = ((n as f64) * cfg.malicious).round() as usize;
@@ -498,9 +511,14 @@ impl Sim {
                 let victim = self.ids[self.rng.below(self.n() as u64) as usize];
                 let seq = 1 + self.rng.below(64);
                 let p = payload(0, &victim, seq, body, self.rng.next_u64());
-                let bytes =
-                    Packet::Message(vec![Message { topic: SIM_TOPIC.into(), origin: victim, seq, hops: 0, payload: p }])
-                        .encode();
+                let bytes = Packet::Message(vec![Message {
+                    topic: SIM_TOPIC.into(),
+                    origin: victim,
+                    seq,
+                    hops: 0,
+                    payload: p,
+                }])
+                .encode();
                 for j in peers {
                     self.transmit(i, j, bytes.clone());
                 }
@@ -533,8 +551,7 @@ impl Sim {
                     })
                     .collect();
                 let ids = ids[..ids.len().min(MAX_IDS)].to_vec();
-                let bytes =
-                    Packet::IHave { topic: SIM_TOPIC.into(), flags: 0, ids, vv: vec![], digest: None }.encode();
+                let bytes = Packet::IHave { topic: SIM_TOPIC.into(), flags: 0, ids, vv: vec![], digest: None }.encode();
                 for j in peers {
                     self.transmit(i, j, bytes.clone());
                 }
@@ -542,14 +559,23 @@ impl Sim {
         }
     }
 
-    /// Honest nodes' store contents, hashed (equal hashes: identical sets).
+    /// Each honest node's set of messages from honest origins, hashed
+    /// (equal hashes: identical sets). Equivocated pairs from malicious
+    /// origins are left out: a node that saw one copy need not fetch the other.
     pub fn state_hashes(&self) -> Vec<[u8; 32]> {
         (0..self.n())
             .filter(|&i| self.behaviour[i] == Behaviour::Honest)
             .map(|i| {
+                let store = self.routers[i].store();
                 let mut h = Sha256::new();
-                for id in self.routers[i].store().ids() {
-                    h.update(id.0);
+                for id in store.ids() {
+                    let honest = store
+                        .get(id)
+                        .and_then(|m| self.index.get(&m.origin))
+                        .is_some_and(|&o| self.behaviour[o] == Behaviour::Honest);
+                    if honest {
+                        h.update(id.0);
+                    }
                 }
                 h.finalize().into()
             })
@@ -614,6 +640,13 @@ impl Sim {
             equivocation_detected_by: honest.iter().filter(|&&i| self.equivocation_seen[i]).count(),
             invalid_rejected: self.invalid_rejected,
             graylisting_nodes: honest.iter().filter(|&&i| !self.routers[i].graylisted.is_empty()).count(),
+            mesh_mean: if honest.is_empty() {
+                0.0
+            } else {
+                honest.iter().map(|&i| self.routers[i].mesh_peers(SIM_TOPIC).len() as f64).sum::<f64>()
+                    / honest.len() as f64
+            },
+            pieces_served: honest.iter().map(|&i| self.routers[i].stats().pieces_served).sum(),
             simulated_ms: self.now,
         }
     }
@@ -628,6 +661,7 @@ pub fn run(cfg: SimConfig) -> Report {
 mod tests {
     use super::*;
 
+    /// 100 nodes, 30 messages: small enough for the debug test suite.
     fn small(seed: u64) -> SimConfig {
         SimConfig { nodes: 100, degree: 10, messages: 30, seed, settle_ms: 10_000, ..SimConfig::default() }
     }
@@ -635,8 +669,75 @@ mod tests {
     #[test]
     fn sim_100_nodes_full_delivery() {
         let r = run(small(1));
-        eprintln!("{r}");
-        assert_eq!(r.delivery_ratio, 1.0);
+        assert_eq!(r.delivery_ratio, 1.0, "{r}");
         assert!(r.identical_sets);
+        assert!(r.duplicates_per_delivery <= 6.0, "{r}");
+        assert!(r.mesh_mean >= 4.0 && r.mesh_mean <= 12.0, "{r}");
+    }
+
+    #[test]
+    fn sim_10pct_loss_full_delivery_after_catch_up() {
+        let r = run(SimConfig { loss: 0.1, ..small(2) });
+        assert_eq!(r.delivery_ratio, 1.0, "{r}");
+        assert!(r.identical_sets);
+        assert!(r.pieces_served > 0, "losses were repaired by WANT_PIECE: {r}");
+    }
+
+    #[test]
+    fn sim_partition_heals_to_identical_sets() {
+        let r = run(SimConfig { partition: Some((2_000, 7_000)), messages: 60, ..small(3) });
+        assert_eq!(r.delivery_ratio, 1.0, "{r}");
+        assert!(r.identical_sets);
+        let healed = r.convergence_after_heal_ms.expect("converged");
+        assert!(healed < 5_000, "{r}");
+    }
+
+    #[test]
+    fn sim_honest_nodes_get_everything_despite_20pct_malicious() {
+        let r = run(SimConfig { malicious: 0.2, ..small(4) });
+        assert_eq!(r.delivery_ratio, 1.0, "{r}");
+        assert!(r.identical_sets);
+        assert!(r.invalid_rejected > 0 && r.graylisting_nodes > 0, "{r}");
+        assert!(r.equivocation_detected_by > 0, "{r}");
+    }
+
+    #[test]
+    fn sim_churned_nodes_catch_up() {
+        let r = run(SimConfig { churn: 0.3, ..small(5) });
+        assert_eq!(r.delivery_ratio, 1.0, "{r}");
+        assert!(r.identical_sets);
+    }
+
+    /// Regression: with 20% malicious peers, 10% loss and 10% churn, seeds 2
+    /// and 4 left a few honest nodes short after 15 s (honest peers were
+    /// penalised for lost replies and a withholder answered first); they
+    /// converge within 30 s once broken range promises are retried at once.
+    #[test]
+    fn sim_mixed_faults_seed_2_converges() {
+        let r = run(SimConfig {
+            malicious: 0.2,
+            loss: 0.1,
+            churn: 0.1,
+            seed: 2,
+            settle_ms: 30_000,
+            ..SimConfig::default()
+        });
+        assert_eq!(r.delivery_ratio, 1.0, "{r}");
+    }
+
+    #[test]
+    fn sim_is_deterministic() {
+        let cfg = SimConfig { nodes: 40, messages: 10, malicious: 0.1, loss: 0.05, ..small(6) };
+        assert_eq!(run(cfg.clone()), run(cfg));
+    }
+
+    #[test]
+    fn synapsesub_sends_fewer_duplicates_than_flooding() {
+        let cfg = SimConfig { degree: 16, ..small(7) };
+        let sub = run(cfg.clone());
+        let flood = run(SimConfig { mode: Mode::Flood, ..cfg });
+        assert_eq!(flood.delivery_ratio, 1.0);
+        assert!(sub.duplicates_per_delivery < flood.duplicates_per_delivery, "{sub}\n{flood}");
+        assert!(sub.bytes_per_node_per_message < flood.bytes_per_node_per_message);
     }
 }

@@ -320,9 +320,16 @@ fn fuzz_random_bytes_never_panic() {
     graft_all(&mut r, &[1, 2, 3]);
     let valid: Vec<Vec<u8>> = vec![
         Packet::Message(vec![msg(1, 1, b"abc")]).encode(),
-        Packet::IHave { topic: T.into(), flags: FLAG_REPLY, ids: vec![MsgId([1; 32])], vv: vec![(node(1), 4)], digest: Some([0; 8]) }
+        Packet::IHave {
+            topic: T.into(),
+            flags: FLAG_REPLY,
+            ids: vec![MsgId([1; 32])],
+            vv: vec![(node(1), 4)],
+            digest: Some([0; 8]),
+        }
+        .encode(),
+        Packet::Want { ids: vec![], ranges: vec![SeqRange { topic: T.into(), origin: node(1), from: 1, to: 9 }] }
             .encode(),
-        Packet::Want { ids: vec![], ranges: vec![SeqRange { topic: T.into(), origin: node(1), from: 1, to: 9 }] }.encode(),
         Packet::Prune { topic: T.into(), backoff_ms: u32::MAX }.encode(),
     ];
     for i in 0..20_000u64 {
@@ -422,7 +429,8 @@ fn catch_up_replies_are_chunked() {
     for seq in 1..=200 {
         r.handle(frame(2, &Packet::Message(vec![msg(7, seq, &[0u8; 300])])), 0);
     }
-    let want = Packet::Want { ids: vec![], ranges: vec![SeqRange { topic: T.into(), origin: node(7), from: 1, to: 200 }] };
+    let want =
+        Packet::Want { ids: vec![], ranges: vec![SeqRange { topic: T.into(), origin: node(7), from: 1, to: 200 }] };
     let out = r.handle(frame(1, &want), 1);
     let batches: Vec<(usize, usize)> = out
         .iter()
