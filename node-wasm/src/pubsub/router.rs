@@ -497,7 +497,7 @@ impl Router {
         self.want_seqs.remove(&(msg.topic.clone(), msg.origin, msg.seq));
         // Rule `dedup_before_validation`: a seen id is never validated,
         // delivered or forwarded again.
-        if !self.seen.insert(id, Some(peer), self.now, self.cfg.seen_ttl_ms) {
+        if self.store.knows(&id, &msg) || !self.seen.insert(id, Some(peer), self.now, self.cfg.seen_ttl_ms) {
             self.stats.duplicates += 1;
             if in_mesh {
                 self.score_mut(peer).mesh_delivered(&msg.topic);

@@ -83,6 +83,17 @@ impl Store {
         result
     }
 
+    /// Whether this exact message was ever stored (even if its body has
+    /// since been evicted): such a message is never delivered twice, even
+    /// after its id left the seen cache.
+    pub fn knows(&self, id: &MsgId, msg: &Message) -> bool {
+        self.index
+            .get(&msg.topic)
+            .and_then(|o| o.get(&msg.origin))
+            .and_then(|l| l.seqs.get(&msg.seq))
+            .is_some_and(|ids| ids.contains(id))
+    }
+
     /// Whether any message holds (topic, origin, seq).
     pub fn has_seq(&self, topic: &str, origin: &NodeId, seq: u64) -> bool {
         self.index.get(topic).and_then(|o| o.get(origin)).is_some_and(|l| l.seqs.contains_key(&seq))
