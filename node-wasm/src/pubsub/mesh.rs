@@ -37,9 +37,9 @@ impl Router {
                 }
             }
         }
-        for id in self.mcache.shift() {
-            self.retransmits.retain(|(i, _), _| *i != id);
-        }
+        self.mcache.shift();
+        let (hb, window) = (self.heartbeats, self.cfg.mcache_len as u64);
+        self.retransmits.retain(|_, (_, first)| *first + window > hb);
         for st in self.peers.values_mut() {
             st.hb = HeartbeatCounters::default();
         }

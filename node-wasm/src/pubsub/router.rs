@@ -172,8 +172,9 @@ pub struct Router {
     pub(super) want_ids: BTreeMap<MsgId, (NodeId, u64)>,
     /// Seqs asked for: (topic, origin, seq) → (peer asked, deadline).
     pub(super) want_seqs: BTreeMap<(String, NodeId, u64), (NodeId, u64)>,
-    /// How often each recent id was served to each peer.
-    pub(super) retransmits: BTreeMap<(MsgId, NodeId), u8>,
+    /// How often each recently served id was served to each peer, and the
+    /// heartbeat of the first time (entries expire after `mcache_len`).
+    pub(super) retransmits: BTreeMap<(MsgId, NodeId), (u8, u64)>,
     pub(super) scores: BTreeMap<NodeId, PeerScore>,
     pub(super) heartbeats: u64,
     pub(super) graylisted: BTreeSet<NodeId>,
@@ -569,12 +570,17 @@ impl Router {
         if self.score(&peer) < self.cfg.score.gossip_threshold {
             return;
         }
-        // Rule `ihave_cap`.
+        // Rule `ihave_cap`: gossip I_HAVEs (with ids) are capped per
+        // heartbeat; version-vector chunks only by the control cap, so that
+        // a large vector (many origins) is never cut short.
         let Some(st) = self.peers.get_mut(&peer) else { return };
-        st.hb.ihave += 1;
-        if st.hb.ihave > self.cfg.max_ihave_per_heartbeat {
-            self.stats.capped += 1;
-            return;
+        let mut ids = ids;
+        if !ids.is_empty() {
+            st.hb.ihave += 1;
+            if st.hb.ihave > self.cfg.max_ihave_per_heartbeat {
+                self.stats.capped += 1;
+                ids.clear();
+            }
         }
         let budget = self.cfg.max_requests_per_heartbeat.saturating_sub(st.hb.requested);
         let mut left = budget as u64;
@@ -663,7 +669,7 @@ impl Router {
                 unknown += 1;
                 continue;
             };
-            let n = self.retransmits.entry((id, peer)).or_insert(0);
+            let (n, _) = self.retransmits.entry((id, peer)).or_insert((0, self.heartbeats));
             if *n >= self.cfg.max_retransmit {
                 continue;
             }
@@ -763,6 +769,11 @@ impl Router {
     }
 
     fn on_prune(&mut self, peer: NodeId, topic: String, backoff_ms: u32) {
+        // Backoffs are only kept for our topics: a peer cannot fill memory
+        // with PRUNEs for made-up ones.
+        if !self.subs.contains(&topic) {
+            return;
+        }
         if let Some(m) = self.mesh.get_mut(&topic)
             && m.remove(&peer)
         {
@@ -787,7 +798,11 @@ impl Router {
             self.send(peer, &Packet::IHave { topic: topic.to_owned(), flags, ids: vec![], vv, digest: None });
             return;
         }
-        for chunk in vv.chunks(MAX_VV) {
+        // Only the last chunk asks for a reply, so a long vector costs the
+        // peer one reply, not one per chunk.
+        let chunks = vv.chunks(MAX_VV).count();
+        for (k, chunk) in vv.chunks(MAX_VV).enumerate() {
+            let flags = if k + 1 == chunks { flags } else { flags & !FLAG_REPLY };
             let p = Packet::IHave { topic: topic.to_owned(), flags, ids: vec![], vv: chunk.to_vec(), digest: None };
             self.send(peer, &p);
         }

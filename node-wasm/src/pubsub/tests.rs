@@ -1,6 +1,6 @@
 //! One test per protocol rule, named after the rule (see docs/SYNAPSESUB.md).
 
-use super::message::{FLAG_REPLY, MAX_BATCH, SeqRange};
+use super::message::{self, FLAG_REPLY, MAX_BATCH, SeqRange};
 use super::rng::SplitMix64;
 use super::*;
 use crate::identity::NodeId;
@@ -585,4 +585,54 @@ fn replay_after_seen_ttl_not_redelivered() {
     let out = r.handle(frame(1, &Packet::Message(vec![m])), ttl + 2);
     assert_eq!(deliveries(&out), 0);
     assert!(sent_messages_to(&out).is_empty());
+}
+
+#[test]
+fn version_vector_chunks_not_cut_by_ihave_cap() {
+    let mut r = router_with_peers(1);
+    // 3,000 origins: twelve chunks, more than the I_HAVE cap of ten.
+    let origins: Vec<(NodeId, u64)> = (0..3000u32).map(|i| (NodeId(MsgId::of(&i.to_be_bytes()).0), 1)).collect();
+    for chunk in origins.chunks(message::MAX_VV) {
+        let p = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: chunk.to_vec(), digest: None };
+        r.handle(frame(1, &p), 0);
+    }
+    assert_eq!(r.peers[&node(1)].known.len(), 3000);
+    assert_eq!(r.stats().capped, 0);
+    // Requests stay within the per-heartbeat budget.
+    assert_eq!(r.want_seqs.len(), r.config().max_requests_per_heartbeat as usize);
+}
+
+#[test]
+fn version_vector_reply_asked_once_per_vector() {
+    let mut r = router_with_peers(1);
+    for i in 0..600u32 {
+        let m = Message {
+            topic: T.into(),
+            origin: NodeId(MsgId::of(&i.to_be_bytes()).0),
+            seq: 1,
+            hops: 0,
+            payload: i.to_be_bytes().to_vec(),
+        };
+        r.store.insert(m.id(), m);
+    }
+    // A differing digest makes us send our full vector (3 chunks) asking for theirs.
+    let p = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: vec![], digest: Some([1; 8]) };
+    let out = r.handle(frame(1, &p), 0);
+    let flags: Vec<u8> = sent(&out)
+        .into_iter()
+        .filter_map(|(_, p)| match p {
+            Packet::IHave { flags, .. } => Some(flags),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flags, vec![0, 0, FLAG_REPLY]);
+}
+
+#[test]
+fn prune_for_unknown_topic_ignored() {
+    let mut r = router_with_peers(1);
+    for i in 0..50 {
+        r.handle(frame(1, &Packet::Prune { topic: format!("channel:{i}:ops"), backoff_ms: 3_600_000 }), 0);
+    }
+    assert!(r.backoff.is_empty());
 }
