@@ -130,6 +130,12 @@ pub struct Report {
     pub invalid_rejected: u64,
     /// Honest nodes that graylisted at least one peer.
     pub graylisting_nodes: usize,
+    /// Honest links on which one end scores the other below zero at the
+    /// end (false positives of the scoring), and below the graylist threshold.
+    pub honest_scored_negative: usize,
+    pub honest_graylisted: usize,
+    /// Times an honest node graylisted an honest peer during the run.
+    pub honest_graylist_events: u64,
     /// Mean mesh size of honest nodes at the end.
     pub mesh_mean: f64,
     /// Pieces served by honest nodes in reply to WANT_PIECE (gossip and catch-up).
@@ -159,6 +165,11 @@ impl std::fmt::Display for Report {
         writeln!(f, "equivocation detected by  {} honest nodes", self.equivocation_detected_by)?;
         writeln!(f, "invalid rejected          {}", self.invalid_rejected)?;
         writeln!(f, "nodes graylisting a peer  {}", self.graylisting_nodes)?;
+        writeln!(
+            f,
+            "honest links scored < 0   {} at the end (graylisted {}); honest graylistings during the run {}",
+            self.honest_scored_negative, self.honest_graylisted, self.honest_graylist_events
+        )?;
         writeln!(f, "mean mesh size            {:.2}", self.mesh_mean)?;
         writeln!(f, "pieces served (WANT)      {}", self.pieces_served)?;
         write!(f, "simulated                 {} ms", self.simulated_ms)
@@ -199,6 +210,7 @@ pub struct Sim {
     last_delivery: u64,
     equivocation_seen: Vec<bool>,
     invalid_rejected: u64,
+    honest_graylist_events: u64,
 }
 
 fn payload(kind: u8, origin: &NodeId, seq: u64, body_len: usize, salt: u64) -> Vec<u8> {
@@ -302,6 +314,7 @@ impl Sim {
             last_delivery: 0,
             equivocation_seen: vec![false; n],
             invalid_rejected: 0,
+            honest_graylist_events: 0,
             cfg,
         };
         sim.boot();
@@ -394,6 +407,12 @@ impl Sim {
                         self.invalid_rejected += 1;
                     }
                 }
+                Output::Event(super::router::Event::Graylisted { peer }) => {
+                    let honest_peer = self.index.get(&peer).is_some_and(|&j| self.behaviour[j] == Behaviour::Honest);
+                    if self.behaviour[i] == Behaviour::Honest && honest_peer {
+                        self.honest_graylist_events += 1;
+                    }
+                }
                 Output::Event(_) => {}
             }
         }
@@ -414,21 +433,31 @@ impl Sim {
         self.push(at, Ev::Frame { to, from, bytes });
     }
 
-    /// Runs to the end; returns the report.
-    pub fn run(&mut self) -> Report {
+    /// When the run ends: after the last publish (or the partition's end)
+    /// plus `settle_ms`.
+    pub fn end_ms(&self) -> u64 {
         let publish_end = self.cfg.warmup_ms + self.cfg.messages as u64 * self.cfg.publish_interval_ms;
         let heal = self.cfg.partition.map_or(0, |(_, end)| end);
-        let end = publish_end.max(heal) + self.cfg.settle_ms;
+        publish_end.max(heal) + self.cfg.settle_ms
+    }
+
+    /// Processes every event up to time `t`.
+    pub fn run_until(&mut self, t: u64) {
         while let Some(entry) = self.queue.first_entry() {
             let (at, _) = *entry.key();
-            if at > end {
+            if at > t {
                 break;
             }
             let ev = entry.remove();
             self.now = at;
             self.step(ev);
         }
-        self.now = end;
+        self.now = self.now.max(t);
+    }
+
+    /// Runs to the end; returns the report.
+    pub fn run(&mut self) -> Report {
+        self.run_until(self.end_ms());
         self.report()
     }
 
@@ -582,7 +611,8 @@ impl Sim {
             .collect()
     }
 
-    fn report(&self) -> Report {
+    /// The figures so far.
+    pub fn report(&self) -> Report {
         let n = self.n();
         let honest: Vec<usize> = (0..n).filter(|&i| self.behaviour[i] == Behaviour::Honest).collect();
         let published = self.published.len();
@@ -609,6 +639,17 @@ impl Sim {
         let delivered_all: u64 = honest.iter().map(|&i| self.routers[i].stats().delivered).sum();
         let bytes: u64 = honest.iter().map(|&i| self.bytes_sent[i]).sum();
         let hashes = self.state_hashes();
+        let mut negative = 0;
+        let mut graylisted = 0;
+        for &i in &honest {
+            for &j in &self.adj[i] {
+                if self.behaviour[j] == Behaviour::Honest {
+                    let s = self.routers[i].score(&self.ids[j]);
+                    negative += (s < 0.0) as usize;
+                    graylisted += (s < self.routers[i].config().score.graylist_threshold) as usize;
+                }
+            }
+        }
         Report {
             mode: self.cfg.mode,
             nodes: n,
@@ -640,6 +681,9 @@ impl Sim {
             equivocation_detected_by: honest.iter().filter(|&&i| self.equivocation_seen[i]).count(),
             invalid_rejected: self.invalid_rejected,
             graylisting_nodes: honest.iter().filter(|&&i| !self.routers[i].graylisted.is_empty()).count(),
+            honest_scored_negative: negative,
+            honest_graylisted: graylisted,
+            honest_graylist_events: self.honest_graylist_events,
             mesh_mean: if honest.is_empty() {
                 0.0
             } else {
@@ -699,6 +743,25 @@ mod tests {
         assert!(r.identical_sets);
         assert!(r.invalid_rejected > 0 && r.graylisting_nodes > 0, "{r}");
         assert!(r.equivocation_detected_by > 0, "{r}");
+        assert_eq!(r.honest_graylist_events, 0, "no honest peer graylisted: {r}");
+    }
+
+    #[test]
+    fn sim_withholders_pruned_from_meshes() {
+        let mut sim = Sim::new(SimConfig { malicious: 0.2, messages: 150, ..small(8) });
+        let withholder_slots = |sim: &Sim| -> usize {
+            (0..sim.n())
+                .filter(|&i| sim.behaviour[i] == Behaviour::Honest)
+                .flat_map(|i| sim.routers[i].mesh_peers(SIM_TOPIC))
+                .filter(|p| matches!(sim.behaviour[sim.index[p]], Behaviour::Withhold | Behaviour::BrokenPromises))
+                .count()
+        };
+        sim.run_until(3_000);
+        let before = withholder_slots(&sim);
+        let r = sim.run();
+        assert!(before > 0, "withholders joined meshes");
+        assert_eq!(withholder_slots(&sim), 0, "and were pruned for their delivery deficit: {r}");
+        assert_eq!(r.delivery_ratio, 1.0);
     }
 
     #[test]
