@@ -120,6 +120,9 @@ pub struct Report {
     pub duplicates_per_delivery: f64,
     /// Bytes sent on the wire (framing included) per honest node per message.
     pub bytes_per_node_per_message: f64,
+    /// The part of it spent on MESSAGE packets (the rest is control:
+    /// ANNOUNCE, I_HAVE, WANT_PIECE, GRAFT, PRUNE).
+    pub message_bytes_per_node_per_message: f64,
     /// Time from the partition's end until the last honest delivery.
     pub convergence_after_heal_ms: Option<u64>,
     /// Whether all honest nodes hold the same set of message ids.
@@ -156,7 +159,11 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(f, "hops mean / max           {:.2} / {}", self.hops_mean, self.hops_max)?;
         writeln!(f, "duplicates per delivery   {:.2}", self.duplicates_per_delivery)?;
-        writeln!(f, "bytes per node per msg    {:.0}", self.bytes_per_node_per_message)?;
+        writeln!(
+            f,
+            "bytes per node per msg    {:.0} ({:.0} in MESSAGE packets)",
+            self.bytes_per_node_per_message, self.message_bytes_per_node_per_message
+        )?;
         match self.convergence_after_heal_ms {
             Some(ms) => writeln!(f, "convergence after heal    {ms} ms")?,
             None => writeln!(f, "convergence after heal    -")?,
@@ -201,6 +208,7 @@ pub struct Sim {
     /// Last arrival time per directed link (keeps links ordered).
     link_clock: BTreeMap<(usize, usize), u64>,
     bytes_sent: Vec<u64>,
+    message_bytes_sent: Vec<u64>,
     next_seq: Vec<u64>,
     /// Honest messages: id → (index, origin node, publish time).
     published: BTreeMap<MsgId, (usize, usize, u64)>,
@@ -306,6 +314,7 @@ impl Sim {
             now: 0,
             link_clock: BTreeMap::new(),
             bytes_sent: vec![0; n],
+            message_bytes_sent: vec![0; n],
             next_seq: vec![0; n],
             published: BTreeMap::new(),
             delivered: vec![false; messages * n],
@@ -423,6 +432,9 @@ impl Sim {
             return;
         }
         self.bytes_sent[from] += wire_len(bytes.len());
+        if bytes.get(1) == Some(&TAG_MESSAGE) {
+            self.message_bytes_sent[from] += wire_len(bytes.len());
+        }
         if self.partitioned(from, to) || self.rng.chance(self.cfg.loss) {
             return;
         }
@@ -638,6 +650,10 @@ impl Sim {
         let dups: u64 = honest.iter().map(|&i| self.routers[i].stats().duplicates).sum();
         let delivered_all: u64 = honest.iter().map(|&i| self.routers[i].stats().delivered).sum();
         let bytes: u64 = honest.iter().map(|&i| self.bytes_sent[i]).sum();
+        let message_bytes: u64 = honest.iter().map(|&i| self.message_bytes_sent[i]).sum();
+        let per = |b: u64| {
+            if published == 0 || honest.is_empty() { 0.0 } else { b as f64 / honest.len() as f64 / published as f64 }
+        };
         let hashes = self.state_hashes();
         let mut negative = 0;
         let mut graylisted = 0;
@@ -667,11 +683,8 @@ impl Sim {
             },
             hops_max: self.hops.iter().copied().max().unwrap_or(0),
             duplicates_per_delivery: if delivered_all == 0 { 0.0 } else { dups as f64 / delivered_all as f64 },
-            bytes_per_node_per_message: if published == 0 || honest.is_empty() {
-                0.0
-            } else {
-                bytes as f64 / honest.len() as f64 / published as f64
-            },
+            bytes_per_node_per_message: per(bytes),
+            message_bytes_per_node_per_message: per(message_bytes),
             convergence_after_heal_ms: self
                 .cfg
                 .partition
