@@ -12,7 +12,9 @@
 
 use super::cache::{MessageCache, SeenCache};
 use super::config::{Config, Mode};
-use super::message::{FLAG_REPLY, MAX_IDS, MAX_RANGE_LEN, MAX_RANGES, MAX_VV, Message, MsgId, Packet, SeqRange};
+use super::message::{
+    FLAG_REPLY, MAX_ANNOUNCE, MAX_BATCH, MAX_IDS, MAX_RANGE_LEN, MAX_RANGES, MAX_VV, Message, MsgId, Packet, SeqRange,
+};
 use super::rng::SplitMix64;
 use super::score::PeerScore;
 use super::store::{Inserted, Store};
@@ -323,9 +325,9 @@ impl Router {
             return;
         }
         self.peers.insert(peer, Peer::default());
-        if !self.subs.is_empty() {
-            let subs = self.subs.iter().map(|t| (true, t.clone())).collect();
-            self.send(peer, &Packet::Announce(subs));
+        let subs: Vec<(bool, String)> = self.subs.iter().map(|t| (true, t.clone())).collect();
+        for chunk in subs.chunks(MAX_ANNOUNCE) {
+            self.send(peer, &Packet::Announce(chunk.to_vec()));
         }
     }
 
@@ -609,7 +611,7 @@ impl Router {
         }
         let mut ranges = Vec::new();
         for (origin, their) in vv {
-            if left == 0 || ranges.len() >= MAX_RANGES {
+            if left == 0 {
                 break;
             }
             let upto = their.min(self.store.contiguous(&topic, &origin).saturating_add(MAX_RANGE_LEN));
@@ -636,14 +638,20 @@ impl Router {
                 }
             }
         }
-        ranges.truncate(MAX_RANGES);
         let asked = (budget as u64 - left) as u32;
         if let Some(st) = self.peers.get_mut(&peer) {
             st.hb.requested += asked;
         }
+        self.stats.pieces_requested += asked as u64;
+        // Every registered promise is asked for: ranges beyond one packet's
+        // cap go in further packets (ids ≤ the request cap < MAX_IDS).
         if !want_ids.is_empty() || !ranges.is_empty() {
-            self.stats.pieces_requested += asked as u64;
-            self.send(peer, &Packet::Want { ids: want_ids, ranges });
+            let mut chunks = ranges.chunks(MAX_RANGES);
+            let first = chunks.next().map(|c| c.to_vec()).unwrap_or_default();
+            self.send(peer, &Packet::Want { ids: want_ids, ranges: first });
+            for c in chunks {
+                self.send(peer, &Packet::Want { ids: vec![], ranges: c.to_vec() });
+            }
         }
         // Digest exchange: if our summaries differ, send ours in full and
         // ask for theirs; a full summary with FLAG_REPLY gets ours back.
@@ -721,9 +729,8 @@ impl Router {
         for mut m in msgs {
             m.hops = m.hops.saturating_add(1);
             let len = m.encoded_len();
-            if !batch.is_empty()
-                && (batch.len() >= self.cfg.batch_max_messages || bytes + len > self.cfg.batch_max_bytes)
-            {
+            let max_messages = self.cfg.batch_max_messages.clamp(1, MAX_BATCH);
+            if !batch.is_empty() && (batch.len() >= max_messages || bytes + len > self.cfg.batch_max_bytes) {
                 self.send(peer, &Packet::Message(std::mem::take(&mut batch)));
                 bytes = 0;
             }

@@ -67,8 +67,10 @@ impl Store {
         }
         ids.push(id);
         let result = if ids.len() > 1 { Inserted::Equivocation(ids.clone()) } else { Inserted::New };
-        while log.seqs.contains_key(&(log.contiguous + 1)) {
-            log.contiguous += 1;
+        while let Some(next) = log.contiguous.checked_add(1)
+            && log.seqs.contains_key(&next)
+        {
+            log.contiguous = next;
         }
         self.msgs.insert(id, msg);
         self.order.push_back(id);

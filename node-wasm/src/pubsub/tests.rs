@@ -331,6 +331,16 @@ fn fuzz_random_bytes_never_panic() {
         Packet::Want { ids: vec![], ranges: vec![SeqRange { topic: T.into(), origin: node(1), from: 1, to: 9 }] }
             .encode(),
         Packet::Prune { topic: T.into(), backoff_ms: u32::MAX }.encode(),
+        Packet::Message(vec![msg(2, u64::MAX, b"last")]).encode(),
+        Packet::IHave { topic: T.into(), flags: FLAG_REPLY, ids: vec![], vv: vec![(node(2), u64::MAX)], digest: None }
+            .encode(),
+        Packet::Want {
+            ids: vec![],
+            ranges: vec![SeqRange { topic: T.into(), origin: node(2), from: u64::MAX - 255, to: u64::MAX }],
+        }
+        .encode(),
+        Packet::Graft(T.into()).encode(),
+        Packet::Announce(vec![(false, T.into()), (true, T.into())]).encode(),
     ];
     for i in 0..20_000u64 {
         let mut bytes = if i % 2 == 0 {
@@ -635,4 +645,39 @@ fn prune_for_unknown_topic_ignored() {
         r.handle(frame(1, &Packet::Prune { topic: format!("channel:{i}:ops"), backoff_ms: 3_600_000 }), 0);
     }
     assert!(r.backoff.is_empty());
+}
+
+#[test]
+fn many_subscriptions_announced_in_chunks() {
+    let mut a = Router::new(node(1), Config::default(), 1);
+    for i in 0..100 {
+        a.handle(Input::Subscribe(channel_topic(&i.to_string())), 0);
+    }
+    let out = a.handle(Input::PeerConnected(node(2)), 0);
+    let mut b = Router::new(node(2), Config::default(), 2);
+    b.handle(Input::PeerConnected(node(1)), 0);
+    for o in out {
+        if let Output::Send(_, bytes) = o {
+            b.handle(Input::Frame(node(1), bytes), 0);
+        }
+    }
+    assert_eq!(b.stats().malformed, 0);
+    assert_eq!(b.peers[&node(1)].topics.len(), 64, "capped at max_peer_topics");
+}
+
+#[test]
+fn wide_version_vector_asks_every_promised_seq() {
+    let mut r = router_with_peers(1);
+    // 100 origins, each one seq ahead: 100 one-seq ranges, over one packet's 64.
+    let vv: Vec<(NodeId, u64)> = (0..100u32).map(|i| (NodeId(MsgId::of(&i.to_be_bytes()).0), 1)).collect();
+    let out = r.handle(frame(1, &Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv, digest: None }), 0);
+    let asked: usize = sent(&out)
+        .iter()
+        .map(|(_, p)| match p {
+            Packet::Want { ranges, .. } => ranges.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(asked, 100);
+    assert_eq!(r.want_seqs.len(), 100);
 }
