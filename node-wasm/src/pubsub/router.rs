@@ -51,6 +51,13 @@ pub enum Input {
         topic: String,
         payload: Vec<u8>,
     },
+    /// Publish with the app's own seq (e.g. the op log's per-channel
+    /// counter). Seqs should be contiguous from 1 for catch-up to see them.
+    PublishSeq {
+        topic: String,
+        seq: u64,
+        payload: Vec<u8>,
+    },
     Subscribe(String),
     Unsubscribe(String),
     /// The app found a delivered message invalid after the fact: whoever
@@ -271,7 +278,8 @@ impl Router {
             Input::PeerConnected(peer) => self.on_connected(peer),
             Input::PeerDisconnected(peer) => self.on_disconnected(peer),
             Input::Frame(peer, bytes) => self.on_frame(peer, &bytes),
-            Input::Publish { topic, payload } => self.publish(topic, payload),
+            Input::Publish { topic, payload } => self.publish(topic, None, payload),
+            Input::PublishSeq { topic, seq, payload } => self.publish(topic, Some(seq), payload),
             Input::Subscribe(topic) => self.subscribe(topic),
             Input::Unsubscribe(topic) => self.unsubscribe(topic),
             Input::Invalid(id) => {
@@ -379,17 +387,18 @@ impl Router {
         }
     }
 
-    fn publish(&mut self, topic: String, payload: Vec<u8>) {
-        if !super::message::valid_topic(&topic) || payload.len() > super::message::MAX_PAYLOAD {
+    fn publish(&mut self, topic: String, seq: Option<u64>, payload: Vec<u8>) {
+        if !super::message::valid_topic(&topic) || payload.len() > super::message::MAX_PAYLOAD || seq == Some(0) {
             return;
         }
-        let seq = self.own_seq.get(&topic).copied().unwrap_or(0) + 1;
+        let last = self.own_seq.get(&topic).copied().unwrap_or(0);
+        let seq = seq.unwrap_or(last.saturating_add(1));
         let msg = Message { topic: topic.clone(), origin: self.me, seq, hops: 0, payload };
         let id = msg.id();
         if !self.seen.insert(id, None, self.now, self.cfg.seen_ttl_ms) {
             return; // The same payload again: one message, one seq.
         }
-        self.own_seq.insert(topic.clone(), seq);
+        self.own_seq.insert(topic.clone(), seq.max(last));
         self.stats.published += 1;
         self.store.insert(id, msg.clone());
         self.mcache.put(&topic, id);

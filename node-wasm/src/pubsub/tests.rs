@@ -681,3 +681,14 @@ fn wide_version_vector_asks_every_promised_seq() {
     assert_eq!(asked, 100);
     assert_eq!(r.want_seqs.len(), 100);
 }
+
+#[test]
+fn publish_with_app_seq() {
+    let mut r = router_with_peers(1);
+    let out = r.handle(Input::PublishSeq { topic: T.into(), seq: 7, payload: b"op7".to_vec() }, 0);
+    assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Published { seq: 7, .. }))));
+    let out = r.handle(Input::Publish { topic: T.into(), payload: b"next".to_vec() }, 0);
+    assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Published { seq: 8, .. }))));
+    let out = r.handle(Input::PublishSeq { topic: T.into(), seq: 0, payload: b"zero".to_vec() }, 0);
+    assert!(out.is_empty(), "seq 0 is refused");
+}
