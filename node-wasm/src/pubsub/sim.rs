@@ -110,6 +110,8 @@ pub struct Report {
     pub messages: usize,
     /// Honest (message, honest node ≠ origin) pairs delivered / expected.
     pub delivery_ratio: f64,
+    /// The same, counting only pairs joined by a path of honest nodes.
+    pub delivery_ratio_reachable: f64,
     pub latency_p50: u64,
     pub latency_p95: u64,
     pub latency_p99: u64,
@@ -125,6 +127,10 @@ pub struct Report {
     pub message_bytes_per_node_per_message: f64,
     /// Time from the partition's end until the last honest delivery.
     pub convergence_after_heal_ms: Option<u64>,
+    /// Honest nodes cut off from the largest honest component of the
+    /// topology (only malicious neighbours in between): no protocol can
+    /// reach them, so they bound the delivery ratio.
+    pub honest_cut_off: usize,
     /// Whether all honest nodes hold the same set of message ids.
     pub identical_sets: bool,
     /// Honest nodes that saw at least one equivocation.
@@ -151,7 +157,11 @@ impl std::fmt::Display for Report {
         writeln!(f, "mode                      {:?}", self.mode)?;
         writeln!(f, "nodes (honest)            {} ({})", self.nodes, self.honest_nodes)?;
         writeln!(f, "messages                  {}", self.messages)?;
-        writeln!(f, "delivery ratio            {:.4}", self.delivery_ratio)?;
+        writeln!(
+            f,
+            "delivery ratio            {:.4} ({:.4} over honestly reachable pairs)",
+            self.delivery_ratio, self.delivery_ratio_reachable
+        )?;
         writeln!(
             f,
             "latency p50/p95/p99/max   {} / {} / {} / {} ms",
@@ -168,6 +178,7 @@ impl std::fmt::Display for Report {
             Some(ms) => writeln!(f, "convergence after heal    {ms} ms")?,
             None => writeln!(f, "convergence after heal    -")?,
         }
+        writeln!(f, "honest nodes cut off      {}", self.honest_cut_off)?;
         writeln!(f, "identical message sets    {}", self.identical_sets)?;
         writeln!(f, "equivocation detected by  {} honest nodes", self.equivocation_detected_by)?;
         writeln!(f, "invalid rejected          {}", self.invalid_rejected)?;
@@ -623,18 +634,59 @@ impl Sim {
             .collect()
     }
 
+    /// Honest nodes outside the largest connected component of the
+    /// honest-only subgraph.
+    fn honest_cut_off(&self) -> usize {
+        let (_, sizes) = self.honest_components();
+        let total: usize = sizes.iter().sum();
+        total - sizes.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Connected components of the honest-only subgraph: each honest node's
+    /// component (usize::MAX for malicious nodes) and the component sizes.
+    fn honest_components(&self) -> (Vec<usize>, Vec<usize>) {
+        let n = self.n();
+        let mut component = vec![usize::MAX; n];
+        let mut sizes = Vec::new();
+        for start in 0..n {
+            if self.behaviour[start] != Behaviour::Honest || component[start] != usize::MAX {
+                continue;
+            }
+            let c = sizes.len();
+            let mut stack = vec![start];
+            component[start] = c;
+            let mut size = 0;
+            while let Some(i) = stack.pop() {
+                size += 1;
+                for &j in &self.adj[i] {
+                    if self.behaviour[j] == Behaviour::Honest && component[j] == usize::MAX {
+                        component[j] = c;
+                        stack.push(j);
+                    }
+                }
+            }
+            sizes.push(size);
+        }
+        (component, sizes)
+    }
+
     /// The figures so far.
     pub fn report(&self) -> Report {
         let n = self.n();
         let honest: Vec<usize> = (0..n).filter(|&i| self.behaviour[i] == Behaviour::Honest).collect();
         let published = self.published.len();
-        let mut expected = 0u64;
-        let mut got = 0u64;
+        let (component, _) = self.honest_components();
+        let (mut expected, mut got, mut expected_r, mut got_r) = (0u64, 0u64, 0u64, 0u64);
         for &(k, origin, _) in self.published.values() {
             for &i in &honest {
                 if i != origin {
+                    let d = self.delivered[k * n + i] as u64;
                     expected += 1;
-                    got += self.delivered[k * n + i] as u64;
+                    got += d;
+                    if component[i] == component[origin] {
+                        expected_r += 1;
+                        got_r += d;
+                    }
                 }
             }
         }
@@ -672,6 +724,7 @@ impl Sim {
             honest_nodes: honest.len(),
             messages: published,
             delivery_ratio: if expected == 0 { 1.0 } else { got as f64 / expected as f64 },
+            delivery_ratio_reachable: if expected_r == 0 { 1.0 } else { got_r as f64 / expected_r as f64 },
             latency_p50: pct(0.50),
             latency_p95: pct(0.95),
             latency_p99: pct(0.99),
@@ -690,6 +743,7 @@ impl Sim {
                 .partition
                 .map(|(_, end)| self.last_delivery.saturating_sub(end))
                 .filter(|_| got == expected),
+            honest_cut_off: self.honest_cut_off(),
             identical_sets: hashes.windows(2).all(|w| w[0] == w[1]),
             equivocation_detected_by: honest.iter().filter(|&&i| self.equivocation_seen[i]).count(),
             invalid_rejected: self.invalid_rejected,
