@@ -107,6 +107,9 @@ pub struct Config {
     pub max_ihave_per_heartbeat: u32,
     /// Control messages (all but MESSAGE) accepted per peer per heartbeat.
     pub max_control_per_heartbeat: u32,
+    /// Full version vectors sent to one peer per heartbeat (in reply to a
+    /// digest or a REPLY flag).
+    pub max_vv_per_heartbeat: u32,
     /// Pieces asked of one peer per heartbeat.
     pub max_requests_per_heartbeat: u32,
     /// Pieces served to one peer per heartbeat ...
@@ -148,6 +151,7 @@ impl Default for Config {
             max_retransmit: 3,
             max_ihave_per_heartbeat: 10,
             max_control_per_heartbeat: 64,
+            max_vv_per_heartbeat: 2,
             max_requests_per_heartbeat: 128,
             max_served_per_heartbeat: 256,
             max_served_bytes_per_heartbeat: 256 * 1024,

@@ -150,6 +150,7 @@ pub(super) struct HeartbeatCounters {
     pub served: u32,
     pub served_bytes: usize,
     pub requested: u32,
+    pub vv_sent: u32,
     pub capped_penalised: bool,
 }
 
@@ -664,7 +665,19 @@ impl Router {
         }
         // Digest exchange: if our summaries differ, send ours in full and
         // ask for theirs; a full summary with FLAG_REPLY gets ours back.
+        // Rule `vv_reply_cap`: a full vector is long and the request for it
+        // short, so at most `max_vv_per_heartbeat` go to one peer per
+        // heartbeat (no amplification).
         let differs = digest.is_some_and(|d| d != self.store.digest(&topic));
+        let wants_reply = differs || flags & FLAG_REPLY != 0;
+        let Some(st) = self.peers.get_mut(&peer) else { return };
+        if wants_reply && st.hb.vv_sent >= self.cfg.max_vv_per_heartbeat {
+            self.stats.capped += 1;
+            return;
+        }
+        if wants_reply {
+            st.hb.vv_sent += 1;
+        }
         if differs {
             self.send_version_vector(peer, &topic, FLAG_REPLY);
         } else if flags & FLAG_REPLY != 0 {

@@ -692,3 +692,20 @@ fn publish_with_app_seq() {
     let out = r.handle(Input::PublishSeq { topic: T.into(), seq: 0, payload: b"zero".to_vec() }, 0);
     assert!(out.is_empty(), "seq 0 is refused");
 }
+
+#[test]
+fn version_vector_replies_capped() {
+    let mut r = router_with_peers(1);
+    let m = msg(5, 1, b"x");
+    r.store.insert(m.id(), m);
+    let ask = Packet::IHave { topic: T.into(), flags: FLAG_REPLY, ids: vec![], vv: vec![], digest: Some([0; 8]) };
+    let mut vectors = 0;
+    for _ in 0..20 {
+        let out = r.handle(frame(1, &ask), 0);
+        vectors += sent(&out).iter().filter(|(_, p)| matches!(p, Packet::IHave { vv, .. } if !vv.is_empty())).count();
+    }
+    assert_eq!(vectors, 2, "a short request cannot buy many long replies");
+    r.handle(Input::Tick, 700);
+    let out = r.handle(frame(1, &ask), 701);
+    assert_eq!(sent(&out).len(), 1, "the cap resets at the heartbeat");
+}
