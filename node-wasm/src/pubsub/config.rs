@@ -97,6 +97,9 @@ pub struct Config {
     pub seen_ttl_ms: u64,
     /// Backoff after a PRUNE, both ways.
     pub prune_backoff_ms: u64,
+    /// A GRAFT this soon after a backoff started crossed the PRUNE in
+    /// flight: ignored, not penalised.
+    pub graft_slack_ms: u64,
     /// Longest backoff accepted from a peer.
     pub max_backoff_ms: u64,
     /// A piece asked for must arrive within this, or the promise is broken.
@@ -147,6 +150,7 @@ impl Default for Config {
             seen_ttl_ms: 120_000,
             prune_backoff_ms: 60_000,
             max_backoff_ms: 3_600_000,
+            graft_slack_ms: 1_000,
             want_followup_ms: 3_000,
             max_retransmit: 3,
             max_ihave_per_heartbeat: 10,

@@ -20,7 +20,7 @@ impl Router {
         }
         let peers = &self.peers;
         self.scores.retain(|p, s| peers.contains_key(p) || !s.is_neutral());
-        self.backoff.retain(|_, end| *end > now);
+        self.backoff.retain(|_, (_, end)| *end > now);
         let peers: Vec<NodeId> = self.peers.keys().copied().collect();
         for p in peers {
             self.check_graylist(p);
@@ -179,7 +179,7 @@ impl Router {
             m.remove(&p);
         }
         self.score_mut(p).left_mesh(topic);
-        self.backoff.insert((topic.to_owned(), p), self.now + self.cfg.prune_backoff_ms);
+        self.backoff.insert((topic.to_owned(), p), (self.now, self.now + self.cfg.prune_backoff_ms));
         self.send(p, &Packet::Prune { topic: topic.to_owned(), backoff_ms });
     }
 

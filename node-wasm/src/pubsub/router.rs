@@ -172,8 +172,8 @@ pub struct Router {
     pub(super) peers: BTreeMap<NodeId, Peer>,
     pub(super) subs: BTreeSet<String>,
     pub(super) mesh: BTreeMap<String, BTreeSet<NodeId>>,
-    /// (topic, peer) → time the backoff ends.
-    pub(super) backoff: BTreeMap<(String, NodeId), u64>,
+    /// (topic, peer) → (time the backoff started, time it ends).
+    pub(super) backoff: BTreeMap<(String, NodeId), (u64, u64)>,
     pub(super) seen: SeenCache,
     pub(super) mcache: MessageCache,
     pub(super) store: Store,
@@ -269,7 +269,7 @@ impl Router {
 
     /// Whether a backoff keeps us from grafting `peer` on `topic`.
     pub fn in_backoff(&self, topic: &str, peer: &NodeId) -> bool {
-        self.backoff.get(&(topic.to_owned(), *peer)).is_some_and(|&end| end > self.now)
+        self.backoff.get(&(topic.to_owned(), *peer)).is_some_and(|&(_, end)| end > self.now)
     }
 
     /// Feeds one input at time `now_ms`; returns what to do.
@@ -780,15 +780,21 @@ impl Router {
         // Rule `graft_during_backoff`: ignored, penalised, answered with a
         // PRUNE that restarts the backoff.
         if self.in_backoff(&topic, &peer) {
+            // A GRAFT that crossed our PRUNE in flight is a race, not an
+            // offence: ignored without penalty within the slack.
+            let started = self.backoff.get(&(topic.clone(), peer)).map_or(0, |&(start, _)| start);
+            if self.now < started.saturating_add(self.cfg.graft_slack_ms) {
+                return;
+            }
             self.stats.grafts_in_backoff += 1;
             self.misbehaved(peer);
-            self.backoff.insert((topic.clone(), peer), self.now + self.cfg.prune_backoff_ms);
+            self.backoff.insert((topic.clone(), peer), (self.now, self.now + self.cfg.prune_backoff_ms));
             self.send(peer, &Packet::Prune { topic, backoff_ms: backoff });
             return;
         }
         let full = self.mesh.get(&topic).map_or(0, |m| m.len()) >= self.cfg.d_hi;
         if self.score(&peer) < 0.0 || full {
-            self.backoff.insert((topic.clone(), peer), self.now + self.cfg.prune_backoff_ms);
+            self.backoff.insert((topic.clone(), peer), (self.now, self.now + self.cfg.prune_backoff_ms));
             self.send(peer, &Packet::Prune { topic, backoff_ms: backoff });
             return;
         }
@@ -810,8 +816,9 @@ impl Router {
         }
         let ms = (backoff_ms as u64).clamp(1_000, self.cfg.max_backoff_ms);
         let end = self.now + ms;
-        let slot = self.backoff.entry((topic, peer)).or_insert(0);
-        *slot = (*slot).max(end);
+        let now = self.now;
+        let slot = self.backoff.entry((topic, peer)).or_insert((now, end));
+        slot.1 = slot.1.max(end);
     }
 
     /// Sends our version-vector digest of `topic` to `peer`.

@@ -68,7 +68,11 @@ fn graft_during_backoff_ignored_and_scored() {
     r.handle(frame(1, &Packet::Prune { topic: T.into(), backoff_ms: 60_000 }), 100);
     assert!(!r.mesh_peers(T).contains(&node(1)));
     assert!(r.in_backoff(T, &node(1)));
+    // Within the slack, a GRAFT that crossed the PRUNE is ignored silently.
     let out = r.handle(frame(1, &Packet::Graft(T.into())), 200);
+    assert!(out.is_empty() && !r.mesh_peers(T).contains(&node(1)));
+    assert_eq!(r.score(&node(1)), 0.0);
+    let out = r.handle(frame(1, &Packet::Graft(T.into())), 2_000);
     assert!(!r.mesh_peers(T).contains(&node(1)), "GRAFT during backoff must be ignored");
     assert_eq!(r.stats().grafts_in_backoff, 1);
     assert!(r.score(&node(1)) < 0.0, "and penalised");
