@@ -153,7 +153,7 @@ impl Router {
                 .map(|(p, _)| *p)
                 .collect();
             self.rng.shuffle(&mut candidates);
-            candidates.truncate(self.cfg.d - kept.len());
+            candidates.truncate(self.cfg.d.saturating_sub(kept.len()));
             let now = self.now;
             for p in candidates {
                 self.mesh.entry(topic.to_owned()).or_default().insert(p);
