@@ -735,12 +735,10 @@ fn convergence_under_reorder_duplication_and_loss() {
             let out = r.handle(Input::Subscribe(T.into()), 0);
             push(&mut pending, i, out);
         }
-        for i in 0..n as usize {
-            for j in 0..n as usize {
-                if i != j {
-                    let out = routers[i].handle(Input::PeerConnected(node(j as u8 + 1)), 0);
-                    push(&mut pending, i, out);
-                }
+        for (i, r) in routers.iter_mut().enumerate() {
+            for j in (0..n as usize).filter(|&j| j != i) {
+                let out = r.handle(Input::PeerConnected(node(j as u8 + 1)), 0);
+                push(&mut pending, i, out);
             }
         }
         let mut now = 0;
@@ -749,8 +747,8 @@ fn convergence_under_reorder_duplication_and_loss() {
             let calm = step >= 4_000;
             if step % 50 == 0 {
                 now += 700;
-                for i in 0..n as usize {
-                    let out = routers[i].handle(Input::Tick, now);
+                for (i, r) in routers.iter_mut().enumerate() {
+                    let out = r.handle(Input::Tick, now);
                     push(&mut pending, i, out);
                 }
             }
