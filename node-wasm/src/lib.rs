@@ -13,6 +13,7 @@ pub mod signaling;
 pub use identity::{Identity, NodeId};
 pub mod codec;
 pub mod framing;
+pub mod pubsub;
 pub mod session;
 pub mod wire;
 
