@@ -56,6 +56,9 @@ pub enum SessionEvent {
     PeerRecord(crate::wire::PeerRecord),
     /// A verified signal relayed through (or addressed to) this node.
     Relay(crate::wire::RelaySignal),
+    /// A SynapseSub packet (tags 0x10-0x1f), passed whole to the router,
+    /// which decodes and scores it.
+    Pubsub(Vec<u8>),
     /// The peer broke the protocol: drop the connection. The reason is for
     /// logs and counters.
     Violation(String),
@@ -135,6 +138,12 @@ impl Session {
         self.is_proven().then(|| frames(msg))
     }
 
+    /// Frames for an already-encoded packet (SynapseSub); `None` until the
+    /// peer is proven.
+    pub fn send_raw(&self, packet: &[u8]) -> Option<Vec<SessionEvent>> {
+        self.is_proven().then(|| framing::split(packet).into_iter().map(SessionEvent::Send).collect())
+    }
+
     /// Feeds one frame received from the DataChannel.
     pub fn on_frame(&mut self, identity: &Identity, frame: &[u8]) -> Vec<SessionEvent> {
         if self.state == State::Failed {
@@ -145,6 +154,12 @@ impl Session {
             Ok(Some(m)) => m,
             Err(e) => return self.fail(format!("framing: {e}")),
         };
+        if is_pubsub_packet(&msg) {
+            return match self.state {
+                State::Proven => vec![SessionEvent::Pubsub(msg)],
+                _ => self.fail("pubsub packet before the handshake completed".into()),
+            };
+        }
         let msg = match WireMsg::decode(&msg) {
             Ok(m) => m,
             Err(e) => return self.fail(format!("decode: {e}")),
@@ -216,6 +231,11 @@ impl Session {
         self.state = State::Failed;
         vec![SessionEvent::Violation(reason)]
     }
+}
+
+/// SynapseSub packets share the channel: version 1, tags 0x10-0x1f.
+fn is_pubsub_packet(msg: &[u8]) -> bool {
+    msg.len() >= 2 && msg[0] == crate::pubsub::message::PUBSUB_VERSION && (0x10..=0x1f).contains(&msg[1])
 }
 
 fn name(m: &WireMsg) -> &'static str {

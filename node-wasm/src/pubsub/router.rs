@@ -115,7 +115,7 @@ pub enum Output {
 }
 
 /// Counters for the UI and the simulator.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     pub published: u64,
     pub delivered: u64,

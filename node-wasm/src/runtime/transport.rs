@@ -23,6 +23,7 @@
 
 use crate::console_log;
 use crate::identity::{Identity, NodeId};
+use crate::pubsub::{self, Delivery, Router};
 use crate::runtime::util::{js_err, now_ms, random_bytes, random_u32, sleep_ms};
 use crate::session::{ProofMode, Session, SessionEvent, sdp_fingerprint};
 use crate::signaling::{PeerSignal, SdpType, SignalPayload};
@@ -229,9 +230,15 @@ struct State {
     rendezvous: RendezvousStatus,
 }
 
+/// Receives every message SynapseSub delivers (the op log plugs in here).
+pub type DeliverHook = Box<dyn FnMut(&Node, Delivery)>;
+
 struct Inner {
     identity: Identity,
     config: NodeConfig,
+    /// SynapseSub over the proven DataChannels.
+    router: RefCell<Router>,
+    deliver: RefCell<Option<DeliverHook>>,
     sink: RefCell<Option<SignalSink>>,
     state: RefCell<State>,
     listeners: RefCell<Vec<Rc<dyn Fn()>>>,
@@ -250,22 +257,92 @@ enum After {
     Announce,
     Record(NodeId, PeerRecord),
     Relay(NodeId, RelaySignal),
+    Pubsub(NodeId, Vec<u8>),
+    PeerUp(NodeId),
 }
 
 impl Node {
-    /// A node with no signaling yet; call [`Node::set_signal_sink`].
+    /// A node with no signaling yet; call [`Node::set_signal_sink`]. Starts
+    /// the SynapseSub heartbeat, subscribed to `global:ops`.
     pub fn new(identity: Identity, config: NodeConfig) -> Node {
         let state =
             State { timings: Timings { node_started_ms: now_ms(), ..Default::default() }, ..Default::default() };
-        Node {
+        let seed = u64::from_le_bytes(random_bytes());
+        let mut router = Router::new(identity.node_id(), pubsub::Config::default(), seed);
+        let heartbeat = router.config().heartbeat_ms;
+        let _ = router.handle(pubsub::Input::Subscribe(pubsub::GLOBAL_TOPIC.to_string()), now_ms() as u64);
+        let node = Node {
             inner: Rc::new(Inner {
                 identity,
                 config,
+                router: RefCell::new(router),
+                deliver: RefCell::new(None),
                 sink: RefCell::new(None),
                 state: RefCell::new(state),
                 listeners: RefCell::new(vec![]),
             }),
+        };
+        let w = node.weak();
+        spawn_local(async move {
+            loop {
+                sleep_ms(heartbeat as u32).await;
+                match Node::from_weak(&w) {
+                    Some(n) => n.pubsub(pubsub::Input::Tick),
+                    None => break,
+                }
+            }
+        });
+        node
+    }
+
+    /// Where SynapseSub deliveries go.
+    pub fn set_deliver_hook(&self, hook: DeliverHook) {
+        *self.inner.deliver.borrow_mut() = Some(hook);
+    }
+
+    /// Feeds the router and carries out what it asks.
+    pub fn pubsub(&self, input: pubsub::Input) {
+        let outs = self.inner.router.borrow_mut().handle(input, now_ms() as u64);
+        for out in outs {
+            match out {
+                pubsub::Output::Send(peer, packet) => {
+                    self.send_raw(peer, &packet);
+                }
+                pubsub::Output::Deliver(d) => {
+                    let hook = self.inner.deliver.borrow_mut().take();
+                    match hook {
+                        Some(mut h) => {
+                            h(self, d);
+                            let mut slot = self.inner.deliver.borrow_mut();
+                            if slot.is_none() {
+                                *slot = Some(h);
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                pubsub::Output::Event(e) => match e {
+                    pubsub::Event::Published { .. } => {}
+                    other => console_log!("pubsub: {other:?}"),
+                },
+            }
         }
+    }
+
+    /// Publishes `payload` on `topic` with the app's own `seq` (an op's
+    /// per-author seq on `global:ops`).
+    pub fn publish(&self, topic: &str, seq: u64, payload: Vec<u8>) {
+        self.pubsub(pubsub::Input::PublishSeq { topic: topic.to_string(), seq, payload });
+    }
+
+    /// SynapseSub counters.
+    pub fn pubsub_stats(&self) -> pubsub::Stats {
+        self.inner.router.borrow().stats().clone()
+    }
+
+    /// Mesh peers on `topic`.
+    pub fn mesh_peers(&self, topic: &str) -> Vec<NodeId> {
+        self.inner.router.borrow().mesh_peers(topic)
     }
 
     fn from_weak(w: &Weak<Inner>) -> Option<Node> {
@@ -934,6 +1011,7 @@ impl Node {
                         st.backoff.remove(&id);
                         after.push(After::Notify);
                         after.push(After::Announce);
+                        after.push(After::PeerUp(id));
                     }
                     SessionEvent::Hello(h) => {
                         st.stats.hellos_received += 1;
@@ -951,6 +1029,7 @@ impl Node {
                     SessionEvent::Blob(n) => st.stats.blob_bytes_in += n as u64,
                     SessionEvent::PeerRecord(r) => after.push(After::Record(id, r)),
                     SessionEvent::Relay(r) => after.push(After::Relay(id, r)),
+                    SessionEvent::Pubsub(packet) => after.push(After::Pubsub(id, packet)),
                     SessionEvent::Violation(reason) => {
                         st.stats.protocol_violations += 1;
                         if reason.contains("identity proof") || reason.contains("claimed id") {
@@ -975,6 +1054,8 @@ impl Node {
                 After::Announce => self.announce_record(),
                 After::Record(from, r) => self.on_peer_record(from, r),
                 After::Relay(via, r) => self.on_relay(via, r),
+                After::Pubsub(from, packet) => self.pubsub(pubsub::Input::Frame(from, packet)),
+                After::PeerUp(id) => self.pubsub(pubsub::Input::PeerConnected(id)),
             }
         }
         if notify {
@@ -1004,6 +1085,9 @@ impl Node {
         };
         let Some(p) = removed else { return };
         console_log!("dropped {}: {reason}", id.short());
+        if p.state == PeerState::Proven {
+            self.pubsub(pubsub::Input::PeerDisconnected(id));
+        }
         if reconnect {
             self.send_signal(id, p.my_session, SignalPayload::Bye);
         }
@@ -1091,6 +1175,19 @@ impl Node {
             let Some(events) = p.session.as_ref().and_then(|s| s.send(msg)) else {
                 return false;
             };
+            send_events(p, &mut st.stats, events)
+        };
+        self.run(after);
+        true
+    }
+
+    /// Sends an encoded SynapseSub packet to one proven peer.
+    pub fn send_raw(&self, id: NodeId, packet: &[u8]) -> bool {
+        let after = {
+            let mut guard = self.inner.state.borrow_mut();
+            let st = &mut *guard;
+            let Some(p) = st.peers.get_mut(&id) else { return false };
+            let Some(events) = p.session.as_ref().and_then(|s| s.send_raw(packet)) else { return false };
             send_events(p, &mut st.stats, events)
         };
         self.run(after);
