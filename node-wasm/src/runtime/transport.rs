@@ -310,15 +310,14 @@ impl Node {
                 }
                 pubsub::Output::Deliver(d) => {
                     let hook = self.inner.deliver.borrow_mut().take();
-                    match hook {
-                        Some(mut h) => {
-                            h(self, d);
-                            let mut slot = self.inner.deliver.borrow_mut();
-                            if slot.is_none() {
-                                *slot = Some(h);
-                            }
+                    // Taken out while it runs, so it may call back into
+                    // the node (publish, read state) without a double borrow.
+                    if let Some(mut h) = hook {
+                        h(self, d);
+                        let mut slot = self.inner.deliver.borrow_mut();
+                        if slot.is_none() {
+                            *slot = Some(h);
                         }
-                        None => {}
                     }
                 }
                 pubsub::Output::Event(e) => match e {
