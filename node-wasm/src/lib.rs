@@ -12,6 +12,7 @@ pub mod signaling;
 
 pub use identity::{Identity, NodeId};
 pub mod codec;
+pub mod core;
 pub mod framing;
 pub mod session;
 pub mod wire;
