@@ -42,17 +42,18 @@ pub struct ScoredBid {
 pub fn score_bids(max_reward: u64, bids: &[ScoredBid]) -> Vec<(NodeId, u128)> {
     let s = SCORE_SCALE;
     let max_rep = bids.iter().map(|b| b.rep_milli).max().unwrap_or(0) as u128;
-    let min_days = bids.iter().map(|b| b.estimated_days).min().unwrap_or(1).max(1) as u128;
+    let min_days = bids
+        .iter()
+        .map(|b| b.estimated_days)
+        .min()
+        .unwrap_or(1)
+        .max(1) as u128;
     let max_reward = (max_reward as u128).max(1);
     bids.iter()
         .map(|b| {
             let amount = (b.amount as u128).min(max_reward);
             let cost = (max_reward - amount) * s / max_reward;
-            let rep = if max_rep == 0 {
-                0
-            } else {
-                b.rep_milli as u128 * s / max_rep
-            };
+            let rep = (b.rep_milli as u128 * s).checked_div(max_rep).unwrap_or(0);
             let time = min_days * s / (b.estimated_days as u128).max(1);
             (b.bidder, 4 * cost + 4 * rep + 2 * time)
         })

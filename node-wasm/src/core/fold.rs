@@ -183,7 +183,7 @@ impl Fold {
             self.outcomes.insert(key.id, outcome);
             self.count += 1;
             self.stats.applies += 1;
-            if self.count % self.every == 0 {
+            if self.count.is_multiple_of(self.every) {
                 self.checkpoints.push(Checkpoint {
                     after: key,
                     count: self.count,

@@ -129,7 +129,11 @@ impl OpStore {
         self.forks
             .iter()
             .map(|(author, seq)| {
-                let mut ops = self.slots.get(&(*author, *seq)).cloned().unwrap_or_default();
+                let mut ops = self
+                    .slots
+                    .get(&(*author, *seq))
+                    .cloned()
+                    .unwrap_or_default();
                 ops.sort();
                 Equivocation {
                     author: *author,
@@ -216,11 +220,11 @@ impl OpStore {
     /// Advances the author's ready chain as far as the held ops allow.
     fn extend(&mut self, author: NodeId, report: &mut InsertReport) {
         loop {
-            let (hseq, hid, hhlc) = self
-                .heads
-                .get(&author)
-                .copied()
-                .unwrap_or((0, OpId::ZERO, Hlc::ZERO));
+            let (hseq, hid, hhlc) =
+                self.heads
+                    .get(&author)
+                    .copied()
+                    .unwrap_or((0, OpId::ZERO, Hlc::ZERO));
             let next = hseq + 1;
             if self.forks.get(&author).is_some_and(|f| *f <= next) {
                 return;

@@ -150,18 +150,28 @@ pub struct NewTask {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OpBody {
     /// Creates the op's channel; the author becomes its steward and first member.
-    ChannelCreate { description: String },
+    ChannelCreate {
+        description: String,
+    },
     /// The author joins the op's channel.
     ChannelSubscribe,
     /// The author leaves the op's channel.
     ChannelUnsubscribe,
     /// Creates a task in the op's channel; its id is this op's id.
     TaskCreate(NewTask),
-    TaskClaim { task: TaskId },
+    TaskClaim {
+        task: TaskId,
+    },
     /// The assignee starts work ("progress" in the original).
-    TaskStart { task: TaskId },
-    TaskComplete { task: TaskId },
-    TaskDelete { task: TaskId },
+    TaskStart {
+        task: TaskId,
+    },
+    TaskComplete {
+        task: TaskId,
+    },
+    TaskDelete {
+        task: TaskId,
+    },
     /// A bid (or a rebid, which replaces the bidder's earlier one).
     Bid {
         task: TaskId,
@@ -169,7 +179,9 @@ pub enum OpBody {
         estimated_days: u32,
     },
     /// Awards an auction (or reopens it when nobody bid).
-    AuctionClose { task: TaskId },
+    AuctionClose {
+        task: TaskId,
+    },
 }
 
 impl OpBody {
@@ -179,10 +191,7 @@ impl OpBody {
     /// membership changes stay on their channel's topic. See PROTOCOL.md,
     /// "Sharding".
     pub fn is_network_wide(&self) -> bool {
-        !matches!(
-            self,
-            OpBody::ChannelSubscribe | OpBody::ChannelUnsubscribe
-        )
+        !matches!(self, OpBody::ChannelSubscribe | OpBody::ChannelUnsubscribe)
     }
 
     /// Short name for logs, errors and the snapshot.
@@ -405,7 +414,9 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
     let task = |r: &mut Reader<'_>| -> Result<TaskId, DecodeError> { Ok(OpId(r.array()?)) };
     Ok(match tag {
         1 => OpBody::ChannelCreate {
-            description: r.str("channel description", MAX_DESCRIPTION_BYTES)?.to_owned(),
+            description: r
+                .str("channel description", MAX_DESCRIPTION_BYTES)?
+                .to_owned(),
         },
         2 => OpBody::ChannelSubscribe,
         3 => OpBody::ChannelUnsubscribe,
@@ -682,11 +693,33 @@ mod tests {
             Err(OpError::TooLarge(_))
         ));
         // seq 0 and non-zero prev at seq 1 cannot even be built.
-        assert!(SignedOp::create(&me, 0, OpId::ZERO, Hlc::ZERO, "a", OpBody::ChannelSubscribe).is_err());
-        assert!(SignedOp::create(&me, 1, OpId([1; 32]), Hlc::ZERO, "a", OpBody::ChannelSubscribe).is_err());
+        assert!(
+            SignedOp::create(&me, 0, OpId::ZERO, Hlc::ZERO, "a", OpBody::ChannelSubscribe).is_err()
+        );
+        assert!(
+            SignedOp::create(
+                &me,
+                1,
+                OpId([1; 32]),
+                Hlc::ZERO,
+                "a",
+                OpBody::ChannelSubscribe
+            )
+            .is_err()
+        );
         // Bad channel names.
         for name in ["", "Dev", "a b", &"x".repeat(65)] {
-            assert!(SignedOp::create(&me, 1, OpId::ZERO, Hlc::ZERO, name, OpBody::ChannelSubscribe).is_err());
+            assert!(
+                SignedOp::create(
+                    &me,
+                    1,
+                    OpId::ZERO,
+                    Hlc::ZERO,
+                    name,
+                    OpBody::ChannelSubscribe
+                )
+                .is_err()
+            );
         }
         // Over-long lists.
         let body = OpBody::TaskCreate(NewTask {

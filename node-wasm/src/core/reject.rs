@@ -32,32 +32,71 @@ pub enum Reject {
     GlobalNotAllowed(&'static str),
     AlreadySubscribed(String),
     NotSubscribed(String),
-    NotSteward { channel: String },
-    BadTitle { chars: usize },
+    NotSteward {
+        channel: String,
+    },
+    BadTitle {
+        chars: usize,
+    },
     BadTag(String),
     DuplicateTag(String),
     DuplicateTool(String),
     SchemaMismatch(&'static str),
-    InsufficientFunds { payer: Payer, has: u64, needs: u64 },
+    InsufficientFunds {
+        payer: Payer,
+        has: u64,
+        needs: u64,
+    },
     NoSuchTask(TaskId),
-    WrongChannel { task: TaskId, channel: String },
+    WrongChannel {
+        task: TaskId,
+        channel: String,
+    },
     TaskDeleted(TaskId),
-    ClaimedByOther { task: TaskId, assignee: NodeId },
-    NotClaimable { task: TaskId, status: &'static str },
-    NotAssignee { task: TaskId },
-    WrongStatus { task: TaskId, status: &'static str, needs: &'static str },
-    NotOwner { task: TaskId },
+    ClaimedByOther {
+        task: TaskId,
+        assignee: NodeId,
+    },
+    NotClaimable {
+        task: TaskId,
+        status: &'static str,
+    },
+    NotAssignee {
+        task: TaskId,
+    },
+    WrongStatus {
+        task: TaskId,
+        status: &'static str,
+        needs: &'static str,
+    },
+    NotOwner {
+        task: TaskId,
+    },
     NotAnAuction(TaskId),
-    AuctionNotOpen { task: TaskId, status: &'static str },
-    BidAfterDeadline { task: TaskId, deadline_ms: u64 },
-    BidOutOfRange { amount: u64, max: u64 },
+    AuctionNotOpen {
+        task: TaskId,
+        status: &'static str,
+    },
+    BidAfterDeadline {
+        task: TaskId,
+        deadline_ms: u64,
+    },
+    BidOutOfRange {
+        amount: u64,
+        max: u64,
+    },
     ZeroDays,
     OwnAuction(TaskId),
-    CloseBeforeDeadline { task: TaskId, deadline_ms: u64 },
+    CloseBeforeDeadline {
+        task: TaskId,
+        deadline_ms: u64,
+    },
     NoBids(TaskId),
     BadDeadline,
     /// The author equivocated at or before this op's seq (log-level rule).
-    Equivocation { seq: u64 },
+    Equivocation {
+        seq: u64,
+    },
 }
 
 impl Reject {
@@ -132,7 +171,11 @@ impl fmt::Display for Reject {
                 assignee.short()
             ),
             NotClaimable { task, status } => {
-                write!(f, "task {}… is {status} and cannot be claimed", task.short())
+                write!(
+                    f,
+                    "task {}… is {status} and cannot be claimed",
+                    task.short()
+                )
             }
             NotAssignee { task } => write!(f, "task {}… is not assigned to you", task.short()),
             WrongStatus {
@@ -161,7 +204,9 @@ impl fmt::Display for Reject {
                 task.short()
             ),
             NoBids(t) => write!(f, "the auction of task {}… has no bids", t.short()),
-            BadDeadline => f.write_str("an auction needs max_reward > 0 and a deadline in the future"),
+            BadDeadline => {
+                f.write_str("an auction needs max_reward > 0 and a deadline in the future")
+            }
             Equivocation { seq } => write!(
                 f,
                 "the author signed two different ops at seq {seq}; its ops from there on have no effect"

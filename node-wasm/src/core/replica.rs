@@ -35,7 +35,9 @@ pub enum OpOutcome {
     /// Held back: its HLC is too far ahead of our clock.
     Held,
     /// Its author equivocated at or before it.
-    Excluded { seq: u64 },
+    Excluded {
+        seq: u64,
+    },
     /// Its HLC does not exceed its author's previous op.
     InvalidChain,
 }
@@ -57,9 +59,9 @@ impl fmt::Display for ActionError {
         match self {
             ActionError::Refused(r) => write!(f, "{r}"),
             ActionError::Op(e) => write!(f, "{e}"),
-            ActionError::ChainNotReady => f.write_str(
-                "this node's own op chain is incomplete; wait for sync before acting",
-            ),
+            ActionError::ChainNotReady => {
+                f.write_str("this node's own op chain is incomplete; wait for sync before acting")
+            }
         }
     }
 }

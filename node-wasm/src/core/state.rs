@@ -12,7 +12,9 @@
 use crate::codec::Writer;
 use crate::core::economy::Params;
 use crate::core::hlc::Hlc;
-use crate::core::op::{AuctionTerms, Funding, GLOBAL_CHANNEL, Op, OpBody, OpId, TaskId, TaskSchema};
+use crate::core::op::{
+    AuctionTerms, Funding, GLOBAL_CHANNEL, Op, OpBody, OpId, TaskId, TaskSchema,
+};
 use crate::core::reject::{Payer, Reject};
 use crate::core::reputation::Reputation;
 use crate::identity::NodeId;
@@ -83,7 +85,10 @@ pub struct Bid {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum AuctionStatus {
     Open,
-    Awarded { winner: NodeId, amount: u64 },
+    Awarded {
+        winner: NodeId,
+        amount: u64,
+    },
     /// Closed with no bids: the task became a normal open task.
     Reopened,
 }
