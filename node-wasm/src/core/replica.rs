@@ -23,7 +23,14 @@ pub enum Received {
     Held,
     /// Stored; the fold has taken it into account.
     Stored,
+    /// Too far in the future and the held-back queue is full: dropped
+    /// (nothing stored; a peer may send it again later).
+    Dropped,
 }
+
+/// Most ops kept aside for being too far in the future; beyond this they are
+/// dropped so a peer with a broken clock cannot fill our memory.
+pub const MAX_HELD: usize = 4096;
 
 /// Where an op stands, for callers and the UI.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,6 +187,9 @@ impl Replica {
         }
         let hlc = op.op().hlc;
         if self.clock.observe(hlc, now_ms).is_err() {
+            if self.held.len() >= MAX_HELD {
+                return Received::Dropped;
+            }
             self.held_ids.insert(id);
             self.held.insert((hlc.ms, id), op);
             return Received::Held;

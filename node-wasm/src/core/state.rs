@@ -241,6 +241,17 @@ impl State {
         );
     }
 
+    /// Hook for governance: rule `vote_reputation`, +1 point (config) to the
+    /// voter's `_total` for a public vote folded at `at` (no tag credit).
+    /// Proposals are not built yet; their vote op will call this.
+    pub fn credit_public_vote(&mut self, voter: NodeId, at: Hlc) {
+        self.mint_if_new(voter, at);
+        let milli = self.params.vote_reputation_milli;
+        if let Some(a) = self.accounts.get_mut(&voter) {
+            a.reputation.credit(at.ms, milli, &[]);
+        }
+    }
+
     pub fn balance(&self, node: &NodeId) -> u64 {
         self.accounts.get(node).map_or(0, |a| a.balance)
     }

@@ -1216,3 +1216,32 @@ fn fold_never_panics_on_arbitrary_signed_ops() {
         assert!(r.state().sp_conserved());
     }
 }
+
+#[test]
+fn vote_reputation_hook_adds_one_point_to_total_only() {
+    let mut s = crate::core::state::State::genesis();
+    let v = Author::new(9).id();
+    s.credit_public_vote(v, Hlc::new(T0, 0));
+    s.credit_public_vote(v, Hlc::new(T0 + DAY_MS, 0));
+    let rep = &s.accounts[&v].reputation;
+    assert_eq!(rep.total, 990 + 1000);
+    assert!(rep.tags.is_empty());
+}
+
+#[test]
+fn held_back_queue_is_bounded() {
+    let mut r = Replica::new();
+    let mut last = Received::Held;
+    for i in 0..=crate::core::replica::MAX_HELD as u64 {
+        let mut a = Author::new((i % 200) as u8 + 1);
+        a.seq = i / 200;
+        a.prev = if a.seq == 0 {
+            OpId::ZERO
+        } else {
+            OpId([1; 32])
+        };
+        let op = a.op(T0 + MAX_DRIFT_MS + 10 + i, "dev", OpBody::ChannelSubscribe);
+        last = r.receive_verified(op, T0);
+    }
+    assert_eq!(last, Received::Dropped);
+}
