@@ -18,6 +18,7 @@ pub mod op;
 pub mod reject;
 pub mod replica;
 pub mod reputation;
+pub mod schema;
 pub mod state;
 pub mod tasks;
 
