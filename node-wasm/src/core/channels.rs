@@ -1,5 +1,9 @@
 //! Channel rules: create, subscribe, unsubscribe.
 //!
+//! Names starting with `team-` are reserved for team workspaces (created and
+//! dissolved by the team rules); a dissolved channel takes no new members or
+//! tasks.
+//!
 //! `global` exists from genesis, has no steward and no membership list
 //! (everyone is implicitly in it). Other channels are created by an op whose
 //! `channel` field names the new channel; the creator becomes its steward and
@@ -8,6 +12,7 @@
 use crate::core::op::GLOBAL_CHANNEL;
 use crate::core::reject::Reject;
 use crate::core::state::{Channel, Ctx, State};
+use crate::core::teams::WORKSPACE_PREFIX;
 use std::collections::BTreeSet;
 
 impl State {
@@ -15,6 +20,9 @@ impl State {
     pub(crate) fn channel_create(&mut self, cx: Ctx<'_>, description: &str) -> Result<(), Reject> {
         if self.channels.contains_key(cx.channel) {
             return Err(Reject::ChannelExists(cx.channel.to_owned()));
+        }
+        if cx.channel.starts_with(WORKSPACE_PREFIX) {
+            return Err(Reject::ReservedChannel(cx.channel.to_owned()));
         }
         self.channels.insert(
             cx.channel.to_owned(),
@@ -24,6 +32,7 @@ impl State {
                 created: cx.hlc,
                 treasury: 0,
                 members: BTreeSet::from([cx.author]),
+                dissolved: None,
             },
         );
         Ok(())
@@ -39,6 +48,9 @@ impl State {
             .channels
             .get_mut(cx.channel)
             .ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
+        if ch.dissolved.is_some() {
+            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
+        }
         if !ch.members.insert(cx.author) {
             return Err(Reject::AlreadySubscribed(cx.channel.to_owned()));
         }

@@ -21,6 +21,7 @@ pub mod reputation;
 pub mod schema;
 pub mod state;
 pub mod tasks;
+pub mod teams;
 
 #[cfg(test)]
 mod tests;

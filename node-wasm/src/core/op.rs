@@ -47,6 +47,10 @@ pub const MAX_TAGS: usize = 16;
 pub const MAX_TAG_BYTES: usize = 32;
 pub const MAX_TOOLS: usize = 16;
 pub const MAX_TOOL_BYTES: usize = 64;
+/// Team (composite) tasks: sub-tasks per team task, skills per profile.
+pub const MAX_SUBTASKS: usize = 16;
+pub const MAX_SKILLS: usize = 32;
+pub const MAX_SUBTASK_DESCRIPTION_BYTES: usize = 4 * 1024;
 /// The network-wide channel that always exists.
 pub const GLOBAL_CHANNEL: &str = "global";
 
@@ -145,6 +149,27 @@ pub struct NewTask {
     pub auction: Option<AuctionTerms>,
 }
 
+/// One sub-task of a team task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSubTask {
+    pub title: String,
+    pub description: String,
+    pub required_skills: Vec<String>,
+    pub reward: u64,
+}
+
+/// The fields of a team-task (composite task) creation op.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTeamTask {
+    pub title: String,
+    pub description: String,
+    pub subtasks: Vec<NewSubTask>,
+    /// Paid to the coordinator when every sub-task is done.
+    pub coordinator_bonus: u64,
+    /// Members plus the coordinator.
+    pub max_team_size: u8,
+}
+
 /// What an op does. Tags are part of the wire format; never reuse one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -182,6 +207,30 @@ pub enum OpBody {
     AuctionClose {
         task: TaskId,
     },
+    /// Replaces the author's skill profile.
+    SkillsSet {
+        skills: Vec<String>,
+    },
+    /// Creates a team task in the op's channel, fully escrowed.
+    TeamTaskCreate(NewTeamTask),
+    /// The author becomes the team task's coordinator.
+    TeamClaim {
+        task: TaskId,
+    },
+    /// The author applies to join the team.
+    TeamApply {
+        task: TaskId,
+    },
+    /// The coordinator accepts an applicant.
+    TeamAccept {
+        task: TaskId,
+        applicant: NodeId,
+    },
+    /// The assignee of sub-task `index` reports it done.
+    SubTaskComplete {
+        task: TaskId,
+        index: u8,
+    },
 }
 
 impl OpBody {
@@ -207,6 +256,12 @@ impl OpBody {
             OpBody::TaskDelete { .. } => "task_delete",
             OpBody::Bid { .. } => "bid",
             OpBody::AuctionClose { .. } => "auction_close",
+            OpBody::SkillsSet { .. } => "skills_set",
+            OpBody::TeamTaskCreate(_) => "team_task_create",
+            OpBody::TeamClaim { .. } => "team_claim",
+            OpBody::TeamApply { .. } => "team_apply",
+            OpBody::TeamAccept { .. } => "team_accept",
+            OpBody::SubTaskComplete { .. } => "subtask_complete",
         }
     }
 
@@ -218,7 +273,11 @@ impl OpBody {
             | OpBody::TaskComplete { task }
             | OpBody::TaskDelete { task }
             | OpBody::Bid { task, .. }
-            | OpBody::AuctionClose { task } => Some(*task),
+            | OpBody::AuctionClose { task }
+            | OpBody::TeamClaim { task }
+            | OpBody::TeamApply { task }
+            | OpBody::TeamAccept { task, .. }
+            | OpBody::SubTaskComplete { task, .. } => Some(*task),
             _ => None,
         }
     }
@@ -376,6 +435,35 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::AuctionClose { task } => {
             w.u8(21).raw(&task.0);
         }
+        OpBody::SkillsSet { skills } => {
+            w.u8(30);
+            encode_list(w, skills);
+        }
+        OpBody::TeamTaskCreate(t) => {
+            w.u8(31)
+                .str(&t.title)
+                .str(&t.description)
+                .u64(t.coordinator_bonus)
+                .u8(t.max_team_size)
+                .u8(t.subtasks.len().min(255) as u8);
+            for st in t.subtasks.iter().take(255) {
+                w.str(&st.title).str(&st.description);
+                encode_list(w, &st.required_skills);
+                w.u64(st.reward);
+            }
+        }
+        OpBody::TeamClaim { task } => {
+            w.u8(32).raw(&task.0);
+        }
+        OpBody::TeamApply { task } => {
+            w.u8(33).raw(&task.0);
+        }
+        OpBody::TeamAccept { task, applicant } => {
+            w.u8(34).raw(&task.0).raw(&applicant.0);
+        }
+        OpBody::SubTaskComplete { task, index } => {
+            w.u8(35).raw(&task.0).u8(*index);
+        }
     }
 }
 
@@ -465,6 +553,51 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
             estimated_days: r.u32()?,
         },
         21 => OpBody::AuctionClose { task: task(r)? },
+        30 => OpBody::SkillsSet {
+            skills: decode_list(r, "skills", MAX_SKILLS, MAX_TAG_BYTES)?,
+        },
+        31 => {
+            let title = r.str("title", MAX_TITLE_BYTES)?.to_owned();
+            let description = r.str("description", MAX_DESCRIPTION_BYTES)?.to_owned();
+            let coordinator_bonus = r.u64()?;
+            let max_team_size = r.u8()?;
+            let n = r.u8()? as usize;
+            if n > MAX_SUBTASKS {
+                return Err(DecodeError::TooLong {
+                    field: "subtasks",
+                    len: n,
+                    max: MAX_SUBTASKS,
+                });
+            }
+            let mut subtasks = Vec::with_capacity(n);
+            for _ in 0..n {
+                subtasks.push(NewSubTask {
+                    title: r.str("subtask title", MAX_TITLE_BYTES)?.to_owned(),
+                    description: r
+                        .str("subtask description", MAX_SUBTASK_DESCRIPTION_BYTES)?
+                        .to_owned(),
+                    required_skills: decode_list(r, "required_skills", MAX_TAGS, MAX_TAG_BYTES)?,
+                    reward: r.u64()?,
+                });
+            }
+            OpBody::TeamTaskCreate(NewTeamTask {
+                title,
+                description,
+                subtasks,
+                coordinator_bonus,
+                max_team_size,
+            })
+        }
+        32 => OpBody::TeamClaim { task: task(r)? },
+        33 => OpBody::TeamApply { task: task(r)? },
+        34 => OpBody::TeamAccept {
+            task: task(r)?,
+            applicant: NodeId(r.array()?),
+        },
+        35 => OpBody::SubTaskComplete {
+            task: task(r)?,
+            index: r.u8()?,
+        },
         t => return Err(DecodeError::UnknownTag(t)),
     })
 }
@@ -622,6 +755,28 @@ mod tests {
                 estimated_days: 2,
             },
             OpBody::AuctionClose { task: t },
+            OpBody::SkillsSet {
+                skills: vec!["rust".into(), "ui".into()],
+            },
+            OpBody::TeamTaskCreate(NewTeamTask {
+                title: "team".into(),
+                description: "d".into(),
+                subtasks: vec![NewSubTask {
+                    title: "s".into(),
+                    description: String::new(),
+                    required_skills: vec!["rust".into()],
+                    reward: 7,
+                }],
+                coordinator_bonus: 3,
+                max_team_size: 4,
+            }),
+            OpBody::TeamClaim { task: t },
+            OpBody::TeamApply { task: t },
+            OpBody::TeamAccept {
+                task: t,
+                applicant: NodeId([5; 32]),
+            },
+            OpBody::SubTaskComplete { task: t, index: 2 },
         ]
     }
 

@@ -93,6 +93,43 @@ pub enum Reject {
     },
     NoBids(TaskId),
     BadDeadline,
+    ReservedChannel(String),
+    ChannelDissolved(String),
+    BadTeam(&'static str),
+    NotCoordinator {
+        task: TaskId,
+    },
+    TeamNotForming {
+        task: TaskId,
+        status: &'static str,
+    },
+    TeamNotInProgress {
+        task: TaskId,
+        status: &'static str,
+    },
+    TeamFull {
+        task: TaskId,
+        max: u8,
+    },
+    AlreadyInTeam(TaskId),
+    AlreadyApplied(TaskId),
+    NoSkills,
+    NoSkillMatch(TaskId),
+    NotApplicant {
+        task: TaskId,
+    },
+    NoSuchSubTask {
+        task: TaskId,
+        index: u8,
+    },
+    SubTaskNotYours {
+        task: TaskId,
+        index: u8,
+    },
+    SubTaskDone {
+        task: TaskId,
+        index: u8,
+    },
     /// The author equivocated at or before this op's seq (log-level rule).
     Equivocation {
         seq: u64,
@@ -134,6 +171,21 @@ impl Reject {
             NoBids(_) => "no_bids",
             BadDeadline => "bad_deadline",
             Equivocation { .. } => "equivocation",
+            ReservedChannel(_) => "reserved_channel",
+            ChannelDissolved(_) => "channel_dissolved",
+            BadTeam(_) => "bad_team",
+            NotCoordinator { .. } => "not_coordinator",
+            TeamNotForming { .. } => "team_not_forming",
+            TeamNotInProgress { .. } => "team_not_in_progress",
+            TeamFull { .. } => "team_full",
+            AlreadyInTeam(_) => "already_in_team",
+            AlreadyApplied(_) => "already_applied",
+            NoSkills => "no_skills",
+            NoSkillMatch(_) => "no_skill_match",
+            NotApplicant { .. } => "not_applicant",
+            NoSuchSubTask { .. } => "no_such_subtask",
+            SubTaskNotYours { .. } => "subtask_not_yours",
+            SubTaskDone { .. } => "subtask_done",
         }
     }
 }
@@ -207,6 +259,61 @@ impl fmt::Display for Reject {
             BadDeadline => {
                 f.write_str("an auction needs max_reward > 0 and a deadline in the future")
             }
+            ReservedChannel(c) => write!(f, "channel names starting with team- are reserved ({c})"),
+            ChannelDissolved(c) => write!(f, "channel {c} was dissolved"),
+            BadTeam(why) => write!(f, "invalid team task: {why}"),
+            NotCoordinator { task } => {
+                write!(
+                    f,
+                    "only the coordinator of team task {}… may do that",
+                    task.short()
+                )
+            }
+            TeamNotForming { task, status } => write!(
+                f,
+                "team task {}… is {status}, not forming a team",
+                task.short()
+            ),
+            TeamNotInProgress { task, status } => {
+                write!(
+                    f,
+                    "team task {}… is {status}, not in progress",
+                    task.short()
+                )
+            }
+            TeamFull { task, max } => {
+                write!(
+                    f,
+                    "the team of task {}… is full ({max} people)",
+                    task.short()
+                )
+            }
+            AlreadyInTeam(t) => write!(f, "already in the team of task {}…", t.short()),
+            AlreadyApplied(t) => write!(f, "already applied to team task {}…", t.short()),
+            NoSkills => f.write_str("set a skill profile before applying to a team"),
+            NoSkillMatch(t) => write!(
+                f,
+                "none of your skills matches what team task {}… needs",
+                t.short()
+            ),
+            NotApplicant { task } => write!(
+                f,
+                "that node has not applied to team task {}…",
+                task.short()
+            ),
+            NoSuchSubTask { task, index } => {
+                write!(f, "team task {}… has no sub-task {index}", task.short())
+            }
+            SubTaskNotYours { task, index } => write!(
+                f,
+                "sub-task {index} of team task {}… is not assigned to you",
+                task.short()
+            ),
+            SubTaskDone { task, index } => write!(
+                f,
+                "sub-task {index} of team task {}… is already done",
+                task.short()
+            ),
             Equivocation { seq } => write!(
                 f,
                 "the author signed two different ops at seq {seq}; its ops from there on have no effect"

@@ -17,6 +17,7 @@ use crate::core::op::{
 };
 use crate::core::reject::{Payer, Reject};
 use crate::core::reputation::Reputation;
+use crate::core::teams::TeamTask;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -43,6 +44,8 @@ pub struct Channel {
     /// SP held by the channel (collected tax).
     pub treasury: u64,
     pub members: BTreeSet<NodeId>,
+    /// Set when a team workspace is dissolved; no new members or tasks.
+    pub dissolved: Option<Hlc>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -141,6 +144,10 @@ pub struct State {
     pub accounts: BTreeMap<NodeId, Account>,
     pub channels: BTreeMap<String, Channel>,
     pub tasks: BTreeMap<TaskId, Task>,
+    /// Team (composite) tasks.
+    pub teams: BTreeMap<TaskId, TeamTask>,
+    /// Skill profiles (lowercased).
+    pub skills: BTreeMap<NodeId, BTreeSet<String>>,
     /// All SP ever minted.
     pub minted: u64,
     /// Sum of every task's escrow (kept for the conservation check).
@@ -176,6 +183,7 @@ impl State {
                 created: Hlc::ZERO,
                 treasury: 0,
                 members: BTreeSet::new(),
+                dissolved: None,
             },
         );
         State {
@@ -183,6 +191,8 @@ impl State {
             accounts: BTreeMap::new(),
             channels,
             tasks: BTreeMap::new(),
+            teams: BTreeMap::new(),
+            skills: BTreeMap::new(),
             minted: 0,
             escrow: 0,
             applied: 0,
@@ -209,6 +219,9 @@ impl State {
             OpBody::TaskClaim { task } => self.task_claim(cx, *task),
             OpBody::TaskStart { task } => self.task_start(cx, *task),
             OpBody::TaskComplete { task } => self.task_complete(cx, *task),
+            OpBody::TaskDelete { task } if self.teams.contains_key(task) => {
+                self.team_delete(cx, *task)
+            }
             OpBody::TaskDelete { task } => self.task_delete(cx, *task),
             OpBody::Bid {
                 task,
@@ -216,6 +229,12 @@ impl State {
                 estimated_days,
             } => self.bid(cx, *task, *amount, *estimated_days),
             OpBody::AuctionClose { task } => self.auction_close(cx, *task),
+            OpBody::SkillsSet { skills } => self.skills_set(cx, skills),
+            OpBody::TeamTaskCreate(t) => self.team_task_create(cx, t),
+            OpBody::TeamClaim { task } => self.team_claim(cx, *task),
+            OpBody::TeamApply { task } => self.team_apply(cx, *task),
+            OpBody::TeamAccept { task, applicant } => self.team_accept(cx, *task, *applicant),
+            OpBody::SubTaskComplete { task, index } => self.subtask_complete(cx, *task, *index),
         };
         match r {
             Ok(()) => self.applied += 1,
@@ -321,7 +340,8 @@ impl State {
     pub fn sp_conserved(&self) -> bool {
         let balances: u128 = self.accounts.values().map(|a| a.balance as u128).sum();
         let treasuries: u128 = self.channels.values().map(|c| c.treasury as u128).sum();
-        let escrow: u128 = self.tasks.values().map(|t| t.escrow as u128).sum();
+        let escrow: u128 = self.tasks.values().map(|t| t.escrow as u128).sum::<u128>()
+            + self.teams.values().map(|t| t.escrow as u128).sum::<u128>();
         escrow == self.escrow as u128 && balances + treasuries + escrow == self.minted as u128
     }
 
@@ -368,6 +388,15 @@ impl State {
             for m in &c.members {
                 w.raw(&m.0);
             }
+            match c.dissolved {
+                None => {
+                    w.u8(0);
+                }
+                Some(h) => {
+                    w.u8(1);
+                    hlc(w, h);
+                }
+            }
         }
         w.u64(self.tasks.len() as u64);
         for (id, t) in &self.tasks {
@@ -406,6 +435,47 @@ impl State {
             }
             hlc(w, t.created);
             hlc(w, t.updated);
+        }
+        w.u64(self.teams.len() as u64);
+        for (id, t) in &self.teams {
+            w.raw(&id.0).str(&t.channel).raw(&t.owner.0);
+            w.str(&t.title).str(&t.description);
+            w.u64(t.subtasks.len() as u64);
+            for s in &t.subtasks {
+                w.str(&s.title).str(&s.description);
+                list(w, &s.required_skills);
+                w.u64(s.reward);
+                opt_node(w, s.assignee.as_ref());
+                w.u8(s.done as u8);
+            }
+            w.u64(t.coordinator_bonus).u8(t.max_team_size);
+            opt_node(w, t.coordinator.as_ref());
+            w.u64(t.members.len() as u64);
+            for m in &t.members {
+                w.raw(&m.0);
+            }
+            w.u64(t.applicants.len() as u64);
+            for (n, m) in &t.applicants {
+                w.raw(&n.0).u16(*m);
+            }
+            w.u8(t.status as u8).u64(t.escrow);
+            match &t.workspace {
+                None => {
+                    w.u8(0);
+                }
+                Some(ws) => {
+                    w.u8(1).str(ws);
+                }
+            }
+            hlc(w, t.created);
+            hlc(w, t.updated);
+        }
+        w.u64(self.skills.len() as u64);
+        for (n, skills) in &self.skills {
+            w.raw(&n.0).u64(skills.len() as u64);
+            for s in skills {
+                w.str(s);
+            }
         }
     }
 }

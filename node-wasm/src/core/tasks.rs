@@ -87,6 +87,9 @@ impl State {
             .channels
             .get(cx.channel)
             .ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
+        if ch.dissolved.is_some() {
+            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
+        }
         let payer = match t.funding {
             Funding::Creator => Payer::Node(cx.author),
             Funding::Treasury => {

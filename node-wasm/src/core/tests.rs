@@ -1003,6 +1003,7 @@ fn random_history(seed: u64, n_ops: usize) -> Vec<VerifiedOp> {
     let mut tasks: Vec<(TaskId, &str)> = Vec::new();
     let mut t = T0;
     let mut equivocated = false;
+    let mut teams: Vec<TaskId> = Vec::new();
     for (i, ch) in ["dev", "ops"].into_iter().enumerate() {
         let op = authors[i].op(t, ch, channel("seeded"));
         guide.receive_verified(op.clone(), u64::MAX / 2);
@@ -1012,7 +1013,65 @@ fn random_history(seed: u64, n_ops: usize) -> Vec<VerifiedOp> {
         t += rng.below(4);
         let ai = rng.below(authors.len() as u64) as usize;
         let me = authors[ai].id();
-        let (ch, body): (&str, OpBody) = match rng.below(14) {
+        let (ch, body): (&str, OpBody) = match rng.below(19) {
+            14 => (
+                "global",
+                skills(&[*rng.pick(&["a", "b", "c"]), *rng.pick(&["a", "b", "c"])]),
+            ),
+            15 => {
+                let subs = [
+                    ("a", rng.below(100)),
+                    ("b", rng.below(100)),
+                    ("", rng.below(20)),
+                ];
+                let n = 1 + rng.below(3) as usize;
+                (
+                    "dev",
+                    team_task(rng.below(30), 2 + rng.below(4) as u8, &subs[..n]),
+                )
+            }
+            16..=18 if !teams.is_empty() => {
+                use crate::core::teams::TeamStatus;
+                let id = *rng.pick(&teams);
+                let team = guide.state().teams.get(&id).cloned();
+                let find = |n: NodeId| authors.iter().position(|a| a.id() == n);
+                let (who, body) = match team {
+                    Some(tm) if tm.status == TeamStatus::FormingTeam && rng.below(2) == 0 => {
+                        match (tm.coordinator, tm.applicants.keys().next()) {
+                            (Some(c), Some(app)) => (
+                                find(c).unwrap_or(ai),
+                                OpBody::TeamAccept {
+                                    task: id,
+                                    applicant: *app,
+                                },
+                            ),
+                            _ => (ai, OpBody::TeamApply { task: id }),
+                        }
+                    }
+                    Some(tm) if tm.status == TeamStatus::FormingTeam => {
+                        (ai, OpBody::TeamApply { task: id })
+                    }
+                    Some(tm) if tm.status == TeamStatus::InProgress => {
+                        let i = rng.below(tm.subtasks.len() as u64) as usize;
+                        let who = tm.subtasks[i].assignee.and_then(find).unwrap_or(ai);
+                        (
+                            who,
+                            OpBody::SubTaskComplete {
+                                task: id,
+                                index: i as u8,
+                            },
+                        )
+                    }
+                    Some(tm) if tm.status == TeamStatus::Open || rng.below(4) != 0 => {
+                        (ai, OpBody::TeamClaim { task: id })
+                    }
+                    _ => (ai, OpBody::TaskDelete { task: id }),
+                };
+                let op = authors[who].op(t, "dev", body);
+                guide.receive_verified(op.clone(), u64::MAX / 2);
+                ops.push(op);
+                continue;
+            }
             0 => (*rng.pick(&channels), channel("c")),
             1 => (*rng.pick(&channels), OpBody::ChannelSubscribe),
             2 => (*rng.pick(&channels), OpBody::ChannelUnsubscribe),
@@ -1101,6 +1160,11 @@ fn random_history(seed: u64, n_ops: usize) -> Vec<VerifiedOp> {
         {
             tasks.push((op.id(), ch));
         }
+        if matches!(body, OpBody::TeamTaskCreate(_))
+            && guide.outcome(&op.id()) == Some(OpOutcome::Applied)
+        {
+            teams.push(op.id());
+        }
         ops.push(op);
     }
     ops
@@ -1110,8 +1174,9 @@ fn random_history(seed: u64, n_ops: usize) -> Vec<VerifiedOp> {
 fn replicas_converge_under_any_delivery_order_with_duplicates() {
     let mut applied_total = 0;
     let mut completed_total = 0;
-    for seed in 1..=12u64 {
-        let ops = random_history(seed * 7919, 160);
+    let mut teams_started = 0;
+    for seed in 1..=20u64 {
+        let ops = random_history(seed * 7919, 250);
         let mut reference = Replica::new();
         for op in &ops {
             reference.receive_verified(op.clone(), u64::MAX / 2);
@@ -1123,6 +1188,12 @@ fn replicas_converge_under_any_delivery_order_with_duplicates() {
             .tasks
             .values()
             .filter(|t| t.status == TaskStatus::Completed)
+            .count();
+        teams_started += reference
+            .state()
+            .teams
+            .values()
+            .filter(|t| t.workspace.is_some())
             .count();
         let mut rng = Rng(seed);
         for round in 0..6 {
@@ -1153,6 +1224,10 @@ fn replicas_converge_under_any_delivery_order_with_duplicates() {
         completed_total > 5,
         "only {completed_total} tasks completed"
     );
+    eprintln!(
+        "applied {applied_total}, completed {completed_total}, teams started {teams_started}"
+    );
+    assert!(teams_started > 0, "no team ever started");
 }
 
 #[test]
@@ -1184,7 +1259,19 @@ fn fold_never_panics_on_arbitrary_signed_ops() {
         } else {
             rng.below(50)
         };
-        let body = match rng.below(11) {
+        let body = match rng.below(17) {
+            11 => skills(&["a"]),
+            12 => team_task(big, rng.below(40) as u8, &[("a", big), ("", rng.below(9))]),
+            13 => OpBody::TeamClaim { task },
+            14 => OpBody::TeamApply { task },
+            15 => OpBody::TeamAccept {
+                task,
+                applicant: authors[rng.below(3) as usize].id(),
+            },
+            16 => OpBody::SubTaskComplete {
+                task,
+                index: rng.below(3) as u8,
+            },
             0 => channel("x"),
             1 => OpBody::ChannelSubscribe,
             2 => OpBody::ChannelUnsubscribe,
@@ -1244,4 +1331,266 @@ fn held_back_queue_is_bounded() {
         last = r.receive_verified(op, T0);
     }
     assert_eq!(last, Received::Dropped);
+}
+
+// ---- teams -------------------------------------------------------------------
+
+fn team_task(bonus: u64, max: u8, subtasks: &[(&str, u64)]) -> OpBody {
+    OpBody::TeamTaskCreate(crate::core::op::NewTeamTask {
+        title: "team".into(),
+        description: String::new(),
+        subtasks: subtasks
+            .iter()
+            .map(|(skill, reward)| crate::core::op::NewSubTask {
+                title: format!("do {skill}"),
+                description: String::new(),
+                required_skills: if skill.is_empty() {
+                    vec![]
+                } else {
+                    vec![skill.to_string()]
+                },
+                reward: *reward,
+            })
+            .collect(),
+        coordinator_bonus: bonus,
+        max_team_size: max,
+    })
+}
+
+fn skills(list: &[&str]) -> OpBody {
+    OpBody::SkillsSet {
+        skills: list.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn team_task_full_flow_assigns_pays_and_dissolves_workspace() {
+    use crate::core::teams::{TeamStatus, workspace_name};
+    let (mut a, mut bob) = (Author::new(1), Author::new(2));
+    let (mut carol, mut dave, mut eve, mut erin) = (
+        Author::new(3),
+        Author::new(4),
+        Author::new(5),
+        Author::new(6),
+    );
+    let mut w = dev_world(&mut a, &mut bob);
+    let t = a.op(
+        T0 + 5,
+        "dev",
+        team_task(20, 4, &[("rust", 100), ("ui", 50)]),
+    );
+    w.applied(&t);
+    let id = t.id();
+    assert_eq!(w.balance(&a), INITIAL_SP - 170, "budget fully escrowed");
+    w.applied(&bob.op(T0 + 6, "dev", OpBody::TeamClaim { task: id }));
+    let r = w.rejected(&carol.op(T0 + 7, "dev", OpBody::TeamClaim { task: id }));
+    assert_eq!(r.code(), "claimed_by_other");
+    w.applied(&carol.op(T0 + 8, "global", skills(&["Rust"])));
+    w.applied(&dave.op(T0 + 9, "global", skills(&["ui", "css"])));
+    w.applied(&erin.op(T0 + 10, "global", skills(&["go"])));
+    w.applied(&carol.op(T0 + 11, "dev", OpBody::TeamApply { task: id }));
+    w.applied(&dave.op(T0 + 12, "dev", OpBody::TeamApply { task: id }));
+    assert_eq!(
+        w.rejected(&eve.op(T0 + 13, "dev", OpBody::TeamApply { task: id }))
+            .code(),
+        "no_skills"
+    );
+    assert_eq!(
+        w.rejected(&erin.op(T0 + 14, "dev", OpBody::TeamApply { task: id }))
+            .code(),
+        "no_skill_match"
+    );
+    assert_eq!(
+        w.rejected(&carol.op(T0 + 15, "dev", OpBody::TeamApply { task: id }))
+            .code(),
+        "already_applied"
+    );
+    let r = w.rejected(&carol.op(
+        T0 + 16,
+        "dev",
+        OpBody::TeamAccept {
+            task: id,
+            applicant: dave.id(),
+        },
+    ));
+    assert_eq!(r.code(), "not_coordinator");
+    w.applied(&bob.op(
+        T0 + 17,
+        "dev",
+        OpBody::TeamAccept {
+            task: id,
+            applicant: carol.id(),
+        },
+    ));
+    // Carol cannot do the ui sub-task, so the team is still forming.
+    assert_eq!(w.r.state().teams[&id].status, TeamStatus::FormingTeam);
+    w.applied(&bob.op(
+        T0 + 18,
+        "dev",
+        OpBody::TeamAccept {
+            task: id,
+            applicant: dave.id(),
+        },
+    ));
+    let team = &w.r.state().teams[&id];
+    assert_eq!(team.status, TeamStatus::InProgress);
+    assert_eq!(team.subtasks[0].assignee, Some(carol.id()));
+    assert_eq!(team.subtasks[1].assignee, Some(dave.id()));
+    let ws = workspace_name(&id);
+    assert_eq!(team.workspace.as_deref(), Some(ws.as_str()));
+    let ch = &w.r.state().channels[&ws];
+    assert_eq!(ch.members.len(), 3);
+    assert!(ch.dissolved.is_none());
+    let r = w.rejected(&dave.op(
+        T0 + 19,
+        "dev",
+        OpBody::SubTaskComplete { task: id, index: 0 },
+    ));
+    assert_eq!(r.code(), "subtask_not_yours");
+    let r = w.rejected(&dave.op(
+        T0 + 20,
+        "dev",
+        OpBody::SubTaskComplete { task: id, index: 9 },
+    ));
+    assert_eq!(r.code(), "no_such_subtask");
+    w.applied(&carol.op(
+        T0 + 21,
+        "dev",
+        OpBody::SubTaskComplete { task: id, index: 0 },
+    ));
+    assert_eq!(w.balance(&carol), INITIAL_SP, "paid only when all are done");
+    w.applied(&dave.op(
+        T0 + 22,
+        "dev",
+        OpBody::SubTaskComplete { task: id, index: 1 },
+    ));
+    let team = &w.r.state().teams[&id];
+    assert_eq!(team.status, TeamStatus::Completed);
+    assert_eq!(team.escrow, 0);
+    assert_eq!(w.balance(&carol), INITIAL_SP + 98);
+    assert_eq!(w.balance(&dave), INITIAL_SP + 49);
+    assert_eq!(w.balance(&bob), INITIAL_SP + 19);
+    assert_eq!(w.r.state().treasury("dev"), 2 + 1 + 1);
+    assert!(w.r.state().channels[&ws].dissolved.is_some());
+    assert_eq!(
+        w.r.state().accounts[&carol.id()].reputation.tags["rust"],
+        10 * MILLI
+    );
+    assert_eq!(
+        w.rejected(&eve.op(T0 + 23, &ws, OpBody::ChannelSubscribe))
+            .code(),
+        "channel_dissolved"
+    );
+    let r = w.rejected(&carol.op(
+        T0 + 24,
+        "dev",
+        OpBody::SubTaskComplete { task: id, index: 0 },
+    ));
+    assert_eq!(r.code(), "team_not_in_progress");
+}
+
+#[test]
+fn team_assignment_prefers_best_match_then_lowest_node_id() {
+    use crate::core::teams::{SubTask, assign};
+    use std::collections::{BTreeMap, BTreeSet};
+    let st = |req: &[&str]| SubTask {
+        title: "s".into(),
+        description: String::new(),
+        required_skills: req.iter().map(|s| s.to_string()).collect(),
+        reward: 1,
+        assignee: None,
+        done: false,
+    };
+    let (n1, n2, n3) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]));
+    let mut sk = BTreeMap::new();
+    sk.insert(n1, BTreeSet::from(["a".to_string()]));
+    sk.insert(n2, BTreeSet::from(["a".to_string(), "b".to_string()]));
+    sk.insert(n3, BTreeSet::from(["a".to_string(), "b".to_string()]));
+    let members = BTreeSet::from([n1, n2, n3]);
+    // Sub-task 0 needs a+b: n2 and n3 tie at 1000 → n2. Sub-task 1 needs a:
+    // n1 and n3 tie → n1. Sub-task 2 needs nothing → n3.
+    let plan = assign(&[st(&["a", "b"]), st(&["a"]), st(&[])], &members, &sk).unwrap();
+    assert_eq!(plan, vec![n2, n1, n3]);
+    // Nobody has skill c: not assignable yet.
+    assert!(assign(&[st(&["c"])], &members, &sk).is_none());
+}
+
+#[test]
+fn team_task_validation_and_capacity() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut c = Author::new(3);
+    let mut w = dev_world(&mut a, &mut b);
+    assert_eq!(
+        w.rejected(&a.op(T0 + 5, "dev", team_task(0, 4, &[])))
+            .code(),
+        "bad_team"
+    );
+    assert_eq!(
+        w.rejected(&a.op(T0 + 6, "dev", team_task(0, 2, &[("", 1), ("", 1)])))
+            .code(),
+        "bad_team"
+    );
+    assert_eq!(
+        w.rejected(&a.op(T0 + 7, "dev", team_task(1, 4, &[("", 1000)])))
+            .code(),
+        "insufficient_funds"
+    );
+    assert_eq!(
+        w.rejected(&a.op(T0 + 8, "global", team_task(0, 4, &[("", 1)])))
+            .code(),
+        "global_not_allowed"
+    );
+    // Size 2: one member plus the coordinator.
+    let t = a.op(T0 + 9, "dev", team_task(0, 2, &[("", 5)]));
+    w.applied(&t);
+    w.applied(&a.op(T0 + 10, "dev", OpBody::TeamClaim { task: t.id() }));
+    w.applied(&b.op(T0 + 11, "global", skills(&["x"])));
+    w.applied(&c.op(T0 + 12, "global", skills(&["y"])));
+    w.applied(&b.op(T0 + 13, "dev", OpBody::TeamApply { task: t.id() }));
+    w.applied(&c.op(T0 + 14, "dev", OpBody::TeamApply { task: t.id() }));
+    w.applied(&a.op(
+        T0 + 15,
+        "dev",
+        OpBody::TeamAccept {
+            task: t.id(),
+            applicant: b.id(),
+        },
+    ));
+    // The single sub-task has an assignee: the team started.
+    let r = w.rejected(&a.op(
+        T0 + 16,
+        "dev",
+        OpBody::TeamAccept {
+            task: t.id(),
+            applicant: c.id(),
+        },
+    ));
+    assert_eq!(r.code(), "team_not_forming");
+}
+
+#[test]
+fn team_delete_refunds_remaining_escrow() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = dev_world(&mut a, &mut b);
+    let t = a.op(T0 + 5, "dev", team_task(10, 3, &[("", 40)]));
+    w.applied(&t);
+    assert_eq!(w.balance(&a), 950);
+    assert_eq!(
+        w.rejected(&b.op(T0 + 6, "dev", OpBody::TaskDelete { task: t.id() }))
+            .code(),
+        "not_owner"
+    );
+    w.applied(&a.op(T0 + 7, "dev", OpBody::TaskDelete { task: t.id() }));
+    assert_eq!(w.balance(&a), INITIAL_SP);
+    assert_eq!(w.r.state().escrow, 0);
+}
+
+#[test]
+fn workspace_channel_names_are_reserved() {
+    let mut a = Author::new(1);
+    let mut w = World::new();
+    assert_eq!(
+        w.rejected(&a.op(T0, "team-abc", channel(""))).code(),
+        "reserved_channel"
+    );
 }
