@@ -22,6 +22,7 @@ pub mod schema;
 pub mod state;
 pub mod tasks;
 pub mod teams;
+pub mod vectors;
 
 #[cfg(test)]
 mod tests;
