@@ -9,6 +9,27 @@ use node_wasm::core::hlc::Hlc;
 use node_wasm::core::op::{Funding, NewTask, OpBody, OpId, SignedOp, TaskSchema, VerifiedOp};
 use node_wasm::core::replica::Replica;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts live heap bytes so the bench can report memory per op.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
 const T0: u64 = 1_700_000_000_000;
 const NOW: u64 = u64::MAX / 2;
 
@@ -163,5 +184,45 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench_100k(c: &mut Criterion) {
+    let n = 100_000;
+    let before = LIVE.load(Ordering::Relaxed);
+    let ops = history(n);
+    let mut r = Replica::new();
+    r.receive_batch(ops.clone(), NOW);
+    let after = LIVE.load(Ordering::Relaxed);
+    let ops_only = {
+        let b = LIVE.load(Ordering::Relaxed);
+        let copy = ops.clone();
+        let a = LIVE.load(Ordering::Relaxed);
+        drop(copy);
+        a - b
+    };
+    // Live bytes now = the `ops` vector (kept for the bench) + the replica.
+    let replica = after - before - ops_only;
+    eprintln!(
+        "memory: replica with {n} ops holds {} bytes live = {} bytes per op \
+         (the ops alone, as decoded values with their bytes: {} bytes per op)",
+        replica,
+        replica / n,
+        ops_only / n
+    );
+    drop(r);
+    let mut g = c.benchmark_group("refold_100k");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("full fold of 100k verified ops", |b| {
+        b.iter_batched(
+            || (Replica::new(), ops.clone()),
+            |(mut r, ops)| {
+                r.receive_batch(ops, NOW);
+                r
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_100k);
 criterion_main!(benches);

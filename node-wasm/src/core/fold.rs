@@ -5,8 +5,10 @@
 //! [`Fold::catch_up`]. An op that sorts before the cursor (a late arrival) or
 //! one that must leave the fold (equivocation) rewinds the state to the last
 //! checkpoint before it; the next `catch_up` re-applies from there. A
-//! checkpoint (a copy of the state) is kept every `every` applied ops; old
-//! checkpoints are thinned so memory stays bounded. Insert a batch and call
+//! checkpoint (a copy of the state) is kept every `every` applied ops, or
+//! every "state size" ops once the state is larger, so copying stays O(1)
+//! amortised per op; old checkpoints are thinned so their number stays
+//! bounded. Insert a batch and call
 //! `catch_up` once to re-fold at most once per batch.
 
 use crate::core::hlc::Hlc;
@@ -21,7 +23,7 @@ use std::ops::Bound;
 /// Default spacing of checkpoints, in applied ops.
 pub const CHECKPOINT_EVERY: u64 = 1024;
 /// At most this many checkpoints are kept; beyond it, older ones are thinned.
-pub const MAX_CHECKPOINTS: usize = 64;
+pub const MAX_CHECKPOINTS: usize = 32;
 
 /// An op's position in the total order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,6 +74,8 @@ pub struct Fold {
     cursor: Option<OrderKey>,
     count: u64,
     checkpoints: Vec<Checkpoint>,
+    /// Take the next checkpoint when `count` reaches this.
+    next_checkpoint: u64,
     outcomes: BTreeMap<OpId, Outcome>,
     every: u64,
     stats: FoldStats,
@@ -91,6 +95,7 @@ impl Fold {
             cursor: None,
             count: 0,
             checkpoints: Vec::new(),
+            next_checkpoint: every.max(1),
             outcomes: BTreeMap::new(),
             every: every.max(1),
             stats: FoldStats::default(),
@@ -162,6 +167,7 @@ impl Fold {
                 self.count = 0;
             }
         }
+        self.next_checkpoint = self.count + self.spacing();
         self.stats.rewinds += 1;
     }
 
@@ -183,15 +189,25 @@ impl Fold {
             self.outcomes.insert(key.id, outcome);
             self.count += 1;
             self.stats.applies += 1;
-            if self.count.is_multiple_of(self.every) {
+            if self.count >= self.next_checkpoint {
                 self.checkpoints.push(Checkpoint {
                     after: key,
                     count: self.count,
                     state: self.state.clone(),
                 });
                 self.thin_checkpoints();
+                self.next_checkpoint = self.count + self.spacing();
             }
         }
+    }
+
+    /// Ops between checkpoints: at least `every`, and at least the number of
+    /// entities in the state, so copying the state for a checkpoint costs
+    /// O(1) amortised per applied op however large the state grows.
+    fn spacing(&self) -> u64 {
+        let s = &self.state;
+        let size = s.tasks.len() + s.teams.len() + s.accounts.len() + s.channels.len();
+        self.every.max(size as u64)
     }
 
     /// Keeps the newest half of the checkpoints and every other one of the

@@ -23,10 +23,16 @@ pub enum Received {
     Held,
     /// Stored; the fold has taken it into account.
     Stored,
-    /// Too far in the future and the held-back queue is full: dropped
-    /// (nothing stored; a peer may send it again later).
+    /// Not stored (nothing changed; a peer may send it again later): too far
+    /// in the future with the held-back queue full, or too far beyond its
+    /// author's chain head (`MAX_SEQ_AHEAD`).
     Dropped,
 }
+
+/// Ops more than this many seqs beyond their author's ready head are not
+/// stored (they could never be folded before the gap is filled, and storing
+/// them would let a peer fill our memory); sync fetches them again later.
+pub const MAX_SEQ_AHEAD: u64 = 4096;
 
 /// Most ops kept aside for being too far in the future; beyond this they are
 /// dropped so a peer with a broken clock cannot fill our memory.
@@ -186,6 +192,10 @@ impl Replica {
             return Received::Duplicate;
         }
         let hlc = op.op().hlc;
+        let head = self.store.head(&op.op().author).map_or(0, |h| h.0);
+        if op.op().seq > head.saturating_add(MAX_SEQ_AHEAD) {
+            return Received::Dropped;
+        }
         if self.clock.observe(hlc, now_ms).is_err() {
             if self.held.len() >= MAX_HELD {
                 return Received::Dropped;

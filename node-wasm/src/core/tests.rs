@@ -1594,3 +1594,32 @@ fn workspace_channel_names_are_reserved() {
         "reserved_channel"
     );
 }
+
+#[test]
+fn ops_far_beyond_their_chain_head_are_not_stored() {
+    let a = Identity::from_seed([1; 32]);
+    let far = crate::core::replica::MAX_SEQ_AHEAD + 2;
+    let op = SignedOp::create(
+        &a,
+        far,
+        OpId([1; 32]),
+        Hlc::new(T0, 0),
+        "dev",
+        OpBody::ChannelSubscribe,
+    )
+    .unwrap();
+    let mut r = Replica::new();
+    assert_eq!(r.receive_verified(op.clone(), T0), Received::Dropped);
+    assert!(!r.contains(&op.id()));
+    let near = SignedOp::create(
+        &a,
+        far - 2,
+        OpId([1; 32]),
+        Hlc::new(T0, 0),
+        "dev",
+        OpBody::ChannelSubscribe,
+    )
+    .unwrap();
+    assert_eq!(r.receive_verified(near.clone(), T0), Received::Stored);
+    assert_eq!(r.outcome(&near.id()), Some(OpOutcome::Pending));
+}
