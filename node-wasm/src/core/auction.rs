@@ -106,7 +106,7 @@ impl State {
         if estimated_days == 0 {
             return Err(Reject::ZeroDays);
         }
-        if let Some(a) = self.tasks.get_mut(&id).and_then(|t| t.auction.as_mut()) {
+        if let Some(a) = self.task_mut(&id).and_then(|t| t.auction.as_mut()) {
             a.bids.insert(
                 cx.author,
                 Bid {
@@ -145,7 +145,7 @@ impl State {
             if !past_deadline {
                 return Err(Reject::NoBids(id));
             }
-            if let Some(t) = self.tasks.get_mut(&id) {
+            if let Some(t) = self.task_mut(&id) {
                 t.status = TaskStatus::Open;
                 t.updated = cx.hlc;
                 if let Some(a) = t.auction.as_mut() {
@@ -174,7 +174,7 @@ impl State {
         let payer = t.payer();
         self.check_funds(&payer, amount)?;
         self.escrow_from(&payer, amount);
-        if let Some(t) = self.tasks.get_mut(&id) {
+        if let Some(t) = self.task_mut(&id) {
             t.reward = amount;
             t.escrow = amount;
             t.status = TaskStatus::Claimed;

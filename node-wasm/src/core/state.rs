@@ -22,6 +22,7 @@ use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// One identity's ledger entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,9 +144,12 @@ pub struct State {
     pub params: Params,
     pub accounts: BTreeMap<NodeId, Account>,
     pub channels: BTreeMap<String, Channel>,
-    pub tasks: BTreeMap<TaskId, Task>,
-    /// Team (composite) tasks.
-    pub teams: BTreeMap<TaskId, TeamTask>,
+    /// Tasks are shared (`Arc`) so that a checkpoint copy of the state copies
+    /// pointers, not task contents; a rule that changes a task copies that
+    /// one task on write (`task_mut`).
+    pub tasks: BTreeMap<TaskId, Arc<Task>>,
+    /// Team (composite) tasks, shared the same way.
+    pub teams: BTreeMap<TaskId, Arc<TeamTask>>,
     /// Skill profiles (lowercased).
     pub skills: BTreeMap<NodeId, BTreeSet<String>>,
     /// All SP ever minted.
@@ -269,6 +273,16 @@ impl State {
         if let Some(a) = self.accounts.get_mut(&voter) {
             a.reputation.credit(at.ms, milli, &[]);
         }
+    }
+
+    /// A task for writing (copy-on-write if a checkpoint shares it).
+    pub(crate) fn task_mut(&mut self, id: &TaskId) -> Option<&mut Task> {
+        self.tasks.get_mut(id).map(Arc::make_mut)
+    }
+
+    /// A team task for writing (copy-on-write if a checkpoint shares it).
+    pub(crate) fn team_mut(&mut self, id: &TaskId) -> Option<&mut TeamTask> {
+        self.teams.get_mut(id).map(Arc::make_mut)
     }
 
     pub fn balance(&self, node: &NodeId) -> u64 {

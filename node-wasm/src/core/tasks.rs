@@ -11,6 +11,7 @@ use crate::core::op::{Funding, GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTask, TaskId,
 use crate::core::reject::{Payer, Reject};
 use crate::core::state::{Auction, AuctionStatus, Ctx, State, Task, TaskStatus};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Schema rules shared by the fold and local callers: `task_v1` has a fixed
 /// reward and no auction; `task_v2` may carry an auction (then its reward is
@@ -117,7 +118,7 @@ impl State {
         };
         self.tasks.insert(
             cx.id,
-            Task {
+            Arc::new(Task {
                 id: cx.id,
                 channel: cx.channel.to_owned(),
                 owner: cx.author,
@@ -134,7 +135,7 @@ impl State {
                 auction,
                 created: cx.hlc,
                 updated: cx.hlc,
-            },
+            }),
         );
         Ok(())
     }
@@ -156,7 +157,7 @@ impl State {
                 },
             });
         }
-        let t = self.tasks.get_mut(&id).ok_or(Reject::NoSuchTask(id))?;
+        let t = self.task_mut(&id).ok_or(Reject::NoSuchTask(id))?;
         t.status = TaskStatus::Claimed;
         t.assignee = Some(cx.author);
         t.updated = cx.hlc;
@@ -174,7 +175,7 @@ impl State {
     /// treasury; the assignee earns reputation unless it owns the task.
     pub(crate) fn task_complete(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
         self.assignee_transition(cx, id, TaskStatus::InProgress, TaskStatus::Completed)?;
-        let Some(t) = self.tasks.get_mut(&id) else {
+        let Some(t) = self.task_mut(&id) else {
             return Ok(());
         };
         let reward = t.escrow;
@@ -213,7 +214,7 @@ impl State {
                 needs: from.name(),
             });
         }
-        let t = self.tasks.get_mut(&id).ok_or(Reject::NoSuchTask(id))?;
+        let t = self.task_mut(&id).ok_or(Reject::NoSuchTask(id))?;
         t.status = to;
         t.updated = cx.hlc;
         Ok(())
@@ -229,7 +230,7 @@ impl State {
         let payer = t.payer();
         let refund = t.escrow;
         self.release_to(&payer, refund);
-        if let Some(t) = self.tasks.get_mut(&id) {
+        if let Some(t) = self.task_mut(&id) {
             t.escrow = 0;
             t.status = TaskStatus::Deleted;
             t.updated = cx.hlc;

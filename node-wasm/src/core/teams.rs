@@ -33,6 +33,7 @@ use crate::core::state::{Channel, Ctx, State};
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Prefix reserved for team workspace channels.
 pub const WORKSPACE_PREFIX: &str = "team-";
@@ -233,7 +234,7 @@ impl State {
             .collect();
         self.teams.insert(
             cx.id,
-            TeamTask {
+            Arc::new(TeamTask {
                 id: cx.id,
                 channel: cx.channel.to_owned(),
                 owner: cx.author,
@@ -250,7 +251,7 @@ impl State {
                 workspace: None,
                 created: cx.hlc,
                 updated: cx.hlc,
-            },
+            }),
         );
         Ok(())
     }
@@ -270,7 +271,7 @@ impl State {
                 },
             });
         }
-        if let Some(t) = self.teams.get_mut(&id) {
+        if let Some(t) = self.team_mut(&id) {
             t.coordinator = Some(cx.author);
             t.status = TeamStatus::FormingTeam;
             t.updated = cx.hlc;
@@ -307,7 +308,7 @@ impl State {
         if !required.is_empty() && m == 0 {
             return Err(Reject::NoSkillMatch(id));
         }
-        if let Some(t) = self.teams.get_mut(&id) {
+        if let Some(t) = self.team_mut(&id) {
             t.applicants.insert(cx.author, m);
             t.updated = cx.hlc;
         }
@@ -346,7 +347,7 @@ impl State {
         members.insert(applicant);
         let plan = assign(&t.subtasks, &members, &self.skills);
         let ws = workspace_name(&id);
-        let Some(t) = self.teams.get_mut(&id) else {
+        let Some(t) = self.team_mut(&id) else {
             return Ok(());
         };
         t.applicants.remove(&applicant);
@@ -404,7 +405,7 @@ impl State {
         if st.done {
             return Err(Reject::SubTaskDone { task: id, index });
         }
-        let Some(t) = self.teams.get_mut(&id) else {
+        let Some(t) = self.team_mut(&id) else {
             return Ok(());
         };
         t.subtasks[index as usize].done = true;
@@ -454,7 +455,7 @@ impl State {
         let refund = t.escrow;
         let workspace = t.workspace.clone();
         self.release_to(&Payer::Node(cx.author), refund);
-        if let Some(t) = self.teams.get_mut(&id) {
+        if let Some(t) = self.team_mut(&id) {
             t.escrow = 0;
             t.status = TeamStatus::Deleted;
             t.updated = cx.hlc;
