@@ -12,6 +12,7 @@ pub mod auction;
 pub mod channels;
 pub mod economy;
 pub mod fold;
+pub mod fuzz;
 pub mod hlc;
 pub mod log;
 pub mod op;

@@ -347,6 +347,15 @@ impl Op {
         w.finish()
     }
 
+    /// Strictly decodes a bare payload (no signature). For fuzzing the fold
+    /// and for tools; peers' ops always go through [`SignedOp::decode`].
+    pub fn decode_unsigned(payload: &[u8]) -> Result<Op, DecodeError> {
+        let mut r = Reader::new(payload);
+        let op = Op::decode_payload(&mut r)?;
+        r.finish()?;
+        Ok(op)
+    }
+
     fn decode_payload(r: &mut Reader<'_>) -> Result<Op, DecodeError> {
         let v = r.u8()?;
         if v != OP_VERSION {
