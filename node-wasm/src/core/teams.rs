@@ -8,7 +8,7 @@
 //! `team_apply` (needs a skill profile and, if skills are required, a
 //! positive skill match) → `team_accept` by the coordinator → once the
 //! assignment rule can give every sub-task a member, the team starts
-//! (`in_progress`) and its workspace channel `team-<16 hex of the task id>` is
+//! (`in_progress`) and its workspace channel `team-<48 hex of the task id>` is
 //! created → `subtask_complete` by each sub-task's assignee → when all are
 //! done, the escrow pays out (each payment taxed like a task completion, tax
 //! to the parent channel's treasury), the task is `completed` and the
@@ -109,9 +109,11 @@ fn team_skills(t: &TeamTask) -> Vec<String> {
     set.into_iter().cloned().collect()
 }
 
-/// Workspace channel name of a team task.
+/// Workspace channel name of a team task: `team-` and the first 24 bytes of
+/// its id in hex (53 characters, within the 64-byte channel-name limit;
+/// 192 bits leave no room for a collision).
 pub fn workspace_name(id: &OpId) -> String {
-    format!("{WORKSPACE_PREFIX}{}", hex::encode(&id.0[..8]))
+    format!("{WORKSPACE_PREFIX}{}", hex::encode(&id.0[..24]))
 }
 
 /// The assignment rule: `Some(assignees)` when every sub-task gets a member.
@@ -226,7 +228,14 @@ impl State {
             .map(|s| SubTask {
                 title: s.title.clone(),
                 description: s.description.clone(),
-                required_skills: s.required_skills.iter().map(|k| k.to_lowercase()).collect(),
+                // Lowercased and deduplicated, so a skill is credited once.
+                required_skills: s
+                    .required_skills
+                    .iter()
+                    .map(|k| k.to_lowercase())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 reward: s.reward,
                 assignee: None,
                 done: false,
@@ -363,17 +372,16 @@ impl State {
         t.workspace = Some(ws.clone());
         let mut people = t.members.clone();
         people.insert(cx.author);
-        self.channels.insert(
-            ws,
-            Channel {
-                steward: Some(cx.author),
-                description: format!("workspace of team task {}", id.short()),
-                created: cx.hlc,
-                treasury: 0,
-                members: people,
-                dissolved: None,
-            },
-        );
+        // `team-` names cannot be created by `channel_create` and ids do not
+        // collide, so the name is free; never overwrite a channel regardless.
+        self.channels.entry(ws).or_insert(Channel {
+            steward: Some(cx.author),
+            description: format!("workspace of team task {}", id.short()),
+            created: cx.hlc,
+            treasury: 0,
+            members: people,
+            dissolved: None,
+        });
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
 pub const GOLDEN_STATE_HASH: &str =
-    "196c19fafc40cb137ed2a0556d6758985bd76616625ff1bc06789f3247e92689";
+    "c166d81adbcc2b39e63ec87e52dd0b9fcee14133076d1fe5b3365cc5d9fea35b";
 
 const T0: u64 = 1_700_000_000_000;
 
