@@ -1623,3 +1623,60 @@ fn ops_far_beyond_their_chain_head_are_not_stored() {
     assert_eq!(r.receive_verified(near.clone(), T0), Received::Stored);
     assert_eq!(r.outcome(&near.id()), Some(OpOutcome::Pending));
 }
+
+#[test]
+fn concurrent_claims_on_two_replicas_agree_and_the_loser_learns_why() {
+    let alice = Identity::from_seed([1; 32]);
+    let bob = Identity::from_seed([2; 32]);
+    let carol = Identity::from_seed([3; 32]);
+    let mut ra = Replica::new();
+    let c = ra.act(&alice, "dev", channel(""), T0).unwrap();
+    let t = ra
+        .act(&alice, "dev", new_task("t", 100, &[]), T0 + 1)
+        .unwrap();
+    let mut rb = Replica::new();
+    let mut rc = Replica::new();
+    for r in [&mut rb, &mut rc] {
+        r.receive(c.bytes(), T0 + 2).unwrap();
+        r.receive(t.bytes(), T0 + 2).unwrap();
+    }
+    // Partitioned: both claims pass their local checks.
+    let cb = rb
+        .act(&bob, "dev", OpBody::TaskClaim { task: t.id() }, T0 + 10)
+        .unwrap();
+    let cc = rc
+        .act(&carol, "dev", OpBody::TaskClaim { task: t.id() }, T0 + 10)
+        .unwrap();
+    // Both also start work locally.
+    let sb = rb
+        .act(&bob, "dev", OpBody::TaskStart { task: t.id() }, T0 + 11)
+        .unwrap();
+    let sc = rc
+        .act(&carol, "dev", OpBody::TaskStart { task: t.id() }, T0 + 11)
+        .unwrap();
+    // Heal: everybody gets everything.
+    for op in [&cb, &cc, &sb, &sc] {
+        for r in [&mut ra, &mut rb, &mut rc] {
+            r.receive(op.bytes(), T0 + 20).unwrap();
+        }
+    }
+    assert_eq!(ra.state_hash(), rb.state_hash());
+    assert_eq!(rb.state_hash(), rc.state_hash());
+    let winner = ra.state().tasks[&t.id()].assignee.unwrap();
+    let (lost_claim, lost_start) = if winner == bob.node_id() {
+        (&cc, &sc)
+    } else {
+        (&cb, &sb)
+    };
+    for r in [&ra, &rb, &rc] {
+        let Some(OpOutcome::Rejected(why)) = r.outcome(&lost_claim.id()) else {
+            panic!("the losing claim must be rejected everywhere");
+        };
+        assert_eq!(why.code(), "claimed_by_other");
+        assert_eq!(
+            r.outcome(&lost_start.id())
+                .map(|o| matches!(o, OpOutcome::Rejected(_))),
+            Some(true)
+        );
+    }
+}
