@@ -44,7 +44,8 @@ pub struct Equivocation {
     pub author: NodeId,
     /// The lowest seq with more than one op.
     pub seq: u64,
-    /// Every op held at that seq, sorted.
+    /// The ops held at that seq, sorted (at least two; which ones a replica
+    /// holds may differ, so only `author` and `seq` enter the state hash).
     pub ops: Vec<OpId>,
 }
 
@@ -148,7 +149,10 @@ impl OpStore {
         self.forks.contains_key(author)
     }
 
-    /// Stores a verified op. Returns `None` for a duplicate.
+    /// Stores a verified op. Returns `None` for a duplicate, and for an op of
+    /// a known equivocator that adds nothing: beyond its fork seq, or a third
+    /// op at it. Such ops could never have an effect and the evidence is
+    /// already held, so one misbehaving author cannot fill our memory.
     pub fn insert(&mut self, op: VerifiedOp) -> Option<InsertReport> {
         let id = op.id();
         if self.ops.contains_key(&id) {
@@ -156,6 +160,12 @@ impl OpStore {
         }
         let author = op.op().author;
         let seq = op.op().seq;
+        if let Some(f) = self.forks.get(&author).copied() {
+            let at_fork = self.slots.get(&(author, f)).map_or(0, Vec::len);
+            if seq > f || (seq == f && at_fork >= 2) {
+                return None;
+            }
+        }
         self.ops.insert(
             id,
             Entry {

@@ -24,8 +24,9 @@ pub enum Received {
     /// Stored; the fold has taken it into account.
     Stored,
     /// Not stored (nothing changed; a peer may send it again later): too far
-    /// in the future with the held-back queue full, or too far beyond its
-    /// author's chain head (`MAX_SEQ_AHEAD`).
+    /// in the future with the held-back queue full, too far beyond its
+    /// author's chain head (`MAX_SEQ_AHEAD`), or an op of a known equivocator
+    /// that could have no effect.
     Dropped,
 }
 
@@ -205,7 +206,8 @@ impl Replica {
             return Received::Held;
         }
         let Some(report) = self.store.insert(op) else {
-            return Received::Duplicate;
+            // Not a duplicate (checked above): an equivocator's useless op.
+            return Received::Dropped;
         };
         for id in report.excluded {
             if let Some(op) = self.store.get(&id) {
@@ -312,7 +314,7 @@ impl Replica {
     }
 
     /// A stable hash of everything derived from the op set: the folded state
-    /// and the equivocation evidence. Replicas holding the same ops have the
+    /// and who equivocated at which seq. Replicas holding the same ops have the
     /// same hash, natively or in wasm.
     pub fn state_hash(&self) -> [u8; 32] {
         let mut h = Sha256::new()
@@ -321,10 +323,6 @@ impl Replica {
         for e in self.store.equivocations() {
             h.update(e.author.0);
             h.update(e.seq.to_be_bytes());
-            h.update((e.ops.len() as u64).to_be_bytes());
-            for id in &e.ops {
-                h.update(id.0);
-            }
         }
         h.finalize().into()
     }

@@ -759,7 +759,12 @@ fn equivocation_is_detected_and_later_ops_have_no_effect() {
     assert!(!w.r.state().tasks.contains_key(&t.id()));
     assert!(w.r.state().channels.contains_key("dev"));
     let later = a.op(T0 + 6, "dev", new_task("later", 1, &[]));
-    assert_eq!(w.feed(&later), Some(OpOutcome::Excluded { seq }));
+    // Not even stored: it could have no effect and the evidence is held.
+    assert_eq!(
+        w.r.receive_verified(later.clone(), u64::MAX / 2),
+        Received::Dropped
+    );
+    assert_eq!(w.r.outcome(&later.id()), None);
     // Others' ops that depended on the excluded task lose their effect too.
     let claim = b.op(T0 + 7, "dev", OpBody::TaskClaim { task: t.id() });
     assert_eq!(w.rejected(&claim).code(), "no_such_task");
@@ -1679,4 +1684,20 @@ fn concurrent_claims_on_two_replicas_agree_and_the_loser_learns_why() {
             Some(true)
         );
     }
+}
+
+#[test]
+fn equivocator_cannot_fill_memory_with_more_forks() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = dev_world(&mut a, &mut b);
+    let prev = a.prev;
+    let seq = a.seq + 1;
+    w.feed(&a.op(T0 + 5, "dev", new_task("t", 1, &[])));
+    w.feed(&a.fork(prev, seq, T0 + 5, "dev", new_task("u", 1, &[])));
+    let held = w.r.store().len();
+    // A third op at the fork seq and anything later are not stored.
+    w.feed(&a.fork(prev, seq, T0 + 5, "dev", new_task("v", 1, &[])));
+    w.feed(&a.op(T0 + 6, "dev", new_task("w", 1, &[])));
+    assert_eq!(w.r.store().len(), held);
+    assert_eq!(w.r.equivocators()[0].ops.len(), 2);
 }

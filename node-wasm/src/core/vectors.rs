@@ -13,7 +13,7 @@ use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
 pub const GOLDEN_STATE_HASH: &str =
-    "c166d81adbcc2b39e63ec87e52dd0b9fcee14133076d1fe5b3365cc5d9fea35b";
+    "635e4ecb5e61ca5eab4dd9a1275240c24188f66ada93914c791db8a839c9666f";
 
 const T0: u64 = 1_700_000_000_000;
 
