@@ -1701,3 +1701,100 @@ fn equivocator_cannot_fill_memory_with_more_forks() {
     assert_eq!(w.r.store().len(), held);
     assert_eq!(w.r.equivocators()[0].ops.len(), 2);
 }
+
+#[test]
+fn partitioned_replicas_acting_locally_converge_after_healing() {
+    for seed in 1..=6u64 {
+        let mut rng = Rng(seed * 0x9E37_79B9);
+        let ids: Vec<Identity> = (1..=5).map(|i| Identity::from_seed([i; 32])).collect();
+        let mut reps: Vec<Replica> = (0..3).map(|_| Replica::new()).collect();
+        let mut all: Vec<VerifiedOp> = Vec::new();
+        let mut refused = 0;
+        let mut now = T0;
+        for step in 0..300u64 {
+            now += rng.below(50);
+            let mut who = rng.below(ids.len() as u64) as usize;
+            let view = &reps[rng.below(3) as usize];
+            let tasks: Vec<crate::core::state::Task> =
+                view.state().tasks.values().map(|t| (**t).clone()).collect();
+            let (ch, body) = if step == 0 {
+                ("dev".to_string(), channel(""))
+            } else if tasks.is_empty() || rng.below(5) == 0 {
+                match rng.below(3) {
+                    0 => (
+                        "dev".to_string(),
+                        auction_task(1 + rng.below(100), now + rng.below(500)),
+                    ),
+                    _ => ("dev".to_string(), new_task("t", rng.below(300), &["x"])),
+                }
+            } else {
+                let t = rng.pick(&tasks).clone();
+                let task = t.id;
+                let assignee = t
+                    .assignee
+                    .and_then(|a| ids.iter().position(|i| i.node_id() == a));
+                let body = match (t.status, assignee) {
+                    (TaskStatus::Claimed, Some(a)) if rng.below(4) != 0 => {
+                        who = a;
+                        OpBody::TaskStart { task }
+                    }
+                    (TaskStatus::InProgress, Some(a)) if rng.below(4) != 0 => {
+                        who = a;
+                        OpBody::TaskComplete { task }
+                    }
+                    (TaskStatus::AuctionOpen, _) if rng.below(3) != 0 => OpBody::Bid {
+                        task,
+                        amount: 1 + rng.below(100),
+                        estimated_days: 1 + rng.below(4) as u32,
+                    },
+                    (TaskStatus::AuctionOpen, _) => OpBody::AuctionClose { task },
+                    _ if rng.below(8) == 0 => OpBody::TaskDelete { task },
+                    _ => OpBody::TaskClaim { task },
+                };
+                (t.channel.clone(), body)
+            };
+            let r = &mut reps[who % 3];
+            match r.act(&ids[who], &ch, body, now) {
+                Ok(op) => all.push(op),
+                Err(ActionError::Refused(_)) => refused += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+            // Occasionally two replicas exchange everything they lack.
+            if rng.below(8) == 0 {
+                let (x, y) = (rng.below(3) as usize, rng.below(3) as usize);
+                let mut ops = all.clone();
+                rng.shuffle(&mut ops);
+                for op in ops {
+                    for i in [x, y] {
+                        if !reps[i].contains(&op.id()) {
+                            reps[i].receive(op.bytes(), now).unwrap();
+                        }
+                    }
+                }
+            }
+            for r in &reps {
+                assert!(r.state().sp_conserved());
+            }
+        }
+        // Heal everything.
+        for r in reps.iter_mut() {
+            let mut ops = all.clone();
+            rng.shuffle(&mut ops);
+            for op in ops {
+                r.receive(op.bytes(), now).unwrap();
+            }
+        }
+        let h = reps[0].state_hash();
+        assert!(
+            reps.iter().all(|r| r.state_hash() == h),
+            "seed {seed} diverged"
+        );
+        let applied = reps[0].snapshot().counts.applied;
+        eprintln!(
+            "seed {seed}: {} ops, {applied} applied, {refused} refused locally",
+            all.len()
+        );
+        assert!(applied > 50, "seed {seed}");
+        assert!(refused > 0);
+    }
+}
