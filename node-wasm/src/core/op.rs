@@ -51,6 +51,15 @@ pub const MAX_TOOL_BYTES: usize = 64;
 pub const MAX_SUBTASKS: usize = 16;
 pub const MAX_SKILLS: usize = 32;
 pub const MAX_SUBTASK_DESCRIPTION_BYTES: usize = 4 * 1024;
+/// The pub/sub topic every op travels on. An author's ops form one chain
+/// (seq + prev) across all channels and an op is folded only once its whole
+/// chain is present, so every node must receive every op: a node that missed
+/// an author's op on a channel it does not follow would hold all of that
+/// author's later ops — including SP-moving ones — as pending. Balances and
+/// reputation are therefore identical whatever a node subscribes to.
+/// Channels are namespaces (task lists, treasuries, membership), filtered in
+/// the view, not separate op streams. See PROTOCOL.md, "Sharding".
+pub const OPS_TOPIC: &str = "global";
 /// The network-wide channel that always exists.
 pub const GLOBAL_CHANNEL: &str = "global";
 
@@ -234,15 +243,6 @@ pub enum OpBody {
 }
 
 impl OpBody {
-    /// True for ops that travel on the `global` topic whatever their channel:
-    /// everything that can move SP or reputation, or that such ops depend on
-    /// (channel creation, since tasks need their channel to exist). Only
-    /// membership changes stay on their channel's topic. See PROTOCOL.md,
-    /// "Sharding".
-    pub fn is_network_wide(&self) -> bool {
-        !matches!(self, OpBody::ChannelSubscribe | OpBody::ChannelUnsubscribe)
-    }
-
     /// Short name for logs, errors and the snapshot.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -551,12 +551,21 @@ fn channel_create_subscribe_unsubscribe() {
 }
 
 #[test]
-fn only_membership_ops_stay_off_the_global_topic() {
-    assert!(!OpBody::ChannelSubscribe.is_network_wide());
-    assert!(!OpBody::ChannelUnsubscribe.is_network_wide());
-    assert!(new_task("t", 1, &[]).is_network_wide());
-    assert!(OpBody::TaskComplete { task: OpId::ZERO }.is_network_wide());
-    assert!(channel("").is_network_wide());
+fn ops_travel_on_global_because_an_authors_chain_spans_channels() {
+    // Why every op, membership ops included, is carried on `global`: a node
+    // that missed Bob's subscription (seq 1) could not fold his claim (seq 2).
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let c = a.op(T0, "dev", channel(""));
+    let t = a.op(T0 + 1, "dev", new_task("t", 10, &[]));
+    let sub = b.op(T0 + 2, "dev", OpBody::ChannelSubscribe);
+    let claim = b.op(T0 + 3, "dev", OpBody::TaskClaim { task: t.id() });
+    let mut w = World::new();
+    w.feed(&c);
+    w.feed(&t);
+    assert_eq!(w.feed(&claim), Some(OpOutcome::Pending));
+    w.feed(&sub);
+    assert_eq!(w.r.outcome(&claim.id()), Some(OpOutcome::Applied));
+    assert_eq!(crate::core::op::OPS_TOPIC, "global");
 }
 
 // ---- auctions ------------------------------------------------------------
