@@ -323,3 +323,110 @@ impl fmt::Display for Reject {
 }
 
 impl std::error::Error for Reject {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal has its own code and a sentence that names the thing.
+    #[test]
+    fn reject_codes_are_unique_and_sentences_are_human() {
+        let t = TaskId::default();
+        let n = NodeId([7; 32]);
+        let all = vec![
+            Reject::ChannelExists("c".into()),
+            Reject::NoSuchChannel("c".into()),
+            Reject::GlobalNotAllowed("x"),
+            Reject::AlreadySubscribed("c".into()),
+            Reject::NotSubscribed("c".into()),
+            Reject::NotSteward {
+                channel: "c".into(),
+            },
+            Reject::BadTitle { chars: 0 },
+            Reject::BadTag(String::new()),
+            Reject::DuplicateTag("a".into()),
+            Reject::DuplicateTool("a".into()),
+            Reject::SchemaMismatch("x"),
+            Reject::InsufficientFunds {
+                payer: Payer::Node(n),
+                has: 1,
+                needs: 2,
+            },
+            Reject::NoSuchTask(t),
+            Reject::WrongChannel {
+                task: t,
+                channel: "c".into(),
+            },
+            Reject::TaskDeleted(t),
+            Reject::ClaimedByOther {
+                task: t,
+                assignee: n,
+            },
+            Reject::NotClaimable {
+                task: t,
+                status: "open",
+            },
+            Reject::NotAssignee { task: t },
+            Reject::WrongStatus {
+                task: t,
+                status: "a",
+                needs: "b",
+            },
+            Reject::NotOwner { task: t },
+            Reject::NotAnAuction(t),
+            Reject::AuctionNotOpen {
+                task: t,
+                status: "x",
+            },
+            Reject::BidAfterDeadline {
+                task: t,
+                deadline_ms: 1,
+            },
+            Reject::BidOutOfRange { amount: 0, max: 1 },
+            Reject::ZeroDays,
+            Reject::OwnAuction(t),
+            Reject::CloseBeforeDeadline {
+                task: t,
+                deadline_ms: 1,
+            },
+            Reject::NoBids(t),
+            Reject::BadDeadline,
+            Reject::Equivocation { seq: 1 },
+            Reject::ReservedChannel("team-x".into()),
+            Reject::ChannelDissolved("c".into()),
+            Reject::BadTeam("x"),
+            Reject::NotCoordinator { task: t },
+            Reject::TeamNotForming {
+                task: t,
+                status: "x",
+            },
+            Reject::TeamNotInProgress {
+                task: t,
+                status: "x",
+            },
+            Reject::TeamFull { task: t, max: 2 },
+            Reject::AlreadyInTeam(t),
+            Reject::AlreadyApplied(t),
+            Reject::NoSkills,
+            Reject::NoSkillMatch(t),
+            Reject::NotApplicant { task: t },
+            Reject::NoSuchSubTask { task: t, index: 1 },
+            Reject::SubTaskNotYours { task: t, index: 1 },
+            Reject::SubTaskDone { task: t, index: 1 },
+        ];
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), all.len(), "duplicate reject codes");
+        for r in &all {
+            let s = r.to_string();
+            assert!(s.len() > 10 && !s.contains("{}"), "{s}");
+        }
+        assert_eq!(
+            Reject::ClaimedByOther {
+                task: t,
+                assignee: n
+            }
+            .to_string(),
+            "task 00000000… is claimed by another node (07070707…)"
+        );
+    }
+}
