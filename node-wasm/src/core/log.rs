@@ -22,7 +22,7 @@ use crate::core::hlc::Hlc;
 use crate::core::op::{OpId, VerifiedOp};
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where an op stands in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +110,62 @@ impl OpStore {
             .iter()
             .map(|(n, (s, id, _))| (*n, (*s, *id)))
             .collect()
+    }
+
+    /// The reply to a version-vector catch-up request. `have` is the peer's
+    /// ready head per author (`heads()`; authors missing count as seq 0).
+    /// For each author we send:
+    /// - our ops at the peer's head seq if the peer's head op is not ours:
+    ///   a hidden fork, and these are the evidence it lacks;
+    /// - the evidence of a fork we know at or below the peer's head seq;
+    /// - the ops we hold at consecutive seqs just above the peer's head,
+    ///   stopping at our first gap (ops beyond a gap we cannot fill would not
+    ///   help the peer, and resending them could starve other authors).
+    ///
+    /// At most `limit` ops, in `(author, seq)` order.
+    pub fn missing_from(
+        &self,
+        have: &BTreeMap<NodeId, (u64, OpId)>,
+        limit: usize,
+    ) -> Vec<&VerifiedOp> {
+        let mut out = Vec::new();
+        let authors: BTreeSet<NodeId> = self.slots.keys().map(|(a, _)| *a).collect();
+        for author in authors {
+            if out.len() >= limit {
+                break;
+            }
+            let (h, hid) = have.get(&author).copied().unwrap_or((0, OpId::ZERO));
+            if h > 0
+                && let Some(ids) = self.slots.get(&(author, h))
+                && ids.iter().any(|id| *id != hid)
+            {
+                self.push_ids(&mut out, ids);
+            }
+            if let Some(f) = self.forks.get(&author).copied()
+                && h > f
+                && let Some(ids) = self.slots.get(&(author, f))
+            {
+                self.push_ids(&mut out, ids);
+            }
+            let mut s = h.saturating_add(1);
+            while out.len() < limit && s < u64::MAX {
+                let Some(ids) = self.slots.get(&(author, s)) else {
+                    break;
+                };
+                self.push_ids(&mut out, ids);
+                s += 1;
+            }
+        }
+        out.truncate(limit);
+        out
+    }
+
+    fn push_ids<'a>(&'a self, out: &mut Vec<&'a VerifiedOp>, ids: &[OpId]) {
+        for id in ids {
+            if let Some(e) = self.ops.get(id) {
+                out.push(&e.op);
+            }
+        }
     }
 
     /// The highest seq held for `author` in any state.

@@ -276,6 +276,23 @@ impl Replica {
         Ok(op)
     }
 
+    /// Per author, the last op of its complete chain here, `(seq, id)`:
+    /// what a catch-up request sends so the peer can reply with exactly the
+    /// ops we lack (`missing_from`). The id lets the peer notice a fork we
+    /// have not seen.
+    pub fn version_vector(&self) -> BTreeMap<NodeId, (u64, OpId)> {
+        self.store.heads()
+    }
+
+    /// The ops a peer with version vector `have` lacks, at most `limit`.
+    pub fn missing_from(
+        &self,
+        have: &BTreeMap<NodeId, (u64, OpId)>,
+        limit: usize,
+    ) -> Vec<&VerifiedOp> {
+        self.store.missing_from(have, limit)
+    }
+
     pub fn state(&self) -> &State {
         self.fold.state()
     }

@@ -1807,3 +1807,43 @@ fn partitioned_replicas_acting_locally_converge_after_healing() {
         assert!(refused > 0);
     }
 }
+
+#[test]
+fn version_vector_catch_up_converges_including_hidden_forks() {
+    for seed in [4242u64, 7, 99, 1234, 555] {
+        let ops = random_history(seed, 200);
+        let mut a = Replica::new();
+        let mut b = Replica::new();
+        let mut rng = Rng(seed + 77);
+        for op in &ops {
+            // A sees a random ~60 % of the ops; B the rest and some of A's.
+            let to_a = rng.below(10) < 6;
+            if to_a {
+                a.receive_verified(op.clone(), u64::MAX / 2);
+            }
+            if !to_a || rng.below(10) < 3 {
+                b.receive_verified(op.clone(), u64::MAX / 2);
+            }
+        }
+        // Rounds of: send my version vector, receive what I lack, in pages.
+        for _ in 0..30 {
+            let for_a: Vec<VerifiedOp> = b
+                .missing_from(&a.version_vector(), 25)
+                .into_iter()
+                .cloned()
+                .collect();
+            let for_b: Vec<VerifiedOp> = a
+                .missing_from(&b.version_vector(), 25)
+                .into_iter()
+                .cloned()
+                .collect();
+            a.receive_batch(for_a, u64::MAX / 2);
+            b.receive_batch(for_b, u64::MAX / 2);
+        }
+        let mut all = Replica::new();
+        all.receive_batch(ops, u64::MAX / 2);
+        assert_eq!(a.state_hash(), b.state_hash(), "seed {seed}");
+        assert_eq!(a.state_hash(), all.state_hash(), "seed {seed}");
+        assert_eq!(a.version_vector(), all.version_vector(), "seed {seed}");
+    }
+}
