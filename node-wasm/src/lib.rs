@@ -3,7 +3,9 @@
 //! The crate has two halves:
 //! - a deterministic, sans-IO core (every module but `runtime`) that compiles
 //!   natively and to wasm32, takes time and randomness as inputs and never
-//!   touches the network, a clock or storage itself;
+//!   touches the network, a clock or storage itself; `core` holds the
+//!   replicated state machine (signed op log, HLC, the deterministic fold of
+//!   channels, tasks, auctions, teams, the SP economy and reputation);
 //! - `runtime` (wasm32 only): thin browser adapters (WebSocket signaling,
 //!   WebRTC DataChannels, IndexedDB, timers) and the `window.synapse` JS API.
 
@@ -12,6 +14,7 @@ pub mod signaling;
 
 pub use identity::{Identity, NodeId};
 pub mod codec;
+pub mod core;
 pub mod framing;
 pub mod pubsub;
 pub mod session;

@@ -216,3 +216,10 @@ async fn synapsesub_delivers_over_datachannels_and_a_late_joiner_catches_up() {
         n.shutdown();
     }
 }
+
+/// The deterministic core gives the same state hash in the browser as
+/// natively (the constant is checked by the native unit tests too).
+#[wasm_bindgen_test]
+fn core_state_hash_matches_native() {
+    assert_eq!(node_wasm::core::vectors::golden_state_hash_hex(), node_wasm::core::vectors::GOLDEN_STATE_HASH);
+}

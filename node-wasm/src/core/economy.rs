@@ -1,0 +1,93 @@
+//! Synapse Points (SP): integer amounts, the tax rule and the constants of
+//! the economy. Balances live in `state.rs`; the rules that move SP live with
+//! the ops that move it (`tasks.rs`, `auction.rs`).
+
+use serde::{Deserialize, Serialize};
+
+/// SP minted for each identity at its first op.
+pub const INITIAL_SP: u64 = 1000;
+/// Transaction tax in basis points (2 %).
+pub const TAX_BPS: u64 = 200;
+/// Reputation for completing a task (to `_total` and to each task tag).
+pub const TASK_REPUTATION_MILLI: u64 = 10_000;
+/// Reputation for a public vote.
+pub const VOTE_REPUTATION_MILLI: u64 = 1_000;
+
+/// The economic parameters the fold uses. Part of the state (and its hash) so
+/// that a future config-change op can alter them from its position onwards,
+/// never retroactively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    pub initial_sp: u64,
+    pub tax_bps: u64,
+    pub task_reputation_milli: u64,
+    pub vote_reputation_milli: u64,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            initial_sp: INITIAL_SP,
+            tax_bps: TAX_BPS,
+            task_reputation_milli: TASK_REPUTATION_MILLI,
+            vote_reputation_milli: VOTE_REPUTATION_MILLI,
+        }
+    }
+}
+
+/// `n / d` rounded half to even (banker's rounding, as Python's `round`).
+pub fn div_round_half_even(n: u128, d: u128) -> u128 {
+    let q = n / d;
+    let r = n % d;
+    let twice = r * 2;
+    if twice > d || (twice == d && q % 2 == 1) { q + 1 } else { q }
+}
+
+/// Tax on a completed task's reward:
+/// `max(1, round_half_even(reward * tax_bps / 10000))` when `reward > 0`,
+/// else 0; never more than the reward itself.
+pub fn tax(reward: u64, tax_bps: u64) -> u64 {
+    if reward == 0 {
+        return 0;
+    }
+    let t = div_round_half_even(reward as u128 * tax_bps as u128, 10_000);
+    let t = u64::try_from(t).unwrap_or(u64::MAX).max(1);
+    t.min(reward)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tax_rounds_half_even() {
+        let table = [
+            (1, 1),
+            (5, 1),
+            (10, 1),
+            (25, 1),
+            (30, 1),
+            (50, 1),
+            (75, 2),
+            (100, 2),
+            (125, 2),
+            (150, 3),
+            (175, 4),
+            (200, 4),
+            (225, 4),
+            (250, 5),
+            (500, 10),
+            (1000, 20),
+        ];
+        for (reward, expect) in table {
+            assert_eq!(tax(reward, TAX_BPS), expect, "reward {reward}");
+        }
+    }
+
+    #[test]
+    fn tax_is_zero_without_reward_and_never_exceeds_it() {
+        assert_eq!(tax(0, TAX_BPS), 0);
+        assert_eq!(tax(1, 20_000), 1);
+        assert_eq!(tax(u64::MAX, TAX_BPS), u64::MAX / 50);
+    }
+}

@@ -1,0 +1,35 @@
+//! The deterministic core: signed ops, hybrid logical clocks and the fold
+//! that turns a set of ops into the shared state (channels, tasks, auctions,
+//! the SP economy and reputation).
+//!
+//! Sans-IO and platform-independent: time is an argument, there is no
+//! randomness, all state maps are `BTreeMap`s and all numbers are integers,
+//! so the same ops give the same state byte for byte natively and in wasm.
+//! The rules are documented by name in `docs/PROTOCOL.md` ("Operations" and
+//! "Fold rules").
+
+pub mod auction;
+pub mod channels;
+pub mod economy;
+pub mod fold;
+pub mod fuzz;
+pub mod hlc;
+pub mod log;
+pub mod op;
+pub mod reject;
+pub mod replica;
+pub mod reputation;
+pub mod schema;
+pub mod state;
+pub mod tasks;
+pub mod teams;
+pub mod vectors;
+
+#[cfg(test)]
+mod tests;
+
+pub use hlc::{Clock, Hlc};
+pub use op::{OpBody, OpId, SignedOp, TaskId, VerifiedOp};
+pub use reject::Reject;
+pub use replica::{ActionError, OpOutcome, Received, Replica, Snapshot};
+pub use state::State;

@@ -1,0 +1,345 @@
+//! Why an op had no effect. Every refusal in the fold is one of these, with a
+//! stable machine code (`code()`) and a human sentence (`Display`). The same
+//! values are returned to a local caller whose action is refused, so the UI
+//! and the JS API can show "task 3f2a… is claimed by another node" whether
+//! the op was refused before sending or lost a race after.
+
+use crate::core::op::TaskId;
+use crate::identity::NodeId;
+use std::fmt;
+
+/// Who was meant to pay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payer {
+    Node(NodeId),
+    Treasury(String),
+}
+
+impl fmt::Display for Payer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payer::Node(n) => write!(f, "node {}…", n.short()),
+            Payer::Treasury(c) => write!(f, "the treasury of channel {c}"),
+        }
+    }
+}
+
+/// A rule an op broke at its position in the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reject {
+    ChannelExists(String),
+    NoSuchChannel(String),
+    GlobalNotAllowed(&'static str),
+    AlreadySubscribed(String),
+    NotSubscribed(String),
+    NotSteward {
+        channel: String,
+    },
+    BadTitle {
+        chars: usize,
+    },
+    BadTag(String),
+    DuplicateTag(String),
+    DuplicateTool(String),
+    SchemaMismatch(&'static str),
+    InsufficientFunds {
+        payer: Payer,
+        has: u64,
+        needs: u64,
+    },
+    NoSuchTask(TaskId),
+    WrongChannel {
+        task: TaskId,
+        channel: String,
+    },
+    TaskDeleted(TaskId),
+    ClaimedByOther {
+        task: TaskId,
+        assignee: NodeId,
+    },
+    NotClaimable {
+        task: TaskId,
+        status: &'static str,
+    },
+    NotAssignee {
+        task: TaskId,
+    },
+    WrongStatus {
+        task: TaskId,
+        status: &'static str,
+        needs: &'static str,
+    },
+    NotOwner {
+        task: TaskId,
+    },
+    NotAnAuction(TaskId),
+    AuctionNotOpen {
+        task: TaskId,
+        status: &'static str,
+    },
+    BidAfterDeadline {
+        task: TaskId,
+        deadline_ms: u64,
+    },
+    BidOutOfRange {
+        amount: u64,
+        max: u64,
+    },
+    ZeroDays,
+    OwnAuction(TaskId),
+    CloseBeforeDeadline {
+        task: TaskId,
+        deadline_ms: u64,
+    },
+    NoBids(TaskId),
+    BadDeadline,
+    ReservedChannel(String),
+    ChannelDissolved(String),
+    BadTeam(&'static str),
+    NotCoordinator {
+        task: TaskId,
+    },
+    TeamNotForming {
+        task: TaskId,
+        status: &'static str,
+    },
+    TeamNotInProgress {
+        task: TaskId,
+        status: &'static str,
+    },
+    TeamFull {
+        task: TaskId,
+        max: u8,
+    },
+    AlreadyInTeam(TaskId),
+    AlreadyApplied(TaskId),
+    NoSkills,
+    NoSkillMatch(TaskId),
+    NotApplicant {
+        task: TaskId,
+    },
+    NoSuchSubTask {
+        task: TaskId,
+        index: u8,
+    },
+    SubTaskNotYours {
+        task: TaskId,
+        index: u8,
+    },
+    SubTaskDone {
+        task: TaskId,
+        index: u8,
+    },
+    /// The author equivocated at or before this op's seq (log-level rule).
+    Equivocation {
+        seq: u64,
+    },
+}
+
+impl Reject {
+    /// A stable identifier for programs (tests, the JS API).
+    pub fn code(&self) -> &'static str {
+        use Reject::*;
+        match self {
+            ChannelExists(_) => "channel_exists",
+            NoSuchChannel(_) => "no_such_channel",
+            GlobalNotAllowed(_) => "global_not_allowed",
+            AlreadySubscribed(_) => "already_subscribed",
+            NotSubscribed(_) => "not_subscribed",
+            NotSteward { .. } => "not_steward",
+            BadTitle { .. } => "bad_title",
+            BadTag(_) => "bad_tag",
+            DuplicateTag(_) => "duplicate_tag",
+            DuplicateTool(_) => "duplicate_tool",
+            SchemaMismatch(_) => "schema_mismatch",
+            InsufficientFunds { .. } => "insufficient_funds",
+            NoSuchTask(_) => "no_such_task",
+            WrongChannel { .. } => "wrong_channel",
+            TaskDeleted(_) => "task_deleted",
+            ClaimedByOther { .. } => "claimed_by_other",
+            NotClaimable { .. } => "not_claimable",
+            NotAssignee { .. } => "not_assignee",
+            WrongStatus { .. } => "wrong_status",
+            NotOwner { .. } => "not_owner",
+            NotAnAuction(_) => "not_an_auction",
+            AuctionNotOpen { .. } => "auction_not_open",
+            BidAfterDeadline { .. } => "bid_after_deadline",
+            BidOutOfRange { .. } => "bid_out_of_range",
+            ZeroDays => "zero_days",
+            OwnAuction(_) => "own_auction",
+            CloseBeforeDeadline { .. } => "close_before_deadline",
+            NoBids(_) => "no_bids",
+            BadDeadline => "bad_deadline",
+            Equivocation { .. } => "equivocation",
+            ReservedChannel(_) => "reserved_channel",
+            ChannelDissolved(_) => "channel_dissolved",
+            BadTeam(_) => "bad_team",
+            NotCoordinator { .. } => "not_coordinator",
+            TeamNotForming { .. } => "team_not_forming",
+            TeamNotInProgress { .. } => "team_not_in_progress",
+            TeamFull { .. } => "team_full",
+            AlreadyInTeam(_) => "already_in_team",
+            AlreadyApplied(_) => "already_applied",
+            NoSkills => "no_skills",
+            NoSkillMatch(_) => "no_skill_match",
+            NotApplicant { .. } => "not_applicant",
+            NoSuchSubTask { .. } => "no_such_subtask",
+            SubTaskNotYours { .. } => "subtask_not_yours",
+            SubTaskDone { .. } => "subtask_done",
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Reject::*;
+        match self {
+            ChannelExists(c) => write!(f, "channel {c} already exists"),
+            NoSuchChannel(c) => write!(f, "channel {c} does not exist"),
+            GlobalNotAllowed(what) => write!(f, "{what} is not allowed on the global channel"),
+            AlreadySubscribed(c) => write!(f, "already subscribed to channel {c}"),
+            NotSubscribed(c) => write!(f, "not subscribed to channel {c}"),
+            NotSteward { channel } => write!(f, "only the steward of channel {channel} may spend its treasury"),
+            BadTitle { chars } => write!(f, "title must be 1 to 200 characters, it has {chars}"),
+            BadTag(t) => write!(f, "tag {t:?} is empty or blank"),
+            DuplicateTag(t) => write!(f, "tag {t:?} is listed twice"),
+            DuplicateTool(t) => write!(f, "tool {t:?} is listed twice"),
+            SchemaMismatch(why) => write!(f, "body does not match its schema: {why}"),
+            InsufficientFunds { payer, has, needs } => {
+                write!(f, "{payer} has {has} SP but {needs} SP are needed")
+            }
+            NoSuchTask(t) => write!(f, "task {}… does not exist", t.short()),
+            WrongChannel { task, channel } => {
+                write!(f, "task {}… belongs to channel {channel}", task.short())
+            }
+            TaskDeleted(t) => write!(f, "task {}… was deleted", t.short()),
+            ClaimedByOther { task, assignee } => {
+                write!(f, "task {}… is claimed by another node ({}…)", task.short(), assignee.short())
+            }
+            NotClaimable { task, status } => {
+                write!(f, "task {}… is {status} and cannot be claimed", task.short())
+            }
+            NotAssignee { task } => write!(f, "task {}… is not assigned to you", task.short()),
+            WrongStatus { task, status, needs } => write!(f, "task {}… is {status}, it must be {needs}", task.short()),
+            NotOwner { task } => write!(f, "only the owner of task {}… may do that", task.short()),
+            NotAnAuction(t) => write!(f, "task {}… is not an auction", t.short()),
+            AuctionNotOpen { task, status } => {
+                write!(f, "the auction of task {}… is {status}", task.short())
+            }
+            BidAfterDeadline { task, deadline_ms } => {
+                write!(f, "the auction of task {}… ended at {deadline_ms} ms", task.short())
+            }
+            BidOutOfRange { amount, max } => {
+                write!(f, "bid {amount} SP must be between 1 and {max} SP")
+            }
+            ZeroDays => f.write_str("estimated days must be greater than 0"),
+            OwnAuction(t) => write!(f, "you cannot bid on your own task {}…", t.short()),
+            CloseBeforeDeadline { task, deadline_ms } => write!(
+                f,
+                "the auction of task {}… runs until {deadline_ms} ms; only its owner may close it early",
+                task.short()
+            ),
+            NoBids(t) => write!(f, "the auction of task {}… has no bids", t.short()),
+            BadDeadline => f.write_str("an auction needs max_reward > 0 and a deadline in the future"),
+            ReservedChannel(c) => write!(f, "channel names starting with team- are reserved ({c})"),
+            ChannelDissolved(c) => write!(f, "channel {c} was dissolved"),
+            BadTeam(why) => write!(f, "invalid team task: {why}"),
+            NotCoordinator { task } => {
+                write!(f, "only the coordinator of team task {}… may do that", task.short())
+            }
+            TeamNotForming { task, status } => write!(f, "team task {}… is {status}, not forming a team", task.short()),
+            TeamNotInProgress { task, status } => {
+                write!(f, "team task {}… is {status}, not in progress", task.short())
+            }
+            TeamFull { task, max } => {
+                write!(f, "the team of task {}… is full ({max} people)", task.short())
+            }
+            AlreadyInTeam(t) => write!(f, "already in the team of task {}…", t.short()),
+            AlreadyApplied(t) => write!(f, "already applied to team task {}…", t.short()),
+            NoSkills => f.write_str("set a skill profile before applying to a team"),
+            NoSkillMatch(t) => write!(f, "none of your skills matches what team task {}… needs", t.short()),
+            NotApplicant { task } => write!(f, "that node has not applied to team task {}…", task.short()),
+            NoSuchSubTask { task, index } => {
+                write!(f, "team task {}… has no sub-task {index}", task.short())
+            }
+            SubTaskNotYours { task, index } => {
+                write!(f, "sub-task {index} of team task {}… is not assigned to you", task.short())
+            }
+            SubTaskDone { task, index } => write!(f, "sub-task {index} of team task {}… is already done", task.short()),
+            Equivocation { seq } => {
+                write!(f, "the author signed two different ops at seq {seq}; its ops from there on have no effect")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Reject {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal has its own code and a sentence that names the thing.
+    #[test]
+    fn reject_codes_are_unique_and_sentences_are_human() {
+        let t = TaskId::default();
+        let n = NodeId([7; 32]);
+        let all = vec![
+            Reject::ChannelExists("c".into()),
+            Reject::NoSuchChannel("c".into()),
+            Reject::GlobalNotAllowed("x"),
+            Reject::AlreadySubscribed("c".into()),
+            Reject::NotSubscribed("c".into()),
+            Reject::NotSteward { channel: "c".into() },
+            Reject::BadTitle { chars: 0 },
+            Reject::BadTag(String::new()),
+            Reject::DuplicateTag("a".into()),
+            Reject::DuplicateTool("a".into()),
+            Reject::SchemaMismatch("x"),
+            Reject::InsufficientFunds { payer: Payer::Node(n), has: 1, needs: 2 },
+            Reject::NoSuchTask(t),
+            Reject::WrongChannel { task: t, channel: "c".into() },
+            Reject::TaskDeleted(t),
+            Reject::ClaimedByOther { task: t, assignee: n },
+            Reject::NotClaimable { task: t, status: "open" },
+            Reject::NotAssignee { task: t },
+            Reject::WrongStatus { task: t, status: "a", needs: "b" },
+            Reject::NotOwner { task: t },
+            Reject::NotAnAuction(t),
+            Reject::AuctionNotOpen { task: t, status: "x" },
+            Reject::BidAfterDeadline { task: t, deadline_ms: 1 },
+            Reject::BidOutOfRange { amount: 0, max: 1 },
+            Reject::ZeroDays,
+            Reject::OwnAuction(t),
+            Reject::CloseBeforeDeadline { task: t, deadline_ms: 1 },
+            Reject::NoBids(t),
+            Reject::BadDeadline,
+            Reject::Equivocation { seq: 1 },
+            Reject::ReservedChannel("team-x".into()),
+            Reject::ChannelDissolved("c".into()),
+            Reject::BadTeam("x"),
+            Reject::NotCoordinator { task: t },
+            Reject::TeamNotForming { task: t, status: "x" },
+            Reject::TeamNotInProgress { task: t, status: "x" },
+            Reject::TeamFull { task: t, max: 2 },
+            Reject::AlreadyInTeam(t),
+            Reject::AlreadyApplied(t),
+            Reject::NoSkills,
+            Reject::NoSkillMatch(t),
+            Reject::NotApplicant { task: t },
+            Reject::NoSuchSubTask { task: t, index: 1 },
+            Reject::SubTaskNotYours { task: t, index: 1 },
+            Reject::SubTaskDone { task: t, index: 1 },
+        ];
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), all.len(), "duplicate reject codes");
+        for r in &all {
+            let s = r.to_string();
+            assert!(s.len() > 10 && !s.contains("{}"), "{s}");
+        }
+        assert_eq!(
+            Reject::ClaimedByOther { task: t, assignee: n }.to_string(),
+            "task 00000000… is claimed by another node (07070707…)"
+        );
+    }
+}

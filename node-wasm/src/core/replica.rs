@@ -1,0 +1,367 @@
+//! A replica: the op store, the fold and the local clock, behind one
+//! sans-IO interface. Bytes and the current time go in; state, outcomes and
+//! ops to publish come out.
+
+use crate::core::fold::{Fold, FoldStats, OrderKey, Outcome};
+use crate::core::hlc::{Clock, Hlc};
+use crate::core::log::{ChainStatus, Equivocation, OpStore};
+use crate::core::op::{OpBody, OpError, OpId, SignedOp, VerifiedOp};
+use crate::core::reject::Reject;
+use crate::core::state::State;
+use crate::identity::{Identity, NodeId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// What happened to a received op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Already held (nothing was verified).
+    Duplicate,
+    /// Too far in the future; kept aside until `tick` releases it.
+    Held,
+    /// Stored; the fold has taken it into account.
+    Stored,
+    /// Not stored (nothing changed; a peer may send it again later): too far
+    /// in the future with the held-back queue full, too far beyond its
+    /// author's chain head (`MAX_SEQ_AHEAD`), or an op of a known equivocator
+    /// that could have no effect.
+    Dropped,
+}
+
+/// Ops more than this many seqs beyond their author's ready head are not
+/// stored (they could never be folded before the gap is filled, and storing
+/// them would let a peer fill our memory); sync fetches them again later.
+pub const MAX_SEQ_AHEAD: u64 = 4096;
+
+/// Most ops kept aside for being too far in the future; beyond this they are
+/// dropped so a peer with a broken clock cannot fill our memory.
+pub const MAX_HELD: usize = 4096;
+
+/// Where an op stands, for callers and the UI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpOutcome {
+    Applied,
+    Rejected(Reject),
+    /// Waiting for an earlier op of the same author.
+    Pending,
+    /// Held back: its HLC is too far ahead of our clock.
+    Held,
+    /// Its author equivocated at or before it.
+    Excluded {
+        seq: u64,
+    },
+    /// Its HLC does not exceed its author's previous op.
+    InvalidChain,
+}
+
+/// Why a local action was not performed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionError {
+    /// The op would break a rule; nothing was signed or published.
+    Refused(Reject),
+    /// A field is over its limit or malformed.
+    Op(OpError),
+    /// Our own chain is not contiguous here (ops beyond our head are held or
+    /// pending, or we equivocated); signing now could equivocate.
+    ChainNotReady,
+}
+
+impl fmt::Display for ActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionError::Refused(r) => write!(f, "{r}"),
+            ActionError::Op(e) => write!(f, "{e}"),
+            ActionError::ChainNotReady => {
+                f.write_str("this node's own op chain is incomplete; wait for sync before acting")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ActionError {}
+
+/// A rejected op, as the snapshot lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedOp {
+    pub op: OpId,
+    pub author: NodeId,
+    pub seq: u64,
+    pub hlc: Hlc,
+    pub kind: String,
+    pub code: String,
+    pub reason: String,
+}
+
+/// Op counts by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpCounts {
+    pub stored: u64,
+    pub applied: u64,
+    pub rejected: u64,
+    pub pending: u64,
+    pub excluded: u64,
+    pub invalid: u64,
+    pub held: u64,
+}
+
+/// A JSON-friendly picture of a replica for the UI and the JS API. Amounts
+/// are integer SP; reputation is in milli-points.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Hex of [`Replica::state_hash`].
+    pub state_hash: String,
+    pub clock: Hlc,
+    pub state: State,
+    pub equivocators: Vec<Equivocation>,
+    pub rejected: Vec<RejectedOp>,
+    pub counts: OpCounts,
+}
+
+/// One node's replica of the shared state.
+pub struct Replica {
+    store: OpStore,
+    fold: Fold,
+    clock: Clock,
+    held: BTreeMap<(u64, OpId), VerifiedOp>,
+    held_ids: BTreeSet<OpId>,
+}
+
+impl Default for Replica {
+    fn default() -> Replica {
+        Replica::new()
+    }
+}
+
+impl Replica {
+    pub fn new() -> Replica {
+        Replica::with_fold(Fold::default())
+    }
+
+    /// A replica with checkpoints every `every` ops (tests, benchmarks).
+    pub fn with_checkpoint_every(every: u64) -> Replica {
+        Replica::with_fold(Fold::new(every))
+    }
+
+    fn with_fold(fold: Fold) -> Replica {
+        Replica { store: OpStore::new(), fold, clock: Clock::new(), held: BTreeMap::new(), held_ids: BTreeSet::new() }
+    }
+
+    /// True if the op is held in any form (check before verifying).
+    pub fn contains(&self, id: &OpId) -> bool {
+        self.store.contains(id) || self.held_ids.contains(id)
+    }
+
+    /// Decodes, dedups, verifies and folds an op from a peer.
+    pub fn receive(&mut self, bytes: &[u8], now_ms: u64) -> Result<Received, OpError> {
+        let op = SignedOp::decode(bytes)?;
+        if self.contains(&op.id()) {
+            return Ok(Received::Duplicate);
+        }
+        let op = op.verify()?;
+        Ok(self.receive_verified(op, now_ms))
+    }
+
+    /// Folds an op whose signature was already checked.
+    pub fn receive_verified(&mut self, op: VerifiedOp, now_ms: u64) -> Received {
+        let r = self.ingest(op, now_ms);
+        self.fold.catch_up(&self.store);
+        r
+    }
+
+    /// Folds many verified ops with at most one re-fold.
+    pub fn receive_batch<I: IntoIterator<Item = VerifiedOp>>(&mut self, ops: I, now_ms: u64) -> Vec<Received> {
+        let out = ops.into_iter().map(|op| self.ingest(op, now_ms)).collect();
+        self.fold.catch_up(&self.store);
+        out
+    }
+
+    fn ingest(&mut self, op: VerifiedOp, now_ms: u64) -> Received {
+        let id = op.id();
+        if self.contains(&id) {
+            return Received::Duplicate;
+        }
+        let hlc = op.op().hlc;
+        let head = self.store.head(&op.op().author).map_or(0, |h| h.0);
+        if op.op().seq > head.saturating_add(MAX_SEQ_AHEAD) {
+            return Received::Dropped;
+        }
+        if self.clock.observe(hlc, now_ms).is_err() {
+            if self.held.len() >= MAX_HELD {
+                return Received::Dropped;
+            }
+            self.held_ids.insert(id);
+            self.held.insert((hlc.ms, id), op);
+            return Received::Held;
+        }
+        let Some(report) = self.store.insert(op) else {
+            // Not a duplicate (checked above): an equivocator's useless op.
+            return Received::Dropped;
+        };
+        for id in report.excluded {
+            if let Some(op) = self.store.get(&id) {
+                self.fold.remove(OrderKey::of(op));
+            }
+        }
+        for id in report.ready {
+            if let Some(op) = self.store.get(&id) {
+                self.fold.insert(OrderKey::of(op));
+            }
+        }
+        Received::Stored
+    }
+
+    /// Advances time: releases held ops that are no longer too far ahead.
+    /// Returns how many were released.
+    pub fn tick(&mut self, now_ms: u64) -> usize {
+        let limit = now_ms.saturating_add(crate::core::hlc::MAX_DRIFT_MS);
+        let mut released = Vec::new();
+        while let Some(entry) = self.held.first_entry() {
+            if entry.key().0 > limit {
+                break;
+            }
+            let op = entry.remove();
+            self.held_ids.remove(&op.id());
+            released.push(op);
+        }
+        let n = released.len();
+        if n > 0 {
+            self.receive_batch(released, now_ms);
+        }
+        n
+    }
+
+    /// Performs a local action: signs the next op of `identity`'s chain,
+    /// checks it against the current state first (a refusal signs nothing),
+    /// folds it and returns it for publishing.
+    pub fn act(
+        &mut self,
+        identity: &Identity,
+        channel: &str,
+        body: OpBody,
+        now_ms: u64,
+    ) -> Result<VerifiedOp, ActionError> {
+        let me = identity.node_id();
+        let head = self.store.head(&me);
+        let head_seq = head.map_or(0, |h| h.0);
+        if self.store.max_seq(&me) != head_seq || self.store.is_equivocator(&me) {
+            return Err(ActionError::ChainNotReady);
+        }
+        if self.held.values().any(|op| op.op().author == me) {
+            return Err(ActionError::ChainNotReady);
+        }
+        let prev = head.map_or(OpId::ZERO, |h| h.1);
+        let hlc = self.clock.tick(now_ms);
+        let op = SignedOp::create(identity, head_seq + 1, prev, hlc, channel, body).map_err(ActionError::Op)?;
+        // The clock has observed every stored op, so this op sorts last:
+        // trying it on a copy of the current state is exactly what the fold
+        // will do.
+        let mut probe = self.fold.state().clone();
+        probe.apply(op.id(), op.op()).map_err(ActionError::Refused)?;
+        self.receive_verified(op.clone(), now_ms);
+        Ok(op)
+    }
+
+    /// Per author, the last op of its complete chain here, `(seq, id)`:
+    /// what a catch-up request sends so the peer can reply with exactly the
+    /// ops we lack (`missing_from`). The id lets the peer notice a fork we
+    /// have not seen.
+    pub fn version_vector(&self) -> BTreeMap<NodeId, (u64, OpId)> {
+        self.store.heads()
+    }
+
+    /// The ops a peer with version vector `have` lacks, at most `limit`.
+    pub fn missing_from(&self, have: &BTreeMap<NodeId, (u64, OpId)>, limit: usize) -> Vec<&VerifiedOp> {
+        self.store.missing_from(have, limit)
+    }
+
+    pub fn state(&self) -> &State {
+        self.fold.state()
+    }
+
+    pub fn clock(&self) -> Hlc {
+        self.clock.last()
+    }
+
+    pub fn store(&self) -> &OpStore {
+        &self.store
+    }
+
+    pub fn fold_stats(&self) -> FoldStats {
+        self.fold.stats()
+    }
+
+    pub fn equivocators(&self) -> Vec<Equivocation> {
+        self.store.equivocations()
+    }
+
+    /// Where op `id` stands.
+    pub fn outcome(&self, id: &OpId) -> Option<OpOutcome> {
+        if self.held_ids.contains(id) {
+            return Some(OpOutcome::Held);
+        }
+        Some(match self.store.status(id)? {
+            ChainStatus::Ready => match self.fold.outcome(id) {
+                Some(Outcome::Applied) => OpOutcome::Applied,
+                Some(Outcome::Rejected(r)) => OpOutcome::Rejected(r.clone()),
+                None => OpOutcome::Pending,
+            },
+            ChainStatus::Pending => OpOutcome::Pending,
+            ChainStatus::Excluded { seq } => OpOutcome::Excluded { seq },
+            ChainStatus::InvalidChain => OpOutcome::InvalidChain,
+        })
+    }
+
+    /// A stable hash of everything derived from the op set: the folded state
+    /// and who equivocated at which seq. Replicas holding the same ops have the
+    /// same hash, natively or in wasm.
+    pub fn state_hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new().chain_update(b"synapse-ng/replica/v1").chain_update(self.fold.state().state_hash());
+        for e in self.store.equivocations() {
+            h.update(e.author.0);
+            h.update(e.seq.to_be_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// The JSON-friendly view.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut counts = OpCounts { held: self.held.len() as u64, ..OpCounts::default() };
+        let mut rejected = Vec::new();
+        for (id, op, status) in self.store.iter() {
+            counts.stored += 1;
+            match status {
+                ChainStatus::Ready => match self.fold.outcome(id) {
+                    Some(Outcome::Applied) => counts.applied += 1,
+                    Some(Outcome::Rejected(r)) => {
+                        counts.rejected += 1;
+                        let o = op.op();
+                        rejected.push(RejectedOp {
+                            op: *id,
+                            author: o.author,
+                            seq: o.seq,
+                            hlc: o.hlc,
+                            kind: o.body.kind().to_owned(),
+                            code: r.code().to_owned(),
+                            reason: r.to_string(),
+                        });
+                    }
+                    None => counts.pending += 1,
+                },
+                ChainStatus::Pending => counts.pending += 1,
+                ChainStatus::Excluded { .. } => counts.excluded += 1,
+                ChainStatus::InvalidChain => counts.invalid += 1,
+            }
+        }
+        rejected.sort_by_key(|r| (r.hlc, r.author, r.seq));
+        Snapshot {
+            state_hash: hex::encode(self.state_hash()),
+            clock: self.clock.last(),
+            state: self.fold.state().clone(),
+            equivocators: self.store.equivocations(),
+            rejected,
+            counts,
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Team (composite) task rules. In the original these were node-local and
+//! could never complete (sub-tasks were never assigned); here they are
+//! replicated ops with a deterministic assignment rule and real escrow.
+//!
+//! Flow: `team_task_create` (status `open`, the whole budget — sub-task
+//! rewards plus coordinator bonus — escrowed from the creator) →
+//! `team_claim` (the author becomes coordinator, `forming_team`) →
+//! `team_apply` (needs a skill profile and, if skills are required, a
+//! positive skill match) → `team_accept` by the coordinator → once the
+//! assignment rule can give every sub-task a member, the team starts
+//! (`in_progress`) and its workspace channel `team-<48 hex of the task id>` is
+//! created → `subtask_complete` by each sub-task's assignee → when all are
+//! done, the escrow pays out (each payment taxed like a task completion, tax
+//! to the parent channel's treasury), the task is `completed` and the
+//! workspace is dissolved.
+//!
+//! **Assignment rule** (`team_assignment`): recomputed from scratch after
+//! every accept while the team is forming. Sub-tasks are taken in index
+//! order; each goes to the not-yet-assigned member with the highest skill
+//! match for it, ties to the lowest node id. A sub-task with required skills
+//! needs a match > 0; one without can go to anyone. The coordinator is not
+//! a candidate (it earns the bonus). If some sub-task cannot be assigned the
+//! team keeps forming.
+//!
+//! **Skill match** (`skill_match`): `|skills ∩ required| × 1000 / |required|`
+//! in per-mille, case-insensitive; 1000 when nothing is required.
+
+use crate::core::economy::tax;
+use crate::core::hlc::Hlc;
+use crate::core::op::{GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTeamTask, OpId, TaskId};
+use crate::core::reject::{Payer, Reject};
+use crate::core::state::{Channel, Ctx, State};
+use crate::identity::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Prefix reserved for team workspace channels.
+pub const WORKSPACE_PREFIX: &str = "team-";
+/// Largest team allowed (members plus coordinator).
+pub const MAX_TEAM_SIZE: u8 = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamStatus {
+    Open,
+    FormingTeam,
+    InProgress,
+    Completed,
+    Deleted,
+}
+
+impl TeamStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TeamStatus::Open => "open",
+            TeamStatus::FormingTeam => "forming_team",
+            TeamStatus::InProgress => "in_progress",
+            TeamStatus::Completed => "completed",
+            TeamStatus::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubTask {
+    pub title: String,
+    pub description: String,
+    /// Lowercased, as matched.
+    pub required_skills: Vec<String>,
+    pub reward: u64,
+    pub assignee: Option<NodeId>,
+    pub done: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamTask {
+    pub id: TaskId,
+    pub channel: String,
+    pub owner: NodeId,
+    pub title: String,
+    pub description: String,
+    pub subtasks: Vec<SubTask>,
+    pub coordinator_bonus: u64,
+    pub max_team_size: u8,
+    pub coordinator: Option<NodeId>,
+    pub members: BTreeSet<NodeId>,
+    /// Applicant → skill match (per-mille) at application time.
+    pub applicants: BTreeMap<NodeId, u16>,
+    pub status: TeamStatus,
+    pub escrow: u64,
+    pub workspace: Option<String>,
+    pub created: Hlc,
+    pub updated: Hlc,
+}
+
+/// Skill match in per-mille (see module docs). `skills` are lowercased.
+pub fn skill_match(skills: &BTreeSet<String>, required: &[String]) -> u16 {
+    if required.is_empty() {
+        return 1000;
+    }
+    let hit = required.iter().filter(|r| skills.contains(*r)).count();
+    (hit * 1000 / required.len()) as u16
+}
+
+/// The union of every sub-task's required skills, for matching applicants.
+fn team_skills(t: &TeamTask) -> Vec<String> {
+    let set: BTreeSet<&String> = t.subtasks.iter().flat_map(|s| &s.required_skills).collect();
+    set.into_iter().cloned().collect()
+}
+
+/// Workspace channel name of a team task: `team-` and the first 24 bytes of
+/// its id in hex (53 characters, within the 64-byte channel-name limit;
+/// 192 bits leave no room for a collision).
+pub fn workspace_name(id: &OpId) -> String {
+    format!("{WORKSPACE_PREFIX}{}", hex::encode(&id.0[..24]))
+}
+
+/// The assignment rule: `Some(assignees)` when every sub-task gets a member.
+pub fn assign(
+    subtasks: &[SubTask],
+    members: &BTreeSet<NodeId>,
+    skills: &BTreeMap<NodeId, BTreeSet<String>>,
+) -> Option<Vec<NodeId>> {
+    let empty = BTreeSet::new();
+    let mut free: BTreeSet<NodeId> = members.clone();
+    let mut out = Vec::with_capacity(subtasks.len());
+    for st in subtasks {
+        let mut best: Option<(u16, NodeId)> = None;
+        // Members iterate in id order, so `>` keeps the lowest id on ties.
+        for m in &free {
+            let score = skill_match(skills.get(m).unwrap_or(&empty), &st.required_skills);
+            if !st.required_skills.is_empty() && score == 0 {
+                continue;
+            }
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, *m));
+            }
+        }
+        let (_, who) = best?;
+        free.remove(&who);
+        out.push(who);
+    }
+    Some(out)
+}
+
+fn validate_team(t: &NewTeamTask) -> Result<u64, Reject> {
+    let chars = t.title.chars().count();
+    if chars == 0 || chars > MAX_TITLE_CHARS || t.title.trim().is_empty() {
+        return Err(Reject::BadTitle { chars });
+    }
+    if t.subtasks.is_empty() {
+        return Err(Reject::BadTeam("at least one sub-task is needed"));
+    }
+    if t.max_team_size == 0 || t.max_team_size > MAX_TEAM_SIZE {
+        return Err(Reject::BadTeam("max_team_size must be 1 to 32"));
+    }
+    // One member per sub-task plus the coordinator.
+    if (t.max_team_size as usize) < t.subtasks.len() + 1 {
+        return Err(Reject::BadTeam("max_team_size must leave room for one member per sub-task and the coordinator"));
+    }
+    let mut total: u64 = t.coordinator_bonus;
+    for st in &t.subtasks {
+        if st.title.trim().is_empty() || st.title.chars().count() > MAX_TITLE_CHARS {
+            return Err(Reject::BadTeam("sub-task titles must be 1 to 200 characters"));
+        }
+        total = total.checked_add(st.reward).ok_or(Reject::BadTeam("total reward overflows"))?;
+    }
+    Ok(total)
+}
+
+impl State {
+    /// Rule `skills_set`: replaces the author's skill profile (lowercased,
+    /// deduplicated, blank entries refused).
+    pub(crate) fn skills_set(&mut self, cx: Ctx<'_>, skills: &[String]) -> Result<(), Reject> {
+        let mut set = BTreeSet::new();
+        for s in skills {
+            if s.trim().is_empty() {
+                return Err(Reject::BadTag(s.clone()));
+            }
+            set.insert(s.to_lowercase());
+        }
+        self.skills.insert(cx.author, set);
+        Ok(())
+    }
+
+    fn live_team(&self, cx: Ctx<'_>, id: TaskId) -> Result<&TeamTask, Reject> {
+        let t = self.teams.get(&id).ok_or(Reject::NoSuchTask(id))?;
+        if t.channel != cx.channel {
+            return Err(Reject::WrongChannel { task: id, channel: t.channel.clone() });
+        }
+        if t.status == TeamStatus::Deleted {
+            return Err(Reject::TaskDeleted(id));
+        }
+        Ok(t)
+    }
+
+    /// Rule `team_task_create`: valid shape (title, ≥1 sub-task, room for one
+    /// member per sub-task plus the coordinator), an existing non-global
+    /// channel, and the whole budget escrowed from the creator.
+    pub(crate) fn team_task_create(&mut self, cx: Ctx<'_>, t: &NewTeamTask) -> Result<(), Reject> {
+        let total = validate_team(t)?;
+        if cx.channel == GLOBAL_CHANNEL {
+            return Err(Reject::GlobalNotAllowed("creating team tasks"));
+        }
+        let ch = self.channels.get(cx.channel).ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
+        if ch.dissolved.is_some() {
+            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
+        }
+        let payer = Payer::Node(cx.author);
+        self.check_funds(&payer, total)?;
+        self.escrow_from(&payer, total);
+        let subtasks = t
+            .subtasks
+            .iter()
+            .map(|s| SubTask {
+                title: s.title.clone(),
+                description: s.description.clone(),
+                // Lowercased and deduplicated, so a skill is credited once.
+                required_skills: s
+                    .required_skills
+                    .iter()
+                    .map(|k| k.to_lowercase())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                reward: s.reward,
+                assignee: None,
+                done: false,
+            })
+            .collect();
+        self.teams.insert(
+            cx.id,
+            Arc::new(TeamTask {
+                id: cx.id,
+                channel: cx.channel.to_owned(),
+                owner: cx.author,
+                title: t.title.clone(),
+                description: t.description.clone(),
+                subtasks,
+                coordinator_bonus: t.coordinator_bonus,
+                max_team_size: t.max_team_size,
+                coordinator: None,
+                members: BTreeSet::new(),
+                applicants: BTreeMap::new(),
+                status: TeamStatus::Open,
+                escrow: total,
+                workspace: None,
+                created: cx.hlc,
+                updated: cx.hlc,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Rule `team_claim`: an open team task gets the author as coordinator.
+    pub(crate) fn team_claim(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+        let t = self.live_team(cx, id)?;
+        if t.status != TeamStatus::Open {
+            return Err(match t.coordinator {
+                Some(c) if c != cx.author => Reject::ClaimedByOther { task: id, assignee: c },
+                _ => Reject::NotClaimable { task: id, status: t.status.name() },
+            });
+        }
+        if let Some(t) = self.team_mut(&id) {
+            t.coordinator = Some(cx.author);
+            t.status = TeamStatus::FormingTeam;
+            t.updated = cx.hlc;
+        }
+        Ok(())
+    }
+
+    /// Rule `team_apply`: the team is forming and not full; the author is not
+    /// the coordinator, a member or an applicant; it has a skill profile and,
+    /// when skills are required, matches at least one.
+    pub(crate) fn team_apply(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+        let t = self.live_team(cx, id)?;
+        if t.status != TeamStatus::FormingTeam {
+            return Err(Reject::TeamNotForming { task: id, status: t.status.name() });
+        }
+        if t.coordinator == Some(cx.author) || t.members.contains(&cx.author) {
+            return Err(Reject::AlreadyInTeam(id));
+        }
+        if t.applicants.contains_key(&cx.author) {
+            return Err(Reject::AlreadyApplied(id));
+        }
+        if t.members.len() + 1 >= t.max_team_size as usize {
+            return Err(Reject::TeamFull { task: id, max: t.max_team_size });
+        }
+        let skills = self.skills.get(&cx.author).ok_or(Reject::NoSkills)?;
+        let required = team_skills(t);
+        let m = skill_match(skills, &required);
+        if !required.is_empty() && m == 0 {
+            return Err(Reject::NoSkillMatch(id));
+        }
+        if let Some(t) = self.team_mut(&id) {
+            t.applicants.insert(cx.author, m);
+            t.updated = cx.hlc;
+        }
+        Ok(())
+    }
+
+    /// Rule `team_accept`: the coordinator moves an applicant into the team
+    /// (if there is room); then the assignment rule runs, and when every
+    /// sub-task has a member the team starts and its workspace is created.
+    pub(crate) fn team_accept(&mut self, cx: Ctx<'_>, id: TaskId, applicant: NodeId) -> Result<(), Reject> {
+        let t = self.live_team(cx, id)?;
+        if t.coordinator != Some(cx.author) {
+            return Err(Reject::NotCoordinator { task: id });
+        }
+        if t.status != TeamStatus::FormingTeam {
+            return Err(Reject::TeamNotForming { task: id, status: t.status.name() });
+        }
+        if !t.applicants.contains_key(&applicant) {
+            return Err(Reject::NotApplicant { task: id });
+        }
+        if t.members.len() + 1 >= t.max_team_size as usize {
+            return Err(Reject::TeamFull { task: id, max: t.max_team_size });
+        }
+        let mut members = t.members.clone();
+        members.insert(applicant);
+        let plan = assign(&t.subtasks, &members, &self.skills);
+        let ws = workspace_name(&id);
+        let Some(t) = self.team_mut(&id) else {
+            return Ok(());
+        };
+        t.applicants.remove(&applicant);
+        t.members = members;
+        t.updated = cx.hlc;
+        let Some(plan) = plan else {
+            return Ok(());
+        };
+        for (st, who) in t.subtasks.iter_mut().zip(plan) {
+            st.assignee = Some(who);
+        }
+        t.status = TeamStatus::InProgress;
+        t.workspace = Some(ws.clone());
+        let mut people = t.members.clone();
+        people.insert(cx.author);
+        // `team-` names cannot be created by `channel_create` and ids do not
+        // collide, so the name is free; never overwrite a channel regardless.
+        self.channels.entry(ws).or_insert(Channel {
+            steward: Some(cx.author),
+            description: format!("workspace of team task {}", id.short()),
+            created: cx.hlc,
+            treasury: 0,
+            members: people,
+            dissolved: None,
+        });
+        Ok(())
+    }
+
+    /// Rule `subtask_complete`: the sub-task's assignee marks it done while
+    /// the team is in progress. When the last one is done the escrow pays each
+    /// sub-task's reward and the coordinator bonus (each minus tax, tax to the
+    /// parent channel's treasury), assignees other than the owner earn task
+    /// reputation (tags: the sub-task's skills), and the workspace dissolves.
+    pub(crate) fn subtask_complete(&mut self, cx: Ctx<'_>, id: TaskId, index: u8) -> Result<(), Reject> {
+        let t = self.live_team(cx, id)?;
+        if t.status != TeamStatus::InProgress {
+            return Err(Reject::TeamNotInProgress { task: id, status: t.status.name() });
+        }
+        let st = t.subtasks.get(index as usize).ok_or(Reject::NoSuchSubTask { task: id, index })?;
+        if st.assignee != Some(cx.author) {
+            return Err(Reject::SubTaskNotYours { task: id, index });
+        }
+        if st.done {
+            return Err(Reject::SubTaskDone { task: id, index });
+        }
+        let Some(t) = self.team_mut(&id) else {
+            return Ok(());
+        };
+        t.subtasks[index as usize].done = true;
+        t.updated = cx.hlc;
+        if !t.subtasks.iter().all(|s| s.done) {
+            return Ok(());
+        }
+        t.status = TeamStatus::Completed;
+        t.escrow = 0;
+        let owner = t.owner;
+        let channel = t.channel.clone();
+        let workspace = t.workspace.clone();
+        let mut payouts: Vec<(NodeId, u64, Vec<String>)> =
+            t.subtasks.iter().filter_map(|s| s.assignee.map(|a| (a, s.reward, s.required_skills.clone()))).collect();
+        if let Some(c) = t.coordinator {
+            payouts.push((c, t.coordinator_bonus, Vec::new()));
+        }
+        let bps = self.params.tax_bps;
+        let milli = self.params.task_reputation_milli;
+        for (who, amount, tags) in payouts {
+            let tax = tax(amount, bps);
+            self.release_to(&Payer::Node(who), amount - tax);
+            self.release_to(&Payer::Treasury(channel.clone()), tax);
+            if who != owner
+                && let Some(a) = self.accounts.get_mut(&who)
+            {
+                a.reputation.credit(cx.hlc.ms, milli, &tags);
+            }
+        }
+        if let Some(ws) = workspace.and_then(|w| self.channels.get_mut(&w)) {
+            ws.dissolved = Some(cx.hlc);
+        }
+        Ok(())
+    }
+
+    /// `task_delete` for team tasks: by the owner, any status but deleted;
+    /// refunds the remaining escrow (none once completed) and dissolves a
+    /// workspace.
+    pub(crate) fn team_delete(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+        let t = self.live_team(cx, id)?;
+        if t.owner != cx.author {
+            return Err(Reject::NotOwner { task: id });
+        }
+        let refund = t.escrow;
+        let workspace = t.workspace.clone();
+        self.release_to(&Payer::Node(cx.author), refund);
+        if let Some(t) = self.team_mut(&id) {
+            t.escrow = 0;
+            t.status = TeamStatus::Deleted;
+            t.updated = cx.hlc;
+        }
+        if let Some(ws) = workspace.and_then(|w| self.channels.get_mut(&w)) {
+            ws.dissolved = Some(cx.hlc);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! A fixed op history and the state hash it must produce on every platform.
+//! The native unit tests and the in-browser suite both check it, so a
+//! difference between native and wasm (or an accidental change of the
+//! canonical state encoding) fails loudly.
+
+use crate::core::hlc::Hlc;
+use crate::core::op::{
+    AuctionTerms, Funding, NewSubTask, NewTask, NewTeamTask, OpBody, OpId, SignedOp, TaskSchema, VerifiedOp,
+};
+use crate::core::replica::Replica;
+use crate::identity::Identity;
+
+/// Hex of `golden_replica().state_hash()`.
+pub const GOLDEN_STATE_HASH: &str = "635e4ecb5e61ca5eab4dd9a1275240c24188f66ada93914c791db8a839c9666f";
+
+const T0: u64 = 1_700_000_000_000;
+
+struct Chain {
+    key: Identity,
+    seq: u64,
+    prev: OpId,
+}
+
+impl Chain {
+    fn new(seed: u8) -> Chain {
+        Chain { key: Identity::from_seed([seed; 32]), seq: 0, prev: OpId::ZERO }
+    }
+
+    fn op(&mut self, ms: u64, channel: &str, body: OpBody) -> Option<VerifiedOp> {
+        self.seq += 1;
+        let op = SignedOp::create(&self.key, self.seq, self.prev, Hlc::new(ms, 0), channel, body).ok()?;
+        self.prev = op.id();
+        Some(op)
+    }
+}
+
+fn task(title: &str, reward: u64, auction: Option<AuctionTerms>) -> OpBody {
+    OpBody::TaskCreate(NewTask {
+        schema: if auction.is_some() { TaskSchema::TaskV2 } else { TaskSchema::TaskV1 },
+        title: title.into(),
+        description: "golden".into(),
+        reward,
+        tags: vec!["rust".into(), "wasm".into()],
+        required_tools: vec!["gh".into()],
+        funding: Funding::Creator,
+        auction,
+    })
+}
+
+/// The golden history: channels, a paid task, a lost concurrent claim, an
+/// auction with a rebid and a close, a team task run to completion, reputation
+/// decay across days, and an equivocation.
+pub fn golden_history() -> Vec<VerifiedOp> {
+    let (mut a, mut b, mut c, mut d) = (Chain::new(11), Chain::new(12), Chain::new(13), Chain::new(14));
+    let day = crate::core::reputation::DAY_MS;
+    let mut out: Vec<Option<VerifiedOp>> = Vec::new();
+    out.push(a.op(T0, "dev", OpBody::ChannelCreate { description: "dev".into() }));
+    out.push(b.op(T0 + 1, "dev", OpBody::ChannelSubscribe));
+    let t1 = a.op(T0 + 2, "dev", task("paid", 125, None));
+    let t1id = t1.as_ref().map(|o| o.id()).unwrap_or_default();
+    out.push(t1);
+    out.push(b.op(T0 + 3, "dev", OpBody::TaskClaim { task: t1id }));
+    out.push(c.op(T0 + 3, "dev", OpBody::TaskClaim { task: t1id }));
+    out.push(b.op(T0 + 4, "dev", OpBody::TaskStart { task: t1id }));
+    out.push(b.op(T0 + 5, "dev", OpBody::TaskComplete { task: t1id }));
+    let t2 =
+        a.op(T0 + day, "dev", task("auction", 0, Some(AuctionTerms { max_reward: 100, deadline_ms: T0 + day + 1000 })));
+    let t2id = t2.as_ref().map(|o| o.id()).unwrap_or_default();
+    out.push(t2);
+    for (ch, amount, days) in [(0u8, 90, 3), (1, 70, 2), (0, 60, 4)] {
+        let who = if ch == 0 { &mut b } else { &mut c };
+        let ms = T0 + day + 10 + who.seq;
+        out.push(who.op(ms, "dev", OpBody::Bid { task: t2id, amount, estimated_days: days }));
+    }
+    out.push(d.op(T0 + day + 1001, "dev", OpBody::AuctionClose { task: t2id }));
+    out.push(c.op(T0 + 2 * day, "global", OpBody::SkillsSet { skills: vec!["Rust".into()] }));
+    let team = a.op(
+        T0 + 2 * day + 1,
+        "dev",
+        OpBody::TeamTaskCreate(NewTeamTask {
+            title: "team".into(),
+            description: String::new(),
+            subtasks: vec![NewSubTask {
+                title: "core".into(),
+                description: String::new(),
+                required_skills: vec!["rust".into()],
+                reward: 40,
+            }],
+            coordinator_bonus: 5,
+            max_team_size: 3,
+        }),
+    );
+    let team_id = team.as_ref().map(|o| o.id()).unwrap_or_default();
+    out.push(team);
+    out.push(d.op(T0 + 2 * day + 2, "dev", OpBody::TeamClaim { task: team_id }));
+    out.push(c.op(T0 + 2 * day + 3, "dev", OpBody::TeamApply { task: team_id }));
+    out.push(d.op(T0 + 2 * day + 4, "dev", OpBody::TeamAccept { task: team_id, applicant: c.key.node_id() }));
+    out.push(c.op(T0 + 2 * day + 5, "dev", OpBody::SubTaskComplete { task: team_id, index: 0 }));
+    // Equivocation by e: two different ops at seq 1.
+    let mut e = Chain::new(15);
+    out.push(e.op(T0 + 2 * day + 6, "dev", OpBody::ChannelSubscribe));
+    out.push(
+        SignedOp::create(&e.key, 1, OpId::ZERO, Hlc::new(T0 + 2 * day + 7, 0), "dev", OpBody::ChannelUnsubscribe).ok(),
+    );
+    out.into_iter().flatten().collect()
+}
+
+/// A replica fed the golden history in a fixed scrambled order.
+pub fn golden_replica() -> Replica {
+    let mut ops = golden_history();
+    // A fixed permutation: reverse, then rotate by 5.
+    ops.reverse();
+    let k = 5 % ops.len().max(1);
+    ops.rotate_left(k);
+    let mut r = Replica::with_checkpoint_every(4);
+    for op in ops {
+        r.receive_verified(op, u64::MAX / 2);
+    }
+    r
+}
+
+/// Hex of the golden replica's state hash (for the browser test).
+pub fn golden_state_hash_hex() -> String {
+    hex::encode(golden_replica().state_hash())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_history_gives_the_golden_state_hash() {
+        let ops = golden_history();
+        assert_eq!(ops.len(), 20);
+        let mut in_order = Replica::new();
+        for op in &ops {
+            in_order.receive_verified(op.clone(), u64::MAX / 2);
+        }
+        let hash = golden_state_hash_hex();
+        assert_eq!(hex::encode(in_order.state_hash()), hash);
+        let s = in_order.state();
+        assert!(s.sp_conserved());
+        assert_eq!(in_order.equivocators().len(), 1);
+        use crate::core::state::TaskStatus;
+        use crate::core::teams::TeamStatus;
+        let statuses: Vec<TaskStatus> = s.tasks.values().map(|t| t.status).collect();
+        assert!(statuses.contains(&TaskStatus::Completed));
+        assert!(statuses.contains(&TaskStatus::Claimed), "auction awarded");
+        assert!(s.teams.values().all(|t| t.status == TeamStatus::Completed));
+        assert_eq!(in_order.snapshot().rejected.len(), 1, "the losing claim");
+        assert_eq!(hash, GOLDEN_STATE_HASH, "canonical state encoding changed");
+    }
+}
