@@ -13,18 +13,25 @@ use crate::core::state::{Auction, AuctionStatus, Ctx, State, Task, TaskStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+/// Empty or only ASCII whitespace. Deliberately not `str::trim`, whose
+/// Unicode tables may change between Rust releases: a fold rule must give
+/// the same answer on every build of every node.
+pub fn is_blank(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_whitespace())
+}
+
 /// Schema rules shared by the fold and local callers: `task_v1` has a fixed
 /// reward and no auction; `task_v2` may carry an auction (then its reward is
 /// 0 until award). Titles are 1..=200 characters; tags and tools non-blank
 /// and unique.
 pub fn validate_new_task(t: &NewTask, now_ms: u64) -> Result<(), Reject> {
     let chars = t.title.chars().count();
-    if chars == 0 || chars > MAX_TITLE_CHARS || t.title.trim().is_empty() {
+    if chars == 0 || chars > MAX_TITLE_CHARS || is_blank(&t.title) {
         return Err(Reject::BadTitle { chars });
     }
     let mut seen = BTreeSet::new();
     for tag in &t.tags {
-        if tag.trim().is_empty() {
+        if is_blank(tag) {
             return Err(Reject::BadTag(tag.clone()));
         }
         if !seen.insert(tag.as_str()) {
@@ -33,7 +40,7 @@ pub fn validate_new_task(t: &NewTask, now_ms: u64) -> Result<(), Reject> {
     }
     let mut seen = BTreeSet::new();
     for tool in &t.required_tools {
-        if tool.trim().is_empty() {
+        if is_blank(tool) {
             return Err(Reject::BadTag(tool.clone()));
         }
         if !seen.insert(tool.as_str()) {

@@ -23,13 +23,16 @@
 //! team keeps forming.
 //!
 //! **Skill match** (`skill_match`): `|skills ∩ required| × 1000 / |required|`
-//! in per-mille, case-insensitive; 1000 when nothing is required.
+//! in per-mille, ASCII-case-insensitive (skills are stored ASCII-lowercased,
+//! which unlike Unicode case mapping cannot change between Rust releases);
+//! 1000 when nothing is required.
 
 use crate::core::economy::tax;
 use crate::core::hlc::Hlc;
 use crate::core::op::{GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTeamTask, OpId, TaskId};
 use crate::core::reject::{Payer, Reject};
 use crate::core::state::{Channel, Ctx, State};
+use crate::core::tasks::is_blank;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -146,7 +149,7 @@ pub fn assign(
 
 fn validate_team(t: &NewTeamTask) -> Result<u64, Reject> {
     let chars = t.title.chars().count();
-    if chars == 0 || chars > MAX_TITLE_CHARS || t.title.trim().is_empty() {
+    if chars == 0 || chars > MAX_TITLE_CHARS || is_blank(&t.title) {
         return Err(Reject::BadTitle { chars });
     }
     if t.subtasks.is_empty() {
@@ -161,7 +164,7 @@ fn validate_team(t: &NewTeamTask) -> Result<u64, Reject> {
     }
     let mut total: u64 = t.coordinator_bonus;
     for st in &t.subtasks {
-        if st.title.trim().is_empty() || st.title.chars().count() > MAX_TITLE_CHARS {
+        if is_blank(&st.title) || st.title.chars().count() > MAX_TITLE_CHARS {
             return Err(Reject::BadTeam("sub-task titles must be 1 to 200 characters"));
         }
         total = total.checked_add(st.reward).ok_or(Reject::BadTeam("total reward overflows"))?;
@@ -175,10 +178,10 @@ impl State {
     pub(crate) fn skills_set(&mut self, cx: Ctx<'_>, skills: &[String]) -> Result<(), Reject> {
         let mut set = BTreeSet::new();
         for s in skills {
-            if s.trim().is_empty() {
+            if is_blank(s) {
                 return Err(Reject::BadTag(s.clone()));
             }
-            set.insert(s.to_lowercase());
+            set.insert(s.to_ascii_lowercase());
         }
         self.skills.insert(cx.author, set);
         Ok(())
@@ -220,7 +223,7 @@ impl State {
                 required_skills: s
                     .required_skills
                     .iter()
-                    .map(|k| k.to_lowercase())
+                    .map(|k| k.to_ascii_lowercase())
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect(),

@@ -1407,3 +1407,30 @@ fn version_vector_catch_up_converges_including_hidden_forks() {
         assert_eq!(a.version_vector(), all.version_vector(), "seed {seed}");
     }
 }
+
+/// A longer run of the convergence property (`cargo test -p node-wasm --
+/// --ignored soak`): many histories, orders, checkpoint spacings.
+#[test]
+#[ignore]
+fn soak_convergence_many_seeds() {
+    for seed in 1000..1150u64 {
+        let ops = random_history(seed, 300);
+        let mut reference = Replica::new();
+        reference.receive_batch(ops.clone(), u64::MAX / 2);
+        let want = reference.state_hash();
+        let mut rng = Rng(seed ^ 0xABCD);
+        for _ in 0..4 {
+            let mut delivery = ops.clone();
+            for _ in 0..ops.len() / 4 {
+                delivery.push(rng.pick(&ops).clone());
+            }
+            rng.shuffle(&mut delivery);
+            let mut r = Replica::with_checkpoint_every(1 + rng.below(8));
+            for chunk in delivery.chunks(1 + rng.below(5) as usize) {
+                r.receive_batch(chunk.to_vec(), u64::MAX / 2);
+                assert!(r.state().sp_conserved());
+            }
+            assert_eq!(r.state_hash(), want, "seed {seed}");
+        }
+    }
+}
