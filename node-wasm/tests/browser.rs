@@ -223,3 +223,15 @@ async fn synapsesub_delivers_over_datachannels_and_a_late_joiner_catches_up() {
 fn core_state_hash_matches_native() {
     assert_eq!(node_wasm::core::vectors::golden_state_hash_hex(), node_wasm::core::vectors::GOLDEN_STATE_HASH);
 }
+
+#[wasm_bindgen_test]
+async fn ops_persist_in_indexeddb_per_profile() {
+    let db = store::open_db().await.unwrap();
+    store::save_ops(&db, "ops-a", &[("01".into(), vec![1, 2, 3]), ("02".into(), vec![4])]).await.unwrap();
+    store::save_ops(&db, "ops-b", &[("03".into(), vec![9])]).await.unwrap();
+    let mut a = store::load_ops(&db, "ops-a").await.unwrap();
+    a.sort();
+    assert_eq!(a, vec![vec![1, 2, 3], vec![4]]);
+    assert_eq!(store::load_ops(&db, "ops-b").await.unwrap(), vec![vec![9]]);
+    assert!(store::load_ops(&db, "ops-none").await.unwrap().is_empty());
+}

@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 use node_wasm::runtime::Node;
+use node_wasm::runtime::ledger::Ledger;
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -22,15 +23,17 @@ enum Boot {
 #[component]
 fn App() -> impl IntoView {
     let node: RwSignal<Option<Node>, LocalStorage> = RwSignal::new_local(None);
+    let ledger: RwSignal<Option<Ledger>, LocalStorage> = RwSignal::new_local(None);
     let boot: RwSignal<Boot, LocalStorage> = RwSignal::new_local(Boot::Starting);
     // Bumped whenever the node reports a change; views read it to refresh.
     let tick = RwSignal::new(0u64);
 
     wasm_bindgen_futures::spawn_local(async move {
         match node_wasm::runtime::start().await {
-            Ok(n) => {
+            Ok((n, l)) => {
                 n.subscribe(std::rc::Rc::new(move || tick.update(|t| *t += 1)));
                 node.set(Some(n));
+                ledger.set(Some(l));
                 boot.set(Boot::Running);
             }
             Err(e) => boot.set(Boot::Failed(e)),
@@ -45,7 +48,7 @@ fn App() -> impl IntoView {
         {move || match boot.get() {
             Boot::Starting => view! { <p class="notice" id="boot">"Starting node…"</p> }.into_any(),
             Boot::Failed(e) => view! { <p class="error" id="boot">"The node could not start: " {e}</p> }.into_any(),
-            Boot::Running => view! { <NodeView node=node tick=tick /> }.into_any(),
+            Boot::Running => view! { <NodeView node=node tick=tick /> <StateView ledger=ledger tick=tick /> }.into_any(),
         }}
     }
 }
@@ -145,5 +148,37 @@ fn NodeView(node: RwSignal<Option<Node>, LocalStorage>, tick: RwSignal<u64>) -> 
                 }).collect_view()}
             </ul>
         </section>
+    }
+}
+
+#[component]
+fn StateView(ledger: RwSignal<Option<Ledger>, LocalStorage>, tick: RwSignal<u64>) -> impl IntoView {
+    let snap = move || {
+        tick.get();
+        ledger.with(|l| l.as_ref().map(|l| l.snapshot()))
+    };
+    view! {
+        {move || snap().map(|s| {
+            let st = s.state;
+            let tasks: Vec<_> = st.tasks.values().map(|t| (t.title.clone(), t.status, t.reward, t.channel.clone())).collect();
+            view! {
+                <section class="card">
+                    <h2>"Replicated state"</h2>
+                    <p class="muted">
+                        "state hash " <code id="state-hash">{s.state_hash[..16].to_string()}</code>
+                        {format!(" · {} ops applied · {} rejected · {} accounts · {} channels · {} SP minted",
+                            st.applied, st.rejected, st.accounts.len(), st.channels.len(), st.minted)}
+                    </p>
+                    <table id="tasks">
+                        <thead><tr><th>"Task"</th><th>"Channel"</th><th>"Status"</th><th>"Reward"</th></tr></thead>
+                        <tbody>
+                            {tasks.into_iter().map(|(title, status, reward, channel)| view! {
+                                <tr><td>{title}</td><td>{channel}</td><td>{format!("{status:?}").to_lowercase()}</td><td>{reward} " SP"</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </section>
+            }
+        })}
     }
 }

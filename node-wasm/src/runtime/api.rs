@@ -4,7 +4,9 @@
 //! numbers); actions that can fail return Promises that reject with an
 //! `Error` whose message says why.
 
+use crate::core::op::{AuctionTerms, Funding, NewTask, OpBody, OpId, TaskSchema};
 use crate::identity::NodeId;
+use crate::runtime::ledger::Ledger;
 use crate::runtime::transport::{Node, NodeConfig};
 use crate::runtime::util::{js_err, sleep_ms};
 use crate::runtime::{rendezvous, store};
@@ -68,7 +70,44 @@ fn to_js<T: Serialize>(v: &T) -> JsValue {
 #[wasm_bindgen]
 pub struct SynapseNode {
     node: Node,
+    ledger: Ledger,
     profile: String,
+}
+
+/// `createTask`'s argument: a fixed-reward task, or an auction when
+/// `auction` is given (then `reward` must be 0).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskSpec {
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    reward: u64,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    required_tools: Vec<String>,
+    /// `"creator"` (default) or `"treasury"`.
+    #[serde(default = "default_funding")]
+    funding: Funding,
+    #[serde(default)]
+    auction: Option<AuctionTerms>,
+}
+
+fn default_funding() -> Funding {
+    Funding::Creator
+}
+
+fn reject(msg: &str) -> js_sys::Promise {
+    js_sys::Promise::reject(&js_sys::Error::new(msg))
+}
+
+fn settle(r: Result<OpId, String>) -> js_sys::Promise {
+    match r {
+        Ok(id) => js_sys::Promise::resolve(&JsValue::from_str(&id.to_text())),
+        Err(e) => reject(&e),
+    }
 }
 
 #[derive(Serialize)]
@@ -77,6 +116,18 @@ struct Status {
     profile: String,
     rendezvous: crate::runtime::transport::RendezvousStatus,
     peers: Vec<NodeId>,
+}
+
+impl SynapseNode {
+    /// An op on an existing task, in that task's channel.
+    fn task_op(&self, task: &str, body: impl FnOnce(OpId) -> OpBody) -> js_sys::Promise {
+        let Some(id) = OpId::parse(task) else { return reject("task id must be 64 hex characters") };
+        let channel = self.ledger.snapshot().state.tasks.get(&id).map(|t| t.channel.clone());
+        match channel {
+            Some(ch) => settle(self.ledger.act(&ch, body(id))),
+            None => reject(&format!("no task {task} is known here")),
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -157,6 +208,128 @@ impl SynapseNode {
         js_sys::Promise::resolve(&JsValue::from(ok))
     }
 
+    /// The replicated state: `{state_hash, clock, state: {params, accounts,
+    /// channels, tasks, teams, skills, minted, escrow, ...}, equivocators,
+    /// rejected, counts}`.
+    pub fn state(&self) -> JsValue {
+        to_js(&self.ledger.snapshot())
+    }
+
+    /// Hex SHA-256 of the canonical state; equal on nodes holding the same ops.
+    #[wasm_bindgen(js_name = stateHash)]
+    pub fn state_hash(&self) -> String {
+        self.ledger.state_hash()
+    }
+
+    /// Signs and publishes any op: `body` is an op body as JSON, e.g.
+    /// `{type: "task_claim", task: ID}` (see docs/PROTOCOL.md, Operations).
+    /// Resolves with the op id; rejects with the rule it would break.
+    pub fn act(&self, channel: String, body: JsValue) -> js_sys::Promise {
+        match serde_wasm_bindgen::from_value::<OpBody>(body) {
+            Ok(b) => settle(self.ledger.act(&channel, b)),
+            Err(e) => reject(&format!("not an op body: {e}")),
+        }
+    }
+
+    /// Creates channel `name` (the creator becomes its steward).
+    #[wasm_bindgen(js_name = createChannel)]
+    pub fn create_channel(&self, name: String, description: Option<String>) -> js_sys::Promise {
+        settle(self.ledger.act(&name, OpBody::ChannelCreate { description: description.unwrap_or_default() }))
+    }
+
+    /// Joins channel `name`.
+    pub fn subscribe(&self, name: String) -> js_sys::Promise {
+        settle(self.ledger.act(&name, OpBody::ChannelSubscribe))
+    }
+
+    /// Leaves channel `name`.
+    pub fn unsubscribe(&self, name: String) -> js_sys::Promise {
+        settle(self.ledger.act(&name, OpBody::ChannelUnsubscribe))
+    }
+
+    /// Creates a task in `channel` from `{title, reward?, description?,
+    /// tags?, required_tools?, funding?: "creator"|"treasury", auction?:
+    /// {max_reward, deadline_ms}}`; the reward is escrowed at once. Resolves
+    /// with the task id.
+    #[wasm_bindgen(js_name = createTask)]
+    pub fn create_task(&self, channel: String, spec: JsValue) -> js_sys::Promise {
+        let spec: TaskSpec = match serde_wasm_bindgen::from_value(spec) {
+            Ok(s) => s,
+            Err(e) => return reject(&format!("bad task: {e}")),
+        };
+        let schema = if spec.auction.is_some() { TaskSchema::TaskV2 } else { TaskSchema::TaskV1 };
+        let task = NewTask {
+            schema,
+            title: spec.title,
+            description: spec.description,
+            reward: spec.reward,
+            tags: spec.tags,
+            required_tools: spec.required_tools,
+            funding: spec.funding,
+            auction: spec.auction,
+        };
+        settle(self.ledger.act(&channel, OpBody::TaskCreate(task)))
+    }
+
+    #[wasm_bindgen(js_name = claimTask)]
+    pub fn claim_task(&self, task: String) -> js_sys::Promise {
+        self.task_op(&task, |task| OpBody::TaskClaim { task })
+    }
+
+    /// The assignee starts work on a claimed task.
+    #[wasm_bindgen(js_name = startTask)]
+    pub fn start_task(&self, task: String) -> js_sys::Promise {
+        self.task_op(&task, |task| OpBody::TaskStart { task })
+    }
+
+    /// The assignee completes a task: reward minus tax to the assignee, tax
+    /// to the channel treasury.
+    #[wasm_bindgen(js_name = completeTask)]
+    pub fn complete_task(&self, task: String) -> js_sys::Promise {
+        self.task_op(&task, |task| OpBody::TaskComplete { task })
+    }
+
+    /// The owner deletes an unfinished task; its escrow is refunded.
+    #[wasm_bindgen(js_name = deleteTask)]
+    pub fn delete_task(&self, task: String) -> js_sys::Promise {
+        self.task_op(&task, |task| OpBody::TaskDelete { task })
+    }
+
+    /// Bids (or re-bids) on an auction task.
+    pub fn bid(&self, task: String, amount: f64, estimated_days: u32) -> js_sys::Promise {
+        if !(amount >= 0.0 && amount.fract() == 0.0 && amount <= 9.0e15) {
+            return reject("amount must be a whole number of SP");
+        }
+        self.task_op(&task, |task| OpBody::Bid { task, amount: amount as u64, estimated_days })
+    }
+
+    /// Closes an auction (after its deadline, or early by its owner).
+    #[wasm_bindgen(js_name = closeAuction)]
+    pub fn close_auction(&self, task: String) -> js_sys::Promise {
+        self.task_op(&task, |task| OpBody::AuctionClose { task })
+    }
+
+    /// When op `id` was first stored on this node (ms since navigation
+    /// start), or null.
+    #[wasm_bindgen(js_name = opSeenAt)]
+    pub fn op_seen_at(&self, id: String) -> Option<f64> {
+        OpId::parse(&id).and_then(|id| self.ledger.seen_at(&id))
+    }
+
+    /// `{router: {...counters}, mesh: {topic: [ids]}, ledger: {...}}`.
+    #[wasm_bindgen(js_name = pubsubStats)]
+    pub fn pubsub_stats(&self) -> JsValue {
+        #[derive(Serialize)]
+        struct P {
+            router: crate::pubsub::Stats,
+            mesh: std::collections::BTreeMap<String, Vec<NodeId>>,
+            ledger: crate::runtime::ledger::LedgerStats,
+        }
+        let topic = crate::pubsub::GLOBAL_TOPIC.to_string();
+        let mesh = [(topic.clone(), self.node.mesh_peers(&topic))].into_iter().collect();
+        to_js(&P { router: self.node.pubsub_stats(), mesh, ledger: self.ledger.stats() })
+    }
+
     /// Calls `callback()` after every visible change of the node.
     #[wasm_bindgen(js_name = onChange)]
     pub fn on_change(&self, callback: js_sys::Function) {
@@ -167,14 +340,16 @@ impl SynapseNode {
 }
 
 /// Starts the page's node: loads (or creates) the profile's identity from
-/// IndexedDB, connects to the rendezvous, publishes `window.synapse`, and
-/// returns the node for the UI.
-pub async fn start() -> Result<Node, String> {
+/// IndexedDB, folds the stored ops, connects to the rendezvous, publishes
+/// `window.synapse`, and returns the node and its ledger for the UI.
+pub async fn start() -> Result<(Node, Ledger), String> {
     let cfg = PageConfig::from_location()?;
     let identity = store::load_or_create_identity(&cfg.profile).await?;
     let node = Node::new(identity, cfg.node.clone());
+    let ledger = Ledger::attach(&node, &cfg.profile);
+    ledger.load().await.map_err(|e| format!("could not read the stored op log: {e}"))?;
     rendezvous::start(node.clone(), cfg.rendezvous_url.clone());
-    let api = SynapseNode { node: node.clone(), profile: cfg.profile.clone() };
+    let api = SynapseNode { node: node.clone(), ledger: ledger.clone(), profile: cfg.profile.clone() };
     let window = web_sys::window().ok_or("no window")?;
     js_sys::Reflect::set(&window, &JsValue::from_str("synapse"), &JsValue::from(api)).map_err(|e| js_err(&e))?;
     // RTT measurements for the UI.
@@ -186,6 +361,13 @@ pub async fn start() -> Result<Node, String> {
             n.announce_record();
         }
     });
+    let l = ledger.clone();
+    spawn_local(async move {
+        loop {
+            sleep_ms(1000).await;
+            l.tick();
+        }
+    });
     crate::console_log!("node {} started (profile {})", node.id().short(), cfg.profile);
-    Ok(node)
+    Ok((node, ledger))
 }

@@ -5,9 +5,12 @@
 //! - [`transport`]: RTCPeerConnections and their DataChannels (perfect
 //!   negotiation, framing, the identity handshake, reconnect with backoff).
 //! - [`rendezvous`]: the WebSocket signaling client.
+//! - [`ledger`]: the replicated op log, carried by SynapseSub, kept in
+//!   IndexedDB.
 //! - [`api`]: `window.synapse`, the public JS API.
 
 pub mod api;
+pub mod ledger;
 pub mod rendezvous;
 pub mod store;
 pub mod transport;

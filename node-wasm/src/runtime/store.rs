@@ -13,8 +13,10 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransactionMode};
 
 const DB_NAME: &str = "synapse-ng";
-const DB_VERSION: u32 = 1;
+const DB_VERSION: u32 = 2;
 const IDENTITY_STORE: &str = "identity";
+/// Op log: key `"{profile}/{op id hex}"`, value the signed op bytes.
+const OPS_STORE: &str = "ops";
 
 /// Resolves with the request's result or rejects with its error.
 fn request_promise(req: &IdbRequest) -> Promise {
@@ -51,8 +53,10 @@ pub async fn open_db() -> Result<IdbDatabase, String> {
             let Ok(db) = req.result().and_then(|r| r.dyn_into::<IdbDatabase>()) else {
                 return;
             };
-            if !db.object_store_names().contains(IDENTITY_STORE) {
-                let _ = db.create_object_store(IDENTITY_STORE);
+            for name in [IDENTITY_STORE, OPS_STORE] {
+                if !db.object_store_names().contains(name) {
+                    let _ = db.create_object_store(name);
+                }
             }
         });
     open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
@@ -96,4 +100,41 @@ pub async fn load_or_create_identity(profile: &str) -> Result<Identity, String> 
     save_identity(&db, profile, &id).await?;
     db.close();
     Ok(id)
+}
+
+/// Stores signed op bytes under the profile (idempotent: the key is the op
+/// id). Resolves once the write is committed.
+pub async fn save_ops(db: &IdbDatabase, profile: &str, ops: &[(String, Vec<u8>)]) -> Result<(), String> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let tx = db.transaction_with_str_and_mode(OPS_STORE, IdbTransactionMode::Readwrite).map_err(|e| js_err(&e))?;
+    let store = tx.object_store(OPS_STORE).map_err(|e| js_err(&e))?;
+    let mut last = None;
+    for (id, bytes) in ops {
+        let v = Uint8Array::from(&bytes[..]);
+        last = Some(store.put_with_key(&v, &JsValue::from_str(&format!("{profile}/{id}"))).map_err(|e| js_err(&e))?);
+    }
+    if let Some(req) = last {
+        JsFuture::from(request_promise(&req)).await.map_err(|e| format!("saving ops: {}", js_err(&e)))?;
+    }
+    Ok(())
+}
+
+/// Every stored op of the profile, as signed bytes.
+pub async fn load_ops(db: &IdbDatabase, profile: &str) -> Result<Vec<Vec<u8>>, String> {
+    let tx = db.transaction_with_str(OPS_STORE).map_err(|e| js_err(&e))?;
+    let store = tx.object_store(OPS_STORE).map_err(|e| js_err(&e))?;
+    // Keys of this profile: "{profile}/" up to "{profile}0" ('0' follows '/').
+    let range = web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
+        &JsValue::from_str(&format!("{profile}/")),
+        &JsValue::from_str(&format!("{profile}0")),
+        false,
+        true,
+    )
+    .map_err(|e| js_err(&e))?;
+    let req = store.get_all_with_key(&range).map_err(|e| js_err(&e))?;
+    let all = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
+    let arr: js_sys::Array = all.dyn_into().map_err(|_| "stored ops are not a list".to_string())?;
+    Ok(arr.iter().filter_map(|v| v.dyn_into::<Uint8Array>().ok()).map(|a| a.to_vec()).collect())
 }

@@ -295,6 +295,16 @@ impl Node {
         node
     }
 
+    /// Decides, before forwarding, whether a SynapseSub message is valid.
+    pub fn set_validator(&self, v: pubsub::Validator) {
+        self.inner.router.borrow_mut().set_validator(v);
+    }
+
+    /// Tells the UI something changed (the ledger calls this).
+    pub fn touch(&self) {
+        self.notify();
+    }
+
     /// Where SynapseSub deliveries go.
     pub fn set_deliver_hook(&self, hook: DeliverHook) {
         *self.inner.deliver.borrow_mut() = Some(hook);
