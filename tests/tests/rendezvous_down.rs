@@ -67,6 +67,21 @@ async fn a_broken_link_heals_through_a_peer_with_the_rendezvous_stopped() {
         if h.iter().any(|h| h.from == ia && h.text == "after the heal") { Ok(()) } else { Err(h) }
     })
     .await;
+
+    // And the replicas keep converging: ops made now reach everyone.
+    let _: String = b.eval("window.synapse.createChannel('after-heal', 'made with the rendezvous down')").await;
+    let _: String = a
+        .eval("window.synapse.createTask('after-heal', {title: 'still converging', reward: 0}).catch(e => e.message)")
+        .await;
+    wait_until(CONNECT_TIMEOUT, "every replica to reach the same state hash with the new channel", async || {
+        let mut h = vec![];
+        for n in nodes {
+            let has: bool = n.eval("'after-heal' in window.synapse.state().state.channels").await;
+            h.push((has, n.eval::<String>("window.synapse.stateHash()").await));
+        }
+        if h.iter().all(|(has, x)| *has && *x == h[0].1) { Ok(()) } else { Err(h) }
+    })
+    .await;
     for n in [a, b, c] {
         n.close().await;
     }
