@@ -106,3 +106,68 @@ async fn ops_from_every_node_reach_all_and_a_reloaded_tab_catches_up() {
         n.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_lifecycle_with_escrow_and_tax_across_three_nodes() {
+    let _serial = serial().await;
+    let rdv = Rendezvous::start();
+    let browser = Browser::start().await;
+    let (a, b, c) = tokio::join!(
+        browser.open_node(&rdv, "profile=t1"),
+        browser.open_node(&rdv, "profile=t2"),
+        browser.open_node(&rdv, "profile=t3"),
+    );
+    let nodes = [&a, &b, &c];
+    let (ia, ib) = (a.id().await, b.id().await);
+    wait_until(TIMEOUT, "a full mesh of 3", async || {
+        let (x, y, z) = (a.peers().await.len(), b.peers().await.len(), c.peers().await.len());
+        if (x, y, z) == (2, 2, 2) { Ok(()) } else { Err((x, y, z)) }
+    })
+    .await;
+    let _: String = a.eval("window.synapse.createChannel('dev', 'dev')").await;
+    let task: String =
+        a.eval("window.synapse.createTask('dev', {title: 'Write docs', reward: 30, tags: ['docs']})").await;
+    wait_until(TIMEOUT, "b to see the task", async || {
+        let ok: bool = b.call("return arguments[0] in window.synapse.state().state.tasks;", vec![json!(task)]).await;
+        if ok { Ok(()) } else { Err(()) }
+    })
+    .await;
+    for step in ["claimTask", "startTask", "completeTask"] {
+        let _: String = b.call(&format!("return window.synapse.{step}(arguments[0]);"), vec![json!(task)]).await;
+    }
+    // A second completion is refused with a reason, not silently lost.
+    let again: String = b
+        .call(
+            "return window.synapse.completeTask(arguments[0]).then(() => 'accepted', e => e.message);",
+            vec![json!(task)],
+        )
+        .await;
+    assert_ne!(again, "accepted");
+    wait_until(TIMEOUT, "every node to show 970 / 1029 / treasury 1 and the same hash", async || {
+        let mut seen = vec![];
+        for n in nodes {
+            let v: Value = n
+                .call(
+                    "const s = window.synapse.state().state; const [a, b, t] = arguments; \
+                     return [s.accounts[a] && s.accounts[a].balance, s.accounts[b] && s.accounts[b].balance, \
+                             s.channels.dev && s.channels.dev.treasury, s.tasks[t] && s.tasks[t].status, \
+                             window.synapse.stateHash()];",
+                    vec![json!(ia), json!(ib), json!(task)],
+                )
+                .await;
+            seen.push(v);
+        }
+        let ok = seen.iter().all(|v| {
+            v[0] == json!(970)
+                && v[1] == json!(1029)
+                && v[2] == json!(1)
+                && v[3] == json!("completed")
+                && v[4] == seen[0][4]
+        });
+        if ok { Ok(()) } else { Err(seen) }
+    })
+    .await;
+    for n in [a, b, c] {
+        n.close().await;
+    }
+}
