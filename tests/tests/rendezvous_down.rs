@@ -20,16 +20,20 @@ async fn a_broken_link_heals_through_a_peer_with_the_rendezvous_stopped() {
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
+    // Five contexts, as in the issue; a and b lose their link, c, d and e
+    // are the common peers that can carry their signals.
     let (a, b, c) = tokio::join!(
         browser.open_node(&rdv, "profile=a"),
         browser.open_node(&rdv, "profile=b"),
         browser.open_node(&rdv, "profile=c"),
     );
-    let nodes = [&a, &b, &c];
+    let (d, e) = tokio::join!(browser.open_node(&rdv, "profile=d"), browser.open_node(&rdv, "profile=e"));
+    let nodes = [&a, &b, &c, &d, &e];
+    let relays = [&c, &d, &e];
     let (ia, ib) = (a.id().await, b.id().await);
-    wait_until(CONNECT_TIMEOUT, "a full mesh of 3", async || {
+    wait_until(CONNECT_TIMEOUT, "a full mesh of 5", async || {
         let p = all_peers(&nodes).await;
-        if p.iter().all(|x| x.len() == 2) { Ok(()) } else { Err(p) }
+        if p.iter().all(|x| x.len() == 4) { Ok(()) } else { Err(p) }
     })
     .await;
     wait_until(CONNECT_TIMEOUT, "peer records from both peers on every node", async || {
@@ -37,7 +41,7 @@ async fn a_broken_link_heals_through_a_peer_with_the_rendezvous_stopped() {
         for n in nodes {
             seen.push(n.stats().await.peer_records_in);
         }
-        if seen.iter().all(|s| *s >= 2) { Ok(()) } else { Err(seen) }
+        if seen.iter().all(|s| *s >= 4) { Ok(()) } else { Err(seen) }
     })
     .await;
 
@@ -52,16 +56,23 @@ async fn a_broken_link_heals_through_a_peer_with_the_rendezvous_stopped() {
     })
     .await;
 
-    let relayed_before = c.stats().await.relays_forwarded;
+    let forwarded = async || {
+        let mut sum = 0;
+        for r in relays {
+            sum += r.stats().await.relays_forwarded;
+        }
+        sum
+    };
+    let relayed_before = forwarded().await;
     assert!(a.close_peer(&ib).await, "a had an open channel to b");
-    wait_until(CONNECT_TIMEOUT, "a and b to reconnect through c", async || {
+    wait_until(CONNECT_TIMEOUT, "a and b to reconnect through a common peer", async || {
         let (pa, pb) = (a.peers().await, b.peers().await);
-        let fwd = c.stats().await.relays_forwarded;
+        let fwd = forwarded().await;
         if pa.contains(&ib) && pb.contains(&ia) && fwd > relayed_before { Ok(()) } else { Err((pa, pb, fwd)) }
     })
     .await;
 
-    assert_eq!(a.send_hello("after the heal").await, 2, "a reaches both peers again");
+    assert_eq!(a.send_hello("after the heal").await, 4, "a reaches all four peers again");
     wait_until(Duration::from_secs(15), "b to receive a's hello over the re-made link", async || {
         let h = b.hellos().await;
         if h.iter().any(|h| h.from == ia && h.text == "after the heal") { Ok(()) } else { Err(h) }
@@ -79,7 +90,7 @@ async fn a_broken_link_heals_through_a_peer_with_the_rendezvous_stopped() {
         if h.iter().all(|(has, x)| *has && *x == h[0].1) { Ok(()) } else { Err(h) }
     })
     .await;
-    for n in [a, b, c] {
+    for n in [a, b, c, d, e] {
         n.close().await;
     }
 }
