@@ -58,6 +58,9 @@ fn set_local_description_implicit(pc: &RtcPeerConnection) -> js_sys::Promise {
 const HIGH_WATER: u32 = 8 * 1024 * 1024;
 /// `bufferedamountlow` fires below this.
 const LOW_WATER: u32 = 1024 * 1024;
+/// Signals one peer may have this node forward per second (a negotiation
+/// needs a handful; this only stops a peer from using us as an amplifier).
+const MAX_RELAYS_PER_SEC: u32 = 50;
 /// Received hellos kept for display.
 const MAX_HELLOS: usize = 500;
 
@@ -225,6 +228,8 @@ struct State {
     /// The latest verified peer record of each connected peer.
     records: BTreeMap<NodeId, PeerRecord>,
     last_record_ms: u64,
+    /// Relays forwarded per source peer in the current one-second window.
+    relay_window: BTreeMap<NodeId, (f64, u32)>,
     stats: Stats,
     timings: Timings,
     rendezvous: RendezvousStatus,
@@ -437,7 +442,17 @@ impl Node {
             return;
         }
         let target_proven = self.inner.state.borrow().peers.get(&r.to).is_some_and(|p| p.state == PeerState::Proven);
-        if r.ttl == 0 || !target_proven || r.to == via || r.from == r.to {
+        let within_rate = {
+            let mut st = self.inner.state.borrow_mut();
+            let now = now_ms();
+            let w = st.relay_window.entry(via).or_insert((now, 0));
+            if now - w.0 >= 1000.0 {
+                *w = (now, 0);
+            }
+            w.1 += 1;
+            w.1 <= MAX_RELAYS_PER_SEC
+        };
+        if r.ttl == 0 || !target_proven || r.to == via || r.from == r.to || !within_rate {
             self.inner.state.borrow_mut().stats.relays_dropped += 1;
             return;
         }
@@ -1090,6 +1105,7 @@ impl Node {
         let removed = {
             let mut st = self.inner.state.borrow_mut();
             st.records.remove(&id);
+            st.relay_window.remove(&id);
             st.peers.remove(&id)
         };
         let Some(p) = removed else { return };
