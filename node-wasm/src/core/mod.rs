@@ -13,6 +13,7 @@ pub mod channels;
 pub mod economy;
 pub mod fold;
 pub mod fuzz;
+pub mod governance;
 pub mod hlc;
 pub mod log;
 pub mod op;

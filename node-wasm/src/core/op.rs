@@ -179,6 +179,110 @@ pub struct NewTeamTask {
     pub max_team_size: u8,
 }
 
+/// The kind of a governance proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalKind {
+    /// No effect beyond its outcome.
+    Generic,
+    /// Carries a `config_change` command, executed at an approving close.
+    ConfigChange,
+    /// Carries any command, executed at an approving close.
+    Command,
+    /// Carries a command, executed once validators ratify it.
+    NetworkOperation,
+    /// Names a WASM module by SHA-256; recorded once validators ratify it.
+    CodeUpgrade,
+}
+
+impl ProposalKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProposalKind::Generic => "generic",
+            ProposalKind::ConfigChange => "config_change",
+            ProposalKind::Command => "command",
+            ProposalKind::NetworkOperation => "network_operation",
+            ProposalKind::CodeUpgrade => "code_upgrade",
+        }
+    }
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// A typed configuration value (the type is checked against the key's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum ConfigValue {
+    Int(u64),
+    Bool(bool),
+    Text(String),
+}
+
+impl ConfigValue {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ConfigValue::Int(_) => "integer",
+            ConfigValue::Bool(_) => "boolean",
+            ConfigValue::Text(_) => "string",
+        }
+    }
+}
+
+/// How `split_channel` picks the tasks to move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitLogic {
+    /// A task moves to the first part listing one of its tags.
+    ByTag,
+    /// A task moves to the first part listing a prefix of its title
+    /// (ASCII case-insensitive).
+    ByTitlePrefix,
+}
+
+/// One destination of a split: a channel and its tags or title prefixes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitPart {
+    pub channel: String,
+    pub keys: Vec<String>,
+}
+
+/// A command a proposal executes (at close, or at ratification).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+pub enum Command {
+    ConfigChange { key: String, value: ConfigValue },
+    SplitChannel { target: String, logic: SplitLogic, parts: Vec<SplitPart> },
+    /// Conflict resolution `keep_all` (the only mode).
+    MergeChannels { sources: Vec<String>, target: String },
+    /// `definition` is JSON text: an object with `schema_name` (= `name`) and `fields`.
+    UpdateSchema { name: String, definition: String },
+    /// The upgrade itself is the self-upgrade subsystem's job.
+    CodeUpgrade { module_sha256: [u8; 32] },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::ConfigChange { .. } => "config_change",
+            Command::SplitChannel { .. } => "split_channel",
+            Command::MergeChannels { .. } => "merge_channels",
+            Command::UpdateSchema { .. } => "update_schema",
+            Command::CodeUpgrade { .. } => "code_upgrade",
+        }
+    }
+}
+
+/// The fields of a proposal-creation op.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewProposal {
+    pub kind: ProposalKind,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub command: Option<Command>,
+}
+
 /// What an op does. Tags are part of the wire format; never reuse one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -240,6 +344,25 @@ pub enum OpBody {
         task: TaskId,
         index: u8,
     },
+    /// Creates a proposal in the op's channel (`global` allowed); its id is this op's id.
+    ProposalCreate(NewProposal),
+    /// A public vote; a re-vote replaces the author's earlier one.
+    Vote {
+        proposal: OpId,
+        yes: bool,
+    },
+    /// Closes a proposal after its minimum voting period.
+    ProposalClose {
+        proposal: OpId,
+    },
+    /// Deadline op: closes a proposal whose auto-close time has passed.
+    ProposalExpire {
+        proposal: OpId,
+    },
+    /// A validator's signature on an approved network operation.
+    Ratify {
+        proposal: OpId,
+    },
 }
 
 impl OpBody {
@@ -262,6 +385,11 @@ impl OpBody {
             OpBody::TeamApply { .. } => "team_apply",
             OpBody::TeamAccept { .. } => "team_accept",
             OpBody::SubTaskComplete { .. } => "subtask_complete",
+            OpBody::ProposalCreate(_) => "proposal_create",
+            OpBody::Vote { .. } => "vote",
+            OpBody::ProposalClose { .. } => "proposal_close",
+            OpBody::ProposalExpire { .. } => "proposal_expire",
+            OpBody::Ratify { .. } => "ratify",
         }
     }
 
@@ -459,7 +587,147 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::SubTaskComplete { task, index } => {
             w.u8(35).raw(&task.0).u8(*index);
         }
+        OpBody::ProposalCreate(p) => {
+            w.u8(40).u8(p.kind.code()).str(&p.title).str(&p.description);
+            encode_list(w, &p.tags);
+            match &p.command {
+                None => {
+                    w.u8(0);
+                }
+                Some(c) => {
+                    w.u8(1);
+                    encode_command(w, c);
+                }
+            }
+        }
+        OpBody::Vote { proposal, yes } => {
+            w.u8(41).raw(&proposal.0).u8(u8::from(*yes));
+        }
+        OpBody::ProposalClose { proposal } => {
+            w.u8(42).raw(&proposal.0);
+        }
+        OpBody::ProposalExpire { proposal } => {
+            w.u8(43).raw(&proposal.0);
+        }
+        OpBody::Ratify { proposal } => {
+            w.u8(44).raw(&proposal.0);
+        }
     }
+}
+
+/// Largest config key and text value, schema name and schema definition.
+pub const MAX_CONFIG_KEY_BYTES: usize = 64;
+pub const MAX_CONFIG_TEXT_BYTES: usize = 1024;
+pub const MAX_SCHEMA_NAME_BYTES: usize = 64;
+/// Split parts and merge sources per command.
+pub const MAX_CHANNEL_PARTS: usize = 16;
+
+pub(crate) fn encode_command(w: &mut Writer, c: &Command) {
+    match c {
+        Command::ConfigChange { key, value } => {
+            w.u8(1).str(key);
+            match value {
+                ConfigValue::Int(v) => {
+                    w.u8(0).u64(*v);
+                }
+                ConfigValue::Bool(b) => {
+                    w.u8(1).u8(u8::from(*b));
+                }
+                ConfigValue::Text(t) => {
+                    w.u8(2).str(t);
+                }
+            }
+        }
+        Command::SplitChannel { target, logic, parts } => {
+            w.u8(2).str(target).u8(match logic {
+                SplitLogic::ByTag => 0,
+                SplitLogic::ByTitlePrefix => 1,
+            });
+            w.u8(parts.len().min(255) as u8);
+            for p in parts.iter().take(255) {
+                w.str(&p.channel);
+                encode_list(w, &p.keys);
+            }
+        }
+        Command::MergeChannels { sources, target } => {
+            w.u8(3);
+            encode_list(w, sources);
+            w.str(target).u8(0);
+        }
+        Command::UpdateSchema { name, definition } => {
+            w.u8(4).str(name).str(definition);
+        }
+        Command::CodeUpgrade { module_sha256 } => {
+            w.u8(5).raw(module_sha256);
+        }
+    }
+}
+
+fn decode_channel(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let c = r.str("channel", MAX_CHANNEL_BYTES)?;
+    if !valid_channel_name(c) {
+        return Err(DecodeError::Invalid("channel name"));
+    }
+    Ok(c.to_owned())
+}
+
+fn decode_bool(r: &mut Reader<'_>, what: &'static str) -> Result<bool, DecodeError> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(DecodeError::Invalid(what)),
+    }
+}
+
+fn decode_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
+    Ok(match r.u8()? {
+        1 => {
+            let key = r.str("config key", MAX_CONFIG_KEY_BYTES)?.to_owned();
+            let value = match r.u8()? {
+                0 => ConfigValue::Int(r.u64()?),
+                1 => ConfigValue::Bool(decode_bool(r, "config bool")?),
+                2 => ConfigValue::Text(r.str("config text", MAX_CONFIG_TEXT_BYTES)?.to_owned()),
+                t => return Err(DecodeError::UnknownTag(t)),
+            };
+            Command::ConfigChange { key, value }
+        }
+        2 => {
+            let target = decode_channel(r)?;
+            let logic = match r.u8()? {
+                0 => SplitLogic::ByTag,
+                1 => SplitLogic::ByTitlePrefix,
+                _ => return Err(DecodeError::Invalid("split logic")),
+            };
+            let n = r.u8()? as usize;
+            if n > MAX_CHANNEL_PARTS {
+                return Err(DecodeError::TooLong { field: "split parts", len: n, max: MAX_CHANNEL_PARTS });
+            }
+            let mut parts = Vec::with_capacity(n);
+            for _ in 0..n {
+                let channel = decode_channel(r)?;
+                let keys = decode_list(r, "split keys", MAX_TAGS, MAX_TITLE_BYTES)?;
+                parts.push(SplitPart { channel, keys });
+            }
+            Command::SplitChannel { target, logic, parts }
+        }
+        3 => {
+            let sources = decode_list(r, "merge sources", MAX_CHANNEL_PARTS, MAX_CHANNEL_BYTES)?;
+            if !sources.iter().all(|s| valid_channel_name(s)) {
+                return Err(DecodeError::Invalid("channel name"));
+            }
+            let target = decode_channel(r)?;
+            if r.u8()? != 0 {
+                return Err(DecodeError::Invalid("merge conflict resolution"));
+            }
+            Command::MergeChannels { sources, target }
+        }
+        4 => Command::UpdateSchema {
+            name: r.str("schema name", MAX_SCHEMA_NAME_BYTES)?.to_owned(),
+            definition: r.str("schema definition", MAX_DESCRIPTION_BYTES)?.to_owned(),
+        },
+        5 => Command::CodeUpgrade { module_sha256: r.array()? },
+        t => return Err(DecodeError::UnknownTag(t)),
+    })
 }
 
 /// A list of short strings: `count:u8` then each as `str`. Callers keep counts
@@ -549,6 +817,29 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
         33 => OpBody::TeamApply { task: task(r)? },
         34 => OpBody::TeamAccept { task: task(r)?, applicant: NodeId(r.array()?) },
         35 => OpBody::SubTaskComplete { task: task(r)?, index: r.u8()? },
+        40 => {
+            let kind = match r.u8()? {
+                0 => ProposalKind::Generic,
+                1 => ProposalKind::ConfigChange,
+                2 => ProposalKind::Command,
+                3 => ProposalKind::NetworkOperation,
+                4 => ProposalKind::CodeUpgrade,
+                t => return Err(DecodeError::UnknownTag(t)),
+            };
+            let title = r.str("title", MAX_TITLE_BYTES)?.to_owned();
+            let description = r.str("description", MAX_DESCRIPTION_BYTES)?.to_owned();
+            let tags = decode_list(r, "tags", MAX_TAGS, MAX_TAG_BYTES)?;
+            let command = match r.u8()? {
+                0 => None,
+                1 => Some(decode_command(r)?),
+                _ => return Err(DecodeError::Invalid("command flag")),
+            };
+            OpBody::ProposalCreate(NewProposal { kind, title, description, tags, command })
+        }
+        41 => OpBody::Vote { proposal: task(r)?, yes: decode_bool(r, "vote")? },
+        42 => OpBody::ProposalClose { proposal: task(r)? },
+        43 => OpBody::ProposalExpire { proposal: task(r)? },
+        44 => OpBody::Ratify { proposal: task(r)? },
         t => return Err(DecodeError::UnknownTag(t)),
     })
 }
@@ -699,6 +990,71 @@ mod tests {
             OpBody::TeamApply { task: t },
             OpBody::TeamAccept { task: t, applicant: NodeId([5; 32]) },
             OpBody::SubTaskComplete { task: t, index: 2 },
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Generic,
+                title: "p".into(),
+                description: String::new(),
+                tags: vec!["python".into()],
+                command: None,
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::ConfigChange,
+                title: "c".into(),
+                description: "d".into(),
+                tags: vec![],
+                command: Some(Command::ConfigChange { key: "tax_bps".into(), value: ConfigValue::Int(300) }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "b".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::ConfigChange { key: "x".into(), value: ConfigValue::Bool(true) }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "t".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::ConfigChange { key: "x".into(), value: ConfigValue::Text("v".into()) }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::NetworkOperation,
+                title: "s".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::SplitChannel {
+                    target: "dev".into(),
+                    logic: SplitLogic::ByTitlePrefix,
+                    parts: vec![SplitPart { channel: "dev-ui".into(), keys: vec!["UI:".into()] }],
+                }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "m".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::MergeChannels { sources: vec!["a".into(), "b".into()], target: "c".into() }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "u".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::UpdateSchema { name: "x".into(), definition: "{}".into() }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::CodeUpgrade,
+                title: "w".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::CodeUpgrade { module_sha256: [4; 32] }),
+            }),
+            OpBody::Vote { proposal: t, yes: true },
+            OpBody::Vote { proposal: t, yes: false },
+            OpBody::ProposalClose { proposal: t },
+            OpBody::ProposalExpire { proposal: t },
+            OpBody::Ratify { proposal: t },
         ]
     }
 

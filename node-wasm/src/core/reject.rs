@@ -4,7 +4,7 @@
 //! and the JS API can show "task 3f2a… is claimed by another node" whether
 //! the op was refused before sending or lost a race after.
 
-use crate::core::op::TaskId;
+use crate::core::op::{OpId, TaskId};
 use crate::identity::NodeId;
 use std::fmt;
 
@@ -130,6 +130,42 @@ pub enum Reject {
         task: TaskId,
         index: u8,
     },
+    NoSuchProposal(OpId),
+    ProposalWrongChannel {
+        proposal: OpId,
+        channel: String,
+    },
+    BadProposal(&'static str),
+    ProposalNotOpen {
+        proposal: OpId,
+        status: &'static str,
+    },
+    VotingEnded {
+        proposal: OpId,
+        deadline_ms: u64,
+    },
+    VotingPeriodRunning {
+        proposal: OpId,
+        until_ms: u64,
+    },
+    NotExpired {
+        proposal: OpId,
+        deadline_ms: u64,
+    },
+    NotRatifiable {
+        proposal: OpId,
+        kind: &'static str,
+    },
+    NotPendingRatification {
+        proposal: OpId,
+        status: &'static str,
+    },
+    NotValidator {
+        proposal: OpId,
+    },
+    AlreadyRatified {
+        proposal: OpId,
+    },
     /// The author equivocated at or before this op's seq (log-level rule).
     Equivocation {
         seq: u64,
@@ -186,6 +222,17 @@ impl Reject {
             NoSuchSubTask { .. } => "no_such_subtask",
             SubTaskNotYours { .. } => "subtask_not_yours",
             SubTaskDone { .. } => "subtask_done",
+            NoSuchProposal(_) => "no_such_proposal",
+            ProposalWrongChannel { .. } => "proposal_wrong_channel",
+            BadProposal(_) => "bad_proposal",
+            ProposalNotOpen { .. } => "proposal_not_open",
+            VotingEnded { .. } => "voting_ended",
+            VotingPeriodRunning { .. } => "voting_period_running",
+            NotExpired { .. } => "not_expired",
+            NotRatifiable { .. } => "not_ratifiable",
+            NotPendingRatification { .. } => "not_pending_ratification",
+            NotValidator { .. } => "not_validator",
+            AlreadyRatified { .. } => "already_ratified",
         }
     }
 }
@@ -266,6 +313,33 @@ impl fmt::Display for Reject {
                 write!(f, "sub-task {index} of team task {}… is not assigned to you", task.short())
             }
             SubTaskDone { task, index } => write!(f, "sub-task {index} of team task {}… is already done", task.short()),
+            NoSuchProposal(p) => write!(f, "proposal {}… does not exist", p.short()),
+            ProposalWrongChannel { proposal, channel } => {
+                write!(f, "proposal {}… belongs to channel {channel}", proposal.short())
+            }
+            BadProposal(why) => write!(f, "invalid proposal: {why}"),
+            ProposalNotOpen { proposal, status } => {
+                write!(f, "proposal {}… is {status}, not open", proposal.short())
+            }
+            VotingEnded { proposal, deadline_ms } => {
+                write!(f, "voting on proposal {}… ended at {deadline_ms} ms", proposal.short())
+            }
+            VotingPeriodRunning { proposal, until_ms } => {
+                write!(f, "proposal {}… cannot be closed before its voting period ends at {until_ms} ms", proposal.short())
+            }
+            NotExpired { proposal, deadline_ms } => {
+                write!(f, "proposal {}… closes automatically only after {deadline_ms} ms", proposal.short())
+            }
+            NotRatifiable { proposal, kind } => {
+                write!(f, "proposal {}… is a {kind} proposal; only network operations and code upgrades are ratified", proposal.short())
+            }
+            NotPendingRatification { proposal, status } => {
+                write!(f, "proposal {}… is {status}, not pending ratification", proposal.short())
+            }
+            NotValidator { proposal } => {
+                write!(f, "not in the validator set snapshotted when proposal {}… closed", proposal.short())
+            }
+            AlreadyRatified { proposal } => write!(f, "you already ratified proposal {}…", proposal.short()),
             Equivocation { seq } => {
                 write!(f, "the author signed two different ops at seq {seq}; its ops from there on have no effect")
             }
@@ -330,6 +404,17 @@ mod tests {
             Reject::NoSuchSubTask { task: t, index: 1 },
             Reject::SubTaskNotYours { task: t, index: 1 },
             Reject::SubTaskDone { task: t, index: 1 },
+            Reject::NoSuchProposal(t),
+            Reject::ProposalWrongChannel { proposal: t, channel: "c".into() },
+            Reject::BadProposal("x"),
+            Reject::ProposalNotOpen { proposal: t, status: "closed" },
+            Reject::VotingEnded { proposal: t, deadline_ms: 1 },
+            Reject::VotingPeriodRunning { proposal: t, until_ms: 1 },
+            Reject::NotExpired { proposal: t, deadline_ms: 1 },
+            Reject::NotRatifiable { proposal: t, kind: "generic" },
+            Reject::NotPendingRatification { proposal: t, status: "open" },
+            Reject::NotValidator { proposal: t },
+            Reject::AlreadyRatified { proposal: t },
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len(), "duplicate reject codes");

@@ -11,6 +11,7 @@
 
 use crate::codec::Writer;
 use crate::core::economy::Params;
+use crate::core::governance::Governance;
 use crate::core::hlc::Hlc;
 use crate::core::op::{AuctionTerms, Funding, GLOBAL_CHANNEL, Op, OpBody, OpId, TaskId, TaskSchema};
 use crate::core::reject::{Payer, Reject};
@@ -151,6 +152,8 @@ pub struct State {
     /// Skill profiles (lowercased).
     pub skills: BTreeMap<NodeId, BTreeSet<String>>,
     /// All SP ever minted.
+    /// Proposals, validators, the execution log, config version, schemas.
+    pub gov: Governance,
     pub minted: u64,
     /// Sum of every task's escrow (kept for the conservation check).
     pub escrow: u64,
@@ -195,6 +198,7 @@ impl State {
             tasks: BTreeMap::new(),
             teams: BTreeMap::new(),
             skills: BTreeMap::new(),
+            gov: Governance::default(),
             minted: 0,
             escrow: 0,
             applied: 0,
@@ -226,6 +230,11 @@ impl State {
             OpBody::TeamApply { task } => self.team_apply(cx, *task),
             OpBody::TeamAccept { task, applicant } => self.team_accept(cx, *task, *applicant),
             OpBody::SubTaskComplete { task, index } => self.subtask_complete(cx, *task, *index),
+            OpBody::ProposalCreate(p) => self.proposal_create(cx, p),
+            OpBody::Vote { proposal, yes } => self.vote(cx, *proposal, *yes),
+            OpBody::ProposalClose { proposal } => self.proposal_close(cx, *proposal),
+            OpBody::ProposalExpire { proposal } => self.proposal_expire(cx, *proposal),
+            OpBody::Ratify { proposal } => self.ratify(cx, *proposal),
         };
         match r {
             Ok(()) => self.applied += 1,
@@ -244,9 +253,8 @@ impl State {
         self.accounts.insert(author, Account { balance: sp, reputation: Reputation::new(at.ms), joined: at });
     }
 
-    /// Hook for governance: rule `vote_reputation`, +1 point (config) to the
-    /// voter's `_total` for a public vote folded at `at` (no tag credit).
-    /// Proposals are not built yet; their vote op will call this.
+    /// Rule `vote_reputation`, +1 point (config) to the voter's `_total` for
+    /// its first public vote on a proposal, folded at `at` (no tag credit).
     pub fn credit_public_vote(&mut self, voter: NodeId, at: Hlc) {
         self.mint_if_new(voter, at);
         let milli = self.params.vote_reputation_milli;
@@ -460,14 +468,16 @@ impl State {
                 w.str(s);
             }
         }
+        w.u64(p.proposal_min_voting_seconds).u64(p.proposal_auto_close_after_seconds).u64(p.validator_set_size);
+        crate::core::governance::encode_canonical(&self.gov, w);
     }
 }
 
-fn hlc(w: &mut Writer, h: Hlc) {
+pub(crate) fn hlc(w: &mut Writer, h: Hlc) {
     w.u64(h.ms).u32(h.logical);
 }
 
-fn opt_node(w: &mut Writer, n: Option<&NodeId>) {
+pub(crate) fn opt_node(w: &mut Writer, n: Option<&NodeId>) {
     match n {
         None => {
             w.u8(0);
@@ -478,7 +488,7 @@ fn opt_node(w: &mut Writer, n: Option<&NodeId>) {
     }
 }
 
-fn list(w: &mut Writer, items: &[String]) {
+pub(crate) fn list(w: &mut Writer, items: &[String]) {
     w.u64(items.len() as u64);
     for s in items {
         w.str(s);

@@ -11,7 +11,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "635e4ecb5e61ca5eab4dd9a1275240c24188f66ada93914c791db8a839c9666f";
+pub const GOLDEN_STATE_HASH: &str = "50fc20bf8a7d4f62a50a5b78fe216a3e3fc1031885e705571163a6af05c0dc87";
 
 const T0: u64 = 1_700_000_000_000;
 
