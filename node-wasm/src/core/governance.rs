@@ -15,13 +15,13 @@
 
 use crate::codec::Writer;
 use crate::core::hlc::Hlc;
+use crate::core::op::encode_command;
 use crate::core::op::{
     Command, ConfigValue, GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewProposal, OpId, ProposalKind, SplitLogic,
     valid_channel_name,
 };
 use crate::core::reject::Reject;
 use crate::core::reputation::{MILLI, Reputation};
-use crate::core::op::encode_command;
 use crate::core::state::{Channel, Ctx, State, TaskStatus, hlc, list};
 use crate::core::tasks::is_blank;
 use crate::identity::NodeId;
@@ -256,9 +256,7 @@ pub fn validate_new_proposal(p: &NewProposal) -> Result<(), Reject> {
     let ok = match (p.kind, &p.command) {
         (ProposalKind::Generic, None) => true,
         (ProposalKind::ConfigChange, Some(Command::ConfigChange { .. })) => true,
-        (ProposalKind::Command | ProposalKind::NetworkOperation, Some(c)) => {
-            !matches!(c, Command::CodeUpgrade { .. })
-        }
+        (ProposalKind::Command | ProposalKind::NetworkOperation, Some(c)) => !matches!(c, Command::CodeUpgrade { .. }),
         (ProposalKind::CodeUpgrade, Some(Command::CodeUpgrade { .. })) => true,
         _ => false,
     };
@@ -703,10 +701,9 @@ impl State {
             return Err("the schema definition has no fields".to_owned());
         }
         let version = self.gov.schemas.get(name).map_or(1, |s| s.version + 1);
-        self.gov.schemas.insert(
-            name.to_owned(),
-            CustomSchema { version, definition: definition.to_owned(), updated: cx.hlc },
-        );
+        self.gov
+            .schemas
+            .insert(name.to_owned(), CustomSchema { version, definition: definition.to_owned(), updated: cx.hlc });
         Ok(format!("schema {name} is now version {version}"))
     }
 }

@@ -27,6 +27,8 @@ pub mod teams;
 pub mod vectors;
 
 #[cfg(test)]
+mod gov_tests;
+#[cfg(test)]
 mod tests;
 
 pub use hlc::{Clock, Hlc};

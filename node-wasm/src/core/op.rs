@@ -251,14 +251,29 @@ pub struct SplitPart {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "operation", rename_all = "snake_case")]
 pub enum Command {
-    ConfigChange { key: String, value: ConfigValue },
-    SplitChannel { target: String, logic: SplitLogic, parts: Vec<SplitPart> },
+    ConfigChange {
+        key: String,
+        value: ConfigValue,
+    },
+    SplitChannel {
+        target: String,
+        logic: SplitLogic,
+        parts: Vec<SplitPart>,
+    },
     /// Conflict resolution `keep_all` (the only mode).
-    MergeChannels { sources: Vec<String>, target: String },
+    MergeChannels {
+        sources: Vec<String>,
+        target: String,
+    },
     /// `definition` is JSON text: an object with `schema_name` (= `name`) and `fields`.
-    UpdateSchema { name: String, definition: String },
+    UpdateSchema {
+        name: String,
+        definition: String,
+    },
     /// The upgrade itself is the self-upgrade subsystem's job.
-    CodeUpgrade { module_sha256: [u8; 32] },
+    CodeUpgrade {
+        module_sha256: [u8; 32],
+    },
 }
 
 impl Command {

@@ -325,13 +325,21 @@ impl fmt::Display for Reject {
                 write!(f, "voting on proposal {}… ended at {deadline_ms} ms", proposal.short())
             }
             VotingPeriodRunning { proposal, until_ms } => {
-                write!(f, "proposal {}… cannot be closed before its voting period ends at {until_ms} ms", proposal.short())
+                write!(
+                    f,
+                    "proposal {}… cannot be closed before its voting period ends at {until_ms} ms",
+                    proposal.short()
+                )
             }
             NotExpired { proposal, deadline_ms } => {
                 write!(f, "proposal {}… closes automatically only after {deadline_ms} ms", proposal.short())
             }
             NotRatifiable { proposal, kind } => {
-                write!(f, "proposal {}… is a {kind} proposal; only network operations and code upgrades are ratified", proposal.short())
+                write!(
+                    f,
+                    "proposal {}… is a {kind} proposal; only network operations and code upgrades are ratified",
+                    proposal.short()
+                )
             }
             NotPendingRatification { proposal, status } => {
                 write!(f, "proposal {}… is {status}, not pending ratification", proposal.short())

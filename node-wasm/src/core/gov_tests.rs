@@ -1,0 +1,723 @@
+//! Governance rule tests (named after the rules in `docs/PROTOCOL.md`) and
+//! the governance convergence property tests.
+
+use crate::core::governance::{ProposalStatus, VoteOutcome, display_milli, log2_q32, vote_weight_milli};
+use crate::core::hlc::Hlc;
+use crate::core::op::{
+    Command, ConfigValue, Funding, NewProposal, NewTask, OpBody, OpId, ProposalKind, SignedOp, SplitLogic, SplitPart,
+    TaskSchema, VerifiedOp,
+};
+use crate::core::reject::Reject;
+use crate::core::replica::{OpOutcome, Replica};
+use crate::core::reputation::{MILLI, Reputation};
+use crate::core::state::TaskStatus;
+use crate::identity::{Identity, NodeId};
+
+const T0: u64 = 1_700_000_000_000;
+
+struct Author {
+    key: Identity,
+    seq: u64,
+    prev: OpId,
+    last: Hlc,
+}
+
+impl Author {
+    fn new(seed: u8) -> Author {
+        Author { key: Identity::from_seed([seed; 32]), seq: 0, prev: OpId::ZERO, last: Hlc::ZERO }
+    }
+
+    fn id(&self) -> NodeId {
+        self.key.node_id()
+    }
+
+    fn op(&mut self, ms: u64, channel: &str, body: OpBody) -> VerifiedOp {
+        let hlc = if ms > self.last.ms { Hlc::new(ms, 0) } else { Hlc::new(self.last.ms, self.last.logical + 1) };
+        self.seq += 1;
+        let op = SignedOp::create(&self.key, self.seq, self.prev, hlc, channel, body).unwrap();
+        self.prev = op.id();
+        self.last = hlc;
+        op
+    }
+}
+
+struct World {
+    r: Replica,
+    log: Vec<VerifiedOp>,
+}
+
+impl World {
+    fn new() -> World {
+        World { r: Replica::new(), log: Vec::new() }
+    }
+
+    fn feed(&mut self, op: &VerifiedOp) -> Option<OpOutcome> {
+        self.log.push(op.clone());
+        self.r.receive_verified(op.clone(), u64::MAX / 2);
+        assert!(self.r.state().sp_conserved(), "SP not conserved");
+        self.r.outcome(&op.id())
+    }
+
+    fn applied(&mut self, op: &VerifiedOp) {
+        assert_eq!(self.feed(op), Some(OpOutcome::Applied), "{:?}", op.op().body);
+    }
+
+    fn rejected(&mut self, op: &VerifiedOp) -> Reject {
+        match self.feed(op) {
+            Some(OpOutcome::Rejected(r)) => r,
+            other => panic!("expected rejection, got {other:?}"),
+        }
+    }
+
+    fn proposal(&self, id: OpId) -> &crate::core::governance::Proposal {
+        &self.r.state().gov.proposals[&id]
+    }
+}
+
+fn proposal(kind: ProposalKind, tags: &[&str], command: Option<Command>) -> OpBody {
+    OpBody::ProposalCreate(NewProposal {
+        kind,
+        title: format!("{} proposal", kind.name()),
+        description: String::new(),
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+        command,
+    })
+}
+
+fn config(key: &str, value: ConfigValue) -> Option<Command> {
+    Some(Command::ConfigChange { key: key.into(), value })
+}
+
+fn task(title: &str, reward: u64, tags: &[&str]) -> OpBody {
+    OpBody::TaskCreate(NewTask {
+        schema: TaskSchema::TaskV1,
+        title: title.into(),
+        description: String::new(),
+        reward,
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+        required_tools: vec![],
+        funding: Funding::Creator,
+        auction: None,
+    })
+}
+
+fn vote(p: OpId, yes: bool) -> OpBody {
+    OpBody::Vote { proposal: p, yes }
+}
+
+fn close(p: OpId) -> OpBody {
+    OpBody::ProposalClose { proposal: p }
+}
+
+fn ratify(p: OpId) -> OpBody {
+    OpBody::Ratify { proposal: p }
+}
+
+// ---- weights ---------------------------------------------------------------
+
+fn rep(total_points: u64, tags: &[(&str, u64)]) -> Reputation {
+    let mut r = Reputation::new(0);
+    r.total = total_points * MILLI;
+    for (t, v) in tags {
+        r.tags.insert(t.to_string(), v * MILLI);
+    }
+    r
+}
+
+#[test]
+fn log2_q32_is_exact_on_powers_of_two_and_monotonic() {
+    assert_eq!(log2_q32(1), 0);
+    assert_eq!(log2_q32(2), 1 << 32);
+    assert_eq!(log2_q32(1024), 10 << 32);
+    assert_eq!(log2_q32(u64::MAX) >> 32, 63);
+    let mut last = 0;
+    for x in 1..5000u64 {
+        let v = log2_q32(x);
+        assert!(v >= last);
+        last = v;
+    }
+    // log2(3) = 1.5849625007...
+    let l3 = log2_q32(3) as f64 / (1u64 << 32) as f64;
+    assert!((l3 - 1.584_962_500_7).abs() < 1e-9, "{l3}");
+}
+
+#[test]
+fn vote_weight_matches_the_reference_examples() {
+    let w = |r: Reputation, tags: &[&str]| {
+        let tags: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
+        display_milli(vote_weight_milli(&r, &tags).0)
+    };
+    assert_eq!(w(rep(0, &[]), &[]), "1.00");
+    assert_eq!(w(rep(1, &[]), &[]), "2.00");
+    assert_eq!(w(rep(20, &[]), &[]), "5.39");
+    assert_eq!(w(rep(100, &[]), &[]), "7.66");
+    assert_eq!(w(rep(1000, &[]), &[]), "10.97");
+    assert_eq!(w(rep(10, &[("python", 10)]), &["python", "security"]), "7.92");
+    // Untagged proposals ignore tag scores; the docstring example of the original.
+    assert_eq!(w(rep(10, &[("python", 10)]), &[]), "4.46");
+    assert_eq!(w(rep(1023, &[("security", 500)]), &["security", "refactor"]), "19.97");
+    let (_, matched) = vote_weight_milli(&rep(10, &[("python", 10)]), &["python".into(), "security".into()]);
+    assert_eq!(matched, vec!["python".to_string()]);
+    // Huge reputations saturate instead of overflowing.
+    let mut huge = rep(0, &[]);
+    huge.total = u64::MAX;
+    assert!(vote_weight_milli(&huge, &[]).0 > 50_000);
+}
+
+// ---- proposals and votes ---------------------------------------------------
+
+#[test]
+fn proposal_schema_checks_title_tags_and_command_kind() {
+    let mut a = Author::new(1);
+    let mut w = World::new();
+    let bad = [
+        proposal(ProposalKind::Generic, &[], config("tax_bps", ConfigValue::Int(1))),
+        proposal(ProposalKind::ConfigChange, &[], None),
+        proposal(ProposalKind::Command, &[], Some(Command::CodeUpgrade { module_sha256: [1; 32] })),
+        proposal(ProposalKind::CodeUpgrade, &[], config("tax_bps", ConfigValue::Int(1))),
+        proposal(ProposalKind::Generic, &["a", "a"], None),
+    ];
+    for (i, body) in bad.into_iter().enumerate() {
+        let r = w.rejected(&a.op(T0 + i as u64, "global", body));
+        assert!(matches!(r, Reject::BadProposal(_) | Reject::DuplicateTag(_)), "{r}");
+    }
+    let r = w.rejected(&a.op(T0 + 10, "nowhere", proposal(ProposalKind::Generic, &[], None)));
+    assert_eq!(r.code(), "no_such_channel");
+    w.applied(&a.op(T0 + 11, "global", proposal(ProposalKind::Generic, &["x"], None)));
+}
+
+#[test]
+fn vote_revote_replaces_and_earns_one_point_once() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    let p = a.op(T0, "global", proposal(ProposalKind::Generic, &[], None));
+    w.applied(&p);
+    w.applied(&b.op(T0 + 1, "global", vote(p.id(), true)));
+    w.applied(&b.op(T0 + 2, "global", vote(p.id(), false)));
+    assert!(!w.proposal(p.id()).votes[&b.id()]);
+    assert_eq!(w.r.state().accounts[&b.id()].reputation.total, MILLI);
+    // Votes must carry the proposal's channel.
+    let r = w.rejected(&b.op(T0 + 3, "dev", vote(p.id(), true)));
+    assert_eq!(r.code(), "proposal_wrong_channel");
+    let r = w.rejected(&b.op(T0 + 4, "global", vote(OpId([9; 32]), true)));
+    assert_eq!(r.code(), "no_such_proposal");
+}
+
+#[test]
+fn vote_outcome_ties_reject() {
+    let (mut a, mut b, mut c) = (Author::new(1), Author::new(2), Author::new(3));
+    let mut w = World::new();
+    let p = a.op(T0, "global", proposal(ProposalKind::Generic, &[], None));
+    w.applied(&p);
+    w.applied(&b.op(T0 + 1, "global", vote(p.id(), true)));
+    w.applied(&c.op(T0 + 2, "global", vote(p.id(), false)));
+    w.applied(&a.op(T0 + 3, "global", close(p.id())));
+    let pr = w.proposal(p.id());
+    let t = pr.tally.as_ref().unwrap();
+    assert_eq!(t.yes_weight_milli, t.no_weight_milli);
+    assert_eq!(t.outcome, VoteOutcome::Rejected);
+    assert_eq!(pr.status, ProposalStatus::Closed);
+}
+
+#[test]
+fn vote_outcome_no_votes_is_pending() {
+    let mut a = Author::new(1);
+    let mut w = World::new();
+    let p = a.op(T0, "global", proposal(ProposalKind::ConfigChange, &[], config("tax_bps", ConfigValue::Int(300))));
+    w.applied(&p);
+    w.applied(&a.op(T0 + 1, "global", close(p.id())));
+    let pr = w.proposal(p.id());
+    assert_eq!(pr.tally.as_ref().unwrap().outcome, VoteOutcome::Pending);
+    assert_eq!(pr.status, ProposalStatus::Closed);
+    assert_eq!(w.r.state().params.tax_bps, 200, "not executed");
+    assert!(w.r.state().gov.execution_log.is_empty());
+    // A closed proposal takes no more votes or closes.
+    assert_eq!(w.rejected(&a.op(T0 + 2, "global", vote(p.id(), true))).code(), "proposal_not_open");
+    assert_eq!(w.rejected(&a.op(T0 + 3, "global", close(p.id()))).code(), "proposal_not_open");
+}
+
+#[test]
+fn vote_outcome_weighted_with_per_voter_breakdown() {
+    // b earns 10 points on tag "python" by completing a task of a's; c has none.
+    let (mut a, mut b, mut c) = (Author::new(1), Author::new(2), Author::new(3));
+    let mut w = World::new();
+    w.applied(&a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+    let t = a.op(T0 + 1, "dev", task("py", 10, &["python"]));
+    w.applied(&t);
+    w.applied(&b.op(T0 + 2, "dev", OpBody::TaskClaim { task: t.id() }));
+    w.applied(&b.op(T0 + 3, "dev", OpBody::TaskStart { task: t.id() }));
+    w.applied(&b.op(T0 + 4, "dev", OpBody::TaskComplete { task: t.id() }));
+    let p = a.op(T0 + 5, "dev", proposal(ProposalKind::Generic, &["python", "security"], None));
+    w.applied(&p);
+    w.applied(&b.op(T0 + 6, "dev", vote(p.id(), true)));
+    w.applied(&c.op(T0 + 7, "dev", vote(p.id(), false)));
+    w.applied(&c.op(T0 + 8, "dev", close(p.id())));
+    let t = w.proposal(p.id()).tally.clone().unwrap();
+    assert_eq!(t.outcome, VoteOutcome::Approved);
+    let by = |n: NodeId| t.details.iter().find(|d| d.voter == n).unwrap().clone();
+    let db = by(b.id());
+    // b: _total 11 (10 task + 1 vote), python 10 → 1 + log2(12) + log2(11) = 8.04.
+    assert_eq!(db.reputation_milli, 11 * MILLI);
+    assert_eq!(display_milli(db.weight_milli), "8.04");
+    assert_eq!(db.tags_matched, vec!["python".to_string()]);
+    let dc = by(c.id());
+    assert_eq!(display_milli(dc.weight_milli), "2.00");
+    assert!(dc.tags_matched.is_empty());
+    assert_eq!(t.yes_weight_milli, db.weight_milli);
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Closed);
+}
+
+#[test]
+fn proposal_close_waits_for_the_minimum_voting_period() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    let cfg = a.op(
+        T0,
+        "global",
+        proposal(ProposalKind::ConfigChange, &[], config("proposal_min_voting_seconds", ConfigValue::Int(60))),
+    );
+    w.applied(&cfg);
+    w.applied(&b.op(T0 + 1, "global", vote(cfg.id(), true)));
+    w.applied(&b.op(T0 + 2, "global", close(cfg.id())));
+    assert_eq!(w.r.state().params.proposal_min_voting_seconds, 60);
+    let p = a.op(T0 + 10, "global", proposal(ProposalKind::Generic, &[], None));
+    w.applied(&p);
+    let r = w.rejected(&b.op(T0 + 10 + 59_999, "global", close(p.id())));
+    assert_eq!(r, Reject::VotingPeriodRunning { proposal: p.id(), until_ms: T0 + 10 + 60_000 });
+    w.applied(&b.op(T0 + 10 + 60_000, "global", close(p.id())));
+}
+
+#[test]
+fn proposal_expire_only_after_the_deadline() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    let p = a.op(T0, "global", proposal(ProposalKind::Generic, &[], None));
+    w.applied(&p);
+    let deadline = T0 + 86_400_000;
+    assert_eq!(w.proposal(p.id()).deadline_ms, deadline);
+    w.applied(&b.op(deadline, "global", vote(p.id(), true)));
+    let r = w.rejected(&a.op(deadline, "global", OpBody::ProposalExpire { proposal: p.id() }));
+    assert_eq!(r.code(), "not_expired");
+    assert_eq!(w.rejected(&b.op(deadline + 1, "global", vote(p.id(), false))).code(), "voting_ended");
+    w.applied(&a.op(deadline + 1, "global", OpBody::ProposalExpire { proposal: p.id() }));
+    let pr = w.proposal(p.id());
+    assert!(pr.closed_automatically);
+    assert_eq!(pr.tally.as_ref().unwrap().outcome, VoteOutcome::Approved);
+}
+
+// ---- config_change -----------------------------------------------------------
+
+#[test]
+fn config_change_applies_from_its_point_on_and_is_versioned() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    w.applied(&a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+    let t1 = a.op(T0 + 1, "dev", task("before", 500, &[]));
+    w.applied(&t1);
+    w.applied(&b.op(T0 + 2, "dev", OpBody::TaskClaim { task: t1.id() }));
+    w.applied(&b.op(T0 + 3, "dev", OpBody::TaskStart { task: t1.id() }));
+    w.applied(&b.op(T0 + 4, "dev", OpBody::TaskComplete { task: t1.id() }));
+    assert_eq!(w.r.state().treasury("dev"), 10);
+    let p = a.op(T0 + 5, "dev", proposal(ProposalKind::ConfigChange, &[], config("tax_bps", ConfigValue::Int(500))));
+    w.applied(&p);
+    w.applied(&b.op(T0 + 6, "dev", vote(p.id(), true)));
+    w.applied(&a.op(T0 + 7, "dev", close(p.id())));
+    let s = w.r.state();
+    assert_eq!(s.params.tax_bps, 500);
+    assert_eq!(s.gov.config_version, 1);
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Executed);
+    let e = &s.gov.execution_log[0];
+    assert!(e.result.success && e.result.message.contains("200 -> 500"), "{}", e.result.message);
+    assert_eq!(e.op, w.log.last().unwrap().id());
+    assert_eq!(s.treasury("dev"), 10, "not retroactive");
+    let t2 = a.op(T0 + 8, "dev", task("after", 500, &[]));
+    w.applied(&t2);
+    w.applied(&b.op(T0 + 9, "dev", OpBody::TaskClaim { task: t2.id() }));
+    w.applied(&b.op(T0 + 10, "dev", OpBody::TaskStart { task: t2.id() }));
+    w.applied(&b.op(T0 + 11, "dev", OpBody::TaskComplete { task: t2.id() }));
+    assert_eq!(w.r.state().treasury("dev"), 10 + 25);
+}
+
+#[test]
+fn config_change_unknown_key_or_wrong_type_fails_with_a_reason() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    let cases = [
+        ("no_such_key", ConfigValue::Int(1), "unknown config key"),
+        ("tax_bps", ConfigValue::Bool(true), "tax_bps is an integer, got a boolean"),
+        ("tax_bps", ConfigValue::Text("3".into()), "got a string"),
+        ("tax_bps", ConfigValue::Int(10_001), "at most 10000"),
+        ("validator_set_size", ConfigValue::Int(0), "at least 1"),
+    ];
+    for (i, (key, value, why)) in cases.into_iter().enumerate() {
+        let ms = T0 + 10 * i as u64;
+        let p = a.op(ms, "global", proposal(ProposalKind::ConfigChange, &[], config(key, value)));
+        w.applied(&p);
+        w.applied(&b.op(ms + 1, "global", vote(p.id(), true)));
+        w.applied(&a.op(ms + 2, "global", close(p.id())));
+        assert_eq!(w.proposal(p.id()).status, ProposalStatus::Failed);
+        let e = w.r.state().gov.execution_log.last().unwrap().clone();
+        assert!(!e.result.success && e.result.message.contains(why), "{}", e.result.message);
+    }
+    let s = w.r.state();
+    assert_eq!(s.gov.config_version, 0);
+    assert_eq!(s.params, crate::core::economy::Params::default());
+}
+
+// ---- validators and ratification -------------------------------------------
+
+/// Five nodes; `validator_set_size` set to 3 by an executed config change.
+/// Reputation: d and e each completed a task (10 points), so with their votes
+/// the set at the next close is {d, e} plus the lowest id among the others
+/// with the highest remaining score.
+struct Council {
+    w: World,
+    n: Vec<Author>,
+}
+
+impl Council {
+    fn new() -> Council {
+        let mut n: Vec<Author> = (1..=5).map(Author::new).collect();
+        let mut w = World::new();
+        w.applied(&n[0].op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+        for i in [3usize, 4] {
+            let t = n[0].op(T0 + 10 * i as u64, "dev", task("work", 10, &["ops"]));
+            w.applied(&t);
+            w.applied(&n[i].op(T0 + 10 * i as u64 + 1, "dev", OpBody::TaskClaim { task: t.id() }));
+            w.applied(&n[i].op(T0 + 10 * i as u64 + 2, "dev", OpBody::TaskStart { task: t.id() }));
+            w.applied(&n[i].op(T0 + 10 * i as u64 + 3, "dev", OpBody::TaskComplete { task: t.id() }));
+        }
+        w.applied(&n[1].op(T0 + 100, "dev", OpBody::ChannelSubscribe));
+        w.applied(&n[2].op(T0 + 101, "dev", OpBody::ChannelSubscribe));
+        let p = n[0].op(
+            T0 + 200,
+            "global",
+            proposal(ProposalKind::ConfigChange, &[], config("validator_set_size", ConfigValue::Int(3))),
+        );
+        w.applied(&p);
+        w.applied(&n[0].op(T0 + 201, "global", vote(p.id(), true)));
+        w.applied(&n[0].op(T0 + 202, "global", close(p.id())));
+        assert_eq!(w.r.state().params.validator_set_size, 3);
+        Council { w, n }
+    }
+
+    /// d, e: 10 points (tied: lower node id first); a: 1 point (its vote);
+    /// b, c: 0 points.
+    fn expected_validators(&self) -> Vec<NodeId> {
+        let (d, e) = (self.n[3].id(), self.n[4].id());
+        vec![d.min(e), d.max(e), self.n[0].id()]
+    }
+}
+
+fn split_command() -> Command {
+    Command::SplitChannel {
+        target: "dev".into(),
+        logic: SplitLogic::ByTag,
+        parts: vec![
+            SplitPart { channel: "dev-ui".into(), keys: vec!["ui".into()] },
+            SplitPart { channel: "dev-core".into(), keys: vec!["core".into(), "rust".into()] },
+        ],
+    }
+}
+
+#[test]
+fn validator_set_is_top_by_reputation_ties_by_node_id() {
+    let c = Council::new();
+    let s = c.w.r.state();
+    let expect = c.expected_validators();
+    assert_eq!(s.compute_validators(T0 + 300), expect);
+    // Recomputed at the config proposal's close, before its change applied.
+    assert_eq!(s.gov.validators.len(), 5);
+}
+
+#[test]
+fn ratify_quorum_executes_exactly_once_and_refuses_the_rest() {
+    let mut c = Council::new();
+    let [a, b, _, d, e] = &mut c.n[..] else { unreachable!() };
+    let w = &mut c.w;
+    let ui = a.op(T0 + 300, "dev", task("button", 5, &["ui"]));
+    let core = a.op(T0 + 301, "dev", task("fold", 5, &["rust"]));
+    let other = a.op(T0 + 302, "dev", task("docs", 5, &["docs"]));
+    for t in [&ui, &core, &other] {
+        w.applied(t);
+    }
+    let p = a.op(T0 + 400, "dev", proposal(ProposalKind::NetworkOperation, &[], Some(split_command())));
+    w.applied(&p);
+    // Ratifying before the close is refused.
+    assert_eq!(w.rejected(&d.op(T0 + 401, "dev", ratify(p.id()))).code(), "not_pending_ratification");
+    w.applied(&a.op(T0 + 402, "dev", vote(p.id(), true)));
+    w.applied(&b.op(T0 + 402, "dev", vote(p.id(), true)));
+    w.applied(&b.op(T0 + 403, "dev", close(p.id())));
+    let pr = w.proposal(p.id()).clone();
+    assert_eq!(pr.status, ProposalStatus::PendingRatification);
+    assert_eq!(pr.validators.len(), 3);
+    assert_eq!(pr.quorum(), 2);
+    assert!(pr.validators.contains(&d.id()) && pr.validators.contains(&e.id()) && pr.validators.contains(&a.id()));
+    // A non-validator's ratification has no effect.
+    assert_eq!(w.rejected(&b.op(T0 + 404, "dev", ratify(p.id()))), Reject::NotValidator { proposal: p.id() });
+    w.applied(&d.op(T0 + 405, "dev", ratify(p.id())));
+    assert_eq!(w.rejected(&d.op(T0 + 406, "dev", ratify(p.id()))).code(), "already_ratified");
+    assert!(w.r.state().gov.execution_log.len() == 1, "only the config change so far");
+    let quorum_op = e.op(T0 + 407, "dev", ratify(p.id()));
+    w.applied(&quorum_op);
+    let s = w.r.state();
+    assert_eq!(s.gov.execution_log.len(), 2);
+    let entry = &s.gov.execution_log[1];
+    assert_eq!(entry.op, quorum_op.id());
+    assert_eq!(entry.ratified_by.len(), 2);
+    assert!(entry.result.success, "{}", entry.result.message);
+    assert_eq!(s.tasks[&ui.id()].channel, "dev-ui");
+    assert_eq!(s.tasks[&core.id()].channel, "dev-core");
+    assert_eq!(s.tasks[&other.id()].channel, "dev");
+    assert_eq!(s.channels["dev-ui"].members, s.channels["dev"].members);
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Executed);
+    // A third ratification after the quorum executes nothing.
+    assert_eq!(w.rejected(&a.op(T0 + 408, "dev", ratify(p.id()))).code(), "not_pending_ratification");
+    assert_eq!(w.r.state().gov.execution_log.len(), 2);
+    // Ratifying a non-network-operation proposal is refused.
+    let g = a.op(T0 + 500, "dev", proposal(ProposalKind::Generic, &[], None));
+    w.applied(&g);
+    assert_eq!(w.rejected(&d.op(T0 + 501, "dev", ratify(g.id()))).code(), "not_ratifiable");
+    // The snapshot lists the refused ratifications with reasons.
+    let snap = w.r.snapshot();
+    assert!(snap.rejected.iter().filter(|r| r.kind == "ratify").count() >= 4);
+}
+
+#[test]
+fn split_channel_by_title_prefix_moves_only_open_matching_tasks() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    w.applied(&a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+    let t1 = a.op(T0 + 1, "dev", task("UI: header", 5, &[]));
+    let t2 = a.op(T0 + 2, "dev", task("ui: claimed one", 5, &[]));
+    let t3 = a.op(T0 + 3, "dev", task("Core: fold", 5, &[]));
+    for t in [&t1, &t2, &t3] {
+        w.applied(t);
+    }
+    w.applied(&b.op(T0 + 4, "dev", OpBody::TaskClaim { task: t2.id() }));
+    let cmd = Command::SplitChannel {
+        target: "dev".into(),
+        logic: SplitLogic::ByTitlePrefix,
+        parts: vec![SplitPart { channel: "ui".into(), keys: vec!["ui:".into()] }],
+    };
+    let p = a.op(T0 + 5, "dev", proposal(ProposalKind::Command, &[], Some(cmd)));
+    w.applied(&p);
+    w.applied(&a.op(T0 + 6, "dev", vote(p.id(), true)));
+    w.applied(&a.op(T0 + 7, "dev", close(p.id())));
+    let s = w.r.state();
+    assert_eq!(s.tasks[&t1.id()].channel, "ui");
+    assert_eq!(s.tasks[&t2.id()].channel, "dev", "claimed tasks stay");
+    assert_eq!(s.tasks[&t3.id()].channel, "dev");
+    // The moved task now lives in "ui": ops must name that channel.
+    assert_eq!(w.rejected(&b.op(T0 + 8, "dev", OpBody::TaskClaim { task: t1.id() })).code(), "wrong_channel");
+    w.applied(&b.op(T0 + 9, "ui", OpBody::TaskClaim { task: t1.id() }));
+    assert_eq!(w.r.state().tasks[&t1.id()].status, TaskStatus::Claimed);
+}
+
+#[test]
+fn split_channel_of_an_unknown_channel_fails_with_a_reason() {
+    let mut a = Author::new(1);
+    let mut w = World::new();
+    let cmd = Command::SplitChannel { target: "nope".into(), logic: SplitLogic::ByTag, parts: vec![] };
+    let p = a.op(T0, "global", proposal(ProposalKind::Command, &[], Some(cmd)));
+    w.applied(&p);
+    w.applied(&a.op(T0 + 1, "global", vote(p.id(), true)));
+    w.applied(&a.op(T0 + 2, "global", close(p.id())));
+    let e = &w.r.state().gov.execution_log[0];
+    assert!(!e.result.success && e.result.message.contains("does not exist"));
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Failed);
+}
+
+#[test]
+fn merge_channels_keep_all_moves_tasks_members_and_treasury() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    w.applied(&a.op(T0, "one", OpBody::ChannelCreate { description: String::new() }));
+    w.applied(&b.op(T0 + 1, "two", OpBody::ChannelCreate { description: String::new() }));
+    let t1 = a.op(T0 + 2, "one", task("a", 100, &[]));
+    let t2 = b.op(T0 + 3, "two", task("b", 5, &[]));
+    w.applied(&t1);
+    w.applied(&t2);
+    w.applied(&b.op(T0 + 4, "one", OpBody::TaskClaim { task: t1.id() }));
+    w.applied(&b.op(T0 + 5, "one", OpBody::TaskStart { task: t1.id() }));
+    w.applied(&b.op(T0 + 6, "one", OpBody::TaskComplete { task: t1.id() }));
+    assert_eq!(w.r.state().treasury("one"), 2);
+    let cmd =
+        Command::MergeChannels { sources: vec!["one".into(), "two".into(), "ghost".into()], target: "all".into() };
+    let p = a.op(T0 + 7, "global", proposal(ProposalKind::Command, &[], Some(cmd)));
+    w.applied(&p);
+    w.applied(&a.op(T0 + 8, "global", vote(p.id(), true)));
+    w.applied(&a.op(T0 + 9, "global", close(p.id())));
+    let s = w.r.state();
+    assert!(s.gov.execution_log[0].result.success, "{}", s.gov.execution_log[0].result.message);
+    assert_eq!(s.tasks[&t1.id()].channel, "all");
+    assert_eq!(s.tasks[&t2.id()].channel, "all");
+    assert_eq!(s.treasury("all"), 2);
+    assert_eq!(s.treasury("one"), 0);
+    assert!(s.channels["one"].dissolved.is_some() && s.channels["two"].dissolved.is_some());
+    assert!(s.channels["all"].members.contains(&a.id()) && s.channels["all"].members.contains(&b.id()));
+}
+
+#[test]
+fn update_schema_versions_valid_definitions_and_refuses_bad_ones() {
+    let mut a = Author::new(1);
+    let mut w = World::new();
+    let defs = [
+        (r#"{"schema_name":"bug_v1","fields":{}}"#, true),
+        (r#"{"schema_name":"bug_v1","fields":{"x":1}}"#, true),
+        (r#"{"schema_name":"other","fields":{}}"#, false),
+        (r#"{"schema_name":"bug_v1"}"#, false),
+        ("not json", false),
+    ];
+    for (i, (def, ok)) in defs.into_iter().enumerate() {
+        let ms = T0 + 10 * i as u64;
+        let cmd = Command::UpdateSchema { name: "bug_v1".into(), definition: def.into() };
+        let p = a.op(ms, "global", proposal(ProposalKind::Command, &[], Some(cmd)));
+        w.applied(&p);
+        w.applied(&a.op(ms + 1, "global", vote(p.id(), true)));
+        w.applied(&a.op(ms + 2, "global", close(p.id())));
+        assert_eq!(w.r.state().gov.execution_log.last().unwrap().result.success, ok, "{def}");
+    }
+    assert_eq!(w.r.state().gov.schemas["bug_v1"].version, 2);
+}
+
+#[test]
+fn code_upgrade_is_creatable_votable_and_ratifiable() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    let p = a.op(
+        T0,
+        "global",
+        proposal(ProposalKind::CodeUpgrade, &[], Some(Command::CodeUpgrade { module_sha256: [7; 32] })),
+    );
+    w.applied(&p);
+    w.applied(&b.op(T0 + 1, "global", vote(p.id(), true)));
+    w.applied(&b.op(T0 + 2, "global", close(p.id())));
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::PendingRatification);
+    // Two validators (a and b): quorum 2.
+    w.applied(&a.op(T0 + 3, "global", ratify(p.id())));
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::PendingRatification);
+    w.applied(&b.op(T0 + 4, "global", ratify(p.id())));
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Executed);
+    assert!(w.r.state().gov.execution_log[0].result.message.contains(&hex::encode([7u8; 32])));
+}
+
+// ---- properties --------------------------------------------------------------
+
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// A governance history with races: concurrent ratifications, a duplicate, a
+/// non-validator's, votes racing the close, and a config change.
+fn racy_history() -> (Vec<VerifiedOp>, OpId) {
+    let mut c = Council::new();
+    let [a, b, _, d, e] = &mut c.n[..] else { unreachable!() };
+    let mut ops = c.w.log.clone();
+    let mut push = |op: VerifiedOp| ops.push(op);
+    push(a.op(T0 + 300, "dev", task("button", 5, &["ui"])));
+    push(a.op(T0 + 301, "dev", task("fold", 5, &["core"])));
+    let p = a.op(T0 + 400, "dev", proposal(ProposalKind::NetworkOperation, &[], Some(split_command())));
+    let pid = p.id();
+    push(p);
+    push(a.op(T0 + 402, "dev", vote(pid, true)));
+    push(b.op(T0 + 402, "dev", vote(pid, true)));
+    push(d.op(T0 + 402, "dev", vote(pid, true)));
+    push(b.op(T0 + 403, "dev", close(pid)));
+    push(e.op(T0 + 403, "dev", vote(pid, false)));
+    // All three validators and a non-validator ratify concurrently; d twice.
+    push(b.op(T0 + 410, "dev", ratify(pid)));
+    push(d.op(T0 + 410, "dev", ratify(pid)));
+    push(e.op(T0 + 410, "dev", ratify(pid)));
+    push(a.op(T0 + 410, "dev", ratify(pid)));
+    push(d.op(T0 + 411, "dev", ratify(pid)));
+    let q =
+        e.op(T0 + 420, "global", proposal(ProposalKind::ConfigChange, &[], config("tax_bps", ConfigValue::Int(300))));
+    let qid = q.id();
+    push(q);
+    push(a.op(T0 + 421, "global", vote(qid, true)));
+    push(b.op(T0 + 421, "global", vote(qid, false)));
+    push(d.op(T0 + 422, "global", close(qid)));
+    (ops, pid)
+}
+
+#[test]
+fn governance_converges_under_any_delivery_order_and_executes_once() {
+    let (ops, pid) = racy_history();
+    let mut reference = Replica::new();
+    for op in &ops {
+        reference.receive_verified(op.clone(), u64::MAX / 2);
+    }
+    let rs = reference.state();
+    let p = &rs.gov.proposals[&pid];
+    assert_eq!(p.status, ProposalStatus::Executed);
+    let runs = rs.gov.execution_log.iter().filter(|e| e.proposal == pid).count();
+    assert_eq!(runs, 1, "executed exactly once");
+    let mut next = xorshift(0xDEAD_BEEF_1234_5678);
+    for round in 0..40 {
+        let mut shuffled = ops.clone();
+        for i in (1..shuffled.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            shuffled.swap(i, j);
+        }
+        // Duplicates too.
+        let dup = shuffled[(next() % shuffled.len() as u64) as usize].clone();
+        shuffled.push(dup);
+        let mut r = Replica::with_checkpoint_every(1 + round % 5);
+        for op in shuffled {
+            r.receive_verified(op, u64::MAX / 2);
+        }
+        assert_eq!(r.state_hash(), reference.state_hash(), "round {round}");
+        assert_eq!(r.state().gov.validators, rs.gov.validators);
+        assert_eq!(r.state().gov.execution_log, rs.gov.execution_log);
+        assert_eq!(r.state().params, rs.params);
+    }
+}
+
+#[test]
+fn non_validator_and_forged_ratifications_never_execute() {
+    let mut c = Council::new();
+    let [a, b, cc, d, _] = &mut c.n[..] else { unreachable!() };
+    let w = &mut c.w;
+    let p = a.op(T0 + 400, "dev", proposal(ProposalKind::NetworkOperation, &[], Some(split_command())));
+    w.applied(&p);
+    w.applied(&a.op(T0 + 401, "dev", vote(p.id(), true)));
+    w.applied(&b.op(T0 + 401, "dev", vote(p.id(), true)));
+    w.applied(&b.op(T0 + 402, "dev", close(p.id())));
+    let before = w.r.state().gov.execution_log.len();
+    // Non-validators b and c ratify: no effect.
+    for x in [b, cc] {
+        let r = w.rejected(&x.op(T0 + 403, "dev", ratify(p.id())));
+        assert_eq!(r.code(), "not_validator");
+    }
+    // A ratification "from" validator d signed by someone else never verifies.
+    let real = d.op(T0 + 404, "dev", ratify(p.id()));
+    let mut forged = real.bytes().to_vec();
+    let n = forged.len();
+    forged[n - 1] ^= 0x55;
+    let mut r2 = Replica::new();
+    for op in &w.log {
+        r2.receive_verified(op.clone(), u64::MAX / 2);
+    }
+    assert!(r2.receive(&forged, u64::MAX / 2).is_err());
+    assert_eq!(r2.state().gov.execution_log.len(), before);
+    assert_eq!(w.r.state().gov.execution_log.len(), before);
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::PendingRatification);
+    // Random garbage ratify bodies do not panic and execute nothing.
+    let mut next = xorshift(42);
+    let mut rnd = Author::new(99);
+    for i in 0..50u64 {
+        let mut id = [0u8; 32];
+        for chunk in id.chunks_mut(8) {
+            chunk.copy_from_slice(&next().to_be_bytes());
+        }
+        let op = rnd.op(T0 + 500 + i, "dev", ratify(OpId(id)));
+        let _ = w.feed(&op);
+    }
+    assert_eq!(w.r.state().gov.execution_log.len(), before);
+}
