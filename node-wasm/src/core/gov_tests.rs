@@ -721,3 +721,270 @@ fn non_validator_and_forged_ratifications_never_execute() {
     }
     assert_eq!(w.r.state().gov.execution_log.len(), before);
 }
+
+// ---- common tools ------------------------------------------------------------
+
+/// A deterministic RNG for sealing in tests (the core never draws randomness).
+struct TestRng(u64);
+
+impl rand_core::RngCore for TestRng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let v = self.next_u64().to_be_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for TestRng {}
+
+fn tool_task(title: &str, reward: u64, tools: &[&str]) -> OpBody {
+    OpBody::TaskCreate(NewTask {
+        schema: TaskSchema::TaskV1,
+        title: title.into(),
+        description: String::new(),
+        reward,
+        tags: vec![],
+        required_tools: tools.iter().map(|s| s.to_string()).collect(),
+        funding: Funding::Creator,
+        auction: None,
+    })
+}
+
+/// a: steward of `dev`; b: member. Both publish X25519 keys; the treasury
+/// collects 10 SP of tax. `acquire` passes a command proposal that buys tool
+/// `gh` (4 SP a month) with `plaintext` sealed to b only.
+struct ToolWorld {
+    w: World,
+    a: Author,
+    b: Author,
+    ms: std::cell::Cell<u64>,
+}
+
+impl ToolWorld {
+    fn new() -> ToolWorld {
+        let (mut a, mut b) = (Author::new(1), Author::new(2));
+        let mut w = World::new();
+        w.applied(&a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+        w.applied(&b.op(T0 + 1, "dev", OpBody::ChannelSubscribe));
+        w.applied(&a.op(T0 + 2, "global", OpBody::KeyPublish { x25519: a.key.x25519_public() }));
+        w.applied(&b.op(T0 + 3, "global", OpBody::KeyPublish { x25519: b.key.x25519_public() }));
+        let mut tw = ToolWorld { w, a, b, ms: std::cell::Cell::new(T0 + 10) };
+        tw.fund(500);
+        tw
+    }
+
+    fn tick(&self) -> u64 {
+        self.ms.set(self.ms.get() + 1);
+        self.ms.get()
+    }
+
+    /// a posts a task of `reward`, b completes it: the treasury gets the tax.
+    fn fund(&mut self, reward: u64) {
+        let t = self.a.op(self.tick(), "dev", tool_task("fund", reward, &[]));
+        self.w.applied(&t);
+        for body in [
+            OpBody::TaskClaim { task: t.id() },
+            OpBody::TaskStart { task: t.id() },
+            OpBody::TaskComplete { task: t.id() },
+        ] {
+            let op = self.b.op(self.tick(), "dev", body);
+            self.w.applied(&op);
+        }
+    }
+
+    fn pass(&mut self, cmd: Command) -> crate::core::governance::ExecEntry {
+        let p = self.a.op(self.tick(), "dev", proposal(ProposalKind::Command, &[], Some(cmd)));
+        self.w.applied(&p);
+        let v = self.a.op(self.tick(), "dev", vote(p.id(), true));
+        self.w.applied(&v);
+        let c = self.a.op(self.tick(), "dev", close(p.id()));
+        self.w.applied(&c);
+        self.w.r.state().gov.execution_log.last().unwrap().clone()
+    }
+
+    fn acquire(&mut self, seed: u64, plaintext: &str) -> crate::core::governance::ExecEntry {
+        let recipients = vec![(self.b.id(), self.b.key.x25519_public())];
+        let secret =
+            crate::core::tools::seal_tool_secret(&mut TestRng(seed), "gh", plaintext.as_bytes(), &recipients).unwrap();
+        self.pass(Command::AcquireCommonTool(crate::core::op::NewTool {
+            channel: "dev".into(),
+            tool_id: "gh".into(),
+            description: "GitHub token".into(),
+            tool_type: crate::core::op::ToolType::ApiKey,
+            webhook_url: String::new(),
+            monthly_cost_sp: 4,
+            secret,
+        }))
+    }
+}
+
+#[test]
+fn tool_access_needs_all_three_layers_and_a_sealed_key() {
+    use crate::core::tools::open_tool_secret;
+    let mut tw = ToolWorld::new();
+    assert_eq!(tw.w.r.state().treasury("dev"), 10);
+    let e = tw.acquire(7, "sk-live-SECRET-123");
+    assert!(e.result.success, "{}", e.result.message);
+    assert_eq!(tw.w.r.state().treasury("dev"), 6);
+    let t = tw.a.op(tw.tick(), "dev", tool_task("use gh", 0, &["gh"]));
+    let plain = tw.a.op(tw.tick(), "dev", tool_task("no tools", 0, &[]));
+    tw.w.applied(&t);
+    tw.w.applied(&plain);
+    // Not assigned yet.
+    let state = tw.w.r.state().clone();
+    assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", t.id()), Err(Reject::NotAssignee { task: t.id() }));
+    let claim = tw.b.op(tw.tick(), "dev", OpBody::TaskClaim { task: t.id() });
+    tw.w.applied(&claim);
+    let state = tw.w.r.state().clone();
+    assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap_err().code(), "wrong_status");
+    let start = tw.b.op(tw.tick(), "dev", OpBody::TaskStart { task: t.id() });
+    tw.w.applied(&start);
+    let state = tw.w.r.state().clone();
+    assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap(), "sk-live-SECRET-123");
+    // Someone else cannot use it through b's task.
+    assert_eq!(open_tool_secret(&state, &tw.a.key, "gh", t.id()), Err(Reject::NotAssignee { task: t.id() }));
+    // A task that does not list the tool.
+    for body in [OpBody::TaskClaim { task: plain.id() }, OpBody::TaskStart { task: plain.id() }] {
+        let op = tw.b.op(tw.tick(), "dev", body);
+        tw.w.applied(&op);
+    }
+    let state = tw.w.r.state().clone();
+    assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", plain.id()).unwrap_err().code(), "tool_not_required");
+    // a, assignee of its own task listing the tool, is not a recipient.
+    let ta = tw.a.op(tw.tick(), "dev", tool_task("a uses gh", 0, &["gh"]));
+    tw.w.applied(&ta);
+    for body in [OpBody::TaskClaim { task: ta.id() }, OpBody::TaskStart { task: ta.id() }] {
+        let op = tw.a.op(tw.tick(), "dev", body);
+        tw.w.applied(&op);
+    }
+    let state = tw.w.r.state().clone();
+    assert_eq!(open_tool_secret(&state, &tw.a.key, "gh", ta.id()).unwrap_err().code(), "tool_secret_unavailable");
+    // Deprecated tools cannot be used.
+    let e = tw.pass(Command::DeprecateCommonTool { channel: "dev".into(), tool_id: "gh".into() });
+    assert!(e.result.success);
+    let state = tw.w.r.state().clone();
+    assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap_err().code(), "tool_inactive");
+}
+
+#[test]
+fn acquire_common_tool_refusals_have_reasons() {
+    let mut tw = ToolWorld::new();
+    let c = Author::new(3);
+    let mk = |tool_id: &str, cost: u64, to: Vec<(NodeId, [u8; 32])>| {
+        let secret = crate::core::tools::seal_tool_secret(&mut TestRng(3), tool_id, b"x", &to).unwrap();
+        Command::AcquireCommonTool(crate::core::op::NewTool {
+            channel: "dev".into(),
+            tool_id: tool_id.into(),
+            description: String::new(),
+            tool_type: crate::core::op::ToolType::Webhook,
+            webhook_url: "http://127.0.0.1:9/hook".into(),
+            monthly_cost_sp: cost,
+            secret,
+        })
+    };
+    let b = (tw.b.id(), tw.b.key.x25519_public());
+    let cases = [
+        (mk("t1", 11, vec![b]), "first month costs 11 SP"),
+        (mk("t2", 1, vec![(c.id(), c.key.x25519_public())]), "has not published an X25519 key"),
+        (mk("t3", 1, vec![]), "no sealed credential"),
+        (mk("t4", 1, vec![b, b]), "listed twice"),
+    ];
+    for (cmd, why) in cases {
+        let e = tw.pass(cmd);
+        assert!(!e.result.success && e.result.message.contains(why), "{}", e.result.message);
+    }
+    assert!(tw.w.r.state().tools.tools.is_empty());
+    assert_eq!(tw.w.r.state().treasury("dev"), 10);
+    assert!(tw.pass(mk("t5", 1, vec![b])).result.success);
+    assert!(tw.pass(mk("t5", 1, vec![b])).result.message.contains("already exists"));
+}
+
+#[test]
+fn tool_upkeep_charges_monthly_and_suspends_then_reactivates() {
+    use crate::core::tools::{ToolStatus, UPKEEP_PERIOD_MS};
+    let mut tw = ToolWorld::new();
+    assert!(tw.acquire(9, "hunter2").result.success);
+    let due = tw.w.r.state().tools.tools["gh"].paid_until_ms;
+    let early = tw.b.op(due - 1, "dev", OpBody::ToolUpkeep { tool_id: "gh".into() });
+    assert_eq!(tw.w.rejected(&early).code(), "upkeep_not_due");
+    let wrong = tw.b.op(due, "global", OpBody::ToolUpkeep { tool_id: "gh".into() });
+    assert_eq!(tw.w.rejected(&wrong).code(), "tool_wrong_channel");
+    let pay = tw.b.op(due, "dev", OpBody::ToolUpkeep { tool_id: "gh".into() });
+    tw.w.applied(&pay);
+    assert_eq!(tw.w.r.state().treasury("dev"), 2);
+    assert_eq!(tw.w.r.state().tools.tools["gh"].paid_until_ms, due + UPKEEP_PERIOD_MS);
+    assert_eq!(tw.w.r.state().tools.spent, 8);
+    let short = tw.a.op(due + UPKEEP_PERIOD_MS, "dev", OpBody::ToolUpkeep { tool_id: "gh".into() });
+    tw.w.applied(&short);
+    assert_eq!(tw.w.r.state().tools.tools["gh"].status, ToolStatus::InactiveFundingIssue);
+    assert_eq!(tw.w.r.state().treasury("dev"), 2, "nothing taken");
+    let again = tw.a.op(due + UPKEEP_PERIOD_MS + 1, "dev", OpBody::ToolUpkeep { tool_id: "gh".into() });
+    assert_eq!(tw.w.rejected(&again).code(), "tool_inactive");
+    tw.ms.set(due + UPKEEP_PERIOD_MS + 10);
+    let reactivate = Command::ReactivateCommonTool { channel: "dev".into(), tool_id: "gh".into() };
+    let e = tw.pass(reactivate.clone());
+    assert!(!e.result.success && e.result.message.contains("cannot pay"), "{}", e.result.message);
+    tw.fund(500);
+    let e = tw.pass(reactivate);
+    assert!(e.result.success, "{}", e.result.message);
+    let s = tw.w.r.state();
+    assert_eq!(s.tools.tools["gh"].status, ToolStatus::Active);
+    assert_eq!(s.treasury("dev"), 2 + 10 - 4);
+    assert!(s.sp_conserved());
+}
+
+#[test]
+fn key_publish_refuses_the_zero_key_and_replaces() {
+    let mut a = Author::new(1);
+    let mut w = World::new();
+    assert_eq!(w.rejected(&a.op(T0, "global", OpBody::KeyPublish { x25519: [0; 32] })), Reject::BadKey);
+    w.applied(&a.op(T0 + 1, "global", OpBody::KeyPublish { x25519: [1; 32] }));
+    w.applied(&a.op(T0 + 2, "global", OpBody::KeyPublish { x25519: [2; 32] }));
+    assert_eq!(w.r.state().tools.keys[&a.id()], [2; 32]);
+}
+
+#[test]
+fn tool_plaintext_never_appears_in_ops_snapshot_or_state() {
+    let mut next = xorshift(0x5EC2E7);
+    for round in 0..8 {
+        let mut tw = ToolWorld::new();
+        let mut secret = format!("sk-{round}-");
+        for _ in 0..3 {
+            secret.push_str(&format!("{:016x}", next()));
+        }
+        assert!(tw.acquire(next(), &secret).result.success);
+        let t = tw.a.op(tw.tick(), "dev", tool_task("use", 0, &["gh"]));
+        tw.w.applied(&t);
+        for body in [OpBody::TaskClaim { task: t.id() }, OpBody::TaskStart { task: t.id() }] {
+            let op = tw.b.op(tw.tick(), "dev", body);
+            tw.w.applied(&op);
+        }
+        let state = tw.w.r.state().clone();
+        assert_eq!(crate::core::tools::open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap(), secret);
+        let needle = secret.as_bytes();
+        let contains = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        for op in &tw.w.log {
+            assert!(!contains(op.bytes()), "plaintext in an op");
+            assert!(!contains(format!("{:?}", op.op()).as_bytes()));
+        }
+        let json = serde_json::to_string(&tw.w.r.snapshot()).unwrap();
+        assert!(!contains(json.as_bytes()), "plaintext in the snapshot");
+        assert!(!contains(format!("{:?}", tw.w.r.state()).as_bytes()), "plaintext in the state");
+        // Hex and base64 spellings too.
+        assert!(!json.contains(&hex::encode(needle)));
+    }
+}

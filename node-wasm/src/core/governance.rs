@@ -501,6 +501,9 @@ impl State {
             Command::SplitChannel { target, logic, parts } => self.split_channel(cx, target, *logic, parts),
             Command::MergeChannels { sources, target } => self.merge_channels(cx, sources, target),
             Command::UpdateSchema { name, definition } => self.update_schema(cx, name, definition),
+            Command::AcquireCommonTool(t) => self.acquire_common_tool(cx, t),
+            Command::DeprecateCommonTool { channel, tool_id } => self.deprecate_common_tool(cx, channel, tool_id),
+            Command::ReactivateCommonTool { channel, tool_id } => self.reactivate_common_tool(cx, channel, tool_id),
             Command::CodeUpgrade { module_sha256 } => Ok(format!(
                 "upgrade to module {} approved; the self-upgrade subsystem switches to it",
                 hex::encode(module_sha256)

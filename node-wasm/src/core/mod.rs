@@ -24,6 +24,7 @@ pub mod schema;
 pub mod state;
 pub mod tasks;
 pub mod teams;
+pub mod tools;
 pub mod vectors;
 
 #[cfg(test)]

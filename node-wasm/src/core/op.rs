@@ -274,6 +274,16 @@ pub enum Command {
     CodeUpgrade {
         module_sha256: [u8; 32],
     },
+    AcquireCommonTool(NewTool),
+    DeprecateCommonTool {
+        channel: String,
+        tool_id: String,
+    },
+    /// Pays a month and reactivates a tool suspended for lack of funds.
+    ReactivateCommonTool {
+        channel: String,
+        tool_id: String,
+    },
 }
 
 impl Command {
@@ -284,8 +294,53 @@ impl Command {
             Command::MergeChannels { .. } => "merge_channels",
             Command::UpdateSchema { .. } => "update_schema",
             Command::CodeUpgrade { .. } => "code_upgrade",
+            Command::AcquireCommonTool(_) => "acquire_common_tool",
+            Command::DeprecateCommonTool { .. } => "deprecate_common_tool",
+            Command::ReactivateCommonTool { .. } => "reactivate_common_tool",
         }
     }
+}
+
+/// What kind of common tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolType {
+    /// The secret is handed to the authorized caller.
+    ApiKey,
+    /// The node calls `webhook_url` with the secret.
+    Webhook,
+}
+
+/// A data key sealed to one recipient: X25519 with an ephemeral key, HKDF-SHA256,
+/// AES-256-GCM over the 32-byte data key (48 bytes with the tag).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedKey {
+    pub recipient: NodeId,
+    pub ephemeral: [u8; 32],
+    pub nonce: [u8; 12],
+    pub sealed_key: Vec<u8>,
+}
+
+/// A secret encrypted once under a fresh data key, plus that key sealed to
+/// each authorized recipient. Contains no plaintext.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+    pub recipients: Vec<SealedKey>,
+}
+
+/// The fields of an `acquire_common_tool` command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTool {
+    pub channel: String,
+    pub tool_id: String,
+    pub description: String,
+    pub tool_type: ToolType,
+    /// Only for webhooks (public; the credential is in `secret`).
+    pub webhook_url: String,
+    pub monthly_cost_sp: u64,
+    pub secret: SealedSecret,
 }
 
 /// The fields of a proposal-creation op.
@@ -378,6 +433,15 @@ pub enum OpBody {
     Ratify {
         proposal: OpId,
     },
+    /// Publishes the author's X25519 public key (the op's Ed25519 signature
+    /// binds it to the identity); a later publish replaces it.
+    KeyPublish {
+        x25519: [u8; 32],
+    },
+    /// Deadline op: charges a tool's monthly upkeep once it is due.
+    ToolUpkeep {
+        tool_id: String,
+    },
 }
 
 impl OpBody {
@@ -405,6 +469,8 @@ impl OpBody {
             OpBody::ProposalClose { .. } => "proposal_close",
             OpBody::ProposalExpire { .. } => "proposal_expire",
             OpBody::Ratify { .. } => "ratify",
+            OpBody::KeyPublish { .. } => "key_publish",
+            OpBody::ToolUpkeep { .. } => "tool_upkeep",
         }
     }
 
@@ -627,8 +693,22 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::Ratify { proposal } => {
             w.u8(44).raw(&proposal.0);
         }
+        OpBody::KeyPublish { x25519 } => {
+            w.u8(45).raw(x25519);
+        }
+        OpBody::ToolUpkeep { tool_id } => {
+            w.u8(46).str(tool_id);
+        }
     }
 }
+
+/// Tool ids, webhook URLs, secret ciphertexts and recipients per tool.
+pub const MAX_TOOL_ID_BYTES: usize = MAX_TOOL_BYTES;
+pub const MAX_URL_BYTES: usize = 2048;
+pub const MAX_SECRET_BYTES: usize = 4096;
+pub const MAX_RECIPIENTS: usize = 64;
+/// AES-256-GCM over a 32-byte key: 32 + 16 tag bytes.
+pub const SEALED_KEY_BYTES: usize = 48;
 
 /// Largest config key and text value, schema name and schema definition.
 pub const MAX_CONFIG_KEY_BYTES: usize = 64;
@@ -674,6 +754,24 @@ pub(crate) fn encode_command(w: &mut Writer, c: &Command) {
         }
         Command::CodeUpgrade { module_sha256 } => {
             w.u8(5).raw(module_sha256);
+        }
+        Command::AcquireCommonTool(t) => {
+            w.u8(6).str(&t.channel).str(&t.tool_id).str(&t.description);
+            w.u8(match t.tool_type {
+                ToolType::ApiKey => 0,
+                ToolType::Webhook => 1,
+            });
+            w.str(&t.webhook_url).u64(t.monthly_cost_sp);
+            w.raw(&t.secret.nonce).bytes(&t.secret.ciphertext).u8(t.secret.recipients.len().min(255) as u8);
+            for k in t.secret.recipients.iter().take(255) {
+                w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+            }
+        }
+        Command::DeprecateCommonTool { channel, tool_id } => {
+            w.u8(7).str(channel).str(tool_id);
+        }
+        Command::ReactivateCommonTool { channel, tool_id } => {
+            w.u8(8).str(channel).str(tool_id);
         }
     }
 }
@@ -741,6 +839,52 @@ fn decode_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
             definition: r.str("schema definition", MAX_DESCRIPTION_BYTES)?.to_owned(),
         },
         5 => Command::CodeUpgrade { module_sha256: r.array()? },
+        6 => {
+            let channel = decode_channel(r)?;
+            let tool_id = r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned();
+            let description = r.str("tool description", MAX_DESCRIPTION_BYTES)?.to_owned();
+            let tool_type = match r.u8()? {
+                0 => ToolType::ApiKey,
+                1 => ToolType::Webhook,
+                _ => return Err(DecodeError::Invalid("tool type")),
+            };
+            let webhook_url = r.str("webhook url", MAX_URL_BYTES)?.to_owned();
+            let monthly_cost_sp = r.u64()?;
+            let nonce = r.array()?;
+            let ciphertext = r.bytes("tool secret", MAX_SECRET_BYTES)?.to_vec();
+            let n = r.u8()? as usize;
+            if n > MAX_RECIPIENTS {
+                return Err(DecodeError::TooLong { field: "recipients", len: n, max: MAX_RECIPIENTS });
+            }
+            let mut recipients = Vec::with_capacity(n);
+            for _ in 0..n {
+                let recipient = NodeId(r.array()?);
+                let ephemeral = r.array()?;
+                let nonce = r.array()?;
+                let sealed_key = r.bytes("sealed key", SEALED_KEY_BYTES)?.to_vec();
+                if sealed_key.len() != SEALED_KEY_BYTES {
+                    return Err(DecodeError::Invalid("sealed key length"));
+                }
+                recipients.push(SealedKey { recipient, ephemeral, nonce, sealed_key });
+            }
+            Command::AcquireCommonTool(NewTool {
+                channel,
+                tool_id,
+                description,
+                tool_type,
+                webhook_url,
+                monthly_cost_sp,
+                secret: SealedSecret { nonce, ciphertext, recipients },
+            })
+        }
+        7 => Command::DeprecateCommonTool {
+            channel: decode_channel(r)?,
+            tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned(),
+        },
+        8 => Command::ReactivateCommonTool {
+            channel: decode_channel(r)?,
+            tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned(),
+        },
         t => return Err(DecodeError::UnknownTag(t)),
     })
 }
@@ -855,6 +999,8 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
         42 => OpBody::ProposalClose { proposal: task(r)? },
         43 => OpBody::ProposalExpire { proposal: task(r)? },
         44 => OpBody::Ratify { proposal: task(r)? },
+        45 => OpBody::KeyPublish { x25519: r.array()? },
+        46 => OpBody::ToolUpkeep { tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned() },
         t => return Err(DecodeError::UnknownTag(t)),
     })
 }
@@ -1070,6 +1216,46 @@ mod tests {
             OpBody::ProposalClose { proposal: t },
             OpBody::ProposalExpire { proposal: t },
             OpBody::Ratify { proposal: t },
+            OpBody::KeyPublish { x25519: [3; 32] },
+            OpBody::ToolUpkeep { tool_id: "gh".into() },
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "tool".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::AcquireCommonTool(NewTool {
+                    channel: "dev".into(),
+                    tool_id: "gh".into(),
+                    description: "d".into(),
+                    tool_type: ToolType::Webhook,
+                    webhook_url: "http://127.0.0.1/hook".into(),
+                    monthly_cost_sp: 5,
+                    secret: SealedSecret {
+                        nonce: [1; 12],
+                        ciphertext: vec![1, 2, 3],
+                        recipients: vec![SealedKey {
+                            recipient: NodeId([2; 32]),
+                            ephemeral: [3; 32],
+                            nonce: [4; 12],
+                            sealed_key: vec![5; SEALED_KEY_BYTES],
+                        }],
+                    },
+                })),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::NetworkOperation,
+                title: "dep".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::DeprecateCommonTool { channel: "dev".into(), tool_id: "gh".into() }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "re".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::ReactivateCommonTool { channel: "dev".into(), tool_id: "gh".into() }),
+            }),
         ]
     }
 

@@ -166,6 +166,25 @@ pub enum Reject {
     AlreadyRatified {
         proposal: OpId,
     },
+    BadKey,
+    NoSuchTool(String),
+    ToolWrongChannel {
+        tool: String,
+        channel: String,
+    },
+    ToolInactive {
+        tool: String,
+        status: &'static str,
+    },
+    UpkeepNotDue {
+        tool: String,
+        due_ms: u64,
+    },
+    ToolNotRequired {
+        task: TaskId,
+        tool: String,
+    },
+    ToolSecretUnavailable(String),
     /// The author equivocated at or before this op's seq (log-level rule).
     Equivocation {
         seq: u64,
@@ -233,6 +252,13 @@ impl Reject {
             NotPendingRatification { .. } => "not_pending_ratification",
             NotValidator { .. } => "not_validator",
             AlreadyRatified { .. } => "already_ratified",
+            BadKey => "bad_key",
+            NoSuchTool(_) => "no_such_tool",
+            ToolWrongChannel { .. } => "tool_wrong_channel",
+            ToolInactive { .. } => "tool_inactive",
+            UpkeepNotDue { .. } => "upkeep_not_due",
+            ToolNotRequired { .. } => "tool_not_required",
+            ToolSecretUnavailable(_) => "tool_secret_unavailable",
         }
     }
 }
@@ -348,6 +374,17 @@ impl fmt::Display for Reject {
                 write!(f, "not in the validator set snapshotted when proposal {}… closed", proposal.short())
             }
             AlreadyRatified { proposal } => write!(f, "you already ratified proposal {}…", proposal.short()),
+            BadKey => f.write_str("the X25519 public key is all zero"),
+            NoSuchTool(t) => write!(f, "common tool {t} does not exist"),
+            ToolWrongChannel { tool, channel } => write!(f, "common tool {tool} belongs to channel {channel}"),
+            ToolInactive { tool, status } => write!(f, "common tool {tool} is {status}, not active"),
+            UpkeepNotDue { tool, due_ms } => write!(f, "the upkeep of common tool {tool} is due at {due_ms} ms"),
+            ToolNotRequired { task, tool } => {
+                write!(f, "task {}… does not list common tool {tool}", task.short())
+            }
+            ToolSecretUnavailable(t) => {
+                write!(f, "the credential of common tool {t} is not sealed to this node or cannot be opened")
+            }
             Equivocation { seq } => {
                 write!(f, "the author signed two different ops at seq {seq}; its ops from there on have no effect")
             }
@@ -423,6 +460,13 @@ mod tests {
             Reject::NotPendingRatification { proposal: t, status: "open" },
             Reject::NotValidator { proposal: t },
             Reject::AlreadyRatified { proposal: t },
+            Reject::BadKey,
+            Reject::NoSuchTool("x".into()),
+            Reject::ToolWrongChannel { tool: "x".into(), channel: "c".into() },
+            Reject::ToolInactive { tool: "x".into(), status: "deprecated" },
+            Reject::UpkeepNotDue { tool: "x".into(), due_ms: 1 },
+            Reject::ToolNotRequired { task: t, tool: "x".into() },
+            Reject::ToolSecretUnavailable("x".into()),
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len(), "duplicate reject codes");

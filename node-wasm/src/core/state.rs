@@ -17,6 +17,7 @@ use crate::core::op::{AuctionTerms, Funding, GLOBAL_CHANNEL, Op, OpBody, OpId, T
 use crate::core::reject::{Payer, Reject};
 use crate::core::reputation::Reputation;
 use crate::core::teams::TeamTask;
+use crate::core::tools::Tools;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -154,6 +155,8 @@ pub struct State {
     /// All SP ever minted.
     /// Proposals, validators, the execution log, config version, schemas.
     pub gov: Governance,
+    /// Published X25519 keys and common tools.
+    pub tools: Tools,
     pub minted: u64,
     /// Sum of every task's escrow (kept for the conservation check).
     pub escrow: u64,
@@ -199,6 +202,7 @@ impl State {
             teams: BTreeMap::new(),
             skills: BTreeMap::new(),
             gov: Governance::default(),
+            tools: Tools::default(),
             minted: 0,
             escrow: 0,
             applied: 0,
@@ -235,6 +239,8 @@ impl State {
             OpBody::ProposalClose { proposal } => self.proposal_close(cx, *proposal),
             OpBody::ProposalExpire { proposal } => self.proposal_expire(cx, *proposal),
             OpBody::Ratify { proposal } => self.ratify(cx, *proposal),
+            OpBody::KeyPublish { x25519 } => self.key_publish(cx, *x25519),
+            OpBody::ToolUpkeep { tool_id } => self.tool_upkeep(cx, tool_id),
         };
         match r {
             Ok(()) => self.applied += 1,
@@ -334,13 +340,14 @@ impl State {
         }
     }
 
-    /// SP conservation: balances + treasuries + escrow == minted.
+    /// SP conservation: balances + treasuries + escrow + tool upkeep paid == minted.
     pub fn sp_conserved(&self) -> bool {
         let balances: u128 = self.accounts.values().map(|a| a.balance as u128).sum();
         let treasuries: u128 = self.channels.values().map(|c| c.treasury as u128).sum();
         let escrow: u128 = self.tasks.values().map(|t| t.escrow as u128).sum::<u128>()
             + self.teams.values().map(|t| t.escrow as u128).sum::<u128>();
-        escrow == self.escrow as u128 && balances + treasuries + escrow == self.minted as u128
+        escrow == self.escrow as u128
+            && balances + treasuries + escrow + self.tools.spent as u128 == self.minted as u128
     }
 
     /// SHA-256 over a canonical binary encoding of the whole state (map
@@ -470,6 +477,7 @@ impl State {
         }
         w.u64(p.proposal_min_voting_seconds).u64(p.proposal_auto_close_after_seconds).u64(p.validator_set_size);
         crate::core::governance::encode_canonical(&self.gov, w);
+        crate::core::tools::encode_canonical(&self.tools, w);
     }
 }
 

@@ -12,7 +12,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "89df2ca0b85ab4bc1feb9f24ff7af3c9100533279a7d9f45d691407d623195bd";
+pub const GOLDEN_STATE_HASH: &str = "c518ac84d9c6425849c67d2d2ea3ca74723c271b18be2067133b0800b1b8d38e";
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -51,7 +51,7 @@ fn task(title: &str, reward: u64, auction: Option<AuctionTerms>) -> OpBody {
 /// The golden history: channels, a paid task, a lost concurrent claim, an
 /// auction with a rebid and a close, a team task run to completion, reputation
 /// decay across days, governance (a weighted, executed config change and a
-/// proposal without votes), and an equivocation.
+/// proposal without votes, a published X25519 key), and an equivocation.
 pub fn golden_history() -> Vec<VerifiedOp> {
     let (mut a, mut b, mut c, mut d) = (Chain::new(11), Chain::new(12), Chain::new(13), Chain::new(14));
     let day = crate::core::reputation::DAY_MS;
@@ -130,6 +130,7 @@ pub fn golden_history() -> Vec<VerifiedOp> {
     let empty_id = empty.as_ref().map(|o| o.id()).unwrap_or_default();
     out.push(empty);
     out.push(d.op(T0 + 3 * day + 5, "global", OpBody::ProposalClose { proposal: empty_id }));
+    out.push(b.op(T0 + 3 * day + 6, "global", OpBody::KeyPublish { x25519: b.key.x25519_public() }));
     // Equivocation by e: two different ops at seq 1.
     let mut e = Chain::new(15);
     out.push(e.op(T0 + 2 * day + 6, "dev", OpBody::ChannelSubscribe));
@@ -165,7 +166,7 @@ mod tests {
     #[test]
     fn golden_history_gives_the_golden_state_hash() {
         let ops = golden_history();
-        assert_eq!(ops.len(), 26);
+        assert_eq!(ops.len(), 27);
         let mut in_order = Replica::new();
         for op in &ops {
             in_order.receive_verified(op.clone(), u64::MAX / 2);
@@ -185,6 +186,7 @@ mod tests {
         assert_eq!(s.params.tax_bps, 300, "the config change executed");
         assert_eq!(s.gov.execution_log.len(), 1);
         assert_eq!(s.gov.proposals.len(), 2);
+        assert_eq!(s.tools.keys.len(), 1);
         assert_eq!(hash, GOLDEN_STATE_HASH, "canonical state encoding changed");
     }
 }
