@@ -988,3 +988,110 @@ fn tool_plaintext_never_appears_in_ops_snapshot_or_state() {
         assert!(!json.contains(&hex::encode(needle)));
     }
 }
+
+// ---- random governance histories ------------------------------------------------
+
+/// A random governance history: 6 authors propose (generic, config changes
+/// of the validator set size and tax, splits as network operations, code
+/// upgrades), vote, close, expire and ratify at random — most ratifications
+/// race, many come from non-validators or repeat.
+fn random_history(seed: u64) -> Vec<VerifiedOp> {
+    let mut next = xorshift(seed | 1);
+    let mut authors: Vec<Author> = (1..=6).map(|i| Author::new(40 + i)).collect();
+    let mut ops = Vec::new();
+    let mut ms = T0;
+    let first = authors[0].op(ms, "dev", OpBody::ChannelCreate { description: String::new() });
+    ops.push(first);
+    let mut proposals: Vec<OpId> = Vec::new();
+    for i in 0..120 {
+        ms += 1 + next() % 3;
+        let who = (next() % authors.len() as u64) as usize;
+        let pick = |n: u64, len: usize| (n % len.max(1) as u64) as usize;
+        let body = match next() % 10 {
+            0 | 1 => {
+                let (kind, cmd) = match next() % 5 {
+                    0 => (ProposalKind::Generic, None),
+                    1 => (ProposalKind::ConfigChange, config("validator_set_size", ConfigValue::Int(1 + next() % 5))),
+                    2 => (ProposalKind::Command, config("tax_bps", ConfigValue::Int(next() % 400))),
+                    3 => (ProposalKind::NetworkOperation, Some(split_command())),
+                    _ => (ProposalKind::CodeUpgrade, Some(Command::CodeUpgrade { module_sha256: [i as u8; 32] })),
+                };
+                let tags: &[&str] = if next() % 2 == 0 { &["ops"] } else { &[] };
+                proposal(kind, tags, cmd)
+            }
+            2 if i % 7 == 0 => task("t", 10, &["ops", "ui"]),
+            2..=4 if !proposals.is_empty() => vote(proposals[pick(next(), proposals.len())], next() % 3 != 0),
+            5 if !proposals.is_empty() => close(proposals[pick(next(), proposals.len())]),
+            6 if !proposals.is_empty() && next() % 4 == 0 => {
+                ms += 86_400_001;
+                OpBody::ProposalExpire { proposal: proposals[pick(next(), proposals.len())] }
+            }
+            _ if !proposals.is_empty() => ratify(proposals[pick(next(), proposals.len())]),
+            _ => OpBody::ChannelSubscribe,
+        };
+        let is_proposal = matches!(body, OpBody::ProposalCreate(_));
+        let op = authors[who].op(ms, "dev", body);
+        if is_proposal {
+            proposals.push(op.id());
+        }
+        ops.push(op);
+    }
+    ops
+}
+
+fn check_governance_invariants(r: &Replica) {
+    let s = r.state();
+    // Exactly once: no proposal has two log entries; indexes are positions.
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, e) in s.gov.execution_log.iter().enumerate() {
+        assert_eq!(e.index, i as u64);
+        assert!(seen.insert(e.proposal), "proposal executed twice");
+        let p = &s.gov.proposals[&e.proposal];
+        assert_eq!(p.execution, Some(e.index));
+        if matches!(p.kind, ProposalKind::NetworkOperation | ProposalKind::CodeUpgrade) {
+            assert!(e.ratified_by.len() >= p.quorum());
+            assert!(e.ratified_by.iter().all(|v| p.validators.contains(v)), "non-validator in a quorum");
+        }
+    }
+    // Every applied ratification came from a validator of its proposal.
+    for (id, op, _) in r.store().iter() {
+        if let OpBody::Ratify { proposal } = &op.op().body {
+            if r.outcome(id) == Some(OpOutcome::Applied) {
+                assert!(s.gov.proposals[proposal].validators.contains(&op.op().author));
+            }
+        }
+    }
+    assert!(s.sp_conserved());
+}
+
+#[test]
+fn governance_random_histories_converge_and_execute_once() {
+    let mut next = xorshift(0xC0FF_EE12_3456_789B);
+    let (mut executed, mut ratified) = (0, 0);
+    for case in 0..24 {
+        let ops = random_history(next());
+        let mut reference = Replica::new();
+        for op in &ops {
+            reference.receive_verified(op.clone(), u64::MAX / 2);
+        }
+        check_governance_invariants(&reference);
+        executed += reference.state().gov.execution_log.len();
+        ratified += reference.state().gov.execution_log.iter().filter(|e| !e.ratified_by.is_empty()).count();
+        for round in 0..3 {
+            let mut shuffled = ops.clone();
+            for i in (1..shuffled.len()).rev() {
+                let j = (next() % (i as u64 + 1)) as usize;
+                shuffled.swap(i, j);
+            }
+            let mut r = Replica::with_checkpoint_every(1 + (case + round) as u64 % 7);
+            for op in shuffled {
+                r.receive_verified(op, u64::MAX / 2);
+            }
+            assert_eq!(r.state_hash(), reference.state_hash(), "case {case} round {round}");
+            assert_eq!(r.state().gov.validators, reference.state().gov.validators);
+            assert_eq!(r.state().gov.execution_log, reference.state().gov.execution_log);
+            check_governance_invariants(&r);
+        }
+    }
+    assert!(executed > 20 && ratified > 5, "the generator must exercise execution ({executed}, {ratified})");
+}
