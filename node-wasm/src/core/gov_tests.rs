@@ -1016,13 +1016,13 @@ fn random_history(seed: u64) -> Vec<VerifiedOp> {
                     3 => (ProposalKind::NetworkOperation, Some(split_command())),
                     _ => (ProposalKind::CodeUpgrade, Some(Command::CodeUpgrade { module_sha256: [i as u8; 32] })),
                 };
-                let tags: &[&str] = if next() % 2 == 0 { &["ops"] } else { &[] };
+                let tags: &[&str] = if next().is_multiple_of(2) { &["ops"] } else { &[] };
                 proposal(kind, tags, cmd)
             }
             2 if i % 7 == 0 => task("t", 10, &["ops", "ui"]),
-            2..=4 if !proposals.is_empty() => vote(proposals[pick(next(), proposals.len())], next() % 3 != 0),
+            2..=4 if !proposals.is_empty() => vote(proposals[pick(next(), proposals.len())], !next().is_multiple_of(3)),
             5 if !proposals.is_empty() => close(proposals[pick(next(), proposals.len())]),
-            6 if !proposals.is_empty() && next() % 4 == 0 => {
+            6 if !proposals.is_empty() && next().is_multiple_of(4) => {
                 ms += 86_400_001;
                 OpBody::ProposalExpire { proposal: proposals[pick(next(), proposals.len())] }
             }
@@ -1055,10 +1055,10 @@ fn check_governance_invariants(r: &Replica) {
     }
     // Every applied ratification came from a validator of its proposal.
     for (id, op, _) in r.store().iter() {
-        if let OpBody::Ratify { proposal } = &op.op().body {
-            if r.outcome(id) == Some(OpOutcome::Applied) {
-                assert!(s.gov.proposals[proposal].validators.contains(&op.op().author));
-            }
+        if let OpBody::Ratify { proposal } = &op.op().body
+            && r.outcome(id) == Some(OpOutcome::Applied)
+        {
+            assert!(s.gov.proposals[proposal].validators.contains(&op.op().author));
         }
     }
     assert!(s.sp_conserved());
