@@ -817,7 +817,9 @@ impl ToolWorld {
     }
 
     fn acquire(&mut self, seed: u64, plaintext: &str) -> crate::core::governance::ExecEntry {
-        let recipients = vec![(self.b.id(), self.b.key.x25519_public())];
+        let all = crate::core::tools::sealable_recipients(self.w.r.state(), "dev");
+        assert_eq!(all.len(), 2, "a and b are members with keys");
+        let recipients: Vec<_> = all.into_iter().filter(|(n, _)| *n == self.b.id()).collect();
         let secret =
             crate::core::tools::seal_tool_secret(&mut TestRng(seed), "gh", plaintext.as_bytes(), &recipients).unwrap();
         self.pass(Command::AcquireCommonTool(crate::core::op::NewTool {

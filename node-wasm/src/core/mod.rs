@@ -1,6 +1,6 @@
 //! The deterministic core: signed ops, hybrid logical clocks and the fold
 //! that turns a set of ops into the shared state (channels, tasks, auctions,
-//! the SP economy and reputation).
+//! the SP economy, reputation, governance and common tools).
 //!
 //! Sans-IO and platform-independent: time is an argument, there is no
 //! randomness, all state maps are `BTreeMap`s and all numbers are integers,

@@ -124,6 +124,20 @@ pub fn seal_tool_secret<R: rand_core::CryptoRngCore>(
     Some(SealedSecret { nonce, ciphertext, recipients: sealed })
 }
 
+/// The members of `channel` (every identity with a key, for `global`) that
+/// have published an X25519 key, with that key: whom a proposer can seal a
+/// tool's credential to.
+pub fn sealable_recipients(state: &State, channel: &str) -> Vec<(NodeId, [u8; 32])> {
+    let keys = &state.tools.keys;
+    if channel == GLOBAL_CHANNEL {
+        return keys.iter().map(|(n, k)| (*n, *k)).collect();
+    }
+    let Some(ch) = state.channels.get(channel) else {
+        return Vec::new();
+    };
+    ch.members.iter().filter_map(|n| keys.get(n).map(|k| (*n, *k))).collect()
+}
+
 /// Rule `tool_access` (local): the three layers, then decryption with this
 /// node's X25519 key. Never changes state, never publishes anything.
 pub fn open_tool_secret(state: &State, identity: &Identity, tool_id: &str, task: TaskId) -> Result<String, Reject> {
