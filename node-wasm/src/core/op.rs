@@ -1274,6 +1274,20 @@ mod tests {
         }
     }
 
+    /// The JS API hands bodies in as JSON (serde): every body round-trips.
+    #[test]
+    fn op_bodies_round_trip_through_json() {
+        for body in sample_bodies() {
+            let json = serde_json::to_string(&body).unwrap();
+            let back: OpBody = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, body, "{json}");
+        }
+        let json = r#"{"type":"proposal_create","kind":"config_change","title":"t","description":"","tags":[],
+            "command":{"operation":"config_change","key":"tax_bps","value":{"type":"int","value":300}}}"#;
+        let body: OpBody = serde_json::from_str(json).unwrap();
+        assert!(matches!(body, OpBody::ProposalCreate(NewProposal { kind: ProposalKind::ConfigChange, .. })));
+    }
+
     #[test]
     fn op_signature_binds_every_byte() {
         let me = Identity::from_seed([1; 32]);
