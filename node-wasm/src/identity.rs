@@ -174,6 +174,11 @@ impl Identity {
         x25519_dalek::PublicKey::from(&self.x25519).to_bytes()
     }
 
+    /// X25519 Diffie-Hellman with a peer's public key (opens sealed boxes).
+    pub fn x25519_agree(&self, public: &[u8; 32]) -> [u8; 32] {
+        self.x25519.diffie_hellman(&x25519_dalek::PublicKey::from(*public)).to_bytes()
+    }
+
     /// Signs `domain || 0 || payload`.
     pub fn sign(&self, domain: &[u8], payload: &[u8]) -> [u8; 64] {
         self.signing.sign(&domain_message(domain, payload)).to_bytes()

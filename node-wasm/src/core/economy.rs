@@ -13,6 +13,13 @@ pub const TASK_REPUTATION_MILLI: u64 = 10_000;
 /// Reputation for a public vote.
 pub const VOTE_REPUTATION_MILLI: u64 = 1_000;
 
+/// Default minimum voting period of a proposal (none).
+pub const PROPOSAL_MIN_VOTING_SECONDS: u64 = 0;
+/// Default auto-close delay of a proposal (one day).
+pub const PROPOSAL_AUTO_CLOSE_AFTER_SECONDS: u64 = 86_400;
+/// Default size of the validator set.
+pub const VALIDATOR_SET_SIZE: u64 = 7;
+
 /// The economic parameters the fold uses. Part of the state (and its hash) so
 /// that a future config-change op can alter them from its position onwards,
 /// never retroactively.
@@ -22,6 +29,9 @@ pub struct Params {
     pub tax_bps: u64,
     pub task_reputation_milli: u64,
     pub vote_reputation_milli: u64,
+    pub proposal_min_voting_seconds: u64,
+    pub proposal_auto_close_after_seconds: u64,
+    pub validator_set_size: u64,
 }
 
 impl Default for Params {
@@ -31,6 +41,9 @@ impl Default for Params {
             tax_bps: TAX_BPS,
             task_reputation_milli: TASK_REPUTATION_MILLI,
             vote_reputation_milli: VOTE_REPUTATION_MILLI,
+            proposal_min_voting_seconds: PROPOSAL_MIN_VOTING_SECONDS,
+            proposal_auto_close_after_seconds: PROPOSAL_AUTO_CLOSE_AFTER_SECONDS,
+            validator_set_size: VALIDATOR_SET_SIZE,
         }
     }
 }

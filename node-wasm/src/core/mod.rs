@@ -1,6 +1,6 @@
 //! The deterministic core: signed ops, hybrid logical clocks and the fold
 //! that turns a set of ops into the shared state (channels, tasks, auctions,
-//! the SP economy and reputation).
+//! the SP economy, reputation, governance and common tools).
 //!
 //! Sans-IO and platform-independent: time is an argument, there is no
 //! randomness, all state maps are `BTreeMap`s and all numbers are integers,
@@ -13,6 +13,7 @@ pub mod channels;
 pub mod economy;
 pub mod fold;
 pub mod fuzz;
+pub mod governance;
 pub mod hlc;
 pub mod log;
 pub mod op;
@@ -23,8 +24,11 @@ pub mod schema;
 pub mod state;
 pub mod tasks;
 pub mod teams;
+pub mod tools;
 pub mod vectors;
 
+#[cfg(test)]
+mod gov_tests;
 #[cfg(test)]
 mod tests;
 

@@ -179,6 +179,180 @@ pub struct NewTeamTask {
     pub max_team_size: u8,
 }
 
+/// The kind of a governance proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalKind {
+    /// No effect beyond its outcome.
+    Generic,
+    /// Carries a `config_change` command, executed at an approving close.
+    ConfigChange,
+    /// Carries any command, executed at an approving close.
+    Command,
+    /// Carries a command, executed once validators ratify it.
+    NetworkOperation,
+    /// Names a WASM module by SHA-256; recorded once validators ratify it.
+    CodeUpgrade,
+}
+
+impl ProposalKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProposalKind::Generic => "generic",
+            ProposalKind::ConfigChange => "config_change",
+            ProposalKind::Command => "command",
+            ProposalKind::NetworkOperation => "network_operation",
+            ProposalKind::CodeUpgrade => "code_upgrade",
+        }
+    }
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// A typed configuration value (the type is checked against the key's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum ConfigValue {
+    Int(u64),
+    Bool(bool),
+    Text(String),
+}
+
+impl ConfigValue {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ConfigValue::Int(_) => "integer",
+            ConfigValue::Bool(_) => "boolean",
+            ConfigValue::Text(_) => "string",
+        }
+    }
+}
+
+/// How `split_channel` picks the tasks to move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitLogic {
+    /// A task moves to the first part listing one of its tags.
+    ByTag,
+    /// A task moves to the first part listing a prefix of its title
+    /// (ASCII case-insensitive).
+    ByTitlePrefix,
+}
+
+/// One destination of a split: a channel and its tags or title prefixes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitPart {
+    pub channel: String,
+    pub keys: Vec<String>,
+}
+
+/// A command a proposal executes (at close, or at ratification).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+pub enum Command {
+    ConfigChange {
+        key: String,
+        value: ConfigValue,
+    },
+    SplitChannel {
+        target: String,
+        logic: SplitLogic,
+        parts: Vec<SplitPart>,
+    },
+    /// Conflict resolution `keep_all` (the only mode).
+    MergeChannels {
+        sources: Vec<String>,
+        target: String,
+    },
+    /// `definition` is JSON text: an object with `schema_name` (= `name`) and `fields`.
+    UpdateSchema {
+        name: String,
+        definition: String,
+    },
+    /// The upgrade itself is the self-upgrade subsystem's job.
+    CodeUpgrade {
+        module_sha256: [u8; 32],
+    },
+    AcquireCommonTool(NewTool),
+    DeprecateCommonTool {
+        channel: String,
+        tool_id: String,
+    },
+    /// Pays a month and reactivates a tool suspended for lack of funds.
+    ReactivateCommonTool {
+        channel: String,
+        tool_id: String,
+    },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::ConfigChange { .. } => "config_change",
+            Command::SplitChannel { .. } => "split_channel",
+            Command::MergeChannels { .. } => "merge_channels",
+            Command::UpdateSchema { .. } => "update_schema",
+            Command::CodeUpgrade { .. } => "code_upgrade",
+            Command::AcquireCommonTool(_) => "acquire_common_tool",
+            Command::DeprecateCommonTool { .. } => "deprecate_common_tool",
+            Command::ReactivateCommonTool { .. } => "reactivate_common_tool",
+        }
+    }
+}
+
+/// What kind of common tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolType {
+    /// The secret is handed to the authorized caller.
+    ApiKey,
+    /// The node calls `webhook_url` with the secret.
+    Webhook,
+}
+
+/// A data key sealed to one recipient: X25519 with an ephemeral key, HKDF-SHA256,
+/// AES-256-GCM over the 32-byte data key (48 bytes with the tag).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedKey {
+    pub recipient: NodeId,
+    pub ephemeral: [u8; 32],
+    pub nonce: [u8; 12],
+    pub sealed_key: Vec<u8>,
+}
+
+/// A secret encrypted once under a fresh data key, plus that key sealed to
+/// each authorized recipient. Contains no plaintext.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+    pub recipients: Vec<SealedKey>,
+}
+
+/// The fields of an `acquire_common_tool` command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTool {
+    pub channel: String,
+    pub tool_id: String,
+    pub description: String,
+    pub tool_type: ToolType,
+    /// Only for webhooks (public; the credential is in `secret`).
+    pub webhook_url: String,
+    pub monthly_cost_sp: u64,
+    pub secret: SealedSecret,
+}
+
+/// The fields of a proposal-creation op.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewProposal {
+    pub kind: ProposalKind,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub command: Option<Command>,
+}
+
 /// What an op does. Tags are part of the wire format; never reuse one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -240,6 +414,34 @@ pub enum OpBody {
         task: TaskId,
         index: u8,
     },
+    /// Creates a proposal in the op's channel (`global` allowed); its id is this op's id.
+    ProposalCreate(NewProposal),
+    /// A public vote; a re-vote replaces the author's earlier one.
+    Vote {
+        proposal: OpId,
+        yes: bool,
+    },
+    /// Closes a proposal after its minimum voting period.
+    ProposalClose {
+        proposal: OpId,
+    },
+    /// Deadline op: closes a proposal whose auto-close time has passed.
+    ProposalExpire {
+        proposal: OpId,
+    },
+    /// A validator's signature on an approved network operation.
+    Ratify {
+        proposal: OpId,
+    },
+    /// Publishes the author's X25519 public key (the op's Ed25519 signature
+    /// binds it to the identity); a later publish replaces it.
+    KeyPublish {
+        x25519: [u8; 32],
+    },
+    /// Deadline op: charges a tool's monthly upkeep once it is due.
+    ToolUpkeep {
+        tool_id: String,
+    },
 }
 
 impl OpBody {
@@ -262,6 +464,13 @@ impl OpBody {
             OpBody::TeamApply { .. } => "team_apply",
             OpBody::TeamAccept { .. } => "team_accept",
             OpBody::SubTaskComplete { .. } => "subtask_complete",
+            OpBody::ProposalCreate(_) => "proposal_create",
+            OpBody::Vote { .. } => "vote",
+            OpBody::ProposalClose { .. } => "proposal_close",
+            OpBody::ProposalExpire { .. } => "proposal_expire",
+            OpBody::Ratify { .. } => "ratify",
+            OpBody::KeyPublish { .. } => "key_publish",
+            OpBody::ToolUpkeep { .. } => "tool_upkeep",
         }
     }
 
@@ -459,7 +668,225 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::SubTaskComplete { task, index } => {
             w.u8(35).raw(&task.0).u8(*index);
         }
+        OpBody::ProposalCreate(p) => {
+            w.u8(40).u8(p.kind.code()).str(&p.title).str(&p.description);
+            encode_list(w, &p.tags);
+            match &p.command {
+                None => {
+                    w.u8(0);
+                }
+                Some(c) => {
+                    w.u8(1);
+                    encode_command(w, c);
+                }
+            }
+        }
+        OpBody::Vote { proposal, yes } => {
+            w.u8(41).raw(&proposal.0).u8(u8::from(*yes));
+        }
+        OpBody::ProposalClose { proposal } => {
+            w.u8(42).raw(&proposal.0);
+        }
+        OpBody::ProposalExpire { proposal } => {
+            w.u8(43).raw(&proposal.0);
+        }
+        OpBody::Ratify { proposal } => {
+            w.u8(44).raw(&proposal.0);
+        }
+        OpBody::KeyPublish { x25519 } => {
+            w.u8(45).raw(x25519);
+        }
+        OpBody::ToolUpkeep { tool_id } => {
+            w.u8(46).str(tool_id);
+        }
     }
+}
+
+/// Tool ids, webhook URLs, secret ciphertexts and recipients per tool.
+pub const MAX_TOOL_ID_BYTES: usize = MAX_TOOL_BYTES;
+pub const MAX_URL_BYTES: usize = 2048;
+pub const MAX_SECRET_BYTES: usize = 4096;
+pub const MAX_RECIPIENTS: usize = 64;
+/// AES-256-GCM over a 32-byte key: 32 + 16 tag bytes.
+pub const SEALED_KEY_BYTES: usize = 48;
+
+/// Largest config key and text value, schema name and schema definition.
+pub const MAX_CONFIG_KEY_BYTES: usize = 64;
+pub const MAX_CONFIG_TEXT_BYTES: usize = 1024;
+pub const MAX_SCHEMA_NAME_BYTES: usize = 64;
+/// Split parts and merge sources per command.
+pub const MAX_CHANNEL_PARTS: usize = 16;
+
+pub(crate) fn encode_command(w: &mut Writer, c: &Command) {
+    match c {
+        Command::ConfigChange { key, value } => {
+            w.u8(1).str(key);
+            match value {
+                ConfigValue::Int(v) => {
+                    w.u8(0).u64(*v);
+                }
+                ConfigValue::Bool(b) => {
+                    w.u8(1).u8(u8::from(*b));
+                }
+                ConfigValue::Text(t) => {
+                    w.u8(2).str(t);
+                }
+            }
+        }
+        Command::SplitChannel { target, logic, parts } => {
+            w.u8(2).str(target).u8(match logic {
+                SplitLogic::ByTag => 0,
+                SplitLogic::ByTitlePrefix => 1,
+            });
+            w.u8(parts.len().min(255) as u8);
+            for p in parts.iter().take(255) {
+                w.str(&p.channel);
+                encode_list(w, &p.keys);
+            }
+        }
+        Command::MergeChannels { sources, target } => {
+            w.u8(3);
+            encode_list(w, sources);
+            w.str(target).u8(0);
+        }
+        Command::UpdateSchema { name, definition } => {
+            w.u8(4).str(name).str(definition);
+        }
+        Command::CodeUpgrade { module_sha256 } => {
+            w.u8(5).raw(module_sha256);
+        }
+        Command::AcquireCommonTool(t) => {
+            w.u8(6).str(&t.channel).str(&t.tool_id).str(&t.description);
+            w.u8(match t.tool_type {
+                ToolType::ApiKey => 0,
+                ToolType::Webhook => 1,
+            });
+            w.str(&t.webhook_url).u64(t.monthly_cost_sp);
+            w.raw(&t.secret.nonce).bytes(&t.secret.ciphertext).u8(t.secret.recipients.len().min(255) as u8);
+            for k in t.secret.recipients.iter().take(255) {
+                w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+            }
+        }
+        Command::DeprecateCommonTool { channel, tool_id } => {
+            w.u8(7).str(channel).str(tool_id);
+        }
+        Command::ReactivateCommonTool { channel, tool_id } => {
+            w.u8(8).str(channel).str(tool_id);
+        }
+    }
+}
+
+fn decode_channel(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let c = r.str("channel", MAX_CHANNEL_BYTES)?;
+    if !valid_channel_name(c) {
+        return Err(DecodeError::Invalid("channel name"));
+    }
+    Ok(c.to_owned())
+}
+
+fn decode_bool(r: &mut Reader<'_>, what: &'static str) -> Result<bool, DecodeError> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(DecodeError::Invalid(what)),
+    }
+}
+
+fn decode_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
+    Ok(match r.u8()? {
+        1 => {
+            let key = r.str("config key", MAX_CONFIG_KEY_BYTES)?.to_owned();
+            let value = match r.u8()? {
+                0 => ConfigValue::Int(r.u64()?),
+                1 => ConfigValue::Bool(decode_bool(r, "config bool")?),
+                2 => ConfigValue::Text(r.str("config text", MAX_CONFIG_TEXT_BYTES)?.to_owned()),
+                t => return Err(DecodeError::UnknownTag(t)),
+            };
+            Command::ConfigChange { key, value }
+        }
+        2 => {
+            let target = decode_channel(r)?;
+            let logic = match r.u8()? {
+                0 => SplitLogic::ByTag,
+                1 => SplitLogic::ByTitlePrefix,
+                _ => return Err(DecodeError::Invalid("split logic")),
+            };
+            let n = r.u8()? as usize;
+            if n > MAX_CHANNEL_PARTS {
+                return Err(DecodeError::TooLong { field: "split parts", len: n, max: MAX_CHANNEL_PARTS });
+            }
+            let mut parts = Vec::with_capacity(n);
+            for _ in 0..n {
+                let channel = decode_channel(r)?;
+                let keys = decode_list(r, "split keys", MAX_TAGS, MAX_TITLE_BYTES)?;
+                parts.push(SplitPart { channel, keys });
+            }
+            Command::SplitChannel { target, logic, parts }
+        }
+        3 => {
+            let sources = decode_list(r, "merge sources", MAX_CHANNEL_PARTS, MAX_CHANNEL_BYTES)?;
+            if !sources.iter().all(|s| valid_channel_name(s)) {
+                return Err(DecodeError::Invalid("channel name"));
+            }
+            let target = decode_channel(r)?;
+            if r.u8()? != 0 {
+                return Err(DecodeError::Invalid("merge conflict resolution"));
+            }
+            Command::MergeChannels { sources, target }
+        }
+        4 => Command::UpdateSchema {
+            name: r.str("schema name", MAX_SCHEMA_NAME_BYTES)?.to_owned(),
+            definition: r.str("schema definition", MAX_DESCRIPTION_BYTES)?.to_owned(),
+        },
+        5 => Command::CodeUpgrade { module_sha256: r.array()? },
+        6 => {
+            let channel = decode_channel(r)?;
+            let tool_id = r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned();
+            let description = r.str("tool description", MAX_DESCRIPTION_BYTES)?.to_owned();
+            let tool_type = match r.u8()? {
+                0 => ToolType::ApiKey,
+                1 => ToolType::Webhook,
+                _ => return Err(DecodeError::Invalid("tool type")),
+            };
+            let webhook_url = r.str("webhook url", MAX_URL_BYTES)?.to_owned();
+            let monthly_cost_sp = r.u64()?;
+            let nonce = r.array()?;
+            let ciphertext = r.bytes("tool secret", MAX_SECRET_BYTES)?.to_vec();
+            let n = r.u8()? as usize;
+            if n > MAX_RECIPIENTS {
+                return Err(DecodeError::TooLong { field: "recipients", len: n, max: MAX_RECIPIENTS });
+            }
+            let mut recipients = Vec::with_capacity(n);
+            for _ in 0..n {
+                let recipient = NodeId(r.array()?);
+                let ephemeral = r.array()?;
+                let nonce = r.array()?;
+                let sealed_key = r.bytes("sealed key", SEALED_KEY_BYTES)?.to_vec();
+                if sealed_key.len() != SEALED_KEY_BYTES {
+                    return Err(DecodeError::Invalid("sealed key length"));
+                }
+                recipients.push(SealedKey { recipient, ephemeral, nonce, sealed_key });
+            }
+            Command::AcquireCommonTool(NewTool {
+                channel,
+                tool_id,
+                description,
+                tool_type,
+                webhook_url,
+                monthly_cost_sp,
+                secret: SealedSecret { nonce, ciphertext, recipients },
+            })
+        }
+        7 => Command::DeprecateCommonTool {
+            channel: decode_channel(r)?,
+            tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned(),
+        },
+        8 => Command::ReactivateCommonTool {
+            channel: decode_channel(r)?,
+            tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned(),
+        },
+        t => return Err(DecodeError::UnknownTag(t)),
+    })
 }
 
 /// A list of short strings: `count:u8` then each as `str`. Callers keep counts
@@ -549,6 +976,31 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
         33 => OpBody::TeamApply { task: task(r)? },
         34 => OpBody::TeamAccept { task: task(r)?, applicant: NodeId(r.array()?) },
         35 => OpBody::SubTaskComplete { task: task(r)?, index: r.u8()? },
+        40 => {
+            let kind = match r.u8()? {
+                0 => ProposalKind::Generic,
+                1 => ProposalKind::ConfigChange,
+                2 => ProposalKind::Command,
+                3 => ProposalKind::NetworkOperation,
+                4 => ProposalKind::CodeUpgrade,
+                t => return Err(DecodeError::UnknownTag(t)),
+            };
+            let title = r.str("title", MAX_TITLE_BYTES)?.to_owned();
+            let description = r.str("description", MAX_DESCRIPTION_BYTES)?.to_owned();
+            let tags = decode_list(r, "tags", MAX_TAGS, MAX_TAG_BYTES)?;
+            let command = match r.u8()? {
+                0 => None,
+                1 => Some(decode_command(r)?),
+                _ => return Err(DecodeError::Invalid("command flag")),
+            };
+            OpBody::ProposalCreate(NewProposal { kind, title, description, tags, command })
+        }
+        41 => OpBody::Vote { proposal: task(r)?, yes: decode_bool(r, "vote")? },
+        42 => OpBody::ProposalClose { proposal: task(r)? },
+        43 => OpBody::ProposalExpire { proposal: task(r)? },
+        44 => OpBody::Ratify { proposal: task(r)? },
+        45 => OpBody::KeyPublish { x25519: r.array()? },
+        46 => OpBody::ToolUpkeep { tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned() },
         t => return Err(DecodeError::UnknownTag(t)),
     })
 }
@@ -699,6 +1151,111 @@ mod tests {
             OpBody::TeamApply { task: t },
             OpBody::TeamAccept { task: t, applicant: NodeId([5; 32]) },
             OpBody::SubTaskComplete { task: t, index: 2 },
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Generic,
+                title: "p".into(),
+                description: String::new(),
+                tags: vec!["python".into()],
+                command: None,
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::ConfigChange,
+                title: "c".into(),
+                description: "d".into(),
+                tags: vec![],
+                command: Some(Command::ConfigChange { key: "tax_bps".into(), value: ConfigValue::Int(300) }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "b".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::ConfigChange { key: "x".into(), value: ConfigValue::Bool(true) }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "t".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::ConfigChange { key: "x".into(), value: ConfigValue::Text("v".into()) }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::NetworkOperation,
+                title: "s".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::SplitChannel {
+                    target: "dev".into(),
+                    logic: SplitLogic::ByTitlePrefix,
+                    parts: vec![SplitPart { channel: "dev-ui".into(), keys: vec!["UI:".into()] }],
+                }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "m".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::MergeChannels { sources: vec!["a".into(), "b".into()], target: "c".into() }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "u".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::UpdateSchema { name: "x".into(), definition: "{}".into() }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::CodeUpgrade,
+                title: "w".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::CodeUpgrade { module_sha256: [4; 32] }),
+            }),
+            OpBody::Vote { proposal: t, yes: true },
+            OpBody::Vote { proposal: t, yes: false },
+            OpBody::ProposalClose { proposal: t },
+            OpBody::ProposalExpire { proposal: t },
+            OpBody::Ratify { proposal: t },
+            OpBody::KeyPublish { x25519: [3; 32] },
+            OpBody::ToolUpkeep { tool_id: "gh".into() },
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "tool".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::AcquireCommonTool(NewTool {
+                    channel: "dev".into(),
+                    tool_id: "gh".into(),
+                    description: "d".into(),
+                    tool_type: ToolType::Webhook,
+                    webhook_url: "http://127.0.0.1/hook".into(),
+                    monthly_cost_sp: 5,
+                    secret: SealedSecret {
+                        nonce: [1; 12],
+                        ciphertext: vec![1, 2, 3],
+                        recipients: vec![SealedKey {
+                            recipient: NodeId([2; 32]),
+                            ephemeral: [3; 32],
+                            nonce: [4; 12],
+                            sealed_key: vec![5; SEALED_KEY_BYTES],
+                        }],
+                    },
+                })),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::NetworkOperation,
+                title: "dep".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::DeprecateCommonTool { channel: "dev".into(), tool_id: "gh".into() }),
+            }),
+            OpBody::ProposalCreate(NewProposal {
+                kind: ProposalKind::Command,
+                title: "re".into(),
+                description: String::new(),
+                tags: vec![],
+                command: Some(Command::ReactivateCommonTool { channel: "dev".into(), tool_id: "gh".into() }),
+            }),
         ]
     }
 
@@ -715,6 +1272,20 @@ mod tests {
             assert_eq!(back.id(), op_id(op.bytes()));
             back.verify().unwrap();
         }
+    }
+
+    /// The JS API hands bodies in as JSON (serde): every body round-trips.
+    #[test]
+    fn op_bodies_round_trip_through_json() {
+        for body in sample_bodies() {
+            let json = serde_json::to_string(&body).unwrap();
+            let back: OpBody = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, body, "{json}");
+        }
+        let json = r#"{"type":"proposal_create","kind":"config_change","title":"t","description":"","tags":[],
+            "command":{"operation":"config_change","key":"tax_bps","value":{"type":"int","value":300}}}"#;
+        let body: OpBody = serde_json::from_str(json).unwrap();
+        assert!(matches!(body, OpBody::ProposalCreate(NewProposal { kind: ProposalKind::ConfigChange, .. })));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! and the JS API can show "task 3f2a… is claimed by another node" whether
 //! the op was refused before sending or lost a race after.
 
-use crate::core::op::TaskId;
+use crate::core::op::{OpId, TaskId};
 use crate::identity::NodeId;
 use std::fmt;
 
@@ -130,6 +130,61 @@ pub enum Reject {
         task: TaskId,
         index: u8,
     },
+    NoSuchProposal(OpId),
+    ProposalWrongChannel {
+        proposal: OpId,
+        channel: String,
+    },
+    BadProposal(&'static str),
+    ProposalNotOpen {
+        proposal: OpId,
+        status: &'static str,
+    },
+    VotingEnded {
+        proposal: OpId,
+        deadline_ms: u64,
+    },
+    VotingPeriodRunning {
+        proposal: OpId,
+        until_ms: u64,
+    },
+    NotExpired {
+        proposal: OpId,
+        deadline_ms: u64,
+    },
+    NotRatifiable {
+        proposal: OpId,
+        kind: &'static str,
+    },
+    NotPendingRatification {
+        proposal: OpId,
+        status: &'static str,
+    },
+    NotValidator {
+        proposal: OpId,
+    },
+    AlreadyRatified {
+        proposal: OpId,
+    },
+    BadKey,
+    NoSuchTool(String),
+    ToolWrongChannel {
+        tool: String,
+        channel: String,
+    },
+    ToolInactive {
+        tool: String,
+        status: &'static str,
+    },
+    UpkeepNotDue {
+        tool: String,
+        due_ms: u64,
+    },
+    ToolNotRequired {
+        task: TaskId,
+        tool: String,
+    },
+    ToolSecretUnavailable(String),
     /// The author equivocated at or before this op's seq (log-level rule).
     Equivocation {
         seq: u64,
@@ -186,6 +241,24 @@ impl Reject {
             NoSuchSubTask { .. } => "no_such_subtask",
             SubTaskNotYours { .. } => "subtask_not_yours",
             SubTaskDone { .. } => "subtask_done",
+            NoSuchProposal(_) => "no_such_proposal",
+            ProposalWrongChannel { .. } => "proposal_wrong_channel",
+            BadProposal(_) => "bad_proposal",
+            ProposalNotOpen { .. } => "proposal_not_open",
+            VotingEnded { .. } => "voting_ended",
+            VotingPeriodRunning { .. } => "voting_period_running",
+            NotExpired { .. } => "not_expired",
+            NotRatifiable { .. } => "not_ratifiable",
+            NotPendingRatification { .. } => "not_pending_ratification",
+            NotValidator { .. } => "not_validator",
+            AlreadyRatified { .. } => "already_ratified",
+            BadKey => "bad_key",
+            NoSuchTool(_) => "no_such_tool",
+            ToolWrongChannel { .. } => "tool_wrong_channel",
+            ToolInactive { .. } => "tool_inactive",
+            UpkeepNotDue { .. } => "upkeep_not_due",
+            ToolNotRequired { .. } => "tool_not_required",
+            ToolSecretUnavailable(_) => "tool_secret_unavailable",
         }
     }
 }
@@ -266,6 +339,52 @@ impl fmt::Display for Reject {
                 write!(f, "sub-task {index} of team task {}… is not assigned to you", task.short())
             }
             SubTaskDone { task, index } => write!(f, "sub-task {index} of team task {}… is already done", task.short()),
+            NoSuchProposal(p) => write!(f, "proposal {}… does not exist", p.short()),
+            ProposalWrongChannel { proposal, channel } => {
+                write!(f, "proposal {}… belongs to channel {channel}", proposal.short())
+            }
+            BadProposal(why) => write!(f, "invalid proposal: {why}"),
+            ProposalNotOpen { proposal, status } => {
+                write!(f, "proposal {}… is {status}, not open", proposal.short())
+            }
+            VotingEnded { proposal, deadline_ms } => {
+                write!(f, "voting on proposal {}… ended at {deadline_ms} ms", proposal.short())
+            }
+            VotingPeriodRunning { proposal, until_ms } => {
+                write!(
+                    f,
+                    "proposal {}… cannot be closed before its voting period ends at {until_ms} ms",
+                    proposal.short()
+                )
+            }
+            NotExpired { proposal, deadline_ms } => {
+                write!(f, "proposal {}… closes automatically only after {deadline_ms} ms", proposal.short())
+            }
+            NotRatifiable { proposal, kind } => {
+                write!(
+                    f,
+                    "proposal {}… is a {kind} proposal; only network operations and code upgrades are ratified",
+                    proposal.short()
+                )
+            }
+            NotPendingRatification { proposal, status } => {
+                write!(f, "proposal {}… is {status}, not pending ratification", proposal.short())
+            }
+            NotValidator { proposal } => {
+                write!(f, "not in the validator set snapshotted when proposal {}… closed", proposal.short())
+            }
+            AlreadyRatified { proposal } => write!(f, "you already ratified proposal {}…", proposal.short()),
+            BadKey => f.write_str("the X25519 public key is all zero"),
+            NoSuchTool(t) => write!(f, "common tool {t} does not exist"),
+            ToolWrongChannel { tool, channel } => write!(f, "common tool {tool} belongs to channel {channel}"),
+            ToolInactive { tool, status } => write!(f, "common tool {tool} is {status}, not active"),
+            UpkeepNotDue { tool, due_ms } => write!(f, "the upkeep of common tool {tool} is due at {due_ms} ms"),
+            ToolNotRequired { task, tool } => {
+                write!(f, "task {}… does not list common tool {tool}", task.short())
+            }
+            ToolSecretUnavailable(t) => {
+                write!(f, "the credential of common tool {t} is not sealed to this node or cannot be opened")
+            }
             Equivocation { seq } => {
                 write!(f, "the author signed two different ops at seq {seq}; its ops from there on have no effect")
             }
@@ -330,6 +449,24 @@ mod tests {
             Reject::NoSuchSubTask { task: t, index: 1 },
             Reject::SubTaskNotYours { task: t, index: 1 },
             Reject::SubTaskDone { task: t, index: 1 },
+            Reject::NoSuchProposal(t),
+            Reject::ProposalWrongChannel { proposal: t, channel: "c".into() },
+            Reject::BadProposal("x"),
+            Reject::ProposalNotOpen { proposal: t, status: "closed" },
+            Reject::VotingEnded { proposal: t, deadline_ms: 1 },
+            Reject::VotingPeriodRunning { proposal: t, until_ms: 1 },
+            Reject::NotExpired { proposal: t, deadline_ms: 1 },
+            Reject::NotRatifiable { proposal: t, kind: "generic" },
+            Reject::NotPendingRatification { proposal: t, status: "open" },
+            Reject::NotValidator { proposal: t },
+            Reject::AlreadyRatified { proposal: t },
+            Reject::BadKey,
+            Reject::NoSuchTool("x".into()),
+            Reject::ToolWrongChannel { tool: "x".into(), channel: "c".into() },
+            Reject::ToolInactive { tool: "x".into(), status: "deprecated" },
+            Reject::UpkeepNotDue { tool: "x".into(), due_ms: 1 },
+            Reject::ToolNotRequired { task: t, tool: "x".into() },
+            Reject::ToolSecretUnavailable("x".into()),
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len(), "duplicate reject codes");

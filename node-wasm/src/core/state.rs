@@ -11,11 +11,13 @@
 
 use crate::codec::Writer;
 use crate::core::economy::Params;
+use crate::core::governance::Governance;
 use crate::core::hlc::Hlc;
 use crate::core::op::{AuctionTerms, Funding, GLOBAL_CHANNEL, Op, OpBody, OpId, TaskId, TaskSchema};
 use crate::core::reject::{Payer, Reject};
 use crate::core::reputation::Reputation;
 use crate::core::teams::TeamTask;
+use crate::core::tools::Tools;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -151,6 +153,10 @@ pub struct State {
     /// Skill profiles (lowercased).
     pub skills: BTreeMap<NodeId, BTreeSet<String>>,
     /// All SP ever minted.
+    /// Proposals, validators, the execution log, config version, schemas.
+    pub gov: Governance,
+    /// Published X25519 keys and common tools.
+    pub tools: Tools,
     pub minted: u64,
     /// Sum of every task's escrow (kept for the conservation check).
     pub escrow: u64,
@@ -195,6 +201,8 @@ impl State {
             tasks: BTreeMap::new(),
             teams: BTreeMap::new(),
             skills: BTreeMap::new(),
+            gov: Governance::default(),
+            tools: Tools::default(),
             minted: 0,
             escrow: 0,
             applied: 0,
@@ -226,6 +234,13 @@ impl State {
             OpBody::TeamApply { task } => self.team_apply(cx, *task),
             OpBody::TeamAccept { task, applicant } => self.team_accept(cx, *task, *applicant),
             OpBody::SubTaskComplete { task, index } => self.subtask_complete(cx, *task, *index),
+            OpBody::ProposalCreate(p) => self.proposal_create(cx, p),
+            OpBody::Vote { proposal, yes } => self.vote(cx, *proposal, *yes),
+            OpBody::ProposalClose { proposal } => self.proposal_close(cx, *proposal),
+            OpBody::ProposalExpire { proposal } => self.proposal_expire(cx, *proposal),
+            OpBody::Ratify { proposal } => self.ratify(cx, *proposal),
+            OpBody::KeyPublish { x25519 } => self.key_publish(cx, *x25519),
+            OpBody::ToolUpkeep { tool_id } => self.tool_upkeep(cx, tool_id),
         };
         match r {
             Ok(()) => self.applied += 1,
@@ -244,9 +259,8 @@ impl State {
         self.accounts.insert(author, Account { balance: sp, reputation: Reputation::new(at.ms), joined: at });
     }
 
-    /// Hook for governance: rule `vote_reputation`, +1 point (config) to the
-    /// voter's `_total` for a public vote folded at `at` (no tag credit).
-    /// Proposals are not built yet; their vote op will call this.
+    /// Rule `vote_reputation`, +1 point (config) to the voter's `_total` for
+    /// its first public vote on a proposal, folded at `at` (no tag credit).
     pub fn credit_public_vote(&mut self, voter: NodeId, at: Hlc) {
         self.mint_if_new(voter, at);
         let milli = self.params.vote_reputation_milli;
@@ -326,13 +340,14 @@ impl State {
         }
     }
 
-    /// SP conservation: balances + treasuries + escrow == minted.
+    /// SP conservation: balances + treasuries + escrow + tool upkeep paid == minted.
     pub fn sp_conserved(&self) -> bool {
         let balances: u128 = self.accounts.values().map(|a| a.balance as u128).sum();
         let treasuries: u128 = self.channels.values().map(|c| c.treasury as u128).sum();
         let escrow: u128 = self.tasks.values().map(|t| t.escrow as u128).sum::<u128>()
             + self.teams.values().map(|t| t.escrow as u128).sum::<u128>();
-        escrow == self.escrow as u128 && balances + treasuries + escrow == self.minted as u128
+        escrow == self.escrow as u128
+            && balances + treasuries + escrow + self.tools.spent as u128 == self.minted as u128
     }
 
     /// SHA-256 over a canonical binary encoding of the whole state (map
@@ -460,14 +475,17 @@ impl State {
                 w.str(s);
             }
         }
+        w.u64(p.proposal_min_voting_seconds).u64(p.proposal_auto_close_after_seconds).u64(p.validator_set_size);
+        crate::core::governance::encode_canonical(&self.gov, w);
+        crate::core::tools::encode_canonical(&self.tools, w);
     }
 }
 
-fn hlc(w: &mut Writer, h: Hlc) {
+pub(crate) fn hlc(w: &mut Writer, h: Hlc) {
     w.u64(h.ms).u32(h.logical);
 }
 
-fn opt_node(w: &mut Writer, n: Option<&NodeId>) {
+pub(crate) fn opt_node(w: &mut Writer, n: Option<&NodeId>) {
     match n {
         None => {
             w.u8(0);
@@ -478,7 +496,7 @@ fn opt_node(w: &mut Writer, n: Option<&NodeId>) {
     }
 }
 
-fn list(w: &mut Writer, items: &[String]) {
+pub(crate) fn list(w: &mut Writer, items: &[String]) {
     w.u64(items.len() as u64);
     for s in items {
         w.str(s);

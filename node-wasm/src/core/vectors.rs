@@ -5,13 +5,14 @@
 
 use crate::core::hlc::Hlc;
 use crate::core::op::{
-    AuctionTerms, Funding, NewSubTask, NewTask, NewTeamTask, OpBody, OpId, SignedOp, TaskSchema, VerifiedOp,
+    AuctionTerms, Command, ConfigValue, Funding, NewProposal, NewSubTask, NewTask, NewTeamTask, OpBody, OpId,
+    ProposalKind, SignedOp, TaskSchema, VerifiedOp,
 };
 use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "635e4ecb5e61ca5eab4dd9a1275240c24188f66ada93914c791db8a839c9666f";
+pub const GOLDEN_STATE_HASH: &str = "c518ac84d9c6425849c67d2d2ea3ca74723c271b18be2067133b0800b1b8d38e";
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -49,7 +50,8 @@ fn task(title: &str, reward: u64, auction: Option<AuctionTerms>) -> OpBody {
 
 /// The golden history: channels, a paid task, a lost concurrent claim, an
 /// auction with a rebid and a close, a team task run to completion, reputation
-/// decay across days, and an equivocation.
+/// decay across days, governance (a weighted, executed config change and a
+/// proposal without votes, a published X25519 key), and an equivocation.
 pub fn golden_history() -> Vec<VerifiedOp> {
     let (mut a, mut b, mut c, mut d) = (Chain::new(11), Chain::new(12), Chain::new(13), Chain::new(14));
     let day = crate::core::reputation::DAY_MS;
@@ -96,6 +98,39 @@ pub fn golden_history() -> Vec<VerifiedOp> {
     out.push(c.op(T0 + 2 * day + 3, "dev", OpBody::TeamApply { task: team_id }));
     out.push(d.op(T0 + 2 * day + 4, "dev", OpBody::TeamAccept { task: team_id, applicant: c.key.node_id() }));
     out.push(c.op(T0 + 2 * day + 5, "dev", OpBody::SubTaskComplete { task: team_id, index: 0 }));
+    // Governance: a tagged config change approved by weight and executed,
+    // and a proposal closed with no votes.
+    let prop = a.op(
+        T0 + 3 * day,
+        "dev",
+        OpBody::ProposalCreate(NewProposal {
+            kind: ProposalKind::ConfigChange,
+            title: "raise tax".into(),
+            description: String::new(),
+            tags: vec!["rust".into()],
+            command: Some(Command::ConfigChange { key: "tax_bps".into(), value: ConfigValue::Int(300) }),
+        }),
+    );
+    let prop_id = prop.as_ref().map(|o| o.id()).unwrap_or_default();
+    out.push(prop);
+    out.push(b.op(T0 + 3 * day + 1, "dev", OpBody::Vote { proposal: prop_id, yes: false }));
+    out.push(c.op(T0 + 3 * day + 2, "dev", OpBody::Vote { proposal: prop_id, yes: true }));
+    out.push(d.op(T0 + 3 * day + 3, "dev", OpBody::ProposalClose { proposal: prop_id }));
+    let empty = d.op(
+        T0 + 3 * day + 4,
+        "global",
+        OpBody::ProposalCreate(NewProposal {
+            kind: ProposalKind::Generic,
+            title: "nobody votes".into(),
+            description: String::new(),
+            tags: vec![],
+            command: None,
+        }),
+    );
+    let empty_id = empty.as_ref().map(|o| o.id()).unwrap_or_default();
+    out.push(empty);
+    out.push(d.op(T0 + 3 * day + 5, "global", OpBody::ProposalClose { proposal: empty_id }));
+    out.push(b.op(T0 + 3 * day + 6, "global", OpBody::KeyPublish { x25519: b.key.x25519_public() }));
     // Equivocation by e: two different ops at seq 1.
     let mut e = Chain::new(15);
     out.push(e.op(T0 + 2 * day + 6, "dev", OpBody::ChannelSubscribe));
@@ -131,7 +166,7 @@ mod tests {
     #[test]
     fn golden_history_gives_the_golden_state_hash() {
         let ops = golden_history();
-        assert_eq!(ops.len(), 20);
+        assert_eq!(ops.len(), 27);
         let mut in_order = Replica::new();
         for op in &ops {
             in_order.receive_verified(op.clone(), u64::MAX / 2);
@@ -148,6 +183,10 @@ mod tests {
         assert!(statuses.contains(&TaskStatus::Claimed), "auction awarded");
         assert!(s.teams.values().all(|t| t.status == TeamStatus::Completed));
         assert_eq!(in_order.snapshot().rejected.len(), 1, "the losing claim");
+        assert_eq!(s.params.tax_bps, 300, "the config change executed");
+        assert_eq!(s.gov.execution_log.len(), 1);
+        assert_eq!(s.gov.proposals.len(), 2);
+        assert_eq!(s.tools.keys.len(), 1);
         assert_eq!(hash, GOLDEN_STATE_HASH, "canonical state encoding changed");
     }
 }

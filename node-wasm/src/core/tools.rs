@@ -1,0 +1,359 @@
+//! Common tools: shared credentials paid from a channel treasury.
+//!
+//! A credential is encrypted once with AES-256-GCM under a fresh random data
+//! key (AAD: the tool id); the data key is sealed to each authorized member:
+//! an ephemeral X25519 key agrees a secret with the member's published X25519
+//! key, HKDF-SHA256 (salt = ephemeral public ‖ recipient public) derives a
+//! key-encryption key, and AES-256-GCM seals the 32-byte data key (AAD: tool
+//! id ‖ recipient node id). Only [`seal_tool_secret`] sees the plaintext,
+//! and it runs on the proposer's node; ops, the state and the snapshot hold
+//! only ciphertext. Randomness is injected, so the core stays deterministic.
+//!
+//! Decryption is local ([`open_tool_secret`]) and guarded by three layers:
+//! the tool is active, the caller is the assignee of an in-progress task, and
+//! that task lists the tool.
+
+use crate::codec::Writer;
+use crate::core::hlc::Hlc;
+use crate::core::op::{GLOBAL_CHANNEL, NewTool, SealedKey, SealedSecret, TaskId, ToolType};
+use crate::core::reject::Reject;
+use crate::core::reputation::DAY_MS;
+use crate::core::state::{Ctx, State, TaskStatus, hlc};
+use crate::core::tasks::is_blank;
+use crate::identity::{Identity, NodeId};
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use hkdf::Hkdf;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+
+/// A tool's upkeep period (30 days of op time).
+pub const UPKEEP_PERIOD_MS: u64 = 30 * DAY_MS;
+const KEK_INFO: &[u8] = b"synapse-ng/tool-key/v1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    Active,
+    InactiveFundingIssue,
+    Deprecated,
+}
+
+impl ToolStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ToolStatus::Active => "active",
+            ToolStatus::InactiveFundingIssue => "inactive_funding_issue",
+            ToolStatus::Deprecated => "deprecated",
+        }
+    }
+}
+
+/// A common tool as the fold sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommonTool {
+    pub tool_id: String,
+    pub channel: String,
+    pub description: String,
+    pub tool_type: ToolType,
+    pub webhook_url: String,
+    pub monthly_cost_sp: u64,
+    pub status: ToolStatus,
+    pub acquired: Hlc,
+    /// Upkeep is paid up to this op time; a `tool_upkeep` op is valid from it.
+    pub paid_until_ms: u64,
+    pub secret: SealedSecret,
+    pub changed: Hlc,
+}
+
+/// The tools part of the state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tools {
+    /// Published X25519 public keys.
+    pub keys: BTreeMap<NodeId, [u8; 32]>,
+    pub tools: BTreeMap<String, CommonTool>,
+    /// SP paid out of treasuries for upkeep (they leave the economy).
+    pub spent: u64,
+}
+
+fn kek(shared: &[u8; 32], ephemeral: &[u8; 32], recipient_pub: &[u8; 32]) -> [u8; 32] {
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(ephemeral);
+    salt[32..].copy_from_slice(recipient_pub);
+    let mut out = [0u8; 32];
+    // 32 bytes is always a valid HKDF-SHA256 output length.
+    let _ = Hkdf::<Sha256>::new(Some(&salt), shared).expand(KEK_INFO, &mut out);
+    out
+}
+
+fn key_aad(tool_id: &str, recipient: &NodeId) -> Vec<u8> {
+    let mut aad = tool_id.as_bytes().to_vec();
+    aad.extend_from_slice(&recipient.0);
+    aad
+}
+
+/// Encrypts `plaintext` for `recipients` (node id and published X25519 key).
+/// Runs on the proposer's node; only the result goes into an op.
+pub fn seal_tool_secret<R: rand_core::CryptoRngCore>(
+    rng: &mut R,
+    tool_id: &str,
+    plaintext: &[u8],
+    recipients: &[(NodeId, [u8; 32])],
+) -> Option<SealedSecret> {
+    let mut data_key = [0u8; 32];
+    rng.fill_bytes(&mut data_key);
+    let mut nonce = [0u8; 12];
+    rng.fill_bytes(&mut nonce);
+    let cipher = Aes256Gcm::new(&data_key.into());
+    let ciphertext =
+        cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: tool_id.as_bytes() }).ok()?;
+    let mut sealed = Vec::with_capacity(recipients.len());
+    for (node, public) in recipients {
+        let eph = x25519_dalek::StaticSecret::random_from_rng(&mut *rng);
+        let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
+        let shared = eph.diffie_hellman(&x25519_dalek::PublicKey::from(*public)).to_bytes();
+        let k = kek(&shared, &eph_pub, public);
+        let mut kn = [0u8; 12];
+        rng.fill_bytes(&mut kn);
+        let aad = key_aad(tool_id, node);
+        let sealed_key =
+            Aes256Gcm::new(&k.into()).encrypt(Nonce::from_slice(&kn), Payload { msg: &data_key, aad: &aad }).ok()?;
+        sealed.push(SealedKey { recipient: *node, ephemeral: eph_pub, nonce: kn, sealed_key });
+    }
+    Some(SealedSecret { nonce, ciphertext, recipients: sealed })
+}
+
+/// The members of `channel` (every identity with a key, for `global`) that
+/// have published an X25519 key, with that key: whom a proposer can seal a
+/// tool's credential to.
+pub fn sealable_recipients(state: &State, channel: &str) -> Vec<(NodeId, [u8; 32])> {
+    let keys = &state.tools.keys;
+    if channel == GLOBAL_CHANNEL {
+        return keys.iter().map(|(n, k)| (*n, *k)).collect();
+    }
+    let Some(ch) = state.channels.get(channel) else {
+        return Vec::new();
+    };
+    ch.members.iter().filter_map(|n| keys.get(n).map(|k| (*n, *k))).collect()
+}
+
+/// Rule `tool_access` (local): the three layers, then decryption with this
+/// node's X25519 key. Never changes state, never publishes anything.
+pub fn open_tool_secret(state: &State, identity: &Identity, tool_id: &str, task: TaskId) -> Result<String, Reject> {
+    let tool = state.tools.tools.get(tool_id).ok_or_else(|| Reject::NoSuchTool(tool_id.to_owned()))?;
+    if tool.status != ToolStatus::Active {
+        return Err(Reject::ToolInactive { tool: tool_id.to_owned(), status: tool.status.name() });
+    }
+    let me = identity.node_id();
+    let t = state.tasks.get(&task).ok_or(Reject::NoSuchTask(task))?;
+    if t.channel != tool.channel {
+        return Err(Reject::WrongChannel { task, channel: t.channel.clone() });
+    }
+    if t.assignee != Some(me) {
+        return Err(Reject::NotAssignee { task });
+    }
+    if t.status != TaskStatus::InProgress {
+        return Err(Reject::WrongStatus { task, status: t.status.name(), needs: TaskStatus::InProgress.name() });
+    }
+    if !t.required_tools.iter().any(|x| x == tool_id) {
+        return Err(Reject::ToolNotRequired { task, tool: tool_id.to_owned() });
+    }
+    let fail = || Reject::ToolSecretUnavailable(tool_id.to_owned());
+    let entry = tool.secret.recipients.iter().find(|k| k.recipient == me).ok_or_else(fail)?;
+    let my_pub = identity.x25519_public();
+    let shared = identity.x25519_agree(&entry.ephemeral);
+    let k = kek(&shared, &entry.ephemeral, &my_pub);
+    let aad = key_aad(tool_id, &me);
+    let data_key = Aes256Gcm::new(&k.into())
+        .decrypt(Nonce::from_slice(&entry.nonce), Payload { msg: &entry.sealed_key, aad: &aad })
+        .map_err(|_| fail())?;
+    let data_key: [u8; 32] = data_key.try_into().map_err(|_| fail())?;
+    let plain = Aes256Gcm::new(&data_key.into())
+        .decrypt(
+            Nonce::from_slice(&tool.secret.nonce),
+            Payload { msg: &tool.secret.ciphertext, aad: tool_id.as_bytes() },
+        )
+        .map_err(|_| fail())?;
+    String::from_utf8(plain).map_err(|_| fail())
+}
+
+impl State {
+    /// Rule `key_publish`: records (or replaces) the author's X25519 public key.
+    pub(crate) fn key_publish(&mut self, cx: Ctx<'_>, x25519: [u8; 32]) -> Result<(), Reject> {
+        if x25519 == [0; 32] {
+            return Err(Reject::BadKey);
+        }
+        self.tools.keys.insert(cx.author, x25519);
+        Ok(())
+    }
+
+    /// Rule `tool_upkeep` (deadline op): the tool exists in the op's channel,
+    /// is active, and its upkeep is due (`paid_until_ms` ≤ op time). The
+    /// treasury pays `monthly_cost_sp` for another period; if it cannot, the
+    /// tool becomes `inactive_funding_issue`.
+    pub(crate) fn tool_upkeep(&mut self, cx: Ctx<'_>, tool_id: &str) -> Result<(), Reject> {
+        let tool = self.tools.tools.get(tool_id).ok_or_else(|| Reject::NoSuchTool(tool_id.to_owned()))?;
+        if tool.channel != cx.channel {
+            return Err(Reject::ToolWrongChannel { tool: tool_id.to_owned(), channel: tool.channel.clone() });
+        }
+        if tool.status != ToolStatus::Active {
+            return Err(Reject::ToolInactive { tool: tool_id.to_owned(), status: tool.status.name() });
+        }
+        if cx.hlc.ms < tool.paid_until_ms {
+            return Err(Reject::UpkeepNotDue { tool: tool_id.to_owned(), due_ms: tool.paid_until_ms });
+        }
+        let cost = tool.monthly_cost_sp;
+        let paid = self.pay_upkeep(cx.channel, cost);
+        if let Some(t) = self.tools.tools.get_mut(tool_id) {
+            if paid {
+                t.paid_until_ms = t.paid_until_ms.saturating_add(UPKEEP_PERIOD_MS);
+            } else {
+                t.status = ToolStatus::InactiveFundingIssue;
+            }
+            t.changed = cx.hlc;
+        }
+        Ok(())
+    }
+
+    /// Takes `cost` from a channel treasury; false (nothing taken) if short.
+    fn pay_upkeep(&mut self, channel: &str, cost: u64) -> bool {
+        let Some(ch) = self.channels.get_mut(channel) else {
+            return false;
+        };
+        if ch.treasury < cost {
+            return false;
+        }
+        ch.treasury -= cost;
+        self.tools.spent = self.tools.spent.saturating_add(cost);
+        true
+    }
+
+    /// Command `acquire_common_tool`.
+    pub(crate) fn acquire_common_tool(&mut self, cx: Ctx<'_>, t: &NewTool) -> Result<String, String> {
+        let ch = self.channels.get(&t.channel).ok_or_else(|| format!("channel {} does not exist", t.channel))?;
+        if ch.dissolved.is_some() {
+            return Err(format!("channel {} is archived", t.channel));
+        }
+        if t.tool_id.is_empty() || is_blank(&t.tool_id) {
+            return Err("the tool id is empty".to_owned());
+        }
+        if self.tools.tools.contains_key(&t.tool_id) {
+            return Err(format!("tool {} already exists", t.tool_id));
+        }
+        if t.tool_type == ToolType::Webhook && t.webhook_url.is_empty() {
+            return Err("a webhook tool needs a URL".to_owned());
+        }
+        if t.secret.ciphertext.is_empty() || t.secret.recipients.is_empty() {
+            return Err("the tool has no sealed credential".to_owned());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for k in &t.secret.recipients {
+            if !seen.insert(k.recipient) {
+                return Err(format!("recipient {}… is listed twice", k.recipient.short()));
+            }
+            if !self.tools.keys.contains_key(&k.recipient) {
+                return Err(format!("recipient {}… has not published an X25519 key", k.recipient.short()));
+            }
+            if t.channel != GLOBAL_CHANNEL && !ch.members.contains(&k.recipient) {
+                return Err(format!("recipient {}… is not a member of {}", k.recipient.short(), t.channel));
+            }
+        }
+        if ch.treasury < t.monthly_cost_sp {
+            return Err(format!(
+                "the treasury of channel {} has {} SP but the first month costs {} SP",
+                t.channel, ch.treasury, t.monthly_cost_sp
+            ));
+        }
+        self.pay_upkeep(&t.channel, t.monthly_cost_sp);
+        self.tools.tools.insert(
+            t.tool_id.clone(),
+            CommonTool {
+                tool_id: t.tool_id.clone(),
+                channel: t.channel.clone(),
+                description: t.description.clone(),
+                tool_type: t.tool_type,
+                webhook_url: t.webhook_url.clone(),
+                monthly_cost_sp: t.monthly_cost_sp,
+                status: ToolStatus::Active,
+                acquired: cx.hlc,
+                paid_until_ms: cx.hlc.ms.saturating_add(UPKEEP_PERIOD_MS),
+                secret: t.secret.clone(),
+                changed: cx.hlc,
+            },
+        );
+        Ok(format!("tool {} acquired for {}; first month paid ({} SP)", t.tool_id, t.channel, t.monthly_cost_sp))
+    }
+
+    fn tool_in(&self, channel: &str, tool_id: &str) -> Result<&CommonTool, String> {
+        let t = self.tools.tools.get(tool_id).ok_or_else(|| format!("tool {tool_id} does not exist"))?;
+        if t.channel != channel {
+            return Err(format!("tool {tool_id} belongs to channel {}", t.channel));
+        }
+        Ok(t)
+    }
+
+    /// Command `deprecate_common_tool` (credentials are kept, unusable).
+    pub(crate) fn deprecate_common_tool(
+        &mut self,
+        cx: Ctx<'_>,
+        channel: &str,
+        tool_id: &str,
+    ) -> Result<String, String> {
+        let t = self.tool_in(channel, tool_id)?;
+        if t.status == ToolStatus::Deprecated {
+            return Ok(format!("tool {tool_id} was already deprecated"));
+        }
+        let previous = t.status.name();
+        if let Some(t) = self.tools.tools.get_mut(tool_id) {
+            t.status = ToolStatus::Deprecated;
+            t.changed = cx.hlc;
+        }
+        Ok(format!("tool {tool_id}: {previous} -> deprecated"))
+    }
+
+    /// Command `reactivate_common_tool`: a tool suspended for lack of funds
+    /// pays a month from its treasury and becomes active again.
+    pub(crate) fn reactivate_common_tool(
+        &mut self,
+        cx: Ctx<'_>,
+        channel: &str,
+        tool_id: &str,
+    ) -> Result<String, String> {
+        let t = self.tool_in(channel, tool_id)?;
+        if t.status != ToolStatus::InactiveFundingIssue {
+            return Err(format!("tool {tool_id} is {}, not inactive_funding_issue", t.status.name()));
+        }
+        let cost = t.monthly_cost_sp;
+        if !self.pay_upkeep(channel, cost) {
+            return Err(format!("the treasury of channel {channel} cannot pay {cost} SP"));
+        }
+        if let Some(t) = self.tools.tools.get_mut(tool_id) {
+            t.status = ToolStatus::Active;
+            t.paid_until_ms = cx.hlc.ms.saturating_add(UPKEEP_PERIOD_MS);
+            t.changed = cx.hlc;
+        }
+        Ok(format!("tool {tool_id} reactivated; {cost} SP paid"))
+    }
+}
+
+/// The tools part of the canonical state encoding.
+pub(crate) fn encode_canonical(t: &Tools, w: &mut Writer) {
+    w.u64(t.spent).u64(t.keys.len() as u64);
+    for (n, k) in &t.keys {
+        w.raw(&n.0).raw(k);
+    }
+    w.u64(t.tools.len() as u64);
+    for (id, tool) in &t.tools {
+        w.str(id).str(&tool.tool_id).str(&tool.channel).str(&tool.description);
+        w.u8(tool.tool_type as u8).str(&tool.webhook_url).u64(tool.monthly_cost_sp).u8(tool.status as u8);
+        hlc(w, tool.acquired);
+        w.u64(tool.paid_until_ms);
+        let s = &tool.secret;
+        w.raw(&s.nonce).bytes(&s.ciphertext).u64(s.recipients.len() as u64);
+        for k in &s.recipients {
+            w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+        }
+        hlc(w, tool.changed);
+    }
+}
