@@ -4,7 +4,9 @@
 //! numbers); actions that can fail return Promises that reject with an
 //! `Error` whose message says why.
 
-use crate::core::op::{AuctionTerms, Funding, NewTask, OpBody, OpId, TaskSchema};
+use crate::core::op::{
+    AuctionTerms, Command, Funding, NewProposal, NewTask, NewTool, OpBody, OpId, ProposalKind, TaskSchema, ToolType,
+};
 use crate::identity::NodeId;
 use crate::runtime::ledger::Ledger;
 use crate::runtime::transport::{Node, NodeConfig};
@@ -12,6 +14,7 @@ use crate::runtime::util::{js_err, sleep_ms};
 use crate::runtime::{rendezvous, store};
 use crate::session::ProofMode;
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
@@ -95,6 +98,41 @@ struct TaskSpec {
     auction: Option<AuctionTerms>,
 }
 
+/// `propose`'s argument.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposalSpec {
+    kind: ProposalKind,
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    command: Option<Command>,
+}
+
+/// `proposeTool`'s argument. `secret` never leaves this node in clear: it is
+/// sealed here to `recipients` (default: every member of `channel` that has
+/// published an X25519 key).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolSpec {
+    tool_id: String,
+    #[serde(default)]
+    description: String,
+    tool_type: ToolType,
+    #[serde(default)]
+    webhook_url: String,
+    #[serde(default)]
+    monthly_cost_sp: u64,
+    secret: String,
+    #[serde(default)]
+    recipients: Option<Vec<NodeId>>,
+    #[serde(default)]
+    title: Option<String>,
+}
+
 fn default_funding() -> Funding {
     Funding::Creator
 }
@@ -118,7 +156,35 @@ struct Status {
     peers: Vec<NodeId>,
 }
 
+/// POSTs `body` to `url` with the credential as a bearer token.
+async fn call_webhook(url: &str, secret: &str, body: &str) -> Result<u16, String> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let headers = web_sys::Headers::new().map_err(|e| js_err(&e))?;
+    headers.set("Authorization", &format!("Bearer {secret}")).map_err(|e| js_err(&e))?;
+    headers.set("Content-Type", "application/json").map_err(|e| js_err(&e))?;
+    init.set_headers(&headers);
+    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js_err(&e))?;
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_request(&req))
+        .await
+        .map_err(|e| format!("webhook call failed: {}", js_err(&e)))?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
+    Ok(resp.status())
+}
+
 impl SynapseNode {
+    /// An op on an existing proposal, in that proposal's channel.
+    fn proposal_op(&self, proposal: &str, body: impl FnOnce(OpId) -> OpBody) -> js_sys::Promise {
+        let Some(id) = OpId::parse(proposal) else { return reject("proposal id must be 64 hex characters") };
+        let channel = self.ledger.with_state(|st| st.gov.proposals.get(&id).map(|p| p.channel.clone()));
+        match channel {
+            Some(ch) => settle(self.ledger.act(&ch, body(id))),
+            None => reject(&format!("no proposal {proposal} is known here")),
+        }
+    }
+
     /// An op on an existing task, in that task's channel.
     fn task_op(&self, task: &str, body: impl FnOnce(OpId) -> OpBody) -> js_sys::Promise {
         let Some(id) = OpId::parse(task) else { return reject("task id must be 64 hex characters") };
@@ -309,6 +375,135 @@ impl SynapseNode {
         self.task_op(&task, |task| OpBody::AuctionClose { task })
     }
 
+    /// Creates a proposal in `channel` from `{kind: "generic"|"config_change"|
+    /// "command"|"network_operation"|"code_upgrade", title, description?,
+    /// tags?, command?: {operation: "config_change", key, value: {type:
+    /// "int", value: 5}} | {operation: "split_channel", ...} | ...}`.
+    pub fn propose(&self, channel: String, spec: JsValue) -> js_sys::Promise {
+        let spec: ProposalSpec = match serde_wasm_bindgen::from_value(spec) {
+            Ok(s) => s,
+            Err(e) => return reject(&format!("bad proposal: {e}")),
+        };
+        let p = NewProposal {
+            kind: spec.kind,
+            title: spec.title,
+            description: spec.description,
+            tags: spec.tags,
+            command: spec.command,
+        };
+        settle(self.ledger.act(&channel, OpBody::ProposalCreate(p)))
+    }
+
+    /// Votes (or re-votes) on a proposal: `yes` true or false.
+    pub fn vote(&self, proposal: String, yes: bool) -> js_sys::Promise {
+        self.proposal_op(&proposal, |proposal| OpBody::Vote { proposal, yes })
+    }
+
+    /// Closes a proposal (after its minimum voting period); an approved
+    /// `config_change`/`command` executes now, a `network_operation` waits
+    /// for ratification.
+    #[wasm_bindgen(js_name = closeProposal)]
+    pub fn close_proposal(&self, proposal: String) -> js_sys::Promise {
+        self.proposal_op(&proposal, |proposal| OpBody::ProposalClose { proposal })
+    }
+
+    /// A validator's ratification of an approved network operation.
+    pub fn ratify(&self, proposal: String) -> js_sys::Promise {
+        self.proposal_op(&proposal, |proposal| OpBody::Ratify { proposal })
+    }
+
+    /// Publishes this node's X25519 key so tool secrets can be sealed to it
+    /// (done at start-up when missing).
+    #[wasm_bindgen(js_name = publishKey)]
+    pub fn publish_key(&self) -> js_sys::Promise {
+        settle(self.ledger.act("global", OpBody::KeyPublish { x25519: self.node.identity().x25519_public() }))
+    }
+
+    /// Proposes acquiring a common tool for `channel` as a network
+    /// operation. The secret is encrypted here and sealed to each recipient;
+    /// no op carries it in clear. Resolves with the proposal id.
+    #[wasm_bindgen(js_name = proposeTool)]
+    pub fn propose_tool(&self, channel: String, spec: JsValue) -> js_sys::Promise {
+        let spec: ToolSpec = match serde_wasm_bindgen::from_value(spec) {
+            Ok(s) => s,
+            Err(e) => return reject(&format!("bad tool: {e}")),
+        };
+        let recipients: Result<Vec<(NodeId, [u8; 32])>, String> = self.ledger.with_state(|st| {
+            let ids: Vec<NodeId> = match &spec.recipients {
+                Some(r) => r.clone(),
+                None => st.channels.get(&channel).map(|c| c.members.iter().copied().collect()).unwrap_or_default(),
+            };
+            ids.into_iter()
+                .map(|id| {
+                    st.tools
+                        .keys
+                        .get(&id)
+                        .map(|k| (id, *k))
+                        .ok_or_else(|| format!("node {} has not published an X25519 key", id.short()))
+                })
+                .collect()
+        });
+        let recipients = match recipients {
+            Ok(r) if !r.is_empty() => r,
+            Ok(_) => return reject("no recipients: nobody could open the secret"),
+            Err(e) => return reject(&e),
+        };
+        let mut rng = rand_core::OsRng;
+        let Some(secret) =
+            crate::core::tools::seal_tool_secret(&mut rng, &spec.tool_id, spec.secret.as_bytes(), &recipients)
+        else {
+            return reject("could not seal the secret");
+        };
+        let tool = NewTool {
+            channel: channel.clone(),
+            tool_id: spec.tool_id.clone(),
+            description: spec.description,
+            tool_type: spec.tool_type,
+            webhook_url: spec.webhook_url,
+            monthly_cost_sp: spec.monthly_cost_sp,
+            secret,
+        };
+        let p = NewProposal {
+            kind: ProposalKind::NetworkOperation,
+            title: spec.title.unwrap_or_else(|| format!("Acquire common tool {}", spec.tool_id)),
+            description: String::new(),
+            tags: vec![],
+            command: Some(Command::AcquireCommonTool(tool)),
+        };
+        settle(self.ledger.act(&channel, OpBody::ProposalCreate(p)))
+    }
+
+    /// Uses common tool `tool` for task `task`. Checked locally: the tool is
+    /// active, this node is the assignee of the in-progress task, and the
+    /// task lists the tool; only then is the secret decrypted, here. An
+    /// `api_key` tool resolves with the key; a `webhook` tool POSTs
+    /// `{tool, task, node}` to its URL with `Authorization: Bearer <secret>`
+    /// and resolves with `{status}`.
+    #[wasm_bindgen(js_name = useTool)]
+    pub fn use_tool(&self, tool: String, task: String) -> js_sys::Promise {
+        let Some(task_id) = OpId::parse(&task) else { return reject("task id must be 64 hex characters") };
+        let opened = self.ledger.with_state(|st| {
+            crate::core::tools::open_tool_secret(st, self.node.identity(), &tool, task_id)
+                .map(|secret| (secret, st.tools.tools.get(&tool).map(|t| (t.tool_type, t.webhook_url.clone()))))
+                .map_err(|e| e.to_string())
+        });
+        let (secret, meta) = match opened {
+            Ok(x) => x,
+            Err(e) => return reject(&e),
+        };
+        match meta {
+            Some((ToolType::ApiKey, _)) => js_sys::Promise::resolve(&JsValue::from_str(&secret)),
+            Some((ToolType::Webhook, url)) => {
+                let body = serde_json::json!({"tool": tool, "task": task, "node": self.node.id()}).to_string();
+                wasm_bindgen_futures::future_to_promise(async move {
+                    let status = call_webhook(&url, &secret, &body).await.map_err(|e| js_sys::Error::new(&e))?;
+                    Ok(to_js(&serde_json::json!({ "status": status })))
+                })
+            }
+            None => reject("tool vanished"),
+        }
+    }
+
     /// When op `id` was first stored on this node (ms since navigation
     /// start), or null.
     #[wasm_bindgen(js_name = opSeenAt)]
@@ -348,6 +543,13 @@ pub async fn start() -> Result<(Node, Ledger), String> {
     let node = Node::new(identity, cfg.node.clone());
     let ledger = Ledger::attach(&node, &cfg.profile);
     ledger.load().await.map_err(|e| format!("could not read the stored op log: {e}"))?;
+    let me = node.id();
+    if !ledger.with_state(|st| st.tools.keys.contains_key(&me)) {
+        // So that tool secrets can be sealed to this node.
+        if let Err(e) = ledger.act("global", OpBody::KeyPublish { x25519: node.identity().x25519_public() }) {
+            crate::console_log!("could not publish this node's X25519 key: {e}");
+        }
+    }
     rendezvous::start(node.clone(), cfg.rendezvous_url.clone());
     let api = SynapseNode { node: node.clone(), ledger: ledger.clone(), profile: cfg.profile.clone() };
     let window = web_sys::window().ok_or("no window")?;

@@ -214,6 +214,16 @@ impl Ledger {
         Ok(id)
     }
 
+    /// The node's identity (for local decryption of tool secrets).
+    pub fn node(&self) -> &Node {
+        &self.inner.node
+    }
+
+    /// Runs `f` on the current state without copying it.
+    pub fn with_state<T>(&self, f: impl FnOnce(&crate::core::state::State) -> T) -> T {
+        f(self.inner.replica.borrow().state())
+    }
+
     /// The whole replicated state.
     pub fn snapshot(&self) -> Snapshot {
         self.inner.replica.borrow().snapshot()
