@@ -252,3 +252,13 @@ pub fn reset_cache() {
 pub fn force_support(support: bool) {
     CACHE.with(|c| c.borrow_mut().support = Some(support));
 }
+
+/// Asks WebCrypto directly, with none of the strict pre-checks: `None` if the
+/// key does not import or the call fails. Only for tests that show what the
+/// pre-checks are for.
+#[doc(hidden)]
+pub async fn raw_webcrypto_verify(key: &[u8; 32], sig: &[u8; 64], msg: &[u8]) -> Option<bool> {
+    let subtle = subtle()?;
+    let key = import(&subtle, key).await?;
+    verify_one(&subtle, &key, sig, msg).await
+}
