@@ -19,6 +19,10 @@
 //! - A verification whose promise rejects (it should not) falls back to
 //!   ed25519-dalek for that signature, so a platform failure can only cost
 //!   time, never change an answer.
+//! - All verifications of a chunk are in flight at once (`Promise.allSettled`);
+//!   the page's thread only dispatches and collects. Verifying a share of
+//!   the batch with ed25519-dalek on the page's thread meanwhile was tried
+//!   and made batches slower (see DESIGN-NOTES.md).
 
 use crate::core::op::{OP_DOMAIN, OpError, SignedOp, VerifiedOp};
 use crate::core::strict::{self, KeyClass, Route};
@@ -142,9 +146,10 @@ async fn prepare_keys(subtle: Option<&SubtleCrypto>, keys: impl Iterator<Item = 
             }
         }
         if let Ok(settled) = JsFuture::from(js_sys::Promise::all_settled(&promises)).await {
+            let keys = SettledKeys::new();
             let settled = Array::from(&settled);
             for (n, i) in which.into_iter().enumerate() {
-                imported[i] = fulfilled(&settled.get(n as u32)).and_then(|v| v.dyn_into::<CryptoKey>().ok());
+                imported[i] = fulfilled(&settled.get(n as u32), &keys).and_then(|v| v.dyn_into::<CryptoKey>().ok());
             }
         }
     }
@@ -156,13 +161,30 @@ async fn prepare_keys(subtle: Option<&SubtleCrypto>, keys: impl Iterator<Item = 
     });
 }
 
+/// Property names and values of `Promise.allSettled` entries, made once.
+struct SettledKeys {
+    status: JsValue,
+    value: JsValue,
+    fulfilled: JsValue,
+}
+
+impl SettledKeys {
+    fn new() -> SettledKeys {
+        SettledKeys {
+            status: JsValue::from_str("status"),
+            value: JsValue::from_str("value"),
+            fulfilled: JsValue::from_str("fulfilled"),
+        }
+    }
+}
+
 /// The value of a fulfilled `Promise.allSettled` entry.
-fn fulfilled(entry: &JsValue) -> Option<JsValue> {
-    let status = Reflect::get(entry, &JsValue::from_str("status")).ok()?;
-    if status.as_string().as_deref() != Some("fulfilled") {
+fn fulfilled(entry: &JsValue, keys: &SettledKeys) -> Option<JsValue> {
+    let status = Reflect::get(entry, &keys.status).ok()?;
+    if status != keys.fulfilled {
         return None;
     }
-    Reflect::get(entry, &JsValue::from_str("value")).ok()
+    Reflect::get(entry, &keys.value).ok()
 }
 
 /// Verifies every item with `verify_strict`'s rules, using WebCrypto where
@@ -171,6 +193,7 @@ fn fulfilled(entry: &JsValue) -> Option<JsValue> {
 pub async fn verify_batch(items: &[Item<'_>]) -> Vec<Result<(), IdentityError>> {
     let subtle = if webcrypto_ed25519_available().await { subtle() } else { None };
     let mut out: Vec<Option<Result<(), IdentityError>>> = vec![None; items.len()];
+    let keys = SettledKeys::new();
     for (chunk_start, chunk) in items.chunks(CHUNK).enumerate().map(|(i, c)| (i * CHUNK, c)) {
         prepare_keys(subtle.as_ref(), chunk.iter().map(|it| it.key)).await;
         let promises = Array::new();
@@ -209,7 +232,7 @@ pub async fn verify_batch(items: &[Item<'_>]) -> Vec<Result<(), IdentityError>> 
         }
         let settled = JsFuture::from(js_sys::Promise::all_settled(&promises)).await.ok().map(|s| Array::from(&s));
         for (n, i) in pending.into_iter().enumerate() {
-            let answer = settled.as_ref().and_then(|s| fulfilled(&s.get(n as u32))).and_then(|v| v.as_bool());
+            let answer = settled.as_ref().and_then(|s| fulfilled(&s.get(n as u32), &keys)).and_then(|v| v.as_bool());
             out[i] = Some(match answer {
                 Some(true) => Ok(()),
                 Some(false) => Err(IdentityError::VerifyFailed),
