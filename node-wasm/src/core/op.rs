@@ -584,6 +584,7 @@ impl VerifiedOp {
     /// `OP_DOMAIN || 0 || payload` (the WebCrypto path with the
     /// [`crate::core::strict`] pre-checks): anything else would let an op
     /// that other nodes reject into the log and split the network.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by runtime::webcrypto
     pub(crate) fn from_external_check(op: SignedOp) -> VerifiedOp {
         VerifiedOp(op)
     }

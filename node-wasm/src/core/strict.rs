@@ -398,7 +398,7 @@ pub mod vectors {
         for n in 0..200u32 {
             let m = format!("mixed-order key message {n}").into_bytes();
             let kk = k(&r_enc, &mixed_enc, &m);
-            let divisible = kk.to_bytes()[0] % 8 == 0;
+            let divisible = kk.to_bytes()[0].is_multiple_of(8);
             if divisible && !zero_mod_8 {
                 zero_mod_8 = true;
                 push(
