@@ -7,7 +7,6 @@
 // --all-targets` still compiles this target, so it is an empty program there.
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
-
     use criterion::{BatchSize, Criterion, Throughput, criterion_group};
     use node_wasm::Identity;
     use node_wasm::core::hlc::Hlc;
