@@ -176,6 +176,31 @@ fn history(n: usize) -> Vec<VerifiedOp> {
     ops
 }
 
+/// Verification alone, WebCrypto on the page thread against WebCrypto in
+/// workers, interleaved so machine load hits both alike.
+#[wasm_bindgen_test]
+async fn bench_webcrypto_page_thread_vs_workers() {
+    const N: usize = 3000;
+    let decoded: Vec<SignedOp> = history(N).iter().map(|o| SignedOp::decode(o.bytes()).expect("valid")).collect();
+    webcrypto::reset_cache();
+    for round in 1..=3 {
+        for workers in [false, true] {
+            webcrypto::set_use_workers(workers);
+            let d = decoded.clone();
+            let t0 = now_ms();
+            let v = webcrypto::verify_ops(d).await;
+            let ms = now_ms() - t0;
+            assert!(v.iter().all(|r| r.is_ok()));
+            let place = if workers { "workers" } else { "page thread" };
+            console_log!(
+                "round {round}: WebCrypto on the {place}: {N} verifications in {ms:.0} ms = {:.0}/s",
+                N as f64 * 1000.0 / ms
+            );
+        }
+    }
+    webcrypto::set_use_workers(true);
+}
+
 /// Decode + verify + apply of N ops from bytes: (a) ed25519-dalek
 /// `verify_strict` one by one, (b) the WebCrypto batch. Prints ops/s; no
 /// timing assertion (debug builds and shared machines vary).

@@ -27,12 +27,14 @@
 use crate::core::op::{OP_DOMAIN, OpError, SignedOp, VerifiedOp};
 use crate::core::strict::{self, KeyClass, Route};
 use crate::identity::{IdentityError, domain_message};
-use js_sys::{Array, Reflect, Uint8Array};
-use std::cell::RefCell;
+use js_sys::{Array, Object, Reflect, Uint8Array, Uint32Array};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, SubtleCrypto};
+use web_sys::{Blob, BlobPropertyBag, CryptoKey, MessageEvent, SubtleCrypto, Url, Worker};
 
 /// Most keys kept imported; the cache is cleared when it is full.
 const MAX_KEYS: usize = 4096;
@@ -193,57 +195,213 @@ fn fulfilled(entry: &JsValue, keys: &SettledKeys) -> Option<JsValue> {
 pub async fn verify_batch(items: &[Item<'_>]) -> Vec<Result<(), IdentityError>> {
     let subtle = if webcrypto_ed25519_available().await { subtle() } else { None };
     let mut out: Vec<Option<Result<(), IdentityError>>> = vec![None; items.len()];
-    let keys = SettledKeys::new();
+    let dalek = |i: usize| strict::dalek_verify_strict(&items[i].key, &items[i].sig, items[i].msg);
     for (chunk_start, chunk) in items.chunks(CHUNK).enumerate().map(|(i, c)| (i * CHUNK, c)) {
         prepare_keys(subtle.as_ref(), chunk.iter().map(|it| it.key)).await;
-        let promises = Array::new();
-        let mut pending: Vec<usize> = vec![];
+        let mut platform: Vec<usize> = vec![];
         CACHE.with(|c| {
             let c = c.borrow();
             for (j, it) in chunk.iter().enumerate() {
                 let i = chunk_start + j;
-                let Some(entry) = c.keys.get(&it.key) else {
-                    out[i] = Some(strict::dalek_verify_strict(&it.key, &it.sig, it.msg));
-                    continue;
-                };
-                match strict::route(entry.class, &it.sig) {
-                    Route::Done(r) => out[i] = Some(r),
-                    Route::Dalek => out[i] = Some(strict::dalek_verify_strict(&it.key, &it.sig, it.msg)),
-                    Route::Platform => {
-                        let started = match (&subtle, &entry.key) {
-                            (Some(s), Some(key)) => {
-                                s.verify_with_str_and_u8_array_and_u8_array("Ed25519", key, &it.sig, it.msg).ok()
-                            }
-                            _ => None,
-                        };
-                        match started {
-                            Some(p) => {
-                                promises.push(&p);
-                                pending.push(i);
-                            }
-                            None => out[i] = Some(strict::dalek_verify_strict(&it.key, &it.sig, it.msg)),
-                        }
-                    }
+                match c.keys.get(&it.key).map(|e| strict::route(e.class, &it.sig)) {
+                    Some(Route::Done(r)) => out[i] = Some(r),
+                    Some(Route::Platform) if subtle.is_some() => platform.push(i),
+                    _ => out[i] = Some(dalek(i)),
                 }
             }
         });
-        if pending.is_empty() {
-            continue;
-        }
-        let settled = JsFuture::from(js_sys::Promise::all_settled(&promises)).await.ok().map(|s| Array::from(&s));
-        for (n, i) in pending.into_iter().enumerate() {
-            let answer = settled.as_ref().and_then(|s| fulfilled(&s.get(n as u32), &keys)).and_then(|v| v.as_bool());
-            out[i] = Some(match answer {
+        let Some(subtle) = subtle.as_ref() else { continue };
+        let use_workers = USE_WORKERS.with(Cell::get);
+        let answers = match workers().filter(|_| use_workers) {
+            Some(ws) if platform.len() >= MIN_WORKER_BATCH => verify_in_workers(&ws, items, &platform).await,
+            _ => verify_here(subtle, items, &platform).await,
+        };
+        for (n, &i) in platform.iter().enumerate() {
+            out[i] = Some(match answers.get(n).copied().flatten() {
                 Some(true) => Ok(()),
                 Some(false) => Err(IdentityError::VerifyFailed),
-                None => {
-                    let it = &items[i];
-                    strict::dalek_verify_strict(&it.key, &it.sig, it.msg)
-                }
+                None => dalek(i),
             });
         }
     }
     out.into_iter().map(|r| r.unwrap_or(Err(IdentityError::VerifyFailed))).collect()
+}
+
+/// WebCrypto on this thread, all in flight at once. `None`: no answer
+/// (the caller asks ed25519-dalek).
+async fn verify_here(subtle: &SubtleCrypto, items: &[Item<'_>], which: &[usize]) -> Vec<Option<bool>> {
+    let promises = Array::new();
+    let mut sent = vec![];
+    CACHE.with(|c| {
+        let c = c.borrow();
+        for (n, &i) in which.iter().enumerate() {
+            let it = &items[i];
+            let Some(key) = c.keys.get(&it.key).and_then(|e| e.key.as_ref()) else { continue };
+            if let Ok(p) = subtle.verify_with_str_and_u8_array_and_u8_array("Ed25519", key, &it.sig, it.msg) {
+                promises.push(&p);
+                sent.push(n);
+            }
+        }
+    });
+    let mut answers = vec![None; which.len()];
+    if sent.is_empty() {
+        return answers;
+    }
+    let keys = SettledKeys::new();
+    if let Ok(settled) = JsFuture::from(js_sys::Promise::all_settled(&promises)).await {
+        let settled = Array::from(&settled);
+        for (m, n) in sent.into_iter().enumerate() {
+            answers[n] = fulfilled(&settled.get(m as u32), &keys).and_then(|v| v.as_bool());
+        }
+    }
+    answers
+}
+
+/// Batches at least this large are spread over the workers.
+const MIN_WORKER_BATCH: usize = 64;
+/// Most verification workers.
+const MAX_WORKERS: usize = 4;
+const WORKER_JS: &str = include_str!("verify_worker.js");
+
+thread_local! {
+    /// `None`: not started yet; `Some(None)`: workers are unavailable.
+    static WORKERS: RefCell<Option<Option<Rc<Vec<Worker>>>>> = const { RefCell::new(None) };
+    /// Resolve functions of requests sent to workers, by request id.
+    static WAITING: RefCell<HashMap<u32, js_sys::Function>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
+    static USE_WORKERS: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Turns the workers off or on (benchmarks, tests).
+#[doc(hidden)]
+pub fn set_use_workers(on: bool) {
+    USE_WORKERS.with(|u| u.set(on));
+}
+
+/// The verification workers, started on first use.
+fn workers() -> Option<Rc<Vec<Worker>>> {
+    WORKERS.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.is_none() {
+            *w = Some(start_workers());
+        }
+        w.clone().flatten()
+    })
+}
+
+fn start_workers() -> Option<Rc<Vec<Worker>>> {
+    let global = js_sys::global();
+    if !Reflect::has(&global, &JsValue::from_str("Worker")).unwrap_or(false) {
+        return None;
+    }
+    let cores = Reflect::get(&global, &JsValue::from_str("navigator"))
+        .and_then(|n| Reflect::get(&n, &JsValue::from_str("hardwareConcurrency")))
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(2.0);
+    let n = (cores as usize).clamp(1, MAX_WORKERS);
+    let bag = BlobPropertyBag::new();
+    bag.set_type("text/javascript");
+    let blob = Blob::new_with_str_sequence_and_options(&Array::of1(&JsValue::from_str(WORKER_JS)), &bag).ok()?;
+    let url = Url::create_object_url_with_blob(&blob).ok()?;
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+        let data = e.data();
+        let id = Reflect::get(&data, &JsValue::from_str("id")).ok().and_then(|v| v.as_f64());
+        let out = Reflect::get(&data, &JsValue::from_str("out")).unwrap_or(JsValue::UNDEFINED);
+        if let Some(resolve) = id.and_then(|id| WAITING.with(|w| w.borrow_mut().remove(&(id as u32)))) {
+            let _ = resolve.call1(&JsValue::NULL, &out);
+        }
+    });
+    // A worker that fails: answer everything waiting with "no answer" (the
+    // page verifies those itself) and stop using workers.
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {
+        WORKERS.with(|w| *w.borrow_mut() = Some(None));
+        let waiting: Vec<js_sys::Function> = WAITING.with(|w| w.borrow_mut().drain().map(|(_, f)| f).collect());
+        for resolve in waiting {
+            let _ = resolve.call1(&JsValue::NULL, &JsValue::UNDEFINED);
+        }
+    });
+    let mut ws = vec![];
+    for _ in 0..n {
+        let w = Worker::new(&url).ok()?;
+        w.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        w.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        ws.push(w);
+    }
+    // Once per page; the workers live as long as it.
+    on_message.forget();
+    on_error.forget();
+    Some(Rc::new(ws))
+}
+
+/// Sends `which` to one worker; the promise resolves to its answers (a
+/// `Uint8Array`: 1 accept, 0 reject, 2 no answer) or `undefined`.
+fn send_to_worker(w: &Worker, items: &[Item<'_>], which: &[usize]) -> js_sys::Promise {
+    let mut key_index: HashMap<[u8; 32], u32> = HashMap::new();
+    let mut key_bytes = vec![];
+    let mut key_idx = Vec::with_capacity(which.len());
+    let mut sigs = Vec::with_capacity(64 * which.len());
+    let mut msgs = vec![];
+    let mut offs = Vec::with_capacity(which.len() + 1);
+    offs.push(0u32);
+    for &i in which {
+        let it = &items[i];
+        let next = key_index.len() as u32;
+        let k = *key_index.entry(it.key).or_insert_with(|| {
+            key_bytes.extend_from_slice(&it.key);
+            next
+        });
+        key_idx.push(k);
+        sigs.extend_from_slice(&it.sig);
+        msgs.extend_from_slice(it.msg);
+        offs.push(msgs.len() as u32);
+    }
+    let msg = Object::new();
+    let set = |k: &str, v: &JsValue| {
+        let _ = Reflect::set(&msg, &JsValue::from_str(k), v);
+    };
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    });
+    set("id", &JsValue::from(id));
+    set("keyBytes", &Uint8Array::from(&key_bytes[..]));
+    set("keyIdx", &Uint32Array::from(&key_idx[..]));
+    set("sigs", &Uint8Array::from(&sigs[..]));
+    set("msgs", &Uint8Array::from(&msgs[..]));
+    set("offs", &Uint32Array::from(&offs[..]));
+    js_sys::Promise::new(&mut |resolve, _reject| {
+        WAITING.with(|wt| wt.borrow_mut().insert(id, resolve.clone()));
+        if w.post_message(&msg).is_err() {
+            WAITING.with(|wt| wt.borrow_mut().remove(&id));
+            let _ = resolve.call1(&JsValue::NULL, &JsValue::UNDEFINED);
+        }
+    })
+}
+
+/// Spreads `which` over the workers and waits for all of them.
+async fn verify_in_workers(ws: &[Worker], items: &[Item<'_>], which: &[usize]) -> Vec<Option<bool>> {
+    let per = which.len().div_ceil(ws.len().max(1));
+    let promises = Array::new();
+    let parts: Vec<&[usize]> = which.chunks(per.max(1)).collect();
+    for (w, part) in ws.iter().zip(&parts) {
+        promises.push(&send_to_worker(w, items, part));
+    }
+    let mut answers = Vec::with_capacity(which.len());
+    let all = JsFuture::from(js_sys::Promise::all(&promises)).await.ok().map(|a| Array::from(&a));
+    for (n, part) in parts.iter().enumerate() {
+        let out = all.as_ref().map(|a| a.get(n as u32)).filter(|v| v.is_instance_of::<Uint8Array>());
+        let bytes = out.map(|v| Uint8Array::from(v).to_vec()).unwrap_or_default();
+        for m in 0..part.len() {
+            answers.push(match bytes.get(m) {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            });
+        }
+    }
+    answers
 }
 
 /// Verifies decoded ops in a batch (see [`verify_batch`]): the result for
