@@ -59,6 +59,21 @@ async fn webcrypto_path_agrees_with_verify_strict_on_every_edge_vector() {
     assert!(via_platform >= 5);
 }
 
+/// The same through the worker pool: the vectors repeated until the
+/// WebCrypto-routed part is large enough to be sent to workers.
+#[wasm_bindgen_test]
+async fn webcrypto_workers_agree_with_verify_strict_on_every_edge_vector() {
+    webcrypto::reset_cache();
+    let all: Vec<_> = (0..12).flat_map(|_| vectors::all()).collect();
+    let routed = all.iter().filter(|v| strict::route(strict::classify_key(&v.key), &v.sig) == Route::Platform).count();
+    assert!(routed >= 64, "only {routed} vectors go to WebCrypto");
+    let items: Vec<Item<'_>> = all.iter().map(|v| Item { key: v.key, sig: v.sig, msg: &v.msg }).collect();
+    let got = webcrypto::verify_batch(&items).await;
+    for (v, got) in all.iter().zip(&got) {
+        assert_eq!(got, &strict::dalek_verify_strict(&v.key, &v.sig, &v.msg), "vector {:?}", v.name);
+    }
+}
+
 #[wasm_bindgen_test]
 async fn mixed_order_keys_are_left_to_dalek_and_still_agree() {
     let all = vectors::all();
@@ -90,7 +105,8 @@ async fn without_webcrypto_the_dalek_fallback_agrees_too() {
 #[wasm_bindgen_test]
 async fn verify_ops_matches_signed_op_verify() {
     webcrypto::reset_cache();
-    let ops = history(40);
+    // 400 ops: ~240 reach WebCrypto, enough for the workers.
+    let ops = history(400);
     let mut bytes: Vec<Vec<u8>> = ops.iter().map(|o| o.bytes().to_vec()).collect();
     let n = bytes.len();
     for (i, b) in bytes.iter_mut().enumerate() {
@@ -119,7 +135,7 @@ async fn verify_ops_matches_signed_op_verify() {
     let got = webcrypto::verify_ops(decoded).await;
     assert_eq!(got, expected);
     let ok = got.iter().filter(|r| r.is_ok()).count();
-    assert!(ok >= 8 && ok < n, "{ok} of {n} verified");
+    assert!(ok >= n / 5 && ok < n, "{ok} of {n} verified");
 }
 
 const T0: u64 = 1_700_000_000_000;
