@@ -112,7 +112,7 @@ impl<'de> Deserialize<'de> for NodeId {
 }
 
 /// `domain || 0x00 || payload`: what is actually signed.
-fn domain_message(domain: &[u8], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn domain_message(domain: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(domain.len() + 1 + payload.len());
     m.extend_from_slice(domain);
     m.push(0);

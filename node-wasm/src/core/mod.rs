@@ -22,6 +22,7 @@ pub mod replica;
 pub mod reputation;
 pub mod schema;
 pub mod state;
+pub mod strict;
 pub mod tasks;
 pub mod teams;
 pub mod tools;

@@ -1017,7 +1017,9 @@ pub struct SignedOp {
 }
 
 /// A [`SignedOp`] whose signature has been checked. Only [`SignedOp::verify`]
-/// makes one, so the log can only ever hold verified ops.
+/// (and, crate-private, the strict-equivalent batch verifier through
+/// `VerifiedOp::from_external_check`) makes one, so the log can only ever
+/// hold verified ops.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedOp(SignedOp);
 
@@ -1029,6 +1031,16 @@ impl std::ops::Deref for VerifiedOp {
 }
 
 impl VerifiedOp {
+    /// Wraps an op whose signature was checked outside [`SignedOp::verify`].
+    /// Call **only** after a check proven equivalent to `verify_strict` on
+    /// `OP_DOMAIN || 0 || payload` (the WebCrypto path with the
+    /// [`crate::core::strict`] pre-checks): anything else would let an op
+    /// that other nodes reject into the log and split the network.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by runtime::webcrypto
+    pub(crate) fn from_external_check(op: SignedOp) -> VerifiedOp {
+        VerifiedOp(op)
+    }
+
     pub fn into_inner(self) -> SignedOp {
         self.0
     }
@@ -1086,6 +1098,10 @@ impl SignedOp {
 
     pub fn op(&self) -> &Op {
         &self.op
+    }
+    /// The signed payload (the op bytes without the signature).
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[..self.bytes.len() - 64]
     }
     pub fn id(&self) -> OpId {
         self.id

@@ -22,6 +22,7 @@ use crate::pubsub::{self, GLOBAL_TOPIC, MsgId, Validation};
 use crate::runtime::store;
 use crate::runtime::transport::Node;
 use crate::runtime::util::{now_ms, sleep_ms};
+use crate::runtime::webcrypto;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -172,11 +173,20 @@ impl Ledger {
         let stored = store::load_ops(&db, &self.inner.profile).await;
         db.close();
         let stored = stored?;
-        let mut ops = Vec::with_capacity(stored.len());
+        // Bulk path: decode everything, then verify in one WebCrypto batch
+        // (strict-equivalent; see `webcrypto.rs`).
+        let mut decoded = Vec::with_capacity(stored.len());
         for bytes in &stored {
-            match SignedOp::decode(bytes).and_then(SignedOp::verify) {
-                Ok(v) => ops.push(v),
+            match SignedOp::decode(bytes) {
+                Ok(op) => decoded.push(op),
                 Err(e) => console_log!("a stored op is unreadable and was skipped: {e}"),
+            }
+        }
+        let mut ops = Vec::with_capacity(decoded.len());
+        for r in webcrypto::verify_ops(decoded).await {
+            match r {
+                Ok(v) => ops.push(v),
+                Err(e) => console_log!("a stored op does not verify and was skipped: {e}"),
             }
         }
         let n = ops.len();

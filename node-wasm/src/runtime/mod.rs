@@ -7,6 +7,8 @@
 //! - [`rendezvous`]: the WebSocket signaling client.
 //! - [`ledger`]: the replicated op log, carried by SynapseSub, kept in
 //!   IndexedDB.
+//! - [`webcrypto`]: batch Ed25519 verification with WebCrypto, with
+//!   `verify_strict`'s exact rules.
 //! - [`api`]: `window.synapse`, the public JS API.
 
 pub mod api;
@@ -15,6 +17,7 @@ pub mod rendezvous;
 pub mod store;
 pub mod transport;
 pub mod util;
+pub mod webcrypto;
 
 pub use api::{SynapseNode, start};
 pub use transport::{Node, NodeConfig, PeerState};
