@@ -171,3 +171,70 @@ async fn task_lifecycle_with_escrow_and_tax_across_three_nodes() {
         n.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auction_with_two_bidders_is_awarded_after_its_deadline_by_a_deadline_op() {
+    let _serial = serial().await;
+    let rdv = Rendezvous::start();
+    let browser = Browser::start().await;
+    let (a, b, c) = tokio::join!(
+        browser.open_node(&rdv, "profile=au1"),
+        browser.open_node(&rdv, "profile=au2"),
+        browser.open_node(&rdv, "profile=au3"),
+    );
+    let nodes = [&a, &b, &c];
+    wait_until(TIMEOUT, "a full mesh of 3", async || {
+        let (x, y, z) = (a.peers().await.len(), b.peers().await.len(), c.peers().await.len());
+        if (x, y, z) == (2, 2, 2) { Ok(()) } else { Err((x, y, z)) }
+    })
+    .await;
+    let _: String = a.eval("window.synapse.createChannel('market', 'auctions')").await;
+    let task: String = a
+        .eval(
+            "window.synapse.createTask('market', {title: 'Design a logo', reward: 0, \
+             auction: {max_reward: 50, deadline_ms: Date.now() + 4000}})",
+        )
+        .await;
+    for (n, amount, days) in [(&b, 40, 2), (&c, 30, 3)] {
+        wait_until(TIMEOUT, "the auction to arrive", async || {
+            let ok: bool =
+                n.call("return arguments[0] in window.synapse.state().state.tasks;", vec![json!(task)]).await;
+            if ok { Ok(()) } else { Err(()) }
+        })
+        .await;
+        let _: String = n
+            .call(
+                "return window.synapse.bid(arguments[0], arguments[1], arguments[2]);",
+                vec![json!(task), json!(amount), json!(days)],
+            )
+            .await;
+    }
+    // Nobody closes it by hand: a node's deadline keeper publishes the close.
+    let (ib, ic, ia) = (b.id().await, c.id().await, a.id().await);
+    wait_until(TIMEOUT, "every node to show the same award", async || {
+        let mut seen = vec![];
+        for n in nodes {
+            let v: Value = n
+                .call(
+                    "const s = window.synapse.state().state; const t = s.tasks[arguments[0]]; \
+                     return [t.status, t.assignee, t.reward, s.accounts[arguments[1]].balance, window.synapse.stateHash()];",
+                    vec![json!(task), json!(ia)],
+                )
+                .await;
+            seen.push(v);
+        }
+        let winner_ok = |v: &Value| {
+            (v[1] == json!(ib) && v[2] == json!(40) && v[3] == json!(960))
+                || (v[1] == json!(ic) && v[2] == json!(30) && v[3] == json!(970))
+        };
+        if seen.iter().all(|v| v[0] == json!("claimed") && winner_ok(v) && v[4] == seen[0][4]) {
+            Ok(())
+        } else {
+            Err(seen)
+        }
+    })
+    .await;
+    for n in [a, b, c] {
+        n.close().await;
+    }
+}

@@ -52,6 +52,8 @@ struct Inner {
     seen_at: RefCell<BTreeMap<OpId, f64>>,
     unsaved: RefCell<Vec<(String, Vec<u8>)>>,
     stats: RefCell<LedgerStats>,
+    /// Deadline items last tried, and when (wall ms).
+    deadline_tries: RefCell<BTreeMap<String, u64>>,
 }
 
 /// The node's replicated state. Cheap to clone.
@@ -78,6 +80,7 @@ impl Ledger {
                 seen_at: RefCell::new(BTreeMap::new()),
                 unsaved: RefCell::new(vec![]),
                 stats: RefCell::new(LedgerStats::default()),
+                deadline_tries: RefCell::new(BTreeMap::new()),
             }),
         };
         let l = ledger.clone();
@@ -253,10 +256,71 @@ impl Ledger {
         self.inner.stats.borrow().clone()
     }
 
-    /// Releases held-back ops whose time has come (call periodically).
+    /// Releases held-back ops whose time has come and keeps deadlines
+    /// (call every second or so).
     pub fn tick(&self) {
         if self.inner.replica.borrow_mut().tick(wall_ms()) > 0 {
             self.inner.node.touch();
+        }
+        self.keep_deadlines();
+    }
+
+    /// Deadline keeper: publishes the ops that passed deadlines call for
+    /// (auction close, proposal expiry, tool upkeep). Deadlines are decided
+    /// by ops, never by each node's clock, and any node may publish them; a
+    /// node waits 0-9 s past the deadline (from a hash of its id and the
+    /// item) so that usually one node acts, and a second close is simply
+    /// refused by the fold. Each item is tried at most every 30 s.
+    fn keep_deadlines(&self) {
+        use crate::core::governance::ProposalStatus;
+        use crate::core::state::{AuctionStatus, TaskStatus};
+        use crate::core::tools::ToolStatus;
+        let now = wall_ms();
+        let me = self.inner.node.id();
+        let stagger = |item: &[u8]| -> u64 {
+            use sha2::{Digest, Sha256};
+            let h = Sha256::new().chain_update(me.0).chain_update(item).finalize();
+            u64::from(h[0] % 10) * 1000
+        };
+        let due: Vec<(String, String, OpBody)> = self.with_state(|st| {
+            let mut v = vec![];
+            for t in st.tasks.values() {
+                if let (TaskStatus::AuctionOpen, Some(a)) = (t.status, &t.auction) {
+                    if matches!(a.status, AuctionStatus::Open) && now > a.terms.deadline_ms + stagger(&t.id.0) {
+                        v.push((format!("auction {}", t.id), t.channel.clone(), OpBody::AuctionClose { task: t.id }));
+                    }
+                }
+            }
+            for p in st.gov.proposals.values() {
+                if p.status == ProposalStatus::Open && now > p.deadline_ms + stagger(&p.id.0) {
+                    v.push((
+                        format!("proposal {}", p.id),
+                        p.channel.clone(),
+                        OpBody::ProposalExpire { proposal: p.id },
+                    ));
+                }
+            }
+            for tool in st.tools.tools.values() {
+                if tool.status == ToolStatus::Active && now > tool.paid_until_ms + stagger(tool.tool_id.as_bytes()) {
+                    v.push((
+                        format!("tool {}", tool.tool_id),
+                        tool.channel.clone(),
+                        OpBody::ToolUpkeep { tool_id: tool.tool_id.clone() },
+                    ));
+                }
+            }
+            v
+        });
+        for (key, channel, body) in due {
+            let recent = self.inner.deadline_tries.borrow().get(&key).is_some_and(|t| now < t + 30_000);
+            if recent {
+                continue;
+            }
+            self.inner.deadline_tries.borrow_mut().insert(key.clone(), now);
+            match self.act(&channel, body) {
+                Ok(_) => console_log!("deadline keeper: published the op for {key}"),
+                Err(e) => console_log!("deadline keeper: {key}: {e}"),
+            }
         }
     }
 }
