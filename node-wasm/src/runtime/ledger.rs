@@ -285,10 +285,11 @@ impl Ledger {
         let due: Vec<(String, String, OpBody)> = self.with_state(|st| {
             let mut v = vec![];
             for t in st.tasks.values() {
-                if let (TaskStatus::AuctionOpen, Some(a)) = (t.status, &t.auction) {
-                    if matches!(a.status, AuctionStatus::Open) && now > a.terms.deadline_ms + stagger(&t.id.0) {
-                        v.push((format!("auction {}", t.id), t.channel.clone(), OpBody::AuctionClose { task: t.id }));
-                    }
+                if let (TaskStatus::AuctionOpen, Some(a)) = (t.status, &t.auction)
+                    && matches!(a.status, AuctionStatus::Open)
+                    && now > a.terms.deadline_ms + stagger(&t.id.0)
+                {
+                    v.push((format!("auction {}", t.id), t.channel.clone(), OpBody::AuctionClose { task: t.id }));
                 }
             }
             for p in st.gov.proposals.values() {
