@@ -26,12 +26,15 @@ pub mod strict;
 pub mod tasks;
 pub mod teams;
 pub mod tools;
+pub mod upgrade;
 pub mod vectors;
 
 #[cfg(test)]
 mod gov_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
 
 pub use hlc::{Clock, Hlc};
 pub use op::{OpBody, OpId, SignedOp, TaskId, VerifiedOp};
