@@ -235,3 +235,24 @@ async fn ops_persist_in_indexeddb_per_profile() {
     assert_eq!(store::load_ops(&db, "ops-b").await.unwrap(), vec![vec![9]]);
     assert!(store::load_ops(&db, "ops-none").await.unwrap().is_empty());
 }
+
+/// Policy modules run in wasmi inside the browser node with the same
+/// results as natively (`core::upgrade_tests`), and a fuel bomb is contained.
+#[wasm_bindgen_test]
+fn policy_modules_run_in_wasmi_in_the_browser() {
+    use node_wasm::core::upgrade::{CallFault, Policy, PolicyModule, engine, module_hash};
+    let load = |wat_text: &str, policy| {
+        let bytes = wat::parse_str(wat_text).unwrap();
+        PolicyModule::load(&engine(), &bytes, &module_hash(&bytes), policy).unwrap()
+    };
+    let q = load(include_str!("../modules/quadratic_vote.wat"), Policy::VoteWeight);
+    assert_eq!(q.vote_weight(4_000, 0, true), Ok(3000));
+    assert_eq!(q.vote_weight(2_000, 0, false), Ok(1000 + 1414));
+    let t = load(include_str!("../modules/flat_tax.wat"), Policy::Tax);
+    assert_eq!(t.tax(1000, 200), Ok(50));
+    let bomb = load(
+        r#"(module (func (export "tax") (param i64 i64) (result i64) (loop $l (br $l)) (i64.const 0)))"#,
+        Policy::Tax,
+    );
+    assert!(matches!(bomb.tax(1000, 500), Err(CallFault::Trap(_))));
+}
