@@ -173,7 +173,7 @@ fn proposal_schema_checks_title_tags_and_command_kind() {
     let bad = [
         proposal(ProposalKind::Generic, &[], config("tax_bps", ConfigValue::Int(1))),
         proposal(ProposalKind::ConfigChange, &[], None),
-        proposal(ProposalKind::Command, &[], Some(Command::CodeUpgrade { module_sha256: [1; 32] })),
+        proposal(ProposalKind::Command, &[], Some(Command::CodeUpgrade { module_sha256: [1; 32], policy: crate::core::upgrade::Policy::Tax })),
         proposal(ProposalKind::CodeUpgrade, &[], config("tax_bps", ConfigValue::Int(1))),
         proposal(ProposalKind::Generic, &["a", "a"], None),
     ];
@@ -588,7 +588,7 @@ fn code_upgrade_is_creatable_votable_and_ratifiable() {
     let p = a.op(
         T0,
         "global",
-        proposal(ProposalKind::CodeUpgrade, &[], Some(Command::CodeUpgrade { module_sha256: [7; 32] })),
+        proposal(ProposalKind::CodeUpgrade, &[], Some(Command::CodeUpgrade { module_sha256: [7; 32], policy: crate::core::upgrade::Policy::Tax })),
     );
     w.applied(&p);
     w.applied(&b.op(T0 + 1, "global", vote(p.id(), true)));
@@ -598,8 +598,10 @@ fn code_upgrade_is_creatable_votable_and_ratifiable() {
     w.applied(&a.op(T0 + 3, "global", ratify(p.id())));
     assert_eq!(w.proposal(p.id()).status, ProposalStatus::PendingRatification);
     w.applied(&b.op(T0 + 4, "global", ratify(p.id())));
-    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Executed);
-    assert!(w.r.state().gov.execution_log[0].result.message.contains(&hex::encode([7u8; 32])));
+    // The module was never published: the command fails, with the reason in the log.
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Failed);
+    let msg = &w.r.state().gov.execution_log[0].result.message;
+    assert!(msg.starts_with("module_not_present"), "{msg}");
 }
 
 // ---- properties --------------------------------------------------------------
@@ -1016,7 +1018,7 @@ fn random_history(seed: u64) -> Vec<VerifiedOp> {
                     1 => (ProposalKind::ConfigChange, config("validator_set_size", ConfigValue::Int(1 + next() % 5))),
                     2 => (ProposalKind::Command, config("tax_bps", ConfigValue::Int(next() % 400))),
                     3 => (ProposalKind::NetworkOperation, Some(split_command())),
-                    _ => (ProposalKind::CodeUpgrade, Some(Command::CodeUpgrade { module_sha256: [i as u8; 32] })),
+                    _ => (ProposalKind::CodeUpgrade, Some(Command::CodeUpgrade { module_sha256: [i as u8; 32], policy: crate::core::upgrade::Policy::Tax })),
                 };
                 let tags: &[&str] = if next().is_multiple_of(2) { &["ops"] } else { &[] };
                 proposal(kind, tags, cmd)

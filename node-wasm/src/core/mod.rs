@@ -27,6 +27,7 @@ pub mod tasks;
 pub mod teams;
 pub mod tools;
 pub mod upgrade;
+pub mod upgrades;
 pub mod vectors;
 
 #[cfg(test)]
