@@ -35,6 +35,8 @@ mod gov_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod upgrade_fold_tests;
+#[cfg(test)]
 mod upgrade_tests;
 
 pub use hlc::{Clock, Hlc};

@@ -23,8 +23,8 @@
 //! well-formed op is always kept as evidence even when it has no effect.
 
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::core::upgrade::{MAX_MODULE_BYTES, MAX_PIECE_BYTES, Policy};
 use crate::core::hlc::Hlc;
+use crate::core::upgrade::{MAX_MODULE_BYTES, MAX_PIECE_BYTES, Policy};
 use crate::identity::{Identity, IdentityError, NodeId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

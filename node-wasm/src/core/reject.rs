@@ -403,7 +403,9 @@ impl fmt::Display for Reject {
             ToolSecretUnavailable(t) => {
                 write!(f, "the credential of common tool {t} is not sealed to this node or cannot be opened")
             }
-            ModulePresent(m) => write!(f, "module {}… is already assembled; its pieces are no longer needed", m.short()),
+            ModulePresent(m) => {
+                write!(f, "module {}… is already assembled; its pieces are no longer needed", m.short())
+            }
             PieceCountMismatch { module, count, expected } => write!(
                 f,
                 "piece says module {}… has {count} pieces, but this author's earlier pieces say {expected}",

@@ -110,7 +110,8 @@ impl Upgrades {
     fn module(&self, policy: Policy) -> Option<(ModuleHash, Result<PolicyModule, LoadError>)> {
         let hash = *self.policies.active.get(&policy)?;
         let bytes = self.modules.get(&hash).map(|m| m.bytes.as_slice());
-        let loaded = self.cache.0.lock().map_err(|_| LoadError::NotPresent).and_then(|mut c| c.get(bytes, hash, policy));
+        let loaded =
+            self.cache.0.lock().map_err(|_| LoadError::NotPresent).and_then(|mut c| c.get(bytes, hash, policy));
         Some((hash, loaded))
     }
 
@@ -265,13 +266,11 @@ impl State {
         };
         if module != BUILTIN {
             let bytes = self.upgrades.modules.get(&hash).map(|m| m.bytes.clone());
-            let loaded = self
-                .upgrades
-                .cache
-                .0
-                .lock()
-                .map_err(|_| "module cache unavailable".to_owned())?
-                .get(bytes.as_deref().map(Vec::as_slice), hash, policy);
+            let loaded = self.upgrades.cache.0.lock().map_err(|_| "module cache unavailable".to_owned())?.get(
+                bytes.as_deref().map(Vec::as_slice),
+                hash,
+                policy,
+            );
             if let Err(e) = loaded {
                 return Err(format!("{}: {} cannot be activated for {}: {e}", e.code(), describe(hash), policy.name()));
             }
