@@ -65,6 +65,9 @@ impl PageConfig {
     }
 }
 
+#[path = "api_upgrades.rs"]
+mod upgrades;
+
 fn to_js<T: Serialize>(v: &T) -> JsValue {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
 }
