@@ -21,6 +21,7 @@ mod browser;
 mod paths;
 mod process;
 mod rendezvous;
+mod scenario;
 mod wait;
 
 pub use api::{Hello, RendezvousStatus, Stats, Status, Timings};
@@ -28,6 +29,7 @@ pub use browser::{Browser, NodePage, READY_TIMEOUT, Snapshot};
 pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, workspace_dir};
 pub use process::ProcessGuard;
 pub use rendezvous::Rendezvous;
+pub use scenario::{SCENARIO_TIMEOUT, knows_proposal, mesh_of_three, wait_all};
 pub use wait::{POLL_INTERVAL, wait_until};
 
 /// First 8 hex characters of a node id, for readable messages.

@@ -3,37 +3,11 @@
 //! on every node; a new proposal's tally uses `1 + √points` everywhere; a
 //! rollback proposal restores the built-in weights.
 
-use e2e::{Browser, NodePage, Rendezvous, serial, wait_until};
+use e2e::{Browser, NodePage, Rendezvous, knows_proposal, mesh_of_three, serial, wait_all};
 use node_wasm::core::governance::vote_weight_milli;
 use node_wasm::core::reputation::Reputation;
 use serde_json::{Value, json};
-use std::time::Duration;
-
-const TIMEOUT: Duration = Duration::from_secs(45);
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Evaluates `expr` on every node until `ok` holds for all, with the same
-/// state hash everywhere; returns the value seen on the first node.
-async fn wait_all(nodes: &[&NodePage], what: &str, expr: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let script = format!("return [({expr}), window.synapse.stateHash()];");
-    wait_until(TIMEOUT, what, async || {
-        let mut seen = vec![];
-        for n in nodes {
-            seen.push(n.call::<Value>(&script, vec![]).await);
-        }
-        if seen.iter().all(|v| ok(&v[0]) && v[1] == seen[0][1]) { Ok(seen[0][0].clone()) } else { Err(seen) }
-    })
-    .await
-}
-
-async fn knows_proposal(node: &NodePage, id: &str) {
-    wait_until(TIMEOUT, "the proposal to arrive", async || {
-        let ok: bool =
-            node.call("return arguments[0] in window.synapse.state().state.gov.proposals;", vec![json!(id)]).await;
-        if ok { Ok(()) } else { Err(()) }
-    })
-    .await;
-}
 
 /// Every node votes yes, then `nodes[0]` closes once all votes are in.
 async fn vote_and_close(nodes: &[&NodePage], id: &str) {
@@ -86,17 +60,8 @@ async fn quadratic_vote_module_is_ratified_used_and_rolled_back() {
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
-    let (a, b, c) = tokio::join!(
-        browser.open_node(&rdv, "profile=u1"),
-        browser.open_node(&rdv, "profile=u2"),
-        browser.open_node(&rdv, "profile=u3"),
-    );
+    let (a, b, c) = mesh_of_three(&browser, &rdv, "u").await;
     let nodes = [&a, &b, &c];
-    wait_until(TIMEOUT, "a full mesh of 3", async || {
-        let (x, y, z) = (a.peers().await.len(), b.peers().await.len(), c.peers().await.len());
-        if (x, y, z) == (2, 2, 2) { Ok(()) } else { Err((x, y, z)) }
-    })
-    .await;
     let accounts = "Object.keys(window.synapse.state().state.accounts).length";
     wait_all(&nodes, "three accounts everywhere", accounts, |v| v == &json!(3)).await;
 
