@@ -125,8 +125,8 @@ pub fn parse_identity_file(text: &str) -> Result<ImportedIdentity, String> {
     }
     // Format and version first, so a file from another program or a newer
     // version gets that explanation rather than a complaint about a field.
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not a Synapse-NG identity file: it is not valid JSON ({e})"))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("not a Synapse-NG identity file: it is not valid JSON ({e})"))?;
     let obj = value.as_object().ok_or("not a Synapse-NG identity file: it is not a JSON object")?;
     if obj.get("format").and_then(|f| f.as_str()) != Some(IDENTITY_FILE_FORMAT) {
         return Err(format!("not a Synapse-NG identity file: \"format\" must be \"{IDENTITY_FILE_FORMAT}\""));
@@ -316,8 +316,9 @@ mod tests {
         let other = Identity::from_seed([10; 32]);
         let e = parse_identity_file(&with(&text, "node_id", serde_json::json!(other.node_id().to_text()))).unwrap_err();
         assert!(e.contains("does not match its Ed25519 secret key"), "{e}");
-        let e = parse_identity_file(&with(&text, "x25519_public", serde_json::json!(hex::encode(other.x25519_public()))))
-            .unwrap_err();
+        let e =
+            parse_identity_file(&with(&text, "x25519_public", serde_json::json!(hex::encode(other.x25519_public()))))
+                .unwrap_err();
         assert!(e.contains("x25519_public does not match"), "{e}");
         // A flipped secret bit is caught by the same check.
         let j: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -539,17 +539,20 @@ impl SynapseNode {
 /// `window.synapse`, and returns the node and its ledger for the UI.
 pub async fn start() -> Result<(Node, Ledger), String> {
     let cfg = PageConfig::from_location()?;
-    let identity = store::load_or_create_identity(&cfg.profile).await?;
+    // Storage trouble does not stop the node: it runs in memory and says so
+    // (`status().storage`, `Ledger::storage_error`).
+    let (identity, problem) = store::open_identity(&cfg.profile).await;
     let node = Node::new(identity, cfg.node.clone());
     let ledger = Ledger::attach(&node, &cfg.profile);
-    ledger.load().await.map_err(|e| format!("could not read the stored op log: {e}"))?;
-    let me = node.id();
-    if !ledger.with_state(|st| st.tools.keys.contains_key(&me)) {
-        // So that tool secrets can be sealed to this node.
-        if let Err(e) = ledger.act("global", OpBody::KeyPublish { x25519: node.identity().x25519_public() }) {
-            crate::console_log!("could not publish this node's X25519 key: {e}");
-        }
+    if let Some(store::IdentityProblem(why)) = problem {
+        crate::console_log!("{why}");
+        ledger.set_memory_only(&why);
     }
+    if let Err(e) = ledger.load().await {
+        crate::console_log!("could not read the stored op log: {e}");
+    }
+    // So that tool secrets can be sealed to this node (retried from `tick`).
+    ledger.ensure_key_published();
     rendezvous::start(node.clone(), cfg.rendezvous_url.clone());
     let api = SynapseNode { node: node.clone(), ledger: ledger.clone(), profile: cfg.profile.clone() };
     let window = web_sys::window().ok_or("no window")?;
