@@ -302,6 +302,13 @@ impl Ledger {
         }
     }
 
+    /// This node's own chain head here, `(seq, op id)` (includes ops not
+    /// saved yet), for the identity file.
+    pub fn own_head(&self) -> Option<(u64, OpId)> {
+        let me = self.inner.node.id();
+        self.inner.replica.borrow().store().head(&me).map(|h| (h.0, h.1))
+    }
+
     /// The seq this node's own chain must reach before it may sign (0: none).
     pub fn chain_floor(&self) -> u64 {
         self.inner.chain_floor.get()
