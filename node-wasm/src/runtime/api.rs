@@ -687,10 +687,11 @@ fn resolve_str(s: &str) -> js_sys::Promise {
 }
 
 impl SynapseNode {
-    /// The API object; one change hook on the node dispatches to every
-    /// `on('change')` listener (a copy of the list, so a listener may call
-    /// `off` or `on` while it runs).
-    fn new(node: Node, ledger: Ledger, profile: String) -> SynapseNode {
+    /// The API object over a started node and its ledger ([`start`] makes
+    /// the page's; tests make their own). One change hook on the node
+    /// dispatches to every `on('change')` listener (a copy of the list, so a
+    /// listener may call `off` or `on` while it runs).
+    pub fn new(node: Node, ledger: Ledger, profile: String) -> SynapseNode {
         let listeners: Listeners = Default::default();
         let l = listeners.clone();
         node.subscribe(std::rc::Rc::new(move || {
