@@ -50,6 +50,12 @@ async fn err(p: Promise) -> String {
     }
 }
 
+/// A JSON value as JavaScript builds it (plain objects, not `Map`s).
+fn js(v: &serde_json::Value) -> Result<JsValue, serde_wasm_bindgen::Error> {
+    use serde::Serialize;
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+}
+
 /// A profile name not used by earlier runs in the same browser profile.
 fn fresh(prefix: &str) -> String {
     format!("{prefix}-{}", (js_sys::Math::random() * 1e9) as u64)
@@ -138,7 +144,7 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
         "coordinator_bonus": 5,
         "max_team_size": 2,
     });
-    let spec = serde_wasm_bindgen::to_value(&spec).unwrap();
+    let spec = js(&spec).unwrap();
     let team = ok_id(a.api.create_team_task("dev".into(), spec)).await;
     assert_eq!(a.ledger.with_state(|st| st.teams[&team].escrow), 25);
     assert_eq!(balance(a, ia), 975);
@@ -147,7 +153,8 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
         &serde_json::json!({"title": "x", "subtasks": [], "max_team_size": 2, "bonus": 1}),
     )
     .unwrap();
-    assert!(err(a.api.create_team_task("dev".into(), bad)).await.starts_with("bad team task: unknown field `bonus`"));
+    let e = err(a.api.create_team_task("dev".into(), bad)).await;
+    assert!(e.starts_with("bad team task: unknown field `bonus`"), "{e}");
 
     wait_for("b sees the team task", 15_000.0, || b.ledger.with_state(|st| st.teams.contains_key(&team))).await;
     // Before anyone coordinates it, applying is refused with the core's sentence.
@@ -162,7 +169,8 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
     ok(b.api.set_skills(vec!["Writing".into()])).await;
     ok(b.api.apply_team(team.to_text())).await;
     wait_for("a sees the applicant", 15_000.0, || b_applied(a, team, ib)).await;
-    assert!(err(a.api.accept_member(team.to_text(), "nope".into())).await.starts_with("applicant: "));
+    let e = err(a.api.accept_member(team.to_text(), "nope".into())).await;
+    assert_eq!(e, "applicant: node id must be 64 hex characters");
     ok(a.api.accept_member(team.to_text(), ib.to_text())).await;
     let ws = a.ledger.with_state(|st| {
         let t = &st.teams[&team];
@@ -187,7 +195,7 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
     wait_for("a is paid its bonus", 15_000.0, || balance(a, ia) == 975 + 5 - tax(5)).await;
 
     // deleteTask works on team tasks too, refunding the escrow.
-    let spec2 = serde_wasm_bindgen::to_value(&serde_json::json!({
+    let spec2 = js(&serde_json::json!({
         "title": "Second", "subtasks": [{"title": "s", "reward": 10}], "max_team_size": 2,
     }))
     .unwrap();
@@ -199,7 +207,7 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
     assert_eq!(balance(a, ia), before);
 
     // Deadline ops: refused with the core's sentence before they are due.
-    let p = serde_wasm_bindgen::to_value(&serde_json::json!({"kind": "generic", "title": "Lunch?"})).unwrap();
+    let p = js(&serde_json::json!({"kind": "generic", "title": "Lunch?"})).unwrap();
     let proposal = ok_id(a.api.propose("dev".into(), p)).await;
     let deadline_ms = a.ledger.with_state(|st| st.gov.proposals[&proposal].deadline_ms);
     assert_eq!(
@@ -279,15 +287,18 @@ async fn identity_export_import_round_trip_and_refusals() {
         )
     );
     let truncated = text[..text.len() / 2].to_string();
-    assert!(
-        err(a.api.import_identity(truncated, JsValue::UNDEFINED))
-            .await
-            .starts_with("not a Synapse-NG identity file: it is not valid JSON")
-    );
-    let opts = serde_wasm_bindgen::to_value(&serde_json::json!({"force": true})).unwrap();
-    assert!(
-        err(a.api.import_identity(text.clone(), opts)).await.starts_with("bad import options: unknown field `force`")
-    );
+    let e = err(a.api.import_identity(truncated, JsValue::UNDEFINED)).await;
+    assert!(e.starts_with("not a Synapse-NG identity file: it is not valid JSON"), "{e}");
+    let opts = js(&serde_json::json!({"force": true})).unwrap();
+    let e = err(a.api.import_identity(text.clone(), opts)).await;
+    assert!(e.starts_with("bad import options: unknown field `force`"), "{e}");
+    // A misspelt field of a task is refused too, not ignored.
+    let t = js(&serde_json::json!({"title": "x", "rewrad": 5})).unwrap();
+    let e = err(a.api.create_task("exp".into(), t)).await;
+    assert!(e.starts_with("bad task: unknown field `rewrad`"), "{e}");
+    // null / undefined members count as absent.
+    let t = js(&serde_json::json!({"title": "x", "description": null, "reward": 0})).unwrap();
+    ok(a.api.create_task("exp".into(), t)).await;
     // The running profile's own identity re-imported: resolves with its id.
     let same = ok(a.api.import_identity(text.clone(), JsValue::UNDEFINED)).await.as_string().unwrap();
     assert_eq!(same, source.node_id().to_text());
@@ -367,7 +378,7 @@ async fn a_reload_loads_from_indexeddb_and_counts_what_peers_send() {
     let (a, b) = (&ps[0], &ps[1]);
     ok(a.api.create_channel("r".into(), None)).await;
     for i in 0..3 {
-        let t = serde_wasm_bindgen::to_value(&serde_json::json!({"title": format!("t{i}"), "reward": 1})).unwrap();
+        let t = js(&serde_json::json!({"title": format!("t{i}"), "reward": 1})).unwrap();
         ok(a.api.create_task("r".into(), t)).await;
     }
     wait_for("b holds a's 4 ops", 15_000.0, || b.ledger.with_state(|st| st.tasks.len() == 3)).await;
@@ -375,7 +386,7 @@ async fn a_reload_loads_from_indexeddb_and_counts_what_peers_send() {
     assert!(b.ledger.storage_error().is_none());
     b.node.shutdown();
     // One more op while b is away.
-    let t = serde_wasm_bindgen::to_value(&serde_json::json!({"title": "while away", "reward": 1})).unwrap();
+    let t = js(&serde_json::json!({"title": "while away", "reward": 1})).unwrap();
     ok(a.api.create_task("r".into(), t)).await;
 
     let node = Node::new(Identity::from_seed(seed_b), NodeConfig::default());

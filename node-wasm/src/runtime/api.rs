@@ -135,6 +135,27 @@ struct ToolSpec {
     title: Option<String>,
 }
 
+/// Reads a JSON argument. Goes through `serde_json::Value` because
+/// `serde_wasm_bindgen` reads a struct's fields by name and never sees the
+/// others, which would make `deny_unknown_fields` silently ineffective (a
+/// misspelt `rewrad: 5` would be ignored instead of refused). Members that
+/// are `null` or `undefined` count as absent, as JavaScript callers expect.
+fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Result<T, String> {
+    fn drop_nulls(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(drop_nulls);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+            _ => {}
+        }
+    }
+    let mut json: serde_json::Value = serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string())?;
+    drop_nulls(&mut json);
+    serde_json::from_value(json).map_err(|e| e.to_string())
+}
+
 fn default_funding() -> Funding {
     Funding::Creator
 }
@@ -309,7 +330,7 @@ impl SynapseNode {
         channel: String,
         #[wasm_bindgen(unchecked_param_type = "OpBody")] body: JsValue,
     ) -> js_sys::Promise {
-        match serde_wasm_bindgen::from_value::<OpBody>(body) {
+        match from_js::<OpBody>(body) {
             Ok(b) => settle(self.ledger.act(&channel, b)),
             Err(e) => reject(&format!("not an op body: {e}")),
         }
@@ -343,7 +364,7 @@ impl SynapseNode {
         channel: String,
         #[wasm_bindgen(unchecked_param_type = "TaskSpec")] spec: JsValue,
     ) -> js_sys::Promise {
-        let spec: TaskSpec = match serde_wasm_bindgen::from_value(spec) {
+        let spec: TaskSpec = match from_js(spec) {
             Ok(s) => s,
             Err(e) => return reject(&format!("bad task: {e}")),
         };
@@ -410,7 +431,7 @@ impl SynapseNode {
         channel: String,
         #[wasm_bindgen(unchecked_param_type = "ProposalSpec")] spec: JsValue,
     ) -> js_sys::Promise {
-        let spec: ProposalSpec = match serde_wasm_bindgen::from_value(spec) {
+        let spec: ProposalSpec = match from_js(spec) {
             Ok(s) => s,
             Err(e) => return reject(&format!("bad proposal: {e}")),
         };
@@ -460,7 +481,7 @@ impl SynapseNode {
         channel: String,
         #[wasm_bindgen(unchecked_param_type = "ToolSpec")] spec: JsValue,
     ) -> js_sys::Promise {
-        let spec: ToolSpec = match serde_wasm_bindgen::from_value(spec) {
+        let spec: ToolSpec = match from_js(spec) {
             Ok(s) => s,
             Err(e) => return reject(&format!("bad tool: {e}")),
         };
@@ -731,7 +752,7 @@ impl SynapseNode {
         channel: String,
         #[wasm_bindgen(unchecked_param_type = "TeamTaskSpec")] spec: JsValue,
     ) -> js_sys::Promise {
-        let spec: TeamTaskSpec = match serde_wasm_bindgen::from_value(spec) {
+        let spec: TeamTaskSpec = match from_js(spec) {
             Ok(s) => s,
             Err(e) => return reject(&format!("bad team task: {e}")),
         };
@@ -876,7 +897,7 @@ impl SynapseNode {
         let opts: ImportOptions = if options.is_undefined() || options.is_null() {
             ImportOptions::default()
         } else {
-            match serde_wasm_bindgen::from_value(options) {
+            match from_js(options) {
                 Ok(o) => o,
                 Err(e) => return reject(&format!("bad import options: {e}")),
             }

@@ -385,7 +385,9 @@ impl Ledger {
             let have = self.inner.replica.borrow().store().head(&me).map_or(0, |h| h.0);
             if have < floor {
                 return Err(format!(
-                    "this identity was imported after signing {floor} ops elsewhere and only {have} of them have                      arrived here; it cannot sign until the rest arrive from peers (signing now would reuse a                      sequence number, which the network treats as equivocation)"
+                    "this identity was imported after signing {floor} ops elsewhere and only {have} of them have \
+                     arrived here; it cannot sign until the rest arrive from peers (signing now would reuse a \
+                     sequence number, which the network treats as equivocation)"
                 ));
             }
         }
