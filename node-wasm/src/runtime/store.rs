@@ -44,6 +44,16 @@ fn request_promise(req: &IdbRequest) -> Promise {
     })
 }
 
+/// A DOMException as `"Name: message"`: the name (`QuotaExceededError`,
+/// `VersionError`, `AbortError`...) is what classifies a storage problem.
+fn dom_err(e: &JsValue) -> String {
+    let msg = js_err(e);
+    match js_sys::Reflect::get(e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string()) {
+        Some(name) if !name.is_empty() && !msg.starts_with(&name) => format!("{name}: {msg}"),
+        _ => msg,
+    }
+}
+
 /// Awaits `tx`'s commit; rejects with its error when it aborts or fails
 /// (quota exceeded is reported here, at commit time). `what` names the
 /// operation in the error.
@@ -78,7 +88,7 @@ async fn commit(tx: &IdbTransaction, what: &str) -> Result<(), String> {
     tx.set_onabort(None);
     tx.set_onerror(None);
     drop(handlers);
-    r.map(|_| ()).map_err(|e| format!("{what}: {}", js_err(&e)))
+    r.map(|_| ()).map_err(|e| format!("{what}: {}", dom_err(&e)))
 }
 
 /// Opens (creating or upgrading) the node database.
@@ -105,7 +115,7 @@ pub async fn open_db() -> Result<IdbDatabase, String> {
             }
         });
     open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-    let db = JsFuture::from(request_promise(&open)).await.map_err(|e| format!("open IndexedDB: {}", js_err(&e)))?;
+    let db = JsFuture::from(request_promise(&open)).await.map_err(|e| format!("open IndexedDB: {}", dom_err(&e)))?;
     drop(upgrade);
     db.dyn_into::<IdbDatabase>().map_err(|_| "IndexedDB open returned no database".to_string())
 }
