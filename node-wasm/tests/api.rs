@@ -276,7 +276,7 @@ async fn identity_export_import_round_trip_and_refusals() {
     let mut j: serde_json::Value = serde_json::from_str(&text).unwrap();
     j["node_id"] = serde_json::json!(other.node_id().to_text());
     let mismatched = j.to_string();
-    let e = err(a.api.import_identity(mismatched, JsValue::UNDEFINED)).await;
+    let e = err(a.api.import_identity(mismatched, None)).await;
     assert_eq!(
         e,
         format!(
@@ -287,10 +287,10 @@ async fn identity_export_import_round_trip_and_refusals() {
         )
     );
     let truncated = text[..text.len() / 2].to_string();
-    let e = err(a.api.import_identity(truncated, JsValue::UNDEFINED)).await;
+    let e = err(a.api.import_identity(truncated, None)).await;
     assert!(e.starts_with("not a Synapse-NG identity file: it is not valid JSON"), "{e}");
     let opts = js(&serde_json::json!({"force": true})).unwrap();
-    let e = err(a.api.import_identity(text.clone(), opts)).await;
+    let e = err(a.api.import_identity(text.clone(), Some(opts))).await;
     assert!(e.starts_with("bad import options: unknown field `force`"), "{e}");
     // A misspelt field of a task is refused too, not ignored.
     let t = js(&serde_json::json!({"title": "x", "rewrad": 5})).unwrap();
@@ -300,7 +300,7 @@ async fn identity_export_import_round_trip_and_refusals() {
     let t = js(&serde_json::json!({"title": "x", "description": null, "reward": 0})).unwrap();
     ok(a.api.create_task("exp".into(), t)).await;
     // The running profile's own identity re-imported: resolves with its id.
-    let same = ok(a.api.import_identity(text.clone(), JsValue::UNDEFINED)).await.as_string().unwrap();
+    let same = ok(a.api.import_identity(text.clone(), None)).await.as_string().unwrap();
     assert_eq!(same, source.node_id().to_text());
     db.close();
     for p in &ps {

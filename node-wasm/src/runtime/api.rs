@@ -892,15 +892,14 @@ impl SynapseNode {
     pub fn import_identity(
         &self,
         text: String,
-        #[wasm_bindgen(unchecked_param_type = "ImportOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: Option<JsValue>,
     ) -> js_sys::Promise {
-        let opts: ImportOptions = if options.is_undefined() || options.is_null() {
-            ImportOptions::default()
-        } else {
-            match from_js(options) {
+        let opts: ImportOptions = match options.filter(|o| !o.is_undefined() && !o.is_null()) {
+            None => ImportOptions::default(),
+            Some(o) => match from_js(o) {
                 Ok(o) => o,
                 Err(e) => return reject(&format!("bad import options: {e}")),
-            }
+            },
         };
         let profile = self.profile.clone();
         wasm_bindgen_futures::future_to_promise(async move {
