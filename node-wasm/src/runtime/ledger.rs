@@ -17,8 +17,8 @@
 //! - **Storage problems are shown, not swallowed**: a failed open, read or
 //!   write of IndexedDB is counted and kept as a sentence for the user
 //!   ([`Ledger::storage_error`], `status().storage`); the node keeps running
-//!   in memory. A batch that failed to save is retried with the next one, and
-//!   the error clears once a save succeeds again.
+//!   in memory. A batch that failed to save is retried with the next one (or
+//!   after 5 s), and the error clears once a save succeeds again.
 //! - **Imported identities** ([`store::import_identity`]) carry the chain
 //!   head reached elsewhere; until this node holds its own ops up to it,
 //!   [`Ledger::act`] refuses to sign (a second op at a used seq would be
@@ -246,6 +246,13 @@ impl Ledger {
                     let excess = again.len().saturating_sub(MAX_UNSAVED);
                     again.drain(..excess);
                     *u = again;
+                    drop(u);
+                    // Retried with the next op, or in 5 s if none comes.
+                    let l2 = l.clone();
+                    spawn_local(async move {
+                        sleep_ms(5000).await;
+                        l2.schedule_save();
+                    });
                 }
             }
         });
