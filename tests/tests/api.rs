@@ -86,6 +86,7 @@ async fn events_identity_backup_and_reload_through_window_synapse() {
     .await;
     let ledger: Value = b.eval("window.synapse.pubsubStats().ledger").await;
     assert_eq!(ledger["ops_fetched"], json!(1), "only the missing op is new: {ledger}");
+    assert_eq!(ledger["ops_refetched"], json!(0), "nothing restored from IndexedDB is fetched again: {ledger}");
 
     // a's identity is exported, a's tab closes, and c's browser imports it
     // into a new profile.

@@ -605,6 +605,20 @@ impl SynapseNode {
 const TS_TYPES: &'static str = r#"
 /** A node id or op id: 64 lowercase hex characters. */
 export type Hex64 = string;
+/** A replaceable policy (docs/UPGRADES.md). */
+export type Policy = "vote_weight" | "auction_score" | "tax";
+/** `proposeUpgrade`'s argument: `module` 64 zeros = back to the built-in policy. */
+export interface UpgradeSpec { title: string; description?: string; tags?: string[]; module: Hex64; policy: Policy; }
+export interface ExampleModule { name: string; policy: Policy; sha256: Hex64; size: number; }
+export interface PublishedModule { module: Hex64; size: number; pieces: number; pieces_sent: number; }
+export interface DryRunChange { subject: Hex64; title: string; status: string; before: string; after: string; }
+export interface DryRunSample { input: string; before: string; after: string; }
+/** `dryRunModule`'s report: `error` set when the module fails a load check. */
+export interface DryRun {
+  module: Hex64; policy: Policy; size: number; current: Hex64;
+  error: { code: string; message: string } | null; faults: number;
+  changes: DryRunChange[]; samples: DryRunSample[];
+}
 export interface AuctionTerms { max_reward: number; deadline_ms: number; }
 /** `createTask`'s argument (unknown fields are refused). */
 export interface TaskSpec {
@@ -623,7 +637,7 @@ export type Command =
   | { operation: "split_channel"; target: string; logic: "by_tag" | "by_title_prefix"; parts: { channel: string; keys: string[] }[] }
   | { operation: "merge_channels"; sources: string[]; target: string }
   | { operation: "update_schema"; name: string; definition: string }
-  | { operation: "code_upgrade"; module_sha256: number[] }
+  | { operation: "code_upgrade"; module_sha256: Hex64; policy: Policy }
   | { operation: "deprecate_common_tool"; channel: string; tool_id: string }
   | { operation: "reactivate_common_tool"; channel: string; tool_id: string };
 /** `propose`'s argument. */

@@ -32,7 +32,7 @@ struct Example {
 #[wasm_bindgen]
 impl SynapseNode {
     /// The example modules shipped with the node: `[{name, policy, sha256, size}]`.
-    #[wasm_bindgen(js_name = exampleModules)]
+    #[wasm_bindgen(js_name = exampleModules, unchecked_return_type = "ExampleModule[]")]
     pub fn example_modules(&self) -> JsValue {
         let all: Vec<Example> = examples::ALL
             .iter()
@@ -56,7 +56,7 @@ impl SynapseNode {
     /// Publishes module bytes as `module_piece` ops; resolves to
     /// `{module, size, pieces, pieces_sent}` (nothing is sent if the network
     /// already has it).
-    #[wasm_bindgen(js_name = publishModule)]
+    #[wasm_bindgen(js_name = publishModule, unchecked_return_type = "Promise<PublishedModule>")]
     pub fn publish_module(&self, bytes: Vec<u8>) -> js_sys::Promise {
         match modules::publish_module(&self.ledger, &bytes) {
             Ok(p) => js_sys::Promise::resolve(&to_js(&p)),
@@ -68,17 +68,25 @@ impl SynapseNode {
     /// without activating it: `{module, policy, size, current, error,
     /// faults, changes: [{subject, title, status, before, after}], samples}`.
     /// Throws on an unknown policy name.
-    #[wasm_bindgen(js_name = dryRunModule)]
-    pub fn dry_run_module(&self, bytes: Vec<u8>, policy: String) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(js_name = dryRunModule, unchecked_return_type = "DryRun")]
+    pub fn dry_run_module(
+        &self,
+        bytes: Vec<u8>,
+        #[wasm_bindgen(unchecked_param_type = "Policy")] policy: String,
+    ) -> Result<JsValue, JsError> {
         let policy = parse_policy(&policy).map_err(|e| JsError::new(&e))?;
         Ok(to_js(&modules::dry_run(&self.ledger, &bytes, policy)))
     }
 
     /// Proposes a `code_upgrade` in `channel`: `{title, description?, tags?,
     /// module: hex SHA-256 (64 zeros = back to built-in), policy}`.
-    #[wasm_bindgen(js_name = proposeUpgrade)]
-    pub fn propose_upgrade(&self, channel: String, spec: JsValue) -> js_sys::Promise {
-        let spec: UpgradeSpec = match serde_wasm_bindgen::from_value(spec) {
+    #[wasm_bindgen(js_name = proposeUpgrade, unchecked_return_type = "Promise<Hex64>")]
+    pub fn propose_upgrade(
+        &self,
+        channel: String,
+        #[wasm_bindgen(unchecked_param_type = "UpgradeSpec")] spec: JsValue,
+    ) -> js_sys::Promise {
+        let spec: UpgradeSpec = match super::from_js(spec) {
             Ok(s) => s,
             Err(e) => return reject(&format!("bad upgrade proposal: {e}")),
         };

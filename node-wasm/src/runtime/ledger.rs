@@ -367,8 +367,16 @@ impl Ledger {
         }
         let n = ops.len();
         let me = self.inner.node.id();
-        let mut own: Vec<(u64, Vec<u8>)> =
-            ops.iter().filter(|v| v.op().author == me).map(|v| (v.op().seq, v.bytes().to_vec())).collect();
+        let mut own: Vec<(u64, Vec<u8>)> = Vec::new();
+        for v in &ops {
+            let (author, seq) = (v.op().author, v.op().seq);
+            if author == me {
+                own.push((seq, v.bytes().to_vec()));
+            } else {
+                // Held already: catch-up must not fetch it again.
+                self.inner.node.restore(GLOBAL_TOPIC, author, seq, v.bytes().to_vec());
+            }
+        }
         own.sort();
         self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
         {
