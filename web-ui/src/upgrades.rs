@@ -1,0 +1,97 @@
+//! The Upgrades view, kept small and isolated so it can grow with the
+//! self-upgrade subsystem.
+//!
+//! It renders the network's policy versions when the state carries a
+//! `policies` field (looked up in the state's JSON form, at the top level or
+//! under `gov`, so this view compiles whether or not the core has it yet),
+//! and always lists the `code_upgrade` proposals and execution-log entries.
+
+use crate::ctx::ctx;
+use crate::governance::describe;
+use leptos::prelude::*;
+use node_wasm::core::op::{Command, ProposalKind};
+use serde_json::Value;
+
+/// `policies` from the state's JSON form, as (name, value) rows.
+fn policies(state: &Value) -> Option<Vec<(String, String)>> {
+    let p = state.get("policies").or_else(|| state.get("gov").and_then(|g| g.get("policies")))?;
+    Some(match p {
+        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), compact(v))).collect(),
+        Value::Array(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), compact(v))).collect(),
+        other => vec![("policies".into(), compact(other))],
+    })
+}
+
+fn compact(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[component]
+pub fn UpgradesView() -> impl IntoView {
+    let c = ctx();
+    let policy_rows = Memo::new(move |_| c.with_state(|st| serde_json::to_value(st).ok().and_then(|v| policies(&v))));
+    let log = Memo::new(move |_| {
+        c.with_state(|st| {
+            st.gov
+                .execution_log
+                .iter()
+                .filter(|e| matches!(e.command, Command::CodeUpgrade { .. }))
+                .map(|e| (e.index, describe(&e.command), e.result.success, e.result.message.clone()))
+                .collect::<Vec<_>>()
+        })
+    });
+    let proposals = Memo::new(move |_| {
+        c.with_state(|st| {
+            st.gov
+                .proposals
+                .values()
+                .filter(|p| p.kind == ProposalKind::CodeUpgrade)
+                .map(|p| (p.title.clone(), p.status.name(), p.ratifications.len(), p.quorum()))
+                .collect::<Vec<_>>()
+        })
+    });
+    view! {
+        <section class="card" aria-labelledby="h-policies">
+            <h2 id="h-policies">"Policy versions"</h2>
+            {move || match policy_rows.get() {
+                Some(rows) if !rows.is_empty() => view! {
+                    <table id="policies">
+                        <thead><tr><th scope="col">"Policy"</th><th scope="col">"Current"</th></tr></thead>
+                        <tbody>{rows.into_iter().map(|(k, v)| view! { <tr><td>{k}</td><td><code class="id">{v}</code></td></tr> }).collect_view()}</tbody>
+                    </table>
+                }.into_any(),
+                _ => view! { <p class="muted" id="policies-none">"This network runs the built-in policies: no policy module has been activated."</p> }.into_any(),
+            }}
+        </section>
+        <section class="card" aria-labelledby="h-upgrade-proposals">
+            <h2 id="h-upgrade-proposals">"Code upgrade proposals"</h2>
+            {move || {
+                let ps = proposals.get();
+                if ps.is_empty() {
+                    return view! { <p class="muted">"None yet. A code upgrade is proposed under Governance and ratified by validators."</p> }.into_any();
+                }
+                view! { <ul class="plain" id="upgrade-proposals">{ps.into_iter().map(|(t, s, r, q)| view! {
+                    <li>{t} " " <span class=format!("badge st-{s}")>{s.replace('_', " ")}</span> <span class="muted">{format!(" · ratifications {r} / {q}")}</span></li>
+                }).collect_view()}</ul> }.into_any()
+            }}
+        </section>
+        <section class="card" aria-labelledby="h-upgrade-log">
+            <h2 id="h-upgrade-log">"Executed upgrades"</h2>
+            {move || {
+                let l = log.get();
+                if l.is_empty() {
+                    return view! { <p class="muted">"No code upgrade has been executed."</p> }.into_any();
+                }
+                view! { <table id="upgrade-log">
+                    <thead><tr><th scope="col">"#"</th><th scope="col">"Module"</th><th scope="col">"Result"</th></tr></thead>
+                    <tbody>{l.into_iter().map(|(i, d, ok, m)| view! {
+                        <tr><td class="num">{i}</td><td>{d}</td><td class=if ok { "ok" } else { "error" }>{m}</td></tr>
+                    }).collect_view()}</tbody>
+                </table> }.into_any()
+            }}
+        </section>
+    }
+}
