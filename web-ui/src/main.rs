@@ -67,6 +67,13 @@ fn App() -> impl IntoView {
     }
 }
 
+/// A `performance.mark` (ms since navigation start, read by benchmarks).
+fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}
+
 /// Navigation and the active view. Only the active view is mounted, so the
 /// others cost nothing while hidden.
 #[component]
@@ -78,6 +85,26 @@ fn Shell() -> impl IntoView {
         let peers = c.with_node(|n| n.peers().len());
         let (ops, tasks) = c.with_state(|st| (st.applied, st.tasks.len()));
         (peers, ops, tasks)
+    });
+    // Milestones for the page-load benchmark (docs/BENCHMARKS.md, "UI"):
+    // the app is interactive now; it shows a connected peer later.
+    mark("synapse-ui-ready");
+    Effect::new(move |done: Option<bool>| {
+        let connected = summary.get().0 > 0;
+        if connected && done != Some(true) {
+            mark("synapse-ui-connected");
+        }
+        connected || done == Some(true)
+    });
+    // A new view starts at its top, like a new page would.
+    Effect::new(move |prev: Option<Route>| {
+        let r = route.get();
+        if prev.is_some_and(|p| p != r)
+            && let Some(w) = web_sys::window()
+        {
+            w.scroll_to_with_x_and_y(0.0, 0.0);
+        }
+        r
     });
     view! {
         <p class="muted" id="boot" data-state="running">

@@ -167,7 +167,6 @@ pub fn TasksView() -> impl IntoView {
     };
 
     view! {
-        <CreateTask />
         <section class="card" aria-labelledby="h-board">
             <h2 id="h-board">"Board"</h2>
             <div class="lanes" role="tablist" aria-label="Task status">
@@ -185,6 +184,7 @@ pub fn TasksView() -> impl IntoView {
                 empty="No tasks here yet." />
         </section>
         {move || selected.get().map(|id| view! { <TaskDetail id=id close=move || selected.set(None) /> })}
+        <CreateTask />
         <TeamsSection />
     }
 }

@@ -10,29 +10,40 @@ use crate::ctx::ctx;
 use crate::governance::describe;
 use leptos::prelude::*;
 use node_wasm::core::op::{Command, ProposalKind};
-use serde_json::Value;
+use node_wasm::core::state::State;
+use serde::Serialize;
+use wasm_bindgen::JsValue;
 
-/// `policies` from the state's JSON form, as (name, value) rows.
-fn policies(state: &Value) -> Option<Vec<(String, String)>> {
-    let p = state.get("policies").or_else(|| state.get("gov").and_then(|g| g.get("policies")))?;
-    Some(match p {
-        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), compact(v))).collect(),
-        Value::Array(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), compact(v))).collect(),
-        other => vec![("policies".into(), compact(other))],
-    })
-}
-
-fn compact(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// `policies` from the state's JSON form, as (name, value) rows. The state
+/// goes through the same JSON-compatible serializer as `synapse.state()`
+/// (so no second serializer is compiled in); only `policies` is stringified.
+fn policies(st: &State) -> Option<Vec<(String, String)>> {
+    let v = st.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).ok()?;
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &JsValue::from_str(k)).ok().filter(|x| !x.is_undefined() && !x.is_null());
+    let p = get(&v, "policies").or_else(|| get(&v, "gov").and_then(|g| get(&g, "policies")))?;
+    let text = |x: &JsValue| x.as_string().unwrap_or_else(|| js_sys::JSON::stringify(x).ok().and_then(|s| s.as_string()).unwrap_or_default());
+    if js_sys::Array::is_array(&p) {
+        return Some(js_sys::Array::from(&p).iter().enumerate().map(|(i, x)| (i.to_string(), text(&x))).collect());
     }
+    if p.is_object() {
+        let obj = js_sys::Object::from(p);
+        return Some(
+            js_sys::Object::entries(&obj)
+                .iter()
+                .map(|e| {
+                    let e = js_sys::Array::from(&e);
+                    (e.get(0).as_string().unwrap_or_default(), text(&e.get(1)))
+                })
+                .collect(),
+        );
+    }
+    Some(vec![("policies".into(), text(&p))])
 }
 
 #[component]
 pub fn UpgradesView() -> impl IntoView {
     let c = ctx();
-    let policy_rows = Memo::new(move |_| c.with_state(|st| serde_json::to_value(st).ok().and_then(|v| policies(&v))));
+    let policy_rows = Memo::new(move |_| c.with_state(policies));
     let log = Memo::new(move |_| {
         c.with_state(|st| {
             st.gov
