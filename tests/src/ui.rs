@@ -103,7 +103,9 @@ impl NodePage {
     /// `change`).
     pub async fn choose(&self, css: &str, value: &str) {
         let el = self.wait_element(css).await;
-        el.select_by_value(value).await.unwrap_or_else(|e| panic!("{}: cannot choose {value} in {css}: {e}", self.label()));
+        el.select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot choose {value} in {css}: {e}", self.label()));
     }
 
     /// Waits until `css` is present and enabled, then clicks it.

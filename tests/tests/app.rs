@@ -131,7 +131,9 @@ async fn task_lifecycle_from_the_board_with_escrow_and_tax_then_screenshots() {
     a.set_window_size(1280, 1000).await;
     for view in ["network", "channels", "tasks", "governance", "economy", "tools", "upgrades"] {
         a.show(view).await;
-        let _: bool = a.call("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))));", vec![]).await;
+        let _: bool = a
+            .call("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))));", vec![])
+            .await;
         let png = a.screenshot().await;
         std::fs::write(dir.join(format!("{view}.png")), &png).expect("write the screenshot");
         let s = pixel_stats(&png);
@@ -139,7 +141,9 @@ async fn task_lifecycle_from_the_board_with_escrow_and_tax_then_screenshots() {
     }
     a.set_window_size(390, 844).await;
     a.show("tasks").await;
-    let _: bool = a.call("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))));", vec![]).await;
+    let _: bool = a
+        .call("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))));", vec![])
+        .await;
     let png = a.screenshot().await;
     std::fs::write(dir.join("tasks-390.png"), &png).expect("write the screenshot");
     let s = pixel_stats(&png);
@@ -268,17 +272,25 @@ async fn a_config_change_passes_from_the_governance_view_and_a_reloaded_page_cat
     c.goto("about:blank").await;
     let _: String = a.eval("window.synapse.createChannel('later', 'while c was away')").await;
     let _: String = a.eval("window.synapse.createTask('later', {title: 'made while c was away', reward: 5})").await;
-    wait_all(&[&a, &b], "a and b to hold the new task", "Object.keys(window.synapse.state().state.tasks).length", vec![], |v| {
-        v == &json!(1)
-    })
+    wait_all(
+        &[&a, &b],
+        "a and b to hold the new task",
+        "Object.keys(window.synapse.state().state.tasks).length",
+        vec![],
+        |v| v == &json!(1),
+    )
     .await;
     c.goto(&url).await;
     c.wait_ready(TIMEOUT).await;
     assert_eq!(c.id().await, idc, "a reloaded page is the same node");
     c.wait_text("#boot", |t| t.contains("stored ops loaded") && !t.contains(" 0 stored ops")).await;
-    wait_all(&nodes, "c to catch up", "window.synapse.state().state.params.tax_bps + '/' + Object.keys(window.synapse.state().state.tasks).length", vec![], |v| {
-        v == &json!("300/1")
-    })
+    wait_all(
+        &nodes,
+        "c to catch up",
+        "window.synapse.state().state.params.tax_bps + '/' + Object.keys(window.synapse.state().state.tasks).length",
+        vec![],
+        |v| v == &json!("300/1"),
+    )
     .await;
     c.show("tasks").await;
     c.wait_text("#task-list", |t| t.contains("made while c was away")).await;

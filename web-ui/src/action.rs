@@ -100,7 +100,11 @@ pub fn Feedback(action: Action, #[prop(optional, into)] id: Option<String>) -> i
 
 /// A submit button that is disabled and relabelled while its action runs.
 #[component]
-pub fn Submit(action: Action, #[prop(into)] label: String, #[prop(optional, into)] id: Option<String>) -> impl IntoView {
+pub fn Submit(
+    action: Action,
+    #[prop(into)] label: String,
+    #[prop(optional, into)] id: Option<String>,
+) -> impl IntoView {
     view! {
         <button type="submit" id=id disabled=move || action.pending() aria-busy=move || action.pending().to_string()>
             {move || if action.pending() { "Working…".to_string() } else { label.clone() }}

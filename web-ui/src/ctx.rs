@@ -81,10 +81,7 @@ impl Ctx {
     /// An op on an existing task, in that task's channel.
     pub fn act_on_task(&self, task: OpId, body: OpBody) -> Result<OpId, String> {
         let ch = self.peek_state(|st| {
-            st.tasks
-                .get(&task)
-                .map(|t| t.channel.clone())
-                .or_else(|| st.teams.get(&task).map(|t| t.channel.clone()))
+            st.tasks.get(&task).map(|t| t.channel.clone()).or_else(|| st.teams.get(&task).map(|t| t.channel.clone()))
         });
         match ch {
             Some(ch) => self.act(&ch, body),

@@ -121,12 +121,15 @@ pub fn EconomyView() -> impl IntoView {
     let treasuries = Memo::new(move |_| {
         c.with_state(|st| st.channels.iter().map(|(n, ch)| (n.clone(), ch.treasury)).collect::<Vec<_>>())
     });
-    let totals = Memo::new(move |_| c.with_state(|st| (st.minted, st.escrow, st.tools.spent, st.params.tax_bps, st.sp_conserved())));
+    let totals = Memo::new(move |_| {
+        c.with_state(|st| (st.minted, st.escrow, st.tools.spent, st.params.tax_bps, st.sp_conserved()))
+    });
     let chart = Memo::new(move |_| {
         let now = c.now.get() / 10_000 * 10_000; // redraw at most every 10 s for time alone
         c.with_state(|st| flows(st, now))
     });
-    let max_tag = Memo::new(move |_| accounts.with(|v| v.iter().flat_map(|a| a.tags.iter().map(|t| t.1)).max().unwrap_or(1)));
+    let max_tag =
+        Memo::new(move |_| accounts.with(|v| v.iter().flat_map(|a| a.tags.iter().map(|t| t.1)).max().unwrap_or(1)));
 
     view! {
         <section class="card" aria-labelledby="h-sp">

@@ -33,13 +33,17 @@ pub fn GovernanceView() -> impl IntoView {
                 .collect();
             // Open first, then newest first.
             v.sort_by(|a, b| {
-                (a.p.status != ProposalStatus::Open).cmp(&(b.p.status != ProposalStatus::Open)).then(b.p.created.cmp(&a.p.created))
+                (a.p.status != ProposalStatus::Open)
+                    .cmp(&(b.p.status != ProposalStatus::Open))
+                    .then(b.p.created.cmp(&a.p.created))
             });
             v
         })
     });
     let validators = Memo::new(move |_| c.with_state(|st| st.gov.validators.clone()));
-    let log = Memo::new(move |_| c.with_state(|st| st.gov.execution_log.iter().rev().take(100).cloned().collect::<Vec<ExecEntry>>()));
+    let log = Memo::new(move |_| {
+        c.with_state(|st| st.gov.execution_log.iter().rev().take(100).cloned().collect::<Vec<ExecEntry>>())
+    });
     let config = Memo::new(move |_| c.with_state(|st| (st.gov.config_version, st.params)));
     let act = Action::new();
 

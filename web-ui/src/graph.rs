@@ -37,8 +37,7 @@ pub fn MeshGraph() -> impl IntoView {
             let mesh = n.mesh_peers(node_wasm::pubsub::GLOBAL_TOPIC);
             let peers = n.peer_infos();
             let directory = n.rendezvous_status().directory;
-            let mut out =
-                vec![GraphNode { id: n.id(), x: SIZE / 2.0, y: SIZE / 2.0, kind: "self", mesh: false }];
+            let mut out = vec![GraphNode { id: n.id(), x: SIZE / 2.0, y: SIZE / 2.0, kind: "self", mesh: false }];
             for (i, p) in peers.iter().enumerate() {
                 let (x, y) = ring(i, peers.len(), 100.0);
                 let kind = match p.state {
@@ -48,11 +47,8 @@ pub fn MeshGraph() -> impl IntoView {
                 };
                 out.push(GraphNode { id: p.id, x, y, kind, mesh: mesh.contains(&p.id) });
             }
-            let known: Vec<NodeId> = directory
-                .into_iter()
-                .filter(|d| *d != n.id() && !peers.iter().any(|p| p.id == *d))
-                .take(24)
-                .collect();
+            let known: Vec<NodeId> =
+                directory.into_iter().filter(|d| *d != n.id() && !peers.iter().any(|p| p.id == *d)).take(24).collect();
             for (i, id) in known.iter().enumerate() {
                 let (x, y) = ring(i, known.len(), 145.0);
                 out.push(GraphNode { id: *id, x, y, kind: "known", mesh: false });

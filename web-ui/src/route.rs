@@ -16,8 +16,15 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 7] =
-        [Route::Network, Route::Channels, Route::Tasks, Route::Governance, Route::Economy, Route::Tools, Route::Upgrades];
+    pub const ALL: [Route; 7] = [
+        Route::Network,
+        Route::Channels,
+        Route::Tasks,
+        Route::Governance,
+        Route::Economy,
+        Route::Tools,
+        Route::Upgrades,
+    ];
 
     pub fn slug(self) -> &'static str {
         match self {

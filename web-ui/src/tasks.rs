@@ -64,7 +64,14 @@ impl Lane {
 
 /// Runs a task op from a row button; the failure shows in the row and in
 /// the board's feedback line.
-fn task_button(c: Ctx, board: Action, failed: RwSignal<Option<(OpId, String)>>, task: OpId, title: String, verb: &'static str) {
+fn task_button(
+    c: Ctx,
+    board: Action,
+    failed: RwSignal<Option<(OpId, String)>>,
+    task: OpId,
+    title: String,
+    verb: &'static str,
+) {
     let body = match verb {
         "Claim" => OpBody::TaskClaim { task },
         "Start" => OpBody::TaskStart { task },
@@ -100,11 +107,11 @@ pub fn TasksView() -> impl IntoView {
     let lane = RwSignal::new(Lane::All);
     let lane_tasks = Memo::new(move |_| {
         let l = lane.get();
-        tasks.with(|v| if l == Lane::All { v.clone() } else { v.iter().filter(|t| l.holds(t.status)).cloned().collect() })
+        tasks.with(
+            |v| if l == Lane::All { v.clone() } else { v.iter().filter(|t| l.holds(t.status)).cloned().collect() },
+        )
     });
-    let counts = Memo::new(move |_| {
-        tasks.with(|v| Lane::ALL.map(|l| v.iter().filter(|t| l.holds(t.status)).count()))
-    });
+    let counts = Memo::new(move |_| tasks.with(|v| Lane::ALL.map(|l| v.iter().filter(|t| l.holds(t.status)).count())));
     let board = Action::new();
     let failed: RwSignal<Option<(OpId, String)>> = RwSignal::new(None);
 
@@ -127,7 +134,8 @@ pub fn TasksView() -> impl IntoView {
         if mine && matches!(t.status, TaskStatus::Open | TaskStatus::Claimed | TaskStatus::AuctionOpen) {
             verbs.push("Delete");
         }
-        let deadline = t.auction.as_ref().filter(|a| matches!(a.status, AuctionStatus::Open)).map(|a| a.terms.deadline_ms);
+        let deadline =
+            t.auction.as_ref().filter(|a| matches!(a.status, AuctionStatus::Open)).map(|a| a.terms.deadline_ms);
         let meta = format!(
             "{} · {} SP{}{}",
             t.channel,
@@ -204,7 +212,9 @@ fn CreateTask() -> impl IntoView {
     let seconds = RwSignal::new("60".to_string());
     let create = Action::new();
     let channels = Memo::new(move |_| {
-        c.with_state(|st| st.channels.iter().filter(|(_, ch)| ch.members.contains(&c.me)).map(|(n, _)| n.clone()).collect::<Vec<_>>())
+        c.with_state(|st| {
+            st.channels.iter().filter(|(_, ch)| ch.members.contains(&c.me)).map(|(n, _)| n.clone()).collect::<Vec<_>>()
+        })
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -216,14 +226,18 @@ fn CreateTask() -> impl IntoView {
             tools.get_untracked(),
             description.get_untracked(),
         );
-        let (tr, au, mx, secs) = (treasury.get_untracked(), auction.get_untracked(), max_reward.get_untracked(), seconds.get_untracked());
+        let (tr, au, mx, secs) =
+            (treasury.get_untracked(), auction.get_untracked(), max_reward.get_untracked(), seconds.get_untracked());
         create.run(move || {
             if ch.is_empty() {
                 return Err("choose a channel".into());
             }
             let auction = if au {
                 let max_reward = sp(&mx, "the maximum reward")?;
-                let s: u64 = secs.trim().parse().map_err(|_| "the auction length must be a whole number of seconds".to_string())?;
+                let s: u64 = secs
+                    .trim()
+                    .parse()
+                    .map_err(|_| "the auction length must be a whole number of seconds".to_string())?;
                 Some(AuctionTerms { max_reward, deadline_ms: js_sys::Date::now() as u64 + s * 1000 })
             } else {
                 None

@@ -29,10 +29,14 @@ fn parse_subtasks(text: &str) -> Result<Vec<NewSubTask>, String> {
 pub fn TeamsSection() -> impl IntoView {
     let c = ctx();
     let teams = Memo::new(move |_| {
-        c.with_state(|st| st.teams.values().filter(|t| t.status != TeamStatus::Deleted).cloned().collect::<Vec<Arc<TeamTask>>>())
+        c.with_state(|st| {
+            st.teams.values().filter(|t| t.status != TeamStatus::Deleted).cloned().collect::<Vec<Arc<TeamTask>>>()
+        })
     });
     let my_skills = Memo::new(move |_| {
-        c.with_state(|st| st.skills.get(&c.me).map(|s| s.iter().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default())
+        c.with_state(|st| {
+            st.skills.get(&c.me).map(|s| s.iter().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        })
     });
     let skills = RwSignal::new(String::new());
     let set_skills = Action::new();
@@ -45,8 +49,13 @@ pub fn TeamsSection() -> impl IntoView {
     let act = Action::new();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (ch, ti, su, bo, si) =
-            (channel.get_untracked(), title.get_untracked(), subtasks.get_untracked(), bonus.get_untracked(), size.get_untracked());
+        let (ch, ti, su, bo, si) = (
+            channel.get_untracked(),
+            title.get_untracked(),
+            subtasks.get_untracked(),
+            bonus.get_untracked(),
+            size.get_untracked(),
+        );
         create.run(move || {
             let t = NewTeamTask {
                 title: ti.trim().to_string(),

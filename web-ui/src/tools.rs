@@ -119,7 +119,8 @@ pub fn ToolsView() -> impl IntoView {
 fn use_tool(action: Action, tool_id: String, task: OpId) {
     let c = ctx();
     let opened = c.peek_state(|st| {
-        let secret = c.node.with_value(|n| open_tool_secret(st, n.identity(), &tool_id, task)).map_err(|e| e.to_string())?;
+        let secret =
+            c.node.with_value(|n| open_tool_secret(st, n.identity(), &tool_id, task)).map_err(|e| e.to_string())?;
         let meta = st.tools.tools.get(&tool_id).map(|t| (t.tool_type, t.webhook_url.clone())).ok_or("tool vanished")?;
         Ok::<_, String>((secret, meta))
     });
@@ -162,7 +163,8 @@ fn ProposeTool() -> impl IntoView {
                 return Err(format!("nobody in {ch} has published a key to seal the secret to"));
             }
             let mut rng = rand_core::OsRng;
-            let sealed = seal_tool_secret(&mut rng, &id, se.as_bytes(), &recipients).ok_or("could not seal the secret")?;
+            let sealed =
+                seal_tool_secret(&mut rng, &id, se.as_bytes(), &recipients).ok_or("could not seal the secret")?;
             let tool = NewTool {
                 channel: ch.clone(),
                 tool_id: id.clone(),

@@ -19,9 +19,13 @@ use wasm_bindgen::JsValue;
 /// (so no second serializer is compiled in); only `policies` is stringified.
 fn policies(st: &State) -> Option<Vec<(String, String)>> {
     let v = st.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).ok()?;
-    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &JsValue::from_str(k)).ok().filter(|x| !x.is_undefined() && !x.is_null());
+    let get = |o: &JsValue, k: &str| {
+        js_sys::Reflect::get(o, &JsValue::from_str(k)).ok().filter(|x| !x.is_undefined() && !x.is_null())
+    };
     let p = get(&v, "policies").or_else(|| get(&v, "gov").and_then(|g| get(&g, "policies")))?;
-    let text = |x: &JsValue| x.as_string().unwrap_or_else(|| js_sys::JSON::stringify(x).ok().and_then(|s| s.as_string()).unwrap_or_default());
+    let text = |x: &JsValue| {
+        x.as_string().unwrap_or_else(|| js_sys::JSON::stringify(x).ok().and_then(|s| s.as_string()).unwrap_or_default())
+    };
     if js_sys::Array::is_array(&p) {
         return Some(js_sys::Array::from(&p).iter().enumerate().map(|(i, x)| (i.to_string(), text(&x))).collect());
     }
