@@ -65,7 +65,7 @@ pub fn ToolsView() -> impl IntoView {
                         .filter(|k| {
                             k.assignee == Some(c.me)
                                 && k.status == TaskStatus::InProgress
-                                && k.required_tools.iter().any(|x| *x == t.tool_id)
+                                && k.required_tools.contains(&t.tool_id)
                         })
                         .map(|k| (k.id, k.title.clone()))
                         .collect(),
