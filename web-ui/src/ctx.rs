@@ -15,9 +15,11 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Change notifications are folded into one `tick` per this interval, so a
-/// burst of ops (or 10,000 tasks arriving) re-runs each memo once, not per op.
-const COALESCE_MS: u64 = 60;
+/// Change notifications are folded into one `tick` per this interval (about
+/// a frame), so a burst of ops (or 10,000 tasks arriving) re-runs each memo
+/// once per frame, not once per op. It is also the floor of the UI's update
+/// latency (docs/BENCHMARKS.md, "UI"): 60 ms measured 63 ms op-to-DOM.
+const COALESCE_MS: u64 = 16;
 
 /// Shared application handles (all `Copy`).
 #[derive(Clone, Copy)]

@@ -53,6 +53,7 @@ pub fn GovernanceView() -> impl IntoView {
             <h2 id="h-proposals">"Proposals " <span class="count">{move || rows.with(Vec::len)}</span></h2>
             <Feedback action=act id="gov-feedback" />
             <div id="proposals">
+                {move || rows.with(Vec::is_empty).then(|| view! { <p class="muted">"No proposals yet."</p> })}
                 {move || rows.get().into_iter().map(|r| view! { <ProposalCard row=r act=act /> }).collect_view()}
             </div>
         </section>

@@ -28,7 +28,8 @@ pub fn window(scroll_top: f64, viewport: f64, row_height: f64, len: usize) -> (u
 }
 
 /// Renders `items` as fixed-height rows inside a scroll container of
-/// `height_px` (capped to 70 % of the viewport on small screens by CSS).
+/// at most `height_px` (shrunk to fit short lists; capped to 70 % of the
+/// viewport height by CSS).
 #[component]
 pub fn VirtualList<T, F, V>(
     /// The full list (only a window of it is rendered).
@@ -63,7 +64,7 @@ where
     };
     view! {
         <div class="vlist" id=id tabindex="0" role="list"
-            style=format!("height:{height_px}px;max-height:70vh")
+            style:height=move || format!("{}px", (len.get() as f64 * row_height + 2.0).clamp(row_height, height_px))
             on:scroll=on_scroll>
             <div class="spacer" style:height=move || format!("{}px", range.get().0 as f64 * row_height)></div>
             {move || {
