@@ -3,6 +3,7 @@
 
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
+use crate::field::Field;
 use crate::fmt::who;
 use leptos::prelude::*;
 use node_wasm::core::op::OpBody;
@@ -59,10 +60,8 @@ pub fn ChannelsView() -> impl IntoView {
         <section class="card" aria-labelledby="h-new-channel">
             <h2 id="h-new-channel">"New channel"</h2>
             <form id="channel-form" on:submit=on_create class="fields">
-                <label>"Name" <input id="channel-name" type="text" maxlength="64" required
-                    prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) /></label>
-                <label>"Description" <input id="channel-description" type="text"
-                    prop:value=move || desc.get() on:input=move |ev| desc.set(event_target_value(&ev)) /></label>
+                <Field label="Name" id="channel-name" value=name required=true />
+                <Field label="Description" id="channel-description" value=desc />
                 <Submit action=create label="Create channel" id="channel-create" />
             </form>
             <Feedback action=create id="channel-feedback" />

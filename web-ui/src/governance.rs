@@ -4,6 +4,7 @@
 
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
+use crate::field::Field;
 use crate::fmt::who;
 use leptos::prelude::*;
 use node_wasm::core::governance::{CONFIG_KEYS, ExecEntry, Proposal, ProposalStatus, Tally, display_milli};
@@ -222,22 +223,22 @@ fn NewProposalForm() -> impl IntoView {
         <section class="card" aria-labelledby="h-new-proposal">
             <h2 id="h-new-proposal">"New proposal"</h2>
             <form id="proposal-form" class="fields" on:submit=submit>
-                <label>"Channel" <input id="proposal-channel" type="text" required prop:value=move || channel.get() on:input=move |ev| channel.set(event_target_value(&ev)) /></label>
+                <Field label="Channel" id="proposal-channel" value=channel required=true />
                 <label>"Kind"
                     <select id="proposal-kind" on:change=move |ev| kind.set(event_target_value(&ev)) prop:value=move || kind.get()>
                         <option value="generic">"generic (no effect)"</option>
                         <option value="config_change">"config change"</option>
                     </select>
                 </label>
-                <label>"Title" <input id="proposal-title" type="text" maxlength="200" required prop:value=move || title.get() on:input=move |ev| title.set(event_target_value(&ev)) /></label>
-                <label class="wide">"Description" <input id="proposal-description" type="text" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev)) /></label>
+                <Field label="Title" id="proposal-title" value=title required=true />
+                <Field label="Description" id="proposal-description" value=description wide=true />
                 {move || (kind.get() == "config_change").then(|| view! {
                     <label>"Key"
                         <select id="proposal-key" on:change=move |ev| key.set(event_target_value(&ev)) prop:value=move || key.get()>
                             {CONFIG_KEYS.iter().map(|k| view! { <option value=*k>{*k}</option> }).collect_view()}
                         </select>
                     </label>
-                    <label>"New value" <input id="proposal-value" type="text" inputmode="numeric" required prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) /></label>
+                    <Field label="New value" id="proposal-value" value=value numeric=true required=true />
                 })}
                 <Submit action=create label="Propose" id="proposal-create" />
             </form>

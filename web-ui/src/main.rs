@@ -10,6 +10,7 @@ mod action;
 mod channels;
 mod ctx;
 mod economy;
+mod field;
 mod fmt;
 mod governance;
 mod graph;

@@ -3,6 +3,7 @@
 
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::{Ctx, ctx};
+use crate::field::Field;
 use crate::fmt::{countdown, list, sp, who};
 use crate::teams::TeamsSection;
 use crate::virtual_list::VirtualList;
@@ -261,19 +262,13 @@ fn CreateTask() -> impl IntoView {
         <section class="card" aria-labelledby="h-new-task">
             <h2 id="h-new-task">"New task"</h2>
             <form id="task-form" class="fields" on:submit=submit>
-                <label>"Channel" <input id="task-channel" type="text" list="my-channels" required
-                    prop:value=move || channel.get() on:input=move |ev| channel.set(event_target_value(&ev)) /></label>
+                <Field label="Channel" id="task-channel" value=channel required=true list="my-channels" />
                 <datalist id="my-channels">{move || channels.get().into_iter().map(|n| view! { <option value=n /> }).collect_view()}</datalist>
-                <label>"Title" <input id="task-title" type="text" maxlength="200" required
-                    prop:value=move || title.get() on:input=move |ev| title.set(event_target_value(&ev)) /></label>
-                <label>"Reward (SP)" <input id="task-reward" type="text" inputmode="numeric"
-                    prop:value=move || reward.get() on:input=move |ev| reward.set(event_target_value(&ev)) /></label>
-                <label>"Tags" <input id="task-tags" type="text" placeholder="comma, separated"
-                    prop:value=move || tags.get() on:input=move |ev| tags.set(event_target_value(&ev)) /></label>
-                <label>"Required tools" <input id="task-tools" type="text" placeholder="tool ids"
-                    prop:value=move || tools.get() on:input=move |ev| tools.set(event_target_value(&ev)) /></label>
-                <label class="wide">"Description" <input id="task-description" type="text"
-                    prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev)) /></label>
+                <Field label="Title" id="task-title" value=title required=true />
+                <Field label="Reward (SP)" id="task-reward" value=reward numeric=true />
+                <Field label="Tags" id="task-tags" value=tags placeholder="comma, separated" />
+                <Field label="Required tools" id="task-tools" value=tools placeholder="tool ids" />
+                <Field label="Description" id="task-description" value=description wide=true />
                 <label class="check"><input id="task-treasury" type="checkbox"
                     prop:checked=move || treasury.get() on:change=move |ev| treasury.set(event_target_checked(&ev)) />
                     "Paid by the channel treasury"</label>
@@ -281,10 +276,8 @@ fn CreateTask() -> impl IntoView {
                     prop:checked=move || auction.get() on:change=move |ev| auction.set(event_target_checked(&ev)) />
                     "Auction"</label>
                 {move || auction.get().then(|| view! {
-                    <label>"Max reward (SP)" <input id="task-max-reward" type="text" inputmode="numeric"
-                        prop:value=move || max_reward.get() on:input=move |ev| max_reward.set(event_target_value(&ev)) /></label>
-                    <label>"Bidding time (s)" <input id="task-deadline" type="text" inputmode="numeric"
-                        prop:value=move || seconds.get() on:input=move |ev| seconds.set(event_target_value(&ev)) /></label>
+                    <Field label="Max reward (SP)" id="task-max-reward" value=max_reward numeric=true />
+                    <Field label="Bidding time (s)" id="task-deadline" value=seconds numeric=true />
                 })}
                 <Submit action=create label="Create task" id="task-create" />
             </form>
@@ -352,10 +345,8 @@ fn TaskDetail(id: OpId, close: impl Fn() + Clone + Send + Sync + 'static) -> imp
                                 </table>
                                 {open.then(|| view! {
                                     <form id="bid-form" class="fields" on:submit=submit>
-                                        <label>"Your bid (SP)" <input id="bid-amount" type="text" inputmode="numeric" required
-                                            prop:value=move || amount.get() on:input=move |ev| amount.set(event_target_value(&ev)) /></label>
-                                        <label>"Estimated days" <input id="bid-days" type="text" inputmode="numeric"
-                                            prop:value=move || days.get() on:input=move |ev| days.set(event_target_value(&ev)) /></label>
+                                        <Field label="Your bid (SP)" id="bid-amount" value=amount numeric=true required=true />
+                                        <Field label="Estimated days" id="bid-days" value=days numeric=true />
                                         <Submit action=bid label="Bid" id="bid-submit" />
                                         <button type="button" class="secondary" id="auction-close" disabled=move || close_auction.pending()
                                             on:click=move |_| close_auction.run(move || {

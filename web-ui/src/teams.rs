@@ -3,6 +3,7 @@
 
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
+use crate::field::Field;
 use crate::fmt::{list, sp, who};
 use leptos::prelude::*;
 use node_wasm::core::op::{NewSubTask, NewTeamTask, OpBody};
@@ -84,10 +85,10 @@ pub fn TeamsSection() -> impl IntoView {
             <details>
                 <summary>"New team task"</summary>
                 <form id="team-form" class="fields" on:submit=submit>
-                    <label>"Channel" <input id="team-channel" type="text" list="my-channels" required prop:value=move || channel.get() on:input=move |ev| channel.set(event_target_value(&ev)) /></label>
-                    <label>"Title" <input id="team-title" type="text" required prop:value=move || title.get() on:input=move |ev| title.set(event_target_value(&ev)) /></label>
-                    <label>"Coordinator bonus (SP)" <input id="team-bonus" type="text" inputmode="numeric" prop:value=move || bonus.get() on:input=move |ev| bonus.set(event_target_value(&ev)) /></label>
-                    <label>"Max team size" <input id="team-size" type="text" inputmode="numeric" prop:value=move || size.get() on:input=move |ev| size.set(event_target_value(&ev)) /></label>
+                    <Field label="Channel" id="team-channel" value=channel required=true list="my-channels" />
+                    <Field label="Title" id="team-title" value=title required=true />
+                    <Field label="Coordinator bonus (SP)" id="team-bonus" value=bonus numeric=true />
+                    <Field label="Max team size" id="team-size" value=size numeric=true />
                     <label class="wide">"Sub-tasks, one per line: title | skills | reward"
                         <textarea id="team-subtasks" rows="3" prop:value=move || subtasks.get() on:input=move |ev| subtasks.set(event_target_value(&ev))></textarea></label>
                     <Submit action=create label="Create team task" />

@@ -4,6 +4,7 @@
 
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
+use crate::field::Field;
 use crate::fmt::{clock, sp};
 use leptos::prelude::*;
 use node_wasm::core::op::{Command, NewProposal, NewTool, OpBody, OpId, ProposalKind, ToolType};
@@ -190,8 +191,8 @@ fn ProposeTool() -> impl IntoView {
         <section class="card" aria-labelledby="h-propose-tool">
             <h2 id="h-propose-tool">"Propose a tool"</h2>
             <form id="tool-form" class="fields" on:submit=submit>
-                <label>"Channel" <input id="tool-channel" type="text" list="my-channels" required prop:value=move || channel.get() on:input=move |ev| channel.set(event_target_value(&ev)) /></label>
-                <label>"Tool id" <input id="tool-id" type="text" required prop:value=move || tool_id.get() on:input=move |ev| tool_id.set(event_target_value(&ev)) /></label>
+                <Field label="Channel" id="tool-channel" value=channel required=true list="my-channels" />
+                <Field label="Tool id" id="tool-id" value=tool_id required=true />
                 <label>"Type"
                     <select id="tool-type" on:change=move |ev| kind.set(event_target_value(&ev)) prop:value=move || kind.get()>
                         <option value="api_key">"API key"</option>
@@ -199,10 +200,10 @@ fn ProposeTool() -> impl IntoView {
                     </select>
                 </label>
                 {move || (kind.get() == "webhook").then(|| view! {
-                    <label>"Webhook URL" <input id="tool-url" type="url" prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev)) /></label>
+                    <Field label="Webhook URL" id="tool-url" value=url kind="url" />
                 })}
-                <label>"Monthly cost (SP)" <input id="tool-cost" type="text" inputmode="numeric" prop:value=move || cost.get() on:input=move |ev| cost.set(event_target_value(&ev)) /></label>
-                <label>"Secret" <input id="tool-secret" type="password" autocomplete="off" required prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev)) /></label>
+                <Field label="Monthly cost (SP)" id="tool-cost" value=cost numeric=true />
+                <Field label="Secret" id="tool-secret" value=secret kind="password" required=true />
                 <Submit action=propose label="Propose tool" id="tool-propose" />
             </form>
             <Feedback action=propose id="tool-propose-feedback" />
