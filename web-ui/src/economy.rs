@@ -11,7 +11,7 @@
 //! approximation otherwise.
 
 use crate::ctx::ctx;
-use crate::fmt::{clock, who};
+use crate::fmt::{clock, sorted, who};
 use leptos::prelude::*;
 use node_wasm::core::economy::tax;
 use node_wasm::core::governance::display_milli;
@@ -60,7 +60,7 @@ pub fn flows(st: &State, now_ms: u64) -> Flows {
     if ev.is_empty() {
         return Flows::default();
     }
-    ev.sort_by_key(|e| e.0);
+    let ev = sorted(ev, |e| (e.0, 0, [0; 32]));
     let t0 = ev[0].0;
     let t1 = now_ms.max(ev[ev.len() - 1].0).max(t0 + 1);
     let mut f = Flows { t0, t1, ..Default::default() };
@@ -106,7 +106,7 @@ pub fn EconomyView() -> impl IntoView {
     let accounts = Memo::new(move |_| {
         let now = c.now.get();
         c.with_state(|st| {
-            let mut v: Vec<AccountRow> = st
+            let v: Vec<AccountRow> = st
                 .accounts
                 .iter()
                 .map(|(id, a)| {
@@ -114,8 +114,7 @@ pub fn EconomyView() -> impl IntoView {
                     AccountRow { id: *id, balance: a.balance, total: r.total, tags: r.tags.into_iter().collect() }
                 })
                 .collect();
-            v.sort_by(|a, b| b.balance.cmp(&a.balance).then(a.id.cmp(&b.id)));
-            v
+            sorted(v, |a| (u64::MAX - a.balance, 0, a.id.0))
         })
     });
     let treasuries = Memo::new(move |_| {

@@ -40,3 +40,17 @@ pub fn sp(text: &str, what: &str) -> Result<u64, String> {
     }
     t.parse::<u64>().map_err(|_| format!("{what} must be a whole number of SP"))
 }
+
+/// The one sort key every list in the UI is ordered by: two numbers, then
+/// an id's bytes as the tie-break.
+pub type SortKey = (u64, u64, [u8; 32]);
+
+/// `items` in ascending `key` order. Why not `sort_by`: each distinct
+/// comparator compiles a whole sort implementation into the wasm; sorting
+/// `(SortKey, index)` pairs everywhere compiles exactly one.
+pub fn sorted<T>(items: Vec<T>, key: impl Fn(&T) -> SortKey) -> Vec<T> {
+    let mut keyed: Vec<(SortKey, usize)> = items.iter().map(key).zip(0..).collect();
+    keyed.sort_unstable();
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    keyed.into_iter().filter_map(|(_, i)| slots.get_mut(i).and_then(Option::take)).collect()
+}

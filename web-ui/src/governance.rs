@@ -5,7 +5,7 @@
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
 use crate::field::Field;
-use crate::fmt::who;
+use crate::fmt::{sorted, who};
 use leptos::prelude::*;
 use node_wasm::core::governance::{CONFIG_KEYS, ExecEntry, Proposal, ProposalStatus, Tally, display_milli};
 use node_wasm::core::op::{Command, ConfigValue, NewProposal, OpBody, OpId, ProposalKind};
@@ -26,19 +26,14 @@ pub fn GovernanceView() -> impl IntoView {
     let rows = Memo::new(move |_| {
         let now = c.now.get();
         c.with_state(|st| {
-            let mut v: Vec<Row> = st
+            let v: Vec<Row> = st
                 .gov
                 .proposals
                 .values()
                 .map(|p| Row { tally: p.tally.clone().unwrap_or_else(|| st.tally(p, now)), p: p.clone() })
                 .collect();
             // Open first, then newest first.
-            v.sort_by(|a, b| {
-                (a.p.status != ProposalStatus::Open)
-                    .cmp(&(b.p.status != ProposalStatus::Open))
-                    .then(b.p.created.cmp(&a.p.created))
-            });
-            v
+            sorted(v, |r| (u64::from(r.p.status != ProposalStatus::Open), u64::MAX - r.p.created.ms, r.p.id.0))
         })
     });
     let validators = Memo::new(move |_| c.with_state(|st| st.gov.validators.clone()));

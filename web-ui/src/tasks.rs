@@ -4,7 +4,7 @@
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::{Ctx, ctx};
 use crate::field::Field;
-use crate::fmt::{countdown, list, sp, who};
+use crate::fmt::{countdown, list, sorted, sp, who};
 use crate::teams::TeamsSection;
 use crate::virtual_list::VirtualList;
 use leptos::prelude::*;
@@ -99,10 +99,9 @@ pub fn TasksView() -> impl IntoView {
     // Every live task, newest first: one pass over the state per tick.
     let tasks = Memo::new(move |_| {
         c.with_state(|st| {
-            let mut v: Vec<Arc<Task>> =
-                st.tasks.values().filter(|t| t.status != TaskStatus::Deleted).cloned().collect();
-            v.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
-            v
+            let v: Vec<Arc<Task>> = st.tasks.values().filter(|t| t.status != TaskStatus::Deleted).cloned().collect();
+            // Newest first.
+            sorted(v, |t| (u64::MAX - t.created.ms, u64::MAX - u64::from(t.created.logical), t.id.0))
         })
     });
     let lane = RwSignal::new(Lane::All);
@@ -331,8 +330,8 @@ fn TaskDetail(id: OpId, close: impl Fn() + Clone + Send + Sync + 'static) -> imp
                                 AuctionStatus::Reopened => "closed without bids (reopened as a normal task)".to_string(),
                             };
                             let open = matches!(a.status, AuctionStatus::Open);
-                            let mut bids: Vec<_> = a.bids.iter().map(|(n, b)| (*n, *b)).collect();
-                            bids.sort_by_key(|(n, b)| (b.amount, b.estimated_days, *n));
+                            let bids: Vec<_> = a.bids.iter().map(|(n, b)| (*n, *b)).collect();
+                            let bids = sorted(bids, |(n, b)| (b.amount, u64::from(b.estimated_days), n.0));
                             view! {
                                 <h3>"Auction"</h3>
                                 <p>{format!("max {} SP · {status} · ", a.terms.max_reward)}

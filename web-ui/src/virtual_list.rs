@@ -83,19 +83,3 @@ where
         </div>
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn window_is_clamped_and_overscanned() {
-        assert_eq!(window(0.0, 400.0, 40.0, 0), (0, 0));
-        assert_eq!(window(0.0, 400.0, 40.0, 5), (0, 5));
-        assert_eq!(window(0.0, 400.0, 40.0, 10_000), (0, 11 + OVERSCAN));
-        let (s, e) = window(40_000.0, 400.0, 40.0, 10_000);
-        assert_eq!(s, 1000 - OVERSCAN);
-        assert_eq!(e, 1000 + 11 + OVERSCAN);
-        assert_eq!(window(1e9, 400.0, 40.0, 10_000).1, 10_000);
-    }
-}
