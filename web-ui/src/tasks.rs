@@ -177,10 +177,10 @@ pub fn TasksView() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="h-board">
             <h2 id="h-board">"Board"</h2>
-            <div class="lanes" role="tablist" aria-label="Task status">
+            <div class="lanes" role="group" aria-label="Show tasks by status">
                 {Lane::ALL.into_iter().enumerate().map(|(i, l)| view! {
-                    <button type="button" role="tab" id=format!("lane-{}", l.slug())
-                        aria-selected=move || (lane.get() == l).to_string()
+                    <button type="button" id=format!("lane-{}", l.slug())
+                        aria-pressed=move || (lane.get() == l).to_string()
                         class=move || if lane.get() == l { "lane active" } else { "lane" }
                         on:click=move |_| lane.set(l)>
                         {l.label()} " " <span class="count">{move || counts.get()[i]}</span>
