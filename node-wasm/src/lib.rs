@@ -10,6 +10,8 @@
 //!   WebRTC DataChannels, IndexedDB, timers) and the `window.synapse` JS API.
 
 pub mod identity;
+/// Identity file and storage-error sentences (pure; IndexedDB is in `runtime::store`).
+pub mod persistence;
 pub mod signaling;
 
 pub use identity::{Identity, NodeId};

@@ -237,22 +237,93 @@ async fn ops_persist_in_indexeddb_per_profile() {
 }
 
 /// Policy modules run in wasmi inside the browser node with the same
-/// results as natively (`core::upgrade_tests`), and a fuel bomb is contained.
+/// results as natively (`core::upgrade_tests`), and malicious modules are
+/// contained: an infinite loop (fuel), a `memory.grow` bomb (memory cap),
+/// an unknown import, a wrong hash and a missing export (refused at load).
 #[wasm_bindgen_test]
 fn policy_modules_run_in_wasmi_in_the_browser() {
-    use node_wasm::core::upgrade::{CallFault, Policy, PolicyModule, engine, module_hash};
-    let load = |wat_text: &str, policy| {
-        let bytes = wat::parse_str(wat_text).unwrap();
-        PolicyModule::load(&engine(), &bytes, &module_hash(&bytes), policy).unwrap()
-    };
-    let q = load(include_str!("../modules/quadratic_vote.wat"), Policy::VoteWeight);
+    use node_wasm::core::upgrade::{CallFault, Policy, PolicyModule, engine, examples, module_hash};
+    let load = |bytes: &[u8], policy| PolicyModule::load(&engine(), bytes, &module_hash(bytes), policy);
+    let wat = |t: &str| wat::parse_str(t).unwrap();
+    // The examples as built by build.rs, and from their WAT source here: the same bytes.
+    assert_eq!(examples::QUADRATIC_VOTE, wat(include_str!("../modules/quadratic_vote.wat")).as_slice());
+    let q = load(examples::QUADRATIC_VOTE, Policy::VoteWeight).unwrap();
     assert_eq!(q.vote_weight(4_000, 0, true), Ok(3000));
     assert_eq!(q.vote_weight(2_000, 0, false), Ok(1000 + 1414));
-    let t = load(include_str!("../modules/flat_tax.wat"), Policy::Tax);
+    let t = load(examples::FLAT_TAX, Policy::Tax).unwrap();
     assert_eq!(t.tax(1000, 200), Ok(50));
+    let c = load(examples::CHEAPEST_BID, Policy::AuctionScore).unwrap();
+    assert_eq!(c.auction_score(400_000, 1_000_000, 1_000_000), Ok(400_000));
+
     let bomb = load(
-        r#"(module (func (export "tax") (param i64 i64) (result i64) (loop $l (br $l)) (i64.const 0)))"#,
+        &wat(r#"(module (func (export "tax") (param i64 i64) (result i64) (loop $l (br $l)) (i64.const 0)))"#),
         Policy::Tax,
-    );
+    )
+    .unwrap();
     assert!(matches!(bomb.tax(1000, 500), Err(CallFault::Trap(_))));
+    let grow = load(
+        &wat(r#"(module (memory 1)
+          (func (export "tax") (param i64 i64) (result i64)
+            (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+            (i64.const 0)))"#),
+        Policy::Tax,
+    )
+    .unwrap();
+    assert!(matches!(grow.tax(1000, 500), Err(CallFault::Trap(_))));
+    let import = wat(r#"(module (import "env" "now" (func $now (result i64)))
+          (func (export "tax") (param i64 i64) (result i64) (call $now)))"#);
+    assert_eq!(load(&import, Policy::Tax).unwrap_err().code(), "module_import");
+    let wrong_hash = PolicyModule::load(&engine(), examples::FLAT_TAX, &[7; 32], Policy::Tax);
+    assert_eq!(wrong_hash.unwrap_err().code(), "module_hash_mismatch");
+    assert_eq!(load(examples::FLAT_TAX, Policy::VoteWeight).unwrap_err().code(), "module_missing_export");
+}
+
+/// Benchmark (figures in docs/BENCHMARKS.md): a policy call in wasmi against
+/// the built-in Rust policy, and module load (validate + compile + trial
+/// instantiation). Run in release for the figures:
+/// `wasm-pack test --release --headless --chrome --mode no-install node-wasm --test browser -- --nocapture policy_call_cost`.
+#[wasm_bindgen_test]
+fn policy_call_cost() {
+    use node_wasm::core::governance::vote_weight_milli;
+    use node_wasm::core::reputation::Reputation;
+    use node_wasm::core::upgrade::{Policy, PolicyModule, engine, examples, module_hash};
+    let perf = web_sys::window().unwrap().performance().unwrap();
+    let e = engine();
+    let h = module_hash(examples::QUADRATIC_VOTE);
+    let loads = 50;
+    let t0 = perf.now();
+    for _ in 0..loads {
+        PolicyModule::load(&e, examples::QUADRATIC_VOTE, &h, Policy::VoteWeight).unwrap();
+    }
+    let load_us = (perf.now() - t0) * 1000.0 / f64::from(loads);
+    let q = PolicyModule::load(&e, examples::QUADRATIC_VOTE, &h, Policy::VoteWeight).unwrap();
+    let calls = 2000u32;
+    let t0 = perf.now();
+    let mut acc = 0u64;
+    for i in 0..calls {
+        acc = acc.wrapping_add(q.vote_weight(u64::from(i) * 1000, 0, false).unwrap());
+    }
+    let wasmi_us = (perf.now() - t0) * 1000.0 / f64::from(calls);
+    let t0 = perf.now();
+    for i in 0..calls {
+        let rep = Reputation { total: u64::from(i) * 1000, ..Default::default() };
+        acc = acc.wrapping_add(vote_weight_milli(&rep, &[]).0);
+    }
+    let builtin_us = (perf.now() - t0) * 1000.0 / f64::from(calls);
+    let t = PolicyModule::load(&e, examples::FLAT_TAX, &module_hash(examples::FLAT_TAX), Policy::Tax).unwrap();
+    let t0 = perf.now();
+    for i in 0..calls {
+        acc = acc.wrapping_add(t.tax(u64::from(i), 200).unwrap());
+    }
+    let tax_us = (perf.now() - t0) * 1000.0 / f64::from(calls);
+    let t0 = perf.now();
+    for i in 0..calls {
+        acc = acc.wrapping_add(node_wasm::core::economy::tax(u64::from(i), 200));
+    }
+    let tax_builtin_us = (perf.now() - t0) * 1000.0 / f64::from(calls);
+    console_log!(
+        "policy bench: module load {load_us:.1} µs; vote_weight wasmi {wasmi_us:.2} µs/call vs built-in {builtin_us:.3} µs; \
+         tax wasmi {tax_us:.2} µs/call vs built-in {tax_builtin_us:.3} µs (checksum {acc})"
+    );
+    assert!(acc > 0);
 }

@@ -23,6 +23,7 @@ mod browser;
 mod paths;
 mod process;
 mod rendezvous;
+mod scenario;
 mod ui;
 mod wait;
 
@@ -31,6 +32,7 @@ pub use browser::{Browser, NodePage, READY_TIMEOUT, Snapshot};
 pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, workspace_dir};
 pub use process::ProcessGuard;
 pub use rendezvous::Rendezvous;
+pub use scenario::{SCENARIO_TIMEOUT, knows_proposal, mesh_of_three, wait_all};
 pub use ui::{PixelStats, UI_TIMEOUT, pixel_stats, screenshot_dir};
 pub use wait::{POLL_INTERVAL, wait_until};
 

@@ -4,37 +4,13 @@
 //! tool is used by the assignee of a task against a local HTTP server and
 //! refused to everyone else, with the secret never in an op.
 
-use e2e::{Browser, NodePage, Rendezvous, serial, wait_until};
+use e2e::{Browser, NodePage, Rendezvous, knows_proposal, mesh_of_three, serial, wait_all, wait_until};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TIMEOUT: Duration = Duration::from_secs(45);
-
-/// Evaluates `expr` on every node until `ok` holds for all, with the same
-/// state hash everywhere.
-async fn wait_all(nodes: &[&NodePage], what: &str, expr: &str, ok: impl Fn(&Value) -> bool) {
-    let script = format!("return [({expr}), window.synapse.stateHash()];");
-    wait_until(TIMEOUT, what, async || {
-        let mut seen = vec![];
-        for n in nodes {
-            seen.push(n.call::<Value>(&script, vec![]).await);
-        }
-        if seen.iter().all(|v| ok(&v[0]) && v[1] == seen[0][1]) { Ok(()) } else { Err(seen) }
-    })
-    .await;
-}
-
-/// Waits until `node` knows proposal `id`.
-async fn knows_proposal(node: &NodePage, id: &str) {
-    wait_until(TIMEOUT, "the proposal to arrive", async || {
-        let ok: bool =
-            node.call("return arguments[0] in window.synapse.state().state.gov.proposals;", vec![json!(id)]).await;
-        if ok { Ok(()) } else { Err(()) }
-    })
-    .await;
-}
 
 async fn all_vote_yes(nodes: &[&NodePage], id: &str) {
     for n in nodes {
@@ -88,17 +64,8 @@ async fn config_change_split_channel_and_a_webhook_tool() {
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
-    let (a, b, c) = tokio::join!(
-        browser.open_node(&rdv, "profile=g1"),
-        browser.open_node(&rdv, "profile=g2"),
-        browser.open_node(&rdv, "profile=g3"),
-    );
+    let (a, b, c) = mesh_of_three(&browser, &rdv, "g").await;
     let nodes = [&a, &b, &c];
-    wait_until(TIMEOUT, "a full mesh of 3", async || {
-        let (x, y, z) = (a.peers().await.len(), b.peers().await.len(), c.peers().await.len());
-        if (x, y, z) == (2, 2, 2) { Ok(()) } else { Err((x, y, z)) }
-    })
-    .await;
     wait_all(
         &nodes,
         "every node's X25519 key published",

@@ -22,7 +22,8 @@
 
 use crate::core::op::TaskId;
 use crate::core::reject::Reject;
-use crate::core::state::{AuctionStatus, Bid, Ctx, State, TaskStatus};
+use crate::core::state::{AuctionStatus, Bid, Ctx, State, Task, TaskStatus};
+use crate::core::upgrade::ModuleHash;
 use crate::identity::NodeId;
 
 /// Fixed-point scale of the score terms.
@@ -38,8 +39,9 @@ pub struct ScoredBid {
     pub rep_milli: u64,
 }
 
-/// Scores every bid (see the module docs). Returns `(bidder, score)`.
-pub fn score_bids(max_reward: u64, bids: &[ScoredBid]) -> Vec<(NodeId, u128)> {
+/// The normalised components `(cost, rep, time)` of every bid, each in
+/// `0..=SCORE_SCALE` (the inputs of the `auction_score` policy).
+pub fn score_components(max_reward: u64, bids: &[ScoredBid]) -> Vec<(NodeId, [u64; 3])> {
     let s = SCORE_SCALE;
     let max_rep = bids.iter().map(|b| b.rep_milli).max().unwrap_or(0) as u128;
     let min_days = bids.iter().map(|b| b.estimated_days).min().unwrap_or(1).max(1) as u128;
@@ -50,9 +52,20 @@ pub fn score_bids(max_reward: u64, bids: &[ScoredBid]) -> Vec<(NodeId, u128)> {
             let cost = (max_reward - amount) * s / max_reward;
             let rep = (b.rep_milli as u128 * s).checked_div(max_rep).unwrap_or(0);
             let time = min_days * s / (b.estimated_days as u128).max(1);
-            (b.bidder, 4 * cost + 4 * rep + 2 * time)
+            // Each term is at most SCORE_SCALE, so the casts are exact.
+            (b.bidder, [cost as u64, rep as u64, time as u64])
         })
         .collect()
+}
+
+/// The built-in score of one bid's components: `4·cost + 4·rep + 2·time`.
+pub fn builtin_score([cost, rep, time]: [u64; 3]) -> u64 {
+    4 * cost + 4 * rep + 2 * time
+}
+
+/// Scores every bid with the built-in policy. Returns `(bidder, score)`.
+pub fn score_bids(max_reward: u64, bids: &[ScoredBid]) -> Vec<(NodeId, u128)> {
+    score_components(max_reward, bids).into_iter().map(|(n, c)| (n, u128::from(builtin_score(c)))).collect()
 }
 
 /// The winning bidder: highest score, ties to the lowest node id.
@@ -61,6 +74,34 @@ pub fn pick_winner(max_reward: u64, bids: &[ScoredBid]) -> Option<NodeId> {
 }
 
 impl State {
+    /// Rule `auction_score`: the winner of `t`'s bids at `at_ms` under the
+    /// active `auction_score` policy (highest score, ties to the lowest node
+    /// id) with its score, and the modules of scores that fell back.
+    pub fn auction_winner(&self, t: &Task, at_ms: u64) -> (Option<(NodeId, u64)>, Vec<ModuleHash>) {
+        let Some(a) = t.auction.as_ref() else { return (None, Vec::new()) };
+        let scored: Vec<ScoredBid> = a
+            .bids
+            .iter()
+            .map(|(n, b)| ScoredBid {
+                bidder: *n,
+                amount: b.amount,
+                estimated_days: b.estimated_days,
+                rep_milli: self.accounts.get(n).map_or(0, |acc| acc.reputation.at(at_ms).total),
+            })
+            .collect();
+        let mut faults = Vec::new();
+        let mut best: Option<(NodeId, u64)> = None;
+        for (bidder, c) in score_components(a.terms.max_reward, &scored) {
+            let r = self.upgrades.auction_score(c[0], c[1], c[2], builtin_score(c));
+            faults.extend(r.fault);
+            // Bids iterate in node-id order, so `>` keeps the lowest id on ties.
+            if best.is_none_or(|(_, s)| r.value > s) {
+                best = Some((bidder, r.value));
+            }
+        }
+        (best, faults)
+    }
+
     /// Rule `bid`: the auction is open, the bid is on time
     /// (`hlc.ms <= deadline`), `1 <= amount <= max_reward`,
     /// `estimated_days > 0`, and the bidder is not the owner (the original
@@ -118,22 +159,16 @@ impl State {
             }
             return Ok(());
         }
-        let scored: Vec<ScoredBid> = a
-            .bids
-            .iter()
-            .map(|(n, b)| ScoredBid {
-                bidder: *n,
-                amount: b.amount,
-                estimated_days: b.estimated_days,
-                rep_milli: self.accounts.get(n).map_or(0, |acc| acc.reputation.at(cx.hlc.ms).total),
-            })
-            .collect();
-        let Some(winner) = pick_winner(a.terms.max_reward, &scored) else {
+        let (best, faults) = self.auction_winner(t, cx.hlc.ms);
+        let Some((winner, _)) = best else {
             return Err(Reject::NoBids(id));
         };
         let amount = a.bids.get(&winner).map_or(0, |b| b.amount);
         let payer = t.payer();
         self.check_funds(&payer, amount)?;
+        for h in faults {
+            self.upgrades.policies.record_fallback(h);
+        }
         self.escrow_from(&payer, amount);
         if let Some(t) = self.task_mut(&id) {
             t.reward = amount;

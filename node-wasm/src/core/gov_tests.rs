@@ -13,25 +13,25 @@ use crate::core::reputation::{MILLI, Reputation};
 use crate::core::state::TaskStatus;
 use crate::identity::{Identity, NodeId};
 
-const T0: u64 = 1_700_000_000_000;
+pub(super) const T0: u64 = 1_700_000_000_000;
 
-struct Author {
-    key: Identity,
+pub(super) struct Author {
+    pub(super) key: Identity,
     seq: u64,
     prev: OpId,
     last: Hlc,
 }
 
 impl Author {
-    fn new(seed: u8) -> Author {
+    pub(super) fn new(seed: u8) -> Author {
         Author { key: Identity::from_seed([seed; 32]), seq: 0, prev: OpId::ZERO, last: Hlc::ZERO }
     }
 
-    fn id(&self) -> NodeId {
+    pub(super) fn id(&self) -> NodeId {
         self.key.node_id()
     }
 
-    fn op(&mut self, ms: u64, channel: &str, body: OpBody) -> VerifiedOp {
+    pub(super) fn op(&mut self, ms: u64, channel: &str, body: OpBody) -> VerifiedOp {
         let hlc = if ms > self.last.ms { Hlc::new(ms, 0) } else { Hlc::new(self.last.ms, self.last.logical + 1) };
         self.seq += 1;
         let op = SignedOp::create(&self.key, self.seq, self.prev, hlc, channel, body).unwrap();
@@ -41,40 +41,40 @@ impl Author {
     }
 }
 
-struct World {
-    r: Replica,
-    log: Vec<VerifiedOp>,
+pub(super) struct World {
+    pub(super) r: Replica,
+    pub(super) log: Vec<VerifiedOp>,
 }
 
 impl World {
-    fn new() -> World {
+    pub(super) fn new() -> World {
         World { r: Replica::new(), log: Vec::new() }
     }
 
-    fn feed(&mut self, op: &VerifiedOp) -> Option<OpOutcome> {
+    pub(super) fn feed(&mut self, op: &VerifiedOp) -> Option<OpOutcome> {
         self.log.push(op.clone());
         self.r.receive_verified(op.clone(), u64::MAX / 2);
         assert!(self.r.state().sp_conserved(), "SP not conserved");
         self.r.outcome(&op.id())
     }
 
-    fn applied(&mut self, op: &VerifiedOp) {
+    pub(super) fn applied(&mut self, op: &VerifiedOp) {
         assert_eq!(self.feed(op), Some(OpOutcome::Applied), "{:?}", op.op().body);
     }
 
-    fn rejected(&mut self, op: &VerifiedOp) -> Reject {
+    pub(super) fn rejected(&mut self, op: &VerifiedOp) -> Reject {
         match self.feed(op) {
             Some(OpOutcome::Rejected(r)) => r,
             other => panic!("expected rejection, got {other:?}"),
         }
     }
 
-    fn proposal(&self, id: OpId) -> &crate::core::governance::Proposal {
+    pub(super) fn proposal(&self, id: OpId) -> &crate::core::governance::Proposal {
         &self.r.state().gov.proposals[&id]
     }
 }
 
-fn proposal(kind: ProposalKind, tags: &[&str], command: Option<Command>) -> OpBody {
+pub(super) fn proposal(kind: ProposalKind, tags: &[&str], command: Option<Command>) -> OpBody {
     OpBody::ProposalCreate(NewProposal {
         kind,
         title: format!("{} proposal", kind.name()),
@@ -84,11 +84,11 @@ fn proposal(kind: ProposalKind, tags: &[&str], command: Option<Command>) -> OpBo
     })
 }
 
-fn config(key: &str, value: ConfigValue) -> Option<Command> {
+pub(super) fn config(key: &str, value: ConfigValue) -> Option<Command> {
     Some(Command::ConfigChange { key: key.into(), value })
 }
 
-fn task(title: &str, reward: u64, tags: &[&str]) -> OpBody {
+pub(super) fn task(title: &str, reward: u64, tags: &[&str]) -> OpBody {
     OpBody::TaskCreate(NewTask {
         schema: TaskSchema::TaskV1,
         title: title.into(),
@@ -101,15 +101,15 @@ fn task(title: &str, reward: u64, tags: &[&str]) -> OpBody {
     })
 }
 
-fn vote(p: OpId, yes: bool) -> OpBody {
+pub(super) fn vote(p: OpId, yes: bool) -> OpBody {
     OpBody::Vote { proposal: p, yes }
 }
 
-fn close(p: OpId) -> OpBody {
+pub(super) fn close(p: OpId) -> OpBody {
     OpBody::ProposalClose { proposal: p }
 }
 
-fn ratify(p: OpId) -> OpBody {
+pub(super) fn ratify(p: OpId) -> OpBody {
     OpBody::Ratify { proposal: p }
 }
 
@@ -173,7 +173,11 @@ fn proposal_schema_checks_title_tags_and_command_kind() {
     let bad = [
         proposal(ProposalKind::Generic, &[], config("tax_bps", ConfigValue::Int(1))),
         proposal(ProposalKind::ConfigChange, &[], None),
-        proposal(ProposalKind::Command, &[], Some(Command::CodeUpgrade { module_sha256: [1; 32] })),
+        proposal(
+            ProposalKind::Command,
+            &[],
+            Some(Command::CodeUpgrade { module_sha256: [1; 32], policy: crate::core::upgrade::Policy::Tax }),
+        ),
         proposal(ProposalKind::CodeUpgrade, &[], config("tax_bps", ConfigValue::Int(1))),
         proposal(ProposalKind::Generic, &["a", "a"], None),
     ];
@@ -588,7 +592,11 @@ fn code_upgrade_is_creatable_votable_and_ratifiable() {
     let p = a.op(
         T0,
         "global",
-        proposal(ProposalKind::CodeUpgrade, &[], Some(Command::CodeUpgrade { module_sha256: [7; 32] })),
+        proposal(
+            ProposalKind::CodeUpgrade,
+            &[],
+            Some(Command::CodeUpgrade { module_sha256: [7; 32], policy: crate::core::upgrade::Policy::Tax }),
+        ),
     );
     w.applied(&p);
     w.applied(&b.op(T0 + 1, "global", vote(p.id(), true)));
@@ -598,8 +606,10 @@ fn code_upgrade_is_creatable_votable_and_ratifiable() {
     w.applied(&a.op(T0 + 3, "global", ratify(p.id())));
     assert_eq!(w.proposal(p.id()).status, ProposalStatus::PendingRatification);
     w.applied(&b.op(T0 + 4, "global", ratify(p.id())));
-    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Executed);
-    assert!(w.r.state().gov.execution_log[0].result.message.contains(&hex::encode([7u8; 32])));
+    // The module was never published: the command fails, with the reason in the log.
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Failed);
+    let msg = &w.r.state().gov.execution_log[0].result.message;
+    assert!(msg.starts_with("module_not_present"), "{msg}");
 }
 
 // ---- properties --------------------------------------------------------------
@@ -1016,7 +1026,13 @@ fn random_history(seed: u64) -> Vec<VerifiedOp> {
                     1 => (ProposalKind::ConfigChange, config("validator_set_size", ConfigValue::Int(1 + next() % 5))),
                     2 => (ProposalKind::Command, config("tax_bps", ConfigValue::Int(next() % 400))),
                     3 => (ProposalKind::NetworkOperation, Some(split_command())),
-                    _ => (ProposalKind::CodeUpgrade, Some(Command::CodeUpgrade { module_sha256: [i as u8; 32] })),
+                    _ => (
+                        ProposalKind::CodeUpgrade,
+                        Some(Command::CodeUpgrade {
+                            module_sha256: [i as u8; 32],
+                            policy: crate::core::upgrade::Policy::Tax,
+                        }),
+                    ),
                 };
                 let tags: &[&str] = if next().is_multiple_of(2) { &["ops"] } else { &[] };
                 proposal(kind, tags, cmd)

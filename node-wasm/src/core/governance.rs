@@ -24,6 +24,7 @@ use crate::core::reject::Reject;
 use crate::core::reputation::{MILLI, Reputation};
 use crate::core::state::{Channel, Ctx, State, TaskStatus, hlc, list};
 use crate::core::tasks::is_blank;
+use crate::core::upgrade::ModuleHash;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -119,6 +120,16 @@ pub enum VoteOutcome {
     Rejected,
     /// No votes.
     Pending,
+}
+
+impl VoteOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            VoteOutcome::Approved => "approved",
+            VoteOutcome::Rejected => "rejected",
+            VoteOutcome::Pending => "pending",
+        }
+    }
 }
 
 /// One voter's line in a tally.
@@ -367,11 +378,23 @@ impl State {
     /// Rule `vote_outcome`: the weighted tally at op time `at_ms` (reputation
     /// decayed to then): approved iff yes > no, no votes → pending, ties reject.
     pub fn tally(&self, p: &Proposal, at_ms: u64) -> Tally {
+        self.tally_with_faults(p, at_ms).0
+    }
+
+    /// [`State::tally`] under the active `vote_weight` policy, with the
+    /// module of every weight that fell back to the built-in one (the fold
+    /// counts them at the close).
+    pub fn tally_with_faults(&self, p: &Proposal, at_ms: u64) -> (Tally, Vec<ModuleHash>) {
         let (mut yes_w, mut no_w) = (0u64, 0u64);
         let mut details = Vec::with_capacity(p.votes.len());
+        let mut faults = Vec::new();
         for (voter, yes) in &p.votes {
             let rep = self.accounts.get(voter).map(|a| a.reputation.at(at_ms)).unwrap_or_default();
-            let (w, matched) = vote_weight_milli(&rep, &p.tags);
+            let (builtin, matched) = vote_weight_milli(&rep, &p.tags);
+            let spec = p.tags.iter().filter_map(|t| rep.tags.get(t)).fold(0u64, |a, v| a.saturating_add(*v));
+            let r = self.upgrades.vote_weight(rep.total, spec, !p.tags.is_empty(), builtin);
+            faults.extend(r.fault);
+            let w = r.value;
             if *yes {
                 yes_w = yes_w.saturating_add(w);
             } else {
@@ -392,7 +415,7 @@ impl State {
         } else {
             VoteOutcome::Rejected
         };
-        Tally { yes_weight_milli: yes_w, no_weight_milli: no_w, outcome, details }
+        (Tally { yes_weight_milli: yes_w, no_weight_milli: no_w, outcome, details }, faults)
     }
 
     /// Rule `validator_set`: the top `validator_set_size` identities by
@@ -411,7 +434,13 @@ impl State {
         let Some(p) = self.gov.proposals.get(&id) else {
             return;
         };
-        let tally = self.tally(p, cx.hlc.ms);
+        let (tally, faults) = self.tally_with_faults(p, cx.hlc.ms);
+        for h in faults {
+            self.upgrades.policies.record_fallback(h);
+        }
+        let Some(p) = self.gov.proposals.get(&id) else {
+            return;
+        };
         let validators = self.compute_validators(cx.hlc.ms);
         self.gov.validators = validators.clone();
         let approved = tally.outcome == VoteOutcome::Approved;
@@ -484,7 +513,7 @@ impl State {
 
     /// Runs a command and appends its execution-log entry. Returns success.
     fn execute(&mut self, cx: Ctx<'_>, proposal: OpId, command: Command, ratified_by: Vec<NodeId>) -> bool {
-        let result = match self.run_command(cx, &command) {
+        let result = match self.run_command(cx, proposal, &command) {
             Ok(message) => CommandResult { success: true, message },
             Err(message) => CommandResult { success: false, message },
         };
@@ -495,7 +524,7 @@ impl State {
     }
 
     /// Each command checks everything before it changes anything.
-    fn run_command(&mut self, cx: Ctx<'_>, c: &Command) -> Result<String, String> {
+    fn run_command(&mut self, cx: Ctx<'_>, proposal: OpId, c: &Command) -> Result<String, String> {
         match c {
             Command::ConfigChange { key, value } => self.config_change(key, value),
             Command::SplitChannel { target, logic, parts } => self.split_channel(cx, target, *logic, parts),
@@ -504,10 +533,7 @@ impl State {
             Command::AcquireCommonTool(t) => self.acquire_common_tool(cx, t),
             Command::DeprecateCommonTool { channel, tool_id } => self.deprecate_common_tool(cx, channel, tool_id),
             Command::ReactivateCommonTool { channel, tool_id } => self.reactivate_common_tool(cx, channel, tool_id),
-            Command::CodeUpgrade { module_sha256 } => Ok(format!(
-                "upgrade to module {} approved; the self-upgrade subsystem switches to it",
-                hex::encode(module_sha256)
-            )),
+            Command::CodeUpgrade { module_sha256, policy } => self.code_upgrade(cx, proposal, *module_sha256, *policy),
         }
     }
 

@@ -27,12 +27,15 @@ pub mod tasks;
 pub mod teams;
 pub mod tools;
 pub mod upgrade;
+pub mod upgrades;
 pub mod vectors;
 
 #[cfg(test)]
 mod gov_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_fold_tests;
 #[cfg(test)]
 mod upgrade_tests;
 

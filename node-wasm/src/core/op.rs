@@ -24,6 +24,7 @@
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::core::hlc::Hlc;
+use crate::core::upgrade::{MAX_MODULE_BYTES, MAX_PIECE_BYTES, Policy};
 use crate::identity::{Identity, IdentityError, NodeId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -270,9 +271,13 @@ pub enum Command {
         name: String,
         definition: String,
     },
-    /// The upgrade itself is the self-upgrade subsystem's job.
+    /// Switches `policy` to the module whose bytes hash to `module_sha256`
+    /// (published as `module_piece` ops); the all-zero hash restores the
+    /// built-in policy (rollback). See `core/upgrades.rs`.
     CodeUpgrade {
+        #[serde(with = "hex32")]
         module_sha256: [u8; 32],
+        policy: Policy,
     },
     AcquireCommonTool(NewTool),
     DeprecateCommonTool {
@@ -442,6 +447,51 @@ pub enum OpBody {
     ToolUpkeep {
         tool_id: String,
     },
+    /// Piece `index` of `count` of a policy module whose whole bytes hash to
+    /// `module` (SHA-256). Pieces travel and are stored like any op.
+    ModulePiece {
+        #[serde(with = "hex32")]
+        module: [u8; 32],
+        index: u16,
+        count: u16,
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+/// Most pieces a module may have (`MAX_MODULE_BYTES / MAX_PIECE_BYTES`).
+pub const MAX_MODULE_PIECES: u16 = (MAX_MODULE_BYTES / MAX_PIECE_BYTES) as u16;
+
+/// `[u8; 32]` as 64 lowercase hex characters in JSON.
+pub mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut out = [0u8; 32];
+        if text.len() != 64 || hex::decode_to_slice(text.as_bytes(), &mut out).is_err() {
+            return Err(serde::de::Error::custom("expected 64 hex characters (a SHA-256)"));
+        }
+        Ok(out)
+    }
+}
+
+/// Byte strings as lowercase hex in JSON.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        hex::decode(text.as_bytes()).map_err(|_| serde::de::Error::custom("expected hex bytes"))
+    }
 }
 
 impl OpBody {
@@ -468,6 +518,7 @@ impl OpBody {
             OpBody::Vote { .. } => "vote",
             OpBody::ProposalClose { .. } => "proposal_close",
             OpBody::ProposalExpire { .. } => "proposal_expire",
+            OpBody::ModulePiece { .. } => "module_piece",
             OpBody::Ratify { .. } => "ratify",
             OpBody::KeyPublish { .. } => "key_publish",
             OpBody::ToolUpkeep { .. } => "tool_upkeep",
@@ -699,6 +750,9 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::ToolUpkeep { tool_id } => {
             w.u8(46).str(tool_id);
         }
+        OpBody::ModulePiece { module, index, count, bytes } => {
+            w.u8(50).raw(module).u16(*index).u16(*count).bytes(bytes);
+        }
     }
 }
 
@@ -752,8 +806,8 @@ pub(crate) fn encode_command(w: &mut Writer, c: &Command) {
         Command::UpdateSchema { name, definition } => {
             w.u8(4).str(name).str(definition);
         }
-        Command::CodeUpgrade { module_sha256 } => {
-            w.u8(5).raw(module_sha256);
+        Command::CodeUpgrade { module_sha256, policy } => {
+            w.u8(5).raw(module_sha256).u8(policy.tag());
         }
         Command::AcquireCommonTool(t) => {
             w.u8(6).str(&t.channel).str(&t.tool_id).str(&t.description);
@@ -838,7 +892,10 @@ fn decode_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
             name: r.str("schema name", MAX_SCHEMA_NAME_BYTES)?.to_owned(),
             definition: r.str("schema definition", MAX_DESCRIPTION_BYTES)?.to_owned(),
         },
-        5 => Command::CodeUpgrade { module_sha256: r.array()? },
+        5 => Command::CodeUpgrade {
+            module_sha256: r.array()?,
+            policy: Policy::from_tag(r.u8()?).ok_or(DecodeError::Invalid("policy"))?,
+        },
         6 => {
             let channel = decode_channel(r)?;
             let tool_id = r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned();
@@ -1001,6 +1058,19 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
         44 => OpBody::Ratify { proposal: task(r)? },
         45 => OpBody::KeyPublish { x25519: r.array()? },
         46 => OpBody::ToolUpkeep { tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned() },
+        50 => {
+            let module = r.array()?;
+            let index = r.u16()?;
+            let count = r.u16()?;
+            if count == 0 || count > MAX_MODULE_PIECES || index >= count {
+                return Err(DecodeError::Invalid("module piece index/count"));
+            }
+            let bytes = r.bytes("module piece", MAX_PIECE_BYTES)?.to_vec();
+            if bytes.is_empty() {
+                return Err(DecodeError::Invalid("empty module piece"));
+            }
+            OpBody::ModulePiece { module, index, count, bytes }
+        }
         t => return Err(DecodeError::UnknownTag(t)),
     })
 }
@@ -1225,7 +1295,7 @@ mod tests {
                 title: "w".into(),
                 description: String::new(),
                 tags: vec![],
-                command: Some(Command::CodeUpgrade { module_sha256: [4; 32] }),
+                command: Some(Command::CodeUpgrade { module_sha256: [4; 32], policy: Policy::Tax }),
             }),
             OpBody::Vote { proposal: t, yes: true },
             OpBody::Vote { proposal: t, yes: false },
@@ -1234,6 +1304,7 @@ mod tests {
             OpBody::Ratify { proposal: t },
             OpBody::KeyPublish { x25519: [3; 32] },
             OpBody::ToolUpkeep { tool_id: "gh".into() },
+            OpBody::ModulePiece { module: [5; 32], index: 1, count: 2, bytes: vec![0, 97, 115, 109] },
             OpBody::ProposalCreate(NewProposal {
                 kind: ProposalKind::Command,
                 title: "tool".into(),

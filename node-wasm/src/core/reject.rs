@@ -5,6 +5,7 @@
 //! the op was refused before sending or lost a race after.
 
 use crate::core::op::{OpId, TaskId};
+use crate::core::upgrade::ModuleHash;
 use crate::identity::NodeId;
 use std::fmt;
 
@@ -185,6 +186,19 @@ pub enum Reject {
         tool: String,
     },
     ToolSecretUnavailable(String),
+    ModulePresent(ModuleHash),
+    PieceCountMismatch {
+        module: ModuleHash,
+        count: u16,
+        expected: u16,
+    },
+    DuplicatePiece {
+        module: ModuleHash,
+        index: u16,
+    },
+    TooManyPendingModules {
+        limit: usize,
+    },
     /// The author equivocated at or before this op's seq (log-level rule).
     Equivocation {
         seq: u64,
@@ -259,6 +273,10 @@ impl Reject {
             UpkeepNotDue { .. } => "upkeep_not_due",
             ToolNotRequired { .. } => "tool_not_required",
             ToolSecretUnavailable(_) => "tool_secret_unavailable",
+            ModulePresent(_) => "module_present",
+            PieceCountMismatch { .. } => "piece_count_mismatch",
+            DuplicatePiece { .. } => "duplicate_piece",
+            TooManyPendingModules { .. } => "too_many_pending_modules",
         }
     }
 }
@@ -385,6 +403,20 @@ impl fmt::Display for Reject {
             ToolSecretUnavailable(t) => {
                 write!(f, "the credential of common tool {t} is not sealed to this node or cannot be opened")
             }
+            ModulePresent(m) => {
+                write!(f, "module {}… is already assembled; its pieces are no longer needed", m.short())
+            }
+            PieceCountMismatch { module, count, expected } => write!(
+                f,
+                "piece says module {}… has {count} pieces, but this author's earlier pieces say {expected}",
+                module.short()
+            ),
+            DuplicatePiece { module, index } => {
+                write!(f, "piece {index} of module {}… was already published by this author", module.short())
+            }
+            TooManyPendingModules { limit } => {
+                write!(f, "this author already has {limit} incomplete modules; complete one before starting another")
+            }
             Equivocation { seq } => {
                 write!(f, "the author signed two different ops at seq {seq}; its ops from there on have no effect")
             }
@@ -467,6 +499,10 @@ mod tests {
             Reject::UpkeepNotDue { tool: "x".into(), due_ms: 1 },
             Reject::ToolNotRequired { task: t, tool: "x".into() },
             Reject::ToolSecretUnavailable("x".into()),
+            Reject::ModulePresent(ModuleHash([1; 32])),
+            Reject::PieceCountMismatch { module: ModuleHash([1; 32]), count: 2, expected: 3 },
+            Reject::DuplicatePiece { module: ModuleHash([1; 32]), index: 0 },
+            Reject::TooManyPendingModules { limit: 4 },
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len(), "duplicate reject codes");

@@ -18,6 +18,7 @@ use crate::core::reject::{Payer, Reject};
 use crate::core::reputation::Reputation;
 use crate::core::teams::TeamTask;
 use crate::core::tools::Tools;
+use crate::core::upgrades::Upgrades;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -157,6 +158,8 @@ pub struct State {
     pub gov: Governance,
     /// Published X25519 keys and common tools.
     pub tools: Tools,
+    /// Policy modules, the active policy versions and their history.
+    pub upgrades: Upgrades,
     pub minted: u64,
     /// Sum of every task's escrow (kept for the conservation check).
     pub escrow: u64,
@@ -203,6 +206,7 @@ impl State {
             skills: BTreeMap::new(),
             gov: Governance::default(),
             tools: Tools::default(),
+            upgrades: Upgrades::default(),
             minted: 0,
             escrow: 0,
             applied: 0,
@@ -241,6 +245,9 @@ impl State {
             OpBody::Ratify { proposal } => self.ratify(cx, *proposal),
             OpBody::KeyPublish { x25519 } => self.key_publish(cx, *x25519),
             OpBody::ToolUpkeep { tool_id } => self.tool_upkeep(cx, tool_id),
+            OpBody::ModulePiece { module, index, count, bytes } => {
+                self.module_piece(cx, *module, *index, *count, bytes)
+            }
         };
         match r {
             Ok(()) => self.applied += 1,
@@ -478,6 +485,7 @@ impl State {
         w.u64(p.proposal_min_voting_seconds).u64(p.proposal_auto_close_after_seconds).u64(p.validator_set_size);
         crate::core::governance::encode_canonical(&self.gov, w);
         crate::core::tools::encode_canonical(&self.tools, w);
+        crate::core::upgrades::encode_canonical(&self.upgrades, w);
     }
 }
 

@@ -6,7 +6,6 @@
 //! (or, for auctions, when it is awarded), paid out minus tax on completion,
 //! and refunded on deletion if not yet paid.
 
-use crate::core::economy::tax;
 use crate::core::op::{Funding, GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTask, TaskId, TaskSchema};
 use crate::core::reject::{Payer, Reject};
 use crate::core::state::{Auction, AuctionStatus, Ctx, State, Task, TaskStatus};
@@ -169,7 +168,7 @@ impl State {
         let channel = t.channel.clone();
         let owner = t.owner;
         let tags = t.tags.clone();
-        let tax = tax(reward, self.params.tax_bps);
+        let tax = self.policy_tax(reward, self.params.tax_bps);
         self.release_to(&Payer::Node(cx.author), reward - tax);
         self.release_to(&Payer::Treasury(channel), tax);
         if owner != cx.author {

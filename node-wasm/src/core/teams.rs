@@ -27,7 +27,6 @@
 //! which unlike Unicode case mapping cannot change between Rust releases);
 //! 1000 when nothing is required.
 
-use crate::core::economy::tax;
 use crate::core::hlc::Hlc;
 use crate::core::op::{GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTeamTask, OpId, TaskId};
 use crate::core::reject::{Payer, Reject};
@@ -391,7 +390,7 @@ impl State {
         let bps = self.params.tax_bps;
         let milli = self.params.task_reputation_milli;
         for (who, amount, tags) in payouts {
-            let tax = tax(amount, bps);
+            let tax = self.policy_tax(amount, bps);
             self.release_to(&Payer::Node(who), amount - tax);
             self.release_to(&Payer::Treasury(channel.clone()), tax);
             if who != owner

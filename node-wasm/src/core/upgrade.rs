@@ -237,13 +237,63 @@ fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A module's SHA-256, written as 64 hex characters in JSON (and usable as
+/// a JSON map key).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModuleHash(pub [u8; 32]);
+
+impl ModuleHash {
+    /// The built-in policy (rollback target).
+    pub const BUILTIN: ModuleHash = ModuleHash(BUILTIN);
+
+    pub fn to_text(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// First 8 hex characters, for messages.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+
+    pub fn parse(text: &str) -> Option<ModuleHash> {
+        let mut out = [0u8; 32];
+        (text.len() == 64 && hex::decode_to_slice(text.as_bytes(), &mut out).is_ok()).then_some(ModuleHash(out))
+    }
+}
+
+impl std::fmt::Display for ModuleHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+impl Serialize for ModuleHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModuleHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        ModuleHash::parse(&text).ok_or_else(|| serde::de::Error::custom("module hash must be 64 hex chars"))
+    }
+}
+
+impl Policy {
+    /// Wire / display name.
+    pub fn name(self) -> &'static str {
+        self.export()
+    }
+}
+
 /// The network's policy versions: the active module per policy (absent =
 /// built-in) and the number of calls that fell back per module. Part of the
 /// state (and so of the snapshot); see `encode` for the canonical bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policies {
-    pub active: BTreeMap<Policy, [u8; 32]>,
-    pub fallbacks: BTreeMap<[u8; 32], u64>,
+    pub active: BTreeMap<Policy, ModuleHash>,
+    pub fallbacks: BTreeMap<ModuleHash, u64>,
 }
 
 impl Policies {
@@ -253,11 +303,11 @@ impl Policies {
         out.extend_from_slice(&(self.active.len() as u32).to_be_bytes());
         for (p, h) in &self.active {
             out.push(p.tag());
-            out.extend_from_slice(h);
+            out.extend_from_slice(&h.0);
         }
         out.extend_from_slice(&(self.fallbacks.len() as u32).to_be_bytes());
         for (h, n) in &self.fallbacks {
-            out.extend_from_slice(h);
+            out.extend_from_slice(&h.0);
             out.extend_from_slice(&n.to_be_bytes());
         }
     }
@@ -267,99 +317,31 @@ impl Policies {
         if hash == BUILTIN {
             self.active.remove(&policy);
         } else {
-            self.active.insert(policy, hash);
+            self.active.insert(policy, ModuleHash(hash));
         }
     }
 
-    fn record_fallback(&mut self, hash: [u8; 32]) {
+    /// Counts one call of `hash` that fell back to the built-in policy.
+    pub fn record_fallback(&mut self, hash: ModuleHash) {
         let n = self.fallbacks.entry(hash).or_insert(0);
         *n = n.saturating_add(1);
     }
 }
 
-/// Compiled modules by `(hash, policy)`, kept outside the hashed state.
-/// `modules` is the state's assembled module store (hash → bytes).
+/// Compiled modules by `(hash, policy)`, kept outside the hashed state: a
+/// load result is a pure function of the bytes, so a cold cache gives the
+/// same answers as a warm one. A module not (yet) present is not cached.
 #[derive(Default)]
 pub struct ModuleCache {
     engine: Option<Engine>,
-    loaded: BTreeMap<([u8; 32], Policy), Result<PolicyModule, LoadError>>,
+    loaded: BTreeMap<(ModuleHash, Policy), Result<PolicyModule, LoadError>>,
 }
 
 impl ModuleCache {
-    pub fn get(
-        &mut self,
-        modules: &BTreeMap<[u8; 32], Vec<u8>>,
-        hash: [u8; 32],
-        policy: Policy,
-    ) -> Result<&PolicyModule, LoadError> {
+    pub fn get(&mut self, bytes: Option<&[u8]>, hash: ModuleHash, policy: Policy) -> Result<PolicyModule, LoadError> {
+        let Some(bytes) = bytes else { return Err(LoadError::NotPresent) };
         let engine = self.engine.get_or_insert_with(engine).clone();
-        let entry = self.loaded.entry((hash, policy)).or_insert_with(|| match modules.get(&hash) {
-            Some(bytes) => PolicyModule::load(&engine, bytes, &hash, policy),
-            None => Err(LoadError::NotPresent),
-        });
-        entry.as_ref().map_err(Clone::clone)
-    }
-}
-
-/// Vote weight under the active policy: the module's result, or the
-/// built-in `builtin` on any fault (counted in `policies.fallbacks`).
-pub fn policy_vote_weight(
-    policies: &mut Policies,
-    modules: &BTreeMap<[u8; 32], Vec<u8>>,
-    cache: &mut ModuleCache,
-    total_milli: u64,
-    spec_milli: u64,
-    tagged: bool,
-    builtin: u64,
-) -> u64 {
-    let Some(hash) = policies.active.get(&Policy::VoteWeight).copied() else { return builtin };
-    match cache.get(modules, hash, Policy::VoteWeight).map(|m| m.vote_weight(total_milli, spec_milli, tagged)) {
-        Ok(Ok(w)) => w,
-        _ => {
-            policies.record_fallback(hash);
-            builtin
-        }
-    }
-}
-
-/// Tax under the active policy (see [`policy_vote_weight`]).
-pub fn policy_tax(
-    policies: &mut Policies,
-    modules: &BTreeMap<[u8; 32], Vec<u8>>,
-    cache: &mut ModuleCache,
-    reward: u64,
-    tax_bps: u64,
-) -> u64 {
-    let builtin = crate::core::economy::tax(reward, tax_bps);
-    let Some(hash) = policies.active.get(&Policy::Tax).copied() else { return builtin };
-    match cache.get(modules, hash, Policy::Tax).map(|m| m.tax(reward, tax_bps)) {
-        Ok(Ok(t)) => t,
-        _ => {
-            policies.record_fallback(hash);
-            builtin
-        }
-    }
-}
-
-/// Auction score of one bid under the active policy; `builtin` is the
-/// built-in `4·cost + 4·rep + 2·time` for the same inputs.
-#[allow(clippy::too_many_arguments)]
-pub fn policy_auction_score(
-    policies: &mut Policies,
-    modules: &BTreeMap<[u8; 32], Vec<u8>>,
-    cache: &mut ModuleCache,
-    cost_bp: u64,
-    rep_bp: u64,
-    time_bp: u64,
-    builtin: u64,
-) -> u64 {
-    let Some(hash) = policies.active.get(&Policy::AuctionScore).copied() else { return builtin };
-    match cache.get(modules, hash, Policy::AuctionScore).map(|m| m.auction_score(cost_bp, rep_bp, time_bp)) {
-        Ok(Ok(s)) => s,
-        _ => {
-            policies.record_fallback(hash);
-            builtin
-        }
+        self.loaded.entry((hash, policy)).or_insert_with(|| PolicyModule::load(&engine, bytes, &hash.0, policy)).clone()
     }
 }
 
@@ -386,4 +368,29 @@ pub fn assemble(hash: &[u8; 32], count: u16, pieces: &BTreeMap<u16, Vec<u8>>) ->
 /// Splits module bytes into pieces of at most [`MAX_PIECE_BYTES`].
 pub fn split(bytes: &[u8]) -> Vec<Vec<u8>> {
     bytes.chunks(MAX_PIECE_BYTES).map(<[u8]>::to_vec).collect()
+}
+
+/// The example policy modules shipped with the node, compiled from
+/// `node-wasm/modules/*.wat` by the build script (`build.rs`).
+pub mod examples {
+    use super::Policy;
+
+    /// `1 + √points` vote weight (`quadratic_vote.wat`).
+    pub const QUADRATIC_VOTE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/quadratic_vote.wasm"));
+    /// 5 % tax whatever the configured rate (`flat_tax.wat`).
+    pub const FLAT_TAX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/flat_tax.wasm"));
+    /// The cheapest bid wins auctions (`cheapest_bid.wat`).
+    pub const CHEAPEST_BID: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cheapest_bid.wasm"));
+
+    /// `(name, policy, bytes)` of every example.
+    pub const ALL: [(&str, Policy, &[u8]); 3] = [
+        ("quadratic_vote", Policy::VoteWeight, QUADRATIC_VOTE),
+        ("flat_tax", Policy::Tax, FLAT_TAX),
+        ("cheapest_bid", Policy::AuctionScore, CHEAPEST_BID),
+    ];
+
+    /// The example called `name`.
+    pub fn get(name: &str) -> Option<(Policy, &'static [u8])> {
+        ALL.iter().find(|(n, _, _)| *n == name).map(|(_, p, b)| (*p, *b))
+    }
 }

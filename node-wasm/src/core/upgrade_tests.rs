@@ -5,9 +5,26 @@ use std::collections::BTreeMap;
 
 use super::economy;
 use super::upgrade::*;
+use super::upgrades::{PolicyResult, StoredModule, Upgrades};
 
 fn wasm(wat_text: &str) -> Vec<u8> {
     wat::parse_str(wat_text).expect("test WAT parses")
+}
+
+/// An upgrade state holding `bytes` as an assembled module (not active).
+fn with_module(bytes: &[u8]) -> (Upgrades, ModuleHash) {
+    let hash = ModuleHash(module_hash(bytes));
+    let mut u = Upgrades::default();
+    u.modules.insert(
+        hash,
+        StoredModule {
+            bytes: std::sync::Arc::new(bytes.to_vec()),
+            size: bytes.len() as u64,
+            assembled_by: crate::identity::NodeId([0; 32]),
+            assembled_at: crate::core::hlc::Hlc::ZERO,
+        },
+    );
+    (u, hash)
 }
 
 fn load(bytes: &[u8], policy: Policy) -> Result<PolicyModule, LoadError> {
@@ -42,14 +59,14 @@ fn infinite_loop_runs_out_of_fuel_and_falls_back() {
     let bytes = wasm(r#"(module (func (export "tax") (param i64 i64) (result i64) (loop $l (br $l)) (i64.const 0)))"#);
     let m = load(&bytes, Policy::Tax).unwrap();
     assert!(matches!(m.tax(1000, 500), Err(CallFault::Trap(_))));
-    let hash = module_hash(&bytes);
-    let modules = BTreeMap::from([(hash, bytes)]);
-    let mut p = Policies::default();
-    p.activate(Policy::Tax, hash);
-    let mut cache = ModuleCache::default();
-    assert_eq!(policy_tax(&mut p, &modules, &mut cache, 1000, 500), economy::tax(1000, 500));
-    assert_eq!(policy_tax(&mut p, &modules, &mut cache, 1000, 500), economy::tax(1000, 500));
-    assert_eq!(p.fallbacks.get(&hash), Some(&2));
+    let (mut u, hash) = with_module(&bytes);
+    u.policies.activate(Policy::Tax, hash.0);
+    for _ in 0..2 {
+        let r = u.tax(1000, 500);
+        assert_eq!(r, PolicyResult { value: economy::tax(1000, 500), fault: Some(hash) });
+        u.policies.record_fallback(hash);
+    }
+    assert_eq!(u.policies.fallbacks.get(&hash), Some(&2));
 }
 
 #[test]
@@ -115,35 +132,27 @@ fn trap_in_start_is_refused_and_divide_by_zero_falls_back() {
 
 #[test]
 fn activation_and_rollback_switch_the_policy() {
-    let bytes = wasm(QUADRATIC);
-    let hash = module_hash(&bytes);
-    let modules = BTreeMap::from([(hash, bytes)]);
-    let mut cache = ModuleCache::default();
-    let mut p = Policies::default();
-    assert_eq!(policy_vote_weight(&mut p, &modules, &mut cache, 4_000, 0, false, 2321), 2321);
-    p.activate(Policy::VoteWeight, hash);
-    assert_eq!(policy_vote_weight(&mut p, &modules, &mut cache, 4_000, 0, false, 2321), 3000);
-    p.activate(Policy::VoteWeight, BUILTIN);
-    assert_eq!(policy_vote_weight(&mut p, &modules, &mut cache, 4_000, 0, false, 2321), 2321);
-    assert!(p.active.is_empty() && p.fallbacks.is_empty());
-    // An active module that is absent on this node falls back and is counted.
-    p.activate(Policy::VoteWeight, [9; 32]);
-    assert_eq!(policy_vote_weight(&mut p, &BTreeMap::new(), &mut ModuleCache::default(), 1, 1, true, 77), 77);
-    assert_eq!(p.fallbacks.get(&[9; 32]), Some(&1));
+    let (mut u, hash) = with_module(&wasm(QUADRATIC));
+    assert_eq!(u.vote_weight(4_000, 0, false, 2321).value, 2321);
+    u.policies.activate(Policy::VoteWeight, hash.0);
+    assert_eq!(u.vote_weight(4_000, 0, false, 2321), PolicyResult { value: 3000, fault: None });
+    u.policies.activate(Policy::VoteWeight, BUILTIN);
+    assert_eq!(u.vote_weight(4_000, 0, false, 2321).value, 2321);
+    assert!(u.policies.active.is_empty() && u.policies.fallbacks.is_empty());
+    // An active module that is absent on this node falls back.
+    u.policies.activate(Policy::VoteWeight, [9; 32]);
+    assert_eq!(u.vote_weight(1, 1, true, 77), PolicyResult { value: 77, fault: Some(ModuleHash([9; 32])) });
 }
 
 #[test]
 fn cold_and_warm_caches_agree() {
     let bytes = wasm(QUADRATIC);
-    let hash = module_hash(&bytes);
-    let modules = BTreeMap::from([(hash, bytes)]);
-    let mut warm = ModuleCache::default();
+    let (mut warm, hash) = with_module(&bytes);
+    warm.policies.activate(Policy::VoteWeight, hash.0);
     for total in [0u64, 1, 999, 1000, 12_345, 1 << 40] {
-        let mut p = Policies::default();
-        p.activate(Policy::VoteWeight, hash);
-        let a = policy_vote_weight(&mut p.clone(), &modules, &mut warm, total, 0, false, 1);
-        let b = policy_vote_weight(&mut p, &modules, &mut ModuleCache::default(), total, 0, false, 1);
-        assert_eq!(a, b);
+        let (mut cold, _) = with_module(&bytes);
+        cold.policies.activate(Policy::VoteWeight, hash.0);
+        assert_eq!(warm.vote_weight(total, 0, false, 1), cold.vote_weight(total, 0, false, 1));
     }
 }
 

@@ -12,7 +12,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "c518ac84d9c6425849c67d2d2ea3ca74723c271b18be2067133b0800b1b8d38e";
+pub const GOLDEN_STATE_HASH: &str = "d6082b1c5ec9f027723d8c55a2b99cb575869b5582b60976ddd9da57bf60c86b";
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -131,6 +131,40 @@ pub fn golden_history() -> Vec<VerifiedOp> {
     out.push(empty);
     out.push(d.op(T0 + 3 * day + 5, "global", OpBody::ProposalClose { proposal: empty_id }));
     out.push(b.op(T0 + 3 * day + 6, "global", OpBody::KeyPublish { x25519: b.key.x25519_public() }));
+    // Self-upgrade: the flat-tax module in two pieces (published out of
+    // order), a code_upgrade ratified by a quorum of validators, and a paid
+    // task completed under the new tax (5 % of 40 = 2 instead of 3 % = 1).
+    let module = crate::core::upgrade::examples::FLAT_TAX;
+    let hash = crate::core::upgrade::module_hash(module);
+    let half = module.len() / 2;
+    for (n, (i, piece)) in [(1u16, &module[half..]), (0, &module[..half])].into_iter().enumerate() {
+        let body = OpBody::ModulePiece { module: hash, index: i, count: 2, bytes: piece.to_vec() };
+        out.push(a.op(T0 + 4 * day + n as u64, "global", body));
+    }
+    let up = a.op(
+        T0 + 4 * day + 2,
+        "global",
+        OpBody::ProposalCreate(NewProposal {
+            kind: ProposalKind::CodeUpgrade,
+            title: "flat tax".into(),
+            description: String::new(),
+            tags: vec![],
+            command: Some(Command::CodeUpgrade { module_sha256: hash, policy: crate::core::upgrade::Policy::Tax }),
+        }),
+    );
+    let up_id = up.as_ref().map(|o| o.id()).unwrap_or_default();
+    out.push(up);
+    out.push(b.op(T0 + 4 * day + 3, "global", OpBody::Vote { proposal: up_id, yes: true }));
+    out.push(d.op(T0 + 4 * day + 4, "global", OpBody::ProposalClose { proposal: up_id }));
+    for (i, who) in [&mut a, &mut b, &mut c].into_iter().enumerate() {
+        out.push(who.op(T0 + 4 * day + 5 + i as u64, "global", OpBody::Ratify { proposal: up_id }));
+    }
+    let t3 = b.op(T0 + 4 * day + 10, "dev", task("taxed by module", 40, None));
+    let t3id = t3.as_ref().map(|o| o.id()).unwrap_or_default();
+    out.push(t3);
+    out.push(c.op(T0 + 4 * day + 11, "dev", OpBody::TaskClaim { task: t3id }));
+    out.push(c.op(T0 + 4 * day + 12, "dev", OpBody::TaskStart { task: t3id }));
+    out.push(c.op(T0 + 4 * day + 13, "dev", OpBody::TaskComplete { task: t3id }));
     // Equivocation by e: two different ops at seq 1.
     let mut e = Chain::new(15);
     out.push(e.op(T0 + 2 * day + 6, "dev", OpBody::ChannelSubscribe));
@@ -166,7 +200,7 @@ mod tests {
     #[test]
     fn golden_history_gives_the_golden_state_hash() {
         let ops = golden_history();
-        assert_eq!(ops.len(), 27);
+        assert_eq!(ops.len(), 39);
         let mut in_order = Replica::new();
         for op in &ops {
             in_order.receive_verified(op.clone(), u64::MAX / 2);
@@ -182,10 +216,20 @@ mod tests {
         assert!(statuses.contains(&TaskStatus::Completed));
         assert!(statuses.contains(&TaskStatus::Claimed), "auction awarded");
         assert!(s.teams.values().all(|t| t.status == TeamStatus::Completed));
-        assert_eq!(in_order.snapshot().rejected.len(), 1, "the losing claim");
+        let rejected: Vec<String> = in_order.snapshot().rejected.iter().map(|r| format!("{r:?}")).collect();
+        assert_eq!(rejected.len(), 1, "the losing claim: {rejected:#?}");
         assert_eq!(s.params.tax_bps, 300, "the config change executed");
-        assert_eq!(s.gov.execution_log.len(), 1);
-        assert_eq!(s.gov.proposals.len(), 2);
+        assert_eq!(s.gov.execution_log.len(), 2);
+        let up = &s.gov.execution_log[1];
+        assert!(up.result.success, "{}", up.result.message);
+        use crate::core::upgrade::{Policy, examples};
+        let flat = crate::core::upgrade::ModuleHash(crate::core::upgrade::module_hash(examples::FLAT_TAX));
+        assert_eq!(s.upgrades.policies.active.get(&Policy::Tax), Some(&flat));
+        assert_eq!(s.upgrades.history.len(), 1);
+        let taxed = s.tasks.values().find(|t| t.title == "taxed by module").expect("task");
+        assert_eq!(taxed.status, TaskStatus::Completed);
+        assert!(s.upgrades.pending.is_empty() && s.upgrades.modules.len() == 1);
+        assert_eq!(s.gov.proposals.len(), 3);
         assert_eq!(s.tools.keys.len(), 1);
         assert_eq!(hash, GOLDEN_STATE_HASH, "canonical state encoding changed");
     }

@@ -58,6 +58,16 @@ pub enum Input {
         seq: u64,
         payload: Vec<u8>,
     },
+    /// A message this node already holds from before (its own storage,
+    /// checked when it was first received): recorded in the store so that
+    /// catch-up advertises it and peers do not send it again, but neither
+    /// delivered, validated nor forwarded. Own messages are published instead.
+    Restore {
+        topic: String,
+        origin: NodeId,
+        seq: u64,
+        payload: Vec<u8>,
+    },
     Subscribe(String),
     Unsubscribe(String),
     /// The app found a delivered message invalid after the fact: whoever
@@ -118,6 +128,8 @@ pub enum Output {
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     pub published: u64,
+    /// Messages recorded from this node's own storage (`Input::Restore`).
+    pub restored: u64,
     pub delivered: u64,
     /// Messages received again after the first copy.
     pub duplicates: u64,
@@ -281,6 +293,7 @@ impl Router {
             Input::Frame(peer, bytes) => self.on_frame(peer, &bytes),
             Input::Publish { topic, payload } => self.publish(topic, None, payload),
             Input::PublishSeq { topic, seq, payload } => self.publish(topic, Some(seq), payload),
+            Input::Restore { topic, origin, seq, payload } => self.restore(topic, origin, seq, payload),
             Input::Subscribe(topic) => self.subscribe(topic),
             Input::Unsubscribe(topic) => self.unsubscribe(topic),
             Input::Invalid(id) => {
@@ -418,6 +431,21 @@ impl Router {
         for p in targets {
             self.send_bytes(p, bytes.clone());
         }
+    }
+
+    /// Rule `restore`: see [`Input::Restore`]. Malformed input is ignored.
+    fn restore(&mut self, topic: String, origin: NodeId, seq: u64, payload: Vec<u8>) {
+        if !super::message::valid_topic(&topic) || payload.len() > super::message::MAX_PAYLOAD || seq == 0 {
+            return;
+        }
+        let msg = Message { topic, origin, seq, hops: 0, payload };
+        let id = msg.id();
+        if self.store.knows(&id, &msg) {
+            return;
+        }
+        self.seen.insert(id, None, self.now, self.cfg.seen_ttl_ms);
+        self.stats.restored += 1;
+        self.store.insert(id, msg);
     }
 
     fn on_frame(&mut self, peer: NodeId, bytes: &[u8]) {

@@ -14,17 +14,27 @@
 //!   has its state at once and never re-signs a seq it already used (which
 //!   would be equivocation). Its own ops are re-published so peers' catch-up
 //!   can be served.
+//! - **Storage problems are shown, not swallowed**: a failed open, read or
+//!   write of IndexedDB is counted and kept as a sentence for the user
+//!   ([`Ledger::storage_error`], `status().storage`); the node keeps running
+//!   in memory. A batch that failed to save is retried with the next one (or
+//!   after 5 s), and the error clears once a save succeeds again.
+//! - **Imported identities** ([`store::import_identity`]) carry the chain
+//!   head reached elsewhere; until this node holds its own ops up to it,
+//!   [`Ledger::act`] refuses to sign (a second op at a used seq would be
+//!   equivocation).
 
 use crate::console_log;
-use crate::core::op::{OpBody, OpId, SignedOp, VerifiedOp};
-use crate::core::replica::{Replica, Snapshot};
+use crate::core::op::{GLOBAL_CHANNEL, OpBody, OpId, SignedOp, VerifiedOp};
+use crate::core::replica::{Received, Replica, Snapshot};
+use crate::persistence::{self, StorageProblem};
 use crate::pubsub::{self, GLOBAL_TOPIC, MsgId, Validation};
 use crate::runtime::store;
 use crate::runtime::transport::Node;
 use crate::runtime::util::{now_ms, sleep_ms};
 use crate::runtime::webcrypto;
 use serde::Serialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
@@ -32,15 +42,47 @@ use wasm_bindgen_futures::spawn_local;
 /// Verified ops waiting for delivery; bounded so a flood cannot grow it.
 const MAX_VERIFIED_WAITING: usize = 8192;
 
+/// A save batch that keeps failing is retried at most this large; beyond
+/// it the oldest unsaved ops are only in memory (the error says so).
+const MAX_UNSAVED: usize = 50_000;
+
 /// Counters for the UI and the benchmarks.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LedgerStats {
     pub ops_created: u64,
+    /// Ops delivered by SynapseSub (new or not).
     pub ops_received: u64,
     pub ops_invalid: u64,
+    /// Ops restored from IndexedDB at start.
     pub ops_loaded: u64,
+    /// Stored ops skipped at start because they no longer decode or verify.
+    pub ops_load_skipped: u64,
+    /// Ops from peers that this node did not hold yet (after the load): with
+    /// `ops_loaded`, shows that a reload fetches only what it lacks.
+    pub ops_fetched: u64,
+    /// Ops from peers that this node already held (from the load or earlier).
+    pub ops_refetched: u64,
+    /// Failed IndexedDB operations (open, read, write), counted.
     pub store_errors: u64,
+    /// The browser's words for the last failure.
     pub last_store_error: Option<String>,
+    /// The current storage problem as a sentence for the user, or null when
+    /// storage works.
+    pub storage_error: Option<String>,
+}
+
+/// Whether storage works, for `status()` and the UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageStatus {
+    pub ok: bool,
+    /// `unavailable`, `full`, `write_failed`, `read_failed` or null.
+    pub problem: Option<StorageProblem>,
+    /// A sentence for the user, or null.
+    pub error: Option<String>,
+    /// True when IndexedDB could not be opened at start: nothing is saved.
+    pub memory_only: bool,
+    /// Ops waiting to be written (retried with the next save).
+    pub unsaved: usize,
 }
 
 struct Inner {
@@ -51,6 +93,14 @@ struct Inner {
     /// When each op was first stored here (ms since navigation start).
     seen_at: RefCell<BTreeMap<OpId, f64>>,
     unsaved: RefCell<Vec<(String, Vec<u8>)>>,
+    save_scheduled: Cell<bool>,
+    /// The current storage problem (cleared by a successful save).
+    storage_problem: Cell<Option<StorageProblem>>,
+    /// IndexedDB could not be opened at start: saves are not attempted.
+    memory_only: Cell<bool>,
+    /// This node must not sign before its own chain reaches this seq
+    /// (an imported identity's head; see `store::import_identity`).
+    chain_floor: Cell<u64>,
     stats: RefCell<LedgerStats>,
     /// Deadline items last tried, and when (wall ms).
     deadline_tries: RefCell<BTreeMap<String, u64>>,
@@ -79,6 +129,10 @@ impl Ledger {
                 verified: RefCell::new(BTreeMap::new()),
                 seen_at: RefCell::new(BTreeMap::new()),
                 unsaved: RefCell::new(vec![]),
+                save_scheduled: Cell::new(false),
+                storage_problem: Cell::new(None),
+                memory_only: Cell::new(false),
+                chain_floor: Cell::new(0),
                 stats: RefCell::new(LedgerStats::default()),
                 deadline_tries: RefCell::new(BTreeMap::new()),
             }),
@@ -140,19 +194,34 @@ impl Ledger {
             }
             self.inner.stats.borrow_mut().ops_received += ops.len() as u64;
         }
-        self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
+        let results = self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
+        {
+            let mut s = self.inner.stats.borrow_mut();
+            for r in results {
+                match r {
+                    Received::Stored | Received::Held => s.ops_fetched += 1,
+                    Received::Duplicate => s.ops_refetched += 1,
+                    Received::Dropped => {}
+                }
+            }
+        }
         self.schedule_save();
         self.inner.node.touch();
     }
 
     fn schedule_save(&self) {
-        if self.inner.unsaved.borrow().len() != 1 {
+        if self.inner.memory_only.get() {
+            self.inner.unsaved.borrow_mut().clear(); // nothing can be saved
+            return;
+        }
+        if self.inner.save_scheduled.replace(true) {
             return; // a save is already scheduled
         }
         let l = self.clone();
         spawn_local(async move {
             sleep_ms(50).await; // batch a burst of ops into one transaction
             let batch = std::mem::take(&mut *l.inner.unsaved.borrow_mut());
+            l.inner.save_scheduled.set(false);
             let r = match store::open_db().await {
                 Ok(db) => {
                     let r = store::save_ops(&db, &l.inner.profile, &batch).await;
@@ -161,44 +230,160 @@ impl Ledger {
                 }
                 Err(e) => Err(e),
             };
-            if let Err(e) = r {
-                let mut s = l.inner.stats.borrow_mut();
-                s.store_errors += 1;
-                s.last_store_error = Some(e.clone());
-                console_log!("could not save {} ops: {e}", batch.len());
+            match r {
+                Ok(()) => {
+                    if l.inner.storage_problem.get().is_some_and(|p| p != StorageProblem::ReadFailed) {
+                        l.clear_storage_error();
+                    }
+                }
+                Err(e) => {
+                    console_log!("could not save {} ops: {e}", batch.len());
+                    l.storage_failed(&e, true);
+                    // Kept for the next save (which the next op schedules).
+                    let mut u = l.inner.unsaved.borrow_mut();
+                    let mut again = batch;
+                    again.append(&mut u);
+                    let excess = again.len().saturating_sub(MAX_UNSAVED);
+                    again.drain(..excess);
+                    *u = again;
+                    drop(u);
+                    // Retried with the next op, or in 5 s if none comes.
+                    let l2 = l.clone();
+                    spawn_local(async move {
+                        sleep_ms(5000).await;
+                        l2.schedule_save();
+                    });
+                }
             }
         });
     }
 
+    /// Records a failed IndexedDB operation: counted, and shown as a sentence.
+    fn storage_failed(&self, raw: &str, writing: bool) {
+        let problem = persistence::classify_storage_error(raw, writing);
+        {
+            let mut s = self.inner.stats.borrow_mut();
+            s.store_errors += 1;
+            s.last_store_error = Some(raw.to_string());
+            s.storage_error = Some(persistence::storage_sentence(problem, raw));
+        }
+        self.inner.storage_problem.set(Some(problem));
+        self.inner.node.touch();
+    }
+
+    fn clear_storage_error(&self) {
+        self.inner.storage_problem.set(None);
+        self.inner.stats.borrow_mut().storage_error = None;
+        self.inner.node.touch();
+    }
+
+    /// Marks storage as unusable from the start (IndexedDB did not open, or
+    /// the identity is temporary): `sentence` is shown as is and no save is
+    /// attempted, so the error is not repeated on every op.
+    pub fn set_memory_only(&self, sentence: &str) {
+        self.inner.memory_only.set(true);
+        self.inner.storage_problem.set(Some(StorageProblem::Unavailable));
+        {
+            let mut s = self.inner.stats.borrow_mut();
+            s.store_errors += 1;
+            s.storage_error = Some(sentence.to_string());
+        }
+        self.inner.node.touch();
+    }
+
+    /// The current storage problem as a sentence for the user, or `None`
+    /// when storage works.
+    pub fn storage_error(&self) -> Option<String> {
+        self.inner.stats.borrow().storage_error.clone()
+    }
+
+    /// Whether storage works, with the problem and sentence if not.
+    pub fn storage_status(&self) -> StorageStatus {
+        let problem = self.inner.storage_problem.get();
+        StorageStatus {
+            ok: problem.is_none(),
+            problem,
+            error: self.storage_error(),
+            memory_only: self.inner.memory_only.get(),
+            unsaved: self.inner.unsaved.borrow().len(),
+        }
+    }
+
+    /// This node's own chain head here, `(seq, op id)` (includes ops not
+    /// saved yet), for the identity file.
+    pub fn own_head(&self) -> Option<(u64, OpId)> {
+        let me = self.inner.node.id();
+        self.inner.replica.borrow().store().head(&me).map(|h| (h.0, h.1))
+    }
+
+    /// The seq this node's own chain must reach before it may sign (0: none).
+    pub fn chain_floor(&self) -> u64 {
+        self.inner.chain_floor.get()
+    }
+
     /// Folds the ops stored in IndexedDB and re-publishes this node's own.
+    /// A storage failure is recorded (see [`Ledger::storage_error`]) and
+    /// also returned; the node can run on without the stored ops.
     pub async fn load(&self) -> Result<usize, String> {
+        if self.inner.memory_only.get() {
+            return Ok(0);
+        }
+        let r = self.load_inner().await;
+        if let Err(e) = &r {
+            self.storage_failed(e, false);
+        }
+        r
+    }
+
+    async fn load_inner(&self) -> Result<usize, String> {
         let db = store::open_db().await?;
         let stored = store::load_ops(&db, &self.inner.profile).await;
+        let floor = store::load_chain_floor(&db, &self.inner.profile, self.inner.node.id()).await;
         db.close();
         let stored = stored?;
+        self.inner.chain_floor.set(floor?.unwrap_or(0));
         // Bulk path: decode everything, then verify in one WebCrypto batch
         // (strict-equivalent; see `webcrypto.rs`).
+        let mut skipped = 0;
         let mut decoded = Vec::with_capacity(stored.len());
         for bytes in &stored {
             match SignedOp::decode(bytes) {
                 Ok(op) => decoded.push(op),
-                Err(e) => console_log!("a stored op is unreadable and was skipped: {e}"),
+                Err(e) => {
+                    skipped += 1;
+                    console_log!("a stored op is unreadable and was skipped: {e}");
+                }
             }
         }
         let mut ops = Vec::with_capacity(decoded.len());
         for r in webcrypto::verify_ops(decoded).await {
             match r {
                 Ok(v) => ops.push(v),
-                Err(e) => console_log!("a stored op does not verify and was skipped: {e}"),
+                Err(e) => {
+                    skipped += 1;
+                    console_log!("a stored op does not verify and was skipped: {e}");
+                }
             }
         }
         let n = ops.len();
         let me = self.inner.node.id();
-        let mut own: Vec<(u64, Vec<u8>)> =
-            ops.iter().filter(|v| v.op().author == me).map(|v| (v.op().seq, v.bytes().to_vec())).collect();
+        let mut own: Vec<(u64, Vec<u8>)> = Vec::new();
+        for v in &ops {
+            let (author, seq) = (v.op().author, v.op().seq);
+            if author == me {
+                own.push((seq, v.bytes().to_vec()));
+            } else {
+                // Held already: catch-up must not fetch it again.
+                self.inner.node.restore(GLOBAL_TOPIC, author, seq, v.bytes().to_vec());
+            }
+        }
         own.sort();
         self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
-        self.inner.stats.borrow_mut().ops_loaded = n as u64;
+        {
+            let mut s = self.inner.stats.borrow_mut();
+            s.ops_loaded = n as u64;
+            s.ops_load_skipped = skipped;
+        }
         for (seq, bytes) in own {
             self.inner.node.publish(GLOBAL_TOPIC, seq, bytes);
         }
@@ -209,6 +394,18 @@ impl Ledger {
     /// Signs and publishes an op, after checking it against the current
     /// state (an op that would be refused is not signed). Returns its id.
     pub fn act(&self, channel: &str, body: OpBody) -> Result<OpId, String> {
+        let floor = self.inner.chain_floor.get();
+        if floor > 0 {
+            let me = self.inner.node.id();
+            let have = self.inner.replica.borrow().store().head(&me).map_or(0, |h| h.0);
+            if have < floor {
+                return Err(format!(
+                    "this identity was imported after signing {floor} ops elsewhere and only {have} of them have \
+                     arrived here; it cannot sign until the rest arrive from peers (signing now would reuse a \
+                     sequence number, which the network treats as equivocation)"
+                ));
+            }
+        }
         let op = self
             .inner
             .replica
@@ -263,6 +460,28 @@ impl Ledger {
             self.inner.node.touch();
         }
         self.keep_deadlines();
+        self.ensure_key_published();
+    }
+
+    /// Publishes this node's X25519 key if the state lacks it (so tool
+    /// secrets can be sealed to it). Tried at start and then every 30 s
+    /// while missing: an imported identity may first have to wait for its
+    /// own earlier ops, which may well contain the key already.
+    pub fn ensure_key_published(&self) {
+        let me = self.inner.node.id();
+        if self.with_state(|st| st.tools.keys.contains_key(&me)) {
+            return;
+        }
+        let now = wall_ms();
+        let key = "key_publish".to_string();
+        if self.inner.deadline_tries.borrow().get(&key).is_some_and(|t| now < t + 30_000) {
+            return;
+        }
+        self.inner.deadline_tries.borrow_mut().insert(key, now);
+        let x25519 = self.inner.node.identity().x25519_public();
+        if let Err(e) = self.act(GLOBAL_CHANNEL, OpBody::KeyPublish { x25519 }) {
+            console_log!("could not publish this node's X25519 key yet: {e}");
+        }
     }
 
     /// Deadline keeper: publishes the ops that passed deadlines call for

@@ -9,10 +9,12 @@
 //!   IndexedDB.
 //! - [`webcrypto`]: batch Ed25519 verification with WebCrypto, with
 //!   `verify_strict`'s exact rules.
+//! - [`modules`]: publishing and dry-running policy modules.
 //! - [`api`]: `window.synapse`, the public JS API.
 
 pub mod api;
 pub mod ledger;
+pub mod modules;
 pub mod rendezvous;
 pub mod store;
 pub mod transport;

@@ -3,14 +3,22 @@
 //! Database `synapse-ng`, object store `identity`, one record per profile
 //! name: the 64 secret bytes (Ed25519 seed, X25519 secret) as a Uint8Array.
 //! `?profile=NAME` selects the record, so one browser can host several nodes.
+//! Next to it, key `"{profile}#chain"` may hold `"{node id hex}:{seq}"`: the
+//! chain head an imported identity had reached elsewhere (see
+//! [`import_identity`]); profile names cannot contain `#`.
+//!
+//! Every write awaits its *transaction's* completion, not just the request's
+//! success: a quota error or an abort is reported at commit time, and a write
+//! that only looked successful would lose data silently.
 
-use crate::identity::Identity;
+use crate::identity::{Identity, NodeId};
+use crate::persistence::{self, ChainHead};
 use crate::runtime::util::js_err;
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbRequest, IdbTransactionMode};
+use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
 const DB_NAME: &str = "synapse-ng";
 const DB_VERSION: u32 = 2;
@@ -34,6 +42,53 @@ fn request_promise(req: &IdbRequest) -> Promise {
         req.set_onsuccess(Some(ok.unchecked_ref()));
         req.set_onerror(Some(err.unchecked_ref()));
     })
+}
+
+/// A DOMException as `"Name: message"`: the name (`QuotaExceededError`,
+/// `VersionError`, `AbortError`...) is what classifies a storage problem.
+fn dom_err(e: &JsValue) -> String {
+    let msg = js_err(e);
+    match js_sys::Reflect::get(e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string()) {
+        Some(name) if !name.is_empty() && !msg.starts_with(&name) => format!("{name}: {msg}"),
+        _ => msg,
+    }
+}
+
+/// Awaits `tx`'s commit; rejects with its error when it aborts or fails
+/// (quota exceeded is reported here, at commit time). `what` names the
+/// operation in the error.
+async fn commit(tx: &IdbTransaction, what: &str) -> Result<(), String> {
+    type Handler = Closure<dyn FnMut(JsValue)>;
+    let mut handlers: Option<(Handler, Handler)> = None;
+    let promise = Promise::new(&mut |resolve, reject| {
+        let mut resolve = Some(resolve);
+        let ok = Closure::<dyn FnMut(JsValue)>::new(move |_e: JsValue| {
+            if let Some(r) = resolve.take() {
+                let _ = r.call0(&JsValue::NULL);
+            }
+        });
+        // `error` (from each failed request) and then `abort` may both fire:
+        // settle on the first, ignore the rest.
+        let t = tx.clone();
+        let mut reject = Some(reject);
+        let fail = Closure::<dyn FnMut(JsValue)>::new(move |_e: JsValue| {
+            if let Some(r) = reject.take() {
+                let e = t.error().map(JsValue::from).unwrap_or(JsValue::from_str("IndexedDB transaction aborted"));
+                let _ = r.call1(&JsValue::NULL, &e);
+            }
+        });
+        tx.set_oncomplete(Some(ok.as_ref().unchecked_ref()));
+        tx.set_onabort(Some(fail.as_ref().unchecked_ref()));
+        tx.set_onerror(Some(fail.as_ref().unchecked_ref()));
+        handlers = Some((ok, fail));
+    });
+    let r = JsFuture::from(promise).await;
+    // Detach before the closures are dropped, so a late event finds no handler.
+    tx.set_oncomplete(None);
+    tx.set_onabort(None);
+    tx.set_onerror(None);
+    drop(handlers);
+    r.map(|_| ()).map_err(|e| format!("{what}: {}", dom_err(&e)))
 }
 
 /// Opens (creating or upgrading) the node database.
@@ -60,7 +115,7 @@ pub async fn open_db() -> Result<IdbDatabase, String> {
             }
         });
     open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-    let db = JsFuture::from(request_promise(&open)).await.map_err(|e| format!("open IndexedDB: {}", js_err(&e)))?;
+    let db = JsFuture::from(request_promise(&open)).await.map_err(|e| format!("open IndexedDB: {}", dom_err(&e)))?;
     drop(upgrade);
     db.dyn_into::<IdbDatabase>().map_err(|_| "IndexedDB open returned no database".to_string())
 }
@@ -83,9 +138,8 @@ pub async fn save_identity(db: &IdbDatabase, profile: &str, identity: &Identity)
     let tx = db.transaction_with_str_and_mode(IDENTITY_STORE, IdbTransactionMode::Readwrite).map_err(|e| js_err(&e))?;
     let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
     let bytes = Uint8Array::from(&identity.to_secret_bytes()[..]);
-    let req = store.put_with_key(&bytes, &JsValue::from_str(profile)).map_err(|e| js_err(&e))?;
-    JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
-    Ok(())
+    store.put_with_key(&bytes, &JsValue::from_str(profile)).map_err(|e| js_err(&e))?;
+    commit(&tx, "saving the identity").await
 }
 
 /// The identity of `profile`, created and stored on first use.
@@ -110,15 +164,11 @@ pub async fn save_ops(db: &IdbDatabase, profile: &str, ops: &[(String, Vec<u8>)]
     }
     let tx = db.transaction_with_str_and_mode(OPS_STORE, IdbTransactionMode::Readwrite).map_err(|e| js_err(&e))?;
     let store = tx.object_store(OPS_STORE).map_err(|e| js_err(&e))?;
-    let mut last = None;
     for (id, bytes) in ops {
         let v = Uint8Array::from(&bytes[..]);
-        last = Some(store.put_with_key(&v, &JsValue::from_str(&format!("{profile}/{id}"))).map_err(|e| js_err(&e))?);
+        store.put_with_key(&v, &JsValue::from_str(&format!("{profile}/{id}"))).map_err(|e| js_err(&e))?;
     }
-    if let Some(req) = last {
-        JsFuture::from(request_promise(&req)).await.map_err(|e| format!("saving ops: {}", js_err(&e)))?;
-    }
-    Ok(())
+    commit(&tx, "saving ops").await
 }
 
 /// Every stored op of the profile, as signed bytes.
@@ -137,4 +187,168 @@ pub async fn load_ops(db: &IdbDatabase, profile: &str) -> Result<Vec<Vec<u8>>, S
     let all = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
     let arr: js_sys::Array = all.dyn_into().map_err(|_| "stored ops are not a list".to_string())?;
     Ok(arr.iter().filter_map(|v| v.dyn_into::<Uint8Array>().ok()).map(|a| a.to_vec()).collect())
+}
+
+/// Key of a profile's chain floor record (see the module docs).
+fn floor_key(profile: &str) -> JsValue {
+    JsValue::from_str(&format!("{profile}#chain"))
+}
+
+/// The chain head an imported identity had reached elsewhere, if recorded
+/// for this profile *and this node id* (a record left by another identity
+/// is ignored): the node must not sign before its own chain reaches it.
+pub async fn load_chain_floor(db: &IdbDatabase, profile: &str, node: NodeId) -> Result<Option<u64>, String> {
+    let tx = db.transaction_with_str(IDENTITY_STORE).map_err(|e| js_err(&e))?;
+    let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
+    let req = store.get(&floor_key(profile)).map_err(|e| js_err(&e))?;
+    let v = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
+    let Some(text) = v.as_string() else { return Ok(None) };
+    let Some((id, seq)) = text.split_once(':') else { return Ok(None) };
+    if NodeId::parse(id).ok() != Some(node) {
+        return Ok(None);
+    }
+    Ok(seq.parse::<u64>().ok())
+}
+
+/// When the stored identity could not be used, why, as a sentence for the
+/// user (the node then runs on a temporary identity).
+pub struct IdentityProblem(pub String);
+
+/// The profile's identity for a starting node. Never fails: when IndexedDB
+/// cannot be opened, or the stored identity is unreadable or cannot be
+/// saved, the node starts on a **temporary** in-memory identity and the
+/// problem says so (an unreadable stored identity is left untouched so a
+/// backup can still be imported over it).
+pub async fn open_identity(profile: &str) -> (Identity, Option<IdentityProblem>) {
+    let temporary = |why: String| {
+        let mut rng = rand_core::OsRng;
+        (Identity::generate(&mut rng), Some(IdentityProblem(why)))
+    };
+    let db = match open_db().await {
+        Ok(db) => db,
+        Err(e) => {
+            let p = persistence::classify_storage_error(&e, false);
+            return temporary(format!(
+                "{} This node runs on a temporary identity that is lost when the tab closes.",
+                persistence::storage_sentence(p, &e)
+            ));
+        }
+    };
+    let r = match load_identity(&db, profile).await {
+        Ok(Some(id)) => (id, None),
+        Ok(None) => {
+            let mut rng = rand_core::OsRng;
+            let id = Identity::generate(&mut rng);
+            match save_identity(&db, profile, &id).await {
+                Ok(()) => (id, None),
+                Err(e) => {
+                    let p = persistence::classify_storage_error(&e, true);
+                    let s = persistence::storage_sentence(p, &e);
+                    (
+                        id,
+                        Some(IdentityProblem(format!(
+                            "{s} This node's new identity could not be saved either: it is temporary and lost when the tab closes."
+                        ))),
+                    )
+                }
+            }
+        }
+        Err(e) => temporary(format!(
+            "The stored identity of profile {profile:?} is unreadable ({e}); this node runs on a temporary \
+             identity. Import a backup with importIdentity(text, {{replace: true}}) to restore it."
+        )),
+    };
+    db.close();
+    r
+}
+
+/// The own chain head (highest seq and its op id) among the profile's
+/// stored ops, from their bytes (decoded, not re-verified: they are ours).
+async fn stored_chain_head(db: &IdbDatabase, profile: &str, me: NodeId) -> Result<Option<ChainHead>, String> {
+    let mut head: Option<ChainHead> = None;
+    for bytes in load_ops(db, profile).await? {
+        if let Ok(op) = crate::core::op::SignedOp::decode(&bytes)
+            && op.op().author == me
+            && head.is_none_or(|h| op.op().seq > h.seq)
+        {
+            head = Some(ChainHead { seq: op.op().seq, op: op.id() });
+        }
+    }
+    Ok(head)
+}
+
+/// The identity file of `profile`'s stored identity (see
+/// `persistence::encode_identity_file`), with the node's own chain head as
+/// stored. The text holds the secret keys.
+pub async fn export_identity(profile: &str) -> Result<String, String> {
+    let db = open_db().await?;
+    let r = async {
+        let id = load_identity(&db, profile)
+            .await?
+            .ok_or_else(|| format!("no identity is stored for profile {profile:?}"))?;
+        let mut head = stored_chain_head(&db, profile, id.node_id()).await?;
+        if let Some(floor) = load_chain_floor(&db, profile, id.node_id()).await?
+            && head.is_none_or(|h| h.seq < floor)
+        {
+            // Imported here and not yet caught up: the floor is the truth.
+            head = Some(ChainHead { seq: floor, op: crate::core::op::OpId::ZERO });
+        }
+        Ok(persistence::encode_identity_file(&id, profile, js_sys::Date::now() as u64, head))
+    }
+    .await;
+    db.close();
+    r
+}
+
+/// Validates an identity file and stores it as `profile`'s identity; it is
+/// used from the next start (reload). Importing the identity already stored
+/// is a no-op success. A *different* stored identity is replaced only when
+/// `replace` is true, otherwise refused with a sentence saying what would be
+/// lost. The profile's stored ops are kept: they are network data signed by
+/// their authors, valid whoever runs the profile. The file's chain head is
+/// recorded so the node does not sign before its own earlier ops have
+/// arrived (signing a seq twice is equivocation).
+pub async fn import_identity(profile: &str, text: &str, replace: bool) -> Result<NodeId, String> {
+    let imported = persistence::parse_identity_file(text)?;
+    let new_id = imported.identity.node_id();
+    let db = open_db().await.map_err(|e| {
+        let p = persistence::classify_storage_error(&e, false);
+        format!("cannot import: {}", persistence::storage_sentence(p, &e))
+    })?;
+    let r = async {
+        let current = load_identity(&db, profile).await.ok().flatten().map(|i| i.node_id());
+        if let Some(cur) = current
+            && cur != new_id
+            && !replace
+        {
+            return Err(format!(
+                "profile {profile:?} already holds node {}…; importing would replace it with node {}… and the \
+                 current secret key would be lost unless exported. Export it first, then import with {{replace: \
+                 true}}",
+                cur.short(),
+                new_id.short()
+            ));
+        }
+        let old_floor = load_chain_floor(&db, profile, new_id).await?.unwrap_or(0);
+        let floor = imported.chain_head.map_or(0, |h| h.seq).max(old_floor);
+        let tx =
+            db.transaction_with_str_and_mode(IDENTITY_STORE, IdbTransactionMode::Readwrite).map_err(|e| js_err(&e))?;
+        let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
+        let bytes = Uint8Array::from(&imported.identity.to_secret_bytes()[..]);
+        store.put_with_key(&bytes, &JsValue::from_str(profile)).map_err(|e| js_err(&e))?;
+        if floor > 0 {
+            let v = JsValue::from_str(&format!("{}:{floor}", new_id.to_text()));
+            store.put_with_key(&v, &floor_key(profile)).map_err(|e| js_err(&e))?;
+        } else {
+            store.delete(&floor_key(profile)).map_err(|e| js_err(&e))?;
+        }
+        commit(&tx, "saving the imported identity").await.map_err(|e| {
+            let p = persistence::classify_storage_error(&e, true);
+            format!("cannot import: {}", persistence::storage_sentence(p, &e))
+        })?;
+        Ok(new_id)
+    }
+    .await;
+    db.close();
+    r
 }

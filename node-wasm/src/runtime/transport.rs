@@ -349,6 +349,12 @@ impl Node {
         self.pubsub(pubsub::Input::PublishSeq { topic: topic.to_string(), seq, payload });
     }
 
+    /// Records a message this node held before (its stored op log) so that
+    /// catch-up does not fetch it again (`pubsub::Input::Restore`).
+    pub fn restore(&self, topic: &str, origin: NodeId, seq: u64, payload: Vec<u8>) {
+        self.pubsub(pubsub::Input::Restore { topic: topic.to_string(), origin, seq, payload });
+    }
+
     /// SynapseSub counters.
     pub fn pubsub_stats(&self) -> pubsub::Stats {
         self.inner.router.borrow().stats().clone()

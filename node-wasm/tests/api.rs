@@ -1,0 +1,418 @@
+//! `window.synapse` in the browser (`wasm-pack test --headless --chrome
+//! --mode no-install node-wasm --test api`): every wrapper added for issue 7
+//! driven through the same `SynapseNode` methods JavaScript calls, between
+//! real nodes over real DataChannels, with assertions on the replicated
+//! state and on the core's own refusal sentences; identity export/import
+//! through IndexedDB; and what a reload loads versus fetches.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::Promise;
+use node_wasm::core::op::OpId;
+use node_wasm::core::reject::Reject;
+use node_wasm::identity::{Identity, NodeId};
+use node_wasm::runtime::ledger::Ledger;
+use node_wasm::runtime::util::{now_ms, sleep_ms};
+use node_wasm::runtime::{Node, NodeConfig, SynapseNode, store};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn wait_for(what: &str, timeout_ms: f64, cond: impl Fn() -> bool) {
+    let start = now_ms();
+    while !cond() {
+        assert!(now_ms() - start < timeout_ms, "timed out after {timeout_ms} ms waiting for {what}");
+        sleep_ms(10).await;
+    }
+}
+
+/// The value a Promise resolves with; fails the test with the rejection.
+async fn ok(p: Promise) -> JsValue {
+    match JsFuture::from(p).await {
+        Ok(v) => v,
+        Err(e) => panic!("rejected: {}", node_wasm::runtime::util::js_err(&e)),
+    }
+}
+
+async fn ok_id(p: Promise) -> OpId {
+    let v = ok(p).await.as_string().expect("an id string");
+    OpId::parse(&v).expect("64 hex")
+}
+
+/// The message of the Error a Promise rejects with; fails if it resolves.
+async fn err(p: Promise) -> String {
+    match JsFuture::from(p).await {
+        Ok(v) => panic!("resolved with {v:?}, expected a rejection"),
+        Err(e) => node_wasm::runtime::util::js_err(&e),
+    }
+}
+
+/// A JSON value as JavaScript builds it (plain objects, not `Map`s).
+fn js(v: &serde_json::Value) -> Result<JsValue, serde_wasm_bindgen::Error> {
+    use serde::Serialize;
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+}
+
+/// A profile name not used by earlier runs in the same browser profile.
+fn fresh(prefix: &str) -> String {
+    format!("{prefix}-{}", (js_sys::Math::random() * 1e9) as u64)
+}
+
+struct Peer {
+    node: Node,
+    ledger: Ledger,
+    api: SynapseNode,
+}
+
+impl Peer {
+    fn id(&self) -> NodeId {
+        self.node.id()
+    }
+}
+
+/// Nodes with ledgers and API objects whose "rendezvous" is an in-page
+/// switchboard, connected to each other.
+fn peers(identities: Vec<(Identity, String)>) -> Vec<Peer> {
+    let out: Vec<Peer> = identities
+        .into_iter()
+        .map(|(identity, profile)| {
+            let node = Node::new(identity, NodeConfig::default());
+            let ledger = Ledger::attach(&node, &profile);
+            let api = SynapseNode::new(node.clone(), ledger.clone(), profile);
+            Peer { node, ledger, api }
+        })
+        .collect();
+    let nodes: Vec<Node> = out.iter().map(|p| p.node.clone()).collect();
+    for n in &nodes {
+        let all = nodes.clone();
+        let me = n.id();
+        n.set_signal_sink(Rc::new(move |to, sig| {
+            if let Some(t) = all.iter().find(|x| x.id() == to) {
+                t.handle_signal(me, serde_json::to_value(&sig).unwrap());
+            }
+        }));
+        n.set_rendezvous_status("connected", "loopback", None);
+    }
+    let ids: Vec<NodeId> = nodes.iter().map(Node::id).collect();
+    for n in &nodes {
+        n.set_directory(ids.clone());
+    }
+    out
+}
+
+async fn connected(ps: &[Peer]) {
+    let n = ps.len() - 1;
+    wait_for("full mesh", 20_000.0, || ps.iter().all(|p| p.node.peers().len() == n)).await;
+}
+
+fn balance(p: &Peer, who: NodeId) -> u64 {
+    p.ledger.with_state(|st| st.accounts.get(&who).map_or(0, |a| a.balance))
+}
+
+#[wasm_bindgen_test]
+async fn team_ops_events_and_deadline_ops_through_the_api() {
+    let ps =
+        peers(vec![(Identity::from_seed([61; 32]), fresh("api-a")), (Identity::from_seed([62; 32]), fresh("api-b"))]);
+    connected(&ps).await;
+    let (a, b) = (&ps[0], &ps[1]);
+    let (ia, ib) = (a.id(), b.id());
+
+    // on('change') fires, its returned function and off() remove it.
+    let fired = Rc::new(Cell::new(0u32));
+    let f2 = fired.clone();
+    let cb = Closure::<dyn FnMut()>::new(move || f2.set(f2.get() + 1)).into_js_value();
+    let cb: js_sys::Function = cb.into();
+    let unsubscribe = a.api.on("change".into(), cb.clone()).unwrap();
+    assert!(a.api.on("chnage".into(), cb.clone()).unwrap_err().as_string().is_none(), "an Error, not a string");
+
+    ok(a.api.create_channel("dev".into(), Some("dev".into()))).await;
+    assert!(fired.get() > 0, "on('change') listener called");
+    unsubscribe.call0(&JsValue::NULL).unwrap();
+    assert!(!a.api.off("change".into(), cb.clone()).unwrap(), "already removed by the returned function");
+    let before = fired.get();
+    ok(a.api.set_skills(vec!["Coordination".into()])).await;
+    assert_eq!(fired.get(), before, "no call after unsubscribing");
+    assert!(a.ledger.with_state(|st| st.skills[&ia].contains("coordination")));
+
+    // A team task: one sub-task needing `writing`, reward 20, bonus 5.
+    let spec = serde_json::json!({
+        "title": "Write the manual",
+        "subtasks": [{"title": "chapter 1", "required_skills": ["writing"], "reward": 20}],
+        "coordinator_bonus": 5,
+        "max_team_size": 2,
+    });
+    let spec = js(&spec).unwrap();
+    let team = ok_id(a.api.create_team_task("dev".into(), spec)).await;
+    assert_eq!(a.ledger.with_state(|st| st.teams[&team].escrow), 25);
+    assert_eq!(balance(a, ia), 975);
+    // Unknown fields are refused before anything is signed.
+    let bad = serde_wasm_bindgen::to_value(
+        &serde_json::json!({"title": "x", "subtasks": [], "max_team_size": 2, "bonus": 1}),
+    )
+    .unwrap();
+    let e = err(a.api.create_team_task("dev".into(), bad)).await;
+    assert!(e.starts_with("bad team task: unknown field `bonus`"), "{e}");
+
+    wait_for("b sees the team task", 15_000.0, || b.ledger.with_state(|st| st.teams.contains_key(&team))).await;
+    // Before anyone coordinates it, applying is refused with the core's sentence.
+    assert_eq!(
+        err(b.api.apply_team(team.to_text())).await,
+        Reject::TeamNotForming { task: team, status: "open" }.to_string()
+    );
+    ok(a.api.claim_team(team.to_text())).await;
+    wait_for("b sees the coordinator", 15_000.0, || b.ledger.with_state(|st| st.teams[&team].coordinator == Some(ia)))
+        .await;
+    assert_eq!(err(b.api.apply_team(team.to_text())).await, Reject::NoSkills.to_string());
+    ok(b.api.set_skills(vec!["Writing".into()])).await;
+    ok(b.api.apply_team(team.to_text())).await;
+    wait_for("a sees the applicant", 15_000.0, || b_applied(a, team, ib)).await;
+    let e = err(a.api.accept_member(team.to_text(), "nope".into())).await;
+    assert_eq!(e, "applicant: node id must be 64 hex characters");
+    ok(a.api.accept_member(team.to_text(), ib.to_text())).await;
+    let ws = a.ledger.with_state(|st| {
+        let t = &st.teams[&team];
+        assert_eq!(t.status.name(), "in_progress");
+        assert_eq!(t.subtasks[0].assignee, Some(ib));
+        t.workspace.clone().unwrap()
+    });
+    assert!(a.ledger.with_state(|st| st.channels.contains_key(&ws)), "workspace channel created");
+    wait_for("b sees the team start", 15_000.0, || {
+        b.ledger.with_state(|st| st.teams[&team].status.name() == "in_progress")
+    })
+    .await;
+    assert_eq!(
+        err(a.api.complete_subtask(team.to_text(), 0)).await,
+        Reject::SubTaskNotYours { task: team, index: 0 }.to_string()
+    );
+    assert_eq!(err(b.api.complete_subtask(team.to_text(), 300)).await, "sub-task index must be 0 to 255");
+    ok(b.api.complete_subtask(team.to_text(), 0)).await;
+    let tax = |x: u64| node_wasm::core::economy::tax(x, b.ledger.with_state(|st| st.params.tax_bps));
+    assert_eq!(b.ledger.with_state(|st| st.teams[&team].status.name()), "completed");
+    assert_eq!(balance(b, ib), 1000 + 20 - tax(20));
+    wait_for("a is paid its bonus", 15_000.0, || balance(a, ia) == 975 + 5 - tax(5)).await;
+
+    // deleteTask works on team tasks too, refunding the escrow.
+    let spec2 = js(&serde_json::json!({
+        "title": "Second", "subtasks": [{"title": "s", "reward": 10}], "max_team_size": 2,
+    }))
+    .unwrap();
+    let before = balance(a, ia);
+    let team2 = ok_id(a.api.create_team_task("dev".into(), spec2)).await;
+    assert_eq!(balance(a, ia), before - 10);
+    ok(a.api.delete_task(team2.to_text())).await;
+    assert_eq!(a.ledger.with_state(|st| st.teams[&team2].status.name()), "deleted");
+    assert_eq!(balance(a, ia), before);
+
+    // Deadline ops: refused with the core's sentence before they are due.
+    let p = js(&serde_json::json!({"kind": "generic", "title": "Lunch?"})).unwrap();
+    let proposal = ok_id(a.api.propose("dev".into(), p)).await;
+    let deadline_ms = a.ledger.with_state(|st| st.gov.proposals[&proposal].deadline_ms);
+    assert_eq!(
+        err(a.api.expire_proposal(proposal.to_text())).await,
+        Reject::NotExpired { proposal, deadline_ms }.to_string()
+    );
+    assert_eq!(err(a.api.tool_upkeep("nope".into())).await, "no common tool \"nope\" is known here");
+
+    for p in &ps {
+        p.node.shutdown();
+    }
+}
+
+fn b_applied(a: &Peer, team: OpId, ib: NodeId) -> bool {
+    a.ledger.with_state(|st| st.teams[&team].applicants.contains_key(&ib))
+}
+
+#[wasm_bindgen_test]
+async fn identity_export_import_round_trip_and_refusals() {
+    let source = Identity::from_seed([71; 32]);
+    let profile = fresh("exp");
+    let ps = peers(vec![(Identity::from_seed([71; 32]), profile.clone())]);
+    let a = &ps[0];
+    ok(a.api.create_channel("exp".into(), None)).await;
+    let text = ok(a.api.export_identity()).await.as_string().unwrap();
+    assert!(text.contains("\"chain_head\"") && text.contains("\"seq\": 1"), "{text}");
+
+    // Into a fresh profile: the same node id, stored and readable.
+    let fresh_profile = fresh("imp");
+    let id = store::import_identity(&fresh_profile, &text, false).await.unwrap();
+    assert_eq!(id, source.node_id());
+    let db = store::open_db().await.unwrap();
+    let stored = store::load_identity(&db, &fresh_profile).await.unwrap().unwrap();
+    assert_eq!(stored.node_id(), source.node_id());
+    assert_eq!(stored.x25519_public(), source.x25519_public());
+    assert_eq!(store::load_chain_floor(&db, &fresh_profile, source.node_id()).await.unwrap(), Some(1));
+    // Importing the same identity again is a harmless no-op.
+    assert_eq!(store::import_identity(&fresh_profile, &text, false).await.unwrap(), source.node_id());
+    // export_identity (the UI's Rust entry point) gives it back.
+    let again = store::export_identity(&fresh_profile).await.unwrap();
+    let back = node_wasm::persistence::parse_identity_file(&again).unwrap();
+    assert_eq!(back.identity.node_id(), source.node_id());
+    assert_eq!(back.chain_head.map(|h| h.seq), Some(1));
+
+    // A different identity is not silently put over it...
+    let other = Identity::from_seed([72; 32]);
+    let other_text = node_wasm::persistence::encode_identity_file(&other, "x", 0, None);
+    let e = store::import_identity(&fresh_profile, &other_text, false).await.unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "profile {fresh_profile:?} already holds node {}…; importing would replace it with node {}… and the \
+             current secret key would be lost unless exported. Export it first, then import with {{replace: true}}",
+            source.node_id().short(),
+            other.node_id().short()
+        )
+    );
+    assert_eq!(store::load_identity(&db, &fresh_profile).await.unwrap().unwrap().node_id(), source.node_id());
+    // ...unless asked; then the old identity's floor no longer applies.
+    assert_eq!(store::import_identity(&fresh_profile, &other_text, true).await.unwrap(), other.node_id());
+    assert_eq!(store::load_identity(&db, &fresh_profile).await.unwrap().unwrap().node_id(), other.node_id());
+    assert_eq!(store::load_chain_floor(&db, &fresh_profile, other.node_id()).await.unwrap(), None);
+
+    // Through the JS API: corrupted and mismatched files are refused with a
+    // sentence, and nothing is stored.
+    let mut j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    j["node_id"] = serde_json::json!(other.node_id().to_text());
+    let mismatched = j.to_string();
+    let e = err(a.api.import_identity(mismatched, None)).await;
+    assert_eq!(
+        e,
+        format!(
+            "identity file: node_id {}… does not match its Ed25519 secret key (which gives node {}…); the file is \
+             corrupted or was edited",
+            other.node_id().short(),
+            source.node_id().short()
+        )
+    );
+    let truncated = text[..text.len() / 2].to_string();
+    let e = err(a.api.import_identity(truncated, None)).await;
+    assert!(e.starts_with("not a Synapse-NG identity file: it is not valid JSON"), "{e}");
+    let opts = js(&serde_json::json!({"force": true})).unwrap();
+    let e = err(a.api.import_identity(text.clone(), Some(opts))).await;
+    assert!(e.starts_with("bad import options: unknown field `force`"), "{e}");
+    // A misspelt field of a task is refused too, not ignored.
+    let t = js(&serde_json::json!({"title": "x", "rewrad": 5})).unwrap();
+    let e = err(a.api.create_task("exp".into(), t)).await;
+    assert!(e.starts_with("bad task: unknown field `rewrad`"), "{e}");
+    // null / undefined members count as absent.
+    let t = js(&serde_json::json!({"title": "x", "description": null, "reward": 0})).unwrap();
+    ok(a.api.create_task("exp".into(), t)).await;
+    // The running profile's own identity re-imported: resolves with its id.
+    let same = ok(a.api.import_identity(text.clone(), None)).await.as_string().unwrap();
+    assert_eq!(same, source.node_id().to_text());
+    db.close();
+    for p in &ps {
+        p.node.shutdown();
+    }
+}
+
+/// An identity imported into a new profile must not sign before its own
+/// earlier ops have arrived (that would reuse a seq: equivocation); once a
+/// peer has sent them, it continues the chain.
+#[wasm_bindgen_test]
+async fn an_imported_identity_waits_for_its_own_ops_then_continues_its_chain() {
+    let seed = [81; 32];
+    let old_profile = fresh("chain-old");
+    let ps = peers(vec![(Identity::from_seed(seed), old_profile), (Identity::from_seed([82; 32]), fresh("chain-w"))]);
+    connected(&ps).await;
+    let (old, witness) = (&ps[0], &ps[1]);
+    ok(old.api.create_channel("chain".into(), None)).await;
+    ok(old.api.set_skills(vec!["rust".into()])).await;
+    let me = old.id();
+    wait_for("the witness holds both ops", 15_000.0, || {
+        witness.ledger.with_state(|st| st.skills.contains_key(&me) && st.channels.contains_key("chain"))
+    })
+    .await;
+    let text = ok(old.api.export_identity()).await.as_string().unwrap();
+    old.node.shutdown();
+
+    // The file goes to a new profile; the "reloaded" node starts there.
+    let new_profile = fresh("chain-new");
+    store::import_identity(&new_profile, &text, false).await.unwrap();
+    let node = Node::new(Identity::from_seed(seed), NodeConfig::default());
+    let ledger = Ledger::attach(&node, &new_profile);
+    let api = SynapseNode::new(node.clone(), ledger.clone(), new_profile);
+    ledger.load().await.unwrap();
+    assert_eq!(ledger.chain_floor(), 2);
+    let refused = err(api.create_channel("too-early".into(), None)).await;
+    assert_eq!(
+        refused,
+        "this identity was imported after signing 2 ops elsewhere and only 0 of them have arrived here; it cannot \
+         sign until the rest arrive from peers (signing now would reuse a sequence number, which the network treats \
+         as equivocation)"
+    );
+    // Meet the witness, which holds the old ops.
+    let w = witness.node.clone();
+    let (n2, w2) = (node.clone(), w.clone());
+    node.set_signal_sink(Rc::new(move |_, sig| w2.handle_signal(n2.id(), serde_json::to_value(&sig).unwrap())));
+    let (n3, w3) = (node.clone(), w.clone());
+    w.set_signal_sink(Rc::new(move |_, sig| n3.handle_signal(w3.id(), serde_json::to_value(&sig).unwrap())));
+    node.set_rendezvous_status("connected", "loopback", None);
+    node.set_directory(vec![w.id()]);
+    wait_for("own ops fetched back", 20_000.0, || ledger.own_head().map(|h| h.0) == Some(2)).await;
+    ok(api.create_channel("later".into(), None)).await;
+    assert_eq!(ledger.own_head().map(|h| h.0), Some(3), "the chain continues at seq 3");
+    wait_for("the witness accepts seq 3", 15_000.0, || {
+        witness.ledger.with_state(|st| st.channels.contains_key("later"))
+    })
+    .await;
+    assert!(witness.ledger.snapshot().equivocators.is_empty(), "no equivocation");
+    node.shutdown();
+    witness.node.shutdown();
+}
+
+/// A "reloaded" node folds what IndexedDB holds and counts separately what
+/// peers then send: new ops (`ops_fetched`) versus ops it already had
+/// (`ops_refetched`).
+#[wasm_bindgen_test]
+async fn a_reload_loads_from_indexeddb_and_counts_what_peers_send() {
+    let seed_b = [92; 32];
+    let profile_b = fresh("reload-b");
+    let ps = peers(vec![
+        (Identity::from_seed([91; 32]), fresh("reload-a")),
+        (Identity::from_seed(seed_b), profile_b.clone()),
+    ]);
+    connected(&ps).await;
+    let (a, b) = (&ps[0], &ps[1]);
+    ok(a.api.create_channel("r".into(), None)).await;
+    for i in 0..3 {
+        let t = js(&serde_json::json!({"title": format!("t{i}"), "reward": 1})).unwrap();
+        ok(a.api.create_task("r".into(), t)).await;
+    }
+    wait_for("b holds a's 4 ops", 15_000.0, || b.ledger.with_state(|st| st.tasks.len() == 3)).await;
+    sleep_ms(300).await; // the 50 ms save batch has been written
+    assert!(b.ledger.storage_error().is_none());
+    b.node.shutdown();
+    // One more op while b is away.
+    let t = js(&serde_json::json!({"title": "while away", "reward": 1})).unwrap();
+    ok(a.api.create_task("r".into(), t)).await;
+
+    let node = Node::new(Identity::from_seed(seed_b), NodeConfig::default());
+    let ledger = Ledger::attach(&node, &profile_b);
+    let loaded = ledger.load().await.unwrap();
+    assert_eq!(loaded, 4, "a's 4 ops from IndexedDB");
+    assert_eq!(ledger.with_state(|st| st.tasks.len()), 3, "state restored before any peer is met");
+    let an = a.node.clone();
+    let (n2, a2) = (node.clone(), an.clone());
+    node.set_signal_sink(Rc::new(move |_, sig| a2.handle_signal(n2.id(), serde_json::to_value(&sig).unwrap())));
+    let (n3, a3) = (node.clone(), an.clone());
+    an.set_signal_sink(Rc::new(move |_, sig| n3.handle_signal(a3.id(), serde_json::to_value(&sig).unwrap())));
+    node.set_rendezvous_status("connected", "loopback", None);
+    node.set_directory(vec![an.id()]);
+    wait_for("the missing op arrives", 20_000.0, || ledger.with_state(|st| st.tasks.len() == 4)).await;
+    sleep_ms(2_000).await; // let catch-up settle
+    let s = ledger.stats();
+    wasm_bindgen_test::console_log!(
+        "after reload: loaded {}, fetched {}, refetched {}",
+        s.ops_loaded,
+        s.ops_fetched,
+        s.ops_refetched
+    );
+    assert_eq!(s.ops_loaded, 4);
+    assert_eq!(s.ops_fetched, 1, "only the op made while away is new");
+    assert_eq!(s.ops_refetched, 0, "ops restored from IndexedDB are not fetched again");
+    node.shutdown();
+    a.node.shutdown();
+}

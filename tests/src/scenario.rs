@@ -1,0 +1,48 @@
+//! Shared steps of the multi-node scenarios: a full mesh of three, waiting
+//! for a value on every node with equal state hashes, proposals arriving.
+
+use crate::browser::{Browser, NodePage};
+use crate::rendezvous::Rendezvous;
+use crate::wait::wait_until;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Default wait of the scenario steps.
+pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Opens three nodes (profiles `{prefix}1..3`) and waits for a full mesh.
+pub async fn mesh_of_three(browser: &Browser, rdv: &Rendezvous, prefix: &str) -> (NodePage, NodePage, NodePage) {
+    let q: Vec<String> = (1..=3).map(|i| format!("profile={prefix}{i}")).collect();
+    let (a, b, c) =
+        tokio::join!(browser.open_node(rdv, &q[0]), browser.open_node(rdv, &q[1]), browser.open_node(rdv, &q[2]));
+    wait_until(SCENARIO_TIMEOUT, "a full mesh of 3", async || {
+        let (x, y, z) = (a.peers().await.len(), b.peers().await.len(), c.peers().await.len());
+        if (x, y, z) == (2, 2, 2) { Ok(()) } else { Err((x, y, z)) }
+    })
+    .await;
+    (a, b, c)
+}
+
+/// Evaluates `expr` on every node until `ok` holds for all, with the same
+/// state hash everywhere; returns the value seen on the first node.
+pub async fn wait_all(nodes: &[&NodePage], what: &str, expr: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let script = format!("return [({expr}), window.synapse.stateHash()];");
+    wait_until(SCENARIO_TIMEOUT, what, async || {
+        let mut seen = vec![];
+        for n in nodes {
+            seen.push(n.call::<Value>(&script, vec![]).await);
+        }
+        if seen.iter().all(|v| ok(&v[0]) && v[1] == seen[0][1]) { Ok(seen[0][0].clone()) } else { Err(seen) }
+    })
+    .await
+}
+
+/// Waits until `node` knows proposal `id`.
+pub async fn knows_proposal(node: &NodePage, id: &str) {
+    wait_until(SCENARIO_TIMEOUT, "the proposal to arrive", async || {
+        let ok: bool =
+            node.call("return arguments[0] in window.synapse.state().state.gov.proposals;", vec![json!(id)]).await;
+        if ok { Ok(()) } else { Err(()) }
+    })
+    .await;
+}
