@@ -2,8 +2,9 @@
 //! self-upgrade subsystem.
 //!
 //! It renders the network's policy versions when the state carries a
-//! `policies` field (looked up in the state's JSON form, at the top level or
-//! under `gov`, so this view compiles whether or not the core has it yet),
+//! `policies` field (looked up in the state's JSON form: at the top level,
+//! under `upgrades` or under `gov`, so this view compiles whatever the
+//! core's layout; `{active: {policy: module}}` gives one row per policy),
 //! and always lists the `code_upgrade` proposals and execution-log entries.
 
 use crate::ctx::ctx;
@@ -22,10 +23,29 @@ fn policies(st: &State) -> Option<Vec<(String, String)>> {
     let get = |o: &JsValue, k: &str| {
         js_sys::Reflect::get(o, &JsValue::from_str(k)).ok().filter(|x| !x.is_undefined() && !x.is_null())
     };
-    let p = get(&v, "policies").or_else(|| get(&v, "gov").and_then(|g| get(&g, "policies")))?;
+    let p = get(&v, "policies")
+        .or_else(|| get(&v, "upgrades").and_then(|u| get(&u, "policies")))
+        .or_else(|| get(&v, "gov").and_then(|g| get(&g, "policies")))?;
     let text = |x: &JsValue| {
         x.as_string().unwrap_or_else(|| js_sys::JSON::stringify(x).ok().and_then(|s| s.as_string()).unwrap_or_default())
     };
+    // `{active: {policy: module}, fallbacks: {module: count}}`: one row per
+    // active policy (none active = the built-in policies).
+    if let Some(active) = get(&p, "active").filter(JsValue::is_object) {
+        let mut rows: Vec<(String, String)> = js_sys::Object::entries(&js_sys::Object::from(active))
+            .iter()
+            .map(|e| {
+                let e = js_sys::Array::from(&e);
+                (e.get(0).as_string().unwrap_or_default(), text(&e.get(1)))
+            })
+            .collect();
+        let fallbacks =
+            get(&p, "fallbacks").filter(|f| js_sys::Object::keys(&js_sys::Object::from(f.clone())).length() > 0);
+        if let Some(fb) = fallbacks {
+            rows.push(("fallbacks (module → times the built-in was used)".into(), text(&fb)));
+        }
+        return Some(rows);
+    }
     if js_sys::Array::is_array(&p) {
         return Some(js_sys::Array::from(&p).iter().enumerate().map(|(i, x)| (i.to_string(), text(&x))).collect());
     }
