@@ -10,6 +10,8 @@
 //!    live countdown, and the award published by a deadline keeper.
 //! 3. A config_change proposal created, voted and closed from the
 //!    governance view; then a page reload that keeps its id and catches up.
+//! 4. A policy module activated by a ratified code upgrade, shown by every
+//!    page's Upgrades view.
 
 use e2e::{Browser, NodePage, Rendezvous, pixel_stats, screenshot_dir, serial, wait_until};
 use serde_json::{Value, json};
@@ -296,6 +298,55 @@ async fn a_config_change_passes_from_the_governance_view_and_a_reloaded_page_cat
     c.wait_text("#task-list", |t| t.contains("made while c was away")).await;
     c.show("governance").await;
     c.wait_text("#config dd[data-key='tax_bps']", |t| t == "300").await;
+    for n in [a, b, c] {
+        n.close().await;
+    }
+}
+
+/// The Upgrades view on the self-upgrade path: a vote-weight module is
+/// published, proposed, voted and ratified through the JS API; every page's
+/// Upgrades view then shows the active policy, the ratified proposal and
+/// the executed upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrades_view_shows_an_activated_policy() {
+    let _serial = serial().await;
+    let rdv = Rendezvous::start();
+    let browser = Browser::start().await;
+    let (a, b, c) = three(&browser, &rdv, "ui-u").await;
+    let nodes = [&a, &b, &c];
+    for n in nodes {
+        n.show("upgrades").await;
+        n.wait_text("#policies-none", |t| t.contains("built-in")).await;
+    }
+    let published: Value = a.eval("window.synapse.publishModule(window.synapse.exampleModule('quadratic_vote'))").await;
+    let module = published["module"].as_str().expect("module hash").to_string();
+    let present = format!("'{module}' in window.synapse.state().state.upgrades.modules");
+    wait_all(&nodes, "the module everywhere", &present, vec![], |v| v == &json!(true)).await;
+    let p: String = a
+        .call(
+            "return window.synapse.proposeUpgrade('global', {title: 'quadratic votes', module: arguments[0], \
+             policy: 'vote_weight'});",
+            vec![json!(module)],
+        )
+        .await;
+    for n in nodes {
+        e2e::knows_proposal(n, &p).await;
+        let _: String = n.call("return window.synapse.vote(arguments[0], true);", vec![json!(p)]).await;
+    }
+    let votes = format!("Object.keys(window.synapse.state().state.gov.proposals['{p}'].votes).length");
+    wait_all(&nodes, "three votes", &votes, vec![], |v| v == &json!(3)).await;
+    let _: String = a.call("return window.synapse.closeProposal(arguments[0]);", vec![json!(p)]).await;
+    let status = format!("window.synapse.state().state.gov.proposals['{p}'].status");
+    wait_all(&nodes, "awaiting ratification", &status, vec![], |v| v == "pending_ratification").await;
+    for n in [&a, &b] {
+        let _: String = n.call("return window.synapse.ratify(arguments[0]);", vec![json!(p)]).await;
+    }
+    wait_all(&nodes, "the upgrade executed", &status, vec![], |v| v == "executed").await;
+    for n in nodes {
+        n.wait_text("#policies", |t| t.contains("vote_weight") && t.contains(&module)).await;
+        n.wait_text("#upgrade-proposals", |t| t.contains("quadratic votes") && t.contains("executed")).await;
+        n.wait_text("#upgrade-log", |t| t.contains("code_upgrade")).await;
+    }
     for n in [a, b, c] {
         n.close().await;
     }
