@@ -9,6 +9,8 @@
 //!   [`NodePage`] with typed helpers over `window.synapse`.
 //! - [`wait_until`] polls a condition every 50 ms and fails with what was
 //!   awaited and the last observed value: tests never sleep and hope.
+//! - `NodePage::show`, `type_into`, `click_on`, `wait_text`, `screenshot`
+//!   drive and read the page's UI like a user (`ui.rs`).
 //!
 //! Paths come from the environment, with defaults for a normal checkout:
 //! `SYNAPSE_RENDEZVOUS_BIN` (default `<workspace>/target/debug/rendezvous`),
@@ -22,6 +24,7 @@ mod paths;
 mod process;
 mod rendezvous;
 mod scenario;
+mod ui;
 mod wait;
 
 pub use api::{Hello, RendezvousStatus, Stats, Status, Timings};
@@ -30,6 +33,7 @@ pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, worksp
 pub use process::ProcessGuard;
 pub use rendezvous::Rendezvous;
 pub use scenario::{SCENARIO_TIMEOUT, knows_proposal, mesh_of_three, wait_all};
+pub use ui::{PixelStats, UI_TIMEOUT, pixel_stats, screenshot_dir};
 pub use wait::{POLL_INTERVAL, wait_until};
 
 /// First 8 hex characters of a node id, for readable messages.

@@ -1,11 +1,30 @@
-//! The Synapse-NG page: starts this tab's node and shows it.
+//! The Synapse-NG page: starts this tab's node and shows it, one view per
+//! hash route (see docs/UI.md).
 //!
-//! The UI only reads the node (snapshots refreshed on every change
-//! notification) and calls its API; it holds no protocol state of its own.
+//! The UI holds no protocol state of its own: views read the node and the
+//! replicated state through memos (re-run on coalesced change
+//! notifications) and act by signing ops through the ledger, whose refusal
+//! sentences are shown next to the action that caused them.
 
+mod action;
+mod channels;
+mod ctx;
+mod economy;
+mod field;
+mod fmt;
+mod governance;
+mod graph;
+mod network;
+mod route;
+mod tasks;
+mod teams;
+mod tools;
+mod upgrades;
+mod virtual_list;
+
+use ctx::Ctx;
 use leptos::prelude::*;
-use node_wasm::runtime::Node;
-use node_wasm::runtime::ledger::Ledger;
+use route::{Route, use_route};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -17,168 +36,100 @@ fn main() {
 enum Boot {
     Starting,
     Failed(String),
-    Running,
+    Running(Ctx),
 }
 
 #[component]
 fn App() -> impl IntoView {
-    let node: RwSignal<Option<Node>, LocalStorage> = RwSignal::new_local(None);
-    let ledger: RwSignal<Option<Ledger>, LocalStorage> = RwSignal::new_local(None);
     let boot: RwSignal<Boot, LocalStorage> = RwSignal::new_local(Boot::Starting);
-    // Bumped whenever the node reports a change; views read it to refresh.
-    let tick = RwSignal::new(0u64);
-
     wasm_bindgen_futures::spawn_local(async move {
         match node_wasm::runtime::start().await {
-            Ok((n, l)) => {
-                n.subscribe(std::rc::Rc::new(move || tick.update(|t| *t += 1)));
-                node.set(Some(n));
-                ledger.set(Some(l));
-                boot.set(Boot::Running);
-            }
+            Ok((n, l)) => boot.set(Boot::Running(Ctx::new(n, l))),
             Err(e) => boot.set(Boot::Failed(e)),
         }
     });
-
     view! {
+        <a class="skip" href="#main">"Skip to content"</a>
         <header>
             <h1>"Synapse-NG"</h1>
             <p class="tagline">"a browser node of a decentralized network"</p>
         </header>
         {move || match boot.get() {
-            Boot::Starting => view! { <p class="notice" id="boot">"Starting node…"</p> }.into_any(),
-            Boot::Failed(e) => view! { <p class="error" id="boot">"The node could not start: " {e}</p> }.into_any(),
-            Boot::Running => view! { <NodeView node=node tick=tick /> <StateView ledger=ledger tick=tick /> }.into_any(),
+            Boot::Starting => view! {
+                <p class="notice" id="boot" role="status"><span class="spinner" aria-hidden="true"></span>
+                    "Starting node… loading this profile's identity and its stored ops, then verifying them."</p>
+            }.into_any(),
+            Boot::Failed(e) => view! { <p class="error" id="boot" role="alert">"The node could not start: " {e}</p> }.into_any(),
+            Boot::Running(c) => {
+                provide_context(c);
+                view! { <Shell /> }.into_any()
+            }
         }}
     }
 }
 
-/// Reads the node inside a reactive view: subscribing to `tick` makes the
-/// view re-run after every change the node reports.
-fn read<T: Default>(node: RwSignal<Option<Node>, LocalStorage>, tick: RwSignal<u64>, f: impl Fn(&Node) -> T) -> T {
-    tick.get();
-    node.with(|n| n.as_ref().map(f)).unwrap_or_default()
-}
-
-#[component]
-fn NodeView(node: RwSignal<Option<Node>, LocalStorage>, tick: RwSignal<u64>) -> impl IntoView {
-    let id = move || read(node, tick, |n| n.id().to_text());
-    let rdv = move || read(node, tick, Node::rendezvous_status);
-    let peers = move || read(node, tick, Node::peer_infos);
-    let hellos = move || read(node, tick, Node::hellos);
-    let stats = move || read(node, tick, Node::stats);
-
-    let text = RwSignal::new(String::new());
-    let feedback = RwSignal::new(String::new());
-    let send = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let t = text.get();
-        let r = node.with(|n| n.as_ref().map(|n| n.send_hello(&t)));
-        match r {
-            Some(Ok(count)) => {
-                feedback.set(format!("Signed and sent to {count} peer(s)."));
-                text.set(String::new());
-            }
-            Some(Err(e)) => feedback.set(format!("Not sent: {e}")),
-            None => {}
-        }
-    };
-
-    view! {
-        <section class="card">
-            <h2>"This node"</h2>
-            <p>"Node id " <code id="node-id" class="id">{id}</code></p>
-            <p>
-                "Rendezvous "
-                <span id="rendezvous-state" class=move || format!("badge {}", rdv().state)>{move || rdv().state}</span>
-                " " <span class="muted">{move || rdv().url}</span>
-                {move || rdv().last_error.map(|e| view! { <span class="muted">" (" {e} ")"</span> })}
-            </p>
-            <p class="muted">
-                {move || {
-                    let s = stats();
-                    format!(
-                        "{} connections made · {} channels opened · {} peers proven · {} proofs rejected · {} frames in / {} out",
-                        s.connections_created, s.channels_opened, s.peers_proven, s.proofs_rejected, s.frames_in, s.frames_out
-                    )
-                }}
-            </p>
-        </section>
-        <section class="card">
-            <h2>"Peers " <span class="count">{move || peers().len()}</span></h2>
-            {move || {
-                let ps = peers();
-                if ps.is_empty() {
-                    view! { <p class="muted" id="no-peers">"No peers yet. Open this page in another browser profile (or with ?profile=other)."</p> }.into_any()
-                } else {
-                    view! {
-                        <table id="peers">
-                            <thead><tr><th>"Node"</th><th>"State"</th><th>"Connection"</th><th>"RTT"</th></tr></thead>
-                            <tbody>
-                                {ps.into_iter().map(|p| view! {
-                                    <tr>
-                                        <td><code class="id" title=p.id.to_text()>{p.id.short()}</code></td>
-                                        <td><span class=format!("badge {:?}", p.state).to_lowercase()>{format!("{:?}", p.state).to_lowercase()}</span></td>
-                                        <td>{p.connection}</td>
-                                        <td>{p.rtt_ms.map(|r| format!("{r:.0} ms")).unwrap_or_else(|| "–".into())}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any()
-                }
-            }}
-        </section>
-        <section class="card">
-            <h2>"Signed hellos"</h2>
-            <form on:submit=send id="hello-form">
-                <input id="hello-text" type="text" maxlength="1000" placeholder="Say hello to your peers"
-                    prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev)) />
-                <button type="submit">"Sign & send"</button>
-            </form>
-            <p class="muted" id="hello-feedback">{move || feedback.get()}</p>
-            <ul id="hellos">
-                {move || hellos().into_iter().rev().map(|h| view! {
-                    <li>
-                        <span class="badge verified" title="signature verified">"✔ verified"</span>
-                        " " <code class="id" title=h.from.to_text()>{h.from.short()}</code>
-                        ": " <span class="hello-text">{h.text}</span>
-                    </li>
-                }).collect_view()}
-            </ul>
-        </section>
+/// A `performance.mark` (ms since navigation start, read by benchmarks).
+fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
     }
 }
 
+/// Navigation and the active view. Only the active view is mounted, so the
+/// others cost nothing while hidden.
 #[component]
-fn StateView(ledger: RwSignal<Option<Ledger>, LocalStorage>, tick: RwSignal<u64>) -> impl IntoView {
-    let snap = move || {
-        tick.get();
-        ledger.with(|l| l.as_ref().map(|l| l.snapshot()))
-    };
+fn Shell() -> impl IntoView {
+    let c = ctx::ctx();
+    let route = use_route();
+    let loaded = c.ledger.with_value(|l| l.stats().ops_loaded);
+    let summary = Memo::new(move |_| {
+        let peers = c.with_node(|n| n.peers().len());
+        let (ops, tasks) = c.with_state(|st| (st.applied, st.tasks.len()));
+        (peers, ops, tasks)
+    });
+    // Milestones for the page-load benchmark (docs/BENCHMARKS.md, "UI"):
+    // the app is interactive now; it shows a connected peer later.
+    mark("synapse-ui-ready");
+    Effect::new(move |done: Option<bool>| {
+        let connected = summary.get().0 > 0;
+        if connected && done != Some(true) {
+            mark("synapse-ui-connected");
+        }
+        connected || done == Some(true)
+    });
+    // A new view starts at its top, like a new page would.
+    Effect::new(move |prev: Option<Route>| {
+        let r = route.get();
+        if prev.is_some_and(|p| p != r)
+            && let Some(w) = web_sys::window()
+        {
+            w.scroll_to_with_x_and_y(0.0, 0.0);
+        }
+        r
+    });
     view! {
-        {move || snap().map(|s| {
-            let st = s.state;
-            let tasks: Vec<_> = st.tasks.values().map(|t| (t.title.clone(), t.status, t.reward, t.channel.clone())).collect();
-            view! {
-                <section class="card">
-                    <h2>"Replicated state"</h2>
-                    <p class="muted">
-                        "state hash " <code id="state-hash">{s.state_hash[..16].to_string()}</code>
-                        {format!(" · {} ops applied · {} rejected · {} accounts · {} channels · {} SP minted",
-                            st.applied, st.rejected, st.accounts.len(), st.channels.len(), st.minted)}
-                    </p>
-                    <table id="tasks">
-                        <thead><tr><th>"Task"</th><th>"Channel"</th><th>"Status"</th><th>"Reward"</th></tr></thead>
-                        <tbody>
-                            {tasks.into_iter().map(|(title, status, reward, channel)| view! {
-                                <tr><td>{title}</td><td>{channel}</td><td>{format!("{status:?}").to_lowercase()}</td><td>{reward} " SP"</td></tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                </section>
-            }
-        })}
+        <p class="muted" id="boot" data-state="running">
+            {format!("Node {} running · {loaded} stored ops loaded", c.me.short())}
+            {move || { let (p, o, t) = summary.get(); format!(" · {p} peer(s) · {o} ops applied · {t} tasks") }}
+        </p>
+        <nav aria-label="Views">
+            <ul>
+                {Route::ALL.into_iter().map(|r| view! {
+                    <li><a href=format!("#{}", r.slug()) id=format!("nav-{}", r.slug())
+                        aria-current=move || (route.get() == r).then_some("page")>{r.label()}</a></li>
+                }).collect_view()}
+            </ul>
+        </nav>
+        <main id="main" tabindex="-1" data-view=move || route.get().slug()>
+            {move || match route.get() {
+                Route::Network => view! { <network::NetworkView /> }.into_any(),
+                Route::Channels => view! { <channels::ChannelsView /> }.into_any(),
+                Route::Tasks => view! { <tasks::TasksView /> }.into_any(),
+                Route::Governance => view! { <governance::GovernanceView /> }.into_any(),
+                Route::Economy => view! { <economy::EconomyView /> }.into_any(),
+                Route::Tools => view! { <tools::ToolsView /> }.into_any(),
+                Route::Upgrades => view! { <upgrades::UpgradesView /> }.into_any(),
+            }}
+        </main>
     }
 }
