@@ -303,10 +303,11 @@ async fn a_config_change_passes_from_the_governance_view_and_a_reloaded_page_cat
     }
 }
 
-/// The Upgrades view on the self-upgrade path: a vote-weight module is
-/// published, proposed, voted and ratified through the JS API; every page's
-/// Upgrades view then shows the active policy, the ratified proposal and
-/// the executed upgrade.
+/// The Upgrades view on the self-upgrade path: on one page the quadratic
+/// vote-weight module is chosen, dry-run against the live state (the page
+/// shows the weights it would give) and published as pieces from the view;
+/// it is then proposed, voted and ratified through the JS API; every page's
+/// Upgrades view shows the active policy, the proposal and the upgrade.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upgrades_view_shows_an_activated_policy() {
     let _serial = serial().await;
@@ -318,8 +319,21 @@ async fn the_upgrades_view_shows_an_activated_policy() {
         n.show("upgrades").await;
         n.wait_text("#policies-none", |t| t.contains("built-in")).await;
     }
-    let published: Value = a.eval("window.synapse.publishModule(window.synapse.exampleModule('quadratic_vote'))").await;
-    let module = published["module"].as_str().expect("module hash").to_string();
+    // The workbench: choose the example, dry run, publish.
+    a.choose("#module-example", "quadratic_vote").await;
+    a.wait_text("#module-loaded", |t| t.contains("quadratic_vote")).await;
+    a.click_on("#dry-run").await;
+    a.wait_text("#dry-run-feedback", |t| t.contains("change(s) against the current state")).await;
+    let samples = a.wait_text("#dry-run-samples", |t| t.contains("4 reputation points")).await;
+    assert!(samples.contains("3.00"), "1 + √4 = 3.00 with the module: {samples}");
+    a.choose("#module-policy", "tax").await;
+    a.click_on("#dry-run").await;
+    a.wait_text("#dry-run-feedback", |t| t.contains("module_missing_export")).await;
+    a.choose("#module-policy", "vote_weight").await;
+    a.click_on("#publish-module").await;
+    a.wait_text("#publish-feedback", |t| t.contains("Published module")).await;
+    let module: String = a.eval("Object.keys(window.synapse.state().state.upgrades.modules)[0] || ''").await;
+    assert_eq!(module.len(), 64, "the module is assembled on the publishing node");
     let present = format!("'{module}' in window.synapse.state().state.upgrades.modules");
     wait_all(&nodes, "the module everywhere", &present, vec![], |v| v == &json!(true)).await;
     let p: String = a

@@ -164,7 +164,12 @@ pub fn describe(c: &Command) -> String {
     match c {
         Command::ConfigChange { key, value } => format!("config_change {key} = {}", show_value(value)),
         Command::AcquireCommonTool(t) => format!("acquire tool {} in {}", t.tool_id, t.channel),
-        Command::CodeUpgrade { module_sha256, .. } => format!("code_upgrade {}", hex_prefix(module_sha256)),
+        Command::CodeUpgrade { module_sha256, policy } if *module_sha256 == [0; 32] => {
+            format!("code_upgrade {} → built-in", policy.name())
+        }
+        Command::CodeUpgrade { module_sha256, policy } => {
+            format!("code_upgrade {} → {}…", policy.name(), hex_prefix(module_sha256))
+        }
         other => other.name().to_string(),
     }
 }
