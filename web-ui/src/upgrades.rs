@@ -265,7 +265,7 @@ pub fn UpgradesView() -> impl IntoView {
             })}
             <form on:submit=do_propose class="form-row">
                 <label for="upgrade-title">"Proposal title"</label>
-                <input id="upgrade-title" prop:value=move || title.get() on:input=move |ev| title.set(event_target_value(&ev)) placeholder="optional" />
+                <input id="upgrade-title" type="text" prop:value=move || title.get() on:input=move |ev| title.set(event_target_value(&ev)) placeholder="optional" />
                 <button type="submit" id="propose-upgrade" disabled=move || propose.pending()>"Propose activation"</button>
                 <button type="button" id="propose-rollback" on:click=do_rollback disabled=move || rollback.pending()>"Propose rollback to built-in"</button>
             </form>
