@@ -365,3 +365,43 @@ async fn the_upgrades_view_shows_an_activated_policy() {
         n.close().await;
     }
 }
+
+/// Identity backup from the Network view: the page downloads the identity
+/// file; another profile's page refuses to restore it over its own identity
+/// until "replace" is ticked, then, after a reload, runs as that node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_backup_and_restore_from_the_network_view() {
+    let _serial = serial().await;
+    let rdv = Rendezvous::start();
+    let browser = Browser::start().await;
+    let (a, b) = tokio::join!(browser.open_node(&rdv, "profile=ui-id1"), browser.open_node(&rdv, "profile=ui-id2"));
+    let id_a = a.id().await;
+    let id_b = b.id().await;
+    a.show("network").await;
+    a.click_on("#export-identity").await;
+    a.wait_text("#export-feedback", |t| t.contains("Downloaded synapse-ng-identity-")).await;
+    // The same file, as the page made it, goes to b's file input.
+    let file: String = a.eval("window.synapse.exportIdentity()").await;
+    let path = std::env::temp_dir().join(format!("synapse-identity-{}.json", std::process::id()));
+    std::fs::write(&path, &file).expect("write the identity file");
+    b.show("network").await;
+    let input = b.client().find(fantoccini::Locator::Css("#identity-file")).await.expect("the file input");
+    input.send_keys(&path.to_string_lossy()).await.expect("choose the file");
+    b.click_on("#import-identity").await;
+    let refused = b.wait_text("#import-feedback", |t| t.contains("Refused")).await;
+    assert!(refused.contains("already holds node"), "{refused}");
+    b.click_on("#identity-replace").await;
+    b.click_on("#import-identity").await;
+    b.wait_text("#import-feedback", |t| t.contains("reload the page")).await;
+    // a's tab closes; b's reloads as a.
+    a.goto("about:blank").await;
+    b.goto(&rdv.page_url("profile=ui-id2")).await;
+    b.wait_ready(TIMEOUT).await;
+    assert_eq!(b.id().await, id_a, "the restored identity runs after the reload");
+    assert_ne!(id_a, id_b);
+    b.wait_text("#boot", |t| t.contains(&id_a[..8])).await;
+    let _ = std::fs::remove_file(&path);
+    for n in [a, b] {
+        n.close().await;
+    }
+}

@@ -14,6 +14,7 @@ mod field;
 mod fmt;
 mod governance;
 mod graph;
+mod identity;
 mod network;
 mod route;
 mod tasks;
@@ -112,6 +113,12 @@ fn Shell() -> impl IntoView {
             {format!("Node {} running · {loaded} stored ops loaded", c.me.short())}
             {move || { let (p, o, t) = summary.get(); format!(" · {p} peer(s) · {o} ops applied · {t} tasks") }}
         </p>
+        {move || {
+            c.tick.track();
+            c.ledger.with_value(|l| l.storage_error()).map(|e| view! {
+                <p class="error banner" id="storage-error" role="alert">{e}</p>
+            })
+        }}
         <nav aria-label="Views">
             <ul>
                 {Route::ALL.into_iter().map(|r| view! {

@@ -144,5 +144,6 @@ pub fn NetworkView() -> impl IntoView {
                 }).collect_view()}
             </ul>
         </section>
+        <crate::identity::IdentityCard />
     }
 }

@@ -291,6 +291,11 @@ impl Ledger {
         self.inner.node.touch();
     }
 
+    /// The profile this ledger stores under (`?profile=`).
+    pub fn profile(&self) -> String {
+        self.inner.profile.clone()
+    }
+
     /// The current storage problem as a sentence for the user, or `None`
     /// when storage works.
     pub fn storage_error(&self) -> Option<String> {
