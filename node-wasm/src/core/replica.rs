@@ -171,8 +171,19 @@ impl Replica {
     }
 
     /// Folds many verified ops with at most one re-fold.
+    ///
+    /// The batch is ingested in (author, seq) order, whatever order it comes
+    /// in (results are still in input order): a batch may hold a long chain
+    /// in any order (an op log read back from IndexedDB is keyed by op id),
+    /// and a seq more than `MAX_SEQ_AHEAD` past its author's head would
+    /// otherwise be dropped before the ops below it arrive.
     pub fn receive_batch<I: IntoIterator<Item = VerifiedOp>>(&mut self, ops: I, now_ms: u64) -> Vec<Received> {
-        let out = ops.into_iter().map(|op| self.ingest(op, now_ms)).collect();
+        let mut ops: Vec<(usize, VerifiedOp)> = ops.into_iter().enumerate().collect();
+        ops.sort_by_key(|(_, op)| (op.op().author, op.op().seq));
+        let mut out = vec![Received::Dropped; ops.len()];
+        for (i, op) in ops {
+            out[i] = self.ingest(op, now_ms);
+        }
         self.fold.catch_up(&self.store);
         out
     }

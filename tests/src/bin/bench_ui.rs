@@ -16,6 +16,8 @@
 //!    `createTask`), opens the board, then scrolls the list container by
 //!    one row height per animation frame for `--frames` frames, recording
 //!    the frame deltas and the number of rows in the DOM.
+//! 4. **Reload**: the lone node's page is reloaded 3 times; time from
+//!    navigation to the app interactive with all its stored ops folded.
 //!
 //! Progress goes to stderr; stdout gets markdown tables.
 
@@ -166,6 +168,35 @@ async fn main() {
             vec![json!(frames)],
         )
         .await;
+
+    // 4. Reload with everything stored: navigation to the app interactive
+    // with every stored op folded (state shown before any peer is met).
+    wait_until(TIMEOUT, "every op saved to IndexedDB", async || {
+        let unsaved: u64 = lone.eval("window.synapse.status().storage.unsaved").await;
+        if unsaved == 0 { Ok(()) } else { Err(unsaved) }
+    })
+    .await;
+    let mut reload = vec![];
+    let mut loaded = 0u64;
+    for _ in 0..3 {
+        lone.goto("about:blank").await;
+        lone.goto(&rdv.page_url("profile=bench-ui-scroll")).await;
+        lone.wait_ready(TIMEOUT).await;
+        let m: Marks = wait_until(TIMEOUT, "the reloaded app", async || {
+            let m: Marks = lone.call(MARKS, vec![]).await;
+            if m.ready.is_some() { Ok(m) } else { Err(()) }
+        })
+        .await;
+        loaded = lone.eval("window.synapse.pubsubStats().ledger.ops_loaded").await;
+        let n: u64 = lone.eval("Object.keys(window.synapse.state().state.tasks).length").await;
+        if n != tasks {
+            let why: serde_json::Value =
+                lone.eval("({ledger: window.synapse.pubsubStats().ledger, counts: window.synapse.state().counts, storage: window.synapse.status().storage})").await;
+            let id: String = lone.eval("window.synapse.id()").await;
+            panic!("after the reload {n} of {tasks} tasks are back (node {id}): {why}");
+        }
+        reload.extend(m.ready);
+    }
     lone.close().await;
 
     println!("## UI: page load ({runs} cold loads, one anchor peer), ms since navigation start\n");
@@ -183,4 +214,7 @@ async fn main() {
          (harness-timed, includes WebDriver polling); rows in the DOM while scrolling: at most {}",
         s.max_rows
     );
+    println!("\n## UI: reload with {loaded} stored ops (3 reloads), ms since navigation start\n");
+    println!("| milestone | n | p50 | p99 | min | max |\n|---|---|---|---|---|---|");
+    println!("{}", row("app interactive, every stored op folded (`synapse-ui-ready`)", &reload));
 }
