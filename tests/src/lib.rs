@@ -19,6 +19,7 @@
 //! `/usr/bin/chromium`).
 
 mod api;
+pub mod bench;
 mod browser;
 mod paths;
 mod process;

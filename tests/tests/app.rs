@@ -19,18 +19,6 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(45);
 
-async fn three(browser: &Browser, rdv: &Rendezvous, prefix: &str) -> (NodePage, NodePage, NodePage) {
-    let q: Vec<String> = (1..=3).map(|i| format!("profile={prefix}{i}")).collect();
-    let (a, b, c) =
-        tokio::join!(browser.open_node(rdv, &q[0]), browser.open_node(rdv, &q[1]), browser.open_node(rdv, &q[2]));
-    wait_until(TIMEOUT, "a full mesh of 3", async || {
-        let (x, y, z) = (a.peers().await.len(), b.peers().await.len(), c.peers().await.len());
-        if (x, y, z) == (2, 2, 2) { Ok(()) } else { Err((x, y, z)) }
-    })
-    .await;
-    (a, b, c)
-}
-
 /// Evaluates `expr` on every node until `ok` holds for all, with the same
 /// state hash everywhere.
 async fn wait_all(nodes: &[&NodePage], what: &str, expr: &str, args: Vec<Value>, ok: impl Fn(&Value) -> bool) {
@@ -80,7 +68,7 @@ async fn task_lifecycle_from_the_board_with_escrow_and_tax_then_screenshots() {
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
-    let (a, b, c) = three(&browser, &rdv, "ui-t").await;
+    let (a, b, c) = e2e::mesh_of_three(&browser, &rdv, "ui-t").await;
     let nodes = [&a, &b, &c];
     let (ia, ib) = (a.id().await, b.id().await);
     channel_via_ui(&a, &[&b], "dev").await;
@@ -163,7 +151,7 @@ async fn an_auction_from_the_form_gets_two_bids_and_is_awarded_after_its_deadlin
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
-    let (a, b, c) = three(&browser, &rdv, "ui-a").await;
+    let (a, b, c) = e2e::mesh_of_three(&browser, &rdv, "ui-a").await;
     let nodes = [&a, &b, &c];
     channel_via_ui(&a, &[], "market").await;
     a.show("tasks").await;
@@ -221,7 +209,7 @@ async fn a_config_change_passes_from_the_governance_view_and_a_reloaded_page_cat
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
-    let (a, b, c) = three(&browser, &rdv, "ui-g").await;
+    let (a, b, c) = e2e::mesh_of_three(&browser, &rdv, "ui-g").await;
     let nodes = [&a, &b, &c];
 
     a.show("governance").await;
@@ -313,7 +301,7 @@ async fn the_upgrades_view_shows_an_activated_policy() {
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
-    let (a, b, c) = three(&browser, &rdv, "ui-u").await;
+    let (a, b, c) = e2e::mesh_of_three(&browser, &rdv, "ui-u").await;
     let nodes = [&a, &b, &c];
     for n in nodes {
         n.show("upgrades").await;

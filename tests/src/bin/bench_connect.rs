@@ -21,6 +21,7 @@
 //!
 //! Progress goes to stderr; stdout gets the results as markdown tables.
 
+use e2e::bench::percentile;
 use e2e::{Browser, Rendezvous, short, wait_until};
 use serde::Deserialize;
 use serde_json::json;
@@ -62,12 +63,6 @@ fn usage(err: &str) -> ! {
     }
     eprintln!("usage: bench_connect [--runs N (20)] [--blobs N (8)] [--rounds N (3)]");
     std::process::exit(if err.is_empty() { 0 } else { 2 });
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn summary_row(name: &str, values: &[f64]) -> String {

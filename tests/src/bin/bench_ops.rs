@@ -13,25 +13,12 @@
 //! The figures come from the nodes' own timestamps, so polling by the
 //! harness adds nothing.
 
+use e2e::bench::{arg, percentile};
 use e2e::{Browser, NodePage, Rendezvous, wait_until};
 use serde_json::json;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} needs a number")))
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
 
 /// Epoch ms at which `node` first stored each op of `ids` (null if not yet).
 async fn seen(node: &NodePage, ids: &[String]) -> Vec<Option<f64>> {

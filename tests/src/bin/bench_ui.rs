@@ -21,42 +21,13 @@
 //!
 //! Progress goes to stderr; stdout gets markdown tables.
 
+use e2e::bench::{arg, row};
 use e2e::{Browser, Rendezvous, wait_until};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} needs a number")))
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn row(name: &str, values: &[f64]) -> String {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return format!("| {name} | 0 | – | – | – | – |");
-    }
-    format!(
-        "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        v.len(),
-        percentile(&v, 50.0),
-        percentile(&v, 99.0),
-        v[0],
-        v[v.len() - 1]
-    )
-}
 
 #[derive(Deserialize)]
 struct Marks {
