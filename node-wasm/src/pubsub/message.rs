@@ -2,11 +2,12 @@
 //! binary encoding.
 //!
 //! ```text
-//! packet = version:u8 (=1) tag:u8 body              (integers big-endian)
+//! packet = version:u8 (=2) tag:u8 body              (integers big-endian)
 //! 0x10 ANNOUNCE    n:u16 (≤ 64) { subscribe:u8 (0|1) topic:str }
 //! 0x11 MESSAGE     n:u16 (1..=64) { topic:str origin:[32] seq:u64 (≥ 1) hops:u8 payload:bytes (≤ 64 KiB) }
-//! 0x12 I_HAVE      topic:str flags:u8 n:u16 (≤ 256) { id:[32] } m:u16 (≤ 256) { origin:[32] seq:u64 }
-//!                  [digest:[8] if flags & DIGEST]
+//! 0x12 I_HAVE      topic:str flags:u8 n:u16 (≤ 256) { id:[32] } m:u16 (≤ 128)
+//!                  { origin:[32] seq:u64 linked:u64 (≤ seq) head:[32] }
+//!                  [digest:[16] if flags & DIGEST]
 //! 0x13 WANT_PIECE  n:u16 (≤ 256) { id:[32] } m:u16 (≤ 64) { topic:str origin:[32] from:u64 to:u64 }
 //!                  (1 ≤ from ≤ to, to - from < 256)
 //! 0x14 GRAFT       topic:str
@@ -28,7 +29,10 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The only SynapseSub packet version this node speaks.
-pub const PUBSUB_VERSION: u8 = 1;
+///
+/// Version 2: version-vector entries carry the linked prefix and its head
+/// id, and the digest is 16 bytes (content, not only seqs, is compared).
+pub const PUBSUB_VERSION: u8 = 2;
 pub const TAG_ANNOUNCE: u8 = 0x10;
 pub const TAG_MESSAGE: u8 = 0x11;
 pub const TAG_IHAVE: u8 = 0x12;
@@ -49,14 +53,14 @@ pub const MAX_BATCH: usize = 64;
 /// Ids in one I_HAVE or WANT_PIECE.
 pub const MAX_IDS: usize = 256;
 /// Version-vector entries in one I_HAVE.
-pub const MAX_VV: usize = 256;
+pub const MAX_VV: usize = 128;
 /// Ranges in one WANT_PIECE.
 pub const MAX_RANGES: usize = 64;
 /// Seqs in one range.
 pub const MAX_RANGE_LEN: u64 = 256;
 /// I_HAVE flag: the sender wants the receiver's full version vector back.
 pub const FLAG_REPLY: u8 = 1;
-/// I_HAVE flag: an 8-byte digest of the sender's full version vector follows.
+/// I_HAVE flag: a 16-byte digest of the sender's full version vector follows.
 pub const FLAG_DIGEST: u8 = 2;
 
 /// A message id: SHA-256 of the payload.
@@ -101,6 +105,38 @@ impl Message {
     }
 }
 
+/// Length of a version-vector digest.
+pub const DIGEST_LEN: usize = 16;
+
+/// One origin's entry in a version vector: how far its messages are held,
+/// and a commitment to their content.
+///
+/// - `seq`: highest contiguous seq (every seq in `1..=seq` is held);
+/// - `linked`: the longest prefix `1..=linked` that is one hash-linked chain
+///   (one message per seq, each naming the one before it as its
+///   predecessor, see `Router::set_linker`); `linked ≤ seq`, and
+///   `linked < seq` means the sender holds a fork or a broken link at
+///   `linked + 1`;
+/// - `head`: the id of the message at `linked` (zero when `linked` is 0).
+///   With hash-linked payloads it commits to every message of the prefix,
+///   so equal heads mean equal prefixes. A zero head with `linked > 0`
+///   makes no claim and is not compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VvEntry {
+    pub origin: NodeId,
+    pub seq: u64,
+    pub linked: u64,
+    pub head: MsgId,
+}
+
+impl VvEntry {
+    /// An entry that claims seqs only, no content (a zero head with
+    /// `linked > 0` is never compared).
+    pub fn seqs_only(origin: NodeId, seq: u64) -> VvEntry {
+        VvEntry { origin, seq, linked: seq, head: MsgId([0; 32]) }
+    }
+}
+
 /// One contiguous run of an origin's seqs on a topic, asked for in catch-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeqRange {
@@ -118,13 +154,13 @@ pub enum Packet {
     /// One live message, or a batch of catch-up replies.
     Message(Vec<Message>),
     /// Lazy gossip of recent ids, and/or a version-vector summary
-    /// (`origin → highest contiguous seq`), and/or a digest of the full one.
+    /// (see [`VvEntry`]), and/or a digest of the full one.
     IHave {
         topic: String,
         flags: u8,
         ids: Vec<MsgId>,
-        vv: Vec<(NodeId, u64)>,
-        digest: Option<[u8; 8]>,
+        vv: Vec<VvEntry>,
+        digest: Option<[u8; DIGEST_LEN]>,
     },
     /// Asks for pieces by id and by seq range.
     Want {
@@ -207,8 +243,8 @@ impl Packet {
                     w.raw(&id.0);
                 }
                 w.u16(vv.len() as u16);
-                for (origin, seq) in vv {
-                    w.raw(&origin.0).u64(*seq);
+                for e in vv {
+                    w.raw(&e.origin.0).u64(e.seq).u64(e.linked).raw(&e.head.0);
                 }
                 if let Some(d) = digest {
                     w.raw(d);
@@ -292,7 +328,11 @@ impl Packet {
                 let m = read_count(&mut r, "version vector", MAX_VV)?;
                 let mut vv = Vec::with_capacity(m);
                 for _ in 0..m {
-                    vv.push((NodeId(r.array()?), r.u64()?));
+                    let (origin, seq, linked, head) = (NodeId(r.array()?), r.u64()?, r.u64()?, MsgId(r.array()?));
+                    if linked > seq {
+                        return Err(DecodeError::Invalid("version vector linked beyond seq"));
+                    }
+                    vv.push(VvEntry { origin, seq, linked, head });
                 }
                 let digest = if flags & FLAG_DIGEST != 0 { Some(r.array()?) } else { None };
                 Packet::IHave { topic, flags: flags & FLAG_REPLY, ids, vv, digest }
@@ -344,8 +384,8 @@ mod tests {
                 topic: "t".into(),
                 flags: FLAG_REPLY,
                 ids: vec![],
-                vv: vec![(node(2), 9)],
-                digest: Some([5; 8]),
+                vv: vec![VvEntry { origin: node(2), seq: 9, linked: 7, head: MsgId([4; 32]) }],
+                digest: Some([5; DIGEST_LEN]),
             },
             Packet::Want {
                 ids: vec![MsgId([1; 32])],
@@ -361,8 +401,11 @@ mod tests {
 
     #[test]
     fn decoding_is_strict() {
-        assert_eq!(Packet::decode(&[2, TAG_GRAFT]), Err(DecodeError::UnknownVersion(2)));
-        assert_eq!(Packet::decode(&[1, 0x99]), Err(DecodeError::UnknownTag(0x99)));
+        assert_eq!(Packet::decode(&[1, TAG_GRAFT]), Err(DecodeError::UnknownVersion(1)));
+        assert_eq!(Packet::decode(&[PUBSUB_VERSION, 0x99]), Err(DecodeError::UnknownTag(0x99)));
+        let e = VvEntry { origin: node(1), seq: 3, linked: 4, head: MsgId([1; 32]) };
+        let p = Packet::IHave { topic: "t".into(), flags: 0, ids: vec![], vv: vec![e], digest: None };
+        assert_eq!(Packet::decode(&p.encode()), Err(DecodeError::Invalid("version vector linked beyond seq")));
         let mut g = Packet::Graft("t".into()).encode();
         g.push(0);
         assert_eq!(Packet::decode(&g), Err(DecodeError::TrailingBytes(1)));

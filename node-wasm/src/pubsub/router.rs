@@ -14,6 +14,7 @@ use super::cache::{MessageCache, SeenCache};
 use super::config::{Config, Mode};
 use super::message::{
     FLAG_REPLY, MAX_ANNOUNCE, MAX_BATCH, MAX_IDS, MAX_RANGE_LEN, MAX_RANGES, MAX_VV, Message, MsgId, Packet, SeqRange,
+    VvEntry,
 };
 use super::rng::SplitMix64;
 use super::score::PeerScore;
@@ -37,6 +38,19 @@ pub enum Validation {
 
 /// The app's validator. Called once per new message id, after dedup.
 pub type Validator = Box<dyn FnMut(&Message) -> Validation>;
+
+/// The app's linker: the id of the message that `msg` names as its
+/// predecessor on its (topic, origin) (for signed ops, `prev`), or `None`
+/// when the payload names none. Only read from payloads the validator
+/// accepted, or restored from the app's own storage.
+pub type Linker = Box<dyn Fn(&Message) -> Option<MsgId>>;
+
+/// Fork probes remembered (bounds memory; see `probe`).
+const MAX_PROBES: usize = 4096;
+/// A fork probe for one seq is not repeated to one peer within this time.
+const PROBE_REPEAT_MS: u64 = 30_000;
+/// Most fork probes one version vector can trigger.
+const MAX_PROBES_PER_VV: usize = 16;
 
 /// Something that happened to the router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +160,11 @@ pub struct Stats {
     /// Control messages dropped over a per-heartbeat cap.
     pub capped: u64,
     pub equivocations: u64,
+    /// Third and later payloads at one (topic, origin, seq): not kept.
+    pub surplus: u64,
+    /// Seqs asked of a peer because content differs at equal seqs (rules
+    /// `hidden_fork_probe`, `fork_evidence_probe`, `broken_link_probe`).
+    pub fork_probes: u64,
     pub pieces_served: u64,
     pub pieces_requested: u64,
     pub packets_out: u64,
@@ -172,6 +191,9 @@ pub(super) struct Peer {
     /// What the peer's last version vectors claimed: (topic, origin) →
     /// contiguous seq. Forwarding skips messages the peer already has.
     pub known: BTreeMap<(String, NodeId), u64>,
+    /// Topics on which the peer has told us where it stands: a digest equal
+    /// to ours, or a version vector.
+    pub summarised: BTreeSet<String>,
     pub hb: HeartbeatCounters,
 }
 
@@ -201,6 +223,9 @@ pub struct Router {
     pub(super) heartbeats: u64,
     pub(super) graylisted: BTreeSet<NodeId>,
     validator: Option<Validator>,
+    linker: Option<Linker>,
+    /// Fork probes sent: (topic, origin, seq, peer) → when.
+    probes: BTreeMap<(String, NodeId, u64, NodeId), u64>,
     pub(super) stats: Stats,
     pub(super) out: Vec<Output>,
 }
@@ -233,6 +258,8 @@ impl Router {
             heartbeats: 0,
             graylisted: BTreeSet::new(),
             validator: None,
+            linker: None,
+            probes: BTreeMap::new(),
             stats: Stats::default(),
             out: Vec::new(),
             cfg,
@@ -244,8 +271,36 @@ impl Router {
         self.validator = Some(v);
     }
 
+    /// Installs the app's linker (default: none, and messages are compared
+    /// by seq and head id only).
+    pub fn set_linker(&mut self, l: Linker) {
+        self.linker = Some(l);
+    }
+
     pub fn node_id(&self) -> NodeId {
         self.me
+    }
+
+    /// What `peer`'s last version vector claimed for `origin` on `topic`
+    /// (highest contiguous seq), if it sent one that named it.
+    pub fn peer_claim(&self, topic: &str, peer: &NodeId, origin: &NodeId) -> Option<u64> {
+        self.peers.get(peer)?.known.get(&(topic.to_owned(), *origin)).copied()
+    }
+
+    /// Whether `peer` has told us where it stands on `topic` (an equal
+    /// digest or a version vector).
+    pub fn peer_summarised(&self, topic: &str, peer: &NodeId) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.summarised.contains(topic))
+    }
+
+    /// Whether a catch-up request for `origin`'s seqs on `topic` is still
+    /// waiting for its answer.
+    pub fn awaiting(&self, topic: &str, origin: &NodeId) -> bool {
+        self.want_seqs.keys().any(|(t, o, _)| t == topic && o == origin)
+    }
+
+    fn prev_of(&self, msg: &Message) -> Option<MsgId> {
+        self.linker.as_ref().and_then(|l| l(msg))
     }
 
     pub fn config(&self) -> &Config {
@@ -414,7 +469,8 @@ impl Router {
         }
         self.own_seq.insert(topic.clone(), seq.max(last));
         self.stats.published += 1;
-        self.store.insert(id, msg.clone());
+        let prev = self.prev_of(&msg);
+        self.store.insert(id, msg.clone(), prev);
         self.mcache.put(&topic, id);
         self.out.push(Output::Event(Event::Published { topic: topic.clone(), seq, id }));
         // Flood-publish: every subscribed peer above the publish threshold,
@@ -445,7 +501,8 @@ impl Router {
         }
         self.seen.insert(id, None, self.now, self.cfg.seen_ttl_ms);
         self.stats.restored += 1;
-        self.store.insert(id, msg);
+        let prev = self.prev_of(&msg);
+        self.store.insert(id, msg, prev);
     }
 
     fn on_frame(&mut self, peer: NodeId, bytes: &[u8]) {
@@ -545,6 +602,12 @@ impl Router {
             }
             return;
         }
+        // Two payloads at one seq prove an equivocation; a third adds
+        // nothing, so it is dropped before it costs a validation.
+        if self.store.ids_at(&msg.topic, &msg.origin, msg.seq).len() >= super::store::MAX_PER_SEQ {
+            self.stats.surplus += 1;
+            return;
+        }
         let verdict = match self.validator.as_mut() {
             Some(v) => v(&msg),
             None => Validation::Accept,
@@ -566,10 +629,26 @@ impl Router {
         if in_mesh {
             self.score_mut(peer).mesh_delivered(&topic);
         }
-        if let Inserted::Equivocation(ids) = self.store.insert(id, msg.clone()) {
-            self.stats.equivocations += 1;
-            let (origin, seq) = (msg.origin, msg.seq);
-            self.out.push(Output::Event(Event::Equivocation { topic: topic.clone(), origin, seq, ids }));
+        let prev = self.prev_of(&msg);
+        let mut evidence = false;
+        match self.store.insert(id, msg.clone(), prev) {
+            Inserted::Equivocation(ids) => {
+                self.stats.equivocations += 1;
+                evidence = true;
+                let (origin, seq) = (msg.origin, msg.seq);
+                self.out.push(Output::Event(Event::Equivocation { topic: topic.clone(), origin, seq, ids }));
+            }
+            Inserted::Surplus => {
+                self.stats.surplus += 1;
+                return;
+            }
+            Inserted::New | Inserted::AlreadyHad => {}
+        }
+        // Rule `broken_link_probe`: this message names a predecessor we do
+        // not hold while we hold another one at that seq; the sender most
+        // likely holds it.
+        if let Some(s) = self.store.broken_link(&topic, &msg.origin) {
+            self.probe(peer, &topic, msg.origin, s);
         }
         self.mcache.put(&topic, id);
         self.stats.delivered += 1;
@@ -584,7 +663,11 @@ impl Router {
         };
         let seq = msg.seq;
         let key = (topic.clone(), origin);
-        let has = |q: &NodeId| self.peers.get(q).and_then(|st| st.known.get(&key)).is_some_and(|&c| c >= seq);
+        // Rule `skip_known_holders`, except for equivocation evidence: a peer
+        // that holds *a* message at this seq may hold the other one, so the
+        // second payload goes to the whole mesh (rule `forward_evidence`).
+        let has =
+            |q: &NodeId| !evidence && self.peers.get(q).and_then(|st| st.known.get(&key)).is_some_and(|&c| c >= seq);
         let targets: Vec<NodeId> = targets.into_iter().filter(|q| *q != peer && *q != origin && !has(q)).collect();
         if targets.is_empty() {
             return;
@@ -601,8 +684,8 @@ impl Router {
         topic: String,
         flags: u8,
         ids: Vec<MsgId>,
-        vv: Vec<(NodeId, u64)>,
-        digest: Option<[u8; 8]>,
+        vv: Vec<VvEntry>,
+        digest: Option<[u8; super::message::DIGEST_LEN]>,
     ) {
         if self.cfg.mode != Mode::SynapseSub || !self.subs.contains(&topic) {
             return;
@@ -638,17 +721,21 @@ impl Router {
             left -= 1;
         }
         if let Some(st) = self.peers.get_mut(&peer) {
-            for (origin, their) in &vv {
-                let key = (topic.clone(), *origin);
+            if !vv.is_empty() || flags & FLAG_REPLY != 0 {
+                st.summarised.insert(topic.clone());
+            }
+            for e in &vv {
+                let key = (topic.clone(), e.origin);
                 if st.known.len() >= MAX_KNOWN && !st.known.contains_key(&key) {
                     continue;
                 }
                 let k = st.known.entry(key).or_insert(0);
-                *k = (*k).max(*their);
+                *k = (*k).max(e.seq);
             }
         }
+        self.compare_content(peer, &topic, &vv);
         let mut ranges = Vec::new();
-        for (origin, their) in vv {
+        for VvEntry { origin, seq: their, .. } in vv {
             if left == 0 {
                 break;
             }
@@ -699,6 +786,9 @@ impl Router {
         let differs = digest.is_some_and(|d| d != self.store.digest(&topic));
         let wants_reply = differs || flags & FLAG_REPLY != 0;
         let Some(st) = self.peers.get_mut(&peer) else { return };
+        if digest.is_some() && !differs {
+            st.summarised.insert(topic.clone());
+        }
         if wants_reply && st.hb.vv_sent >= self.cfg.max_vv_per_heartbeat {
             self.stats.capped += 1;
             return;
@@ -711,6 +801,73 @@ impl Router {
         } else if flags & FLAG_REPLY != 0 {
             self.send_version_vector(peer, &topic, 0);
         }
+    }
+
+    /// Compares the content commitments of a peer's version vector with
+    /// ours and asks the peer for the seqs where they differ:
+    ///
+    /// - `hidden_fork_probe`: the peer's linked head is not the message we
+    ///   hold at that seq: it holds another branch; ask for its message
+    ///   there (the two then prove the fork, and `broken_link_probe` walks
+    ///   down to where the branches split);
+    /// - `fork_evidence_probe`: the peer's linked prefix stops below a seq
+    ///   we hold with a single message: it holds a fork or a broken link
+    ///   there; ask for what it holds at that seq;
+    /// - `broken_link_probe`: our own linked prefix stops at a message
+    ///   naming a predecessor we lack, and the peer holds that seq: ask it.
+    ///
+    /// Probes register no promise (the peer may rightly hold nothing more)
+    /// and are not repeated to one peer within `PROBE_REPEAT_MS`.
+    fn compare_content(&mut self, peer: NodeId, topic: &str, vv: &[VvEntry]) {
+        let mut probes: Vec<(NodeId, u64)> = Vec::new();
+        for e in vv {
+            if probes.len() >= MAX_PROBES_PER_VV {
+                break;
+            }
+            // A zero head with a non-zero linked prefix makes no claim.
+            if e.head == MsgId([0; 32]) && e.linked > 0 {
+                continue;
+            }
+            let ours = self.store.entry(topic, &e.origin);
+            if e.linked > 0 && e.linked <= ours.seq && !self.store.ids_at(topic, &e.origin, e.linked).contains(&e.head)
+            {
+                probes.push((e.origin, e.linked));
+                continue;
+            }
+            let at = e.linked + 1;
+            if e.linked < e.seq && at <= ours.seq && self.store.ids_at(topic, &e.origin, at).len() == 1 {
+                probes.push((e.origin, at));
+                continue;
+            }
+            if let Some(s) = self.store.broken_link(topic, &e.origin)
+                && s <= e.seq
+            {
+                probes.push((e.origin, s));
+            }
+        }
+        for (origin, seq) in probes {
+            self.probe(peer, topic, origin, seq);
+        }
+    }
+
+    /// Asks `peer` for every message it holds at (topic, origin, seq), with
+    /// no promise attached. Not repeated within `PROBE_REPEAT_MS`.
+    fn probe(&mut self, peer: NodeId, topic: &str, origin: NodeId, seq: u64) {
+        let now = self.now;
+        if self.probes.len() >= MAX_PROBES {
+            self.probes.retain(|_, t| now < t.saturating_add(PROBE_REPEAT_MS));
+            if self.probes.len() >= MAX_PROBES {
+                return;
+            }
+        }
+        let key = (topic.to_owned(), origin, seq, peer);
+        if self.probes.get(&key).is_some_and(|t| now < t.saturating_add(PROBE_REPEAT_MS)) {
+            return;
+        }
+        self.probes.insert(key, now);
+        self.stats.fork_probes += 1;
+        let range = SeqRange { topic: topic.to_owned(), origin, from: seq, to: seq };
+        self.send(peer, &Packet::Want { ids: vec![], ranges: vec![range] });
     }
 
     fn on_want(&mut self, peer: NodeId, ids: Vec<MsgId>, ranges: Vec<SeqRange>) {

@@ -1,6 +1,6 @@
 //! One test per protocol rule, named after the rule (see docs/SYNAPSESUB.md).
 
-use super::message::{self, FLAG_REPLY, MAX_BATCH, SeqRange};
+use super::message::{self, DIGEST_LEN, FLAG_REPLY, MAX_BATCH, SeqRange, VvEntry};
 use super::rng::SplitMix64;
 use super::*;
 use crate::identity::NodeId;
@@ -293,7 +293,8 @@ fn ihave_cap_enforced() {
 fn requests_per_peer_per_heartbeat_capped() {
     let mut r = router_with_peers(1);
     let o = node(7);
-    let vv = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: vec![(o, 1000)], digest: None };
+    let vv =
+        Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: vec![VvEntry::seqs_only(o, 1000)], digest: None };
     let out = r.handle(frame(1, &vv), 0);
     let asked: u64 = sent(&out)
         .iter()
@@ -328,16 +329,22 @@ fn fuzz_random_bytes_never_panic() {
             topic: T.into(),
             flags: FLAG_REPLY,
             ids: vec![MsgId([1; 32])],
-            vv: vec![(node(1), 4)],
-            digest: Some([0; 8]),
+            vv: vec![VvEntry::seqs_only(node(1), 4)],
+            digest: Some([0; DIGEST_LEN]),
         }
         .encode(),
         Packet::Want { ids: vec![], ranges: vec![SeqRange { topic: T.into(), origin: node(1), from: 1, to: 9 }] }
             .encode(),
         Packet::Prune { topic: T.into(), backoff_ms: u32::MAX }.encode(),
         Packet::Message(vec![msg(2, u64::MAX, b"last")]).encode(),
-        Packet::IHave { topic: T.into(), flags: FLAG_REPLY, ids: vec![], vv: vec![(node(2), u64::MAX)], digest: None }
-            .encode(),
+        Packet::IHave {
+            topic: T.into(),
+            flags: FLAG_REPLY,
+            ids: vec![],
+            vv: vec![VvEntry::seqs_only(node(2), u64::MAX)],
+            digest: None,
+        }
+        .encode(),
         Packet::Want {
             ids: vec![],
             ranges: vec![SeqRange { topic: T.into(), origin: node(2), from: u64::MAX - 255, to: u64::MAX }],
@@ -425,7 +432,13 @@ fn catch_up_asks_exactly_for_missing_seqs() {
     for seq in [1, 2, 4] {
         r.handle(frame(1, &Packet::Message(vec![msg(7, seq, b"p")])), 0);
     }
-    let vv = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: vec![(node(7), 6)], digest: None };
+    let vv = Packet::IHave {
+        topic: T.into(),
+        flags: 0,
+        ids: vec![],
+        vv: vec![VvEntry::seqs_only(node(7), 6)],
+        digest: None,
+    };
     let out = r.handle(frame(1, &vv), 1);
     let ranges: Vec<(u64, u64)> = sent(&out)
         .into_iter()
@@ -487,7 +500,7 @@ fn digest_exchange_only_when_different() {
     let out = a.handle(frame(1, &digest), 0);
     assert!(sent(&out).is_empty());
     // Once b has something, its digest differs and a asks for the full vector.
-    b.store.insert(msg(1, 1, b"x").id(), msg(1, 1, b"x"));
+    b.store.insert(msg(1, 1, b"x").id(), msg(1, 1, b"x"), None);
     let digest = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: vec![], digest: Some(b.store.digest(T)) };
     let out = a.handle(frame(1, &digest), 1);
     assert!(sent(&out).iter().any(|(_, p)| matches!(p, Packet::IHave { flags: FLAG_REPLY, .. })));
@@ -551,9 +564,9 @@ fn late_joiner_fetches_only_what_it_lacks() {
     for origin in 10..13u8 {
         for seq in 1..=100 {
             let m = msg(origin, seq, &[7u8; 150]);
-            a.store.insert(m.id(), m.clone());
+            a.store.insert(m.id(), m.clone(), None);
             if seq <= 40 {
-                b.store.insert(m.id(), m);
+                b.store.insert(m.id(), m, None);
             }
         }
     }
@@ -604,8 +617,9 @@ fn replay_after_seen_ttl_not_redelivered() {
 #[test]
 fn version_vector_chunks_not_cut_by_ihave_cap() {
     let mut r = router_with_peers(1);
-    // 3,000 origins: twelve chunks, more than the I_HAVE cap of ten.
-    let origins: Vec<(NodeId, u64)> = (0..3000u32).map(|i| (NodeId(MsgId::of(&i.to_be_bytes()).0), 1)).collect();
+    // 3,000 origins: 24 chunks, more than the I_HAVE cap of ten.
+    let origins: Vec<VvEntry> =
+        (0..3000u32).map(|i| VvEntry::seqs_only(NodeId(MsgId::of(&i.to_be_bytes()).0), 1)).collect();
     for chunk in origins.chunks(message::MAX_VV) {
         let p = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: chunk.to_vec(), digest: None };
         r.handle(frame(1, &p), 0);
@@ -627,10 +641,10 @@ fn version_vector_reply_asked_once_per_vector() {
             hops: 0,
             payload: i.to_be_bytes().to_vec(),
         };
-        r.store.insert(m.id(), m);
+        r.store.insert(m.id(), m, None);
     }
-    // A differing digest makes us send our full vector (3 chunks) asking for theirs.
-    let p = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: vec![], digest: Some([1; 8]) };
+    // A differing digest makes us send our full vector (5 chunks of 128) asking for theirs.
+    let p = Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv: vec![], digest: Some([1; DIGEST_LEN]) };
     let out = r.handle(frame(1, &p), 0);
     let flags: Vec<u8> = sent(&out)
         .into_iter()
@@ -639,7 +653,7 @@ fn version_vector_reply_asked_once_per_vector() {
             _ => None,
         })
         .collect();
-    assert_eq!(flags, vec![0, 0, FLAG_REPLY]);
+    assert_eq!(flags, vec![0, 0, 0, 0, FLAG_REPLY]);
 }
 
 #[test]
@@ -673,7 +687,7 @@ fn many_subscriptions_announced_in_chunks() {
 fn wide_version_vector_asks_every_promised_seq() {
     let mut r = router_with_peers(1);
     // 100 origins, each one seq ahead: 100 one-seq ranges, over one packet's 64.
-    let vv: Vec<(NodeId, u64)> = (0..100u32).map(|i| (NodeId(MsgId::of(&i.to_be_bytes()).0), 1)).collect();
+    let vv: Vec<VvEntry> = (0..100u32).map(|i| VvEntry::seqs_only(NodeId(MsgId::of(&i.to_be_bytes()).0), 1)).collect();
     let out = r.handle(frame(1, &Packet::IHave { topic: T.into(), flags: 0, ids: vec![], vv, digest: None }), 0);
     let asked: usize = sent(&out)
         .iter()
@@ -701,8 +715,9 @@ fn publish_with_app_seq() {
 fn version_vector_replies_capped() {
     let mut r = router_with_peers(1);
     let m = msg(5, 1, b"x");
-    r.store.insert(m.id(), m);
-    let ask = Packet::IHave { topic: T.into(), flags: FLAG_REPLY, ids: vec![], vv: vec![], digest: Some([0; 8]) };
+    r.store.insert(m.id(), m, None);
+    let ask =
+        Packet::IHave { topic: T.into(), flags: FLAG_REPLY, ids: vec![], vv: vec![], digest: Some([0; DIGEST_LEN]) };
     let mut vectors = 0;
     for _ in 0..20 {
         let out = r.handle(frame(1, &ask), 0);
@@ -771,7 +786,7 @@ fn convergence_under_reorder_duplication_and_loss() {
             let out = routers[to].handle(Input::Frame(from, bytes), now);
             push(&mut pending, to, out);
         }
-        let digests: Vec<[u8; 8]> = routers.iter().map(|r| r.store().digest(T)).collect();
+        let digests: Vec<[u8; DIGEST_LEN]> = routers.iter().map(|r| r.store().digest(T)).collect();
         assert!(routers.iter().all(|r| r.store().len() == published), "seed {seed}: {published} published");
         assert!(digests.windows(2).all(|w| w[0] == w[1]), "seed {seed}");
         let repaired: u64 = routers.iter().map(|r| r.stats().pieces_served).sum();
@@ -791,7 +806,7 @@ fn restore_records_held_messages_so_catch_up_skips_them() {
     b.handle(Input::Subscribe(T.into()), 0);
     for seq in 1..=50 {
         let m = msg(10, seq, &[3u8; 100]);
-        a.store.insert(m.id(), m.clone());
+        a.store.insert(m.id(), m.clone(), None);
         if seq <= 45 {
             let out = b.handle(Input::Restore { topic: T.into(), origin: node(10), seq, payload: m.payload }, 0);
             assert!(out.is_empty(), "restore neither delivers nor sends");
@@ -811,4 +826,116 @@ fn restore_records_held_messages_so_catch_up_skips_them() {
     assert_eq!(b.stats().delivered, 5, "only the 5 missing messages");
     assert_eq!(b.stats().pieces_requested, 5);
     assert_eq!(b.stats().duplicates, 0, "nothing held was sent again");
+}
+
+/// A message of `origin` at `seq` that names `prev` as its predecessor
+/// (payload: origin, seq, prev, body), and the linker that reads it.
+fn linked_msg(origin: u8, seq: u64, prev: MsgId, body: &[u8]) -> Message {
+    let mut payload = vec![origin];
+    payload.extend_from_slice(&seq.to_be_bytes());
+    payload.extend_from_slice(&prev.0);
+    payload.extend_from_slice(body);
+    Message { topic: T.into(), origin: node(origin), seq, hops: 0, payload }
+}
+
+fn linked_router(i: u8) -> Router {
+    let mut r = Router::new(node(i), Config::default(), i as u64);
+    r.set_linker(Box::new(|m: &Message| m.payload.get(9..41).and_then(|b| b.try_into().ok()).map(MsgId)));
+    r.handle(Input::Subscribe(T.into()), 0);
+    r
+}
+
+/// Stores in `r` a chain of `origin` from seq 1 whose body is `a` below
+/// `fork_at` and `b` from it on; returns the ids.
+fn store_chain(r: &mut Router, origin: u8, len: u64, fork_at: u64, a: &[u8], b: &[u8]) -> Vec<MsgId> {
+    let mut prev = MsgId([0; 32]);
+    let mut ids = vec![];
+    for seq in 1..=len {
+        let m = linked_msg(origin, seq, prev, if seq < fork_at { a } else { b });
+        let id = m.id();
+        r.handle(Input::Restore { topic: T.into(), origin: node(origin), seq, payload: m.payload }, 0);
+        ids.push(id);
+        prev = id;
+    }
+    ids
+}
+
+fn connect(a: &mut Router, b: &mut Router, now: u64) -> Vec<(bool, Output)> {
+    let mut pending: Vec<(bool, Output)> = Vec::new();
+    pending.extend(a.handle(Input::PeerConnected(b.node_id()), now).into_iter().map(|o| (true, o)));
+    pending.extend(b.handle(Input::PeerConnected(a.node_id()), now).into_iter().map(|o| (false, o)));
+    pending
+}
+
+#[test]
+fn hidden_fork_at_equal_seqs_surfaces_on_both_sides() {
+    // Before content was compared, equal (origin, seq) meant equal digests,
+    // and the two branches never met.
+    let (mut a, mut b) = (linked_router(1), linked_router(2));
+    store_chain(&mut a, 9, 5, 6, b"x", b"x");
+    store_chain(&mut b, 9, 5, 5, b"x", b"y");
+    assert_ne!(a.store().digest(T), b.store().digest(T), "the digest covers content");
+    let pending = connect(&mut a, &mut b, 0);
+    exchange(&mut a, &mut b, pending, 0, 20_000);
+    for r in [&a, &b] {
+        assert_eq!(r.store().ids_at(T, &node(9), 5).len(), 2, "{:?} holds both ops at seq 5", r.node_id());
+        assert!(r.stats().equivocations >= 1);
+    }
+    assert_eq!(a.store().digest(T), b.store().digest(T));
+}
+
+#[test]
+fn crash_fork_below_the_head_is_found_by_walking_links() {
+    // The author lost seqs 4 and 5 in a crash and signed 4', 5', 6' anew:
+    // A holds the old branch, B the new one, longer. Catch-up alone would
+    // fetch 6' into A and stop; the links lead both down to seq 4.
+    let (mut a, mut b) = (linked_router(1), linked_router(2));
+    store_chain(&mut a, 9, 5, 6, b"x", b"x");
+    store_chain(&mut b, 9, 6, 4, b"x", b"y");
+    let pending = connect(&mut a, &mut b, 0);
+    exchange(&mut a, &mut b, pending, 0, 30_000);
+    for r in [&a, &b] {
+        for seq in [4, 5] {
+            assert_eq!(r.store().ids_at(T, &node(9), seq).len(), 2, "{:?} at seq {seq}", r.node_id());
+        }
+        assert_eq!(r.store().entry(T, &node(9)).linked, 3, "the shared prefix ends below the fork");
+        assert!(r.stats().fork_probes >= 1);
+    }
+    assert_eq!(a.store().digest(T), b.store().digest(T));
+}
+
+#[test]
+fn forward_evidence_to_peers_that_hold_the_seq() {
+    let mut r = router_with_peers(2);
+    graft_all(&mut r, &[1, 2]);
+    // Peer 2 says it holds origin 5 up to seq 1.
+    let p = Packet::IHave {
+        topic: T.into(),
+        flags: 0,
+        ids: vec![],
+        vv: vec![VvEntry::seqs_only(node(5), 1)],
+        digest: None,
+    };
+    r.handle(frame(2, &p), 0);
+    let out = r.handle(frame(1, &Packet::Message(vec![msg(5, 1, b"a")])), 1);
+    assert!(!sent_messages_to(&out).contains(&node(2)), "skip_known_holders");
+    let out = r.handle(frame(1, &Packet::Message(vec![msg(5, 1, b"b")])), 2);
+    assert!(sent_messages_to(&out).contains(&node(2)), "a second payload at a held seq is evidence: forwarded");
+}
+
+#[test]
+fn third_payload_at_one_seq_dropped_before_validation() {
+    let mut r = router_with_peers(1);
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    r.set_validator(Box::new(move |_| {
+        c.set(c.get() + 1);
+        Validation::Accept
+    }));
+    for body in [b"a", b"b", b"c"] {
+        r.handle(frame(1, &Packet::Message(vec![msg(5, 1, body)])), 0);
+    }
+    assert_eq!(calls.get(), 2, "the third payload is not validated");
+    assert_eq!(r.stats().surplus, 1);
+    assert_eq!(r.store().ids_at(T, &node(5), 1).len(), 2);
 }
