@@ -12,6 +12,8 @@
 pub mod identity;
 /// Identity file and storage-error sentences (pure; IndexedDB is in `runtime::store`).
 pub mod persistence;
+/// When this node may sign: the rules that keep it from reusing a sequence number.
+pub mod chain_guard;
 pub mod signaling;
 
 pub use identity::{Identity, NodeId};

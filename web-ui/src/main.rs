@@ -119,6 +119,12 @@ fn Shell() -> impl IntoView {
                 <p class="error banner" id="storage-error" role="alert">{e}</p>
             })
         }}
+        {move || {
+            c.tick.track();
+            c.ledger.with_value(|l| l.chain_status().sentence).map(|e| view! {
+                <p class="error banner" id="chain-status" role="status">{e}</p>
+            })
+        }}
         <nav aria-label="Views">
             <ul>
                 {Route::ALL.into_iter().map(|r| view! {

@@ -167,9 +167,11 @@ fn reject(msg: &str) -> js_sys::Promise {
     js_sys::Promise::reject(&js_sys::Error::new(msg))
 }
 
-fn settle(r: Result<OpId, String>) -> js_sys::Promise {
+/// The promise of an action: resolves with the op id once the op is
+/// committed to IndexedDB and published (`Ledger::acknowledged`).
+fn settle(ledger: &Ledger, r: Result<OpId, String>) -> js_sys::Promise {
     match r {
-        Ok(id) => js_sys::Promise::resolve(&JsValue::from_str(&id.to_text())),
+        Ok(id) => ledger.acknowledged(id),
         Err(e) => reject(&e),
     }
 }
@@ -182,6 +184,8 @@ struct Status {
     peers: Vec<NodeId>,
     /// Whether IndexedDB works; a sentence for the user when it does not.
     storage: crate::runtime::ledger::StorageStatus,
+    /// Whether this node may sign now; what it waits for when it may not.
+    chain: crate::runtime::ledger::ChainStatus,
 }
 
 /// POSTs `body` to `url` with the credential as a bearer token.
@@ -208,7 +212,7 @@ impl SynapseNode {
         let Some(id) = OpId::parse(proposal) else { return reject("proposal id must be 64 hex characters") };
         let channel = self.ledger.with_state(|st| st.gov.proposals.get(&id).map(|p| p.channel.clone()));
         match channel {
-            Some(ch) => settle(self.ledger.act(&ch, body(id))),
+            Some(ch) => settle(&self.ledger, self.ledger.act(&ch, body(id))),
             None => reject(&format!("no proposal {proposal} is known here")),
         }
     }
@@ -221,7 +225,7 @@ impl SynapseNode {
             st.tasks.get(&id).map(|t| t.channel.clone()).or_else(|| st.teams.get(&id).map(|t| t.channel.clone()))
         });
         match channel {
-            Some(ch) => settle(self.ledger.act(&ch, body(id))),
+            Some(ch) => settle(&self.ledger, self.ledger.act(&ch, body(id))),
             None => reject(&format!("no task {task} is known here")),
         }
     }
@@ -270,6 +274,7 @@ impl SynapseNode {
             rendezvous: self.node.rendezvous_status(),
             peers: self.node.peers(),
             storage: self.ledger.storage_status(),
+            chain: self.ledger.chain_status(),
         })
     }
 
@@ -334,7 +339,7 @@ impl SynapseNode {
         #[wasm_bindgen(unchecked_param_type = "OpBody")] body: JsValue,
     ) -> js_sys::Promise {
         match from_js::<OpBody>(body) {
-            Ok(b) => settle(self.ledger.act(&channel, b)),
+            Ok(b) => settle(&self.ledger, self.ledger.act(&channel, b)),
             Err(e) => reject(&format!("not an op body: {e}")),
         }
     }
@@ -342,19 +347,19 @@ impl SynapseNode {
     /// Creates channel `name` (the creator becomes its steward).
     #[wasm_bindgen(js_name = createChannel, unchecked_return_type = "Promise<Hex64>")]
     pub fn create_channel(&self, name: String, description: Option<String>) -> js_sys::Promise {
-        settle(self.ledger.act(&name, OpBody::ChannelCreate { description: description.unwrap_or_default() }))
+        settle(&self.ledger, self.ledger.act(&name, OpBody::ChannelCreate { description: description.unwrap_or_default() }))
     }
 
     /// Joins channel `name`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Hex64>")]
     pub fn subscribe(&self, name: String) -> js_sys::Promise {
-        settle(self.ledger.act(&name, OpBody::ChannelSubscribe))
+        settle(&self.ledger, self.ledger.act(&name, OpBody::ChannelSubscribe))
     }
 
     /// Leaves channel `name`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Hex64>")]
     pub fn unsubscribe(&self, name: String) -> js_sys::Promise {
-        settle(self.ledger.act(&name, OpBody::ChannelUnsubscribe))
+        settle(&self.ledger, self.ledger.act(&name, OpBody::ChannelUnsubscribe))
     }
 
     /// Creates a task in `channel` from `{title, reward?, description?,
@@ -382,7 +387,7 @@ impl SynapseNode {
             funding: spec.funding,
             auction: spec.auction,
         };
-        settle(self.ledger.act(&channel, OpBody::TaskCreate(task)))
+        settle(&self.ledger, self.ledger.act(&channel, OpBody::TaskCreate(task)))
     }
 
     #[wasm_bindgen(js_name = claimTask, unchecked_return_type = "Promise<Hex64>")]
@@ -445,7 +450,7 @@ impl SynapseNode {
             tags: spec.tags,
             command: spec.command,
         };
-        settle(self.ledger.act(&channel, OpBody::ProposalCreate(p)))
+        settle(&self.ledger, self.ledger.act(&channel, OpBody::ProposalCreate(p)))
     }
 
     /// Votes (or re-votes) on a proposal: `yes` true or false.
@@ -472,7 +477,7 @@ impl SynapseNode {
     /// (done at start-up when missing).
     #[wasm_bindgen(js_name = publishKey, unchecked_return_type = "Promise<Hex64>")]
     pub fn publish_key(&self) -> js_sys::Promise {
-        settle(self.ledger.act("global", OpBody::KeyPublish { x25519: self.node.identity().x25519_public() }))
+        settle(&self.ledger, self.ledger.act("global", OpBody::KeyPublish { x25519: self.node.identity().x25519_public() }))
     }
 
     /// Proposes acquiring a common tool for `channel` as a network
@@ -530,7 +535,7 @@ impl SynapseNode {
             tags: vec![],
             command: Some(Command::AcquireCommonTool(tool)),
         };
-        settle(self.ledger.act(&channel, OpBody::ProposalCreate(p)))
+        settle(&self.ledger, self.ledger.act(&channel, OpBody::ProposalCreate(p)))
     }
 
     /// Uses common tool `tool` for task `task`. Checked locally: the tool is
@@ -655,13 +660,20 @@ export type OpBody = { type: string; [field: string]: unknown };
 export interface ImportOptions { replace?: boolean; }
 export interface StorageStatus {
   ok: boolean; problem: "unavailable" | "full" | "write_failed" | "read_failed" | null;
-  error: string | null; memory_only: boolean; unsaved: number;
+  error: string | null; memory_only: boolean; unsaved: number; uncommitted: number;
 }
+/** Whether this node may sign now (`state: "ready"`), and if not, why. */
+export type ChainStatus = { sentence: string | null; head: number } & (
+  | { state: "ready" }
+  | { state: "waiting"; need: { for: "ops"; seq: number } | { for: "peer_view" }; deadline_ms: number | null }
+  | { state: "conflict"; seq: number }
+  | { state: "forked"; seq: number });
 export interface RendezvousStatus { state: string; url: string; last_error: string | null; directory: Hex64[]; }
-export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; }
+export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; }
 export interface LedgerStats {
   ops_created: number; ops_received: number; ops_invalid: number; ops_loaded: number; ops_load_skipped: number;
-  ops_fetched: number; ops_refetched: number; store_errors: number; last_store_error: string | null;
+  ops_fetched: number; ops_refetched: number; ops_committed: number; ops_conflicted: number;
+  store_errors: number; last_store_error: string | null;
   storage_error: string | null;
 }
 export interface PubsubStats { router: Record<string, number>; mesh: Record<string, Hex64[]>; ledger: LedgerStats; }
@@ -745,7 +757,7 @@ impl SynapseNode {
     fn team_op(&self, task: &str, body: impl FnOnce(OpId) -> OpBody) -> js_sys::Promise {
         let Some(id) = OpId::parse(task) else { return reject("team task id must be 64 hex characters") };
         match self.ledger.with_state(|st| st.teams.get(&id).map(|t| t.channel.clone())) {
-            Some(ch) => settle(self.ledger.act(&ch, body(id))),
+            Some(ch) => settle(&self.ledger, self.ledger.act(&ch, body(id))),
             None => reject(&format!("no team task {task} is known here")),
         }
     }
@@ -757,7 +769,7 @@ impl SynapseNode {
     /// required skills; stored lowercased).
     #[wasm_bindgen(js_name = setSkills, unchecked_return_type = "Promise<Hex64>")]
     pub fn set_skills(&self, skills: Vec<String>) -> js_sys::Promise {
-        settle(self.ledger.act(crate::core::op::GLOBAL_CHANNEL, OpBody::SkillsSet { skills }))
+        settle(&self.ledger, self.ledger.act(crate::core::op::GLOBAL_CHANNEL, OpBody::SkillsSet { skills }))
     }
 
     /// Creates a team task in `channel`; the sub-task rewards plus the
@@ -792,7 +804,7 @@ impl SynapseNode {
             coordinator_bonus: spec.coordinator_bonus,
             max_team_size: spec.max_team_size,
         };
-        settle(self.ledger.act(&channel, OpBody::TeamTaskCreate(t)))
+        settle(&self.ledger, self.ledger.act(&channel, OpBody::TeamTaskCreate(t)))
     }
 
     /// Becomes the coordinator of an open team task (it starts forming).
@@ -838,7 +850,7 @@ impl SynapseNode {
     #[wasm_bindgen(js_name = toolUpkeep, unchecked_return_type = "Promise<Hex64>")]
     pub fn tool_upkeep(&self, tool_id: String) -> js_sys::Promise {
         match self.ledger.with_state(|st| st.tools.tools.get(&tool_id).map(|t| t.channel.clone())) {
-            Some(ch) => settle(self.ledger.act(&ch, OpBody::ToolUpkeep { tool_id })),
+            Some(ch) => settle(&self.ledger, self.ledger.act(&ch, OpBody::ToolUpkeep { tool_id })),
             None => reject(&format!("no common tool {tool_id:?} is known here")),
         }
     }

@@ -59,7 +59,17 @@ impl SynapseNode {
     #[wasm_bindgen(js_name = publishModule, unchecked_return_type = "Promise<PublishedModule>")]
     pub fn publish_module(&self, bytes: Vec<u8>) -> js_sys::Promise {
         match modules::publish_module(&self.ledger, &bytes) {
-            Ok(p) => js_sys::Promise::resolve(&to_js(&p)),
+            // Resolves once every piece is committed and published.
+            Ok(p) => match p.last {
+                Some(id) => {
+                    let ack = self.ledger.acknowledged(id);
+                    wasm_bindgen_futures::future_to_promise(async move {
+                        wasm_bindgen_futures::JsFuture::from(ack).await?;
+                        Ok(to_js(&p))
+                    })
+                }
+                None => js_sys::Promise::resolve(&to_js(&p)),
+            },
             Err(e) => reject(&e),
         }
     }
@@ -104,6 +114,6 @@ impl SynapseNode {
             tags: spec.tags,
             command: Some(Command::CodeUpgrade { module_sha256: module.0, policy }),
         };
-        super::settle(self.ledger.act(&channel, OpBody::ProposalCreate(p)))
+        super::settle(&self.ledger, self.ledger.act(&channel, OpBody::ProposalCreate(p)))
     }
 }

@@ -19,11 +19,21 @@
 //!   ([`Ledger::storage_error`], `status().storage`); the node keeps running
 //!   in memory. A batch that failed to save is retried with the next one (or
 //!   after 5 s), and the error clears once a save succeeds again.
-//! - **Imported identities** ([`store::import_identity`]) carry the chain
-//!   head reached elsewhere; until this node holds its own ops up to it,
-//!   [`Ledger::act`] refuses to sign (a second op at a used seq would be
-//!   equivocation).
+//! - **Durable before visible** (rule `durable_before_visible`): an own op
+//!   goes to IndexedDB at once (no batching), in one transaction with the
+//!   own-chain mark, and only once that transaction committed is it
+//!   published and its promise resolved ([`Ledger::acknowledged`]). Ops
+//!   received from peers are batched every 50 ms: a loss is refetched.
+//! - **No seq reused** ([`ChainGuard`]): imported identities carry the chain
+//!   head reached elsewhere, the mark says how far this node's own chain was
+//!   committed, peers' version vectors say what they hold of it; until the
+//!   guard is satisfied [`Ledger::act`] refuses to sign with a sentence
+//!   saying what it waits for (`status().chain`).
+//! - **Forks surface**: the router's linker reads each op's `prev`, so
+//!   catch-up compares content, not only seqs (`docs/SYNAPSESUB.md`); a
+//!   fork of this node's own chain is said plainly and stops signing.
 
+use crate::chain_guard::{ChainGuard, GuardState, OwnMark, PeerView};
 use crate::console_log;
 use crate::core::op::{GLOBAL_CHANNEL, OpBody, OpId, SignedOp, VerifiedOp};
 use crate::core::replica::{Received, Replica, Snapshot};
@@ -35,9 +45,14 @@ use crate::runtime::util::{now_ms, sleep_ms};
 use crate::runtime::webcrypto;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
+use web_sys::IdbDatabase;
+
+/// A promise's settle functions, waiting for an own op to be committed.
+type Waiter = (js_sys::Function, js_sys::Function);
 
 /// Verified ops waiting for delivery; bounded so a flood cannot grow it.
 const MAX_VERIFIED_WAITING: usize = 8192;
@@ -62,6 +77,11 @@ pub struct LedgerStats {
     pub ops_fetched: u64,
     /// Ops from peers that this node already held (from the load or earlier).
     pub ops_refetched: u64,
+    /// Own ops committed to IndexedDB and then published.
+    pub ops_committed: u64,
+    /// Own ops not published because another tab of the profile signed
+    /// their seq first (`one_writer_per_profile`).
+    pub ops_conflicted: u64,
     /// Failed IndexedDB operations (open, read, write), counted.
     pub store_errors: u64,
     /// The browser's words for the last failure.
@@ -83,6 +103,20 @@ pub struct StorageStatus {
     pub memory_only: bool,
     /// Ops waiting to be written (retried with the next save).
     pub unsaved: usize,
+    /// Own ops signed but not yet committed (and so not yet published).
+    pub uncommitted: usize,
+}
+
+/// Whether this node may sign, for `status()` and the UI.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainStatus {
+    /// The guard's state (`ready`, `waiting`, `conflict`, `forked`).
+    #[serde(flatten)]
+    pub guard: GuardState,
+    /// What the node waits for, or why it cannot sign; null when ready.
+    pub sentence: Option<String>,
+    /// This node's own chain head here (highest ready seq).
+    pub head: u64,
 }
 
 struct Inner {
@@ -94,12 +128,21 @@ struct Inner {
     seen_at: RefCell<BTreeMap<OpId, f64>>,
     unsaved: RefCell<Vec<(String, Vec<u8>)>>,
     save_scheduled: Cell<bool>,
+    /// Own ops signed, waiting for their commit (then published), in seq order.
+    outbox: RefCell<Vec<VerifiedOp>>,
+    /// Own ops signed and not yet committed (outbox and in flight).
+    uncommitted: RefCell<BTreeSet<OpId>>,
+    /// Promises waiting for own ops' commits.
+    waiters: RefCell<BTreeMap<OpId, Vec<Waiter>>>,
+    flushing: Cell<bool>,
+    /// The open database, kept between saves (opening costs a round trip).
+    db: RefCell<Option<IdbDatabase>>,
+    guard: RefCell<ChainGuard>,
     /// The current storage problem (cleared by a successful save).
     storage_problem: Cell<Option<StorageProblem>>,
     /// IndexedDB could not be opened at start: saves are not attempted.
     memory_only: Cell<bool>,
-    /// This node must not sign before its own chain reaches this seq
-    /// (an imported identity's head; see `store::import_identity`).
+    /// An imported identity's chain head (see `store::import_identity`).
     chain_floor: Cell<u64>,
     stats: RefCell<LedgerStats>,
     /// Deadline items last tried, and when (wall ms).
@@ -130,6 +173,12 @@ impl Ledger {
                 seen_at: RefCell::new(BTreeMap::new()),
                 unsaved: RefCell::new(vec![]),
                 save_scheduled: Cell::new(false),
+                outbox: RefCell::new(vec![]),
+                uncommitted: RefCell::new(BTreeSet::new()),
+                waiters: RefCell::new(BTreeMap::new()),
+                flushing: Cell::new(false),
+                db: RefCell::new(None),
+                guard: RefCell::new(ChainGuard::ready()),
                 storage_problem: Cell::new(None),
                 memory_only: Cell::new(false),
                 chain_floor: Cell::new(0),
@@ -141,7 +190,28 @@ impl Ledger {
         node.set_validator(Box::new(move |m: &pubsub::Message| l.validate(m)));
         let l = ledger.clone();
         node.set_deliver_hook(Box::new(move |_, d| l.on_delivery(d)));
+        // Each op names its predecessor: the router compares content.
+        node.set_linker(Box::new(|m: &pubsub::Message| {
+            SignedOp::decode(&m.payload).ok().map(|op| MsgId(op.op().prev.0))
+        }));
         ledger
+    }
+
+    /// The open database (opened on first use and kept).
+    async fn db(&self) -> Result<IdbDatabase, String> {
+        if let Some(db) = self.inner.db.borrow().clone() {
+            return Ok(db);
+        }
+        let db = store::open_db().await?;
+        *self.inner.db.borrow_mut() = Some(db.clone());
+        Ok(db)
+    }
+
+    /// Forgets the kept database after a failure (it may have been closed).
+    fn drop_db(&self) {
+        if let Some(db) = self.inner.db.borrow_mut().take() {
+            db.close();
+        }
     }
 
     /// SynapseSub validation of one op: decoded, signature-checked, and its
@@ -222,14 +292,16 @@ impl Ledger {
             sleep_ms(50).await; // batch a burst of ops into one transaction
             let batch = std::mem::take(&mut *l.inner.unsaved.borrow_mut());
             l.inner.save_scheduled.set(false);
-            let r = match store::open_db().await {
-                Ok(db) => {
-                    let r = store::save_ops(&db, &l.inner.profile, &batch).await;
-                    db.close();
-                    r
-                }
+            if batch.is_empty() {
+                return; // taken by an own-op save
+            }
+            let r = match l.db().await {
+                Ok(db) => store::save_ops(&db, &l.inner.profile, &batch).await,
                 Err(e) => Err(e),
             };
+            if r.is_err() {
+                l.drop_db();
+            }
             match r {
                 Ok(()) => {
                     if l.inner.storage_problem.get().is_some_and(|p| p != StorageProblem::ReadFailed) {
@@ -311,7 +383,154 @@ impl Ledger {
             error: self.storage_error(),
             memory_only: self.inner.memory_only.get(),
             unsaved: self.inner.unsaved.borrow().len(),
+            uncommitted: self.inner.uncommitted.borrow().len(),
         }
+    }
+
+    /// Whether this node may sign, and if not why.
+    pub fn chain_status(&self) -> ChainStatus {
+        self.refresh_guard();
+        let g = self.inner.guard.borrow();
+        ChainStatus { guard: g.state(), sentence: g.sentence(), head: self.own_head().map_or(0, |h| h.0) }
+    }
+
+    /// Feeds the guard what the replica and the router now show: the own
+    /// chain head, peers' views of it, and a fork of it.
+    fn refresh_guard(&self) {
+        let me = self.inner.node.id();
+        let (head, fork) = {
+            let r = self.inner.replica.borrow();
+            let fork = r.equivocators().into_iter().find(|e| e.author == me).map(|e| e.seq);
+            (r.store().head(&me).map_or(0, |h| h.0), fork)
+        };
+        let views: Vec<PeerView> = self.inner.node.with_router(|r| {
+            let holds = r.store().contiguous(GLOBAL_TOPIC, &me);
+            let awaiting = r.awaiting(GLOBAL_TOPIC, &me);
+            r.peers()
+                .into_iter()
+                .filter(|p| r.peer_summarised(GLOBAL_TOPIC, p))
+                .map(|p| PeerView { claims: r.peer_claim(GLOBAL_TOPIC, &p, &me).unwrap_or(0), holds, awaiting })
+                .collect()
+        });
+        let mut g = self.inner.guard.borrow_mut();
+        let before = g.state();
+        if let Some(seq) = fork
+            && !matches!(before, GuardState::Forked { .. })
+        {
+            console_log!("this node's own op chain forks at #{seq}: it signed two different ops there");
+            g.forked(seq);
+        }
+        g.own_head(head);
+        for v in views {
+            g.peer_view(v);
+        }
+        g.tick(wall_ms());
+        if g.state() != before {
+            drop(g);
+            self.inner.node.touch();
+        }
+    }
+
+    /// A promise that resolves with the op's id once the own op `id` is
+    /// committed to IndexedDB and published (at once if it already is), and
+    /// rejects if it cannot be (another tab signed its seq, or storage fails;
+    /// an op that storage refused is still retried and published if storage
+    /// recovers before the tab closes).
+    pub fn acknowledged(&self, id: OpId) -> js_sys::Promise {
+        if !self.inner.uncommitted.borrow().contains(&id) {
+            return js_sys::Promise::resolve(&JsValue::from_str(&id.to_text()));
+        }
+        let inner = self.inner.clone();
+        js_sys::Promise::new(&mut move |resolve, reject| {
+            inner.waiters.borrow_mut().entry(id).or_default().push((resolve, reject));
+        })
+    }
+
+    fn settle_waiters(&self, id: OpId, r: Result<(), &str>) {
+        let Some(ws) = self.inner.waiters.borrow_mut().remove(&id) else { return };
+        for (resolve, reject) in ws {
+            let _ = match r {
+                Ok(()) => resolve.call1(&JsValue::NULL, &JsValue::from_str(&id.to_text())),
+                Err(e) => reject.call1(&JsValue::NULL, &js_sys::Error::new(e)),
+            };
+        }
+    }
+
+    /// Rule `durable_before_visible`: commits the own ops in the outbox (with
+    /// any received ops waiting for their batch) and the mark in one
+    /// transaction, then publishes them in seq order and resolves their
+    /// promises. One flush runs at a time; ops signed meanwhile go in the
+    /// next transaction.
+    fn flush(&self) {
+        if self.inner.flushing.replace(true) {
+            return;
+        }
+        let l = self.clone();
+        spawn_local(async move {
+            loop {
+                let batch = std::mem::take(&mut *l.inner.outbox.borrow_mut());
+                let (Some(first), Some(last)) = (batch.first(), batch.last()) else { break };
+                let (first_seq, mark) = (first.op().seq, OwnMark { seq: last.op().seq, op: last.id() });
+                let others = std::mem::take(&mut *l.inner.unsaved.borrow_mut());
+                let own: Vec<(String, Vec<u8>)> = batch.iter().map(|v| (v.id().to_text(), v.bytes().to_vec())).collect();
+                let me = l.inner.node.id();
+                let r = match l.db().await {
+                    Ok(db) => store::save_own_ops(&db, &l.inner.profile, me, &own, first_seq, mark, &others).await,
+                    Err(e) => Err(store::SaveOwnError::Storage(e)),
+                };
+                match r {
+                    Ok(()) => {
+                        if l.inner.storage_problem.get().is_some_and(|p| p != StorageProblem::ReadFailed) {
+                            l.clear_storage_error();
+                        }
+                        for v in &batch {
+                            l.inner.uncommitted.borrow_mut().remove(&v.id());
+                            l.inner.node.publish(GLOBAL_TOPIC, v.op().seq, v.bytes().to_vec());
+                            l.inner.stats.borrow_mut().ops_committed += 1;
+                            l.settle_waiters(v.id(), Ok(()));
+                        }
+                    }
+                    Err(store::SaveOwnError::Conflict { seq }) => {
+                        console_log!("another tab of this profile signed #{seq} first; this tab stops signing");
+                        l.inner.guard.borrow_mut().conflict(seq);
+                        l.inner.unsaved.borrow_mut().extend(others);
+                        let why = l.inner.guard.borrow().sentence().unwrap_or_default();
+                        let mut rest = batch;
+                        rest.append(&mut l.inner.outbox.borrow_mut());
+                        for v in rest {
+                            l.inner.uncommitted.borrow_mut().remove(&v.id());
+                            l.inner.stats.borrow_mut().ops_conflicted += 1;
+                            l.settle_waiters(v.id(), Err(&why));
+                        }
+                        l.schedule_save();
+                        break;
+                    }
+                    Err(store::SaveOwnError::Storage(e)) => {
+                        console_log!("could not commit {} own ops: {e}", batch.len());
+                        l.drop_db();
+                        l.storage_failed(&e, true);
+                        l.inner.unsaved.borrow_mut().extend(others);
+                        let why = format!(
+                            "not saved: {}; the op is kept in memory and published once storage works, and is \
+                             lost if the tab closes first",
+                            l.storage_error().unwrap_or(e)
+                        );
+                        for v in &batch {
+                            l.settle_waiters(v.id(), Err(&why));
+                        }
+                        // Back in front of anything signed meanwhile; retried.
+                        {
+                            let mut o = l.inner.outbox.borrow_mut();
+                            let later = std::mem::replace(&mut *o, batch);
+                            o.extend(later);
+                        }
+                        sleep_ms(5000).await;
+                    }
+                }
+            }
+            l.inner.flushing.set(false);
+            l.inner.node.touch();
+        });
     }
 
     /// This node's own chain head here, `(seq, op id)` (includes ops not
@@ -344,9 +563,11 @@ impl Ledger {
         let db = store::open_db().await?;
         let stored = store::load_ops(&db, &self.inner.profile).await;
         let floor = store::load_chain_floor(&db, &self.inner.profile, self.inner.node.id()).await;
-        db.close();
+        let mark = store::load_mark(&db, &self.inner.profile, self.inner.node.id()).await;
+        *self.inner.db.borrow_mut() = Some(db);
         let stored = stored?;
-        self.inner.chain_floor.set(floor?.unwrap_or(0));
+        let (floor, mark) = (floor?.unwrap_or(0), mark?);
+        self.inner.chain_floor.set(floor);
         // Bulk path: decode everything, then verify in one WebCrypto batch
         // (strict-equivalent; see `webcrypto.rs`).
         let mut skipped = 0;
@@ -384,6 +605,12 @@ impl Ledger {
         }
         own.sort();
         self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
+        let head = self.own_head().map_or(0, |h| h.0);
+        let guard = ChainGuard::at_start(mark, floor, head, wall_ms());
+        if let Some(why) = guard.sentence() {
+            console_log!("{why}");
+        }
+        *self.inner.guard.borrow_mut() = guard;
         {
             let mut s = self.inner.stats.borrow_mut();
             s.ops_loaded = n as u64;
@@ -396,21 +623,14 @@ impl Ledger {
         Ok(n)
     }
 
-    /// Signs and publishes an op, after checking it against the current
-    /// state (an op that would be refused is not signed). Returns its id.
+    /// Signs an op, after checking it against the current state (an op that
+    /// would be refused is not signed) and that signing is safe now
+    /// ([`ChainGuard`]). The op is folded here at once, and published once
+    /// committed to IndexedDB ([`Ledger::acknowledged`] waits for that).
+    /// Returns its id.
     pub fn act(&self, channel: &str, body: OpBody) -> Result<OpId, String> {
-        let floor = self.inner.chain_floor.get();
-        if floor > 0 {
-            let me = self.inner.node.id();
-            let have = self.inner.replica.borrow().store().head(&me).map_or(0, |h| h.0);
-            if have < floor {
-                return Err(format!(
-                    "this identity was imported after signing {floor} ops elsewhere and only {have} of them have \
-                     arrived here; it cannot sign until the rest arrive from peers (signing now would reuse a \
-                     sequence number, which the network treats as equivocation)"
-                ));
-            }
-        }
+        self.refresh_guard();
+        self.inner.guard.borrow().check()?;
         let op = self
             .inner
             .replica
@@ -418,13 +638,17 @@ impl Ledger {
             .act(self.inner.node.identity(), channel, body, wall_ms())
             .map_err(|e| e.to_string())?;
         let id = op.id();
-        {
-            self.inner.seen_at.borrow_mut().insert(id, now_ms());
-            self.inner.unsaved.borrow_mut().push((id.to_text(), op.bytes().to_vec()));
-            self.inner.stats.borrow_mut().ops_created += 1;
+        self.inner.seen_at.borrow_mut().insert(id, now_ms());
+        self.inner.stats.borrow_mut().ops_created += 1;
+        if self.inner.memory_only.get() {
+            // Nothing can be stored, and the identity is temporary (a new
+            // one next time), so no seq can be reused: publish at once.
+            self.inner.node.publish(GLOBAL_TOPIC, op.op().seq, op.bytes().to_vec());
+        } else {
+            self.inner.uncommitted.borrow_mut().insert(id);
+            self.inner.outbox.borrow_mut().push(op);
+            self.flush();
         }
-        self.schedule_save();
-        self.inner.node.publish(GLOBAL_TOPIC, op.op().seq, op.bytes().to_vec());
         self.inner.node.touch();
         Ok(id)
     }

@@ -14,6 +14,9 @@ pub struct Published {
     /// Pieces signed and sent now (0 when the network already has the module).
     pub pieces_sent: usize,
     pub pieces: usize,
+    /// The last piece signed now: once it is committed, all are.
+    #[serde(skip)]
+    pub last: Option<crate::core::op::OpId>,
 }
 
 /// Splits `bytes` into `module_piece` ops on `global` and publishes them,
@@ -37,6 +40,7 @@ pub fn publish_module(ledger: &Ledger, bytes: &[u8]) -> Result<Published, String
         (u.modules.contains_key(&ModuleHash(hash)), mine.unwrap_or_default())
     });
     let mut sent = 0;
+    let mut last = None;
     if !present {
         for (i, p) in pieces.iter().enumerate() {
             let index = i as u16;
@@ -44,11 +48,11 @@ pub fn publish_module(ledger: &Ledger, bytes: &[u8]) -> Result<Published, String
                 continue;
             }
             let body = OpBody::ModulePiece { module: hash, index, count, bytes: p.clone() };
-            ledger.act(GLOBAL_CHANNEL, body).map_err(|e| format!("piece {index} of {count}: {e}"))?;
+            last = Some(ledger.act(GLOBAL_CHANNEL, body).map_err(|e| format!("piece {index} of {count}: {e}"))?);
             sent += 1;
         }
     }
-    Ok(Published { module: ModuleHash(hash), size: bytes.len(), pieces_sent: sent, pieces: pieces.len() })
+    Ok(Published { module: ModuleHash(hash), size: bytes.len(), pieces_sent: sent, pieces: pieces.len(), last })
 }
 
 /// Runs `bytes` as `policy` against the current state without activating it.

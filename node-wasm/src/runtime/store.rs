@@ -7,10 +7,15 @@
 //! chain head an imported identity had reached elsewhere (see
 //! [`import_identity`]); profile names cannot contain `#`.
 //!
+//! Key `"{profile}#mark"` holds the node's [`OwnMark`]: the last own op
+//! committed, written in the same transaction as that op (rule
+//! `durable_before_visible`, see `chain_guard`).
+//!
 //! Every write awaits its *transaction's* completion, not just the request's
 //! success: a quota error or an abort is reported at commit time, and a write
 //! that only looked successful would lose data silently.
 
+use crate::chain_guard::{self, OwnMark};
 use crate::identity::{Identity, NodeId};
 use crate::persistence::{self, ChainHead};
 use crate::runtime::util::js_err;
@@ -169,6 +174,65 @@ pub async fn save_ops(db: &IdbDatabase, profile: &str, ops: &[(String, Vec<u8>)]
         store.put_with_key(&v, &JsValue::from_str(&format!("{profile}/{id}"))).map_err(|e| js_err(&e))?;
     }
     commit(&tx, "saving ops").await
+}
+
+/// Key of a profile's own-chain mark (see the module docs).
+fn mark_key(profile: &str) -> JsValue {
+    JsValue::from_str(&format!("{profile}#mark"))
+}
+
+/// The profile's own-chain mark, if one was written by this identity.
+pub async fn load_mark(db: &IdbDatabase, profile: &str, node: NodeId) -> Result<Option<OwnMark>, String> {
+    let tx = db.transaction_with_str(IDENTITY_STORE).map_err(|e| js_err(&e))?;
+    let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
+    let req = store.get(&mark_key(profile)).map_err(|e| js_err(&e))?;
+    let v = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
+    Ok(v.as_string().and_then(|t| chain_guard::parse_mark(&t, node)))
+}
+
+/// Why own ops were not saved.
+pub enum SaveOwnError {
+    /// Rule `one_writer_per_profile`: the stored mark already covers `seq`,
+    /// written by another tab of this profile. Nothing was written.
+    Conflict { seq: u64 },
+    /// IndexedDB failed (the browser's words).
+    Storage(String),
+}
+
+/// Saves this node's own ops `own` (consecutive seqs from `first_seq`, the
+/// last one `mark`) and the received ops `others`, in one transaction that
+/// also moves the mark, after checking that no other tab of this profile
+/// wrote `first_seq` already. Resolves once the transaction committed.
+pub async fn save_own_ops(
+    db: &IdbDatabase,
+    profile: &str,
+    node: NodeId,
+    own: &[(String, Vec<u8>)],
+    first_seq: u64,
+    mark: OwnMark,
+    others: &[(String, Vec<u8>)],
+) -> Result<(), SaveOwnError> {
+    let st = |e: JsValue| SaveOwnError::Storage(js_err(&e));
+    let names = js_sys::Array::of2(&JsValue::from_str(OPS_STORE), &JsValue::from_str(IDENTITY_STORE));
+    let tx = db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite).map_err(st)?;
+    let ids = tx.object_store(IDENTITY_STORE).map_err(st)?;
+    let ops = tx.object_store(OPS_STORE).map_err(st)?;
+    // The read and the writes are one transaction: IndexedDB runs
+    // overlapping read-write transactions one after the other, across tabs.
+    let req = ids.get(&mark_key(profile)).map_err(st)?;
+    let stored = JsFuture::from(request_promise(&req)).await.map_err(st)?;
+    if let Some(m) = stored.as_string().and_then(|t| chain_guard::parse_mark(&t, node))
+        && m.seq >= first_seq
+    {
+        let _ = tx.abort();
+        return Err(SaveOwnError::Conflict { seq: first_seq });
+    }
+    for (id, bytes) in own.iter().chain(others) {
+        let v = Uint8Array::from(&bytes[..]);
+        ops.put_with_key(&v, &JsValue::from_str(&format!("{profile}/{id}"))).map_err(st)?;
+    }
+    ids.put_with_key(&JsValue::from_str(&chain_guard::encode_mark(node, mark)), &mark_key(profile)).map_err(st)?;
+    commit(&tx, "saving this node's ops").await.map_err(SaveOwnError::Storage)
 }
 
 /// Every stored op of the profile, as signed bytes.

@@ -305,6 +305,16 @@ impl Node {
         self.inner.router.borrow_mut().set_validator(v);
     }
 
+    /// How SynapseSub reads a message's predecessor (see `Router::set_linker`).
+    pub fn set_linker(&self, l: pubsub::router::Linker) {
+        self.inner.router.borrow_mut().set_linker(l);
+    }
+
+    /// Runs `f` on the SynapseSub router (read-only).
+    pub fn with_router<T>(&self, f: impl FnOnce(&Router) -> T) -> T {
+        f(&self.inner.router.borrow())
+    }
+
     /// Tells the UI something changed (the ledger calls this).
     pub fn touch(&self) {
         self.notify();
