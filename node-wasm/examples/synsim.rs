@@ -8,6 +8,9 @@
 //! --partition START-END (ms; split in halves) --churn P --churn-down-ms MS
 //! --malicious P --seed S --messages M --interval-ms MS --settle-ms MS
 //! --payload BYTES --mode synapsesub|flood|both
+//! --crash P (fraction of honest nodes that crash once, down --churn-down-ms)
+//! --crash-lost K (own messages a crash loses) --durable yes|no (whether
+//! nodes store their own messages before publishing them; default yes)
 
 use node_wasm::pubsub::Mode;
 use node_wasm::pubsub::sim::{SimConfig, run};
@@ -41,6 +44,15 @@ fn parse(args: &[String]) -> Result<(SimConfig, Vec<Mode>), String> {
             "--interval-ms" => c.publish_interval_ms = num(v)?,
             "--settle-ms" => c.settle_ms = num(v)?,
             "--payload" => c.payload_bytes = num(v)? as usize,
+            "--crash" => c.crash = frac(v)?,
+            "--crash-lost" => c.crash_lost = num(v)?,
+            "--durable" => {
+                c.durable_before_publish = match v.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    d => return Err(format!("--durable: want yes or no, not {d}")),
+                }
+            }
             "--mode" => {
                 modes = match v.as_str() {
                     "synapsesub" => vec![Mode::SynapseSub],

@@ -31,8 +31,11 @@
 //!   peer's view of its chain, at most [`LEGACY_WAIT_MS`]; a node with no
 //!   peer by then was alone and proceeds.
 //! - **peer_ahead**: a peer that claims more of this node's ops than it
-//!   holds (the same identity running elsewhere) sends it back to waiting
-//!   until they have arrived.
+//!   holds (the same identity running elsewhere) makes it wait while those
+//!   ops are being fetched. A claim that the fetch does not back with the
+//!   ops themselves (signed by this node, so they cannot be made up) is
+//!   dropped when the fetch ends: a lying peer delays signing by one fetch
+//!   at most, and its broken promise costs it its score.
 //! - **self_fork**: once this node's own ops are proven to fork, it never
 //!   signs again with this identity and says so.
 
@@ -77,6 +80,8 @@ pub enum Need {
     Ops { seq: u64 },
     /// One peer's view of this node's chain (stored ops, no mark).
     PeerView,
+    /// Ops up to `seq` that a peer claims to hold and that are being fetched.
+    PeerOps { seq: u64 },
 }
 
 /// Where the guard stands.
@@ -141,7 +146,7 @@ impl ChainGuard {
 
     /// The own chain's contiguous head here is now `own_head`.
     pub fn own_head(&mut self, own_head: u64) {
-        if let GuardState::Waiting { need: Need::Ops { seq }, .. } = self.state
+        if let GuardState::Waiting { need: Need::Ops { seq } | Need::PeerOps { seq }, .. } = self.state
             && own_head >= seq
         {
             self.state = GuardState::Ready;
@@ -152,14 +157,17 @@ impl ChainGuard {
     pub fn peer_view(&mut self, v: PeerView) {
         match self.state {
             GuardState::Conflict { .. } | GuardState::Forked { .. } => {}
-            // Rule `peer_ahead`.
-            _ if v.claims > v.holds => {
+            GuardState::Waiting { need: Need::Ops { .. }, .. } => {}
+            // Rule `peer_ahead`: wait while the claimed ops are fetched.
+            _ if v.claims > v.holds && v.awaiting => {
                 let seq = match self.state {
-                    GuardState::Waiting { need: Need::Ops { seq }, .. } => seq.max(v.claims),
+                    GuardState::Waiting { need: Need::PeerOps { seq }, .. } => seq.max(v.claims),
                     _ => v.claims,
                 };
-                self.state = GuardState::Waiting { need: Need::Ops { seq }, deadline_ms: None };
+                self.state = GuardState::Waiting { need: Need::PeerOps { seq }, deadline_ms: None };
             }
+            // The fetch is over: what arrived is all that was backed.
+            GuardState::Waiting { need: Need::PeerOps { .. }, .. } if !v.awaiting => self.state = GuardState::Ready,
             GuardState::Waiting { need: Need::PeerView, .. } if !v.awaiting => self.state = GuardState::Ready,
             _ => {}
         }
@@ -193,6 +201,10 @@ impl ChainGuard {
             GuardState::Waiting { need: Need::Ops { seq }, .. } => Err(format!(
                 "waiting for this node's own ops up to #{seq} to arrive from peers before signing (they exist \
                  elsewhere; signing now would reuse a sequence number, which the network treats as equivocation)"
+            )),
+            GuardState::Waiting { need: Need::PeerOps { seq }, .. } => Err(format!(
+                "a peer holds this node's own ops up to #{seq}, more than this tab has (the same identity ran \
+                 elsewhere); fetching them before signing, so as not to reuse a sequence number"
             )),
             GuardState::Waiting { need: Need::PeerView, .. } => Err(
                 "waiting for a peer to confirm this node's own op chain before signing (its stored ops were written \
@@ -282,12 +294,25 @@ mod tests {
     fn peer_ahead() {
         let mut g = ChainGuard::at_start(mark(3), 0, 3, 0);
         g.peer_view(PeerView { claims: 6, holds: 3, awaiting: true });
-        assert_eq!(g.state(), GuardState::Waiting { need: Need::Ops { seq: 6 }, deadline_ms: None });
+        assert_eq!(g.state(), GuardState::Waiting { need: Need::PeerOps { seq: 6 }, deadline_ms: None });
         g.own_head(6);
         assert_eq!(g.check(), Ok(()));
         // A peer that holds less says nothing about us.
         g.peer_view(PeerView { claims: 1, holds: 6, awaiting: false });
         assert_eq!(g.check(), Ok(()));
+    }
+
+    /// A peer that claims ops of ours it cannot produce delays signing by
+    /// one fetch, never for good.
+    #[test]
+    fn a_lying_peer_cannot_stop_a_node_from_signing() {
+        let mut g = ChainGuard::at_start(mark(3), 0, 3, 0);
+        g.peer_view(PeerView { claims: 1_000_000, holds: 3, awaiting: true });
+        assert!(g.check().is_err(), "waits while fetching");
+        g.peer_view(PeerView { claims: 1_000_000, holds: 3, awaiting: false });
+        assert_eq!(g.check(), Ok(()), "nothing arrived: the claim is dropped");
+        g.peer_view(PeerView { claims: 1_000_000, holds: 3, awaiting: false });
+        assert_eq!(g.check(), Ok(()), "a stale claim does not block again");
     }
 
     #[test]

@@ -9,11 +9,11 @@
 //! - `runtime` (wasm32 only): thin browser adapters (WebSocket signaling,
 //!   WebRTC DataChannels, IndexedDB, timers) and the `window.synapse` JS API.
 
+/// When this node may sign: the rules that keep it from reusing a sequence number.
+pub mod chain_guard;
 pub mod identity;
 /// Identity file and storage-error sentences (pure; IndexedDB is in `runtime::store`).
 pub mod persistence;
-/// When this node may sign: the rules that keep it from reusing a sequence number.
-pub mod chain_guard;
 pub mod signaling;
 
 pub use identity::{Identity, NodeId};

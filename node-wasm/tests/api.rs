@@ -339,9 +339,8 @@ async fn an_imported_identity_waits_for_its_own_ops_then_continues_its_chain() {
     let refused = err(api.create_channel("too-early".into(), None)).await;
     assert_eq!(
         refused,
-        "this identity was imported after signing 2 ops elsewhere and only 0 of them have arrived here; it cannot \
-         sign until the rest arrive from peers (signing now would reuse a sequence number, which the network treats \
-         as equivocation)"
+        "waiting for this node's own ops up to #2 to arrive from peers before signing (they exist elsewhere; signing \
+         now would reuse a sequence number, which the network treats as equivocation)"
     );
     // Meet the witness, which holds the old ops.
     let w = witness.node.clone();
@@ -415,4 +414,55 @@ async fn a_reload_loads_from_indexeddb_and_counts_what_peers_send() {
     assert_eq!(s.ops_refetched, 0, "ops restored from IndexedDB are not fetched again");
     node.shutdown();
     a.node.shutdown();
+}
+
+/// Rule `durable_before_visible`: when an action's promise resolves, its op
+/// is already in IndexedDB (with the own-chain mark), so a tab closed the
+/// next moment keeps it.
+#[wasm_bindgen_test]
+async fn an_acknowledged_op_is_already_in_indexeddb() {
+    let profile = fresh("durable");
+    let ps = peers(vec![(Identity::from_seed([91; 32]), profile.clone())]);
+    let a = &ps[0];
+    let id = ok_id(a.api.create_channel("durable".into(), None)).await;
+    let db = store::open_db().await.unwrap();
+    let stored = store::load_ops(&db, &profile).await.unwrap();
+    let ids: Vec<OpId> =
+        stored.iter().filter_map(|b| node_wasm::core::op::SignedOp::decode(b).ok()).map(|op| op.id()).collect();
+    assert!(ids.contains(&id), "the op is stored when its promise resolves");
+    let mark = store::load_mark(&db, &profile, a.id()).await.unwrap().expect("a mark");
+    assert_eq!(mark.op, id, "the mark names the last own op committed");
+    assert_eq!(a.ledger.storage_status().uncommitted, 0);
+    db.close();
+    a.node.shutdown();
+}
+
+/// Rule `one_writer_per_profile`: two tabs of one profile (same identity,
+/// same stored ops) both try to sign the next seq; the second is refused
+/// before anything is written or published, and stops signing.
+#[wasm_bindgen_test]
+async fn a_second_tab_of_the_profile_cannot_reuse_a_seq() {
+    let profile = fresh("two-tabs");
+    let seed = [92; 32];
+    let tab = || {
+        let node = Node::new(Identity::from_seed(seed), NodeConfig::default());
+        let ledger = Ledger::attach(&node, &profile);
+        let api = SynapseNode::new(node.clone(), ledger.clone(), profile.clone());
+        (node, ledger, api)
+    };
+    let (n1, l1, api1) = tab();
+    l1.load().await.unwrap();
+    ok(api1.create_channel("first".into(), None)).await;
+    // The second tab loads now: it holds seq 1 and would sign seq 2.
+    let (n2, l2, api2) = tab();
+    l2.load().await.unwrap();
+    ok(api1.create_channel("tab-one".into(), None)).await;
+    let refused = err(api2.create_channel("tab-two".into(), None)).await;
+    assert!(refused.contains("open in another tab, which signed op #2 first"), "{refused}");
+    assert_eq!(l2.stats().ops_conflicted, 1);
+    assert_eq!(n2.pubsub_stats().published, 1, "only seq 1 (re-published at load) went out");
+    let later = err(api2.create_channel("again".into(), None)).await;
+    assert!(later.contains("another tab"), "{later}");
+    n1.shutdown();
+    n2.shutdown();
 }

@@ -7,9 +7,17 @@
 //! its [`SimConfig`]. Links are ordered (like a DataChannel): a frame never
 //! overtakes an earlier one on the same link, whatever the jitter.
 //!
-//! Payloads model signed ops: `kind:u8 origin:[32] seq:u64 body`, valid iff
-//! `kind == 1` and origin and seq match the envelope (`kind == 0` stands for
-//! a bad signature). Malicious nodes run a router too, so that they sit in
+//! Payloads model signed ops: `kind:u8 origin:[32] seq:u64 prev:[32] body`,
+//! valid iff `kind == 1` and origin and seq match the envelope (`kind == 0`
+//! stands for a bad signature); `prev` is the id of the origin's previous
+//! message, which the routers' linker reads, as for ops.
+//!
+//! **Crashes** (`crash`): a node goes down and comes back with a new router
+//! restored from what it had stored. With `durable_before_publish` (the
+//! node's rule) it had stored everything it published; without it, it
+//! loses its last `crash_lost` own messages, which peers already hold, and
+//! signs those seqs again: the honest equivocation that content comparison
+//! must surface on every node. Malicious nodes run a router too, so that they sit in
 //! meshes, and misbehave around it (see [`Behaviour`]).
 
 use super::config::{Config, Mode};
@@ -76,6 +84,12 @@ pub struct SimConfig {
     pub settle_ms: u64,
     pub payload_bytes: usize,
     pub mode: Mode,
+    /// Fraction of honest nodes that crash once (down `churn_down_ms`).
+    pub crash: f64,
+    /// Own messages a crashed node loses when it published before storing.
+    pub crash_lost: u64,
+    /// Whether nodes store their own messages before publishing them.
+    pub durable_before_publish: bool,
 }
 
 impl Default for SimConfig {
@@ -97,6 +111,9 @@ impl Default for SimConfig {
             settle_ms: 15_000,
             payload_bytes: 200,
             mode: Mode::SynapseSub,
+            crash: 0.0,
+            crash_lost: 2,
+            durable_before_publish: true,
         }
     }
 }
@@ -137,6 +154,12 @@ pub struct Report {
     pub equivocation_detected_by: usize,
     /// Invalid messages rejected by honest nodes.
     pub invalid_rejected: u64,
+    /// Crashes and restarts of honest nodes.
+    pub crashes: usize,
+    /// Honest origins whose messages fork (two at one seq) somewhere.
+    pub forked_honest_origins: usize,
+    /// Of the honest nodes, those holding the evidence of every such fork.
+    pub forks_seen_by: usize,
     /// Honest nodes that graylisted at least one peer.
     pub graylisting_nodes: usize,
     /// Honest links on which one end scores the other below zero at the
@@ -181,6 +204,11 @@ impl std::fmt::Display for Report {
         writeln!(f, "honest nodes cut off      {}", self.honest_cut_off)?;
         writeln!(f, "identical message sets    {}", self.identical_sets)?;
         writeln!(f, "equivocation detected by  {} honest nodes", self.equivocation_detected_by)?;
+        writeln!(
+            f,
+            "crashes                   {} ({} honest origins forked; evidence on {} honest nodes)",
+            self.crashes, self.forked_honest_origins, self.forks_seen_by
+        )?;
         writeln!(f, "invalid rejected          {}", self.invalid_rejected)?;
         writeln!(f, "nodes graylisting a peer  {}", self.graylisting_nodes)?;
         writeln!(
@@ -201,6 +229,7 @@ enum Ev {
     Publish(usize),
     Down(usize),
     Up(usize),
+    Crash(usize),
 }
 
 /// The simulated network.
@@ -230,13 +259,18 @@ pub struct Sim {
     equivocation_seen: Vec<bool>,
     invalid_rejected: u64,
     honest_graylist_events: u64,
+    /// Each node's last own message id (the next one's `prev`).
+    heads: Vec<MsgId>,
+    base: Config,
+    crashes: usize,
 }
 
-fn payload(kind: u8, origin: &NodeId, seq: u64, body_len: usize, salt: u64) -> Vec<u8> {
-    let mut p = Vec::with_capacity(41 + body_len);
+fn payload(kind: u8, origin: &NodeId, seq: u64, prev: MsgId, body_len: usize, salt: u64) -> Vec<u8> {
+    let mut p = Vec::with_capacity(73 + body_len);
     p.push(kind);
     p.extend_from_slice(&origin.0);
     p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&prev.0);
     let mut x = SplitMix64::new(salt);
     p.extend((0..body_len).map(|_| x.next_u64() as u8));
     p
@@ -245,11 +279,16 @@ fn payload(kind: u8, origin: &NodeId, seq: u64, body_len: usize, salt: u64) -> V
 /// The honest nodes' validator: the simulated "signature check".
 pub fn validate(m: &Message) -> Validation {
     let p = &m.payload;
-    if p.len() < 41 || p[0] != 1 || p[1..33] != m.origin.0 || p[33..41] != m.seq.to_be_bytes() {
+    if p.len() < 73 || p[0] != 1 || p[1..33] != m.origin.0 || p[33..41] != m.seq.to_be_bytes() {
         Validation::Reject
     } else {
         Validation::Accept
     }
+}
+
+/// The honest nodes' linker: the `prev` field.
+pub fn link(m: &Message) -> Option<MsgId> {
+    m.payload.get(41..73).and_then(|b| b.try_into().ok()).map(MsgId)
 }
 
 /// Bytes a packet takes on the wire once framed (`framing.rs`).
@@ -305,11 +344,7 @@ impl Sim {
         };
         let mut routers = Vec::with_capacity(n);
         for (i, id) in ids.iter().enumerate() {
-            let mut r = Router::new(*id, base.clone(), rng.next_u64());
-            if behaviour[i] == Behaviour::Honest {
-                r.set_validator(Box::new(validate));
-            }
-            routers.push(r);
+            routers.push(Self::router(*id, &base, rng.next_u64(), behaviour[i]));
         }
         let messages = cfg.messages;
         let mut sim = Sim {
@@ -335,10 +370,22 @@ impl Sim {
             equivocation_seen: vec![false; n],
             invalid_rejected: 0,
             honest_graylist_events: 0,
+            heads: vec![MsgId([0; 32]); n],
+            base,
+            crashes: 0,
             cfg,
         };
         sim.boot();
         sim
+    }
+
+    fn router(id: NodeId, base: &Config, seed: u64, behaviour: Behaviour) -> Router {
+        let mut r = Router::new(id, base.clone(), seed);
+        if behaviour == Behaviour::Honest {
+            r.set_validator(Box::new(validate));
+            r.set_linker(Box::new(link));
+        }
+        r
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
@@ -378,6 +425,42 @@ impl Sim {
                 self.push(at + self.cfg.churn_down_ms, Ev::Up(i));
             }
         }
+        for i in 0..n {
+            if self.behaviour[i] == Behaviour::Honest && self.rng.chance(self.cfg.crash) {
+                let span = publish_end.saturating_sub(self.cfg.warmup_ms).max(1);
+                let at = self.cfg.warmup_ms + self.rng.below(span);
+                self.push(at, Ev::Crash(i));
+                self.push(at + self.cfg.churn_down_ms, Ev::Up(i));
+            }
+        }
+    }
+
+    /// Node `i` crashes: down, and a new router restored from what it had
+    /// stored (everything, less its last `crash_lost` own messages unless
+    /// it stores before publishing).
+    fn crash(&mut self, i: usize) {
+        self.step(Ev::Down(i));
+        self.crashes += 1;
+        let me = self.ids[i];
+        let lost = if self.cfg.durable_before_publish { 0 } else { self.cfg.crash_lost.min(self.next_seq[i]) };
+        let keep = self.next_seq[i] - lost;
+        let fresh = Self::router(me, &self.base, self.rng.next_u64(), self.behaviour[i]);
+        let old = std::mem::replace(&mut self.routers[i], fresh);
+        self.input(i, Input::Subscribe(SIM_TOPIC.into()));
+        let mut head = MsgId([0; 32]);
+        for id in old.store().ids() {
+            let Some(m) = old.store().get(id) else { continue };
+            if m.origin == me && m.seq > keep {
+                continue;
+            }
+            if m.origin == me && m.seq == keep {
+                head = *id;
+            }
+            let (origin, seq, payload) = (m.origin, m.seq, m.payload.clone());
+            self.input(i, Input::Restore { topic: SIM_TOPIC.into(), origin, seq, payload });
+        }
+        self.next_seq[i] = keep;
+        self.heads[i] = head;
     }
 
     fn input(&mut self, i: usize, input: Input) {
@@ -502,6 +585,7 @@ impl Sim {
                 self.misbehave(i);
             }
             Ev::Publish(k) => self.publish(k),
+            Ev::Crash(i) => self.crash(i),
             Ev::Down(i) => {
                 self.up[i] = false;
                 for j in self.adj[i].clone() {
@@ -531,9 +615,11 @@ impl Sim {
         }
         let i = honest_up[self.rng.below(honest_up.len() as u64) as usize];
         self.next_seq[i] += 1;
-        let p = payload(1, &self.ids[i], self.next_seq[i], self.cfg.payload_bytes, self.cfg.seed ^ k as u64);
+        let seq = self.next_seq[i];
+        let p = payload(1, &self.ids[i], seq, self.heads[i], self.cfg.payload_bytes, self.cfg.seed ^ k as u64);
+        self.heads[i] = MsgId::of(&p);
         self.published.insert(MsgId::of(&p), (k, i, self.now));
-        self.input(i, Input::Publish { topic: SIM_TOPIC.into(), payload: p });
+        self.input(i, Input::PublishSeq { topic: SIM_TOPIC.into(), seq, payload: p });
     }
 
     /// The malicious part of a malicious node's heartbeat.
@@ -547,7 +633,7 @@ impl Sim {
                 let msgs: Vec<Message> = (0..20)
                     .map(|_| {
                         let seq = 1 + self.rng.below(1 << 20);
-                        let p = payload(0, &me, seq, body, self.rng.next_u64());
+                        let p = payload(0, &me, seq, MsgId([0; 32]), body, self.rng.next_u64());
                         Message { topic: SIM_TOPIC.into(), origin: me, seq, hops: 0, payload: p }
                     })
                     .collect();
@@ -562,7 +648,7 @@ impl Sim {
                 }
                 let victim = self.ids[self.rng.below(self.n() as u64) as usize];
                 let seq = 1 + self.rng.below(64);
-                let p = payload(0, &victim, seq, body, self.rng.next_u64());
+                let p = payload(0, &victim, seq, MsgId([0; 32]), body, self.rng.next_u64());
                 let bytes = Packet::Message(vec![Message {
                     topic: SIM_TOPIC.into(),
                     origin: victim,
@@ -583,8 +669,10 @@ impl Sim {
                 }
                 self.next_seq[i] += 1;
                 let seq = self.next_seq[i];
+                let prev = self.heads[i];
                 for (half, targets) in [(0u64, &peers[..peers.len() / 2]), (1, &peers[peers.len() / 2..])] {
-                    let p = payload(1, &me, seq, body, self.rng.next_u64() ^ half);
+                    let p = payload(1, &me, seq, prev, body, self.rng.next_u64() ^ half);
+                    self.heads[i] = MsgId::of(&p);
                     let m = Message { topic: SIM_TOPIC.into(), origin: me, seq, hops: 0, payload: p };
                     let bytes = Packet::Message(vec![m]).encode();
                     for &j in targets {
@@ -611,27 +699,54 @@ impl Sim {
         }
     }
 
-    /// Each honest node's set of messages from honest origins, hashed
-    /// (equal hashes: identical sets). Equivocated pairs from malicious
-    /// origins are left out: a node that saw one copy need not fetch the other.
+    /// Each honest node's holdings of honest origins, hashed (equal hashes:
+    /// the same state). Per honest origin, its version-vector entry: the
+    /// contiguous seq, and the linked prefix with its head id, which commits
+    /// to every message below a fork; so a forked origin counts as equal
+    /// when the same prefix and the same fork seq are held, as the fold
+    /// sees it. Equivocated pairs from malicious origins are left out: a
+    /// node that saw one copy need not fetch the other.
     pub fn state_hashes(&self) -> Vec<[u8; 32]> {
+        let honest_origins: Vec<NodeId> =
+            (0..self.n()).filter(|&o| self.behaviour[o] == Behaviour::Honest).map(|o| self.ids[o]).collect();
         (0..self.n())
             .filter(|&i| self.behaviour[i] == Behaviour::Honest)
             .map(|i| {
                 let store = self.routers[i].store();
                 let mut h = Sha256::new();
-                for id in store.ids() {
-                    let honest = store
-                        .get(id)
-                        .and_then(|m| self.index.get(&m.origin))
-                        .is_some_and(|&o| self.behaviour[o] == Behaviour::Honest);
-                    if honest {
-                        h.update(id.0);
-                    }
+                for o in &honest_origins {
+                    let e = store.entry(SIM_TOPIC, o);
+                    h.update(o.0);
+                    h.update(e.seq.to_be_bytes());
+                    h.update(e.linked.to_be_bytes());
+                    h.update(e.head.0);
                 }
                 h.finalize().into()
             })
             .collect()
+    }
+
+    /// Honest origins with a fork held by any honest node, and the number of
+    /// honest nodes that hold two messages at each such origin's lowest fork.
+    fn forks(&self) -> (usize, usize) {
+        let honest: Vec<usize> = (0..self.n()).filter(|&i| self.behaviour[i] == Behaviour::Honest).collect();
+        let lowest_fork = |i: usize, o: &NodeId| -> Option<u64> {
+            let e = self.routers[i].store().entry(SIM_TOPIC, o);
+            (e.linked < e.seq && self.routers[i].store().ids_at(SIM_TOPIC, o, e.linked + 1).len() > 1)
+                .then_some(e.linked + 1)
+        };
+        let mut forked: BTreeMap<NodeId, u64> = BTreeMap::new();
+        for &o in &honest {
+            let origin = self.ids[o];
+            for &i in &honest {
+                if let Some(f) = lowest_fork(i, &origin) {
+                    let e = forked.entry(origin).or_insert(f);
+                    *e = (*e).min(f);
+                }
+            }
+        }
+        let seen_by = honest.iter().filter(|&&i| forked.iter().all(|(o, f)| lowest_fork(i, o) == Some(*f))).count();
+        (forked.len(), seen_by)
     }
 
     /// Honest nodes outside the largest connected component of the
@@ -707,6 +822,7 @@ impl Sim {
             if published == 0 || honest.is_empty() { 0.0 } else { b as f64 / honest.len() as f64 / published as f64 }
         };
         let hashes = self.state_hashes();
+        let (forked_honest_origins, forks_seen_by) = self.forks();
         let mut negative = 0;
         let mut graylisted = 0;
         for &i in &honest {
@@ -747,6 +863,9 @@ impl Sim {
             identical_sets: hashes.windows(2).all(|w| w[0] == w[1]),
             equivocation_detected_by: honest.iter().filter(|&&i| self.equivocation_seen[i]).count(),
             invalid_rejected: self.invalid_rejected,
+            crashes: self.crashes,
+            forked_honest_origins,
+            forks_seen_by,
             graylisting_nodes: honest.iter().filter(|&&i| !self.routers[i].graylisted.is_empty()).count(),
             honest_scored_negative: negative,
             honest_graylisted: graylisted,
@@ -829,6 +948,37 @@ mod tests {
         assert!(before > 0, "withholders joined meshes");
         assert_eq!(withholder_slots(&sim), 0, "and were pruned for their delivery deficit: {r}");
         assert_eq!(r.delivery_ratio, 1.0);
+    }
+
+    /// Crashes with `durable_before_publish`: nothing the network saw is
+    /// lost, so no honest node ever forks.
+    #[test]
+    fn sim_crashes_with_durable_before_publish_never_fork() {
+        let r = run(SimConfig { crash: 0.3, ..small(5) });
+        assert!(r.crashes > 0, "{r}");
+        assert_eq!(r.forked_honest_origins, 0, "{r}");
+        assert_eq!(r.delivery_ratio, 1.0, "{r}");
+        assert!(r.identical_sets, "{r}");
+    }
+
+    /// Crashes that lose published writes (the old publish-then-save): the
+    /// crashed nodes re-sign seqs their peers hold. Every honest node ends
+    /// with the same holdings and the evidence of every such fork.
+    #[test]
+    fn sim_crashes_losing_published_writes_fork_and_every_node_sees_it() {
+        let cfg = SimConfig {
+            nodes: 30,
+            degree: 6,
+            messages: 300,
+            crash: 0.3,
+            churn_down_ms: 2_000,
+            durable_before_publish: false,
+            ..small(5)
+        };
+        let r = run(cfg);
+        assert!(r.crashes > 0 && r.forked_honest_origins > 0, "{r}");
+        assert_eq!(r.forks_seen_by, r.honest_nodes, "{r}");
+        assert!(r.identical_sets, "{r}");
     }
 
     #[test]

@@ -347,7 +347,10 @@ impl SynapseNode {
     /// Creates channel `name` (the creator becomes its steward).
     #[wasm_bindgen(js_name = createChannel, unchecked_return_type = "Promise<Hex64>")]
     pub fn create_channel(&self, name: String, description: Option<String>) -> js_sys::Promise {
-        settle(&self.ledger, self.ledger.act(&name, OpBody::ChannelCreate { description: description.unwrap_or_default() }))
+        settle(
+            &self.ledger,
+            self.ledger.act(&name, OpBody::ChannelCreate { description: description.unwrap_or_default() }),
+        )
     }
 
     /// Joins channel `name`.
@@ -477,7 +480,10 @@ impl SynapseNode {
     /// (done at start-up when missing).
     #[wasm_bindgen(js_name = publishKey, unchecked_return_type = "Promise<Hex64>")]
     pub fn publish_key(&self) -> js_sys::Promise {
-        settle(&self.ledger, self.ledger.act("global", OpBody::KeyPublish { x25519: self.node.identity().x25519_public() }))
+        settle(
+            &self.ledger,
+            self.ledger.act("global", OpBody::KeyPublish { x25519: self.node.identity().x25519_public() }),
+        )
     }
 
     /// Proposes acquiring a common tool for `channel` as a network
@@ -576,6 +582,12 @@ impl SynapseNode {
         OpId::parse(&id).and_then(|id| self.ledger.seen_at(&id))
     }
 
+    /// Whether op `id` is stored on this node (whatever its outcome).
+    #[wasm_bindgen(js_name = hasOp)]
+    pub fn has_op(&self, id: String) -> bool {
+        OpId::parse(&id).is_some_and(|id| self.ledger.has_op(&id))
+    }
+
     /// `{router: {...counters}, mesh: {topic: [ids]}, ledger: {...}}`.
     #[wasm_bindgen(js_name = pubsubStats, unchecked_return_type = "PubsubStats")]
     pub fn pubsub_stats(&self) -> JsValue {
@@ -665,7 +677,7 @@ export interface StorageStatus {
 /** Whether this node may sign now (`state: "ready"`), and if not, why. */
 export type ChainStatus = { sentence: string | null; head: number } & (
   | { state: "ready" }
-  | { state: "waiting"; need: { for: "ops"; seq: number } | { for: "peer_view" }; deadline_ms: number | null }
+  | { state: "waiting"; need: { for: "ops" | "peer_ops"; seq: number } | { for: "peer_view" }; deadline_ms: number | null }
   | { state: "conflict"; seq: number }
   | { state: "forked"; seq: number });
 export interface RendezvousStatus { state: string; url: string; last_error: string | null; directory: Hex64[]; }

@@ -472,7 +472,8 @@ impl Ledger {
                 let (Some(first), Some(last)) = (batch.first(), batch.last()) else { break };
                 let (first_seq, mark) = (first.op().seq, OwnMark { seq: last.op().seq, op: last.id() });
                 let others = std::mem::take(&mut *l.inner.unsaved.borrow_mut());
-                let own: Vec<(String, Vec<u8>)> = batch.iter().map(|v| (v.id().to_text(), v.bytes().to_vec())).collect();
+                let own: Vec<(String, Vec<u8>)> =
+                    batch.iter().map(|v| (v.id().to_text(), v.bytes().to_vec())).collect();
                 let me = l.inner.node.id();
                 let r = match l.db().await {
                     Ok(db) => store::save_own_ops(&db, &l.inner.profile, me, &own, first_seq, mark, &others).await,
@@ -671,6 +672,11 @@ impl Ledger {
     /// Hex SHA-256 of the canonical state: equal on replicas with equal ops.
     pub fn state_hash(&self) -> String {
         hex::encode(self.inner.replica.borrow().state_hash())
+    }
+
+    /// Whether op `id` is held here (stored or held back), whatever its outcome.
+    pub fn has_op(&self, id: &OpId) -> bool {
+        self.inner.replica.borrow().contains(id)
     }
 
     /// When op `id` was first stored here (ms since navigation start).
