@@ -10,9 +10,11 @@
 //! - `router` + `mesh`: the sans-IO state machine and its heartbeat.
 //! - `cache`, `store`, `score`, `rng`, `config`: its parts.
 //! - `sim`: a deterministic network simulator for many routers.
+//! - `fuzz`: the router's fuzzing entry point (`router_frames`).
 
 pub mod cache;
 pub mod config;
+pub mod fuzz;
 mod mesh;
 pub mod message;
 pub mod rng;
