@@ -466,3 +466,54 @@ async fn a_second_tab_of_the_profile_cannot_reuse_a_seq() {
     n1.shutdown();
     n2.shutdown();
 }
+
+/// Rule `self_fork`: the same identity run in two places (here: a second
+/// profile that never saw the first one's ops) signs a second op at seq 1.
+/// A peer holding the first hands it the evidence; the node says it forked
+/// itself, and refuses to sign again.
+#[wasm_bindgen_test]
+async fn a_node_that_forked_itself_says_so_and_stops_signing() {
+    let seed = [93; 32];
+    let ps =
+        peers(vec![(Identity::from_seed(seed), fresh("fork-a")), (Identity::from_seed([94; 32]), fresh("fork-w"))]);
+    connected(&ps).await;
+    let (first, witness) = (&ps[0], &ps[1]);
+    ok(first.api.create_channel("one".into(), None)).await;
+    let me = first.id();
+    wait_for("the witness holds the first op", 15_000.0, || {
+        witness.ledger.with_state(|st| st.channels.contains_key("one"))
+    })
+    .await;
+    first.node.shutdown();
+
+    // The same identity elsewhere, alone: it knows nothing of seq 1 and signs it.
+    let node = Node::new(Identity::from_seed(seed), NodeConfig::default());
+    let profile = fresh("fork-b");
+    let ledger = Ledger::attach(&node, &profile);
+    let api = SynapseNode::new(node.clone(), ledger.clone(), profile);
+    ledger.load().await.unwrap();
+    ok(api.create_channel("two".into(), None)).await;
+    assert_eq!(ledger.chain_status().sentence, None);
+    // It meets the witness, which holds the other op at seq 1.
+    let w = witness.node.clone();
+    let (n2, w2) = (node.clone(), w.clone());
+    node.set_signal_sink(Rc::new(move |_, sig| w2.handle_signal(n2.id(), serde_json::to_value(&sig).unwrap())));
+    let (n3, w3) = (node.clone(), w.clone());
+    w.set_signal_sink(Rc::new(move |_, sig| n3.handle_signal(w3.id(), serde_json::to_value(&sig).unwrap())));
+    node.set_rendezvous_status("connected", "loopback", None);
+    node.set_directory(vec![w.id()]);
+    wait_for("the fork to surface on the node itself", 20_000.0, || {
+        matches!(ledger.chain_status().guard, node_wasm::chain_guard::GuardState::Forked { seq: 1 })
+    })
+    .await;
+    let sentence = ledger.chain_status().sentence.unwrap_or_default();
+    assert!(sentence.contains("two different ops at #1"), "{sentence}");
+    let refused = err(api.create_channel("three".into(), None)).await;
+    assert_eq!(refused, sentence);
+    wait_for("the witness lists the equivocator", 15_000.0, || {
+        witness.ledger.snapshot().equivocators.iter().any(|e| e.author == me && e.seq == 1)
+    })
+    .await;
+    node.shutdown();
+    witness.node.shutdown();
+}

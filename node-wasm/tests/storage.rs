@@ -81,7 +81,8 @@ async fn a_database_that_cannot_be_opened_is_reported_and_the_node_runs_in_memor
         sleep_ms(10).await;
     }
     assert!(ledger.stats().store_errors > errors, "the failed save is counted");
-    assert_eq!(ledger.storage_status().unsaved, 1, "and kept for the next attempt");
+    assert_eq!(ledger.storage_status().uncommitted, 1, "and kept for the next attempt");
+    assert_eq!(node.pubsub_stats().published, 0, "an own op that is not stored is not published");
     let e = store::import_identity("st", "{}", false).await.unwrap_err();
     assert!(e.starts_with("\"format\"") || e.starts_with("not a Synapse-NG identity file"), "{e}");
     let file = node_wasm::persistence::encode_identity_file(&Identity::from_seed([52; 32]), "x", 0, None);
@@ -94,7 +95,8 @@ async fn a_database_that_cannot_be_opened_is_reported_and_the_node_runs_in_memor
     settle(&factory().delete_database("synapse-ng").unwrap()).await.unwrap();
     ledger.act("st", node_wasm::core::op::OpBody::ChannelSubscribe).unwrap_err(); // creator is already a member
     ledger.act("global", node_wasm::core::op::OpBody::SkillsSet { skills: vec!["x".into()] }).unwrap();
-    for _ in 0..300 {
+    // Own ops are retried every 5 s.
+    for _ in 0..800 {
         if ledger.storage_status().ok {
             break;
         }
@@ -104,6 +106,8 @@ async fn a_database_that_cannot_be_opened_is_reported_and_the_node_runs_in_memor
     assert!(ledger.storage_error().is_none());
     let db = store::open_db().await.unwrap();
     assert_eq!(store::load_ops(&db, "st").await.unwrap().len(), 2, "the op whose save failed was saved later");
+    assert_eq!(node.pubsub_stats().published, 2, "and published once stored, in order");
+    assert_eq!(ledger.storage_status().uncommitted, 0);
     db.close();
     node.shutdown();
 }
