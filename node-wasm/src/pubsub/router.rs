@@ -834,7 +834,8 @@ impl Router {
                 probes.push((e.origin, e.linked));
                 continue;
             }
-            let at = e.linked + 1;
+            // `linked < seq` so the addition cannot overflow.
+            let at = e.linked.saturating_add(1);
             if e.linked < e.seq && at <= ours.seq && self.store.ids_at(topic, &e.origin, at).len() == 1 {
                 probes.push((e.origin, at));
                 continue;

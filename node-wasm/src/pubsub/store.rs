@@ -56,10 +56,10 @@ impl OriginLog {
     /// held messages allow.
     fn relink(&mut self, seq: u64) {
         if seq <= self.linked {
-            self.linked = seq - 1;
+            self.linked = seq.saturating_sub(1);
         }
         loop {
-            let next = self.linked + 1;
+            let Some(next) = self.linked.checked_add(1) else { return };
             let Some(slot) = self.seqs.get(&next) else { return };
             let [(_, prev)] = slot.as_slice() else { return };
             if self.linked > 0
@@ -76,7 +76,8 @@ impl OriginLog {
     /// than the one we hold at `linked`: someone holds that other one.
     fn broken_link(&self) -> bool {
         let Some(head) = self.single(self.linked) else { return false };
-        self.seqs.get(&(self.linked + 1)).is_some_and(|slot| slot.iter().any(|(_, p)| p.is_some_and(|p| p != head)))
+        let Some(next) = self.linked.checked_add(1) else { return false };
+        self.seqs.get(&next).is_some_and(|slot| slot.iter().any(|(_, p)| p.is_some_and(|p| p != head)))
     }
 }
 
