@@ -163,6 +163,13 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
         Reject::TeamNotForming { task: team, status: "open" }.to_string()
     );
     ok(a.api.claim_team(team.to_text())).await;
+    // Forming, nobody accepted yet: the API says what the team waits for.
+    let waiting: serde_json::Value = serde_wasm_bindgen::from_value(a.api.team_waiting_for(team.to_text())).unwrap();
+    assert_eq!(
+        waiting["sentence"],
+        "waiting for a member with writing for sub-task 1 \"chapter 1\" (0 accepted member(s), each assigned to one \
+         sub-task)"
+    );
     wait_for("b sees the coordinator", 15_000.0, || b.ledger.with_state(|st| st.teams[&team].coordinator == Some(ia)))
         .await;
     assert_eq!(err(b.api.apply_team(team.to_text())).await, Reject::NoSkills.to_string());
@@ -179,6 +186,7 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
         t.workspace.clone().unwrap()
     });
     assert!(a.ledger.with_state(|st| st.channels.contains_key(&ws)), "workspace channel created");
+    assert!(a.api.team_waiting_for(team.to_text()).is_null(), "a team that started waits for nothing");
     wait_for("b sees the team start", 15_000.0, || {
         b.ledger.with_state(|st| st.teams[&team].status.name() == "in_progress")
     })

@@ -225,6 +225,8 @@ async fn a_config_change_passes_from_the_governance_view_and_a_reloaded_page_cat
     })
     .await;
     let card = format!("[data-proposal='{p}']");
+    // No votes yet: a neutral bar, not a fully red one.
+    a.wait_text(&format!("{card} .tally[aria-label='no votes yet'] .bar.empty"), |_| true).await;
     for n in nodes {
         n.show("governance").await;
         n.click_on(&format!("{card} button.vote-yes")).await;
@@ -241,6 +243,7 @@ async fn a_config_change_passes_from_the_governance_view_and_a_reloaded_page_cat
     for n in nodes {
         n.wait_text(&format!("{card} summary"), |t| t == "3 voter(s)").await;
         n.wait_text(&format!("{card} .tally-text"), |t| t.contains("approved") && t.contains("no 0.00")).await;
+        n.wait_text(&format!("{card} .bar:not(.empty)"), |_| true).await;
     }
     a.click_on(&format!("{card} button.close")).await;
     wait_all(

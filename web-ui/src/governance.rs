@@ -100,6 +100,8 @@ fn ProposalCard(row: Row, act: Action) -> impl IntoView {
     let p = row.p.clone();
     let id: OpId = p.id;
     let t = row.tally;
+    // No votes yet: a neutral bar, not a fully red one (which reads as 100 % no).
+    let no_votes = t.yes_weight_milli == 0 && t.no_weight_milli == 0;
     let total = (t.yes_weight_milli + t.no_weight_milli).max(1);
     let yes_pct = t.yes_weight_milli as f64 * 100.0 / total as f64;
     let status = p.status.name();
@@ -118,8 +120,8 @@ fn ProposalCard(row: Row, act: Action) -> impl IntoView {
             <h3>{p.title.clone()} " " <span class=format!("badge st-{status}")>{status.replace('_', " ")}</span></h3>
             <p class="muted">{format!("{} · {} · by {}{}", p.kind.name(), p.channel, who(&p.proposer, &me),
                 p.command.as_ref().map(|c| format!(" · command {}", describe(c))).unwrap_or_default())}</p>
-            <div class="tally" aria-label=format!("yes {} against no {}", display_milli(t.yes_weight_milli), display_milli(t.no_weight_milli))>
-                <div class="bar"><div class="yes" style=format!("width:{yes_pct:.1}%")></div></div>
+            <div class="tally" aria-label=if no_votes { "no votes yet".to_string() } else { format!("yes {} against no {}", display_milli(t.yes_weight_milli), display_milli(t.no_weight_milli)) }>
+                <div class=if no_votes { "bar empty" } else { "bar" }><div class="yes" style=format!("width:{yes_pct:.1}%")></div></div>
                 <span class="tally-text">{format!("yes {} · no {} · {}", display_milli(t.yes_weight_milli), display_milli(t.no_weight_milli),
                     format!("{:?}", t.outcome).to_lowercase())}</span>
             </div>

@@ -118,6 +118,9 @@ pub fn TeamsSection() -> impl IntoView {
                                 })}
                             </div>
                             <p class="muted">"Members: " {t.members.iter().map(|m| who(m, &me)).collect::<Vec<_>>().join(", ")}</p>
+                            {forming.then(|| c.ledger.with_value(|l| l.with_state(|st| t.waiting_for(&st.skills)))).flatten().map(|w| view! {
+                                <p class="muted team-waiting">{w.sentence}</p>
+                            })}
                             {(!t.applicants.is_empty()).then(|| view! {
                                 <p>"Applicants: "
                                     {t.applicants.iter().map(|(a, m)| {

@@ -137,8 +137,11 @@ impl State {
     pub(crate) fn task_claim(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
         let t = self.live_task(cx, id)?;
         if t.status != TaskStatus::Open {
+            // The status first: a completed task is not "claimed by another
+            // node", even though it keeps its assignee.
+            let held = matches!(t.status, TaskStatus::Claimed | TaskStatus::InProgress);
             return Err(match t.assignee {
-                Some(a) if a != cx.author => Reject::ClaimedByOther { task: id, assignee: a },
+                Some(a) if held && a != cx.author => Reject::ClaimedByOther { task: id, assignee: a },
                 _ => Reject::NotClaimable { task: id, status: t.status.name() },
             });
         }

@@ -124,6 +124,53 @@ pub fn assign(
     members: &BTreeSet<NodeId>,
     skills: &BTreeMap<NodeId, BTreeSet<String>>,
 ) -> Option<Vec<NodeId>> {
+    plan(subtasks, members, skills).ok()
+}
+
+/// Why a forming team has not started yet: the first sub-task the
+/// assignment rule cannot fill from the accepted members (a read model for
+/// the UI and the JS API; not part of the replicated state).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unfilled {
+    /// 0-based index of the sub-task.
+    pub index: usize,
+    pub title: String,
+    pub required_skills: Vec<String>,
+    /// The same, as a sentence for the user.
+    pub sentence: String,
+}
+
+impl TeamTask {
+    /// For a team still forming: the sub-task that lacks a qualified member
+    /// (`None` once it started, or while it has no members to assign).
+    pub fn waiting_for(&self, skills: &BTreeMap<NodeId, BTreeSet<String>>) -> Option<Unfilled> {
+        if self.status != TeamStatus::FormingTeam {
+            return None;
+        }
+        let index = plan(&self.subtasks, &self.members, skills).err()?;
+        let st = self.subtasks.get(index)?;
+        let needs = if st.required_skills.is_empty() {
+            "any member".to_string()
+        } else {
+            format!("a member with {}", st.required_skills.join(" or "))
+        };
+        let sentence = format!(
+            "waiting for {needs} for sub-task {} \"{}\" ({} accepted member(s), each assigned to one sub-task)",
+            index + 1,
+            st.title,
+            self.members.len()
+        );
+        Some(Unfilled { index, title: st.title.clone(), required_skills: st.required_skills.clone(), sentence })
+    }
+}
+
+/// The assignment itself: the assignees in sub-task order, or the index of
+/// the first sub-task no free member qualifies for.
+fn plan(
+    subtasks: &[SubTask],
+    members: &BTreeSet<NodeId>,
+    skills: &BTreeMap<NodeId, BTreeSet<String>>,
+) -> Result<Vec<NodeId>, usize> {
     let empty = BTreeSet::new();
     let mut free: BTreeSet<NodeId> = members.clone();
     let mut out = Vec::with_capacity(subtasks.len());
@@ -139,11 +186,11 @@ pub fn assign(
                 best = Some((score, *m));
             }
         }
-        let (_, who) = best?;
+        let Some((_, who)) = best else { return Err(out.len()) };
         free.remove(&who);
         out.push(who);
     }
-    Some(out)
+    Ok(out)
 }
 
 fn validate_team(t: &NewTeamTask) -> Result<u64, Reject> {
@@ -356,7 +403,8 @@ impl State {
     /// the team is in progress. When the last one is done the escrow pays each
     /// sub-task's reward and the coordinator bonus (each minus tax, tax to the
     /// parent channel's treasury), assignees other than the owner earn task
-    /// reputation (tags: the sub-task's skills), and the workspace dissolves.
+    /// reputation (tags: the sub-task's skills that the assignee holds), and
+    /// the workspace dissolves.
     pub(crate) fn subtask_complete(&mut self, cx: Ctx<'_>, id: TaskId, index: u8) -> Result<(), Reject> {
         let t = self.live_team(cx, id)?;
         if t.status != TeamStatus::InProgress {
@@ -390,6 +438,12 @@ impl State {
         let bps = self.params.tax_bps;
         let milli = self.params.task_reputation_milli;
         for (who, amount, tags) in payouts {
+            // Rule `subtask_reputation_matching_skills`: reputation is
+            // credited for the sub-task's skills that the assignee's profile
+            // holds, not for skills it lacks (a member matching one of two
+            // required skills earns tag reputation in that one only).
+            let tags: Vec<String> =
+                tags.into_iter().filter(|t| self.skills.get(&who).is_some_and(|s| s.contains(t))).collect();
             let tax = self.policy_tax(amount, bps);
             self.release_to(&Payer::Node(who), amount - tax);
             self.release_to(&Payer::Treasury(channel.clone()), tax);

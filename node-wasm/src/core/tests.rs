@@ -180,6 +180,23 @@ fn complete_pays_reward_minus_tax_and_tax_to_treasury() {
     }
 }
 
+/// Claiming a completed task says it is completed, not "claimed by another
+/// node" (the assignee stays set after completion).
+#[test]
+fn claiming_a_completed_task_says_it_is_completed() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut c = Author::new(3);
+    let mut w = dev_world(&mut a, &mut b);
+    let t = a.op(T0 + 5, "dev", new_task("t", 10, &[]));
+    w.applied(&t);
+    w.applied(&b.op(T0 + 6, "dev", OpBody::TaskClaim { task: t.id() }));
+    w.applied(&b.op(T0 + 7, "dev", OpBody::TaskStart { task: t.id() }));
+    w.applied(&b.op(T0 + 8, "dev", OpBody::TaskComplete { task: t.id() }));
+    let r = w.rejected(&c.op(T0 + 9, "dev", OpBody::TaskClaim { task: t.id() }));
+    assert_eq!(r, Reject::NotClaimable { task: t.id(), status: "completed" });
+    assert!(r.to_string().ends_with("is completed and cannot be claimed"), "{r}");
+}
+
 #[test]
 fn zero_reward_task_moves_no_sp_and_pays_no_tax() {
     let (mut a, mut b) = (Author::new(1), Author::new(2));
@@ -1123,11 +1140,19 @@ fn team_task_full_flow_assigns_pays_and_dissolves_workspace() {
     let r = w.rejected(&carol.op(T0 + 16, "dev", OpBody::TeamAccept { task: id, applicant: dave.id() }));
     assert_eq!(r.code(), "not_coordinator");
     w.applied(&bob.op(T0 + 17, "dev", OpBody::TeamAccept { task: id, applicant: carol.id() }));
-    // Carol cannot do the ui sub-task, so the team is still forming.
+    // Carol cannot do the ui sub-task, so the team is still forming, and
+    // says which sub-task waits for whom.
     assert_eq!(w.r.state().teams[&id].status, TeamStatus::FormingTeam);
+    let waiting = w.r.state().teams[&id].waiting_for(&w.r.state().skills).expect("a sub-task waits");
+    assert_eq!((waiting.index, waiting.title.as_str()), (1, "do ui"));
+    assert_eq!(
+        waiting.sentence,
+        "waiting for a member with ui for sub-task 2 \"do ui\" (1 accepted member(s), each assigned to one sub-task)"
+    );
     w.applied(&bob.op(T0 + 18, "dev", OpBody::TeamAccept { task: id, applicant: dave.id() }));
     let team = &w.r.state().teams[&id];
     assert_eq!(team.status, TeamStatus::InProgress);
+    assert_eq!(team.waiting_for(&w.r.state().skills), None);
     assert_eq!(team.subtasks[0].assignee, Some(carol.id()));
     assert_eq!(team.subtasks[1].assignee, Some(dave.id()));
     let ws = workspace_name(&id);
@@ -1154,6 +1179,38 @@ fn team_task_full_flow_assigns_pays_and_dissolves_workspace() {
     assert_eq!(w.rejected(&eve.op(T0 + 23, &ws, OpBody::ChannelSubscribe)).code(), "channel_dissolved");
     let r = w.rejected(&carol.op(T0 + 24, "dev", OpBody::SubTaskComplete { task: id, index: 0 }));
     assert_eq!(r.code(), "team_not_in_progress");
+}
+
+/// A sub-task assignee earns tag reputation only for the required skills
+/// its profile holds (before: for every required skill, d3.js included).
+#[test]
+fn subtask_reputation_matching_skills() {
+    let (mut a, mut bob) = (Author::new(1), Author::new(2));
+    let mut carol = Author::new(3);
+    let mut w = dev_world(&mut a, &mut bob);
+    let body = OpBody::TeamTaskCreate(crate::core::op::NewTeamTask {
+        title: "chart".into(),
+        description: String::new(),
+        subtasks: vec![crate::core::op::NewSubTask {
+            title: "plot".into(),
+            description: String::new(),
+            required_skills: vec!["rust".into(), "d3.js".into()],
+            reward: 10,
+        }],
+        coordinator_bonus: 0,
+        max_team_size: 2,
+    });
+    let t = a.op(T0 + 5, "dev", body);
+    w.applied(&t);
+    let id = t.id();
+    w.applied(&bob.op(T0 + 6, "dev", OpBody::TeamClaim { task: id }));
+    w.applied(&carol.op(T0 + 7, "global", skills(&["rust"])));
+    w.applied(&carol.op(T0 + 8, "dev", OpBody::TeamApply { task: id }));
+    w.applied(&bob.op(T0 + 9, "dev", OpBody::TeamAccept { task: id, applicant: carol.id() }));
+    w.applied(&carol.op(T0 + 10, "dev", OpBody::SubTaskComplete { task: id, index: 0 }));
+    let tags = &w.r.state().accounts[&carol.id()].reputation.tags;
+    assert_eq!(tags.get("rust"), Some(&(10 * MILLI)));
+    assert_eq!(tags.get("d3.js"), None, "no reputation for a skill carol does not have");
 }
 
 #[test]

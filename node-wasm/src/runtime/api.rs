@@ -670,6 +670,8 @@ export interface ToolSpec {
 /** Any op body, e.g. `{type: "task_claim", task}` (docs/PROTOCOL.md, Operations). */
 export type OpBody = { type: string; [field: string]: unknown };
 export interface ImportOptions { replace?: boolean; }
+/** `teamWaitingFor`: the sub-task a forming team still lacks a qualified member for. */
+export interface TeamWaitingFor { index: number; title: string; required_skills: string[]; sentence: string; }
 export interface StorageStatus {
   ok: boolean; problem: "unavailable" | "full" | "write_failed" | "read_failed" | null;
   error: string | null; memory_only: boolean; unsaved: number; uncommitted: number;
@@ -840,6 +842,18 @@ impl SynapseNode {
             Err(e) => return reject(&format!("applicant: {e}")),
         };
         self.team_op(&task, |task| OpBody::TeamAccept { task, applicant })
+    }
+
+    /// For a team still forming: the first sub-task that no accepted member
+    /// qualifies for, as `{index, title, required_skills, sentence}`; null
+    /// once the team started (or for an unknown id).
+    #[wasm_bindgen(js_name = teamWaitingFor, unchecked_return_type = "TeamWaitingFor | null")]
+    pub fn team_waiting_for(&self, task: String) -> JsValue {
+        let Some(id) = OpId::parse(&task) else { return JsValue::NULL };
+        match self.ledger.with_state(|st| st.teams.get(&id).and_then(|t| t.waiting_for(&st.skills))) {
+            Some(w) => to_js(&w),
+            None => JsValue::NULL,
+        }
     }
 
     /// The assignee reports sub-task `index` (0-based) done; the last one
