@@ -103,6 +103,17 @@ fn peers(identities: Vec<(Identity, String)>) -> Vec<Peer> {
     out
 }
 
+/// Wires a late node straight to `w` (an in-page switchboard of two) and
+/// lets it dial `w`.
+fn meet(node: &Node, w: &Node) {
+    let (n2, w2) = (node.clone(), w.clone());
+    node.set_signal_sink(Rc::new(move |_, sig| w2.handle_signal(n2.id(), serde_json::to_value(&sig).unwrap())));
+    let (n3, w3) = (node.clone(), w.clone());
+    w.set_signal_sink(Rc::new(move |_, sig| n3.handle_signal(w3.id(), serde_json::to_value(&sig).unwrap())));
+    node.set_rendezvous_status("connected", "loopback", None);
+    node.set_directory(vec![w.id()]);
+}
+
 async fn connected(ps: &[Peer]) {
     let n = ps.len() - 1;
     wait_for("full mesh", 20_000.0, || ps.iter().all(|p| p.node.peers().len() == n)).await;
@@ -351,13 +362,7 @@ async fn an_imported_identity_waits_for_its_own_ops_then_continues_its_chain() {
          now would reuse a sequence number, which the network treats as equivocation)"
     );
     // Meet the witness, which holds the old ops.
-    let w = witness.node.clone();
-    let (n2, w2) = (node.clone(), w.clone());
-    node.set_signal_sink(Rc::new(move |_, sig| w2.handle_signal(n2.id(), serde_json::to_value(&sig).unwrap())));
-    let (n3, w3) = (node.clone(), w.clone());
-    w.set_signal_sink(Rc::new(move |_, sig| n3.handle_signal(w3.id(), serde_json::to_value(&sig).unwrap())));
-    node.set_rendezvous_status("connected", "loopback", None);
-    node.set_directory(vec![w.id()]);
+    meet(&node, &witness.node);
     wait_for("own ops fetched back", 20_000.0, || ledger.own_head().map(|h| h.0) == Some(2)).await;
     ok(api.create_channel("later".into(), None)).await;
     assert_eq!(ledger.own_head().map(|h| h.0), Some(3), "the chain continues at seq 3");
@@ -503,13 +508,7 @@ async fn a_node_that_forked_itself_says_so_and_stops_signing() {
     ok(api.create_channel("two".into(), None)).await;
     assert_eq!(ledger.chain_status().sentence, None);
     // It meets the witness, which holds the other op at seq 1.
-    let w = witness.node.clone();
-    let (n2, w2) = (node.clone(), w.clone());
-    node.set_signal_sink(Rc::new(move |_, sig| w2.handle_signal(n2.id(), serde_json::to_value(&sig).unwrap())));
-    let (n3, w3) = (node.clone(), w.clone());
-    w.set_signal_sink(Rc::new(move |_, sig| n3.handle_signal(w3.id(), serde_json::to_value(&sig).unwrap())));
-    node.set_rendezvous_status("connected", "loopback", None);
-    node.set_directory(vec![w.id()]);
+    meet(&node, &witness.node);
     wait_for("the fork to surface on the node itself", 20_000.0, || {
         matches!(ledger.chain_status().guard, node_wasm::chain_guard::GuardState::Forked { seq: 1 })
     })

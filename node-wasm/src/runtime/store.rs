@@ -183,11 +183,16 @@ fn mark_key(profile: &str) -> JsValue {
 
 /// The profile's own-chain mark, if one was written by this identity.
 pub async fn load_mark(db: &IdbDatabase, profile: &str, node: NodeId) -> Result<Option<OwnMark>, String> {
+    let v = identity_record(db, &mark_key(profile)).await?;
+    Ok(v.as_string().and_then(|t| chain_guard::parse_mark(&t, node)))
+}
+
+/// One record of the identity store by key (undefined when absent).
+async fn identity_record(db: &IdbDatabase, key: &JsValue) -> Result<JsValue, String> {
     let tx = db.transaction_with_str(IDENTITY_STORE).map_err(|e| js_err(&e))?;
     let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
-    let req = store.get(&mark_key(profile)).map_err(|e| js_err(&e))?;
-    let v = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
-    Ok(v.as_string().and_then(|t| chain_guard::parse_mark(&t, node)))
+    let req = store.get(key).map_err(|e| js_err(&e))?;
+    JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))
 }
 
 /// Why own ops were not saved.
@@ -262,10 +267,7 @@ fn floor_key(profile: &str) -> JsValue {
 /// for this profile *and this node id* (a record left by another identity
 /// is ignored): the node must not sign before its own chain reaches it.
 pub async fn load_chain_floor(db: &IdbDatabase, profile: &str, node: NodeId) -> Result<Option<u64>, String> {
-    let tx = db.transaction_with_str(IDENTITY_STORE).map_err(|e| js_err(&e))?;
-    let store = tx.object_store(IDENTITY_STORE).map_err(|e| js_err(&e))?;
-    let req = store.get(&floor_key(profile)).map_err(|e| js_err(&e))?;
-    let v = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
+    let v = identity_record(db, &floor_key(profile)).await?;
     let Some(text) = v.as_string() else { return Ok(None) };
     let Some((id, seq)) = text.split_once(':') else { return Ok(None) };
     if NodeId::parse(id).ok() != Some(node) {
