@@ -524,3 +524,33 @@ async fn a_node_that_forked_itself_says_so_and_stops_signing() {
     node.shutdown();
     witness.node.shutdown();
 }
+
+/// `schemas()` and `validate(schema, value)`: the built-in schemas with
+/// their fields, defaults filled in, every problem reported at once, and a
+/// clear error for an unknown schema.
+#[wasm_bindgen_test]
+async fn schemas_are_listed_and_values_dry_validated() {
+    let ps = peers(vec![(Identity::from_seed([95; 32]), fresh("schemas"))]);
+    let a = &ps[0];
+    let list: serde_json::Value = serde_wasm_bindgen::from_value(a.api.schemas()).unwrap();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["proposal_v1", "task_v1", "task_v2"]);
+    let title = &list[1]["fields"].as_array().unwrap().iter().find(|f| f["name"] == "title").unwrap().clone();
+    assert_eq!(
+        (title["type"].as_str(), title["required"].as_bool(), title["max"].as_i64()),
+        (Some("string"), Some(true), Some(200))
+    );
+    let check = |v: serde_json::Value| -> serde_json::Value {
+        let r = a.api.validate("task_v1".into(), js(&v).unwrap()).unwrap_or_else(|_| panic!("validate threw"));
+        serde_wasm_bindgen::from_value(r).unwrap()
+    };
+    let good = check(serde_json::json!({"title": "Fix"}));
+    assert_eq!(good["ok"], true);
+    assert_eq!(good["value"]["status"], "open", "defaults filled in");
+    let bad = check(serde_json::json!({"reward": true, "status": "done"}));
+    assert_eq!(bad["ok"], false);
+    let fields: Vec<&str> = bad["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["title", "reward", "status"]);
+    assert!(a.api.validate("nope".into(), js(&serde_json::json!({})).unwrap()).is_err(), "unknown schema");
+    a.node.shutdown();
+}

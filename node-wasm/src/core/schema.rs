@@ -16,6 +16,7 @@
 use crate::core::op::{AuctionTerms, Funding, NewTask, TaskSchema};
 use crate::core::reject::Reject;
 use crate::core::tasks::validate_new_task;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::fmt;
 
@@ -26,13 +27,13 @@ pub enum FieldType {
     Int { min: Option<i64>, max: Option<i64> },
     ListStr,
     Object,
-    Enum(&'static [&'static str]),
+    Enum(Vec<String>),
 }
 
 /// One field of a schema.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
-    pub name: &'static str,
+    pub name: String,
     pub ty: FieldType,
     pub required: bool,
     /// Filled in when the field is missing (`None`: no default).
@@ -42,7 +43,7 @@ pub struct Field {
 /// A named, versioned schema.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schema {
-    pub name: &'static str,
+    pub name: String,
     pub fields: Vec<Field>,
 }
 
@@ -63,8 +64,12 @@ const TASK_V1_STATUS: &[&str] = &["open", "claimed", "in_progress", "completed"]
 const TASK_V2_STATUS: &[&str] = &["open", "auction_open", "auction_closed", "claimed", "in_progress", "completed"];
 const PROPOSAL_TYPES: &[&str] = &["generic", "config_change", "network_operation", "command", "code_upgrade"];
 
-fn field(name: &'static str, ty: FieldType, required: bool, default: Option<Value>) -> Field {
-    Field { name, ty, required, default }
+fn field(name: &str, ty: FieldType, required: bool, default: Option<Value>) -> Field {
+    Field { name: name.to_owned(), ty, required, default }
+}
+
+fn one_of(values: &[&str]) -> FieldType {
+    FieldType::Enum(values.iter().map(|v| (*v).to_owned()).collect())
 }
 
 fn title() -> Field {
@@ -75,7 +80,7 @@ fn description() -> Field {
     field("description", FieldType::Str { min: 0, max: 16 * 1024 }, false, Some(json!("")))
 }
 
-fn list(name: &'static str) -> Field {
+fn list(name: &str) -> Field {
     field(name, FieldType::ListStr, false, Some(json!([])))
 }
 
@@ -83,35 +88,35 @@ fn list(name: &'static str) -> Field {
 pub fn schema(name: &str) -> Option<Schema> {
     Some(match name {
         "task_v1" => Schema {
-            name: "task_v1",
+            name: "task_v1".into(),
             fields: vec![
                 title(),
                 field("reward", FieldType::Int { min: Some(0), max: None }, false, Some(json!(0))),
                 list("tags"),
                 description(),
                 field("assignee", FieldType::Str { min: 64, max: 64 }, false, Some(Value::Null)),
-                field("status", FieldType::Enum(TASK_V1_STATUS), false, Some(json!("open"))),
+                field("status", one_of(TASK_V1_STATUS), false, Some(json!("open"))),
                 list("required_tools"),
             ],
         },
         "task_v2" => Schema {
-            name: "task_v2",
+            name: "task_v2".into(),
             fields: vec![
                 title(),
                 list("tags"),
                 description(),
                 field("assignee", FieldType::Str { min: 64, max: 64 }, false, Some(Value::Null)),
-                field("status", FieldType::Enum(TASK_V2_STATUS), false, Some(json!("open"))),
+                field("status", one_of(TASK_V2_STATUS), false, Some(json!("open"))),
                 list("required_tools"),
                 field("auction", FieldType::Object, false, Some(Value::Null)),
             ],
         },
         "proposal_v1" => Schema {
-            name: "proposal_v1",
+            name: "proposal_v1".into(),
             fields: vec![
                 title(),
                 description(),
-                field("proposal_type", FieldType::Enum(PROPOSAL_TYPES), true, None),
+                field("proposal_type", one_of(PROPOSAL_TYPES), true, None),
                 field("params", FieldType::Object, false, Some(json!({}))),
                 field("command", FieldType::Object, false, Some(json!({}))),
                 list("tags"),
@@ -157,7 +162,7 @@ fn check(ty: &FieldType, v: &Value) -> Result<(), String> {
         }
         FieldType::Enum(values) => {
             let s = v.as_str().ok_or("must be a string")?;
-            if !values.contains(&s) {
+            if !values.iter().any(|x| x == s) {
                 return Err(format!("must be one of {}", values.join(", ")));
             }
         }
@@ -174,23 +179,177 @@ pub fn validate(schema: &Schema, data: &Value) -> Result<Value, Vec<SchemaError>
     let mut out: Map<String, Value> = obj.clone();
     let mut errors = Vec::new();
     for f in &schema.fields {
-        match obj.get(f.name) {
+        match obj.get(&f.name) {
             None => match (&f.default, f.required) {
-                (_, true) => errors.push(SchemaError { field: f.name.into(), message: "is required".into() }),
+                (_, true) => errors.push(SchemaError { field: f.name.clone(), message: "is required".into() }),
                 (Some(d), false) => {
-                    out.insert(f.name.into(), d.clone());
+                    out.insert(f.name.clone(), d.clone());
                 }
                 (None, false) => {}
             },
             Some(Value::Null) if f.default == Some(Value::Null) => {}
             Some(v) => {
                 if let Err(message) = check(&f.ty, v) {
-                    errors.push(SchemaError { field: f.name.into(), message });
+                    errors.push(SchemaError { field: f.name.clone(), message });
                 }
             }
         }
     }
     if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
+}
+
+/// Longest string a custom schema's `string` field accepts when it sets no
+/// `max` (the op's description limit).
+const DEFAULT_MAX_CHARS: usize = 16 * 1024;
+
+/// Parses a schema installed by governance (`update_schema`): the
+/// definition's `fields` is an object `{field: spec}` or a list of specs with
+/// a `name`; a spec is `{"type": "string" | "integer" | "list[string]" |
+/// "object" | "enum", "required"?: bool, "default"?: value, "min"?: int,
+/// "max"?: int, "values"?: [string]}` (`min`/`max`: characters for strings,
+/// bounds for integers; `values` for an enum). Errors are sentences naming
+/// the field.
+pub fn parse_definition(name: &str, definition: &str) -> Result<Schema, String> {
+    let v: Value = serde_json::from_str(definition).map_err(|_| "the definition is not valid JSON".to_owned())?;
+    let specs: Vec<(String, &Value)> = match v.get("fields") {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|f| {
+                let n = f.get("name").and_then(Value::as_str).ok_or("every field in the list needs a \"name\"")?;
+                Ok((n.to_owned(), f))
+            })
+            .collect::<Result<_, &str>>()?,
+        _ => return Err("\"fields\" must be an object or a list".to_owned()),
+    };
+    let mut fields = Vec::with_capacity(specs.len());
+    for (fname, spec) in specs {
+        let bad = |m: &str| format!("field {fname:?}: {m}");
+        let int = |k: &str| -> Result<Option<i64>, String> {
+            match spec.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(x) => x.as_i64().map(Some).ok_or_else(|| bad(&format!("\"{k}\" must be an integer"))),
+            }
+        };
+        let (min, max) = (int("min")?, int("max")?);
+        let ty = match spec.get("type").and_then(Value::as_str) {
+            Some("string") => {
+                let to_len = |x: Option<i64>, d: usize| {
+                    x.map_or(Ok(d), |n| usize::try_from(n).map_err(|_| bad("lengths must be ≥ 0")))
+                };
+                FieldType::Str { min: to_len(min, 0)?, max: to_len(max, DEFAULT_MAX_CHARS)? }
+            }
+            Some("integer") => FieldType::Int { min, max },
+            Some("list[string]") => FieldType::ListStr,
+            Some("object") => FieldType::Object,
+            Some("enum") => {
+                let values = spec
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .filter(|a| !a.is_empty() && a.iter().all(Value::is_string))
+                    .ok_or_else(|| bad("an enum needs \"values\", a non-empty list of strings"))?;
+                FieldType::Enum(values.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            }
+            Some(t) => return Err(bad(&format!("unknown type {t:?}"))),
+            None => return Err(bad("\"type\" is missing")),
+        };
+        let required = spec.get("required").and_then(Value::as_bool).unwrap_or(false);
+        let default = spec.get("default").cloned();
+        if let Some(d) = &default
+            && !(d.is_null() || check(&ty, d).is_ok())
+        {
+            return Err(bad("its default does not fit its own type"));
+        }
+        fields.push(Field { name: fname, ty, required, default });
+    }
+    Ok(Schema { name: name.to_owned(), fields })
+}
+
+/// One field as the JS API lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    pub required: bool,
+    pub default: Option<Value>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub values: Option<Vec<String>>,
+}
+
+/// One schema as the JS API lists it (`schemas()`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SchemaInfo {
+    pub name: String,
+    /// 1 for the built-in ones; governance updates count up from 1.
+    pub version: u64,
+    /// `built_in` or `governance`.
+    pub source: &'static str,
+    pub fields: Vec<FieldInfo>,
+    /// Why a governance definition cannot be used for validation, if so.
+    pub error: Option<String>,
+}
+
+fn describe(s: &Schema) -> Vec<FieldInfo> {
+    s.fields
+        .iter()
+        .map(|f| {
+            let (ty, min, max, values) = match &f.ty {
+                FieldType::Str { min, max } => ("string", Some(*min as i64), Some(*max as i64), None),
+                FieldType::Int { min, max } => ("integer", *min, *max, None),
+                FieldType::ListStr => ("list[string]", None, None, None),
+                FieldType::Object => ("object", None, None, None),
+                FieldType::Enum(v) => ("enum", None, None, Some(v.clone())),
+            };
+            FieldInfo { name: f.name.clone(), ty, required: f.required, default: f.default.clone(), min, max, values }
+        })
+        .collect()
+}
+
+/// A schema installed by governance, as `catalogue` and `lookup` take it:
+/// `(name, version, definition JSON)` (from `state.gov.schemas`; taken as
+/// plain values so this module does not depend on governance).
+pub type Installed<'a> = (&'a str, u64, &'a str);
+
+/// Every schema a caller can validate against: the built-in ones, and
+/// those installed by governance (`update_schema`), which take precedence
+/// under the same name (the newest version is the one in force).
+pub fn catalogue(custom: &[Installed<'_>]) -> Vec<SchemaInfo> {
+    let mut out: Vec<SchemaInfo> = Vec::new();
+    for name in SCHEMAS {
+        if custom.iter().any(|(n, _, _)| n == name) {
+            continue;
+        }
+        if let Some(s) = schema(name) {
+            out.push(SchemaInfo {
+                name: s.name.clone(),
+                version: 1,
+                source: "built_in",
+                fields: describe(&s),
+                error: None,
+            });
+        }
+    }
+    for (name, version, definition) in custom {
+        let (fields, error) = match parse_definition(name, definition) {
+            Ok(s) => (describe(&s), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        out.push(SchemaInfo { name: (*name).to_owned(), version: *version, source: "governance", fields, error });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The schema in force under `name` (a governance version first), or why
+/// there is none usable.
+pub fn lookup(name: &str, custom: &[Installed<'_>]) -> Result<Schema, String> {
+    if let Some((_, version, definition)) = custom.iter().find(|(n, _, _)| *n == name) {
+        return parse_definition(name, definition)
+            .map_err(|e| format!("schema {name:?} (version {version}) cannot be used: {e}"));
+    }
+    schema(name).ok_or_else(|| format!("unknown schema {name:?}"))
 }
 
 /// Why a task could not be built from JSON.
@@ -276,6 +435,44 @@ pub fn new_task_from_json(data: &Value, now_ms: u64) -> Result<NewTask, TaskInpu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn governance_schemas_parse_validate_and_list() {
+        let def = r#"{"schema_name": "bug_v1", "fields": {
+            "title": {"type": "string", "required": true, "min": 1, "max": 80},
+            "severity": {"type": "enum", "values": ["low", "high"], "default": "low"},
+            "count": {"type": "integer", "min": 0},
+            "labels": {"type": "list[string]", "default": []}}}"#;
+        let s = parse_definition("bug_v1", def).unwrap();
+        let v = validate(&s, &json!({"title": "crash"})).unwrap();
+        assert_eq!(v["severity"], json!("low"));
+        assert_eq!(v["labels"], json!([]));
+        let errs = validate(&s, &json!({"severity": "mid", "count": -1})).unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["count", "severity", "title"], "fields in name order, every problem at once");
+        for (bad, why) in [
+            (r#"{"fields": 3}"#, "must be an object or a list"),
+            (r#"{"fields": {"x": {"type": "date"}}}"#, "unknown type \"date\""),
+            (r#"{"fields": {"x": {"type": "enum"}}}"#, "needs \"values\""),
+            (r#"{"fields": {"x": {"type": "integer", "default": "no"}}}"#, "default does not fit"),
+            (r#"{"fields": [{"type": "object"}]}"#, "needs a \"name\""),
+            ("nope", "not valid JSON"),
+        ] {
+            let e = parse_definition("x", bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let custom: Vec<Installed<'_>> = vec![("bug_v1", 2, def), ("task_v1", 1, "{}")];
+        let list = catalogue(&custom);
+        let names: Vec<(&str, &str)> = list.iter().map(|s| (s.name.as_str(), s.source)).collect();
+        assert_eq!(
+            names,
+            [("bug_v1", "governance"), ("proposal_v1", "built_in"), ("task_v1", "governance"), ("task_v2", "built_in")]
+        );
+        assert!(list[2].error.as_deref().is_some_and(|e| e.contains("must be an object or a list")));
+        assert!(lookup("task_v1", &custom).unwrap_err().contains("cannot be used"));
+        assert_eq!(lookup("task_v2", &custom).unwrap().name, "task_v2");
+        assert_eq!(lookup("nope", &custom).unwrap_err(), "unknown schema \"nope\"");
+    }
 
     #[test]
     fn schema_task_v1_applies_defaults() {

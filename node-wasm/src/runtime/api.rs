@@ -582,6 +582,43 @@ impl SynapseNode {
         OpId::parse(&id).and_then(|id| self.ledger.seen_at(&id))
     }
 
+    /// Every schema a value can be checked against: the built-in `task_v1`,
+    /// `task_v2`, `proposal_v1`, and those installed by governance
+    /// (`update_schema`, newest version in force):
+    /// `[{name, version, source, fields: [{name, type, required, default, min, max, values}], error}]`.
+    #[wasm_bindgen(unchecked_return_type = "SchemaInfo[]")]
+    pub fn schemas(&self) -> JsValue {
+        to_js(&self.ledger.with_state(|st| {
+            let installed: Vec<crate::core::schema::Installed<'_>> =
+                st.gov.schemas.iter().map(|(n, c)| (n.as_str(), c.version, c.definition.as_str())).collect();
+            crate::core::schema::catalogue(&installed)
+        }))
+    }
+
+    /// Dry-validates `value` against schema `name` without signing
+    /// anything: `{ok, errors: [{field, message}], value}` where `value` has
+    /// the defaults filled in (null when not ok). Throws for an unknown
+    /// schema or one whose definition cannot be used.
+    #[wasm_bindgen(unchecked_return_type = "SchemaCheck")]
+    pub fn validate(&self, name: String, value: JsValue) -> Result<JsValue, JsError> {
+        let value: serde_json::Value = from_js(value).map_err(|e| JsError::new(&format!("bad value: {e}")))?;
+        let schema = self
+            .ledger
+            .with_state(|st| {
+                let installed: Vec<crate::core::schema::Installed<'_>> =
+                    st.gov.schemas.iter().map(|(n, c)| (n.as_str(), c.version, c.definition.as_str())).collect();
+                crate::core::schema::lookup(&name, &installed)
+            })
+            .map_err(|e| JsError::new(&e))?;
+        let (ok, errors, value) = match crate::core::schema::validate(&schema, &value) {
+            Ok(v) => (true, vec![], v),
+            Err(errs) => (false, errs, serde_json::Value::Null),
+        };
+        let errors: Vec<serde_json::Value> =
+            errors.iter().map(|e| serde_json::json!({"field": e.field, "message": e.message})).collect();
+        Ok(to_js(&serde_json::json!({"ok": ok, "errors": errors, "value": value})))
+    }
+
     /// Whether op `id` is stored on this node (whatever its outcome).
     #[wasm_bindgen(js_name = hasOp)]
     pub fn has_op(&self, id: String) -> bool {
@@ -670,6 +707,14 @@ export interface ToolSpec {
 /** Any op body, e.g. `{type: "task_claim", task}` (docs/PROTOCOL.md, Operations). */
 export type OpBody = { type: string; [field: string]: unknown };
 export interface ImportOptions { replace?: boolean; }
+/** `schemas()`: one schema with its fields (`error` when a governance definition is unusable). */
+export interface SchemaInfo {
+  name: string; version: number; source: "built_in" | "governance"; error: string | null;
+  fields: { name: string; type: "string" | "integer" | "list[string]" | "object" | "enum"; required: boolean;
+            default?: unknown; min: number | null; max: number | null; values: string[] | null }[];
+}
+/** `validate(schema, value)`: every problem at once, and the value with defaults when ok. */
+export interface SchemaCheck { ok: boolean; errors: { field: string; message: string }[]; value: Record<string, unknown> | null; }
 /** `teamWaitingFor`: the sub-task a forming team still lacks a qualified member for. */
 export interface TeamWaitingFor { index: number; title: string; required_skills: string[]; sentence: string; }
 export interface StorageStatus {
