@@ -167,6 +167,11 @@ fn reject(msg: &str) -> js_sys::Promise {
     js_sys::Promise::reject(&js_sys::Error::new(msg))
 }
 
+/// The schemas installed by governance, as `core::schema` takes them.
+fn installed_schemas(st: &crate::core::state::State) -> Vec<crate::core::schema::Installed<'_>> {
+    st.gov.schemas.iter().map(|(n, c)| (n.as_str(), c.version, c.definition.as_str())).collect()
+}
+
 /// The promise of an action: resolves with the op id once the op is
 /// committed to IndexedDB and published (`Ledger::acknowledged`).
 fn settle(ledger: &Ledger, r: Result<OpId, String>) -> js_sys::Promise {
@@ -588,11 +593,7 @@ impl SynapseNode {
     /// `[{name, version, source, fields: [{name, type, required, default, min, max, values}], error}]`.
     #[wasm_bindgen(unchecked_return_type = "SchemaInfo[]")]
     pub fn schemas(&self) -> JsValue {
-        to_js(&self.ledger.with_state(|st| {
-            let installed: Vec<crate::core::schema::Installed<'_>> =
-                st.gov.schemas.iter().map(|(n, c)| (n.as_str(), c.version, c.definition.as_str())).collect();
-            crate::core::schema::catalogue(&installed)
-        }))
+        to_js(&self.ledger.with_state(|st| crate::core::schema::catalogue(&installed_schemas(st))))
     }
 
     /// Dry-validates `value` against schema `name` without signing
@@ -604,11 +605,7 @@ impl SynapseNode {
         let value: serde_json::Value = from_js(value).map_err(|e| JsError::new(&format!("bad value: {e}")))?;
         let schema = self
             .ledger
-            .with_state(|st| {
-                let installed: Vec<crate::core::schema::Installed<'_>> =
-                    st.gov.schemas.iter().map(|(n, c)| (n.as_str(), c.version, c.definition.as_str())).collect();
-                crate::core::schema::lookup(&name, &installed)
-            })
+            .with_state(|st| crate::core::schema::lookup(&name, &installed_schemas(st)))
             .map_err(|e| JsError::new(&e))?;
         let (ok, errors, value) = match crate::core::schema::validate(&schema, &value) {
             Ok(v) => (true, vec![], v),

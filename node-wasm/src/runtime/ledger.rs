@@ -400,7 +400,12 @@ impl Ledger {
         let me = self.inner.node.id();
         let (head, fork) = {
             let r = self.inner.replica.borrow();
-            let fork = r.equivocators().into_iter().find(|e| e.author == me).map(|e| e.seq);
+            // Checked first so the common case (no fork) builds no list.
+            let fork = r
+                .store()
+                .is_equivocator(&me)
+                .then(|| r.equivocators().into_iter().find(|e| e.author == me).map(|e| e.seq))
+                .flatten();
             (r.store().head(&me).map_or(0, |h| h.0), fork)
         };
         let views: Vec<PeerView> = self.inner.node.with_router(|r| {
