@@ -11,15 +11,20 @@
 
 /// When this node may sign: the rules that keep it from reusing a sequence number.
 pub mod chain_guard;
+/// Which ops passed deadlines call for, and when this node publishes them.
+pub mod deadlines;
 pub mod identity;
 /// Identity file and storage-error sentences (pure; IndexedDB is in `runtime::store`).
 pub mod persistence;
+/// When received ops are written to storage (batching, retry, bound).
+pub mod save_queue;
 pub mod signaling;
 
 pub use identity::{Identity, NodeId};
 pub mod codec;
 pub mod core;
 pub mod framing;
+pub mod peers;
 pub mod pubsub;
 pub mod session;
 pub mod wire;

@@ -37,12 +37,14 @@ use crate::chain_guard::{ChainGuard, GuardState, OwnMark, PeerView};
 use crate::console_log;
 use crate::core::op::{GLOBAL_CHANNEL, OpBody, OpId, SignedOp, VerifiedOp};
 use crate::core::replica::{Received, Replica, Snapshot};
+use crate::deadlines::DeadlineKeeper;
 use crate::persistence::{self, StorageProblem};
 use crate::pubsub::{self, GLOBAL_TOPIC, MsgId, Validation};
 use crate::runtime::store;
 use crate::runtime::transport::Node;
 use crate::runtime::util::{now_ms, sleep_ms};
 use crate::runtime::webcrypto;
+use crate::save_queue::SaveQueue;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,10 +58,6 @@ type Waiter = (js_sys::Function, js_sys::Function);
 
 /// Verified ops waiting for delivery; bounded so a flood cannot grow it.
 const MAX_VERIFIED_WAITING: usize = 8192;
-
-/// A save batch that keeps failing is retried at most this large; beyond
-/// it the oldest unsaved ops are only in memory (the error says so).
-const MAX_UNSAVED: usize = 50_000;
 
 /// Counters for the UI and the benchmarks.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -126,8 +124,8 @@ struct Inner {
     verified: RefCell<BTreeMap<MsgId, VerifiedOp>>,
     /// When each op was first stored here (ms since navigation start).
     seen_at: RefCell<BTreeMap<OpId, f64>>,
-    unsaved: RefCell<Vec<(String, Vec<u8>)>>,
-    save_scheduled: Cell<bool>,
+    /// Received ops waiting for their IndexedDB batch (`crate::save_queue`).
+    unsaved: RefCell<SaveQueue<(String, Vec<u8>)>>,
     /// Own ops signed, waiting for their commit (then published), in seq order.
     outbox: RefCell<Vec<VerifiedOp>>,
     /// Own ops signed and not yet committed (outbox and in flight).
@@ -145,8 +143,8 @@ struct Inner {
     /// An imported identity's chain head (see `store::import_identity`).
     chain_floor: Cell<u64>,
     stats: RefCell<LedgerStats>,
-    /// Deadline items last tried, and when (wall ms).
-    deadline_tries: RefCell<BTreeMap<String, u64>>,
+    /// Which deadline ops to publish, and when (`crate::deadlines`).
+    keeper: RefCell<DeadlineKeeper>,
 }
 
 /// The node's replicated state. Cheap to clone.
@@ -171,8 +169,7 @@ impl Ledger {
                 replica: RefCell::new(Replica::new()),
                 verified: RefCell::new(BTreeMap::new()),
                 seen_at: RefCell::new(BTreeMap::new()),
-                unsaved: RefCell::new(vec![]),
-                save_scheduled: Cell::new(false),
+                unsaved: RefCell::new(SaveQueue::default()),
                 outbox: RefCell::new(vec![]),
                 uncommitted: RefCell::new(BTreeSet::new()),
                 waiters: RefCell::new(BTreeMap::new()),
@@ -183,7 +180,7 @@ impl Ledger {
                 memory_only: Cell::new(false),
                 chain_floor: Cell::new(0),
                 stats: RefCell::new(LedgerStats::default()),
-                deadline_tries: RefCell::new(BTreeMap::new()),
+                keeper: RefCell::new(DeadlineKeeper::new(node.id())),
             }),
         };
         let l = ledger.clone();
@@ -255,15 +252,15 @@ impl Ledger {
     /// IndexedDB.
     fn ingest(&self, ops: Vec<VerifiedOp>) {
         let now = now_ms();
-        {
+        let save_at = {
             let mut seen = self.inner.seen_at.borrow_mut();
-            let mut unsaved = self.inner.unsaved.borrow_mut();
             for v in &ops {
                 seen.entry(v.id()).or_insert(now);
-                unsaved.push((v.id().to_text(), v.bytes().to_vec()));
             }
             self.inner.stats.borrow_mut().ops_received += ops.len() as u64;
-        }
+            let items = ops.iter().map(|v| (v.id().to_text(), v.bytes().to_vec()));
+            self.inner.unsaved.borrow_mut().push(items, now as u64)
+        };
         let results = self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
         {
             let mut s = self.inner.stats.borrow_mut();
@@ -275,23 +272,22 @@ impl Ledger {
                 }
             }
         }
-        self.schedule_save();
+        self.schedule_save(save_at);
         self.inner.node.touch();
     }
 
-    fn schedule_save(&self) {
+    /// Runs a save of the received ops at `at` (ms since navigation start),
+    /// when the [`SaveQueue`] asked for one.
+    fn schedule_save(&self, at: Option<u64>) {
         if self.inner.memory_only.get() {
             self.inner.unsaved.borrow_mut().clear(); // nothing can be saved
             return;
         }
-        if self.inner.save_scheduled.replace(true) {
-            return; // a save is already scheduled
-        }
+        let Some(at) = at else { return };
         let l = self.clone();
         spawn_local(async move {
-            sleep_ms(50).await; // batch a burst of ops into one transaction
-            let batch = std::mem::take(&mut *l.inner.unsaved.borrow_mut());
-            l.inner.save_scheduled.set(false);
+            sleep_ms(at.saturating_sub(now_ms() as u64) as u32).await;
+            let batch = l.inner.unsaved.borrow_mut().take();
             if batch.is_empty() {
                 return; // taken by an own-op save
             }
@@ -311,20 +307,8 @@ impl Ledger {
                 Err(e) => {
                     console_log!("could not save {} ops: {e}", batch.len());
                     l.storage_failed(&e, true);
-                    // Kept for the next save (which the next op schedules).
-                    let mut u = l.inner.unsaved.borrow_mut();
-                    let mut again = batch;
-                    again.append(&mut u);
-                    let excess = again.len().saturating_sub(MAX_UNSAVED);
-                    again.drain(..excess);
-                    *u = again;
-                    drop(u);
-                    // Retried with the next op, or in 5 s if none comes.
-                    let l2 = l.clone();
-                    spawn_local(async move {
-                        sleep_ms(5000).await;
-                        l2.schedule_save();
-                    });
+                    let retry = l.inner.unsaved.borrow_mut().failed(batch, now_ms() as u64);
+                    l.schedule_save(retry);
                 }
             }
         });
@@ -476,7 +460,7 @@ impl Ledger {
                 let batch = std::mem::take(&mut *l.inner.outbox.borrow_mut());
                 let (Some(first), Some(last)) = (batch.first(), batch.last()) else { break };
                 let (first_seq, mark) = (first.op().seq, OwnMark { seq: last.op().seq, op: last.id() });
-                let others = std::mem::take(&mut *l.inner.unsaved.borrow_mut());
+                let others = l.inner.unsaved.borrow_mut().take();
                 let own: Vec<(String, Vec<u8>)> =
                     batch.iter().map(|v| (v.id().to_text(), v.bytes().to_vec())).collect();
                 let me = l.inner.node.id();
@@ -499,7 +483,7 @@ impl Ledger {
                     Err(store::SaveOwnError::Conflict { seq }) => {
                         console_log!("another tab of this profile signed #{seq} first; this tab stops signing");
                         l.inner.guard.borrow_mut().conflict(seq);
-                        l.inner.unsaved.borrow_mut().extend(others);
+                        let retry = l.inner.unsaved.borrow_mut().failed(others, now_ms() as u64);
                         let why = l.inner.guard.borrow().sentence().unwrap_or_default();
                         let mut rest = batch;
                         rest.append(&mut l.inner.outbox.borrow_mut());
@@ -508,14 +492,14 @@ impl Ledger {
                             l.inner.stats.borrow_mut().ops_conflicted += 1;
                             l.settle_waiters(v.id(), Err(&why));
                         }
-                        l.schedule_save();
+                        l.schedule_save(retry.map(|_| now_ms() as u64));
                         break;
                     }
                     Err(store::SaveOwnError::Storage(e)) => {
                         console_log!("could not commit {} own ops: {e}", batch.len());
                         l.drop_db();
                         l.storage_failed(&e, true);
-                        l.inner.unsaved.borrow_mut().extend(others);
+                        l.inner.unsaved.borrow_mut().put_back(others);
                         let why = format!(
                             "not saved: {}; the op is kept in memory and published once storage works, and is \
                              lost if the tab closes first",
@@ -708,78 +692,31 @@ impl Ledger {
     /// while missing: an imported identity may first have to wait for its
     /// own earlier ops, which may well contain the key already.
     pub fn ensure_key_published(&self) {
-        let me = self.inner.node.id();
-        if self.with_state(|st| st.tools.keys.contains_key(&me)) {
-            return;
-        }
         let now = wall_ms();
-        let key = "key_publish".to_string();
-        if self.inner.deadline_tries.borrow().get(&key).is_some_and(|t| now < t + 30_000) {
+        let due = {
+            let replica = self.inner.replica.borrow();
+            self.inner.keeper.borrow_mut().key_publish_due(replica.state(), now)
+        };
+        if !due {
             return;
         }
-        self.inner.deadline_tries.borrow_mut().insert(key, now);
         let x25519 = self.inner.node.identity().x25519_public();
         if let Err(e) = self.act(GLOBAL_CHANNEL, OpBody::KeyPublish { x25519 }) {
             console_log!("could not publish this node's X25519 key yet: {e}");
         }
     }
 
-    /// Deadline keeper: publishes the ops that passed deadlines call for
-    /// (auction close, proposal expiry, tool upkeep). Deadlines are decided
-    /// by ops, never by each node's clock, and any node may publish them; a
-    /// node waits 0-9 s past the deadline (from a hash of its id and the
-    /// item) so that usually one node acts, and a second close is simply
-    /// refused by the fold. Each item is tried at most every 30 s.
+    /// Publishes the ops that passed deadlines call for (auction close,
+    /// proposal expiry, tool upkeep), as the [`DeadlineKeeper`] decides.
     fn keep_deadlines(&self) {
-        use crate::core::governance::ProposalStatus;
-        use crate::core::state::{AuctionStatus, TaskStatus};
-        use crate::core::tools::ToolStatus;
-        let now = wall_ms();
-        let me = self.inner.node.id();
-        let stagger = |item: &[u8]| -> u64 {
-            use sha2::{Digest, Sha256};
-            let h = Sha256::new().chain_update(me.0).chain_update(item).finalize();
-            u64::from(h[0] % 10) * 1000
+        let due = {
+            let replica = self.inner.replica.borrow();
+            self.inner.keeper.borrow_mut().due(replica.state(), wall_ms())
         };
-        let due: Vec<(String, String, OpBody)> = self.with_state(|st| {
-            let mut v = vec![];
-            for t in st.tasks.values() {
-                if let (TaskStatus::AuctionOpen, Some(a)) = (t.status, &t.auction)
-                    && matches!(a.status, AuctionStatus::Open)
-                    && now > a.terms.deadline_ms + stagger(&t.id.0)
-                {
-                    v.push((format!("auction {}", t.id), t.channel.clone(), OpBody::AuctionClose { task: t.id }));
-                }
-            }
-            for p in st.gov.proposals.values() {
-                if p.status == ProposalStatus::Open && now > p.deadline_ms + stagger(&p.id.0) {
-                    v.push((
-                        format!("proposal {}", p.id),
-                        p.channel.clone(),
-                        OpBody::ProposalExpire { proposal: p.id },
-                    ));
-                }
-            }
-            for tool in st.tools.tools.values() {
-                if tool.status == ToolStatus::Active && now > tool.paid_until_ms + stagger(tool.tool_id.as_bytes()) {
-                    v.push((
-                        format!("tool {}", tool.tool_id),
-                        tool.channel.clone(),
-                        OpBody::ToolUpkeep { tool_id: tool.tool_id.clone() },
-                    ));
-                }
-            }
-            v
-        });
-        for (key, channel, body) in due {
-            let recent = self.inner.deadline_tries.borrow().get(&key).is_some_and(|t| now < t + 30_000);
-            if recent {
-                continue;
-            }
-            self.inner.deadline_tries.borrow_mut().insert(key.clone(), now);
-            match self.act(&channel, body) {
-                Ok(_) => console_log!("deadline keeper: published the op for {key}"),
-                Err(e) => console_log!("deadline keeper: {key}: {e}"),
+        for d in due {
+            match self.act(&d.channel, d.body) {
+                Ok(_) => console_log!("deadline keeper: published the op for {}", d.key),
+                Err(e) => console_log!("deadline keeper: {}: {e}", d.key),
             }
         }
     }

@@ -1,0 +1,188 @@
+//! The deadline keeper: which ops passed deadlines call for, and when this
+//! node should publish them. Pure policy, tested natively; the browser's
+//! ledger calls [`DeadlineKeeper::due`] once a second with the wall clock.
+//!
+//! Deadlines are decided by ops, never by each node's clock: an auction
+//! closes when an `AuctionClose` op is folded, not when a clock passes the
+//! deadline. Any node may publish such an op; the fold refuses it before the
+//! deadline (by the op's HLC time) and refuses a second one. So:
+//! - rule `stagger_past_deadline`: a node waits 0-9 s past the deadline,
+//!   from a hash of its id and the item, so that usually one node acts;
+//! - rule `retry_each_item_every_30_s`: an item is tried at most every 30 s
+//!   (the first op may still be on its way, or have been refused);
+//! - rule `publish_missing_key`: this node's X25519 key is published while
+//!   the state lacks it (tool secrets are sealed to it), at most every 30 s.
+
+use crate::core::governance::ProposalStatus;
+use crate::core::op::OpBody;
+use crate::core::state::{AuctionStatus, State, TaskStatus};
+use crate::core::tools::ToolStatus;
+use crate::identity::NodeId;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Minimum time between two tries of one item.
+pub const RETRY_MS: u64 = 30_000;
+/// The stagger is a whole number of seconds below this.
+const STAGGER_SECS: u8 = 10;
+/// Items remembered at most (old tries are forgotten first); bounds memory
+/// whatever the state holds.
+const MAX_TRIES: usize = 4096;
+
+/// One op the keeper asks the node to sign and publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueOp {
+    /// What it is for (`auction <id>`, `proposal <id>`, `tool <id>`), for
+    /// logs and the retry limit.
+    pub key: String,
+    pub channel: String,
+    pub body: OpBody,
+}
+
+/// The keeper of one node.
+#[derive(Debug)]
+pub struct DeadlineKeeper {
+    me: NodeId,
+    tries: BTreeMap<String, u64>,
+}
+
+impl DeadlineKeeper {
+    pub fn new(me: NodeId) -> DeadlineKeeper {
+        DeadlineKeeper { me, tries: BTreeMap::new() }
+    }
+
+    /// Rule `stagger_past_deadline`: this node's wait for `item`.
+    pub fn stagger(&self, item: &[u8]) -> u64 {
+        let h = Sha256::new().chain_update(self.me.0).chain_update(item).finalize();
+        u64::from(h[0] % STAGGER_SECS) * 1000
+    }
+
+    /// Rule `retry_each_item_every_30_s`: records a try of `key` at `now`
+    /// unless one was made less than [`RETRY_MS`] ago.
+    fn try_now(&mut self, key: &str, now: u64) -> bool {
+        if self.tries.get(key).is_some_and(|t| now < t.saturating_add(RETRY_MS)) {
+            return false;
+        }
+        if self.tries.len() >= MAX_TRIES {
+            self.tries.retain(|_, t| now < t.saturating_add(RETRY_MS));
+        }
+        if self.tries.len() < MAX_TRIES {
+            self.tries.insert(key.to_string(), now);
+        }
+        true
+    }
+
+    /// The ops due at wall time `now` in `state`, each at most every 30 s.
+    pub fn due(&mut self, state: &State, now: u64) -> Vec<DueOp> {
+        let mut v = vec![];
+        for t in state.tasks.values() {
+            if let (TaskStatus::AuctionOpen, Some(a)) = (t.status, &t.auction)
+                && matches!(a.status, AuctionStatus::Open)
+                && now > a.terms.deadline_ms.saturating_add(self.stagger(&t.id.0))
+            {
+                v.push(DueOp {
+                    key: format!("auction {}", t.id),
+                    channel: t.channel.clone(),
+                    body: OpBody::AuctionClose { task: t.id },
+                });
+            }
+        }
+        for p in state.gov.proposals.values() {
+            if p.status == ProposalStatus::Open && now > p.deadline_ms.saturating_add(self.stagger(&p.id.0)) {
+                v.push(DueOp {
+                    key: format!("proposal {}", p.id),
+                    channel: p.channel.clone(),
+                    body: OpBody::ProposalExpire { proposal: p.id },
+                });
+            }
+        }
+        for tool in state.tools.tools.values() {
+            if tool.status == ToolStatus::Active
+                && now > tool.paid_until_ms.saturating_add(self.stagger(tool.tool_id.as_bytes()))
+            {
+                v.push(DueOp {
+                    key: format!("tool {}", tool.tool_id),
+                    channel: tool.channel.clone(),
+                    body: OpBody::ToolUpkeep { tool_id: tool.tool_id.clone() },
+                });
+            }
+        }
+        v.retain(|d| self.try_now(&d.key, now));
+        v
+    }
+
+    /// Rule `publish_missing_key`: whether to publish this node's X25519 key
+    /// now.
+    pub fn key_publish_due(&mut self, state: &State, now: u64) -> bool {
+        !state.tools.keys.contains_key(&self.me) && self.try_now("key_publish", now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::op::{AuctionTerms, Funding, NewTask, OpBody, TaskSchema};
+    use crate::core::replica::Replica;
+    use crate::identity::Identity;
+
+    /// A state with one open auction whose deadline is `deadline`.
+    fn with_auction(me: &Identity, deadline: u64) -> State {
+        let mut r = Replica::new();
+        let body = OpBody::TaskCreate(NewTask {
+            schema: TaskSchema::TaskV2,
+            title: "t".into(),
+            description: String::new(),
+            reward: 0,
+            tags: vec![],
+            required_tools: vec![],
+            funding: Funding::Creator,
+            auction: Some(AuctionTerms { max_reward: 10, deadline_ms: deadline }),
+        });
+        r.act(me, "dev", OpBody::ChannelCreate { description: "dev".into() }, 1_000).expect("channel");
+        r.act(me, "dev", body, 1_001).expect("create");
+        r.state().clone()
+    }
+
+    #[test]
+    fn stagger_past_deadline_and_retry_each_item_every_30_s() {
+        let me = Identity::from_seed([3; 32]);
+        let st = with_auction(&me, 10_000);
+        let mut k = DeadlineKeeper::new(me.node_id());
+        let task = *st.tasks.keys().next().expect("task");
+        let wait = k.stagger(&task.0);
+        assert!(wait < 10_000);
+        assert!(k.due(&st, 10_000 + wait).is_empty(), "not before the stagger");
+        let due = k.due(&st, 10_001 + wait);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].body, OpBody::AuctionClose { task });
+        assert!(k.due(&st, 10_001 + wait + RETRY_MS - 1).is_empty(), "retried only after 30 s");
+        assert_eq!(k.due(&st, 10_001 + wait + RETRY_MS).len(), 1);
+    }
+
+    #[test]
+    fn different_nodes_wait_different_times() {
+        let item = [7u8; 32];
+        let waits: std::collections::BTreeSet<u64> =
+            (1..20u8).map(|s| DeadlineKeeper::new(Identity::from_seed([s; 32]).node_id()).stagger(&item)).collect();
+        assert!(waits.len() > 3, "{waits:?}");
+    }
+
+    #[test]
+    fn publish_missing_key_at_most_every_30_s() {
+        let me = Identity::from_seed([4; 32]);
+        let st = State::default();
+        let mut k = DeadlineKeeper::new(me.node_id());
+        assert!(k.key_publish_due(&st, 0));
+        assert!(!k.key_publish_due(&st, RETRY_MS - 1));
+        assert!(k.key_publish_due(&st, RETRY_MS));
+    }
+
+    #[test]
+    fn the_retry_memory_is_bounded() {
+        let mut k = DeadlineKeeper::new(Identity::from_seed([4; 32]).node_id());
+        for i in 0..(MAX_TRIES as u64 * 2) {
+            k.try_now(&format!("item {i}"), i);
+        }
+        assert!(k.tries.len() <= MAX_TRIES);
+    }
+}

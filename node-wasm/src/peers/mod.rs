@@ -1,0 +1,971 @@
+//! The peer manager: every connection policy of the transport as one sans-IO
+//! state machine (str0m / quinn-proto style). It owns no browser object and
+//! reads no clock: the driver (`runtime::transport` in the browser, the
+//! whole-node simulator natively) feeds it [`Input`]s with `now`, carries out
+//! the [`Output`]s it polls, and arms one timer at [`PeerManager::poll_timeout`].
+//!
+//! Rules, each named where it is decided:
+//! - `connection_budget`, `max_connections` ([`PeerManager::dial`]):
+//!   Chromium allows only ~500 RTCPeerConnections per tab lifetime.
+//! - `plan_description` ([`negotiation`]): perfect negotiation with the glare
+//!   fix, and session ids that recognise a replaced connection.
+//! - `stale_candidate` / `buffer_early_candidates` ([`PeerManager::on_candidate`]).
+//! - `handshake_timeout`: an unproven peer is dropped after
+//!   `handshake_timeout_ms`.
+//! - `disconnect_grace`: `disconnected` is often transient; give ICE 5 s.
+//! - `reconnect_backoff` ([`backoff`]) while the peer is still wanted.
+//! - `join_fallback_dial`: a joiner dials its welcome list; if its offer does
+//!   not arrive within 3 s we dial it ourselves.
+//! - `dial_from_peer_records`: neighbours of our peers are dialled while we
+//!   are under the target degree.
+//! - `signal_route` / `relay_forward` / `relay_rate_limit` ([`relay`]).
+//! - `stale_peer_record`: a record not newer than the last one is dropped.
+
+pub mod backoff;
+pub mod config;
+pub mod fake;
+pub mod negotiation;
+pub mod net;
+pub mod relay;
+pub mod rng;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::NodeConfig;
+pub use view::{ConnState, PeerInfo, PeerState, ReceivedHello, RendezvousStatus, Stats, Timings};
+
+use crate::identity::{Identity, NodeId};
+use crate::session::{Session, SessionEvent, sdp_fingerprint};
+use crate::signaling::{PeerSignal, SdpType, SignalPayload};
+use crate::wire::{PeerRecord, RelaySignal, SignedHello, WireMsg};
+use negotiation::{ConnView, Plan, plan_description};
+use relay::RelayWindows;
+use rng::Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Received hellos kept for display.
+pub const MAX_HELLOS: usize = 500;
+/// Candidates buffered per connection before its remote description.
+pub const MAX_PENDING_CANDIDATES: usize = 64;
+/// How long `disconnected` may last before the connection is dropped.
+pub const DISCONNECT_GRACE_MS: u64 = 5_000;
+/// How long to wait for a joiner's offer before dialling it ourselves.
+pub const JOIN_FALLBACK_MS: u64 = 3_000;
+/// Outstanding pings remembered per peer.
+const MAX_PINGS: usize = 16;
+
+/// One trickled ICE candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_m_line_index: Option<u16>,
+}
+
+/// What the driver tells the manager. `peer` + `session` name one
+/// RTCPeerConnection; events of a connection that was since replaced are
+/// ignored (`session` no longer matches).
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The rendezvous' live list (welcome or refresh): dial everyone in it.
+    Directory(Vec<NodeId>),
+    PeerJoined(NodeId),
+    PeerLeft(NodeId),
+    /// The rendezvous connection changed (`connecting`, `connected`,
+    /// `disconnected`).
+    Rendezvous {
+        state: String,
+        url: String,
+        error: Option<String>,
+    },
+    /// A signal delivered by the rendezvous: authenticated sender, hostile
+    /// content.
+    Signal {
+        from: NodeId,
+        payload: serde_json::Value,
+    },
+    /// Dial this peer.
+    Connect(NodeId),
+    /// `negotiationneeded` fired.
+    NegotiationNeeded {
+        peer: NodeId,
+        session: u32,
+    },
+    /// `setLocalDescription()` completed with this description.
+    LocalDescription {
+        peer: NodeId,
+        session: u32,
+        sdp_type: SdpType,
+        sdp: String,
+    },
+    /// `setLocalDescription()` failed.
+    LocalDescriptionFailed {
+        peer: NodeId,
+        session: u32,
+        error: String,
+    },
+    /// `setRemoteDescription()` completed (or failed).
+    RemoteDescriptionSet {
+        peer: NodeId,
+        session: u32,
+        result: Result<(), String>,
+    },
+    /// `icecandidate` fired with a candidate.
+    IceCandidate {
+        peer: NodeId,
+        session: u32,
+        candidate: Candidate,
+    },
+    /// `signalingstatechange`: whether the state is now `stable`.
+    SignalingStable {
+        peer: NodeId,
+        session: u32,
+        stable: bool,
+    },
+    /// `connectionstatechange`.
+    ConnectionState {
+        peer: NodeId,
+        session: u32,
+        state: ConnState,
+    },
+    /// The DataChannel opened; the SDPs carry the DTLS fingerprints the
+    /// identity proof binds to.
+    ChannelOpen {
+        peer: NodeId,
+        session: u32,
+        local_sdp: Option<String>,
+        remote_sdp: Option<String>,
+    },
+    /// The DataChannel closed.
+    ChannelClosed {
+        peer: NodeId,
+        session: u32,
+    },
+    /// A DataChannel frame arrived (hostile).
+    Frame {
+        peer: NodeId,
+        session: u32,
+        bytes: Vec<u8>,
+    },
+    /// Sending on the DataChannel failed.
+    SendFailed {
+        peer: NodeId,
+        session: u32,
+        error: String,
+    },
+    /// Close every connection and stop redialling (page unload, tests).
+    Shutdown,
+}
+
+/// What the manager asks the driver to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Create an RTCPeerConnection with the pre-negotiated DataChannel
+    /// (`negotiated: true, id: 0`, so both sides create it identically).
+    Create { peer: NodeId, session: u32 },
+    /// Detach the handlers and close the connection.
+    Close { peer: NodeId, session: u32 },
+    /// `setLocalDescription()` with no argument (offer or answer, as the
+    /// signaling state requires); report [`Input::LocalDescription`]. An
+    /// answer is asked for only after [`Input::RemoteDescriptionSet`].
+    SetLocalDescription { peer: NodeId, session: u32 },
+    /// `setRemoteDescription()`; report [`Input::RemoteDescriptionSet`].
+    SetRemoteDescription { peer: NodeId, session: u32, sdp_type: SdpType, sdp: String },
+    /// `addIceCandidate()`. `quiet`: an error is expected (the offer it
+    /// belongs to was ignored) and not worth a log line.
+    AddCandidate { peer: NodeId, session: u32, candidate: Candidate, quiet: bool },
+    /// Send a signal through the rendezvous.
+    Signal { to: NodeId, signal: PeerSignal },
+    /// Put a frame on the DataChannel (the driver queues under backpressure).
+    Frame { peer: NodeId, session: u32, bytes: Vec<u8> },
+    /// Something for the layers above.
+    Event(Event),
+}
+
+/// Events for the layers above the transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A peer proved its identity: SynapseSub may use it.
+    PeerUp(NodeId),
+    /// A proven peer went away.
+    PeerDown(NodeId),
+    /// A SynapseSub packet from a proven peer.
+    Pubsub { from: NodeId, packet: Vec<u8> },
+    /// Something shown to the user changed.
+    Changed,
+    /// A line for the console (rejections come with a counter too).
+    Log(String),
+}
+
+/// Timers the manager arms; the driver only sees the earliest deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    JoinFallback(NodeId),
+    Handshake(NodeId, u32),
+    Disconnected(NodeId, u32),
+    Reconnect(NodeId),
+}
+
+/// One RTCPeerConnection as the manager knows it.
+#[derive(Debug)]
+struct Conn {
+    session: u32,
+    remote_session: Option<u32>,
+    polite: bool,
+    making_offer: bool,
+    ignore_offer: bool,
+    stable: bool,
+    remote_bound: bool,
+    /// A remote offer is being applied: answer once it is set.
+    answer_pending: bool,
+    connection: ConnState,
+    handshake: Option<Session>,
+    state: PeerState,
+    rtt_ms: Option<f64>,
+    pings: BTreeMap<u64, f64>,
+    /// Candidates that arrived before the remote description they belong
+    /// to; added once it is set (otherwise they would be lost after a glare
+    /// rollback and the connection could stall).
+    pending_candidates: Vec<(u32, Candidate)>,
+}
+
+impl Conn {
+    fn view(&self) -> ConnView {
+        ConnView {
+            polite: self.polite,
+            making_offer: self.making_offer,
+            stable: self.stable,
+            remote_bound: self.remote_bound,
+            remote_session: self.remote_session,
+        }
+    }
+}
+
+/// The peer manager. See the module docs for its rules.
+pub struct PeerManager {
+    identity: Identity,
+    config: NodeConfig,
+    rng: Rng,
+    /// Wall-clock ms at `now = 0`, for peer record timestamps (which must
+    /// keep increasing across reloads).
+    epoch_ms: f64,
+    now: f64,
+    conns: BTreeMap<NodeId, Conn>,
+    /// Peers we want a connection with (the rendezvous directory and
+    /// neighbours learned from peer records).
+    wanted: BTreeSet<NodeId>,
+    attempts: BTreeMap<NodeId, u32>,
+    records: BTreeMap<NodeId, PeerRecord>,
+    last_record_ms: u64,
+    relays: RelayWindows,
+    hellos: VecDeque<ReceivedHello>,
+    timers: BTreeSet<(u64, Timer)>,
+    stats: Stats,
+    timings: Timings,
+    rendezvous: RendezvousStatus,
+    out: VecDeque<Output>,
+}
+
+impl PeerManager {
+    /// A manager at time `now`; `seed` is 32 bytes of platform randomness
+    /// (session ids, handshake nonces, jitter); `epoch_ms` is the wall
+    /// clock at `now = 0`.
+    pub fn new(identity: Identity, config: NodeConfig, seed: [u8; 32], now: f64, epoch_ms: f64) -> PeerManager {
+        PeerManager {
+            identity,
+            config,
+            rng: Rng::new(seed),
+            epoch_ms,
+            now,
+            conns: BTreeMap::new(),
+            wanted: BTreeSet::new(),
+            attempts: BTreeMap::new(),
+            records: BTreeMap::new(),
+            last_record_ms: 0,
+            relays: RelayWindows::default(),
+            hellos: VecDeque::new(),
+            timers: BTreeSet::new(),
+            stats: Stats::default(),
+            timings: Timings { node_started_ms: now, ..Default::default() },
+            rendezvous: RendezvousStatus::default(),
+            out: VecDeque::new(),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.identity.node_id()
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The next output to carry out.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When the driver must call [`PeerManager::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: f64) {
+        self.now = now;
+        while let Some(&(at, t)) = self.timers.first() {
+            if at as f64 > now {
+                break;
+            }
+            self.timers.remove(&(at, t));
+            self.on_timer(t);
+        }
+    }
+
+    fn arm(&mut self, after_ms: u64, t: Timer) {
+        let at = (self.now.max(0.0) as u64).saturating_add(after_ms);
+        self.timers.insert((at, t));
+    }
+
+    fn emit(&mut self, o: Output) {
+        self.out.push_back(o);
+    }
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn log(&mut self, line: String) {
+        self.event(Event::Log(line));
+    }
+
+    fn changed(&mut self) {
+        if self.out.back() != Some(&Output::Event(Event::Changed)) {
+            self.event(Event::Changed);
+        }
+    }
+
+    fn current(&mut self, peer: NodeId, session: u32) -> Option<&mut Conn> {
+        self.conns.get_mut(&peer).filter(|c| c.session == session)
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: Input, now: f64) {
+        self.now = now;
+        match input {
+            Input::Directory(ids) => self.on_directory(ids),
+            Input::PeerJoined(id) => self.on_peer_joined(id),
+            Input::PeerLeft(id) => self.on_peer_left(id),
+            Input::Rendezvous { state, url, error } => {
+                self.rendezvous.state = state;
+                self.rendezvous.url = url;
+                if error.is_some() {
+                    self.rendezvous.last_error = error;
+                }
+                self.changed();
+            }
+            Input::Signal { from, payload } => self.on_signal(from, payload),
+            Input::Connect(id) => self.connect(id),
+            Input::NegotiationNeeded { peer, session } => {
+                if let Some(c) = self.current(peer, session) {
+                    c.making_offer = true;
+                    self.emit(Output::SetLocalDescription { peer, session });
+                }
+            }
+            Input::LocalDescription { peer, session, sdp_type, sdp } => {
+                if let Some(c) = self.current(peer, session) {
+                    c.making_offer = false;
+                    self.send_signal(peer, session, SignalPayload::Description { sdp_type, sdp });
+                }
+            }
+            Input::LocalDescriptionFailed { peer, session, error } => {
+                if let Some(c) = self.current(peer, session) {
+                    c.making_offer = false;
+                    self.log(format!("local description for {} failed: {error}", peer.short()));
+                }
+            }
+            Input::RemoteDescriptionSet { peer, session, result } => self.on_remote_set(peer, session, result),
+            Input::IceCandidate { peer, session, candidate } => {
+                if self.current(peer, session).is_some() {
+                    let Candidate { candidate, sdp_mid, sdp_m_line_index } = candidate;
+                    self.send_signal(peer, session, SignalPayload::Candidate { candidate, sdp_mid, sdp_m_line_index });
+                }
+            }
+            Input::SignalingStable { peer, session, stable } => {
+                if let Some(c) = self.current(peer, session) {
+                    c.stable = stable;
+                }
+            }
+            Input::ConnectionState { peer, session, state } => self.on_connection_state(peer, session, state),
+            Input::ChannelOpen { peer, session, local_sdp, remote_sdp } => {
+                self.on_open(peer, session, local_sdp, remote_sdp)
+            }
+            Input::ChannelClosed { peer, session } => {
+                if self.current(peer, session).is_some() {
+                    self.drop_peer(peer, "data channel closed", true);
+                }
+            }
+            Input::Frame { peer, session, bytes } => self.on_frame(peer, session, &bytes),
+            Input::SendFailed { peer, session, error } => {
+                if self.current(peer, session).is_some() {
+                    self.drop_peer(peer, &format!("send failed: {error}"), true);
+                }
+            }
+            Input::Shutdown => {
+                self.wanted.clear();
+                let ids: Vec<NodeId> = self.conns.keys().copied().collect();
+                for id in ids {
+                    self.drop_peer(id, "shutting down", false);
+                }
+            }
+        }
+    }
+
+    // ----- directory -------------------------------------------------------
+
+    fn on_directory(&mut self, ids: Vec<NodeId>) {
+        let me = self.id();
+        let ids: Vec<NodeId> = ids.into_iter().filter(|i| *i != me).collect();
+        self.rendezvous.directory = ids.clone();
+        self.wanted.extend(ids.iter().copied());
+        for id in ids {
+            self.connect(id);
+        }
+        self.changed();
+    }
+
+    /// Rule `join_fallback_dial`: a joiner offers to its welcome list; if no
+    /// offer arrives soon, we offer ourselves.
+    fn on_peer_joined(&mut self, id: NodeId) {
+        if id == self.id() {
+            return;
+        }
+        self.wanted.insert(id);
+        if !self.rendezvous.directory.contains(&id) {
+            self.rendezvous.directory.push(id);
+        }
+        self.arm(JOIN_FALLBACK_MS, Timer::JoinFallback(id));
+        self.changed();
+    }
+
+    /// A node left the rendezvous. A proven connection stays (the network
+    /// must outlive the rendezvous); a pending one is abandoned.
+    fn on_peer_left(&mut self, id: NodeId) {
+        self.wanted.remove(&id);
+        self.rendezvous.directory.retain(|d| *d != id);
+        if self.conns.get(&id).is_some_and(|c| c.state != PeerState::Proven) {
+            self.drop_peer(id, "left the rendezvous before proving itself", false);
+        }
+        self.changed();
+    }
+
+    // ----- connections -----------------------------------------------------
+
+    /// Dials `id` unless a connection exists.
+    pub fn connect(&mut self, id: NodeId) {
+        if id == self.id() {
+            return;
+        }
+        let session = self.rng.next_u32();
+        if let Err(e) = self.dial(id, session, None) {
+            self.log(format!("connect {}: {e}", id.short()));
+        }
+    }
+
+    /// Rules `max_connections` and `connection_budget`, then
+    /// [`Output::Create`].
+    fn dial(&mut self, id: NodeId, session: u32, remote_session: Option<u32>) -> Result<(), String> {
+        if self.conns.contains_key(&id) {
+            return Ok(());
+        }
+        if self.conns.len() >= self.config.max_connections {
+            return Err(format!("at the limit of {} connections", self.config.max_connections));
+        }
+        if self.stats.connections_created >= self.config.connection_budget {
+            self.stats.connections_refused_budget += 1;
+            return Err(format!(
+                "connection budget of {} RTCPeerConnections for this tab is spent",
+                self.config.connection_budget
+            ));
+        }
+        self.stats.connections_created += 1;
+        let polite = self.id() > id;
+        self.conns.insert(
+            id,
+            Conn {
+                session,
+                remote_session,
+                polite,
+                making_offer: false,
+                ignore_offer: false,
+                stable: true,
+                remote_bound: false,
+                answer_pending: false,
+                connection: ConnState::New,
+                handshake: None,
+                state: PeerState::Connecting,
+                rtt_ms: None,
+                pings: BTreeMap::new(),
+                pending_candidates: vec![],
+            },
+        );
+        self.emit(Output::Create { peer: id, session });
+        self.changed();
+        Ok(())
+    }
+
+    /// Parses and size-checks a rendezvous signal, then applies it.
+    fn on_signal(&mut self, from: NodeId, payload: serde_json::Value) {
+        self.stats.signals_in += 1;
+        let sig = match PeerSignal::from_json(payload) {
+            Ok(s) => s,
+            Err(e) => {
+                self.stats.signals_rejected += 1;
+                self.log(format!("rejected signal from {}: {e}", from.short()));
+                return;
+            }
+        };
+        if from == self.id() {
+            return;
+        }
+        self.apply_signal(from, sig);
+    }
+
+    fn apply_signal(&mut self, from: NodeId, sig: PeerSignal) {
+        match sig.signal {
+            SignalPayload::Description { sdp_type, sdp } => self.on_description(from, sig.session, sdp_type, sdp),
+            SignalPayload::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
+                self.on_candidate(from, sig.session, Candidate { candidate, sdp_mid, sdp_m_line_index })
+            }
+            SignalPayload::Bye => {
+                if self.conns.get(&from).is_some_and(|c| c.remote_session == Some(sig.session)) {
+                    self.drop_peer(from, "peer said bye", false);
+                }
+            }
+        }
+    }
+
+    /// Perfect negotiation for one remote description (see [`negotiation`]).
+    fn on_description(&mut self, from: NodeId, session: u32, sdp_type: SdpType, sdp: String) {
+        let view = self.conns.get(&from).map(Conn::view);
+        match plan_description(view, sdp_type, session) {
+            Plan::Ignore => {
+                // Remember an ignored colliding offer: its candidates will
+                // fail to apply, which is expected.
+                if let Some(c) = self.conns.get_mut(&from)
+                    && sdp_type == SdpType::Offer
+                    && !c.polite
+                {
+                    c.ignore_offer = true;
+                }
+                return;
+            }
+            Plan::Fresh => {
+                if self.conns.contains_key(&from) {
+                    self.drop_peer(from, "replaced by the peer's new connection", false);
+                }
+                let mine = self.rng.next_u32();
+                if let Err(e) = self.dial(from, mine, Some(session)) {
+                    self.log(format!("cannot accept {}: {e}", from.short()));
+                    return;
+                }
+            }
+            Plan::Use => {}
+        }
+        let Some(c) = self.conns.get_mut(&from) else { return };
+        c.ignore_offer = false;
+        c.remote_session = Some(session);
+        c.answer_pending = sdp_type == SdpType::Offer;
+        let my = c.session;
+        self.emit(Output::SetRemoteDescription { peer: from, session: my, sdp_type, sdp });
+    }
+
+    /// The remote description is applied: rule `buffer_early_candidates`
+    /// releases the candidates of that session, then an offer is answered
+    /// (the W3C pattern: answer only once the offer is set).
+    fn on_remote_set(&mut self, peer: NodeId, session: u32, result: Result<(), String>) {
+        let Some(c) = self.current(peer, session) else { return };
+        match result {
+            Ok(()) => {
+                c.remote_bound = true;
+                let remote = c.remote_session;
+                let pending = std::mem::take(&mut c.pending_candidates);
+                let answer = std::mem::take(&mut c.answer_pending);
+                for (s, cand) in pending {
+                    if Some(s) == remote {
+                        self.emit(Output::AddCandidate { peer, session, candidate: cand, quiet: false });
+                    }
+                }
+                if answer {
+                    self.emit(Output::SetLocalDescription { peer, session });
+                }
+            }
+            Err(e) => {
+                c.answer_pending = false;
+                self.log(format!("remote description from {}: {e}", peer.short()))
+            }
+        }
+    }
+
+    /// Rules `stale_candidate` (from a connection the peer has replaced) and
+    /// `buffer_early_candidates` (before the remote description, at most
+    /// [`MAX_PENDING_CANDIDATES`]).
+    fn on_candidate(&mut self, from: NodeId, session: u32, cand: Candidate) {
+        if cand.candidate.is_empty() {
+            return; // end-of-candidates
+        }
+        let Some(c) = self.conns.get_mut(&from) else { return };
+        if c.remote_bound && c.remote_session != Some(session) {
+            return;
+        }
+        if !c.remote_bound {
+            if c.pending_candidates.len() < MAX_PENDING_CANDIDATES {
+                c.pending_candidates.push((session, cand));
+            }
+            return;
+        }
+        let (my, quiet) = (c.session, c.ignore_offer);
+        self.emit(Output::AddCandidate { peer: from, session: my, candidate: cand, quiet });
+    }
+
+    /// Rule `disconnect_grace`.
+    fn on_connection_state(&mut self, peer: NodeId, session: u32, state: ConnState) {
+        let Some(c) = self.current(peer, session) else { return };
+        c.connection = state;
+        match state {
+            ConnState::Failed => self.drop_peer(peer, "connection failed", true),
+            ConnState::Closed => self.drop_peer(peer, "connection closed", true),
+            ConnState::Disconnected => {
+                self.arm(DISCONNECT_GRACE_MS, Timer::Disconnected(peer, session));
+                self.changed();
+            }
+            _ => self.changed(),
+        }
+    }
+
+    /// The channel is open: start the identity handshake bound to both DTLS
+    /// fingerprints, with rule `handshake_timeout`.
+    fn on_open(&mut self, peer: NodeId, session: u32, local_sdp: Option<String>, remote_sdp: Option<String>) {
+        self.stats.channels_opened += 1;
+        self.timings.first_channel_open_ms.get_or_insert(self.now);
+        if self.current(peer, session).is_none() {
+            return;
+        }
+        let local = local_sdp.as_deref().and_then(sdp_fingerprint);
+        let remote = remote_sdp.as_deref().and_then(sdp_fingerprint);
+        let (Some(l), Some(r)) = (local, remote) else {
+            self.drop_peer(peer, "no DTLS fingerprint in the SDP", false);
+            return;
+        };
+        let nonce = self.rng.bytes32();
+        let (s, events) = Session::start(&self.identity, peer, nonce, l, r, self.config.proof_mode);
+        if let Some(c) = self.current(peer, session) {
+            c.handshake = Some(s);
+            c.state = PeerState::Handshaking;
+        }
+        self.session_events(peer, session, events);
+        self.arm(self.config.handshake_timeout_ms as u64, Timer::Handshake(peer, session));
+        self.changed();
+    }
+
+    fn on_frame(&mut self, peer: NodeId, session: u32, frame: &[u8]) {
+        self.stats.frames_in += 1;
+        self.stats.bytes_in += frame.len() as u64;
+        let PeerManager { identity, conns, .. } = self;
+        let Some(c) = conns.get_mut(&peer).filter(|c| c.session == session) else { return };
+        let Some(s) = c.handshake.as_mut() else { return };
+        let events = s.on_frame(identity, frame);
+        self.session_events(peer, session, events);
+    }
+
+    /// Carries out what the handshake/session asks.
+    fn session_events(&mut self, peer: NodeId, session: u32, events: Vec<SessionEvent>) {
+        for e in events {
+            if self.current(peer, session).is_none() {
+                return; // dropped by an earlier event
+            }
+            match e {
+                SessionEvent::Send(bytes) => self.frame_out(peer, session, bytes),
+                SessionEvent::Proven => {
+                    if let Some(c) = self.current(peer, session) {
+                        c.state = PeerState::Proven;
+                    }
+                    self.stats.peers_proven += 1;
+                    self.timings.first_peer_proven_ms.get_or_insert(self.now);
+                    self.attempts.remove(&peer);
+                    self.changed();
+                    self.announce_record();
+                    self.event(Event::PeerUp(peer));
+                }
+                SessionEvent::Hello(h) => {
+                    self.stats.hellos_received += 1;
+                    if self.hellos.len() >= MAX_HELLOS {
+                        self.hellos.pop_front();
+                    }
+                    self.hellos.push_back(ReceivedHello { from: h.author, text: h.text, via: peer, at_ms: self.now });
+                    self.changed();
+                }
+                SessionEvent::Pong(pid) => {
+                    let now = self.now;
+                    if let Some(c) = self.current(peer, session)
+                        && let Some(sent) = c.pings.remove(&pid)
+                    {
+                        c.rtt_ms = Some(now - sent);
+                    }
+                }
+                SessionEvent::Blob(n) => self.stats.blob_bytes_in += n as u64,
+                SessionEvent::PeerRecord(r) => self.on_peer_record(peer, r),
+                SessionEvent::Relay(r) => self.on_relay(peer, r),
+                SessionEvent::Pubsub(packet) => self.event(Event::Pubsub { from: peer, packet }),
+                SessionEvent::Violation(reason) => {
+                    self.stats.protocol_violations += 1;
+                    if reason.contains("identity proof") || reason.contains("claimed id") {
+                        self.stats.proofs_rejected += 1;
+                    }
+                    self.drop_peer(peer, &reason, false);
+                }
+            }
+        }
+    }
+
+    fn frame_out(&mut self, peer: NodeId, session: u32, bytes: Vec<u8>) {
+        self.stats.frames_out += 1;
+        self.stats.bytes_out += bytes.len() as u64;
+        self.emit(Output::Frame { peer, session, bytes });
+    }
+
+    fn on_timer(&mut self, t: Timer) {
+        match t {
+            Timer::JoinFallback(id) | Timer::Reconnect(id) => {
+                if self.wanted.contains(&id) && !self.conns.contains_key(&id) {
+                    self.connect(id);
+                }
+            }
+            Timer::Handshake(id, session) => {
+                if self.current(id, session).is_some_and(|c| c.state != PeerState::Proven) {
+                    self.stats.handshake_timeouts += 1;
+                    self.drop_peer(id, "identity handshake timed out", true);
+                }
+            }
+            Timer::Disconnected(id, session) => {
+                if self.current(id, session).is_some_and(|c| c.connection == ConnState::Disconnected) {
+                    self.drop_peer(id, "disconnected for 5 s", true);
+                }
+            }
+        }
+    }
+
+    /// Closes and forgets the connection to `id`; redials later (rule
+    /// `reconnect_backoff`) if asked and the peer is still wanted.
+    pub fn drop_peer(&mut self, id: NodeId, reason: &str, reconnect: bool) {
+        self.records.remove(&id);
+        self.relays.forget(&id);
+        let Some(c) = self.conns.remove(&id) else { return };
+        self.log(format!("dropped {}: {reason}", id.short()));
+        if c.state == PeerState::Proven {
+            self.event(Event::PeerDown(id));
+        }
+        if reconnect {
+            self.send_signal(id, c.session, SignalPayload::Bye);
+        }
+        self.emit(Output::Close { peer: id, session: c.session });
+        if reconnect && self.wanted.contains(&id) {
+            self.stats.reconnects_scheduled += 1;
+            let attempt = self.attempts.entry(id).or_insert(0);
+            *attempt = attempt.saturating_add(1);
+            let delay = backoff::backoff_delay(*attempt, self.rng.next_u64());
+            self.arm(delay, Timer::Reconnect(id));
+        }
+        self.changed();
+    }
+
+    // ----- signals and relays ----------------------------------------------
+
+    /// Rule `signal_route`: through the rendezvous when it is connected,
+    /// otherwise through the peers that list `to` among their neighbours (any
+    /// proven peer if none does).
+    fn send_signal(&mut self, to: NodeId, session: u32, signal: SignalPayload) {
+        let sig = PeerSignal { session, signal };
+        self.stats.signals_out += 1;
+        if self.rendezvous.state == "connected" {
+            self.emit(Output::Signal { to, signal: sig });
+            return;
+        }
+        let Ok(payload) = serde_json::to_vec(&sig) else { return };
+        let relay = WireMsg::Relay(RelaySignal::sign(&self.identity, to, 1, payload));
+        let proven = |c: &Conn| c.state == PeerState::Proven;
+        let listing: Vec<NodeId> = self
+            .records
+            .iter()
+            .filter(|(id, r)| **id != to && self.conns.get(id).is_some_and(proven) && r.neighbors.contains(&to))
+            .map(|(id, _)| *id)
+            .collect();
+        let via = if listing.is_empty() {
+            self.conns.iter().filter(|(id, c)| **id != to && proven(c)).map(|(id, _)| *id).collect()
+        } else {
+            listing
+        };
+        if via.is_empty() {
+            self.log(format!("no path for a signal to {}: rendezvous down and no peers", to.short()));
+            return;
+        }
+        for v in via {
+            if self.send_to(v, &relay) {
+                self.stats.relays_sent += 1;
+            }
+        }
+    }
+
+    /// Rules `relay_forward` and `relay_rate_limit`: a verified relayed signal
+    /// from peer `via` is either ours, or forwarded one hop to a proven
+    /// target within the sender's rate.
+    fn on_relay(&mut self, via: NodeId, r: RelaySignal) {
+        if r.to == self.id() {
+            self.stats.relays_received += 1;
+            match serde_json::from_slice::<serde_json::Value>(&r.payload) {
+                Ok(v) => self.on_signal(r.from, v),
+                Err(e) => {
+                    self.stats.signals_rejected += 1;
+                    self.log(format!("unreadable relayed signal from {} via {}: {e}", r.from.short(), via.short()));
+                }
+            }
+            return;
+        }
+        let target_proven = self.conns.get(&r.to).is_some_and(|c| c.state == PeerState::Proven);
+        let within_rate = self.relays.admit(via, self.now);
+        if r.ttl == 0 || !target_proven || r.to == via || r.from == r.to || !within_rate {
+            self.stats.relays_dropped += 1;
+            return;
+        }
+        let to = r.to;
+        let fwd = WireMsg::Relay(RelaySignal { ttl: r.ttl - 1, ..r });
+        if self.send_to(to, &fwd) {
+            self.stats.relays_forwarded += 1;
+        }
+    }
+
+    /// Rules `stale_peer_record` and `dial_from_peer_records`.
+    fn on_peer_record(&mut self, from: NodeId, r: PeerRecord) {
+        self.stats.peer_records_in += 1;
+        if self.records.get(&from).is_some_and(|old| old.issued_ms >= r.issued_ms) {
+            return;
+        }
+        let me = self.id();
+        let neighbors = r.neighbors.clone();
+        self.records.insert(from, r);
+        let proven = self.proven_ids().len();
+        let room = self.config.target_degree.saturating_sub(proven);
+        let new: Vec<NodeId> =
+            neighbors.into_iter().filter(|n| *n != me && !self.conns.contains_key(n)).take(room).collect();
+        self.wanted.extend(new.iter().copied());
+        for id in new {
+            self.connect(id);
+        }
+    }
+
+    /// Sends this node's signed neighbour list to every proven peer.
+    pub fn announce_record(&mut self) {
+        let ids = self.proven_ids();
+        let wall = (self.epoch_ms + self.now).max(0.0) as u64;
+        let issued = wall.max(self.last_record_ms + 1);
+        self.last_record_ms = issued;
+        let msg = WireMsg::PeerRecord(PeerRecord::sign(&self.identity, issued, ids.clone()));
+        for id in ids {
+            self.send_to(id, &msg);
+        }
+    }
+
+    // ----- application -----------------------------------------------------
+
+    fn proven_ids(&self) -> Vec<NodeId> {
+        self.conns.iter().filter(|(_, c)| c.state == PeerState::Proven).map(|(id, _)| *id).collect()
+    }
+
+    /// Sends `msg` to one proven peer. Returns false if it is not proven.
+    pub fn send_to(&mut self, id: NodeId, msg: &WireMsg) -> bool {
+        let Some(c) = self.conns.get(&id) else { return false };
+        let Some(events) = c.handshake.as_ref().and_then(|s| s.send(msg)) else { return false };
+        let session = c.session;
+        self.session_events(id, session, events);
+        true
+    }
+
+    /// Sends an encoded SynapseSub packet to one proven peer.
+    pub fn send_raw(&mut self, id: NodeId, packet: &[u8]) -> bool {
+        let Some(c) = self.conns.get(&id) else { return false };
+        let Some(events) = c.handshake.as_ref().and_then(|s| s.send_raw(packet)) else { return false };
+        let session = c.session;
+        self.session_events(id, session, events);
+        true
+    }
+
+    /// Signs `text` and sends it to every proven peer; returns how many.
+    pub fn send_hello(&mut self, text: &str) -> Result<usize, String> {
+        let hello = SignedHello::sign(&self.identity, text).map_err(|e| e.to_string())?;
+        let msg = WireMsg::Hello(hello);
+        Ok(self.proven_ids().into_iter().filter(|id| self.send_to(*id, &msg)).count())
+    }
+
+    /// Sends a ping to every proven peer (RTT shows in [`PeerInfo`]).
+    pub fn ping_all(&mut self) {
+        for id in self.proven_ids() {
+            let pid = self.rng.next_u64();
+            let now = self.now;
+            if let Some(c) = self.conns.get_mut(&id) {
+                if c.pings.len() >= MAX_PINGS {
+                    c.pings.clear();
+                }
+                c.pings.insert(pid, now);
+            }
+            self.send_to(id, &WireMsg::Ping(pid));
+        }
+    }
+
+    // ----- reading ---------------------------------------------------------
+
+    /// Ids of peers whose channel is open and identity proven.
+    pub fn peers(&self) -> Vec<NodeId> {
+        self.proven_ids()
+    }
+
+    /// The session of the current connection to `id`.
+    pub fn session_of(&self, id: NodeId) -> Option<u32> {
+        self.conns.get(&id).map(|c| c.session)
+    }
+
+    /// Every connection, in any state.
+    pub fn peer_infos(&self) -> Vec<PeerInfo> {
+        self.conns
+            .iter()
+            .map(|(id, c)| PeerInfo {
+                id: *id,
+                state: c.state,
+                connection: c.connection.as_str().to_string(),
+                polite: c.polite,
+                rtt_ms: c.rtt_ms,
+            })
+            .collect()
+    }
+
+    pub fn hellos(&self) -> Vec<ReceivedHello> {
+        self.hellos.iter().cloned().collect()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    pub fn rendezvous_status(&self) -> &RendezvousStatus {
+        &self.rendezvous
+    }
+}

@@ -1,0 +1,367 @@
+//! The peer manager's rules, each checked end to end on the in-memory
+//! [`Net`] (fake browsers, simulated time) or on one manager fed by hand.
+
+use super::fake::fake_sdp;
+use super::net::Net;
+use super::*;
+use crate::session::ProofMode;
+
+fn cfg() -> NodeConfig {
+    NodeConfig::default()
+}
+
+fn outputs(m: &mut PeerManager) -> Vec<Output> {
+    std::iter::from_fn(|| m.poll_output()).collect()
+}
+
+fn alone(seed: u8) -> PeerManager {
+    PeerManager::new(Identity::from_seed([seed; 32]), cfg(), [seed; 32], 0.0, 0.0)
+}
+
+fn created(outs: &[Output]) -> Vec<(NodeId, u32)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Create { peer, session } => Some((*peer, *session)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closed(outs: &[Output]) -> usize {
+    outs.iter().filter(|o| matches!(o, Output::Close { .. })).count()
+}
+
+#[test]
+fn two_nodes_connect_and_prove_each_other() {
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    net.join(1);
+    net.run_until(1_000);
+    assert!(net.full_mesh(), "{:?}", net.nodes[0].manager.peer_infos());
+    for i in 0..2 {
+        assert!(net.nodes[i].events.contains(&Event::PeerUp(net.id(1 - i))));
+        assert_eq!(net.nodes[i].manager.stats().peers_proven, 1);
+        assert!(net.nodes[i].manager.timings().first_peer_proven_ms.is_some());
+    }
+}
+
+#[test]
+fn eight_nodes_form_a_full_mesh() {
+    let mut net = Net::new(8, cfg(), 3);
+    for i in 0..8 {
+        net.join(i);
+    }
+    net.run_until(5_000);
+    assert!(net.full_mesh());
+}
+
+#[test]
+fn glare_both_dial_at_once_still_connects() {
+    // Both are welcomed with each other at the same instant: both offer.
+    let mut net = Net::new(2, cfg(), 10);
+    let (a, b) = (net.id(0), net.id(1));
+    net.join_quietly(0, vec![b]);
+    net.join_quietly(1, vec![a]);
+    net.run_until(2_000);
+    assert!(net.full_mesh(), "{:?} / {:?}", net.nodes[0].manager.peer_infos(), net.nodes[1].manager.peer_infos());
+    // Exactly one connection each survives.
+    assert_eq!(net.nodes[0].manager.peer_infos().len(), 1);
+}
+
+#[test]
+fn connection_budget_refuses_beyond_the_cap() {
+    let mut m =
+        PeerManager::new(Identity::from_seed([1; 32]), NodeConfig { connection_budget: 2, ..cfg() }, [1; 32], 0.0, 0.0);
+    let ids: Vec<NodeId> = (10..14).map(|s| Identity::from_seed([s; 32]).node_id()).collect();
+    m.handle(Input::Directory(ids), 0.0);
+    assert_eq!(created(&outputs(&mut m)).len(), 2);
+    assert_eq!(m.stats().connections_refused_budget, 2);
+}
+
+#[test]
+fn max_connections_caps_simultaneous_connections() {
+    let mut m =
+        PeerManager::new(Identity::from_seed([1; 32]), NodeConfig { max_connections: 3, ..cfg() }, [1; 32], 0.0, 0.0);
+    let ids: Vec<NodeId> = (10..16).map(|s| Identity::from_seed([s; 32]).node_id()).collect();
+    m.handle(Input::Directory(ids), 0.0);
+    assert_eq!(created(&outputs(&mut m)).len(), 3);
+    assert_eq!(m.stats().connections_refused_budget, 0, "the cap is not the budget");
+}
+
+/// One manager dialled `peer` and its channel opened; returns the session.
+fn open_channel(m: &mut PeerManager, peer: NodeId) -> u32 {
+    m.handle(Input::Connect(peer), 0.0);
+    let (_, session) = created(&outputs(m))[0];
+    let local = Some(fake_sdp(m.id(), session, "offer"));
+    let remote = Some(fake_sdp(peer, 7, "answer"));
+    m.handle(Input::ChannelOpen { peer, session, local_sdp: local, remote_sdp: remote }, 100.0);
+    outputs(m);
+    session
+}
+
+#[test]
+fn handshake_timeout_drops_an_unproven_peer() {
+    let mut m = alone(1);
+    let peer = Identity::from_seed([2; 32]).node_id();
+    open_channel(&mut m, peer);
+    assert_eq!(m.peer_infos()[0].state, PeerState::Handshaking);
+    let deadline = m.poll_timeout().expect("handshake timer armed");
+    assert_eq!(deadline, 100 + cfg().handshake_timeout_ms as u64);
+    m.handle_timeout(deadline as f64 - 1.0);
+    assert_eq!(closed(&outputs(&mut m)), 0, "not before the deadline");
+    m.handle_timeout(deadline as f64);
+    assert_eq!(closed(&outputs(&mut m)), 1);
+    assert_eq!(m.stats().handshake_timeouts, 1);
+    assert!(m.peer_infos().is_empty());
+}
+
+#[test]
+fn a_channel_without_a_dtls_fingerprint_is_dropped() {
+    let mut m = alone(1);
+    let peer = Identity::from_seed([2; 32]).node_id();
+    m.handle(Input::Connect(peer), 0.0);
+    let (_, session) = created(&outputs(&mut m))[0];
+    m.handle(Input::ChannelOpen { peer, session, local_sdp: Some("v=0".into()), remote_sdp: None }, 1.0);
+    assert_eq!(closed(&outputs(&mut m)), 1);
+}
+
+#[test]
+fn disconnect_grace_keeps_a_transient_disconnect() {
+    let mut m = alone(1);
+    let peer = Identity::from_seed([2; 32]).node_id();
+    let session = open_channel(&mut m, peer);
+    m.handle(Input::ConnectionState { peer, session, state: ConnState::Disconnected }, 1_000.0);
+    m.handle(Input::ConnectionState { peer, session, state: ConnState::Connected }, 2_000.0);
+    m.handle_timeout(1_000.0 + DISCONNECT_GRACE_MS as f64);
+    assert!(outputs(&mut m).iter().all(|o| !matches!(o, Output::Close { .. })), "recovered in time");
+    m.handle(Input::ConnectionState { peer, session, state: ConnState::Disconnected }, 7_000.0);
+    m.handle_timeout(7_000.0 + DISCONNECT_GRACE_MS as f64);
+    assert_eq!(closed(&outputs(&mut m)), 1, "still disconnected after the grace");
+}
+
+#[test]
+fn events_of_a_replaced_connection_are_ignored() {
+    let mut m = alone(1);
+    let peer = Identity::from_seed([2; 32]).node_id();
+    let session = open_channel(&mut m, peer);
+    let old = session.wrapping_add(1);
+    m.handle(Input::ConnectionState { peer, session: old, state: ConnState::Failed }, 1.0);
+    m.handle(Input::ChannelClosed { peer, session: old }, 1.0);
+    assert_eq!(closed(&outputs(&mut m)), 0);
+    assert_eq!(m.peer_infos().len(), 1);
+}
+
+#[test]
+fn reconnect_backoff_redials_a_wanted_peer() {
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    net.join(1);
+    net.run_until(1_000);
+    assert!(net.full_mesh());
+    net.cut(0, 1);
+    net.run_until(1_100);
+    assert!(!net.full_mesh());
+    assert!(net.nodes[0].manager.stats().reconnects_scheduled >= 1);
+    net.heal(0, 1);
+    net.run_until(5_000);
+    assert!(net.full_mesh(), "redialled after the backoff");
+}
+
+#[test]
+fn a_peer_that_reloads_is_accepted_with_its_new_session() {
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    net.join(1);
+    net.run_until(1_000);
+    assert!(net.full_mesh());
+    // Node 1 reloads: a fresh manager (new sessions) dials node 0, which
+    // still holds the old connection.
+    let id0 = net.id(0);
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&2u64.to_le_bytes());
+    let identity = Identity::from_seed(seed);
+    assert_eq!(identity.node_id(), net.id(1));
+    net.nodes[1].manager = PeerManager::new(identity, cfg(), [77; 32], 1_000.0, 0.0);
+    net.nodes[1].browser = super::fake::FakeBrowser::new(net.id(1));
+    net.join_quietly(1, vec![id0]);
+    net.run_until(3_000);
+    assert!(net.full_mesh(), "{:?}", net.nodes[0].manager.peer_infos());
+    assert_eq!(net.nodes[0].manager.peer_infos().len(), 1, "the old connection was replaced");
+}
+
+#[test]
+fn early_candidates_wait_for_the_remote_description_and_stale_ones_are_dropped() {
+    let mut m = alone(1);
+    let peer = Identity::from_seed([2; 32]).node_id();
+    m.handle(Input::Connect(peer), 0.0);
+    let (_, mine) = created(&outputs(&mut m))[0];
+    let cand = |c: &str| serde_json::json!({"session": 9, "kind": "candidate", "candidate": c, "sdp_mid": "0", "sdp_m_line_index": 0});
+    m.handle(Input::Signal { from: peer, payload: cand("early") }, 1.0);
+    assert!(outputs(&mut m).iter().all(|o| !matches!(o, Output::AddCandidate { .. })), "buffered");
+    let offer = serde_json::json!({"session": 9, "kind": "description", "sdp_type": "answer", "sdp": fake_sdp(peer, 9, "answer")});
+    m.handle(Input::Signal { from: peer, payload: offer }, 2.0);
+    let outs = outputs(&mut m);
+    assert!(outs.iter().any(|o| matches!(o, Output::SetRemoteDescription { .. })));
+    m.handle(Input::RemoteDescriptionSet { peer, session: mine, result: Ok(()) }, 3.0);
+    let outs = outputs(&mut m);
+    assert!(
+        outs.iter().any(|o| matches!(o, Output::AddCandidate { candidate, .. } if candidate.candidate == "early")),
+        "{outs:?}"
+    );
+    // A candidate of another (older) session of the peer is stale.
+    let stale = serde_json::json!({"session": 8, "kind": "candidate", "candidate": "old", "sdp_mid": "0", "sdp_m_line_index": 0});
+    m.handle(Input::Signal { from: peer, payload: stale }, 4.0);
+    assert!(outputs(&mut m).iter().all(|o| !matches!(o, Output::AddCandidate { .. })));
+}
+
+#[test]
+fn early_candidates_are_bounded() {
+    let mut m = alone(1);
+    let peer = Identity::from_seed([2; 32]).node_id();
+    m.handle(Input::Connect(peer), 0.0);
+    let (_, mine) = created(&outputs(&mut m))[0];
+    for i in 0..1000 {
+        let c = serde_json::json!({"session": 9, "kind": "candidate", "candidate": format!("c{i}"), "sdp_mid": "0", "sdp_m_line_index": 0});
+        m.handle(Input::Signal { from: peer, payload: c }, 1.0);
+    }
+    let answer = serde_json::json!({"session": 9, "kind": "description", "sdp_type": "answer", "sdp": "v=0"});
+    m.handle(Input::Signal { from: peer, payload: answer }, 2.0);
+    m.handle(Input::RemoteDescriptionSet { peer, session: mine, result: Ok(()) }, 3.0);
+    let adds = outputs(&mut m).iter().filter(|o| matches!(o, Output::AddCandidate { .. })).count();
+    assert_eq!(adds, MAX_PENDING_CANDIDATES);
+}
+
+#[test]
+fn malformed_signals_are_counted_and_dropped() {
+    let mut m = alone(1);
+    let peer = Identity::from_seed([2; 32]).node_id();
+    for bad in [serde_json::json!(42), serde_json::json!({"session": 1, "kind": "evil"})] {
+        m.handle(Input::Signal { from: peer, payload: bad }, 0.0);
+    }
+    assert_eq!(m.stats().signals_rejected, 2);
+    assert!(created(&outputs(&mut m)).is_empty());
+}
+
+#[test]
+fn bye_from_the_current_session_drops_and_an_old_one_does_not() {
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    net.join(1);
+    net.run_until(1_000);
+    let b = net.id(1);
+    let session_b = net.nodes[1].manager.session_of(net.id(0)).unwrap();
+    let bye = |s: u32| Input::Signal { from: b, payload: serde_json::json!({"session": s, "kind": "bye"}) };
+    net.input(0, bye(session_b.wrapping_add(1)));
+    net.run_until(1_010);
+    assert_eq!(net.proven(0).len(), 1, "a bye from another session is ignored");
+    net.input(0, bye(session_b));
+    net.run_until(1_020);
+    assert!(net.proven(0).is_empty());
+}
+
+#[test]
+fn a_peer_that_left_before_proving_is_abandoned_but_a_proven_one_stays() {
+    let mut m = alone(1);
+    let (p, q) = (Identity::from_seed([2; 32]).node_id(), Identity::from_seed([3; 32]).node_id());
+    m.handle(Input::Directory(vec![p]), 0.0);
+    outputs(&mut m);
+    m.handle(Input::PeerLeft(p), 1.0);
+    assert_eq!(closed(&outputs(&mut m)), 1);
+
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    net.join(1);
+    net.run_until(1_000);
+    net.input(0, Input::PeerLeft(net.id(1)));
+    net.run_until(1_100);
+    assert_eq!(net.proven(0).len(), 1, "the network outlives the rendezvous");
+    let _ = q;
+}
+
+#[test]
+fn join_fallback_dial_after_three_seconds_without_an_offer() {
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    // Node 1 registers with an empty welcome list (it will not dial).
+    net.join_quietly(1, vec![]);
+    net.input(0, Input::PeerJoined(net.id(1)));
+    net.run_until(JOIN_FALLBACK_MS - 10);
+    assert!(net.nodes[0].manager.peer_infos().is_empty(), "waits for the joiner's offer");
+    net.run_until(JOIN_FALLBACK_MS + 1_000);
+    assert!(net.full_mesh());
+}
+
+#[test]
+fn dial_from_peer_records_under_target_degree() {
+    for (degree, expect) in [(8, true), (1, false)] {
+        let mut net = Net::new(3, NodeConfig { target_degree: degree, ..cfg() }, 5);
+        let (b, c) = (net.id(1), net.id(2));
+        net.join(1);
+        net.join(2);
+        net.run_until(500);
+        // Node 0 knows only b; b's record lists c.
+        net.join_quietly(0, vec![b]);
+        net.run_until(3_000);
+        assert_eq!(net.proven(0).contains(&c), expect, "degree {degree}: {:?}", net.nodes[0].manager.peer_infos());
+        assert!(net.nodes[0].manager.stats().peer_records_in >= 1);
+    }
+}
+
+#[test]
+fn signals_are_relayed_through_a_peer_when_the_rendezvous_is_down() {
+    let mut net = Net::new(3, cfg(), 5);
+    net.cut(0, 2);
+    for i in 0..3 {
+        net.join(i);
+    }
+    net.run_until(2_000);
+    assert!(!net.proven(0).contains(&net.id(2)));
+    net.rendezvous_down();
+    net.heal(0, 2);
+    net.input(0, Input::Connect(net.id(2)));
+    net.run_until(4_000);
+    assert!(net.proven(0).contains(&net.id(2)), "{:?}", net.nodes[0].manager.peer_infos());
+    assert!(net.nodes[0].manager.stats().relays_sent > 0);
+    assert!(net.nodes[1].manager.stats().relays_forwarded > 0);
+    assert!(net.nodes[2].manager.stats().relays_received > 0);
+}
+
+#[test]
+fn a_forged_identity_proof_is_rejected() {
+    let mut net = Net::new(2, cfg(), 5);
+    net.nodes[1].manager.config.proof_mode = ProofMode::ForgeProof;
+    net.join(0);
+    net.join(1);
+    net.run_until(1_000);
+    assert!(net.proven(0).is_empty());
+    assert!(net.nodes[0].manager.stats().proofs_rejected >= 1);
+}
+
+#[test]
+fn shutdown_closes_everything_and_stops_redialling() {
+    let mut net = Net::new(3, cfg(), 5);
+    for i in 0..3 {
+        net.join(i);
+    }
+    net.run_until(1_000);
+    net.input(0, Input::Shutdown);
+    net.run_until(60_000);
+    assert!(net.nodes[0].manager.peer_infos().is_empty());
+    assert!(net.nodes[0].manager.poll_timeout().is_none(), "no redial timer left");
+}
+
+#[test]
+fn hellos_and_pings_flow_between_proven_peers() {
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    net.join(1);
+    net.run_until(1_000);
+    assert_eq!(net.nodes[0].manager.send_hello("hi").unwrap(), 1);
+    net.nodes[0].manager.ping_all();
+    net.input(0, Input::Connect(net.id(0))); // a no-op input to drain outputs
+    net.run_until(1_100);
+    let h = net.nodes[1].manager.hellos();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].text, "hi");
+    assert!(net.nodes[0].manager.peer_infos()[0].rtt_ms.is_some_and(|r| r >= 10.0));
+}
