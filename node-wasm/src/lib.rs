@@ -24,6 +24,9 @@ pub use identity::{Identity, NodeId};
 pub mod codec;
 pub mod core;
 pub mod framing;
+/// The whole-node simulator (native; the CLI needs the `sim` feature).
+#[cfg(any(test, feature = "sim"))]
+pub mod nodesim;
 pub mod peers;
 pub mod pubsub;
 pub mod session;

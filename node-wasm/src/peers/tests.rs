@@ -39,7 +39,7 @@ fn two_nodes_connect_and_prove_each_other() {
     net.run_until(1_000);
     assert!(net.full_mesh(), "{:?}", net.nodes[0].manager.peer_infos());
     for i in 0..2 {
-        assert!(net.nodes[i].events.contains(&Event::PeerUp(net.id(1 - i))));
+        assert!(net.nodes[i].app.events.contains(&Event::PeerUp(net.id(1 - i))));
         assert_eq!(net.nodes[i].manager.stats().peers_proven, 1);
         assert!(net.nodes[i].manager.timings().first_peer_proven_ms.is_some());
     }

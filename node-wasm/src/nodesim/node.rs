@@ -1,0 +1,252 @@
+//! One whole simulated node above its peer manager: the SynapseSub router,
+//! the replica (op log and fold), the deadline keeper and a [`Behaviour`].
+//! The same glue as the browser driver (`runtime::transport` and
+//! `runtime::ledger`), without IndexedDB: a node that goes offline keeps its
+//! replica (durable storage) and restores it into a fresh router.
+
+use super::behaviour::{Behaviour, Ctx};
+use crate::core::op::{OpBody, OpId, SignedOp, VerifiedOp};
+use crate::core::replica::{Received, Replica};
+use crate::deadlines::DeadlineKeeper;
+use crate::identity::{Identity, NodeId};
+use crate::peers::net::App;
+use crate::peers::{Event, PeerManager};
+use crate::pubsub::{self, GLOBAL_TOPIC, Message, MsgId, Router, Validation};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Wall-clock ms at simulated time 0 (HLC stamps need an epoch).
+pub const EPOCH_MS: u64 = 1_700_000_000_000;
+/// How often the replica releases held ops, the keeper looks for due
+/// deadlines and the behaviour acts.
+pub const APP_TICK_MS: u64 = 1_000;
+
+/// When each op reached how many honest nodes (shared by all nodes).
+#[derive(Debug, Default)]
+pub struct Arrivals {
+    /// op → (honest nodes that folded it, time of the last arrival).
+    pub ops: BTreeMap<OpId, (u32, u64)>,
+    /// Publish → fold latencies at other honest nodes, ms (capped sample).
+    pub latencies: Vec<u64>,
+    /// op → publish time, for latencies.
+    pub published: BTreeMap<OpId, u64>,
+}
+
+const MAX_LATENCY_SAMPLES: usize = 2_000_000;
+
+/// A whole node.
+pub struct FullNode {
+    identity: Identity,
+    router: Router,
+    pub replica: Replica,
+    keeper: DeadlineKeeper,
+    behaviour: Box<dyn Behaviour>,
+    verified: Rc<RefCell<BTreeMap<MsgId, VerifiedOp>>>,
+    next_router_tick: u64,
+    next_app_tick: u64,
+    arrivals: Rc<RefCell<Arrivals>>,
+    /// Ops the validator rejected (bad signature, wrong origin or seq).
+    pub invalid: u64,
+    invalid_count: Rc<RefCell<u64>>,
+    /// Ops this node's deadline keeper published.
+    pub deadline_ops: u64,
+}
+
+impl FullNode {
+    pub fn new(
+        identity: Identity,
+        behaviour: Box<dyn Behaviour>,
+        arrivals: Rc<RefCell<Arrivals>>,
+        seed: u64,
+    ) -> FullNode {
+        let me = identity.node_id();
+        let verified = Rc::new(RefCell::new(BTreeMap::new()));
+        let invalid_count = Rc::new(RefCell::new(0));
+        let router = Self::router(me, seed, &verified, &invalid_count, 0);
+        FullNode {
+            keeper: DeadlineKeeper::new(me),
+            identity,
+            router,
+            replica: Replica::new(),
+            behaviour,
+            verified,
+            next_router_tick: 0,
+            next_app_tick: APP_TICK_MS,
+            arrivals,
+            invalid: 0,
+            invalid_count,
+            deadline_ops: 0,
+        }
+    }
+
+    /// A router subscribed to `global:ops` that validates ops as the
+    /// browser's ledger does (decode, signature, origin and seq).
+    fn router(
+        me: NodeId,
+        seed: u64,
+        verified: &Rc<RefCell<BTreeMap<MsgId, VerifiedOp>>>,
+        invalid: &Rc<RefCell<u64>>,
+        now: u64,
+    ) -> Router {
+        let mut router = Router::new(me, pubsub::Config::default(), seed);
+        let (v, bad) = (verified.clone(), invalid.clone());
+        router.set_validator(Box::new(move |m: &Message| {
+            if m.topic != GLOBAL_TOPIC {
+                return Validation::Ignore;
+            }
+            match SignedOp::decode(&m.payload).and_then(SignedOp::verify) {
+                Ok(op) if op.op().author == m.origin && op.op().seq == m.seq => {
+                    let mut w = v.borrow_mut();
+                    if w.len() >= 8192 {
+                        w.clear();
+                    }
+                    w.insert(MsgId(op.id().0), op);
+                    Validation::Accept
+                }
+                _ => {
+                    *bad.borrow_mut() += 1;
+                    Validation::Reject
+                }
+            }
+        }));
+        router.set_linker(Box::new(|m: &Message| SignedOp::decode(&m.payload).ok().map(|op| MsgId(op.op().prev.0))));
+        let _ = router.handle(pubsub::Input::Subscribe(GLOBAL_TOPIC.to_string()), now);
+        router
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.identity.node_id()
+    }
+
+    pub fn honest(&self) -> bool {
+        self.behaviour.honest()
+    }
+
+    pub fn behaviour_name(&self) -> &'static str {
+        self.behaviour.name()
+    }
+
+    /// The node reloads: a fresh router restored from the stored op log.
+    pub fn restart(&mut self, seed: u64, now: u64) {
+        self.router = Self::router(self.id(), seed, &self.verified, &self.invalid_count, now);
+        let ops: Vec<(NodeId, u64, Vec<u8>)> =
+            self.replica.store().iter().map(|(_, v, _)| (v.op().author, v.op().seq, v.bytes().to_vec())).collect();
+        for (origin, seq, payload) in ops {
+            let input = pubsub::Input::Restore { topic: GLOBAL_TOPIC.into(), origin, seq, payload };
+            let _ = self.router.handle(input, now);
+        }
+        self.next_router_tick = now;
+        self.next_app_tick = now + APP_TICK_MS;
+    }
+
+    /// Signs and publishes an op, as `synapse.*` actions do. Returns the op
+    /// id, or the refusal (a refusal signs nothing).
+    pub fn act(&mut self, peers: &mut PeerManager, channel: &str, body: OpBody, now: u64) -> Result<OpId, String> {
+        let op = self.replica.act(&self.identity, channel, body, EPOCH_MS + now).map_err(|e| e.to_string())?;
+        let id = op.id();
+        {
+            let mut a = self.arrivals.borrow_mut();
+            a.published.insert(id, now);
+            if self.honest() {
+                let e = a.ops.entry(id).or_insert((0, now));
+                e.0 += 1;
+            }
+        }
+        let input =
+            pubsub::Input::PublishSeq { topic: GLOBAL_TOPIC.into(), seq: op.op().seq, payload: op.bytes().to_vec() };
+        self.route(peers, input, now);
+        Ok(id)
+    }
+
+    /// Feeds the router and carries out its outputs.
+    fn route(&mut self, peers: &mut PeerManager, input: pubsub::Input, now: u64) {
+        let outs = self.router.handle(input, now);
+        for out in outs {
+            match out {
+                pubsub::Output::Send(peer, packet) => {
+                    if let Some(p) = self.behaviour.outgoing(peer, packet) {
+                        peers.send_raw(peer, &p);
+                    }
+                }
+                pubsub::Output::Deliver(d) => {
+                    let Some(v) = self.verified.borrow_mut().remove(&d.id) else { continue };
+                    self.fold(v, now);
+                }
+                pubsub::Output::Event(_) => {}
+            }
+        }
+        self.invalid = *self.invalid_count.borrow();
+    }
+
+    fn fold(&mut self, v: VerifiedOp, now: u64) {
+        let id = v.id();
+        let r = self.replica.receive_batch(vec![v], EPOCH_MS + now);
+        if self.honest() && matches!(r.first(), Some(Received::Stored)) {
+            let mut a = self.arrivals.borrow_mut();
+            let sent = a.published.get(&id).copied();
+            let e = a.ops.entry(id).or_insert((0, now));
+            e.0 += 1;
+            e.1 = e.1.max(now);
+            if let Some(t) = sent
+                && a.latencies.len() < MAX_LATENCY_SAMPLES
+            {
+                a.latencies.push(now.saturating_sub(t));
+            }
+        }
+    }
+}
+
+impl App for FullNode {
+    fn on_event(&mut self, peers: &mut PeerManager, event: Event, now: u64) {
+        let input = match event {
+            Event::PeerUp(id) => pubsub::Input::PeerConnected(id),
+            Event::PeerDown(id) => pubsub::Input::PeerDisconnected(id),
+            Event::Pubsub { from, packet } => pubsub::Input::Frame(from, packet),
+            Event::Changed | Event::Log(_) => return,
+        };
+        self.route(peers, input, now);
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        Some(self.next_router_tick.min(self.next_app_tick))
+    }
+
+    fn on_timeout(&mut self, peers: &mut PeerManager, now: u64) {
+        if now >= self.next_router_tick {
+            self.next_router_tick = now + self.router.config().heartbeat_ms;
+            self.route(peers, pubsub::Input::Tick, now);
+        }
+        if now < self.next_app_tick {
+            return;
+        }
+        self.next_app_tick = now + APP_TICK_MS;
+        let wall = EPOCH_MS + now;
+        self.replica.tick(wall);
+        if self.honest() {
+            let due = self.keeper.due(self.replica.state(), wall);
+            for d in due {
+                if self.act(peers, &d.channel, d.body, now).is_ok() {
+                    self.deadline_ops += 1;
+                }
+            }
+        }
+        let me = self.id();
+        let head = self.replica.store().head(&me).map_or((0, OpId::ZERO), |h| (h.0, h.1));
+        let mut ctx =
+            Ctx { identity: &self.identity, peers: peers.peers(), wall_ms: wall, head, send: vec![], publish: vec![] };
+        self.behaviour.tick(&mut ctx);
+        let (send, publish) = (ctx.send, ctx.publish);
+        for (peer, packet) in send {
+            peers.send_raw(peer, &packet);
+        }
+        for op in publish {
+            let input = pubsub::Input::PublishSeq {
+                topic: GLOBAL_TOPIC.into(),
+                seq: op.op().seq,
+                payload: op.bytes().to_vec(),
+            };
+            self.route(peers, input, now);
+        }
+    }
+}
