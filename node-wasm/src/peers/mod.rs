@@ -24,6 +24,7 @@
 pub mod backoff;
 pub mod config;
 pub mod fake;
+pub mod fuzz;
 pub mod negotiation;
 pub mod net;
 pub mod relay;

@@ -183,10 +183,19 @@ impl Ledger {
                 keeper: RefCell::new(DeadlineKeeper::new(node.id())),
             }),
         };
-        let l = ledger.clone();
-        node.set_validator(Box::new(move |m: &pubsub::Message| l.validate(m)));
-        let l = ledger.clone();
-        node.set_deliver_hook(Box::new(move |_, d| l.on_delivery(d)));
+        // The node's hooks hold the ledger weakly: the ledger holds the node,
+        // and a strong handle back would be a cycle that is never freed.
+        let w = Rc::downgrade(&ledger.inner);
+        node.set_validator(Box::new(move |m: &pubsub::Message| match w.upgrade() {
+            Some(inner) => Ledger { inner }.validate(m),
+            None => Validation::Ignore,
+        }));
+        let w = Rc::downgrade(&ledger.inner);
+        node.set_deliver_hook(Box::new(move |_, d| {
+            if let Some(inner) = w.upgrade() {
+                Ledger { inner }.on_delivery(d)
+            }
+        }));
         // Each op names its predecessor: the router compares content.
         node.set_linker(Box::new(|m: &pubsub::Message| {
             SignedOp::decode(&m.payload).ok().map(|op| MsgId(op.op().prev.0))
