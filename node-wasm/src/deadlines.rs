@@ -6,8 +6,13 @@
 //! closes when an `AuctionClose` op is folded, not when a clock passes the
 //! deadline. Any node may publish such an op; the fold refuses it before the
 //! deadline (by the op's HLC time) and refuses a second one. So:
-//! - rule `stagger_past_deadline`: a node waits 0-9 s past the deadline,
-//!   from a hash of its id and the item, so that usually one node acts;
+//! - rule `rank_by_distance`: the nodes the state knows (its accounts) are
+//!   ranked by SHA-256(node id ‖ item); the node of rank r waits r seconds
+//!   past the deadline (at most [`MAX_WAIT_SECS`]; a node without an
+//!   account yet waits that long). One node acts first
+//!   whatever the size of the network, and if it is gone the next one acts a
+//!   second later. (A fixed 0-9 s stagger drew ~6 ops per auction at 1,000
+//!   nodes in the whole-node simulator, and would draw more as it grows.)
 //! - rule `retry_each_item_every_30_s`: an item is tried at most every 30 s
 //!   (the first op may still be on its way, or have been refused);
 //! - rule `publish_missing_key`: this node's X25519 key is published while
@@ -23,8 +28,8 @@ use std::collections::BTreeMap;
 
 /// Minimum time between two tries of one item.
 pub const RETRY_MS: u64 = 30_000;
-/// The stagger is a whole number of seconds below this.
-const STAGGER_SECS: u8 = 10;
+/// The longest a node waits past a deadline (its rank is capped here).
+pub const MAX_WAIT_SECS: u64 = 30;
 /// Items remembered at most (old tries are forgotten first); bounds memory
 /// whatever the state holds.
 const MAX_TRIES: usize = 4096;
@@ -44,17 +49,49 @@ pub struct DueOp {
 pub struct DeadlineKeeper {
     me: NodeId,
     tries: BTreeMap<String, u64>,
+    /// This node's wait per item, computed once (ranking costs a hash per
+    /// known node).
+    waits: BTreeMap<Vec<u8>, u64>,
 }
 
 impl DeadlineKeeper {
     pub fn new(me: NodeId) -> DeadlineKeeper {
-        DeadlineKeeper { me, tries: BTreeMap::new() }
+        DeadlineKeeper { me, tries: BTreeMap::new(), waits: BTreeMap::new() }
     }
 
-    /// Rule `stagger_past_deadline`: this node's wait for `item`.
-    pub fn stagger(&self, item: &[u8]) -> u64 {
-        let h = Sha256::new().chain_update(self.me.0).chain_update(item).finalize();
-        u64::from(h[0] % STAGGER_SECS) * 1000
+    fn distance(id: &NodeId, item: &[u8]) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(b"synapse-ng/deadline-rank/v1")
+            .chain_update(id.0)
+            .chain_update(item)
+            .finalize()
+            .into()
+    }
+
+    /// Rule `rank_by_distance`: this node's wait (ms) past the deadline of
+    /// `item`, given the nodes `state` knows.
+    pub fn wait(&mut self, state: &State, item: &[u8]) -> u64 {
+        if let Some(w) = self.waits.get(item) {
+            return *w;
+        }
+        let mine = Self::distance(&self.me, item);
+        // A node the state does not know yet ranks last.
+        let rank = if !state.accounts.contains_key(&self.me) {
+            MAX_WAIT_SECS
+        } else {
+            state
+                .accounts
+                .keys()
+                .filter(|id| **id != self.me && Self::distance(id, item) < mine)
+                .take(MAX_WAIT_SECS as usize)
+                .count() as u64
+        };
+        let w = rank * 1000;
+        if self.waits.len() >= MAX_TRIES {
+            self.waits.clear();
+        }
+        self.waits.insert(item.to_vec(), w);
+        w
     }
 
     /// Rule `retry_each_item_every_30_s`: records a try of `key` at `now`
@@ -78,7 +115,7 @@ impl DeadlineKeeper {
         for t in state.tasks.values() {
             if let (TaskStatus::AuctionOpen, Some(a)) = (t.status, &t.auction)
                 && matches!(a.status, AuctionStatus::Open)
-                && now > a.terms.deadline_ms.saturating_add(self.stagger(&t.id.0))
+                && now > a.terms.deadline_ms.saturating_add(self.wait(state, &t.id.0))
             {
                 v.push(DueOp {
                     key: format!("auction {}", t.id),
@@ -88,7 +125,7 @@ impl DeadlineKeeper {
             }
         }
         for p in state.gov.proposals.values() {
-            if p.status == ProposalStatus::Open && now > p.deadline_ms.saturating_add(self.stagger(&p.id.0)) {
+            if p.status == ProposalStatus::Open && now > p.deadline_ms.saturating_add(self.wait(state, &p.id.0)) {
                 v.push(DueOp {
                     key: format!("proposal {}", p.id),
                     channel: p.channel.clone(),
@@ -98,7 +135,7 @@ impl DeadlineKeeper {
         }
         for tool in state.tools.tools.values() {
             if tool.status == ToolStatus::Active
-                && now > tool.paid_until_ms.saturating_add(self.stagger(tool.tool_id.as_bytes()))
+                && now > tool.paid_until_ms.saturating_add(self.wait(state, tool.tool_id.as_bytes()))
             {
                 v.push(DueOp {
                     key: format!("tool {}", tool.tool_id),
@@ -144,13 +181,13 @@ mod tests {
     }
 
     #[test]
-    fn stagger_past_deadline_and_retry_each_item_every_30_s() {
+    fn rank_by_distance_and_retry_each_item_every_30_s() {
         let me = Identity::from_seed([3; 32]);
         let st = with_auction(&me, 10_000);
         let mut k = DeadlineKeeper::new(me.node_id());
         let task = *st.tasks.keys().next().expect("task");
-        let wait = k.stagger(&task.0);
-        assert!(wait < 10_000);
+        let wait = k.wait(&st, &task.0);
+        assert_eq!(wait, 0, "the only account ranks first");
         assert!(k.due(&st, 10_000 + wait).is_empty(), "not before the stagger");
         let due = k.due(&st, 10_001 + wait);
         assert_eq!(due.len(), 1);
@@ -160,11 +197,23 @@ mod tests {
     }
 
     #[test]
-    fn different_nodes_wait_different_times() {
+    fn rank_by_distance_gives_one_node_each_second() {
         let item = [7u8; 32];
-        let waits: std::collections::BTreeSet<u64> =
-            (1..20u8).map(|s| DeadlineKeeper::new(Identity::from_seed([s; 32]).node_id()).stagger(&item)).collect();
-        assert!(waits.len() > 3, "{waits:?}");
+        let ids: Vec<NodeId> = (1..50u8).map(|s| Identity::from_seed([s; 32]).node_id()).collect();
+        let mut st = State::default();
+        for id in &ids {
+            let account =
+                crate::core::state::Account { balance: 0, reputation: Default::default(), joined: Default::default() };
+            st.accounts.insert(*id, account);
+        }
+        let mut waits: Vec<u64> = ids.iter().map(|id| DeadlineKeeper::new(*id).wait(&st, &item)).collect();
+        waits.sort_unstable();
+        let first: Vec<u64> = waits.iter().copied().take(MAX_WAIT_SECS as usize).collect();
+        let expect: Vec<u64> = (0..MAX_WAIT_SECS).map(|r| r * 1000).collect();
+        assert_eq!(first, expect, "one node per second");
+        assert!(waits.iter().all(|w| *w <= MAX_WAIT_SECS * 1000), "capped");
+        let stranger = Identity::from_seed([99; 32]).node_id();
+        assert_eq!(DeadlineKeeper::new(stranger).wait(&st, &item), MAX_WAIT_SECS * 1000, "unknown nodes wait longest");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod node;
 mod tests;
 
 use crate::core::op::{AuctionTerms, Funding, NewTask, OpBody, TaskSchema};
-use crate::core::state::TaskStatus;
+use crate::core::state::{AuctionStatus, TaskStatus};
 use crate::peers::NodeConfig;
 use crate::peers::net::{Net, NetConfig};
 use crate::pubsub::rng::SplitMix64;
@@ -111,6 +111,8 @@ pub struct Report {
     pub bytes_per_node_per_op: u64,
     /// Ops the deadline keepers published (auction closes).
     pub deadline_ops: u64,
+    /// Auctions whose deadline passed and that a close op ended.
+    pub auctions_closed: usize,
     /// Ops honest validators rejected.
     pub invalid_ops_rejected: u64,
     /// Honest nodes that recorded an equivocator.
@@ -278,6 +280,14 @@ pub fn run(cfg: &SimConfig) -> Result<Report, String> {
         frames: net.frames,
         bytes_per_node_per_op: net.bytes / (cfg.nodes as u64 * (published as u64).max(1)),
         deadline_ops: honest.iter().map(|&i| net.nodes[i].app.deadline_ops).sum(),
+        auctions_closed: net.nodes[first]
+            .app
+            .replica
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.auction.as_ref().is_some_and(|a| !matches!(a.status, AuctionStatus::Open)))
+            .count(),
         invalid_ops_rejected: honest.iter().map(|&i| net.nodes[i].app.invalid).sum(),
         nodes_seeing_equivocation: honest
             .iter()

@@ -224,6 +224,12 @@ impl App for FullNode {
         let wall = EPOCH_MS + now;
         self.replica.tick(wall);
         if self.honest() {
+            // As the browser's ledger does: publish this node's X25519 key
+            // (which also gives it an account), then any due deadline ops.
+            if self.keeper.key_publish_due(self.replica.state(), wall) {
+                let x25519 = self.identity.x25519_public();
+                let _ = self.act(peers, crate::core::op::GLOBAL_CHANNEL, OpBody::KeyPublish { x25519 }, now);
+            }
             let due = self.keeper.due(self.replica.state(), wall);
             for d in due {
                 if self.act(peers, &d.channel, d.body, now).is_ok() {
