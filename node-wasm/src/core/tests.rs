@@ -484,7 +484,7 @@ fn ops_travel_on_global_because_an_authors_chain_spans_channels() {
     assert_eq!(w.feed(&claim), Some(OpOutcome::Pending));
     w.feed(&sub);
     assert_eq!(w.r.outcome(&claim.id()), Some(OpOutcome::Applied));
-    assert_eq!(crate::core::op::OPS_TOPIC, "global");
+    assert_eq!(crate::pubsub::message::GLOBAL_TOPIC, "global:ops");
 }
 
 // ---- auctions ------------------------------------------------------------
