@@ -199,7 +199,7 @@ fn vote_revote_replaces_and_earns_one_point_once() {
     w.applied(&b.op(T0 + 1, "global", vote(p.id(), true)));
     w.applied(&b.op(T0 + 2, "global", vote(p.id(), false)));
     assert!(!w.proposal(p.id()).votes[&b.id()]);
-    assert_eq!(w.r.state().accounts[&b.id()].reputation.total, MILLI);
+    assert_eq!(w.r.state().ledger.accounts[&b.id()].reputation.total, MILLI);
     // Votes must carry the proposal's channel.
     let r = w.rejected(&b.op(T0 + 3, "dev", vote(p.id(), true)));
     assert_eq!(r.code(), "proposal_wrong_channel");
@@ -473,7 +473,7 @@ fn ratify_quorum_executes_exactly_once_and_refuses_the_rest() {
     assert_eq!(s.tasks[&ui.id()].channel, "dev-ui");
     assert_eq!(s.tasks[&core.id()].channel, "dev-core");
     assert_eq!(s.tasks[&other.id()].channel, "dev");
-    assert_eq!(s.channels["dev-ui"].members, s.channels["dev"].members);
+    assert_eq!(s.ledger.channels["dev-ui"].members, s.ledger.channels["dev"].members);
     assert_eq!(w.proposal(p.id()).status, ProposalStatus::Executed);
     // A third ratification after the quorum executes nothing.
     assert_eq!(w.rejected(&a.op(T0 + 408, "dev", ratify(p.id()))).code(), "not_pending_ratification");
@@ -558,8 +558,8 @@ fn merge_channels_keep_all_moves_tasks_members_and_treasury() {
     assert_eq!(s.tasks[&t2.id()].channel, "all");
     assert_eq!(s.treasury("all"), 2);
     assert_eq!(s.treasury("one"), 0);
-    assert!(s.channels["one"].dissolved.is_some() && s.channels["two"].dissolved.is_some());
-    assert!(s.channels["all"].members.contains(&a.id()) && s.channels["all"].members.contains(&b.id()));
+    assert!(s.ledger.channels["one"].dissolved.is_some() && s.ledger.channels["two"].dissolved.is_some());
+    assert!(s.ledger.channels["all"].members.contains(&a.id()) && s.ledger.channels["all"].members.contains(&b.id()));
 }
 
 #[test]
