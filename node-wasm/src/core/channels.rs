@@ -2,8 +2,9 @@
 //! ledger (each holds a treasury), so these are rules of [`Ledger`].
 //!
 //! Names starting with `team-` are reserved for team workspaces (created and
-//! dissolved by the team rules); a dissolved channel takes no new members or
-//! tasks.
+//! dissolved by the team rules); a dissolved channel, or one archived by a
+//! split or merge (`split_merge.rs`), takes no new members, tasks or
+//! proposals.
 //!
 //! `global` exists from genesis, has no steward and no membership list
 //! (everyone is implicitly in it). Other channels are created by an op whose
@@ -37,9 +38,7 @@ impl Ledger {
             return Err(Reject::GlobalNotAllowed("subscribing"));
         }
         let ch = self.channels.get_mut(cx.channel).ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
-        if ch.dissolved.is_some() {
-            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
-        }
+        ch.check_accepts_new_work(cx.channel)?;
         if !ch.members.insert(cx.author) {
             return Err(Reject::AlreadySubscribed(cx.channel.to_owned()));
         }

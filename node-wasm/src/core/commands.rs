@@ -25,7 +25,7 @@ impl State {
                 self.ledger.split_channel(cx, &mut self.tasks, target, *logic, parts)
             }
             Command::MergeChannels { sources, target } => {
-                self.ledger.merge_channels(cx, &mut self.tasks, sources, target)
+                self.ledger.merge_channels(cx, &mut self.tasks, &mut self.gov, sources, target)
             }
             Command::UpdateSchema { name, definition } => self.gov.update_schema(cx, name, definition),
             Command::AcquireCommonTool(t) => self.tools.acquire_common_tool(cx, t, &mut self.ledger),

@@ -87,19 +87,55 @@ pub struct Channel {
     pub members: BTreeSet<NodeId>,
     /// Set when a team workspace is dissolved; no new members or tasks.
     pub dissolved: Option<Hlc>,
+    /// Set when governance split or merged this channel away. Its work now
+    /// lives in `split_into` or `merged_into`, so it takes no new tasks,
+    /// proposals or members, and the refusal names where to go instead.
+    #[serde(default)]
+    pub archived: bool,
+    /// The destinations of the split that archived this channel, in the
+    /// order the split listed them.
+    #[serde(default)]
+    pub split_into: Vec<String>,
+    /// The target of the merge that archived this channel (its tasks and
+    /// proposals moved there).
+    #[serde(default)]
+    pub merged_into: Option<String>,
 }
 
 impl Channel {
     /// A fresh channel with no treasury and no members.
     pub fn new(steward: Option<NodeId>, description: String, created: Hlc) -> Channel {
-        Channel { steward, description, created, treasury: 0, members: BTreeSet::new(), dissolved: None }
+        Channel {
+            steward,
+            description,
+            created,
+            treasury: 0,
+            members: BTreeSet::new(),
+            dissolved: None,
+            archived: false,
+            split_into: Vec::new(),
+            merged_into: None,
+        }
     }
 
-    /// Whether new tasks, team tasks and proposals may be created in this
-    /// channel (named `name`); the refusal says why not.
+    /// Dissolved (a finished team workspace) or archived (split or merged
+    /// away): either way the channel takes no new work.
+    pub fn is_closed(&self) -> bool {
+        self.dissolved.is_some() || self.archived
+    }
+
+    /// Whether new tasks, team tasks, proposals and members may enter this
+    /// channel (named `name`); the refusal says why not and, for an archived
+    /// channel, where its work went.
     pub fn check_accepts_new_work(&self, name: &str) -> Result<(), Reject> {
         if self.dissolved.is_some() {
             return Err(Reject::ChannelDissolved(name.to_owned()));
+        }
+        if self.archived {
+            return Err(match &self.merged_into {
+                Some(into) => Reject::ChannelMerged { channel: name.to_owned(), into: into.clone() },
+                None => Reject::ChannelSplit { channel: name.to_owned(), into: self.split_into.clone() },
+            });
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! pays ([`Payer`]) and how much.
 
 use crate::codec::Writer;
-use crate::core::common::{Channel, hlc, nodes, opt_hlc, opt_node};
+use crate::core::common::{Channel, hlc, list, nodes, opt_hlc, opt_node};
 use crate::core::economy::Params;
 use crate::core::hlc::Hlc;
 use crate::core::op::GLOBAL_CHANNEL;
@@ -179,6 +179,16 @@ impl Ledger {
             w.u64(c.treasury);
             nodes(w, c.members.iter());
             opt_hlc(w, c.dissolved);
+            w.u8(u8::from(c.archived));
+            list(w, &c.split_into);
+            match &c.merged_into {
+                None => {
+                    w.u8(0);
+                }
+                Some(m) => {
+                    w.u8(1).str(m);
+                }
+            }
         }
     }
 }

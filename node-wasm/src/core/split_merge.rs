@@ -1,9 +1,16 @@
 //! Governance commands that reshape channels: `split_channel` and
-//! `merge_channels`. They move tasks between channels, so they are rules of
-//! the [`Ledger`] (which owns channels and treasuries) that also receive the
-//! task board ([`Tasks`]). `State` runs them when a proposal executes.
+//! `merge_channels`. They move tasks (and, for a merge, proposals) between
+//! channels, so they are rules of the [`Ledger`] (which owns channels and
+//! treasuries) that also receive the task board ([`Tasks`]) and the
+//! proposals ([`Governance`]). `State` runs them when a proposal executes.
+//!
+//! Either command archives its source channel(s) (`archived`, with
+//! `split_into` or `merged_into`), so that new work cannot land where nobody
+//! looks any more: creating a task or proposal there is refused with a
+//! sentence naming the channel(s) to use instead.
 
 use crate::core::common::{Channel, Ctx, TaskStatus, WORKSPACE_PREFIX};
+use crate::core::governance::Governance;
 use crate::core::ledger::Ledger;
 use crate::core::op::{GLOBAL_CHANNEL, OpId, SplitLogic, SplitPart, valid_channel_name};
 use crate::core::tasks::Tasks;
@@ -15,7 +22,7 @@ impl Ledger {
             return Err("the global channel cannot be split or merged".to_owned());
         }
         let ch = self.channels.get(name).ok_or_else(|| format!("channel {name} does not exist"))?;
-        if ch.dissolved.is_some() {
+        if ch.is_closed() {
             return Err(format!("channel {name} is archived"));
         }
         Ok(ch)
@@ -29,7 +36,7 @@ impl Ledger {
             return Err(format!("channel names starting with team- are reserved ({name})"));
         }
         match self.channels.get(name) {
-            Some(ch) if ch.dissolved.is_some() => Err(format!("channel {name} is archived")),
+            Some(ch) if ch.is_closed() => Err(format!("channel {name} is archived")),
             Some(_) => Ok(None),
             None => Ok(Some(Channel::new(None, format!("created from {from} by governance"), cx.hlc))),
         }
@@ -39,7 +46,9 @@ impl Ledger {
     /// tasks to the first part whose keys match (`by_tag`: a task tag equals
     /// a key; `by_title_prefix`: the title starts with a key, ASCII
     /// case-insensitive). Missing destination channels are created with the
-    /// target's members. Other tasks stay. Escrow moves with its task.
+    /// target's members. Other tasks stay (claimed work finishes where it
+    /// started). Escrow moves with its task. The target is then archived
+    /// with `split_into` = the destinations in the order listed.
     pub(crate) fn split_channel(
         &mut self,
         cx: Ctx<'_>,
@@ -90,17 +99,23 @@ impl Ledger {
                 *n += 1;
             }
         }
+        if let Some(ch) = self.channels.get_mut(target) {
+            ch.archived = true;
+            ch.split_into = parts.iter().map(|p| p.channel.clone()).collect();
+        }
         let summary: Vec<String> = counts.iter().map(|(c, n)| format!("{n} to {c}")).collect();
         Ok(format!("split {target}: moved {}", summary.join(", ")))
     }
 
-    /// Command `merge_channels` (`keep_all`): every live task, the members and
-    /// the treasury of each existing source move to the target (created if
-    /// missing); the sources are archived. Unknown sources are skipped.
+    /// Command `merge_channels` (`keep_all`): every live task, every
+    /// proposal, the members and the treasury of each existing source move
+    /// to the target (created if missing); the sources are archived with
+    /// `merged_into` = the target. Unknown sources are skipped.
     pub(crate) fn merge_channels(
         &mut self,
         cx: Ctx<'_>,
         tasks: &mut Tasks,
+        gov: &mut Governance,
         sources: &[String],
         target: &str,
     ) -> Result<String, String> {
@@ -138,6 +153,17 @@ impl Ledger {
                 moved += 1;
             }
         }
+        // Proposals move whatever their status: open ones keep collecting
+        // votes (ops must now name the target), closed ones keep their
+        // history next to the tasks they were about.
+        let proposal_ids: Vec<OpId> =
+            gov.proposals.iter().filter(|(_, p)| found.contains(&p.channel)).map(|(id, _)| *id).collect();
+        let proposals = proposal_ids.len();
+        for id in proposal_ids {
+            if let Some(p) = gov.proposal_mut(&id) {
+                p.channel = target.to_owned();
+            }
+        }
         let mut members = BTreeSet::new();
         let mut treasury = 0u64;
         for s in &found {
@@ -145,13 +171,14 @@ impl Ledger {
                 members.append(&mut ch.members);
                 treasury = treasury.saturating_add(ch.treasury);
                 ch.treasury = 0;
-                ch.dissolved = Some(cx.hlc);
+                ch.archived = true;
+                ch.merged_into = Some(target.to_owned());
             }
         }
         if let Some(t) = self.channels.get_mut(target) {
             t.members.append(&mut members);
             t.treasury = t.treasury.saturating_add(treasury);
         }
-        Ok(format!("merged {} into {target}: {moved} tasks, {treasury} SP", found.join(", ")))
+        Ok(format!("merged {} into {target}: {moved} tasks, {proposals} proposals, {treasury} SP", found.join(", ")))
     }
 }

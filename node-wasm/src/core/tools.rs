@@ -248,7 +248,7 @@ impl Tools {
         ledger: &mut Ledger,
     ) -> Result<String, String> {
         let ch = ledger.channels.get(&t.channel).ok_or_else(|| format!("channel {} does not exist", t.channel))?;
-        if ch.dissolved.is_some() {
+        if ch.is_closed() {
             return Err(format!("channel {} is archived", t.channel));
         }
         if t.tool_id.is_empty() || is_blank(&t.tool_id) {
