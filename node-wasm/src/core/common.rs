@@ -2,15 +2,24 @@
 //! applied in, a task's status, a channel, and the helpers of the canonical
 //! encoding. This module imports no layer, so every layer can import it.
 //!
-//! Layers, bottom to top (`core_imports_are_one_way` checks that no import
-//! points up or sideways into a cycle, and that no layer imports `state`):
+//! Layers of the state, bottom to top. Each imports only layers above it in
+//! this list (test `core_imports_are_one_way` fails on a cycle, or on a layer
+//! importing `state`); what a rule needs from another layer is an argument.
 //!
-//! ```text
-//! ledger (accounts, escrow, channels and their treasuries) ← channels
-//!   ← upgrades (policy modules and the hooks the rules call)
-//!   ← tasks ← auction ← teams ← tools ← governance ← split_merge
-//!   ← state (the dispatcher), commands, dry_run, fold, replica
-//! ```
+//! 1. `common`: these shared types.
+//! 2. `ledger` + `channels`: accounts, escrow, channels and treasuries.
+//! 3. `upgrades`: policy modules and the hooks rules call (needs no ledger).
+//! 4. `tasks` + `auction`: the task board (pays through the ledger).
+//! 5. `teams`: team tasks and skill profiles (ledger, upgrades).
+//! 6. `tools`: X25519 keys and common tools (ledger, tasks).
+//! 7. `governance`: proposals, votes, validators, execution log (ledger,
+//!    upgrades); returns the commands to run instead of running them.
+//! 8. `split_merge`: the channel-reshaping commands (ledger, tasks,
+//!    governance).
+//!
+//! On top: `state` (dispatch and hash), `commands` (runs executed
+//! commands), `dry_run`, then `fold` and `replica`. Below everything: `op`,
+//! `hlc`, `reject`, `reputation`, `economy` and the `upgrade` sandbox.
 
 use crate::codec::Writer;
 use crate::core::hlc::Hlc;
