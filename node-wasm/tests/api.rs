@@ -120,7 +120,7 @@ async fn connected(ps: &[Peer]) {
 }
 
 fn balance(p: &Peer, who: NodeId) -> u64 {
-    p.ledger.with_state(|st| st.accounts.get(&who).map_or(0, |a| a.balance))
+    p.ledger.with_state(|st| st.ledger.accounts.get(&who).map_or(0, |a| a.balance))
 }
 
 #[wasm_bindgen_test]
@@ -196,7 +196,7 @@ async fn team_ops_events_and_deadline_ops_through_the_api() {
         assert_eq!(t.subtasks[0].assignee, Some(ib));
         t.workspace.clone().unwrap()
     });
-    assert!(a.ledger.with_state(|st| st.channels.contains_key(&ws)), "workspace channel created");
+    assert!(a.ledger.with_state(|st| st.ledger.channels.contains_key(&ws)), "workspace channel created");
     assert!(a.api.team_waiting_for(team.to_text()).is_null(), "a team that started waits for nothing");
     wait_for("b sees the team start", 15_000.0, || {
         b.ledger.with_state(|st| st.teams[&team].status.name() == "in_progress")
@@ -341,7 +341,7 @@ async fn an_imported_identity_waits_for_its_own_ops_then_continues_its_chain() {
     ok(old.api.set_skills(vec!["rust".into()])).await;
     let me = old.id();
     wait_for("the witness holds both ops", 15_000.0, || {
-        witness.ledger.with_state(|st| st.skills.contains_key(&me) && st.channels.contains_key("chain"))
+        witness.ledger.with_state(|st| st.skills.contains_key(&me) && st.ledger.channels.contains_key("chain"))
     })
     .await;
     let text = ok(old.api.export_identity()).await.as_string().unwrap();
@@ -367,7 +367,7 @@ async fn an_imported_identity_waits_for_its_own_ops_then_continues_its_chain() {
     ok(api.create_channel("later".into(), None)).await;
     assert_eq!(ledger.own_head().map(|h| h.0), Some(3), "the chain continues at seq 3");
     wait_for("the witness accepts seq 3", 15_000.0, || {
-        witness.ledger.with_state(|st| st.channels.contains_key("later"))
+        witness.ledger.with_state(|st| st.ledger.channels.contains_key("later"))
     })
     .await;
     assert!(witness.ledger.snapshot().equivocators.is_empty(), "no equivocation");
@@ -494,7 +494,7 @@ async fn a_node_that_forked_itself_says_so_and_stops_signing() {
     ok(first.api.create_channel("one".into(), None)).await;
     let me = first.id();
     wait_for("the witness holds the first op", 15_000.0, || {
-        witness.ledger.with_state(|st| st.channels.contains_key("one"))
+        witness.ledger.with_state(|st| st.ledger.channels.contains_key("one"))
     })
     .await;
     first.node.shutdown();

@@ -24,7 +24,8 @@ pub fn ChannelsView() -> impl IntoView {
     let c = ctx();
     let rows = Memo::new(move |_| {
         c.with_state(|st| {
-            st.channels
+            st.ledger
+                .channels
                 .iter()
                 .map(|(name, ch)| Row {
                     name: name.clone(),

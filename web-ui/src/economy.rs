@@ -39,7 +39,7 @@ pub fn flows(st: &State, now_ms: u64) -> Flows {
     // (time, minted, escrow delta, paid, taxed)
     let mut ev: Vec<(u64, i128, i128, u64, u64)> = vec![];
     let initial = st.params.initial_sp;
-    for a in st.accounts.values() {
+    for a in st.ledger.accounts.values() {
         ev.push((a.joined.ms, initial as i128, 0, 0, 0));
     }
     for t in st.tasks.values() {
@@ -107,6 +107,7 @@ pub fn EconomyView() -> impl IntoView {
         let now = c.now.get();
         c.with_state(|st| {
             let v: Vec<AccountRow> = st
+                .ledger
                 .accounts
                 .iter()
                 .map(|(id, a)| {
@@ -118,10 +119,10 @@ pub fn EconomyView() -> impl IntoView {
         })
     });
     let treasuries = Memo::new(move |_| {
-        c.with_state(|st| st.channels.iter().map(|(n, ch)| (n.clone(), ch.treasury)).collect::<Vec<_>>())
+        c.with_state(|st| st.ledger.channels.iter().map(|(n, ch)| (n.clone(), ch.treasury)).collect::<Vec<_>>())
     });
     let totals = Memo::new(move |_| {
-        c.with_state(|st| (st.minted, st.escrow, st.tools.spent, st.params.tax_bps, st.sp_conserved()))
+        c.with_state(|st| (st.ledger.minted, st.ledger.escrow, st.tools.spent, st.params.tax_bps, st.sp_conserved()))
     });
     let chart = Memo::new(move |_| {
         let now = c.now.get() / 10_000 * 10_000; // redraw at most every 10 s for time alone

@@ -213,7 +213,12 @@ fn CreateTask() -> impl IntoView {
     let create = Action::new();
     let channels = Memo::new(move |_| {
         c.with_state(|st| {
-            st.channels.iter().filter(|(_, ch)| ch.members.contains(&c.me)).map(|(n, _)| n.clone()).collect::<Vec<_>>()
+            st.ledger
+                .channels
+                .iter()
+                .filter(|(_, ch)| ch.members.contains(&c.me))
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>()
         })
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {

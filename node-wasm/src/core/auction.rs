@@ -1,4 +1,6 @@
 //! Auction rules: bid, close (award or reopen) and the winner's score.
+//! Auctions live inside their tasks, so these are rules of [`Tasks`]; the
+//! award escrows through the [`Ledger`] and scores through the active policy.
 //!
 //! Deadlines are op time, never wall time: a bid counts only if its HLC ms is
 //! `<= deadline_ms`, and a close op by a non-owner counts only if its HLC ms is
@@ -20,11 +22,15 @@
 //! which lies in `[1, max_days]` rather than `[0, 1]` as its docstring says;
 //! we use the documented intent (the fastest bid scores 1).
 
+use crate::core::common::{Ctx, TaskStatus};
+use crate::core::ledger::{Account, Ledger};
 use crate::core::op::TaskId;
 use crate::core::reject::Reject;
-use crate::core::state::{AuctionStatus, Bid, Ctx, State, Task, TaskStatus};
+use crate::core::tasks::{AuctionStatus, Bid, Task, Tasks};
 use crate::core::upgrade::ModuleHash;
+use crate::core::upgrades::{PolicyHooks, PolicyView};
 use crate::identity::NodeId;
+use std::collections::BTreeMap;
 
 /// Fixed-point scale of the score terms.
 pub const SCORE_SCALE: u128 = 1_000_000;
@@ -73,35 +79,41 @@ pub fn pick_winner(max_reward: u64, bids: &[ScoredBid]) -> Option<NodeId> {
     score_bids(max_reward, bids).into_iter().max_by(|(a, sa), (b, sb)| sa.cmp(sb).then(b.cmp(a))).map(|(n, _)| n)
 }
 
-impl State {
-    /// Rule `auction_score`: the winner of `t`'s bids at `at_ms` under the
-    /// active `auction_score` policy (highest score, ties to the lowest node
-    /// id) with its score, and the modules of scores that fell back.
-    pub fn auction_winner(&self, t: &Task, at_ms: u64) -> (Option<(NodeId, u64)>, Vec<ModuleHash>) {
-        let Some(a) = t.auction.as_ref() else { return (None, Vec::new()) };
-        let scored: Vec<ScoredBid> = a
-            .bids
-            .iter()
-            .map(|(n, b)| ScoredBid {
-                bidder: *n,
-                amount: b.amount,
-                estimated_days: b.estimated_days,
-                rep_milli: self.accounts.get(n).map_or(0, |acc| acc.reputation.at(at_ms).total),
-            })
-            .collect();
-        let mut faults = Vec::new();
-        let mut best: Option<(NodeId, u64)> = None;
-        for (bidder, c) in score_components(a.terms.max_reward, &scored) {
-            let r = self.upgrades.auction_score(c[0], c[1], c[2], builtin_score(c));
-            faults.extend(r.fault);
-            // Bids iterate in node-id order, so `>` keeps the lowest id on ties.
-            if best.is_none_or(|(_, s)| r.value > s) {
-                best = Some((bidder, r.value));
-            }
+/// Rule `auction_score`: the winner of `t`'s bids at `at_ms` under the
+/// active `auction_score` policy (highest score, ties to the lowest node id)
+/// with its score, and the modules of scores that fell back. Reputation is
+/// read from `accounts` as it decays to `at_ms`.
+pub fn auction_winner(
+    t: &Task,
+    at_ms: u64,
+    accounts: &BTreeMap<NodeId, Account>,
+    policy: PolicyView<'_>,
+) -> (Option<(NodeId, u64)>, Vec<ModuleHash>) {
+    let Some(a) = t.auction.as_ref() else { return (None, Vec::new()) };
+    let scored: Vec<ScoredBid> = a
+        .bids
+        .iter()
+        .map(|(n, b)| ScoredBid {
+            bidder: *n,
+            amount: b.amount,
+            estimated_days: b.estimated_days,
+            rep_milli: accounts.get(n).map_or(0, |acc| acc.reputation.at(at_ms).total),
+        })
+        .collect();
+    let mut faults = Vec::new();
+    let mut best: Option<(NodeId, u64)> = None;
+    for (bidder, c) in score_components(a.terms.max_reward, &scored) {
+        let r = policy.auction_score(c[0], c[1], c[2], builtin_score(c));
+        faults.extend(r.fault);
+        // Bids iterate in node-id order, so `>` keeps the lowest id on ties.
+        if best.is_none_or(|(_, s)| r.value > s) {
+            best = Some((bidder, r.value));
         }
-        (best, faults)
     }
+    (best, faults)
+}
 
+impl Tasks {
     /// Rule `bid`: the auction is open, the bid is on time
     /// (`hlc.ms <= deadline`), `1 <= amount <= max_reward`,
     /// `estimated_days > 0`, and the bidder is not the owner (the original
@@ -136,7 +148,13 @@ impl State {
     /// `insufficient_funds` if it cannot pay; the auction stays open) and the
     /// task becomes claimed by the winner. Without bids the task reopens as
     /// a normal open task with reward 0.
-    pub(crate) fn auction_close(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+    pub(crate) fn auction_close(
+        &mut self,
+        cx: Ctx<'_>,
+        id: TaskId,
+        ledger: &mut Ledger,
+        policy: &mut PolicyHooks<'_>,
+    ) -> Result<(), Reject> {
         let t = self.live_task(cx, id)?;
         let a = t.auction.as_ref().ok_or(Reject::NotAnAuction(id))?;
         if t.status != TaskStatus::AuctionOpen {
@@ -159,17 +177,15 @@ impl State {
             }
             return Ok(());
         }
-        let (best, faults) = self.auction_winner(t, cx.hlc.ms);
+        let (best, faults) = auction_winner(t, cx.hlc.ms, &ledger.accounts, policy.view());
         let Some((winner, _)) = best else {
             return Err(Reject::NoBids(id));
         };
         let amount = a.bids.get(&winner).map_or(0, |b| b.amount);
         let payer = t.payer();
-        self.check_funds(&payer, amount)?;
-        for h in faults {
-            self.upgrades.policies.record_fallback(h);
-        }
-        self.escrow_from(&payer, amount);
+        ledger.check_funds(&payer, amount)?;
+        policy.record_faults(faults);
+        ledger.escrow_from(&payer, amount);
         if let Some(t) = self.task_mut(&id) {
             t.reward = amount;
             t.escrow = amount;

@@ -1,21 +1,22 @@
-//! Channel rules: create, subscribe, unsubscribe.
+//! Channel rules: create, subscribe, unsubscribe. Channels belong to the
+//! ledger (each holds a treasury), so these are rules of [`Ledger`].
 //!
 //! Names starting with `team-` are reserved for team workspaces (created and
-//! dissolved by the team rules); a dissolved channel takes no new members or
-//! tasks.
+//! dissolved by the team rules); a dissolved channel, or one archived by a
+//! split or merge (`split_merge.rs`), takes no new members, tasks or
+//! proposals.
 //!
 //! `global` exists from genesis, has no steward and no membership list
 //! (everyone is implicitly in it). Other channels are created by an op whose
 //! `channel` field names the new channel; the creator becomes its steward and
 //! first member.
 
+use crate::core::common::{Channel, Ctx, WORKSPACE_PREFIX};
+use crate::core::ledger::Ledger;
 use crate::core::op::GLOBAL_CHANNEL;
 use crate::core::reject::Reject;
-use crate::core::state::{Channel, Ctx, State};
-use crate::core::teams::WORKSPACE_PREFIX;
-use std::collections::BTreeSet;
 
-impl State {
+impl Ledger {
     /// Rule `channel_create`: the name must be new (`global` always exists).
     pub(crate) fn channel_create(&mut self, cx: Ctx<'_>, description: &str) -> Result<(), Reject> {
         if self.channels.contains_key(cx.channel) {
@@ -24,17 +25,9 @@ impl State {
         if cx.channel.starts_with(WORKSPACE_PREFIX) {
             return Err(Reject::ReservedChannel(cx.channel.to_owned()));
         }
-        self.channels.insert(
-            cx.channel.to_owned(),
-            Channel {
-                steward: Some(cx.author),
-                description: description.to_owned(),
-                created: cx.hlc,
-                treasury: 0,
-                members: BTreeSet::from([cx.author]),
-                dissolved: None,
-            },
-        );
+        let mut ch = Channel::new(Some(cx.author), description.to_owned(), cx.hlc);
+        ch.members.insert(cx.author);
+        self.channels.insert(cx.channel.to_owned(), ch);
         Ok(())
     }
 
@@ -45,9 +38,7 @@ impl State {
             return Err(Reject::GlobalNotAllowed("subscribing"));
         }
         let ch = self.channels.get_mut(cx.channel).ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
-        if ch.dissolved.is_some() {
-            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
-        }
+        ch.check_accepts_new_work(cx.channel)?;
         if !ch.members.insert(cx.author) {
             return Err(Reject::AlreadySubscribed(cx.channel.to_owned()));
         }

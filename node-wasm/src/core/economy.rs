@@ -1,6 +1,8 @@
 //! Synapse Points (SP): integer amounts, the tax rule and the constants of
-//! the economy. Balances live in `state.rs`; the rules that move SP live with
-//! the ops that move it (`tasks.rs`, `auction.rs`).
+//! the economy. Balances, escrow and treasuries live in the ledger
+//! (`ledger.rs`); the rules that move SP live with the ops that move it
+//! (`tasks.rs`, `auction.rs`, `teams.rs`, `tools.rs`) and move it through
+//! the ledger.
 
 use serde::{Deserialize, Serialize};
 

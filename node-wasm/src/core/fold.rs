@@ -16,6 +16,7 @@ use crate::core::log::OpStore;
 use crate::core::op::{OpId, SignedOp};
 use crate::core::reject::Reject;
 use crate::core::state::State;
+use crate::core::upgrades::CompiledModules;
 use crate::identity::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -74,6 +75,9 @@ pub struct Fold {
     outcomes: BTreeMap<OpId, Outcome>,
     every: u64,
     stats: FoldStats,
+    /// Compiled policy modules, shared by the state and every checkpoint
+    /// (not part of any of them: see [`CompiledModules`]).
+    modules: CompiledModules,
 }
 
 impl Default for Fold {
@@ -94,6 +98,7 @@ impl Fold {
             outcomes: BTreeMap::new(),
             every: every.max(1),
             stats: FoldStats::default(),
+            modules: CompiledModules::default(),
         }
     }
 
@@ -108,6 +113,11 @@ impl Fold {
 
     pub fn outcomes(&self) -> &BTreeMap<OpId, Outcome> {
         &self.outcomes
+    }
+
+    /// The compiled-module cache this fold applies ops with.
+    pub fn modules(&self) -> &CompiledModules {
+        &self.modules
     }
 
     pub fn stats(&self) -> FoldStats {
@@ -177,7 +187,7 @@ impl Fold {
             let Some(op) = store.get(&key.id) else {
                 continue;
             };
-            let outcome = match self.state.apply(key.id, op.op()) {
+            let outcome = match self.state.apply(key.id, op.op(), &self.modules) {
                 Ok(()) => Outcome::Applied,
                 Err(r) => Outcome::Rejected(r),
             };
@@ -197,7 +207,7 @@ impl Fold {
     /// O(1) amortised per applied op however large the state grows.
     fn spacing(&self) -> u64 {
         let s = &self.state;
-        let size = s.tasks.len() + s.teams.len() + s.accounts.len() + s.channels.len();
+        let size = s.tasks.len() + s.teams.len() + s.ledger.accounts.len() + s.ledger.channels.len();
         self.every.max(size as u64)
     }
 

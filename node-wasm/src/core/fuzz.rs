@@ -6,6 +6,7 @@
 use crate::core::op::SignedOp;
 use crate::core::replica::Replica;
 use crate::core::state::State;
+use crate::core::upgrades::CompiledModules;
 
 /// Decodes `data` as a signed op, verifies it and folds it into a fresh
 /// replica.
@@ -20,6 +21,7 @@ pub fn decode_verify_apply(data: &[u8]) {
 /// are not conserved.
 pub fn apply_unverified(data: &[u8]) {
     let mut state = State::genesis();
+    let modules = CompiledModules::default();
     let mut rest = data;
     while rest.len() >= 2 {
         let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
@@ -28,7 +30,7 @@ pub fn apply_unverified(data: &[u8]) {
         let (payload, tail) = rest.split_at(take);
         rest = tail;
         if let Ok(op) = SignedOp::decode(payload) {
-            let _ = state.apply(op.id(), op.op());
+            let _ = state.apply(op.id(), op.op(), &modules);
             assert!(state.sp_conserved(), "SP not conserved");
         }
     }
@@ -57,8 +59,9 @@ mod tests {
         // The unmutated seed exercises the real flows.
         apply_unverified(&seed);
         let mut s = State::genesis();
+        let modules = CompiledModules::default();
         for op in &ops {
-            let _ = s.apply(op.id(), op.op());
+            let _ = s.apply(op.id(), op.op(), &modules);
         }
         assert!(s.tasks.values().any(|t| t.status == crate::core::state::TaskStatus::Completed));
         let mut x: u64 = 0x1234_5678_9ABC_DEF1;

@@ -199,7 +199,7 @@ fn vote_revote_replaces_and_earns_one_point_once() {
     w.applied(&b.op(T0 + 1, "global", vote(p.id(), true)));
     w.applied(&b.op(T0 + 2, "global", vote(p.id(), false)));
     assert!(!w.proposal(p.id()).votes[&b.id()]);
-    assert_eq!(w.r.state().accounts[&b.id()].reputation.total, MILLI);
+    assert_eq!(w.r.state().ledger.accounts[&b.id()].reputation.total, MILLI);
     // Votes must carry the proposal's channel.
     let r = w.rejected(&b.op(T0 + 3, "dev", vote(p.id(), true)));
     assert_eq!(r.code(), "proposal_wrong_channel");
@@ -473,15 +473,16 @@ fn ratify_quorum_executes_exactly_once_and_refuses_the_rest() {
     assert_eq!(s.tasks[&ui.id()].channel, "dev-ui");
     assert_eq!(s.tasks[&core.id()].channel, "dev-core");
     assert_eq!(s.tasks[&other.id()].channel, "dev");
-    assert_eq!(s.channels["dev-ui"].members, s.channels["dev"].members);
+    assert_eq!(s.ledger.channels["dev-ui"].members, s.ledger.channels["dev"].members);
     assert_eq!(w.proposal(p.id()).status, ProposalStatus::Executed);
     // A third ratification after the quorum executes nothing.
     assert_eq!(w.rejected(&a.op(T0 + 408, "dev", ratify(p.id()))).code(), "not_pending_ratification");
     assert_eq!(w.r.state().gov.execution_log.len(), 2);
-    // Ratifying a non-network-operation proposal is refused.
-    let g = a.op(T0 + 500, "dev", proposal(ProposalKind::Generic, &[], None));
+    // Ratifying a non-network-operation proposal is refused (in dev-core:
+    // the split archived dev).
+    let g = a.op(T0 + 500, "dev-core", proposal(ProposalKind::Generic, &[], None));
     w.applied(&g);
-    assert_eq!(w.rejected(&d.op(T0 + 501, "dev", ratify(g.id()))).code(), "not_ratifiable");
+    assert_eq!(w.rejected(&d.op(T0 + 501, "dev-core", ratify(g.id()))).code(), "not_ratifiable");
     // The snapshot lists the refused ratifications with reasons.
     let snap = w.r.snapshot();
     assert!(snap.rejected.iter().filter(|r| r.kind == "ratify").count() >= 4);
@@ -558,8 +559,124 @@ fn merge_channels_keep_all_moves_tasks_members_and_treasury() {
     assert_eq!(s.tasks[&t2.id()].channel, "all");
     assert_eq!(s.treasury("all"), 2);
     assert_eq!(s.treasury("one"), 0);
-    assert!(s.channels["one"].dissolved.is_some() && s.channels["two"].dissolved.is_some());
-    assert!(s.channels["all"].members.contains(&a.id()) && s.channels["all"].members.contains(&b.id()));
+    for source in ["one", "two"] {
+        let ch = &s.ledger.channels[source];
+        assert!(ch.archived && ch.merged_into.as_deref() == Some("all"), "{source} archived into all");
+    }
+    assert!(s.ledger.channels["all"].members.contains(&a.id()) && s.ledger.channels["all"].members.contains(&b.id()));
+}
+
+/// Runs `cmd` as an approved `command` proposal in `global` at `ms`.
+fn execute_command(w: &mut World, a: &mut Author, ms: u64, cmd: Command) {
+    let p = a.op(ms, "global", proposal(ProposalKind::Command, &[], Some(cmd)));
+    w.applied(&p);
+    w.applied(&a.op(ms + 1, "global", vote(p.id(), true)));
+    w.applied(&a.op(ms + 2, "global", close(p.id())));
+    let e = w.r.state().gov.execution_log.last().cloned().unwrap();
+    assert!(e.result.success, "{}", e.result.message);
+}
+
+fn split_dev_in_two() -> Command {
+    Command::SplitChannel {
+        target: "dev".into(),
+        logic: SplitLogic::ByTag,
+        parts: vec![
+            SplitPart { channel: "dev-a".into(), keys: vec!["a".into()] },
+            SplitPart { channel: "dev-b".into(), keys: vec!["b".into()] },
+        ],
+    }
+}
+
+#[test]
+fn split_archives_the_source_channel() {
+    let mut a = Author::new(1);
+    let mut w = World::new();
+    w.applied(&a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+    let ta = a.op(T0 + 1, "dev", task("for a", 5, &["a"]));
+    w.applied(&ta);
+    execute_command(&mut w, &mut a, T0 + 10, split_dev_in_two());
+    let s = w.r.state();
+    let dev = &s.ledger.channels["dev"];
+    assert!(dev.archived);
+    assert_eq!(dev.split_into, vec!["dev-a".to_owned(), "dev-b".to_owned()]);
+    assert_eq!(dev.merged_into, None);
+    assert_eq!(s.tasks[&ta.id()].channel, "dev-a");
+    assert!(!s.ledger.channels["dev-a"].archived && !s.ledger.channels["dev-b"].archived);
+    // The JSON view (what the JS API serializes) shows where dev went.
+    let json = serde_json::to_value(s).unwrap();
+    assert_eq!(json["channels"]["dev"]["archived"], true);
+    assert_eq!(json["channels"]["dev"]["split_into"], serde_json::json!(["dev-a", "dev-b"]));
+    assert_eq!(json["channels"]["dev"]["merged_into"], serde_json::Value::Null);
+    // An archived channel cannot be split again, and new proposals go elsewhere.
+    let again = a.op(T0 + 20, "dev", proposal(ProposalKind::Generic, &[], None));
+    let r = w.rejected(&again);
+    assert_eq!(r, Reject::ChannelSplit { channel: "dev".into(), into: vec!["dev-a".into(), "dev-b".into()] });
+    assert_eq!(r.to_string(), "channel dev was split into dev-a, dev-b");
+}
+
+#[test]
+fn merge_moves_proposals_and_archives_the_source() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    w.applied(&a.op(T0, "one", OpBody::ChannelCreate { description: String::new() }));
+    w.applied(&b.op(T0 + 1, "two", OpBody::ChannelCreate { description: String::new() }));
+    let t1 = a.op(T0 + 2, "one", task("a", 5, &[]));
+    w.applied(&t1);
+    let open = b.op(T0 + 3, "two", proposal(ProposalKind::Generic, &[], None));
+    let closed = a.op(T0 + 4, "one", proposal(ProposalKind::Generic, &[], None));
+    w.applied(&open);
+    w.applied(&closed);
+    w.applied(&a.op(T0 + 5, "one", close(closed.id())));
+    let cmd = Command::MergeChannels { sources: vec!["one".into(), "two".into()], target: "all".into() };
+    execute_command(&mut w, &mut a, T0 + 10, cmd);
+    let s = w.r.state();
+    assert!(
+        s.gov.execution_log[0].result.message.contains("1 tasks, 2 proposals"),
+        "{}",
+        s.gov.execution_log[0].result.message
+    );
+    assert_eq!(s.tasks[&t1.id()].channel, "all");
+    assert_eq!(s.gov.proposals[&open.id()].channel, "all");
+    assert_eq!(s.gov.proposals[&closed.id()].channel, "all");
+    for source in ["one", "two"] {
+        let ch = &s.ledger.channels[source];
+        assert!(ch.archived && ch.split_into.is_empty());
+        assert_eq!(ch.merged_into.as_deref(), Some("all"));
+    }
+    let json = serde_json::to_value(s).unwrap();
+    assert_eq!(json["channels"]["two"]["merged_into"], "all");
+    // The open proposal keeps collecting votes, in its new channel.
+    assert_eq!(w.rejected(&a.op(T0 + 20, "two", vote(open.id(), true))).code(), "proposal_wrong_channel");
+    w.applied(&a.op(T0 + 21, "all", vote(open.id(), true)));
+    // New proposals in a merged source are refused with the target named.
+    let r = w.rejected(&b.op(T0 + 22, "two", proposal(ProposalKind::Generic, &[], None)));
+    assert_eq!(r.to_string(), "channel two was merged into all");
+}
+
+#[test]
+fn archived_channel_refuses_new_tasks() {
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    w.applied(&a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+    w.applied(&a.op(T0 + 1, "old", OpBody::ChannelCreate { description: String::new() }));
+    let claimed = a.op(T0 + 2, "dev", task("kept", 5, &["a"]));
+    w.applied(&claimed);
+    w.applied(&b.op(T0 + 3, "dev", OpBody::TaskClaim { task: claimed.id() }));
+    execute_command(&mut w, &mut a, T0 + 10, split_dev_in_two());
+    let cmd = Command::MergeChannels { sources: vec!["old".into()], target: "dev-b".into() };
+    execute_command(&mut w, &mut a, T0 + 20, cmd);
+    let r = w.rejected(&a.op(T0 + 30, "dev", task("new", 5, &[])));
+    assert_eq!(r, Reject::ChannelSplit { channel: "dev".into(), into: vec!["dev-a".into(), "dev-b".into()] });
+    assert_eq!(r.code(), "channel_split");
+    let r = w.rejected(&a.op(T0 + 31, "old", task("new", 5, &[])));
+    assert_eq!(r, Reject::ChannelMerged { channel: "old".into(), into: "dev-b".into() });
+    assert_eq!(r.to_string(), "channel old was merged into dev-b");
+    // Nor new members; work already claimed there finishes where it started.
+    assert_eq!(w.rejected(&b.op(T0 + 32, "dev", OpBody::ChannelSubscribe)).code(), "channel_split");
+    w.applied(&b.op(T0 + 33, "dev", OpBody::TaskStart { task: claimed.id() }));
+    w.applied(&b.op(T0 + 34, "dev", OpBody::TaskComplete { task: claimed.id() }));
+    // The destinations take new work.
+    w.applied(&a.op(T0 + 35, "dev-a", task("new", 5, &[])));
 }
 
 #[test]

@@ -14,17 +14,16 @@
 //! compared as integers.
 
 use crate::codec::Writer;
+use crate::core::common::{Ctx, hlc, is_blank, list};
+use crate::core::economy::Params;
 use crate::core::hlc::Hlc;
+use crate::core::ledger::{Account, Ledger};
 use crate::core::op::encode_command;
-use crate::core::op::{
-    Command, ConfigValue, GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewProposal, OpId, ProposalKind, SplitLogic,
-    valid_channel_name,
-};
+use crate::core::op::{Command, ConfigValue, MAX_TITLE_CHARS, NewProposal, OpId, ProposalKind};
 use crate::core::reject::Reject;
 use crate::core::reputation::{MILLI, Reputation};
-use crate::core::state::{Channel, Ctx, State, TaskStatus, hlc, list};
-use crate::core::tasks::is_blank;
 use crate::core::upgrade::ModuleHash;
+use crate::core::upgrades::{PolicyHooks, PolicyView};
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -277,29 +276,97 @@ pub fn validate_new_proposal(p: &NewProposal) -> Result<(), Reject> {
     Ok(())
 }
 
-impl State {
+/// What a close or a ratification asks the caller to execute now: the
+/// proposal's command, run against the other layers by `State` (governance
+/// cannot reach them), then recorded with [`Governance::record_execution`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub proposal: OpId,
+    pub command: Command,
+    /// The ratifying validators (empty for commands executed at close).
+    pub ratified_by: Vec<NodeId>,
+}
+
+/// Rule `vote_outcome`: the weighted tally at op time `at_ms` (reputation
+/// decayed to then, read from `accounts`) under the active `vote_weight`
+/// policy: approved iff yes > no, no votes → pending, ties reject. Also
+/// returns the module of every weight that fell back to the built-in one (the
+/// fold counts them at the close).
+pub fn tally_with_faults(
+    p: &Proposal,
+    at_ms: u64,
+    accounts: &BTreeMap<NodeId, Account>,
+    policy: PolicyView<'_>,
+) -> (Tally, Vec<ModuleHash>) {
+    let (mut yes_w, mut no_w) = (0u64, 0u64);
+    let mut details = Vec::with_capacity(p.votes.len());
+    let mut faults = Vec::new();
+    for (voter, yes) in &p.votes {
+        let rep = accounts.get(voter).map(|a| a.reputation.at(at_ms)).unwrap_or_default();
+        let (builtin, matched) = vote_weight_milli(&rep, &p.tags);
+        let spec = p.tags.iter().filter_map(|t| rep.tags.get(t)).fold(0u64, |a, v| a.saturating_add(*v));
+        let r = policy.vote_weight(rep.total, spec, !p.tags.is_empty(), builtin);
+        faults.extend(r.fault);
+        let w = r.value;
+        if *yes {
+            yes_w = yes_w.saturating_add(w);
+        } else {
+            no_w = no_w.saturating_add(w);
+        }
+        details.push(VoteDetail {
+            voter: *voter,
+            yes: *yes,
+            reputation_milli: rep.total,
+            weight_milli: w,
+            tags_matched: matched,
+        });
+    }
+    let outcome = if details.is_empty() {
+        VoteOutcome::Pending
+    } else if yes_w > no_w {
+        VoteOutcome::Approved
+    } else {
+        VoteOutcome::Rejected
+    };
+    (Tally { yes_weight_milli: yes_w, no_weight_milli: no_w, outcome, details }, faults)
+}
+
+/// Rule `validator_set`: the top `size` identities by `_total` reputation at
+/// op time `at_ms`, ties broken by node id (lower first).
+pub fn compute_validators(accounts: &BTreeMap<NodeId, Account>, size: u64, at_ms: u64) -> Vec<NodeId> {
+    let mut all: Vec<(u64, NodeId)> = accounts.iter().map(|(id, a)| (a.reputation.at(at_ms).total, *id)).collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let n = usize::try_from(size).unwrap_or(usize::MAX);
+    all.into_iter().take(n).map(|(_, id)| id).collect()
+}
+
+impl Governance {
     fn live_proposal(&self, cx: Ctx<'_>, id: OpId) -> Result<&Proposal, Reject> {
-        let p = self.gov.proposals.get(&id).ok_or(Reject::NoSuchProposal(id))?;
+        let p = self.proposals.get(&id).ok_or(Reject::NoSuchProposal(id))?;
         if p.channel != cx.channel {
             return Err(Reject::ProposalWrongChannel { proposal: id, channel: p.channel.clone() });
         }
         Ok(p)
     }
 
-    fn proposal_mut(&mut self, id: &OpId) -> Option<&mut Proposal> {
-        self.gov.proposals.get_mut(id).map(Arc::make_mut)
+    /// A proposal for writing (copy-on-write if a checkpoint shares it).
+    pub(crate) fn proposal_mut(&mut self, id: &OpId) -> Option<&mut Proposal> {
+        self.proposals.get_mut(id).map(Arc::make_mut)
     }
 
     /// Rule `proposal_create`: valid body (`proposal_schema`); the channel
-    /// exists (`global` included) and is not dissolved. The minimum voting
+    /// exists (`global` included) and accepts new work. The minimum voting
     /// period and the auto-close deadline are fixed from the config current
     /// at creation.
-    pub(crate) fn proposal_create(&mut self, cx: Ctx<'_>, p: &NewProposal) -> Result<(), Reject> {
+    pub(crate) fn proposal_create(
+        &mut self,
+        cx: Ctx<'_>,
+        p: &NewProposal,
+        ledger: &Ledger,
+        params: &Params,
+    ) -> Result<(), Reject> {
         validate_new_proposal(p)?;
-        let ch = self.channels.get(cx.channel).ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
-        if ch.dissolved.is_some() {
-            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
-        }
+        ledger.channel(cx.channel)?.check_accepts_new_work(cx.channel)?;
         let secs = |s: u64| s.saturating_mul(1000);
         let proposal = Proposal {
             id: cx.id,
@@ -311,8 +378,8 @@ impl State {
             tags: p.tags.clone(),
             command: p.command.clone(),
             created: cx.hlc,
-            closable_ms: cx.hlc.ms.saturating_add(secs(self.params.proposal_min_voting_seconds)),
-            deadline_ms: cx.hlc.ms.saturating_add(secs(self.params.proposal_auto_close_after_seconds)),
+            closable_ms: cx.hlc.ms.saturating_add(secs(params.proposal_min_voting_seconds)),
+            deadline_ms: cx.hlc.ms.saturating_add(secs(params.proposal_auto_close_after_seconds)),
             votes: BTreeMap::new(),
             status: ProposalStatus::Open,
             tally: None,
@@ -322,14 +389,21 @@ impl State {
             ratifications: BTreeSet::new(),
             execution: None,
         };
-        self.gov.proposals.insert(cx.id, Arc::new(proposal));
+        self.proposals.insert(cx.id, Arc::new(proposal));
         Ok(())
     }
 
     /// Rule `vote`: the proposal is open and its deadline has not passed; a
     /// re-vote replaces the earlier one. The first public vote of a node on a
-    /// proposal earns `vote_reputation` (+1 point).
-    pub(crate) fn vote(&mut self, cx: Ctx<'_>, id: OpId, yes: bool) -> Result<(), Reject> {
+    /// proposal earns `vote_reputation` (+1 point) in the ledger.
+    pub(crate) fn vote(
+        &mut self,
+        cx: Ctx<'_>,
+        id: OpId,
+        yes: bool,
+        ledger: &mut Ledger,
+        params: &Params,
+    ) -> Result<(), Reject> {
         let p = self.live_proposal(cx, id)?;
         if p.status != ProposalStatus::Open {
             return Err(Reject::ProposalNotOpen { proposal: id, status: p.status.name() });
@@ -342,14 +416,22 @@ impl State {
             p.votes.insert(cx.author, yes);
         }
         if first {
-            self.credit_public_vote(cx.author, cx.hlc);
+            ledger.credit_public_vote(cx.author, cx.hlc, params);
         }
         Ok(())
     }
 
     /// Rule `proposal_close`: anyone may close an open proposal once its
-    /// minimum voting period (`proposal_min_voting_seconds`, default 0) is over.
-    pub(crate) fn proposal_close(&mut self, cx: Ctx<'_>, id: OpId) -> Result<(), Reject> {
+    /// minimum voting period (`proposal_min_voting_seconds`, default 0) is
+    /// over. Returns the command to execute now, if the close approves one.
+    pub(crate) fn proposal_close(
+        &mut self,
+        cx: Ctx<'_>,
+        id: OpId,
+        ledger: &Ledger,
+        params: &Params,
+        policy: &mut PolicyHooks<'_>,
+    ) -> Result<Option<Execution>, Reject> {
         let p = self.live_proposal(cx, id)?;
         if p.status != ProposalStatus::Open {
             return Err(Reject::ProposalNotOpen { proposal: id, status: p.status.name() });
@@ -357,13 +439,19 @@ impl State {
         if cx.hlc.ms < p.closable_ms {
             return Err(Reject::VotingPeriodRunning { proposal: id, until_ms: p.closable_ms });
         }
-        self.close_proposal(cx, id, false);
-        Ok(())
+        Ok(self.close_proposal(cx, id, false, ledger, params, policy))
     }
 
     /// Rule `proposal_expire` (deadline op): anyone may close an open
     /// proposal once the op time is past its auto-close deadline.
-    pub(crate) fn proposal_expire(&mut self, cx: Ctx<'_>, id: OpId) -> Result<(), Reject> {
+    pub(crate) fn proposal_expire(
+        &mut self,
+        cx: Ctx<'_>,
+        id: OpId,
+        ledger: &Ledger,
+        params: &Params,
+        policy: &mut PolicyHooks<'_>,
+    ) -> Result<Option<Execution>, Reject> {
         let p = self.live_proposal(cx, id)?;
         if p.status != ProposalStatus::Open {
             return Err(Reject::ProposalNotOpen { proposal: id, status: p.status.name() });
@@ -371,113 +459,56 @@ impl State {
         if cx.hlc.ms <= p.deadline_ms {
             return Err(Reject::NotExpired { proposal: id, deadline_ms: p.deadline_ms });
         }
-        self.close_proposal(cx, id, true);
-        Ok(())
-    }
-
-    /// Rule `vote_outcome`: the weighted tally at op time `at_ms` (reputation
-    /// decayed to then): approved iff yes > no, no votes → pending, ties reject.
-    pub fn tally(&self, p: &Proposal, at_ms: u64) -> Tally {
-        self.tally_with_faults(p, at_ms).0
-    }
-
-    /// [`State::tally`] under the active `vote_weight` policy, with the
-    /// module of every weight that fell back to the built-in one (the fold
-    /// counts them at the close).
-    pub fn tally_with_faults(&self, p: &Proposal, at_ms: u64) -> (Tally, Vec<ModuleHash>) {
-        let (mut yes_w, mut no_w) = (0u64, 0u64);
-        let mut details = Vec::with_capacity(p.votes.len());
-        let mut faults = Vec::new();
-        for (voter, yes) in &p.votes {
-            let rep = self.accounts.get(voter).map(|a| a.reputation.at(at_ms)).unwrap_or_default();
-            let (builtin, matched) = vote_weight_milli(&rep, &p.tags);
-            let spec = p.tags.iter().filter_map(|t| rep.tags.get(t)).fold(0u64, |a, v| a.saturating_add(*v));
-            let r = self.upgrades.vote_weight(rep.total, spec, !p.tags.is_empty(), builtin);
-            faults.extend(r.fault);
-            let w = r.value;
-            if *yes {
-                yes_w = yes_w.saturating_add(w);
-            } else {
-                no_w = no_w.saturating_add(w);
-            }
-            details.push(VoteDetail {
-                voter: *voter,
-                yes: *yes,
-                reputation_milli: rep.total,
-                weight_milli: w,
-                tags_matched: matched,
-            });
-        }
-        let outcome = if details.is_empty() {
-            VoteOutcome::Pending
-        } else if yes_w > no_w {
-            VoteOutcome::Approved
-        } else {
-            VoteOutcome::Rejected
-        };
-        (Tally { yes_weight_milli: yes_w, no_weight_milli: no_w, outcome, details }, faults)
-    }
-
-    /// Rule `validator_set`: the top `validator_set_size` identities by
-    /// `_total` reputation at op time `at_ms`, ties broken by node id (lower first).
-    pub fn compute_validators(&self, at_ms: u64) -> Vec<NodeId> {
-        let mut all: Vec<(u64, NodeId)> =
-            self.accounts.iter().map(|(id, a)| (a.reputation.at(at_ms).total, *id)).collect();
-        all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let n = usize::try_from(self.params.validator_set_size).unwrap_or(usize::MAX);
-        all.into_iter().take(n).map(|(_, id)| id).collect()
+        Ok(self.close_proposal(cx, id, true, ledger, params, policy))
     }
 
     /// Shared by close and expire: tally, recompute and snapshot the
-    /// validator set, then the kind's effect.
-    fn close_proposal(&mut self, cx: Ctx<'_>, id: OpId, automatically: bool) {
-        let Some(p) = self.gov.proposals.get(&id) else {
-            return;
-        };
-        let (tally, faults) = self.tally_with_faults(p, cx.hlc.ms);
-        for h in faults {
-            self.upgrades.policies.record_fallback(h);
-        }
-        let Some(p) = self.gov.proposals.get(&id) else {
-            return;
-        };
-        let validators = self.compute_validators(cx.hlc.ms);
-        self.gov.validators = validators.clone();
+    /// validator set, then the kind's effect. An approved `config_change` or
+    /// `command` is returned for execution (its status is settled by
+    /// [`Governance::record_execution`]); an approved network operation or
+    /// code upgrade waits for ratification.
+    fn close_proposal(
+        &mut self,
+        cx: Ctx<'_>,
+        id: OpId,
+        automatically: bool,
+        ledger: &Ledger,
+        params: &Params,
+        policy: &mut PolicyHooks<'_>,
+    ) -> Option<Execution> {
+        let p = self.proposals.get(&id)?;
+        let (tally, faults) = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, policy.view());
+        policy.record_faults(faults);
+        let validators = compute_validators(&ledger.accounts, params.validator_set_size, cx.hlc.ms);
+        self.validators = validators.clone();
         let approved = tally.outcome == VoteOutcome::Approved;
-        let kind = p.kind;
-        let command = p.command.clone();
-        let status = match (approved, kind, &command) {
-            (true, ProposalKind::ConfigChange | ProposalKind::Command, Some(c)) => {
-                if self.execute(cx, id, c.clone(), Vec::new()) {
-                    ProposalStatus::Executed
-                } else {
-                    ProposalStatus::Failed
-                }
-            }
+        let (status, run) = match (approved, p.kind, &p.command) {
+            (true, ProposalKind::ConfigChange | ProposalKind::Command, Some(c)) => (
+                // Settled by `record_execution` once the command has run.
+                ProposalStatus::Closed,
+                Some(Execution { proposal: id, command: c.clone(), ratified_by: Vec::new() }),
+            ),
             (true, ProposalKind::NetworkOperation | ProposalKind::CodeUpgrade, Some(_)) => {
-                ProposalStatus::PendingRatification
+                (ProposalStatus::PendingRatification, None)
             }
-            _ => ProposalStatus::Closed,
+            _ => (ProposalStatus::Closed, None),
         };
-        let index = self.gov.execution_log.len() as u64;
-        if let Some(p) = self.proposal_mut(&id) {
-            p.tally = Some(tally);
-            p.validators = validators;
-            p.closed = Some(cx.hlc);
-            p.closed_automatically = automatically;
-            if matches!(status, ProposalStatus::Executed | ProposalStatus::Failed) {
-                p.execution = Some(index - 1);
-            }
-            p.status = status;
-        }
+        let p = self.proposal_mut(&id)?;
+        p.tally = Some(tally);
+        p.validators = validators;
+        p.closed = Some(cx.hlc);
+        p.closed_automatically = automatically;
+        p.status = status;
+        run
     }
 
     /// Rule `ratify`: only for `network_operation` and `code_upgrade`
     /// proposals pending ratification, only by a member of the validator set
     /// snapshotted at the close, once each. The ratification that reaches
-    /// `floor(V/2)+1` executes the command (exactly once: the status leaves
-    /// `pending_ratification`, so later ratifications are refused).
-    pub(crate) fn ratify(&mut self, cx: Ctx<'_>, id: OpId) -> Result<(), Reject> {
+    /// `floor(V/2)+1` returns the command for execution (exactly once: the
+    /// status then leaves `pending_ratification`, so later ratifications are
+    /// refused).
+    pub(crate) fn ratify(&mut self, cx: Ctx<'_>, id: OpId) -> Result<Option<Execution>, Reject> {
         let p = self.live_proposal(cx, id)?;
         if !matches!(p.kind, ProposalKind::NetworkOperation | ProposalKind::CodeUpgrade) {
             return Err(Reject::NotRatifiable { proposal: id, kind: p.kind.name() });
@@ -500,47 +531,38 @@ impl State {
                 ratified_by = p.ratifications.iter().copied().collect();
             }
         }
-        if let (false, Some(c)) = (ratified_by.is_empty(), command) {
-            let ok = self.execute(cx, id, c, ratified_by);
-            let index = self.gov.execution_log.len() as u64 - 1;
-            if let Some(p) = self.proposal_mut(&id) {
-                p.status = if ok { ProposalStatus::Executed } else { ProposalStatus::Failed };
-                p.execution = Some(index);
-            }
-        }
-        Ok(())
+        Ok(match (ratified_by.is_empty(), command) {
+            (false, Some(command)) => Some(Execution { proposal: id, command, ratified_by }),
+            _ => None,
+        })
     }
 
-    /// Runs a command and appends its execution-log entry. Returns success.
-    fn execute(&mut self, cx: Ctx<'_>, proposal: OpId, command: Command, ratified_by: Vec<NodeId>) -> bool {
-        let result = match self.run_command(cx, proposal, &command) {
+    /// Appends an executed command's entry to the execution log at the op
+    /// `cx` and settles its proposal: `executed` or `failed`.
+    pub(crate) fn record_execution(&mut self, cx: Ctx<'_>, run: Execution, outcome: Result<String, String>) {
+        let result = match outcome {
             Ok(message) => CommandResult { success: true, message },
             Err(message) => CommandResult { success: false, message },
         };
         let ok = result.success;
-        let index = self.gov.execution_log.len() as u64;
-        self.gov.execution_log.push(ExecEntry { index, proposal, command, op: cx.id, at: cx.hlc, ratified_by, result });
-        ok
-    }
-
-    /// Each command checks everything before it changes anything.
-    fn run_command(&mut self, cx: Ctx<'_>, proposal: OpId, c: &Command) -> Result<String, String> {
-        match c {
-            Command::ConfigChange { key, value } => self.config_change(key, value),
-            Command::SplitChannel { target, logic, parts } => self.split_channel(cx, target, *logic, parts),
-            Command::MergeChannels { sources, target } => self.merge_channels(cx, sources, target),
-            Command::UpdateSchema { name, definition } => self.update_schema(cx, name, definition),
-            Command::AcquireCommonTool(t) => self.acquire_common_tool(cx, t),
-            Command::DeprecateCommonTool { channel, tool_id } => self.deprecate_common_tool(cx, channel, tool_id),
-            Command::ReactivateCommonTool { channel, tool_id } => self.reactivate_common_tool(cx, channel, tool_id),
-            Command::CodeUpgrade { module_sha256, policy } => self.code_upgrade(cx, proposal, *module_sha256, *policy),
+        let index = self.execution_log.len() as u64;
+        let Execution { proposal, command, ratified_by } = run;
+        self.execution_log.push(ExecEntry { index, proposal, command, op: cx.id, at: cx.hlc, ratified_by, result });
+        if let Some(p) = self.proposal_mut(&proposal) {
+            p.status = if ok { ProposalStatus::Executed } else { ProposalStatus::Failed };
+            p.execution = Some(index);
         }
     }
 
     /// Command `config_change`: the key must be whitelisted (`CONFIG_KEYS`)
     /// and the value an integer within the key's range; bumps `config_version`.
     /// Takes effect for ops folded after this one, never retroactively.
-    fn config_change(&mut self, key: &str, value: &ConfigValue) -> Result<String, String> {
+    pub(crate) fn config_change(
+        &mut self,
+        params: &mut Params,
+        key: &str,
+        value: &ConfigValue,
+    ) -> Result<String, String> {
         if !CONFIG_KEYS.contains(&key) {
             return Err(format!("unknown config key {key:?}"));
         }
@@ -548,7 +570,7 @@ impl State {
             return Err(format!("config key {key} is an integer, got a {}", value.type_name()));
         };
         let v = *v;
-        let p = &mut self.params;
+        let p = params;
         let slot = match key {
             "initial_sp" => &mut p.initial_sp,
             "tax_bps" if v > 10_000 => return Err(format!("tax_bps must be at most 10000, got {v}")),
@@ -563,160 +585,14 @@ impl State {
         };
         let old = *slot;
         *slot = v;
-        self.gov.config_version += 1;
-        Ok(format!("{key}: {old} -> {v} (config version {})", self.gov.config_version))
-    }
-
-    fn usable_channel(&self, name: &str) -> Result<&Channel, String> {
-        if name == GLOBAL_CHANNEL {
-            return Err("the global channel cannot be split or merged".to_owned());
-        }
-        let ch = self.channels.get(name).ok_or_else(|| format!("channel {name} does not exist"))?;
-        if ch.dissolved.is_some() {
-            return Err(format!("channel {name} is archived"));
-        }
-        Ok(ch)
-    }
-
-    fn new_channel_for(&self, cx: Ctx<'_>, name: &str, from: &str) -> Result<Option<Channel>, String> {
-        if name == GLOBAL_CHANNEL || !valid_channel_name(name) {
-            return Err(format!("{name:?} cannot be a destination channel"));
-        }
-        if name.starts_with(crate::core::teams::WORKSPACE_PREFIX) {
-            return Err(format!("channel names starting with team- are reserved ({name})"));
-        }
-        match self.channels.get(name) {
-            Some(ch) if ch.dissolved.is_some() => Err(format!("channel {name} is archived")),
-            Some(_) => Ok(None),
-            None => Ok(Some(Channel {
-                steward: None,
-                description: format!("created from {from} by governance"),
-                created: cx.hlc,
-                treasury: 0,
-                members: BTreeSet::new(),
-                dissolved: None,
-            })),
-        }
-    }
-
-    /// Command `split_channel`: moves the target's open (and auction-open)
-    /// tasks to the first part whose keys match (`by_tag`: a task tag equals
-    /// a key; `by_title_prefix`: the title starts with a key, ASCII
-    /// case-insensitive). Missing destination channels are created with the
-    /// target's members. Other tasks stay. Escrow moves with its task.
-    fn split_channel(
-        &mut self,
-        cx: Ctx<'_>,
-        target: &str,
-        logic: SplitLogic,
-        parts: &[crate::core::op::SplitPart],
-    ) -> Result<String, String> {
-        let members = self.usable_channel(target)?.members.clone();
-        if parts.is_empty() {
-            return Err("a split needs at least one destination".to_owned());
-        }
-        let mut new = Vec::new();
-        let mut names = BTreeSet::new();
-        for part in parts {
-            if part.channel == target || !names.insert(part.channel.as_str()) {
-                return Err(format!("destination {} is repeated or is the target", part.channel));
-            }
-            if let Some(mut ch) = self.new_channel_for(cx, &part.channel, target)? {
-                ch.members = members.clone();
-                new.push((part.channel.clone(), ch));
-            }
-        }
-        let mut moves: Vec<(OpId, String)> = Vec::new();
-        for (id, t) in &self.tasks {
-            if t.channel != target || !matches!(t.status, TaskStatus::Open | TaskStatus::AuctionOpen) {
-                continue;
-            }
-            let title = t.title.to_ascii_lowercase();
-            let hit = parts.iter().find(|part| match logic {
-                SplitLogic::ByTag => part.keys.iter().any(|k| t.tags.contains(k)),
-                SplitLogic::ByTitlePrefix => part.keys.iter().any(|k| title.starts_with(&k.to_ascii_lowercase())),
-            });
-            if let Some(part) = hit {
-                moves.push((*id, part.channel.clone()));
-            }
-        }
-        for (name, ch) in new {
-            self.channels.insert(name, ch);
-        }
-        let mut counts: BTreeMap<&str, u64> = parts.iter().map(|p| (p.channel.as_str(), 0)).collect();
-        for (id, to) in &moves {
-            if let Some(t) = self.task_mut(id) {
-                t.channel = to.clone();
-                t.updated = cx.hlc;
-            }
-            if let Some(n) = counts.get_mut(to.as_str()) {
-                *n += 1;
-            }
-        }
-        let summary: Vec<String> = counts.iter().map(|(c, n)| format!("{n} to {c}")).collect();
-        Ok(format!("split {target}: moved {}", summary.join(", ")))
-    }
-
-    /// Command `merge_channels` (`keep_all`): every live task, the members and
-    /// the treasury of each existing source move to the target (created if
-    /// missing); the sources are archived. Unknown sources are skipped.
-    fn merge_channels(&mut self, cx: Ctx<'_>, sources: &[String], target: &str) -> Result<String, String> {
-        if sources.is_empty() {
-            return Err("a merge needs at least one source".to_owned());
-        }
-        if sources.iter().any(|s| s == target) {
-            return Err(format!("channel {target} is both a source and the target"));
-        }
-        let created = self.new_channel_for(cx, target, "a merge")?;
-        let mut found = Vec::new();
-        for s in sources {
-            if found.contains(s) {
-                continue;
-            }
-            match self.usable_channel(s) {
-                Ok(_) => found.push(s.clone()),
-                Err(_) if !self.channels.contains_key(s) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some(ch) = created {
-            self.channels.insert(target.to_owned(), ch);
-        }
-        let mut moved = 0u64;
-        let ids: Vec<OpId> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| found.contains(&t.channel) && t.status != TaskStatus::Deleted)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(t) = self.task_mut(&id) {
-                t.channel = target.to_owned();
-                t.updated = cx.hlc;
-                moved += 1;
-            }
-        }
-        let mut members = BTreeSet::new();
-        let mut treasury = 0u64;
-        for s in &found {
-            if let Some(ch) = self.channels.get_mut(s) {
-                members.append(&mut ch.members);
-                treasury = treasury.saturating_add(ch.treasury);
-                ch.treasury = 0;
-                ch.dissolved = Some(cx.hlc);
-            }
-        }
-        if let Some(t) = self.channels.get_mut(target) {
-            t.members.append(&mut members);
-            t.treasury = t.treasury.saturating_add(treasury);
-        }
-        Ok(format!("merged {} into {target}: {moved} tasks, {treasury} SP", found.join(", ")))
+        self.config_version += 1;
+        Ok(format!("{key}: {old} -> {v} (config version {})", self.config_version))
     }
 
     /// Command `update_schema`: the definition is a JSON object whose
     /// `schema_name` equals the name and which has `fields`; the schema's
     /// version starts at 1 and goes up by one per update.
-    fn update_schema(&mut self, cx: Ctx<'_>, name: &str, definition: &str) -> Result<String, String> {
+    pub(crate) fn update_schema(&mut self, cx: Ctx<'_>, name: &str, definition: &str) -> Result<String, String> {
         if name.is_empty() || is_blank(name) {
             return Err("the schema name is empty".to_owned());
         }
@@ -729,94 +605,93 @@ impl State {
         if !obj.contains_key("fields") {
             return Err("the schema definition has no fields".to_owned());
         }
-        let version = self.gov.schemas.get(name).map_or(1, |s| s.version + 1);
-        self.gov
-            .schemas
+        let version = self.schemas.get(name).map_or(1, |s| s.version + 1);
+        self.schemas
             .insert(name.to_owned(), CustomSchema { version, definition: definition.to_owned(), updated: cx.hlc });
         Ok(format!("schema {name} is now version {version}"))
     }
-}
 
-/// The governance part of the canonical state encoding (`State::state_hash`).
-pub(crate) fn encode_canonical(g: &Governance, w: &mut Writer) {
-    w.u64(g.proposals.len() as u64);
-    for (id, p) in &g.proposals {
-        w.raw(&id.0).raw(&p.id.0).str(&p.channel).raw(&p.proposer.0).u8(p.kind.code());
-        w.str(&p.title).str(&p.description);
-        list(w, &p.tags);
-        match &p.command {
-            None => {
-                w.u8(0);
+    /// The governance part of the canonical state encoding.
+    pub(crate) fn encode_canonical(&self, w: &mut Writer) {
+        w.u64(self.proposals.len() as u64);
+        for (id, p) in &self.proposals {
+            w.raw(&id.0).raw(&p.id.0).str(&p.channel).raw(&p.proposer.0).u8(p.kind.code());
+            w.str(&p.title).str(&p.description);
+            list(w, &p.tags);
+            match &p.command {
+                None => {
+                    w.u8(0);
+                }
+                Some(c) => {
+                    w.u8(1);
+                    encode_command(w, c);
+                }
             }
-            Some(c) => {
-                w.u8(1);
-                encode_command(w, c);
+            hlc(w, p.created);
+            w.u64(p.closable_ms).u64(p.deadline_ms).u64(p.votes.len() as u64);
+            for (n, yes) in &p.votes {
+                w.raw(&n.0).u8(u8::from(*yes));
             }
-        }
-        hlc(w, p.created);
-        w.u64(p.closable_ms).u64(p.deadline_ms).u64(p.votes.len() as u64);
-        for (n, yes) in &p.votes {
-            w.raw(&n.0).u8(u8::from(*yes));
-        }
-        w.u8(p.status as u8);
-        match &p.tally {
-            None => {
-                w.u8(0);
+            w.u8(p.status as u8);
+            match &p.tally {
+                None => {
+                    w.u8(0);
+                }
+                Some(t) => {
+                    w.u8(1).u64(t.yes_weight_milli).u64(t.no_weight_milli).u8(t.outcome as u8);
+                    w.u64(t.details.len() as u64);
+                    for d in &t.details {
+                        w.raw(&d.voter.0).u8(u8::from(d.yes)).u64(d.reputation_milli).u64(d.weight_milli);
+                        list(w, &d.tags_matched);
+                    }
+                }
             }
-            Some(t) => {
-                w.u8(1).u64(t.yes_weight_milli).u64(t.no_weight_milli).u8(t.outcome as u8);
-                w.u64(t.details.len() as u64);
-                for d in &t.details {
-                    w.raw(&d.voter.0).u8(u8::from(d.yes)).u64(d.reputation_milli).u64(d.weight_milli);
-                    list(w, &d.tags_matched);
+            match p.closed {
+                None => {
+                    w.u8(0);
+                }
+                Some(h) => {
+                    w.u8(1);
+                    hlc(w, h);
+                }
+            }
+            w.u8(u8::from(p.closed_automatically)).u64(p.validators.len() as u64);
+            for v in &p.validators {
+                w.raw(&v.0);
+            }
+            w.u64(p.ratifications.len() as u64);
+            for v in &p.ratifications {
+                w.raw(&v.0);
+            }
+            match p.execution {
+                None => {
+                    w.u8(0);
+                }
+                Some(i) => {
+                    w.u8(1).u64(i);
                 }
             }
         }
-        match p.closed {
-            None => {
-                w.u8(0);
-            }
-            Some(h) => {
-                w.u8(1);
-                hlc(w, h);
-            }
-        }
-        w.u8(u8::from(p.closed_automatically)).u64(p.validators.len() as u64);
-        for v in &p.validators {
+        w.u64(self.validators.len() as u64);
+        for v in &self.validators {
             w.raw(&v.0);
         }
-        w.u64(p.ratifications.len() as u64);
-        for v in &p.ratifications {
-            w.raw(&v.0);
-        }
-        match p.execution {
-            None => {
-                w.u8(0);
+        w.u64(self.execution_log.len() as u64);
+        for e in &self.execution_log {
+            w.u64(e.index).raw(&e.proposal.0);
+            encode_command(w, &e.command);
+            w.raw(&e.op.0);
+            hlc(w, e.at);
+            w.u64(e.ratified_by.len() as u64);
+            for v in &e.ratified_by {
+                w.raw(&v.0);
             }
-            Some(i) => {
-                w.u8(1).u64(i);
-            }
+            w.u8(u8::from(e.result.success)).str(&e.result.message);
         }
-    }
-    w.u64(g.validators.len() as u64);
-    for v in &g.validators {
-        w.raw(&v.0);
-    }
-    w.u64(g.execution_log.len() as u64);
-    for e in &g.execution_log {
-        w.u64(e.index).raw(&e.proposal.0);
-        encode_command(w, &e.command);
-        w.raw(&e.op.0);
-        hlc(w, e.at);
-        w.u64(e.ratified_by.len() as u64);
-        for v in &e.ratified_by {
-            w.raw(&v.0);
+        w.u64(self.config_version).u64(self.schemas.len() as u64);
+        for (name, s) in &self.schemas {
+            w.str(name).u64(s.version).str(&s.definition);
+            hlc(w, s.updated);
         }
-        w.u8(u8::from(e.result.success)).str(&e.result.message);
-    }
-    w.u64(g.config_version).u64(g.schemas.len() as u64);
-    for (name, s) in &g.schemas {
-        w.str(name).u64(s.version).str(&s.definition);
-        hlc(w, s.updated);
     }
 }

@@ -10,17 +10,22 @@
 
 pub mod auction;
 pub mod channels;
+pub mod commands;
+pub mod common;
+pub mod dry_run;
 pub mod economy;
 pub mod fold;
 pub mod fuzz;
 pub mod governance;
 pub mod hlc;
+pub mod ledger;
 pub mod log;
 pub mod op;
 pub mod reject;
 pub mod replica;
 pub mod reputation;
 pub mod schema;
+pub mod split_merge;
 pub mod state;
 pub mod strict;
 pub mod tasks;
@@ -32,6 +37,8 @@ pub mod vectors;
 
 #[cfg(test)]
 mod gov_tests;
+#[cfg(test)]
+mod layers_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -96,6 +96,16 @@ pub enum Reject {
     BadDeadline,
     ReservedChannel(String),
     ChannelDissolved(String),
+    /// The channel was archived by a split; its work went to `into`.
+    ChannelSplit {
+        channel: String,
+        into: Vec<String>,
+    },
+    /// The channel was archived by a merge into `into`.
+    ChannelMerged {
+        channel: String,
+        into: String,
+    },
     BadTeam(&'static str),
     NotCoordinator {
         task: TaskId,
@@ -242,6 +252,8 @@ impl Reject {
             Equivocation { .. } => "equivocation",
             ReservedChannel(_) => "reserved_channel",
             ChannelDissolved(_) => "channel_dissolved",
+            ChannelSplit { .. } => "channel_split",
+            ChannelMerged { .. } => "channel_merged",
             BadTeam(_) => "bad_team",
             NotCoordinator { .. } => "not_coordinator",
             TeamNotForming { .. } => "team_not_forming",
@@ -334,6 +346,8 @@ impl fmt::Display for Reject {
             BadDeadline => f.write_str("an auction needs max_reward > 0 and a deadline in the future"),
             ReservedChannel(c) => write!(f, "channel names starting with team- are reserved ({c})"),
             ChannelDissolved(c) => write!(f, "channel {c} was dissolved"),
+            ChannelSplit { channel, into } => write!(f, "channel {channel} was split into {}", into.join(", ")),
+            ChannelMerged { channel, into } => write!(f, "channel {channel} was merged into {into}"),
             BadTeam(why) => write!(f, "invalid team task: {why}"),
             NotCoordinator { task } => {
                 write!(f, "only the coordinator of team task {}… may do that", task.short())
@@ -468,6 +482,8 @@ mod tests {
             Reject::Equivocation { seq: 1 },
             Reject::ReservedChannel("team-x".into()),
             Reject::ChannelDissolved("c".into()),
+            Reject::ChannelSplit { channel: "c".into(), into: vec!["c-a".into(), "c-b".into()] },
+            Reject::ChannelMerged { channel: "c".into(), into: "d".into() },
             Reject::BadTeam("x"),
             Reject::NotCoordinator { task: t },
             Reject::TeamNotForming { task: t, status: "x" },

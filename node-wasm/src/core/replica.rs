@@ -269,7 +269,7 @@ impl Replica {
         // trying it on a copy of the current state is exactly what the fold
         // will do.
         let mut probe = self.fold.state().clone();
-        probe.apply(op.id(), op.op()).map_err(ActionError::Refused)?;
+        probe.apply(op.id(), op.op(), self.fold.modules()).map_err(ActionError::Refused)?;
         self.receive_verified(op.clone(), now_ms);
         Ok(op)
     }

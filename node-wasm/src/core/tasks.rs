@@ -1,22 +1,109 @@
-//! Task rules: create, claim, start, complete, delete.
+//! The task board: tasks and their auctions, with the rules create, claim,
+//! start, complete and delete (auction rules are in `auction.rs`).
 //!
 //! Lifecycle: `open → claimed → in_progress → completed`, plus
 //! `auction_open → claimed` (award) or `auction_open → open` (no bids), and
 //! `deleted` from any state. The reward is escrowed when the task is created
 //! (or, for auctions, when it is awarded), paid out minus tax on completion,
-//! and refunded on deletion if not yet paid.
+//! and refunded on deletion if not yet paid. SP move through the [`Ledger`],
+//! which the rules receive as an argument.
 
-use crate::core::op::{Funding, GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTask, TaskId, TaskSchema};
+use crate::codec::Writer;
+use crate::core::common::{Ctx, hlc, list, opt_node};
+pub use crate::core::common::{TaskStatus, is_blank};
+use crate::core::economy::Params;
+use crate::core::hlc::Hlc;
+use crate::core::ledger::Ledger;
+use crate::core::op::{AuctionTerms, Funding, GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTask, TaskId, TaskSchema};
 use crate::core::reject::{Payer, Reject};
-use crate::core::state::{Auction, AuctionStatus, Ctx, State, Task, TaskStatus};
+use crate::core::upgrades::PolicyHooks;
+use crate::identity::NodeId;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-/// Empty or only ASCII whitespace. Deliberately not `str::trim`, whose
-/// Unicode tables may change between Rust releases: a fold rule must give
-/// the same answer on every build of every node.
-pub fn is_blank(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_whitespace())
+/// A bid in an auction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bid {
+    pub amount: u64,
+    pub estimated_days: u32,
+    /// Time of the bid op (a rebid replaces it).
+    pub at: Hlc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AuctionStatus {
+    Open,
+    Awarded {
+        winner: NodeId,
+        amount: u64,
+    },
+    /// Closed with no bids: the task became a normal open task.
+    Reopened,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auction {
+    pub terms: AuctionTerms,
+    pub bids: BTreeMap<NodeId, Bid>,
+    pub status: AuctionStatus,
+}
+
+/// A task as the fold sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub channel: String,
+    /// The author of the creating op; may delete and close auctions early.
+    pub owner: NodeId,
+    pub funding: Funding,
+    pub schema: TaskSchema,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub required_tools: Vec<String>,
+    /// Fixed reward, or the winning bid once an auction is awarded.
+    pub reward: u64,
+    /// SP currently held in escrow for this task.
+    pub escrow: u64,
+    pub status: TaskStatus,
+    pub assignee: Option<NodeId>,
+    pub auction: Option<Auction>,
+    pub created: Hlc,
+    pub updated: Hlc,
+}
+
+impl Task {
+    /// Who pays (and gets refunds) for this task.
+    pub fn payer(&self) -> Payer {
+        match self.funding {
+            Funding::Creator => Payer::Node(self.owner),
+            Funding::Treasury => Payer::Treasury(self.channel.clone()),
+        }
+    }
+}
+
+/// Every task by id. Tasks are shared (`Arc`) so that a checkpoint copy of
+/// the state copies pointers, not task contents; a rule that changes a task
+/// copies that one task on write ([`Tasks::task_mut`]). Derefs to the map so
+/// readers keep writing `state.tasks.get(id)`; serialized as the bare map.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Tasks(pub BTreeMap<TaskId, Arc<Task>>);
+
+impl Deref for Tasks {
+    type Target = BTreeMap<TaskId, Arc<Task>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Tasks {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 /// Schema rules shared by the fold and local callers: `task_v1` has a fixed
@@ -63,11 +150,16 @@ pub fn validate_new_task(t: &NewTask, now_ms: u64) -> Result<(), Reject> {
     Ok(())
 }
 
-impl State {
+impl Tasks {
+    /// A task for writing (copy-on-write if a checkpoint shares it).
+    pub(crate) fn task_mut(&mut self, id: &TaskId) -> Option<&mut Task> {
+        self.0.get_mut(id).map(Arc::make_mut)
+    }
+
     /// Looks a task up for an op in channel `cx.channel`: it must exist, live
     /// in that channel (rule `channel_isolation`) and not be deleted.
     pub(crate) fn live_task(&self, cx: Ctx<'_>, id: TaskId) -> Result<&Task, Reject> {
-        let t = self.tasks.get(&id).ok_or(Reject::NoSuchTask(id))?;
+        let t = self.0.get(&id).ok_or(Reject::NoSuchTask(id))?;
         if t.channel != cx.channel {
             return Err(Reject::WrongChannel { task: id, channel: t.channel.clone() });
         }
@@ -77,18 +169,16 @@ impl State {
         Ok(t)
     }
 
-    /// Rule `task_create`: schema-valid body, an existing non-global channel,
-    /// treasury funding only by the channel's steward, and the reward
-    /// escrowed from the payer, who must be able to afford it.
-    pub(crate) fn task_create(&mut self, cx: Ctx<'_>, t: &NewTask) -> Result<(), Reject> {
+    /// Rule `task_create`: schema-valid body, an existing non-global channel
+    /// that accepts new work, treasury funding only by the channel's steward,
+    /// and the reward escrowed from the payer, who must be able to afford it.
+    pub(crate) fn task_create(&mut self, cx: Ctx<'_>, t: &NewTask, ledger: &mut Ledger) -> Result<(), Reject> {
         validate_new_task(t, cx.hlc.ms)?;
         if cx.channel == GLOBAL_CHANNEL {
             return Err(Reject::GlobalNotAllowed("creating tasks"));
         }
-        let ch = self.channels.get(cx.channel).ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
-        if ch.dissolved.is_some() {
-            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
-        }
+        let ch = ledger.channel(cx.channel)?;
+        ch.check_accepts_new_work(cx.channel)?;
         let payer = match t.funding {
             Funding::Creator => Payer::Node(cx.author),
             Funding::Treasury => {
@@ -99,15 +189,15 @@ impl State {
             }
         };
         let escrow = if t.auction.is_some() { 0 } else { t.reward };
-        self.check_funds(&payer, escrow)?;
-        self.escrow_from(&payer, escrow);
+        ledger.check_funds(&payer, escrow)?;
+        ledger.escrow_from(&payer, escrow);
         let (status, auction) = match t.auction {
             Some(terms) => {
                 (TaskStatus::AuctionOpen, Some(Auction { terms, bids: BTreeMap::new(), status: AuctionStatus::Open }))
             }
             None => (TaskStatus::Open, None),
         };
-        self.tasks.insert(
+        self.0.insert(
             cx.id,
             Arc::new(Task {
                 id: cx.id,
@@ -159,9 +249,17 @@ impl State {
     }
 
     /// Rule `task_complete`: the assignee completes an in-progress task. The
-    /// escrow pays `reward - tax` to the assignee and `tax` to the channel
-    /// treasury; the assignee earns reputation unless it owns the task.
-    pub(crate) fn task_complete(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+    /// escrow pays `reward - tax` (tax under the active policy) to the
+    /// assignee and `tax` to the channel treasury; the assignee earns
+    /// reputation unless it owns the task.
+    pub(crate) fn task_complete(
+        &mut self,
+        cx: Ctx<'_>,
+        id: TaskId,
+        ledger: &mut Ledger,
+        params: &Params,
+        policy: &mut PolicyHooks<'_>,
+    ) -> Result<(), Reject> {
         self.assignee_transition(cx, id, TaskStatus::InProgress, TaskStatus::Completed)?;
         let Some(t) = self.task_mut(&id) else {
             return Ok(());
@@ -171,14 +269,11 @@ impl State {
         let channel = t.channel.clone();
         let owner = t.owner;
         let tags = t.tags.clone();
-        let tax = self.policy_tax(reward, self.params.tax_bps);
-        self.release_to(&Payer::Node(cx.author), reward - tax);
-        self.release_to(&Payer::Treasury(channel), tax);
+        let tax = policy.tax(reward, params.tax_bps);
+        ledger.release_to(&Payer::Node(cx.author), reward - tax);
+        ledger.release_to(&Payer::Treasury(channel), tax);
         if owner != cx.author {
-            let milli = self.params.task_reputation_milli;
-            if let Some(a) = self.accounts.get_mut(&cx.author) {
-                a.reputation.credit(cx.hlc.ms, milli, &tags);
-            }
+            ledger.credit_reputation(&cx.author, cx.hlc.ms, params.task_reputation_milli, &tags);
         }
         Ok(())
     }
@@ -200,19 +295,58 @@ impl State {
 
     /// Rule `task_delete`: only the owner; any status but deleted. Escrow not
     /// yet paid out goes back to the payer (creator or treasury).
-    pub(crate) fn task_delete(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+    pub(crate) fn task_delete(&mut self, cx: Ctx<'_>, id: TaskId, ledger: &mut Ledger) -> Result<(), Reject> {
         let t = self.live_task(cx, id)?;
         if t.owner != cx.author {
             return Err(Reject::NotOwner { task: id });
         }
         let payer = t.payer();
         let refund = t.escrow;
-        self.release_to(&payer, refund);
+        ledger.release_to(&payer, refund);
         if let Some(t) = self.task_mut(&id) {
             t.escrow = 0;
             t.status = TaskStatus::Deleted;
             t.updated = cx.hlc;
         }
         Ok(())
+    }
+
+    /// The tasks part of the canonical state encoding, in id order.
+    pub(crate) fn encode_canonical(&self, w: &mut Writer) {
+        w.u64(self.0.len() as u64);
+        for (id, t) in &self.0 {
+            w.raw(&id.0).raw(&t.id.0).str(&t.channel).raw(&t.owner.0);
+            w.u8(t.funding as u8).u8(t.schema as u8);
+            w.str(&t.title).str(&t.description);
+            list(w, &t.tags);
+            list(w, &t.required_tools);
+            w.u64(t.reward).u64(t.escrow).u8(t.status.code());
+            opt_node(w, t.assignee.as_ref());
+            match &t.auction {
+                None => {
+                    w.u8(0);
+                }
+                Some(a) => {
+                    w.u8(1).u64(a.terms.max_reward).u64(a.terms.deadline_ms).u64(a.bids.len() as u64);
+                    for (n, b) in &a.bids {
+                        w.raw(&n.0).u64(b.amount).u32(b.estimated_days);
+                        hlc(w, b.at);
+                    }
+                    match a.status {
+                        AuctionStatus::Open => {
+                            w.u8(0);
+                        }
+                        AuctionStatus::Awarded { winner, amount } => {
+                            w.u8(1).raw(&winner.0).u64(amount);
+                        }
+                        AuctionStatus::Reopened => {
+                            w.u8(2);
+                        }
+                    }
+                }
+            }
+            hlc(w, t.created);
+            hlc(w, t.updated);
+        }
     }
 }

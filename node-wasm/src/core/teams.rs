@@ -27,18 +27,20 @@
 //! which unlike Unicode case mapping cannot change between Rust releases);
 //! 1000 when nothing is required.
 
+use crate::codec::Writer;
+pub use crate::core::common::WORKSPACE_PREFIX;
+use crate::core::common::{Channel, Ctx, hlc, is_blank, list, opt_node};
+use crate::core::economy::Params;
 use crate::core::hlc::Hlc;
+use crate::core::ledger::Ledger;
 use crate::core::op::{GLOBAL_CHANNEL, MAX_TITLE_CHARS, NewTeamTask, OpId, TaskId};
 use crate::core::reject::{Payer, Reject};
-use crate::core::state::{Channel, Ctx, State};
-use crate::core::tasks::is_blank;
+use crate::core::upgrades::PolicyHooks;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-
-/// Prefix reserved for team workspace channels.
-pub const WORKSPACE_PREFIX: &str = "team-";
 /// Largest team allowed (members plus coordinator).
 pub const MAX_TEAM_SIZE: u8 = 32;
 
@@ -95,6 +97,37 @@ pub struct TeamTask {
     pub created: Hlc,
     pub updated: Hlc,
 }
+
+/// Every team task by id, shared (`Arc`) like tasks so checkpoints copy
+/// pointers; a rule that changes one copies it on write
+/// ([`Teams::team_mut`]). Derefs to the map; serialized as the bare map.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Teams(pub BTreeMap<TaskId, Arc<TeamTask>>);
+
+/// Skill profiles (lowercased), by node: what team applications and the
+/// assignment rule match against. Derefs to the map; serialized as the map.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Skills(pub BTreeMap<NodeId, BTreeSet<String>>);
+
+macro_rules! deref_to_map {
+    ($t:ty, $target:ty) => {
+        impl Deref for $t {
+            type Target = $target;
+            fn deref(&self) -> &$target {
+                &self.0
+            }
+        }
+        impl DerefMut for $t {
+            fn deref_mut(&mut self) -> &mut $target {
+                &mut self.0
+            }
+        }
+    };
+}
+deref_to_map!(Teams, BTreeMap<TaskId, Arc<TeamTask>>);
+deref_to_map!(Skills, BTreeMap<NodeId, BTreeSet<String>>);
 
 /// Skill match in per-mille (see module docs). `skills` are lowercased.
 pub fn skill_match(skills: &BTreeSet<String>, required: &[String]) -> u16 {
@@ -218,7 +251,7 @@ fn validate_team(t: &NewTeamTask) -> Result<u64, Reject> {
     Ok(total)
 }
 
-impl State {
+impl Skills {
     /// Rule `skills_set`: replaces the author's skill profile (lowercased,
     /// deduplicated, blank entries refused).
     pub(crate) fn skills_set(&mut self, cx: Ctx<'_>, skills: &[String]) -> Result<(), Reject> {
@@ -229,12 +262,30 @@ impl State {
             }
             set.insert(s.to_ascii_lowercase());
         }
-        self.skills.insert(cx.author, set);
+        self.0.insert(cx.author, set);
         Ok(())
     }
 
+    /// The skills part of the canonical state encoding, in node order.
+    pub(crate) fn encode_canonical(&self, w: &mut Writer) {
+        w.u64(self.0.len() as u64);
+        for (n, skills) in &self.0 {
+            w.raw(&n.0).u64(skills.len() as u64);
+            for s in skills {
+                w.str(s);
+            }
+        }
+    }
+}
+
+impl Teams {
+    /// A team task for writing (copy-on-write if a checkpoint shares it).
+    pub(crate) fn team_mut(&mut self, id: &TaskId) -> Option<&mut TeamTask> {
+        self.0.get_mut(id).map(Arc::make_mut)
+    }
+
     fn live_team(&self, cx: Ctx<'_>, id: TaskId) -> Result<&TeamTask, Reject> {
-        let t = self.teams.get(&id).ok_or(Reject::NoSuchTask(id))?;
+        let t = self.0.get(&id).ok_or(Reject::NoSuchTask(id))?;
         if t.channel != cx.channel {
             return Err(Reject::WrongChannel { task: id, channel: t.channel.clone() });
         }
@@ -247,18 +298,15 @@ impl State {
     /// Rule `team_task_create`: valid shape (title, ≥1 sub-task, room for one
     /// member per sub-task plus the coordinator), an existing non-global
     /// channel, and the whole budget escrowed from the creator.
-    pub(crate) fn team_task_create(&mut self, cx: Ctx<'_>, t: &NewTeamTask) -> Result<(), Reject> {
+    pub(crate) fn team_task_create(&mut self, cx: Ctx<'_>, t: &NewTeamTask, ledger: &mut Ledger) -> Result<(), Reject> {
         let total = validate_team(t)?;
         if cx.channel == GLOBAL_CHANNEL {
             return Err(Reject::GlobalNotAllowed("creating team tasks"));
         }
-        let ch = self.channels.get(cx.channel).ok_or_else(|| Reject::NoSuchChannel(cx.channel.to_owned()))?;
-        if ch.dissolved.is_some() {
-            return Err(Reject::ChannelDissolved(cx.channel.to_owned()));
-        }
+        ledger.channel(cx.channel)?.check_accepts_new_work(cx.channel)?;
         let payer = Payer::Node(cx.author);
-        self.check_funds(&payer, total)?;
-        self.escrow_from(&payer, total);
+        ledger.check_funds(&payer, total)?;
+        ledger.escrow_from(&payer, total);
         let subtasks = t
             .subtasks
             .iter()
@@ -278,7 +326,7 @@ impl State {
                 done: false,
             })
             .collect();
-        self.teams.insert(
+        self.0.insert(
             cx.id,
             Arc::new(TeamTask {
                 id: cx.id,
@@ -322,7 +370,7 @@ impl State {
     /// Rule `team_apply`: the team is forming and not full; the author is not
     /// the coordinator, a member or an applicant; it has a skill profile and,
     /// when skills are required, matches at least one.
-    pub(crate) fn team_apply(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+    pub(crate) fn team_apply(&mut self, cx: Ctx<'_>, id: TaskId, skills: &Skills) -> Result<(), Reject> {
         let t = self.live_team(cx, id)?;
         if t.status != TeamStatus::FormingTeam {
             return Err(Reject::TeamNotForming { task: id, status: t.status.name() });
@@ -336,7 +384,7 @@ impl State {
         if t.members.len() + 1 >= t.max_team_size as usize {
             return Err(Reject::TeamFull { task: id, max: t.max_team_size });
         }
-        let skills = self.skills.get(&cx.author).ok_or(Reject::NoSkills)?;
+        let skills = skills.get(&cx.author).ok_or(Reject::NoSkills)?;
         let required = team_skills(t);
         let m = skill_match(skills, &required);
         if !required.is_empty() && m == 0 {
@@ -352,7 +400,14 @@ impl State {
     /// Rule `team_accept`: the coordinator moves an applicant into the team
     /// (if there is room); then the assignment rule runs, and when every
     /// sub-task has a member the team starts and its workspace is created.
-    pub(crate) fn team_accept(&mut self, cx: Ctx<'_>, id: TaskId, applicant: NodeId) -> Result<(), Reject> {
+    pub(crate) fn team_accept(
+        &mut self,
+        cx: Ctx<'_>,
+        id: TaskId,
+        applicant: NodeId,
+        skills: &Skills,
+        ledger: &mut Ledger,
+    ) -> Result<(), Reject> {
         let t = self.live_team(cx, id)?;
         if t.coordinator != Some(cx.author) {
             return Err(Reject::NotCoordinator { task: id });
@@ -368,7 +423,7 @@ impl State {
         }
         let mut members = t.members.clone();
         members.insert(applicant);
-        let plan = assign(&t.subtasks, &members, &self.skills);
+        let plan = assign(&t.subtasks, &members, skills);
         let ws = workspace_name(&id);
         let Some(t) = self.team_mut(&id) else {
             return Ok(());
@@ -388,13 +443,9 @@ impl State {
         people.insert(cx.author);
         // `team-` names cannot be created by `channel_create` and ids do not
         // collide, so the name is free; never overwrite a channel regardless.
-        self.channels.entry(ws).or_insert(Channel {
-            steward: Some(cx.author),
-            description: format!("workspace of team task {}", id.short()),
-            created: cx.hlc,
-            treasury: 0,
+        ledger.channels.entry(ws).or_insert(Channel {
             members: people,
-            dissolved: None,
+            ..Channel::new(Some(cx.author), format!("workspace of team task {}", id.short()), cx.hlc)
         });
         Ok(())
     }
@@ -405,7 +456,19 @@ impl State {
     /// parent channel's treasury), assignees other than the owner earn task
     /// reputation (tags: the sub-task's skills that the assignee holds), and
     /// the workspace dissolves.
-    pub(crate) fn subtask_complete(&mut self, cx: Ctx<'_>, id: TaskId, index: u8) -> Result<(), Reject> {
+    // Each argument is a layer this rule reads or pays through; bundling
+    // them would hide which ones it touches.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn subtask_complete(
+        &mut self,
+        cx: Ctx<'_>,
+        id: TaskId,
+        index: u8,
+        skills: &Skills,
+        ledger: &mut Ledger,
+        params: &Params,
+        policy: &mut PolicyHooks<'_>,
+    ) -> Result<(), Reject> {
         let t = self.live_team(cx, id)?;
         if t.status != TeamStatus::InProgress {
             return Err(Reject::TeamNotInProgress { task: id, status: t.status.name() });
@@ -435,25 +498,23 @@ impl State {
         if let Some(c) = t.coordinator {
             payouts.push((c, t.coordinator_bonus, Vec::new()));
         }
-        let bps = self.params.tax_bps;
-        let milli = self.params.task_reputation_milli;
+        let bps = params.tax_bps;
+        let milli = params.task_reputation_milli;
         for (who, amount, tags) in payouts {
             // Rule `subtask_reputation_matching_skills`: reputation is
             // credited for the sub-task's skills that the assignee's profile
             // holds, not for skills it lacks (a member matching one of two
             // required skills earns tag reputation in that one only).
             let tags: Vec<String> =
-                tags.into_iter().filter(|t| self.skills.get(&who).is_some_and(|s| s.contains(t))).collect();
-            let tax = self.policy_tax(amount, bps);
-            self.release_to(&Payer::Node(who), amount - tax);
-            self.release_to(&Payer::Treasury(channel.clone()), tax);
-            if who != owner
-                && let Some(a) = self.accounts.get_mut(&who)
-            {
-                a.reputation.credit(cx.hlc.ms, milli, &tags);
+                tags.into_iter().filter(|t| skills.get(&who).is_some_and(|s| s.contains(t))).collect();
+            let tax = policy.tax(amount, bps);
+            ledger.release_to(&Payer::Node(who), amount - tax);
+            ledger.release_to(&Payer::Treasury(channel.clone()), tax);
+            if who != owner {
+                ledger.credit_reputation(&who, cx.hlc.ms, milli, &tags);
             }
         }
-        if let Some(ws) = workspace.and_then(|w| self.channels.get_mut(&w)) {
+        if let Some(ws) = workspace.and_then(|w| ledger.channels.get_mut(&w)) {
             ws.dissolved = Some(cx.hlc);
         }
         Ok(())
@@ -462,22 +523,60 @@ impl State {
     /// `task_delete` for team tasks: by the owner, any status but deleted;
     /// refunds the remaining escrow (none once completed) and dissolves a
     /// workspace.
-    pub(crate) fn team_delete(&mut self, cx: Ctx<'_>, id: TaskId) -> Result<(), Reject> {
+    pub(crate) fn team_delete(&mut self, cx: Ctx<'_>, id: TaskId, ledger: &mut Ledger) -> Result<(), Reject> {
         let t = self.live_team(cx, id)?;
         if t.owner != cx.author {
             return Err(Reject::NotOwner { task: id });
         }
         let refund = t.escrow;
         let workspace = t.workspace.clone();
-        self.release_to(&Payer::Node(cx.author), refund);
+        ledger.release_to(&Payer::Node(cx.author), refund);
         if let Some(t) = self.team_mut(&id) {
             t.escrow = 0;
             t.status = TeamStatus::Deleted;
             t.updated = cx.hlc;
         }
-        if let Some(ws) = workspace.and_then(|w| self.channels.get_mut(&w)) {
+        if let Some(ws) = workspace.and_then(|w| ledger.channels.get_mut(&w)) {
             ws.dissolved = Some(cx.hlc);
         }
         Ok(())
+    }
+
+    /// The team tasks part of the canonical state encoding, in id order.
+    pub(crate) fn encode_canonical(&self, w: &mut Writer) {
+        w.u64(self.0.len() as u64);
+        for (id, t) in &self.0 {
+            w.raw(&id.0).str(&t.channel).raw(&t.owner.0);
+            w.str(&t.title).str(&t.description);
+            w.u64(t.subtasks.len() as u64);
+            for s in &t.subtasks {
+                w.str(&s.title).str(&s.description);
+                list(w, &s.required_skills);
+                w.u64(s.reward);
+                opt_node(w, s.assignee.as_ref());
+                w.u8(s.done as u8);
+            }
+            w.u64(t.coordinator_bonus).u8(t.max_team_size);
+            opt_node(w, t.coordinator.as_ref());
+            w.u64(t.members.len() as u64);
+            for m in &t.members {
+                w.raw(&m.0);
+            }
+            w.u64(t.applicants.len() as u64);
+            for (n, m) in &t.applicants {
+                w.raw(&n.0).u16(*m);
+            }
+            w.u8(t.status as u8).u64(t.escrow);
+            match &t.workspace {
+                None => {
+                    w.u8(0);
+                }
+                Some(ws) => {
+                    w.u8(1).str(ws);
+                }
+            }
+            hlc(w, t.created);
+            hlc(w, t.updated);
+        }
     }
 }

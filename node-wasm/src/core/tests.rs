@@ -135,7 +135,7 @@ fn mint_on_first_op_gives_1000_sp_once() {
     w.rejected(&b.op(T0 + 1, "dev", channel("again")));
     w.applied(&b.op(T0 + 2, "dev", OpBody::ChannelSubscribe));
     assert_eq!(w.balance(&b), INITIAL_SP);
-    assert_eq!(w.r.state().minted, 2 * INITIAL_SP);
+    assert_eq!(w.r.state().ledger.minted, 2 * INITIAL_SP);
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn task_create_escrows_reward_from_creator() {
     w.applied(&t);
     assert_eq!(w.balance(&a), 875);
     assert_eq!(w.task(t.id()).escrow, 125);
-    assert_eq!(w.r.state().escrow, 125);
+    assert_eq!(w.r.state().ledger.escrow, 125);
 }
 
 #[test]
@@ -176,7 +176,7 @@ fn complete_pays_reward_minus_tax_and_tax_to_treasury() {
         assert_eq!(w.balance(&a), INITIAL_SP - reward);
         assert_eq!(w.r.state().treasury("dev"), expect_tax);
         assert_eq!(w.task(t.id()).status, TaskStatus::Completed);
-        assert_eq!(w.r.state().escrow, 0);
+        assert_eq!(w.r.state().ledger.escrow, 0);
     }
 }
 
@@ -220,7 +220,7 @@ fn delete_refunds_escrow() {
     w.applied(&a.op(T0 + 7, "dev", OpBody::TaskDelete { task: t.id() }));
     assert_eq!(w.balance(&a), INITIAL_SP);
     assert_eq!(w.task(t.id()).status, TaskStatus::Deleted);
-    assert_eq!(w.r.state().escrow, 0);
+    assert_eq!(w.r.state().ledger.escrow, 0);
     // Nothing more can happen to a deleted task.
     let r = w.rejected(&b.op(T0 + 8, "dev", OpBody::TaskStart { task: t.id() }));
     assert_eq!(r, Reject::TaskDeleted(t.id()));
@@ -405,7 +405,7 @@ fn completion_earns_reputation_on_total_and_each_tag() {
     w.applied(&b.op(T0 + 6, "dev", OpBody::TaskClaim { task: t.id() }));
     w.applied(&b.op(T0 + 7, "dev", OpBody::TaskStart { task: t.id() }));
     w.applied(&b.op(T0 + 8, "dev", OpBody::TaskComplete { task: t.id() }));
-    let rep = &w.r.state().accounts[&b.id()].reputation;
+    let rep = &w.r.state().ledger.accounts[&b.id()].reputation;
     assert_eq!(rep.total, 10 * MILLI);
     assert_eq!(rep.tags["rust"], 10 * MILLI);
     assert_eq!(rep.tags["wasm"], 10 * MILLI);
@@ -420,7 +420,7 @@ fn self_completion_earns_no_reputation() {
     w.applied(&a.op(T0 + 6, "dev", OpBody::TaskClaim { task: t.id() }));
     w.applied(&a.op(T0 + 7, "dev", OpBody::TaskStart { task: t.id() }));
     w.applied(&a.op(T0 + 8, "dev", OpBody::TaskComplete { task: t.id() }));
-    let rep = &w.r.state().accounts[&a.id()].reputation;
+    let rep = &w.r.state().ledger.accounts[&a.id()].reputation;
     assert_eq!(rep.total, 0);
     assert!(rep.tags.is_empty());
     // SP still move: 10 out of escrow, 1 SP tax to the treasury.
@@ -441,11 +441,11 @@ fn reputation_decays_by_op_time_in_the_fold() {
     done(&mut w, &mut a, &mut b, T0 + 10);
     // One day later the first 10 points read 9.9, then +10.
     done(&mut w, &mut a, &mut b, T0 + DAY_MS + 10);
-    let rep = &w.r.state().accounts[&b.id()].reputation;
+    let rep = &w.r.state().ledger.accounts[&b.id()].reputation;
     assert_eq!(rep.total, 9_900 + 10_000);
     // 100 days later (lazily, at the next touch).
     done(&mut w, &mut a, &mut b, T0 + 101 * DAY_MS + 10);
-    let rep = &w.r.state().accounts[&b.id()].reputation;
+    let rep = &w.r.state().ledger.accounts[&b.id()].reputation;
     let decayed = crate::core::reputation::decay(19_900, 100);
     assert_eq!(rep.total, decayed + 10_000);
     assert_eq!(rep.tags["rust"], decayed + 10_000);
@@ -457,7 +457,7 @@ fn reputation_decays_by_op_time_in_the_fold() {
 fn channel_create_subscribe_unsubscribe() {
     let (mut a, mut b) = (Author::new(1), Author::new(2));
     let mut w = dev_world(&mut a, &mut b);
-    let ch = &w.r.state().channels["dev"];
+    let ch = &w.r.state().ledger.channels["dev"];
     assert_eq!(ch.steward, Some(a.id()));
     assert!(ch.members.contains(&a.id()) && ch.members.contains(&b.id()));
     assert_eq!(w.rejected(&b.op(T0 + 2, "dev", channel("x"))).code(), "channel_exists");
@@ -484,7 +484,7 @@ fn ops_travel_on_global_because_an_authors_chain_spans_channels() {
     assert_eq!(w.feed(&claim), Some(OpOutcome::Pending));
     w.feed(&sub);
     assert_eq!(w.r.outcome(&claim.id()), Some(OpOutcome::Applied));
-    assert_eq!(crate::core::op::OPS_TOPIC, "global");
+    assert_eq!(crate::pubsub::message::GLOBAL_TOPIC, "global:ops");
 }
 
 // ---- auctions ------------------------------------------------------------
@@ -559,7 +559,7 @@ fn auction_close_awards_by_score_and_escrows_from_creator() {
     w.applied(&c.op(T0 + 1002, "dev", OpBody::TaskStart { task: t }));
     w.applied(&c.op(T0 + 1003, "dev", OpBody::TaskComplete { task: t }));
     assert_eq!(w.balance(&c), INITIAL_SP + 78);
-    assert_eq!(w.r.state().accounts[&c.id()].reputation.tags["rust"], 10 * MILLI);
+    assert_eq!(w.r.state().ledger.accounts[&c.id()].reputation.tags["rust"], 10 * MILLI);
 }
 
 #[test]
@@ -647,7 +647,7 @@ fn equivocation_is_detected_and_later_ops_have_no_effect() {
     assert_eq!(w.r.outcome(&fork.id()), Some(OpOutcome::Excluded { seq }));
     assert_eq!(w.balance(&a), INITIAL_SP);
     assert!(!w.r.state().tasks.contains_key(&t.id()));
-    assert!(w.r.state().channels.contains_key("dev"));
+    assert!(w.r.state().ledger.channels.contains_key("dev"));
     let later = a.op(T0 + 6, "dev", new_task("later", 1, &[]));
     // Not even stored: it could have no effect and the evidence is held.
     assert_eq!(w.r.receive_verified(later.clone(), u64::MAX / 2), Received::Dropped);
@@ -710,7 +710,7 @@ fn op_too_far_in_the_future_is_held_back_until_time_catches_up() {
     let mut r = Replica::new();
     assert_eq!(r.receive(c.bytes(), now).unwrap(), Received::Held);
     assert_eq!(r.outcome(&c.id()), Some(OpOutcome::Held));
-    assert!(!r.state().channels.contains_key("dev"));
+    assert!(!r.state().ledger.channels.contains_key("dev"));
     assert_eq!(r.receive(c.bytes(), now).unwrap(), Received::Duplicate);
     assert_eq!(r.tick(now), 0);
     assert_eq!(r.tick(now + 1), 1);
@@ -1023,7 +1023,7 @@ fn sp_is_conserved_and_never_negative_under_random_histories() {
             r.receive_verified(op, u64::MAX / 2);
             let s = r.state();
             assert!(s.sp_conserved());
-            assert_eq!(s.minted, s.accounts.len() as u64 * INITIAL_SP);
+            assert_eq!(s.ledger.minted, s.ledger.accounts.len() as u64 * INITIAL_SP);
         }
     }
 }
@@ -1073,7 +1073,7 @@ fn vote_reputation_hook_adds_one_point_to_total_only() {
     let v = Author::new(9).id();
     s.credit_public_vote(v, Hlc::new(T0, 0));
     s.credit_public_vote(v, Hlc::new(T0 + DAY_MS, 0));
-    let rep = &s.accounts[&v].reputation;
+    let rep = &s.ledger.accounts[&v].reputation;
     assert_eq!(rep.total, 990 + 1000);
     assert!(rep.tags.is_empty());
 }
@@ -1157,7 +1157,7 @@ fn team_task_full_flow_assigns_pays_and_dissolves_workspace() {
     assert_eq!(team.subtasks[1].assignee, Some(dave.id()));
     let ws = workspace_name(&id);
     assert_eq!(team.workspace.as_deref(), Some(ws.as_str()));
-    let ch = &w.r.state().channels[&ws];
+    let ch = &w.r.state().ledger.channels[&ws];
     assert_eq!(ch.members.len(), 3);
     assert!(ch.dissolved.is_none());
     let r = w.rejected(&dave.op(T0 + 19, "dev", OpBody::SubTaskComplete { task: id, index: 0 }));
@@ -1174,8 +1174,8 @@ fn team_task_full_flow_assigns_pays_and_dissolves_workspace() {
     assert_eq!(w.balance(&dave), INITIAL_SP + 49);
     assert_eq!(w.balance(&bob), INITIAL_SP + 19);
     assert_eq!(w.r.state().treasury("dev"), 2 + 1 + 1);
-    assert!(w.r.state().channels[&ws].dissolved.is_some());
-    assert_eq!(w.r.state().accounts[&carol.id()].reputation.tags["rust"], 10 * MILLI);
+    assert!(w.r.state().ledger.channels[&ws].dissolved.is_some());
+    assert_eq!(w.r.state().ledger.accounts[&carol.id()].reputation.tags["rust"], 10 * MILLI);
     assert_eq!(w.rejected(&eve.op(T0 + 23, &ws, OpBody::ChannelSubscribe)).code(), "channel_dissolved");
     let r = w.rejected(&carol.op(T0 + 24, "dev", OpBody::SubTaskComplete { task: id, index: 0 }));
     assert_eq!(r.code(), "team_not_in_progress");
@@ -1208,7 +1208,7 @@ fn subtask_reputation_matching_skills() {
     w.applied(&carol.op(T0 + 8, "dev", OpBody::TeamApply { task: id }));
     w.applied(&bob.op(T0 + 9, "dev", OpBody::TeamAccept { task: id, applicant: carol.id() }));
     w.applied(&carol.op(T0 + 10, "dev", OpBody::SubTaskComplete { task: id, index: 0 }));
-    let tags = &w.r.state().accounts[&carol.id()].reputation.tags;
+    let tags = &w.r.state().ledger.accounts[&carol.id()].reputation.tags;
     assert_eq!(tags.get("rust"), Some(&(10 * MILLI)));
     assert_eq!(tags.get("d3.js"), None, "no reputation for a skill carol does not have");
 }
@@ -1272,7 +1272,7 @@ fn team_delete_refunds_remaining_escrow() {
     assert_eq!(w.rejected(&b.op(T0 + 6, "dev", OpBody::TaskDelete { task: t.id() })).code(), "not_owner");
     w.applied(&a.op(T0 + 7, "dev", OpBody::TaskDelete { task: t.id() }));
     assert_eq!(w.balance(&a), INITIAL_SP);
-    assert_eq!(w.r.state().escrow, 0);
+    assert_eq!(w.r.state().ledger.escrow, 0);
 }
 
 #[test]

@@ -14,12 +14,13 @@
 //! that task lists the tool.
 
 use crate::codec::Writer;
+use crate::core::common::{Channel, Ctx, TaskStatus, hlc, is_blank};
 use crate::core::hlc::Hlc;
+use crate::core::ledger::Ledger;
 use crate::core::op::{GLOBAL_CHANNEL, NewTool, SealedKey, SealedSecret, TaskId, ToolType};
 use crate::core::reject::Reject;
 use crate::core::reputation::DAY_MS;
-use crate::core::state::{Ctx, State, TaskStatus, hlc};
-use crate::core::tasks::is_blank;
+use crate::core::tasks::Task;
 use crate::identity::{Identity, NodeId};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -124,15 +125,23 @@ pub fn seal_tool_secret<R: rand_core::CryptoRngCore>(
     Some(SealedSecret { nonce, ciphertext, recipients: sealed })
 }
 
+/// What the local tool functions read of the state. `State` implements it;
+/// taking it as a trait keeps this layer below the state.
+pub trait ToolReader {
+    fn tool_state(&self) -> &Tools;
+    fn tool_task(&self, id: &TaskId) -> Option<&Task>;
+    fn tool_channel(&self, name: &str) -> Option<&Channel>;
+}
+
 /// The members of `channel` (every identity with a key, for `global`) that
 /// have published an X25519 key, with that key: whom a proposer can seal a
 /// tool's credential to.
-pub fn sealable_recipients(state: &State, channel: &str) -> Vec<(NodeId, [u8; 32])> {
-    let keys = &state.tools.keys;
+pub fn sealable_recipients(state: &impl ToolReader, channel: &str) -> Vec<(NodeId, [u8; 32])> {
+    let keys = &state.tool_state().keys;
     if channel == GLOBAL_CHANNEL {
         return keys.iter().map(|(n, k)| (*n, *k)).collect();
     }
-    let Some(ch) = state.channels.get(channel) else {
+    let Some(ch) = state.tool_channel(channel) else {
         return Vec::new();
     };
     ch.members.iter().filter_map(|n| keys.get(n).map(|k| (*n, *k))).collect()
@@ -140,13 +149,18 @@ pub fn sealable_recipients(state: &State, channel: &str) -> Vec<(NodeId, [u8; 32
 
 /// Rule `tool_access` (local): the three layers, then decryption with this
 /// node's X25519 key. Never changes state, never publishes anything.
-pub fn open_tool_secret(state: &State, identity: &Identity, tool_id: &str, task: TaskId) -> Result<String, Reject> {
-    let tool = state.tools.tools.get(tool_id).ok_or_else(|| Reject::NoSuchTool(tool_id.to_owned()))?;
+pub fn open_tool_secret(
+    state: &impl ToolReader,
+    identity: &Identity,
+    tool_id: &str,
+    task: TaskId,
+) -> Result<String, Reject> {
+    let tool = state.tool_state().tools.get(tool_id).ok_or_else(|| Reject::NoSuchTool(tool_id.to_owned()))?;
     if tool.status != ToolStatus::Active {
         return Err(Reject::ToolInactive { tool: tool_id.to_owned(), status: tool.status.name() });
     }
     let me = identity.node_id();
-    let t = state.tasks.get(&task).ok_or(Reject::NoSuchTask(task))?;
+    let t = state.tool_task(&task).ok_or(Reject::NoSuchTask(task))?;
     if t.channel != tool.channel {
         return Err(Reject::WrongChannel { task, channel: t.channel.clone() });
     }
@@ -178,13 +192,13 @@ pub fn open_tool_secret(state: &State, identity: &Identity, tool_id: &str, task:
     String::from_utf8(plain).map_err(|_| fail())
 }
 
-impl State {
+impl Tools {
     /// Rule `key_publish`: records (or replaces) the author's X25519 public key.
     pub(crate) fn key_publish(&mut self, cx: Ctx<'_>, x25519: [u8; 32]) -> Result<(), Reject> {
         if x25519 == [0; 32] {
             return Err(Reject::BadKey);
         }
-        self.tools.keys.insert(cx.author, x25519);
+        self.keys.insert(cx.author, x25519);
         Ok(())
     }
 
@@ -192,8 +206,8 @@ impl State {
     /// is active, and its upkeep is due (`paid_until_ms` ≤ op time). The
     /// treasury pays `monthly_cost_sp` for another period; if it cannot, the
     /// tool becomes `inactive_funding_issue`.
-    pub(crate) fn tool_upkeep(&mut self, cx: Ctx<'_>, tool_id: &str) -> Result<(), Reject> {
-        let tool = self.tools.tools.get(tool_id).ok_or_else(|| Reject::NoSuchTool(tool_id.to_owned()))?;
+    pub(crate) fn tool_upkeep(&mut self, cx: Ctx<'_>, tool_id: &str, ledger: &mut Ledger) -> Result<(), Reject> {
+        let tool = self.tools.get(tool_id).ok_or_else(|| Reject::NoSuchTool(tool_id.to_owned()))?;
         if tool.channel != cx.channel {
             return Err(Reject::ToolWrongChannel { tool: tool_id.to_owned(), channel: tool.channel.clone() });
         }
@@ -204,8 +218,8 @@ impl State {
             return Err(Reject::UpkeepNotDue { tool: tool_id.to_owned(), due_ms: tool.paid_until_ms });
         }
         let cost = tool.monthly_cost_sp;
-        let paid = self.pay_upkeep(cx.channel, cost);
-        if let Some(t) = self.tools.tools.get_mut(tool_id) {
+        let paid = self.pay_upkeep(ledger, cx.channel, cost);
+        if let Some(t) = self.tools.get_mut(tool_id) {
             if paid {
                 t.paid_until_ms = t.paid_until_ms.saturating_add(UPKEEP_PERIOD_MS);
             } else {
@@ -216,29 +230,31 @@ impl State {
         Ok(())
     }
 
-    /// Takes `cost` from a channel treasury; false (nothing taken) if short.
-    fn pay_upkeep(&mut self, channel: &str, cost: u64) -> bool {
-        let Some(ch) = self.channels.get_mut(channel) else {
-            return false;
-        };
-        if ch.treasury < cost {
+    /// Takes `cost` from a channel treasury (it leaves the economy, counted
+    /// in `spent`); false (nothing taken) if short.
+    fn pay_upkeep(&mut self, ledger: &mut Ledger, channel: &str, cost: u64) -> bool {
+        if !ledger.spend_treasury(channel, cost) {
             return false;
         }
-        ch.treasury -= cost;
-        self.tools.spent = self.tools.spent.saturating_add(cost);
+        self.spent = self.spent.saturating_add(cost);
         true
     }
 
     /// Command `acquire_common_tool`.
-    pub(crate) fn acquire_common_tool(&mut self, cx: Ctx<'_>, t: &NewTool) -> Result<String, String> {
-        let ch = self.channels.get(&t.channel).ok_or_else(|| format!("channel {} does not exist", t.channel))?;
-        if ch.dissolved.is_some() {
+    pub(crate) fn acquire_common_tool(
+        &mut self,
+        cx: Ctx<'_>,
+        t: &NewTool,
+        ledger: &mut Ledger,
+    ) -> Result<String, String> {
+        let ch = ledger.channels.get(&t.channel).ok_or_else(|| format!("channel {} does not exist", t.channel))?;
+        if ch.is_closed() {
             return Err(format!("channel {} is archived", t.channel));
         }
         if t.tool_id.is_empty() || is_blank(&t.tool_id) {
             return Err("the tool id is empty".to_owned());
         }
-        if self.tools.tools.contains_key(&t.tool_id) {
+        if self.tools.contains_key(&t.tool_id) {
             return Err(format!("tool {} already exists", t.tool_id));
         }
         if t.tool_type == ToolType::Webhook && t.webhook_url.is_empty() {
@@ -252,7 +268,7 @@ impl State {
             if !seen.insert(k.recipient) {
                 return Err(format!("recipient {}… is listed twice", k.recipient.short()));
             }
-            if !self.tools.keys.contains_key(&k.recipient) {
+            if !self.keys.contains_key(&k.recipient) {
                 return Err(format!("recipient {}… has not published an X25519 key", k.recipient.short()));
             }
             if t.channel != GLOBAL_CHANNEL && !ch.members.contains(&k.recipient) {
@@ -265,8 +281,8 @@ impl State {
                 t.channel, ch.treasury, t.monthly_cost_sp
             ));
         }
-        self.pay_upkeep(&t.channel, t.monthly_cost_sp);
-        self.tools.tools.insert(
+        self.pay_upkeep(ledger, &t.channel, t.monthly_cost_sp);
+        self.tools.insert(
             t.tool_id.clone(),
             CommonTool {
                 tool_id: t.tool_id.clone(),
@@ -286,7 +302,7 @@ impl State {
     }
 
     fn tool_in(&self, channel: &str, tool_id: &str) -> Result<&CommonTool, String> {
-        let t = self.tools.tools.get(tool_id).ok_or_else(|| format!("tool {tool_id} does not exist"))?;
+        let t = self.tools.get(tool_id).ok_or_else(|| format!("tool {tool_id} does not exist"))?;
         if t.channel != channel {
             return Err(format!("tool {tool_id} belongs to channel {}", t.channel));
         }
@@ -305,7 +321,7 @@ impl State {
             return Ok(format!("tool {tool_id} was already deprecated"));
         }
         let previous = t.status.name();
-        if let Some(t) = self.tools.tools.get_mut(tool_id) {
+        if let Some(t) = self.tools.get_mut(tool_id) {
             t.status = ToolStatus::Deprecated;
             t.changed = cx.hlc;
         }
@@ -319,41 +335,42 @@ impl State {
         cx: Ctx<'_>,
         channel: &str,
         tool_id: &str,
+        ledger: &mut Ledger,
     ) -> Result<String, String> {
         let t = self.tool_in(channel, tool_id)?;
         if t.status != ToolStatus::InactiveFundingIssue {
             return Err(format!("tool {tool_id} is {}, not inactive_funding_issue", t.status.name()));
         }
         let cost = t.monthly_cost_sp;
-        if !self.pay_upkeep(channel, cost) {
+        if !self.pay_upkeep(ledger, channel, cost) {
             return Err(format!("the treasury of channel {channel} cannot pay {cost} SP"));
         }
-        if let Some(t) = self.tools.tools.get_mut(tool_id) {
+        if let Some(t) = self.tools.get_mut(tool_id) {
             t.status = ToolStatus::Active;
             t.paid_until_ms = cx.hlc.ms.saturating_add(UPKEEP_PERIOD_MS);
             t.changed = cx.hlc;
         }
         Ok(format!("tool {tool_id} reactivated; {cost} SP paid"))
     }
-}
 
-/// The tools part of the canonical state encoding.
-pub(crate) fn encode_canonical(t: &Tools, w: &mut Writer) {
-    w.u64(t.spent).u64(t.keys.len() as u64);
-    for (n, k) in &t.keys {
-        w.raw(&n.0).raw(k);
-    }
-    w.u64(t.tools.len() as u64);
-    for (id, tool) in &t.tools {
-        w.str(id).str(&tool.tool_id).str(&tool.channel).str(&tool.description);
-        w.u8(tool.tool_type as u8).str(&tool.webhook_url).u64(tool.monthly_cost_sp).u8(tool.status as u8);
-        hlc(w, tool.acquired);
-        w.u64(tool.paid_until_ms);
-        let s = &tool.secret;
-        w.raw(&s.nonce).bytes(&s.ciphertext).u64(s.recipients.len() as u64);
-        for k in &s.recipients {
-            w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+    /// The tools part of the canonical state encoding.
+    pub(crate) fn encode_canonical(&self, w: &mut Writer) {
+        w.u64(self.spent).u64(self.keys.len() as u64);
+        for (n, k) in &self.keys {
+            w.raw(&n.0).raw(k);
         }
-        hlc(w, tool.changed);
+        w.u64(self.tools.len() as u64);
+        for (id, tool) in &self.tools {
+            w.str(id).str(&tool.tool_id).str(&tool.channel).str(&tool.description);
+            w.u8(tool.tool_type as u8).str(&tool.webhook_url).u64(tool.monthly_cost_sp).u8(tool.status as u8);
+            hlc(w, tool.acquired);
+            w.u64(tool.paid_until_ms);
+            let s = &tool.secret;
+            w.raw(&s.nonce).bytes(&s.ciphertext).u64(s.recipients.len() as u64);
+            for k in &s.recipients {
+                w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+            }
+            hlc(w, tool.changed);
+        }
     }
 }

@@ -308,7 +308,8 @@ fn dry_run_shows_changed_tallies_without_activating() {
     assert_eq!(dry.current, ModuleHash::BUILTIN);
     assert_eq!(dry.changes.len(), 1);
     let st = w.r.state();
-    let (ra, rc) = (st.accounts[&authors[0].id()].reputation.total, st.accounts[&authors[2].id()].reputation.total);
+    let (ra, rc) =
+        (st.ledger.accounts[&authors[0].id()].reputation.total, st.ledger.accounts[&authors[2].id()].reputation.total);
     let builtin = |m: u64| crate::core::governance::vote_weight_milli(&rep_total(m), &[]).0;
     let quad = |m: u64| 1000 + (m * 1000).isqrt();
     let show = crate::core::governance::display_milli;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::economy;
 use super::upgrade::*;
-use super::upgrades::{PolicyResult, StoredModule, Upgrades};
+use super::upgrades::{CompiledModules, PolicyResult, StoredModule, Upgrades};
 
 fn wasm(wat_text: &str) -> Vec<u8> {
     wat::parse_str(wat_text).expect("test WAT parses")
@@ -61,8 +61,9 @@ fn infinite_loop_runs_out_of_fuel_and_falls_back() {
     assert!(matches!(m.tax(1000, 500), Err(CallFault::Trap(_))));
     let (mut u, hash) = with_module(&bytes);
     u.policies.activate(Policy::Tax, hash.0);
+    let modules = CompiledModules::default();
     for _ in 0..2 {
-        let r = u.tax(1000, 500);
+        let r = u.view(&modules).tax(1000, 500);
         assert_eq!(r, PolicyResult { value: economy::tax(1000, 500), fault: Some(hash) });
         u.policies.record_fallback(hash);
     }
@@ -133,15 +134,19 @@ fn trap_in_start_is_refused_and_divide_by_zero_falls_back() {
 #[test]
 fn activation_and_rollback_switch_the_policy() {
     let (mut u, hash) = with_module(&wasm(QUADRATIC));
-    assert_eq!(u.vote_weight(4_000, 0, false, 2321).value, 2321);
+    let modules = CompiledModules::default();
+    assert_eq!(u.view(&modules).vote_weight(4_000, 0, false, 2321).value, 2321);
     u.policies.activate(Policy::VoteWeight, hash.0);
-    assert_eq!(u.vote_weight(4_000, 0, false, 2321), PolicyResult { value: 3000, fault: None });
+    assert_eq!(u.view(&modules).vote_weight(4_000, 0, false, 2321), PolicyResult { value: 3000, fault: None });
     u.policies.activate(Policy::VoteWeight, BUILTIN);
-    assert_eq!(u.vote_weight(4_000, 0, false, 2321).value, 2321);
+    assert_eq!(u.view(&modules).vote_weight(4_000, 0, false, 2321).value, 2321);
     assert!(u.policies.active.is_empty() && u.policies.fallbacks.is_empty());
     // An active module that is absent on this node falls back.
     u.policies.activate(Policy::VoteWeight, [9; 32]);
-    assert_eq!(u.vote_weight(1, 1, true, 77), PolicyResult { value: 77, fault: Some(ModuleHash([9; 32])) });
+    assert_eq!(
+        u.view(&modules).vote_weight(1, 1, true, 77),
+        PolicyResult { value: 77, fault: Some(ModuleHash([9; 32])) }
+    );
 }
 
 #[test]
@@ -149,10 +154,15 @@ fn cold_and_warm_caches_agree() {
     let bytes = wasm(QUADRATIC);
     let (mut warm, hash) = with_module(&bytes);
     warm.policies.activate(Policy::VoteWeight, hash.0);
+    let warm_cache = CompiledModules::default();
     for total in [0u64, 1, 999, 1000, 12_345, 1 << 40] {
         let (mut cold, _) = with_module(&bytes);
         cold.policies.activate(Policy::VoteWeight, hash.0);
-        assert_eq!(warm.vote_weight(total, 0, false, 1), cold.vote_weight(total, 0, false, 1));
+        let cold_cache = CompiledModules::default();
+        assert_eq!(
+            warm.view(&warm_cache).vote_weight(total, 0, false, 1),
+            cold.view(&cold_cache).vote_weight(total, 0, false, 1)
+        );
     }
 }
 

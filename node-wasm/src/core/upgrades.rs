@@ -7,6 +7,12 @@
 //! Everything here is a pure function of the ops folded so far: whether a
 //! module is present, loadable and what it returns depends only on bytes that
 //! every replica holds at the same op position.
+//!
+//! This layer sits just above the ledger and below every rule that calls a
+//! policy (tasks, auctions, teams, governance), which receive a
+//! [`PolicyHooks`] (fold: faults are counted) or a [`PolicyView`] (read-only).
+//! The compiled-module cache ([`CompiledModules`]) is not state: it belongs to
+//! whoever folds (the replica's fold) and is passed in.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,13 +20,12 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Writer;
-use crate::core::governance::Tally;
+use crate::core::common::{Ctx, hlc};
 use crate::core::hlc::Hlc;
 use crate::core::op::OpId;
 use crate::core::reject::Reject;
-use crate::core::state::{Ctx, State, TaskStatus};
 use crate::core::upgrade::{
-    self, BUILTIN, CallFault, LoadError, ModuleCache, ModuleHash, Policies, Policy, PolicyModule, module_hash,
+    self, BUILTIN, CallFault, LoadError, ModuleCache, ModuleHash, Policies, Policy, PolicyModule,
 };
 use crate::identity::NodeId;
 
@@ -66,20 +71,24 @@ pub struct Activation {
     pub at: Hlc,
 }
 
-/// The compiled-module cache, shared by every copy of a state (checkpoints,
-/// dry runs). Outside equality and the hash: it never changes a result.
+/// Compiled policy modules, shared by every copy of one replica's state
+/// (checkpoints, probes). Not part of the state, its equality or its hash:
+/// compiling is a pure function of the module bytes, so a cold cache gives
+/// the same results as a warm one, only slower. Cloning shares the cache.
 #[derive(Clone, Default)]
-pub struct CacheCell(Arc<Mutex<ModuleCache>>);
+pub struct CompiledModules(Arc<Mutex<ModuleCache>>);
 
-impl PartialEq for CacheCell {
-    fn eq(&self, _: &CacheCell) -> bool {
-        true
+impl CompiledModules {
+    /// The module `hash` compiled for `policy` (`bytes` as held by the state;
+    /// `None` when the module is not assembled).
+    pub fn load(&self, bytes: Option<&[u8]>, hash: ModuleHash, policy: Policy) -> Result<PolicyModule, LoadError> {
+        self.0.lock().map_err(|_| LoadError::NotPresent).and_then(|mut c| c.get(bytes, hash, policy))
     }
 }
-impl Eq for CacheCell {}
-impl std::fmt::Debug for CacheCell {
+
+impl std::fmt::Debug for CompiledModules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CacheCell")
+        f.write_str("CompiledModules")
     }
 }
 
@@ -94,8 +103,6 @@ pub struct Upgrades {
     /// Assemblies whose bytes did not hash to the announced module.
     pub corrupt: BTreeMap<ModuleHash, u64>,
     pub history: Vec<Activation>,
-    #[serde(skip)]
-    cache: CacheCell,
 }
 
 /// A policy call's result and, if the module faulted, which module (the
@@ -106,13 +113,19 @@ pub struct PolicyResult {
     pub fault: Option<ModuleHash>,
 }
 
-impl Upgrades {
+/// The active policies, read-only: a fault is reported in the result, not
+/// counted. Used by tallies and scores, which the fold then records.
+#[derive(Clone, Copy)]
+pub struct PolicyView<'a> {
+    pub upgrades: &'a Upgrades,
+    pub modules: &'a CompiledModules,
+}
+
+impl PolicyView<'_> {
     fn module(&self, policy: Policy) -> Option<(ModuleHash, Result<PolicyModule, LoadError>)> {
-        let hash = *self.policies.active.get(&policy)?;
-        let bytes = self.modules.get(&hash).map(|m| m.bytes.as_slice());
-        let loaded =
-            self.cache.0.lock().map_err(|_| LoadError::NotPresent).and_then(|mut c| c.get(bytes, hash, policy));
-        Some((hash, loaded))
+        let hash = *self.upgrades.policies.active.get(&policy)?;
+        let bytes = self.upgrades.modules.get(&hash).map(|m| m.bytes.as_slice());
+        Some((hash, self.modules.load(bytes, hash, policy)))
     }
 
     fn run(
@@ -145,45 +158,52 @@ impl Upgrades {
     pub fn auction_score(&self, cost_bp: u64, rep_bp: u64, time_bp: u64, builtin: u64) -> PolicyResult {
         self.run(Policy::AuctionScore, builtin, |m| m.auction_score(cost_bp, rep_bp, time_bp))
     }
+}
 
+/// The active policies as the fold calls them: a fault falls back to the
+/// built-in policy and is counted in `policies.fallbacks` (in the hash), so
+/// every replica counts the same faults at the same op.
+pub struct PolicyHooks<'a> {
+    pub upgrades: &'a mut Upgrades,
+    pub modules: &'a CompiledModules,
+}
+
+impl<'a> PolicyHooks<'a> {
+    pub fn new(upgrades: &'a mut Upgrades, modules: &'a CompiledModules) -> PolicyHooks<'a> {
+        PolicyHooks { upgrades, modules }
+    }
+
+    /// The same policies, read-only.
+    pub fn view(&self) -> PolicyView<'_> {
+        PolicyView { upgrades: self.upgrades, modules: self.modules }
+    }
+
+    /// Counts the faults of calls made through [`PolicyHooks::view`].
+    pub fn record_faults(&mut self, faults: impl IntoIterator<Item = ModuleHash>) {
+        for h in faults {
+            self.upgrades.policies.record_fallback(h);
+        }
+    }
+
+    /// Tax under the active policy, fault counted.
+    pub fn tax(&mut self, reward: u64, tax_bps: u64) -> u64 {
+        let r = self.view().tax(reward, tax_bps);
+        self.record_faults(r.fault);
+        r.value
+    }
+}
+
+impl Upgrades {
     /// The active module for `policy` (all zeros when built-in).
     pub fn active(&self, policy: Policy) -> ModuleHash {
         self.policies.active.get(&policy).copied().unwrap_or(ModuleHash::BUILTIN)
     }
-}
 
-/// Canonical bytes of the upgrade state, in key order.
-pub(crate) fn encode_canonical(u: &Upgrades, w: &mut Writer) {
-    let mut p = Vec::new();
-    u.policies.encode(&mut p);
-    w.bytes(&p);
-    w.u64(u.modules.len() as u64);
-    for (h, m) in &u.modules {
-        w.raw(&h.0).u64(m.size).raw(&m.assembled_by.0);
-        crate::core::state::hlc(w, m.assembled_at);
+    /// Read-only policy calls with `modules` as the compiled-module cache.
+    pub fn view<'a>(&'a self, modules: &'a CompiledModules) -> PolicyView<'a> {
+        PolicyView { upgrades: self, modules }
     }
-    w.u64(u.pending.len() as u64);
-    for (h, by) in &u.pending {
-        w.raw(&h.0).u64(by.len() as u64);
-        for (author, pm) in by {
-            w.raw(&author.0).u16(pm.count).u64(pm.pieces.len() as u64);
-            for (i, bytes) in &pm.pieces {
-                w.u16(*i).bytes(bytes);
-            }
-        }
-    }
-    w.u64(u.corrupt.len() as u64);
-    for (h, n) in &u.corrupt {
-        w.raw(&h.0).u64(*n);
-    }
-    w.u64(u.history.len() as u64);
-    for a in &u.history {
-        w.u8(a.policy.tag()).raw(&a.module.0).raw(&a.previous.0).raw(&a.proposal.0).u64(a.execution);
-        crate::core::state::hlc(w, a.at);
-    }
-}
 
-impl State {
     /// Rule `module_piece`: stores piece `index` of `count` under
     /// (module, author). The module must not be assembled yet; an author's
     /// pieces for one module agree on `count` and are never replaced; an
@@ -202,7 +222,7 @@ impl State {
         bytes: &[u8],
     ) -> Result<(), Reject> {
         let hash = ModuleHash(module);
-        let u = &self.upgrades;
+        let u = &*self;
         if u.modules.contains_key(&hash) {
             return Err(Reject::ModulePresent(hash));
         }
@@ -219,7 +239,7 @@ impl State {
                 }
             }
         }
-        let u = &mut self.upgrades;
+        let u = self;
         let by = u.pending.entry(hash).or_default();
         let pm = by.entry(cx.author).or_insert_with(|| PendingModule { count, ..PendingModule::default() });
         pm.pieces.insert(index, bytes.to_vec());
@@ -251,173 +271,63 @@ impl State {
     /// `module` for `policy` if it is assembled and passes every load check
     /// for that policy, or restores the built-in policy for the all-zero hash
     /// (rollback; naming an earlier module also rolls back to it). A failure
-    /// changes nothing and its sentence goes to the execution log.
+    /// changes nothing and its sentence goes to the execution log, whose
+    /// next index (`execution`) the activation records.
     pub(crate) fn code_upgrade(
         &mut self,
         cx: Ctx<'_>,
         proposal: OpId,
         module: [u8; 32],
         policy: Policy,
+        execution: u64,
+        modules: &CompiledModules,
     ) -> Result<String, String> {
         let hash = ModuleHash(module);
-        let previous = self.upgrades.active(policy);
+        let previous = self.active(policy);
         let describe = |h: ModuleHash| {
             if h == ModuleHash::BUILTIN { "the built-in policy".to_owned() } else { format!("module {}…", h.short()) }
         };
         if module != BUILTIN {
-            let bytes = self.upgrades.modules.get(&hash).map(|m| m.bytes.clone());
-            let loaded = self.upgrades.cache.0.lock().map_err(|_| "module cache unavailable".to_owned())?.get(
-                bytes.as_deref().map(Vec::as_slice),
-                hash,
-                policy,
-            );
+            let bytes = self.modules.get(&hash).map(|m| m.bytes.clone());
+            let loaded = modules.load(bytes.as_deref().map(Vec::as_slice), hash, policy);
             if let Err(e) = loaded {
                 return Err(format!("{}: {} cannot be activated for {}: {e}", e.code(), describe(hash), policy.name()));
             }
         }
-        self.upgrades.policies.activate(policy, module);
-        let execution = self.gov.execution_log.len() as u64;
-        self.upgrades.history.push(Activation { policy, module: hash, previous, proposal, execution, at: cx.hlc });
+        self.policies.activate(policy, module);
+        self.history.push(Activation { policy, module: hash, previous, proposal, execution, at: cx.hlc });
         Ok(format!("{}: now {} (was {})", policy.name(), describe(hash), describe(previous)))
     }
 
-    /// Counts a policy fault seen by the fold.
-    pub(crate) fn record_policy(&mut self, r: PolicyResult) -> u64 {
-        if let Some(h) = r.fault {
-            self.upgrades.policies.record_fallback(h);
+    /// The upgrades part of the canonical state encoding, in key order.
+    pub(crate) fn encode_canonical(&self, w: &mut Writer) {
+        let mut p = Vec::new();
+        self.policies.encode(&mut p);
+        w.bytes(&p);
+        w.u64(self.modules.len() as u64);
+        for (h, m) in &self.modules {
+            w.raw(&h.0).u64(m.size).raw(&m.assembled_by.0);
+            hlc(w, m.assembled_at);
         }
-        r.value
-    }
-
-    /// Tax under the active policy, fault counted (fold only).
-    pub(crate) fn policy_tax(&mut self, reward: u64, tax_bps: u64) -> u64 {
-        let r = self.upgrades.tax(reward, tax_bps);
-        self.record_policy(r)
-    }
-
-    /// What a module would change if it were active now, without
-    /// activating it. `now_ms` is the time tallies are computed at.
-    pub fn dry_run(&self, bytes: &[u8], policy: Policy, now_ms: u64) -> DryRun {
-        let hash = ModuleHash(module_hash(bytes));
-        let mut report = DryRun {
-            module: hash,
-            policy,
-            size: bytes.len() as u64,
-            current: self.upgrades.active(policy),
-            error: None,
-            faults: 0,
-            changes: Vec::new(),
-            samples: Vec::new(),
-        };
-        if let Err(e) = PolicyModule::load(&upgrade::engine(), bytes, &hash.0, policy) {
-            report.error = Some(DryRunError { code: e.code(), message: e.to_string() });
-            return report;
-        }
-        let mut trial = self.clone();
-        trial.upgrades.cache = CacheCell::default();
-        trial.upgrades.modules.insert(
-            hash,
-            StoredModule {
-                bytes: Arc::new(bytes.to_vec()),
-                size: bytes.len() as u64,
-                assembled_by: NodeId([0; 32]),
-                assembled_at: Hlc::ZERO,
-            },
-        );
-        trial.upgrades.policies.activate(policy, hash.0);
-        match policy {
-            Policy::VoteWeight => {
-                for (id, p) in &self.gov.proposals {
-                    if p.votes.is_empty() {
-                        continue;
-                    }
-                    let (was, _) = self.tally_with_faults(p, now_ms);
-                    let (now, faults) = trial.tally_with_faults(p, now_ms);
-                    report.faults += faults.len() as u64;
-                    let fmt = |t: &Tally| {
-                        format!(
-                            "yes {} / no {} → {}",
-                            crate::core::governance::display_milli(t.yes_weight_milli),
-                            crate::core::governance::display_milli(t.no_weight_milli),
-                            t.outcome.name()
-                        )
-                    };
-                    if was != now {
-                        report.changes.push(DryRunChange {
-                            subject: id.to_text(),
-                            title: p.title.clone(),
-                            status: p.status.name().to_owned(),
-                            before: fmt(&was),
-                            after: fmt(&now),
-                        });
-                    }
-                }
-                for points in [0u64, 1, 4, 10, 100, 1000] {
-                    let rep = crate::core::reputation::Reputation { total: points * 1000, ..Default::default() };
-                    let (b, _) = crate::core::governance::vote_weight_milli(&rep, &[]);
-                    let r = trial.upgrades.vote_weight(points * 1000, 0, false, b);
-                    report.faults += u64::from(r.fault.is_some());
-                    report.samples.push(DryRunSample {
-                        input: format!("{points} reputation points"),
-                        before: crate::core::governance::display_milli(b),
-                        after: crate::core::governance::display_milli(r.value),
-                    });
-                }
-            }
-            Policy::Tax => {
-                let bps = self.params.tax_bps;
-                for t in self.tasks.values() {
-                    if t.reward == 0 || matches!(t.status, TaskStatus::Completed | TaskStatus::Deleted) {
-                        continue;
-                    }
-                    let was = self.upgrades.tax(t.reward, bps).value;
-                    let r = trial.upgrades.tax(t.reward, bps);
-                    report.faults += u64::from(r.fault.is_some());
-                    if was != r.value {
-                        report.changes.push(DryRunChange {
-                            subject: t.id.to_text(),
-                            title: t.title.clone(),
-                            status: t.status.name().to_owned(),
-                            before: format!("tax {was} SP of {}", t.reward),
-                            after: format!("tax {} SP of {}", r.value, t.reward),
-                        });
-                    }
-                }
-                for reward in [1u64, 10, 30, 100, 1000, 10_000] {
-                    let r = trial.upgrades.tax(reward, bps);
-                    report.faults += u64::from(r.fault.is_some());
-                    report.samples.push(DryRunSample {
-                        input: format!("reward {reward} SP"),
-                        before: self.upgrades.tax(reward, bps).value.to_string(),
-                        after: r.value.to_string(),
-                    });
-                }
-            }
-            Policy::AuctionScore => {
-                for t in self.tasks.values() {
-                    let Some(a) = t.auction.as_ref() else { continue };
-                    if t.status != TaskStatus::AuctionOpen || a.bids.is_empty() {
-                        continue;
-                    }
-                    let (was, _) = self.auction_winner(t, now_ms);
-                    let (now, faults) = trial.auction_winner(t, now_ms);
-                    report.faults += faults.len() as u64;
-                    if was != now {
-                        let who = |w: Option<(NodeId, u64)>| {
-                            w.map_or("no winner".to_owned(), |(n, s)| format!("winner {}… (score {s})", n.short()))
-                        };
-                        report.changes.push(DryRunChange {
-                            subject: t.id.to_text(),
-                            title: t.title.clone(),
-                            status: t.status.name().to_owned(),
-                            before: who(was),
-                            after: who(now),
-                        });
-                    }
+        w.u64(self.pending.len() as u64);
+        for (h, by) in &self.pending {
+            w.raw(&h.0).u64(by.len() as u64);
+            for (author, pm) in by {
+                w.raw(&author.0).u16(pm.count).u64(pm.pieces.len() as u64);
+                for (i, bytes) in &pm.pieces {
+                    w.u16(*i).bytes(bytes);
                 }
             }
         }
-        report
+        w.u64(self.corrupt.len() as u64);
+        for (h, n) in &self.corrupt {
+            w.raw(&h.0).u64(*n);
+        }
+        w.u64(self.history.len() as u64);
+        for a in &self.history {
+            w.u8(a.policy.tag()).raw(&a.module.0).raw(&a.previous.0).raw(&a.proposal.0).u64(a.execution);
+            hlc(w, a.at);
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "d6082b1c5ec9f027723d8c55a2b99cb575869b5582b60976ddd9da57bf60c86b";
+pub const GOLDEN_STATE_HASH: &str = "b0d92b4ac6d1620e1cb044dfbe2903abdc2b319140708c536f7a6dc49b43bf6d";
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -507,7 +507,9 @@ impl SynapseNode {
         let recipients: Result<Vec<(NodeId, [u8; 32])>, String> = self.ledger.with_state(|st| {
             let ids: Vec<NodeId> = match &spec.recipients {
                 Some(r) => r.clone(),
-                None => st.channels.get(&channel).map(|c| c.members.iter().copied().collect()).unwrap_or_default(),
+                None => {
+                    st.ledger.channels.get(&channel).map(|c| c.members.iter().copied().collect()).unwrap_or_default()
+                }
             };
             ids.into_iter()
                 .map(|id| {

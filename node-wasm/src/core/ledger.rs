@@ -1,0 +1,194 @@
+//! The SP ledger, the bottom layer of the state: accounts (balance,
+//! reputation), the channels that hold treasuries, the escrow held for tasks
+//! and the total ever minted. Every rule that moves SP moves it through the
+//! functions here, so conservation (`State::sp_conserved`) has one place to
+//! be right in.
+//!
+//! The ledger knows nothing of tasks or proposals: a rule above it says who
+//! pays ([`Payer`]) and how much.
+
+use crate::codec::Writer;
+use crate::core::common::{Channel, hlc, list, nodes, opt_hlc, opt_node};
+use crate::core::economy::Params;
+use crate::core::hlc::Hlc;
+use crate::core::op::GLOBAL_CHANNEL;
+use crate::core::reject::{Payer, Reject};
+use crate::core::reputation::Reputation;
+use crate::identity::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One identity's ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Spendable SP.
+    pub balance: u64,
+    pub reputation: Reputation,
+    /// Time of the first op folded for this identity (when it was minted).
+    pub joined: Hlc,
+}
+
+/// Accounts, channels (with their treasuries), escrow and minted SP.
+/// Serialized flat into the state's JSON (`accounts`, `channels`, `minted`,
+/// `escrow` as before the layers existed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub accounts: BTreeMap<NodeId, Account>,
+    pub channels: BTreeMap<String, Channel>,
+    /// All SP ever minted.
+    pub minted: u64,
+    /// Sum of every task's escrow (kept for the conservation check).
+    pub escrow: u64,
+}
+
+impl Ledger {
+    /// The ledger before any op: no accounts, only the `global` channel.
+    pub fn genesis() -> Ledger {
+        Ledger {
+            accounts: BTreeMap::new(),
+            channels: BTreeMap::from([(
+                GLOBAL_CHANNEL.to_owned(),
+                Channel::new(None, "network-wide channel".to_owned(), Hlc::ZERO),
+            )]),
+            minted: 0,
+            escrow: 0,
+        }
+    }
+
+    /// Rule `mint_on_first_op`: `initial_sp` (config) for each identity, once.
+    pub fn mint_if_new(&mut self, author: NodeId, at: Hlc, initial_sp: u64) {
+        if self.accounts.contains_key(&author) {
+            return;
+        }
+        self.minted = self.minted.saturating_add(initial_sp);
+        self.accounts.insert(author, Account { balance: initial_sp, reputation: Reputation::new(at.ms), joined: at });
+    }
+
+    /// Rule `vote_reputation`, +1 point (config) to the voter's `_total` for
+    /// its first public vote on a proposal, folded at `at` (no tag credit).
+    pub fn credit_public_vote(&mut self, voter: NodeId, at: Hlc, params: &Params) {
+        self.mint_if_new(voter, at, params.initial_sp);
+        self.credit_reputation(&voter, at.ms, params.vote_reputation_milli, &[]);
+    }
+
+    /// Adds reputation to `who` (to `_total` and to each of `tags`).
+    pub fn credit_reputation(&mut self, who: &NodeId, at_ms: u64, milli: u64, tags: &[String]) {
+        if let Some(a) = self.accounts.get_mut(who) {
+            a.reputation.credit(at_ms, milli, tags);
+        }
+    }
+
+    pub fn balance(&self, node: &NodeId) -> u64 {
+        self.accounts.get(node).map_or(0, |a| a.balance)
+    }
+
+    pub fn treasury(&self, channel: &str) -> u64 {
+        self.channels.get(channel).map_or(0, |c| c.treasury)
+    }
+
+    /// A channel that must exist for the op to do anything.
+    pub fn channel(&self, name: &str) -> Result<&Channel, Reject> {
+        self.channels.get(name).ok_or_else(|| Reject::NoSuchChannel(name.to_owned()))
+    }
+
+    /// What `payer` can spend.
+    pub fn funds(&self, payer: &Payer) -> u64 {
+        match payer {
+            Payer::Node(n) => self.balance(n),
+            Payer::Treasury(c) => self.treasury(c),
+        }
+    }
+
+    /// Checks that `payer` can spend `amount` (rule `no_overspend`).
+    pub fn check_funds(&self, payer: &Payer, amount: u64) -> Result<(), Reject> {
+        let has = self.funds(payer);
+        if has < amount {
+            return Err(Reject::InsufficientFunds { payer: payer.clone(), has, needs: amount });
+        }
+        Ok(())
+    }
+
+    /// Moves `amount` from `payer` into escrow. Callers check funds first;
+    /// this never underflows because it saturates only in the impossible case.
+    pub fn escrow_from(&mut self, payer: &Payer, amount: u64) {
+        match payer {
+            Payer::Node(n) => {
+                if let Some(a) = self.accounts.get_mut(n) {
+                    a.balance -= amount.min(a.balance);
+                }
+            }
+            Payer::Treasury(c) => {
+                if let Some(ch) = self.channels.get_mut(c) {
+                    ch.treasury -= amount.min(ch.treasury);
+                }
+            }
+        }
+        self.escrow += amount;
+    }
+
+    /// Pays `amount` out of escrow to `payee`.
+    pub fn release_to(&mut self, payee: &Payer, amount: u64) {
+        self.escrow -= amount.min(self.escrow);
+        match payee {
+            Payer::Node(n) => {
+                if let Some(a) = self.accounts.get_mut(n) {
+                    a.balance += amount;
+                }
+            }
+            Payer::Treasury(c) => {
+                if let Some(ch) = self.channels.get_mut(c) {
+                    ch.treasury += amount;
+                }
+            }
+        }
+    }
+
+    /// Takes `cost` out of a channel treasury for good (tool upkeep leaves
+    /// the economy); false, and nothing taken, if the treasury is short.
+    pub fn spend_treasury(&mut self, channel: &str, cost: u64) -> bool {
+        let Some(ch) = self.channels.get_mut(channel) else {
+            return false;
+        };
+        if ch.treasury < cost {
+            return false;
+        }
+        ch.treasury -= cost;
+        true
+    }
+
+    /// The ledger's part of the canonical state encoding: accounts, then
+    /// channels. (`minted` and `escrow` sit in the state's header, where
+    /// they have always been, so the hash is unchanged.)
+    pub(crate) fn encode_canonical(&self, w: &mut Writer) {
+        w.u64(self.accounts.len() as u64);
+        for (id, a) in &self.accounts {
+            w.raw(&id.0).u64(a.balance);
+            hlc(w, a.joined);
+            let r = &a.reputation;
+            w.u64(r.total).u64(r.anchor_ms).u64(r.tags.len() as u64);
+            for (tag, v) in &r.tags {
+                w.str(tag).u64(*v);
+            }
+        }
+        w.u64(self.channels.len() as u64);
+        for (name, c) in &self.channels {
+            w.str(name);
+            opt_node(w, c.steward.as_ref());
+            w.str(&c.description);
+            hlc(w, c.created);
+            w.u64(c.treasury);
+            nodes(w, c.members.iter());
+            opt_hlc(w, c.dissolved);
+            w.u8(u8::from(c.archived));
+            list(w, &c.split_into);
+            match &c.merged_into {
+                None => {
+                    w.u8(0);
+                }
+                Some(m) => {
+                    w.u8(1).str(m);
+                }
+            }
+        }
+    }
+}
