@@ -76,10 +76,11 @@ impl DeadlineKeeper {
         }
         let mine = Self::distance(&self.me, item);
         // A node the state does not know yet ranks last.
-        let rank = if !state.accounts.contains_key(&self.me) {
+        let rank = if !state.ledger.accounts.contains_key(&self.me) {
             MAX_WAIT_SECS
         } else {
             state
+                .ledger
                 .accounts
                 .keys()
                 .filter(|id| **id != self.me && Self::distance(id, item) < mine)
@@ -204,7 +205,7 @@ mod tests {
         for id in &ids {
             let account =
                 crate::core::state::Account { balance: 0, reputation: Default::default(), joined: Default::default() };
-            st.accounts.insert(*id, account);
+            st.ledger.accounts.insert(*id, account);
         }
         let mut waits: Vec<u64> = ids.iter().map(|id| DeadlineKeeper::new(*id).wait(&st, &item)).collect();
         waits.sort_unstable();
