@@ -21,6 +21,8 @@ pub mod codec;
 pub mod core;
 pub mod framing;
 pub mod pubsub;
+/// Typed commands and read models shared by the JS API and the UI.
+pub mod service;
 pub mod session;
 pub mod wire;
 
