@@ -70,6 +70,11 @@ pub struct DomainSet(u8);
 impl DomainSet {
     pub const EMPTY: DomainSet = DomainSet(0);
 
+    /// Every domain ops can change (all but [`Domain::Network`]).
+    pub const fn all_ops() -> DomainSet {
+        DomainSet(0x3f)
+    }
+
     pub fn of(domains: &[Domain]) -> DomainSet {
         DomainSet(domains.iter().fold(0, |b, d| b | d.bit()))
     }
@@ -188,6 +193,7 @@ mod tests {
         let close = domains_of(&OpBody::ProposalClose { proposal: OpId::ZERO });
         assert!(Domain::ALL.iter().filter(|d| **d != Domain::Network).all(|d| close.contains(*d)));
         assert!(!close.contains(Domain::Network));
+        assert_eq!(close, DomainSet::all_ops());
     }
 
     #[test]

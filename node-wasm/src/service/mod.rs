@@ -30,6 +30,8 @@ pub mod tools;
 pub mod upgrades;
 
 #[cfg(test)]
+mod dts_tests;
+#[cfg(test)]
 mod testkit;
 
 pub use events::{Domain, DomainSet};

@@ -41,10 +41,6 @@ impl World {
         self.people[who].node_id()
     }
 
-    pub fn me(&self) -> &Identity {
-        &self.people[self.acting.get()]
-    }
-
     pub fn state(&self) -> std::cell::Ref<'_, State> {
         std::cell::Ref::map(self.replica.borrow(), |r| r.state())
     }
