@@ -29,6 +29,8 @@ pub mod framing;
 pub mod nodesim;
 pub mod peers;
 pub mod pubsub;
+/// Typed commands and read models shared by the JS API and the UI.
+pub mod service;
 pub mod session;
 pub mod wire;
 

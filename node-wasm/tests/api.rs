@@ -554,3 +554,49 @@ async fn schemas_are_listed_and_values_dry_validated() {
     assert!(a.api.validate("nope".into(), js(&serde_json::json!({})).unwrap()).is_err(), "unknown schema");
     a.node.shutdown();
 }
+
+/// A counting listener for `on(event, cb)`.
+fn counter(api: &SynapseNode, event: &str) -> Rc<Cell<u32>> {
+    let n = Rc::new(Cell::new(0u32));
+    let n2 = n.clone();
+    let cb: js_sys::Function = Closure::<dyn FnMut()>::new(move || n2.set(n2.get() + 1)).into_js_value().into();
+    api.on(event.into(), cb).unwrap();
+    n
+}
+
+#[wasm_bindgen_test]
+async fn domain_events_fire_for_their_domain_only_and_read_models_match_the_state() {
+    let ps = peers(vec![(Identity::from_seed([71; 32]), fresh("api-ev"))]);
+    let a = &ps[0];
+    let [tasks, gov, channels, economy, change] =
+        ["tasks", "governance", "channels", "economy", "change"].map(|e| counter(&a.api, e));
+    let bad = a.api.on("task".into(), js_sys::Function::new_no_args("")).unwrap_err();
+    assert!(node_wasm::runtime::util::js_err(&bad).contains("\"tasks\""), "the error lists the events");
+
+    ok(a.api.create_channel("dev".into(), None)).await;
+    assert!(channels.get() > 0 && economy.get() > 0, "a channel (and the first op's mint)");
+    assert_eq!((tasks.get(), gov.get()), (0, 0), "no task or governance event for a channel");
+
+    let (t0, g0) = (tasks.get(), gov.get());
+    let t = ok_id(a.api.create_task("dev".into(), js(&serde_json::json!({"title": "t", "reward": 5})).unwrap())).await;
+    assert!(tasks.get() > t0, "on('tasks') fired");
+    assert_eq!(gov.get(), g0, "on('governance') did not");
+
+    let t1 = tasks.get();
+    let spec = serde_json::json!({"kind": "generic", "title": "p"});
+    ok(a.api.propose("dev".into(), js(&spec).unwrap())).await;
+    assert!(gov.get() > g0, "on('governance') fired");
+    assert_eq!(tasks.get(), t1, "on('tasks') did not");
+    assert!(change.get() >= 3, "on('change') fires for everything");
+
+    // The read models are the state's, shaped for JavaScript.
+    let listed: serde_json::Value = serde_wasm_bindgen::from_value(a.api.tasks()).unwrap();
+    assert_eq!(listed[0]["id"], serde_json::json!(t.to_text()));
+    let rows: serde_json::Value = serde_wasm_bindgen::from_value(a.api.proposals()).unwrap();
+    assert_eq!(rows[0]["proposal"]["title"], "p");
+    assert_eq!(rows[0]["tally"]["outcome"], "pending");
+    let chans: serde_json::Value = serde_wasm_bindgen::from_value(a.api.channels()).unwrap();
+    assert!(chans.as_array().unwrap().iter().any(|c| c["name"] == "dev" && c["joined"] == true));
+    let accounts: serde_json::Value = serde_wasm_bindgen::from_value(a.api.accounts()).unwrap();
+    assert_eq!(accounts[0]["balance"], serde_json::json!(balance(a, a.id())));
+}

@@ -77,10 +77,6 @@ impl Action {
             });
         });
     }
-
-    pub fn fail(&self, why: impl Into<String>) {
-        self.status.set(Status::Failed(why.into()));
-    }
 }
 
 /// The outcome line of an action; `id` lets tests find it.

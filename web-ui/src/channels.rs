@@ -6,39 +6,12 @@ use crate::ctx::ctx;
 use crate::field::Field;
 use crate::fmt::who;
 use leptos::prelude::*;
-use node_wasm::core::op::OpBody;
-
-#[derive(Clone, PartialEq)]
-struct Row {
-    name: String,
-    description: String,
-    steward: String,
-    members: usize,
-    treasury: u64,
-    joined: bool,
-    dissolved: bool,
-}
+use node_wasm::service::{Domain, channels};
 
 #[component]
 pub fn ChannelsView() -> impl IntoView {
     let c = ctx();
-    let rows = Memo::new(move |_| {
-        c.with_state(|st| {
-            st.ledger
-                .channels
-                .iter()
-                .map(|(name, ch)| Row {
-                    name: name.clone(),
-                    description: ch.description.clone(),
-                    steward: ch.steward.map(|s| who(&s, &c.me)).unwrap_or_else(|| "–".into()),
-                    members: ch.members.len(),
-                    treasury: ch.treasury,
-                    joined: ch.members.contains(&c.me),
-                    dissolved: ch.dissolved.is_some(),
-                })
-                .collect::<Vec<_>>()
-        })
-    });
+    let rows = Memo::new(move |_| c.read_all(&[Domain::Channels, Domain::Economy], |st| channels::list(st, &c.me)));
     let name = RwSignal::new(String::new());
     let desc = RwSignal::new(String::new());
     let create = Action::new();
@@ -46,10 +19,7 @@ pub fn ChannelsView() -> impl IntoView {
         ev.prevent_default();
         let (n, d) = (name.get_untracked().trim().to_string(), desc.get_untracked());
         create.run(move || {
-            if n.is_empty() {
-                return Err("give the channel a name".into());
-            }
-            c.act(&n, OpBody::ChannelCreate { description: d })?;
+            c.run(|_| channels::create(&n, &d))?;
             name.set(String::new());
             desc.set(String::new());
             Ok(format!("Channel {n} created; you are its steward."))
@@ -73,7 +43,7 @@ pub fn ChannelsView() -> impl IntoView {
             <div class="scroll-x"><table id="channels">
                 <thead><tr><th scope="col">"Channel"</th><th scope="col">"Steward"</th><th scope="col">"Members"</th><th scope="col">"Treasury"</th><th scope="col">"You"</th></tr></thead>
                 <tbody>
-                    <For each=move || rows.get() key=|r| (r.name.clone(), r.joined, r.members, r.treasury, r.dissolved) let:r>
+                    <For each=move || rows.get() key=|r| (r.name.clone(), r.joined, r.members, r.treasury, r.dissolved, r.archived.clone()) let:r>
                         {
                             let name = r.name.clone();
                             let joined = r.joined;
@@ -81,10 +51,10 @@ pub fn ChannelsView() -> impl IntoView {
                                 let n = name.clone();
                                 membership.run(move || {
                                     if joined {
-                                        c.act(&n, OpBody::ChannelUnsubscribe)?;
+                                        c.run(|_| channels::unsubscribe(&n))?;
                                         Ok(format!("You left {n}."))
                                     } else {
-                                        c.act(&n, OpBody::ChannelSubscribe)?;
+                                        c.run(|_| channels::subscribe(&n))?;
                                         Ok(format!("You joined {n}."))
                                     }
                                 });
@@ -92,8 +62,9 @@ pub fn ChannelsView() -> impl IntoView {
                             view! {
                                 <tr data-channel=r.name.clone()>
                                     <td><strong>{r.name.clone()}</strong> <span class="muted">" " {r.description.clone()}</span>
-                                        {r.dissolved.then(|| view! { <span class="badge">"dissolved"</span> })}</td>
-                                    <td>{r.steward.clone()}</td>
+                                        {r.dissolved.then(|| view! { <span class="badge">"dissolved"</span> })}
+                                        {r.archived.clone().map(|to| view! { <span class="badge archived" title="archived: no new tasks, proposals or members">"archived: " {to}</span> })}</td>
+                                    <td>{r.steward.map(|s| who(&s, &c.me)).unwrap_or_else(|| "–".into())}</td>
                                     <td class="num">{r.members}</td>
                                     <td class="num">{r.treasury} " SP"</td>
                                     <td>

@@ -1,87 +1,16 @@
 //! The Economy view: balances, treasuries, a chart of SP flows over time,
-//! and reputation per node with per-tag bars.
-//!
-//! The ledger keeps no history of balances, so the chart is rebuilt from
-//! what the state records: each account's join time (its initial mint),
-//! each task's creation (reward into escrow) and its last update when
-//! completed (reward out of escrow: to the assignee, minus the tax that goes
-//! to the channel treasury, computed at the current tax rate) or deleted
-//! (refund). Team tasks and tool upkeep are not in it. It is exact for
-//! fixed-reward tasks whose tax rate never changed, and a close
-//! approximation otherwise.
+//! and reputation per node with per-tag bars. The numbers come from
+//! `node_wasm::service::economy` (which also says how the flow chart is
+//! rebuilt from the state); this file only draws them.
 
 use crate::ctx::ctx;
-use crate::fmt::{clock, sorted, who};
+use crate::fmt::{clock, who};
 use leptos::prelude::*;
-use node_wasm::core::economy::tax;
 use node_wasm::core::governance::display_milli;
-use node_wasm::core::state::{State, TaskStatus};
-use node_wasm::identity::NodeId;
+use node_wasm::service::{Domain, economy};
 
-/// Points per series in the chart (the history is bucketed to this).
-const BUCKETS: usize = 48;
 const W: f64 = 600.0;
 const H: f64 = 200.0;
-
-/// Cumulative SP series over time.
-#[derive(Clone, PartialEq, Default)]
-pub struct Flows {
-    pub t0: u64,
-    pub t1: u64,
-    pub minted: Vec<u64>,
-    pub escrow: Vec<u64>,
-    pub paid: Vec<u64>,
-    pub taxed: Vec<u64>,
-}
-
-/// Rebuilds the SP flow series from the state (see the module doc).
-pub fn flows(st: &State, now_ms: u64) -> Flows {
-    // (time, minted, escrow delta, paid, taxed)
-    let mut ev: Vec<(u64, i128, i128, u64, u64)> = vec![];
-    let initial = st.params.initial_sp;
-    for a in st.ledger.accounts.values() {
-        ev.push((a.joined.ms, initial as i128, 0, 0, 0));
-    }
-    for t in st.tasks.values() {
-        let reward = t.reward as i128;
-        if reward == 0 {
-            continue;
-        }
-        ev.push((t.created.ms, 0, reward, 0, 0));
-        match t.status {
-            TaskStatus::Completed => {
-                let tx = tax(t.reward, st.params.tax_bps);
-                ev.push((t.updated.ms, 0, -reward, t.reward - tx, tx));
-            }
-            TaskStatus::Deleted => ev.push((t.updated.ms, 0, -reward, 0, 0)),
-            _ => {}
-        }
-    }
-    if ev.is_empty() {
-        return Flows::default();
-    }
-    let ev = sorted(ev, |e| (e.0, 0, [0; 32]));
-    let t0 = ev[0].0;
-    let t1 = now_ms.max(ev[ev.len() - 1].0).max(t0 + 1);
-    let mut f = Flows { t0, t1, ..Default::default() };
-    let (mut m, mut e, mut p, mut x) = (0i128, 0i128, 0u64, 0u64);
-    let mut i = 0;
-    for b in 1..=BUCKETS {
-        let until = t0 + (t1 - t0) * b as u64 / BUCKETS as u64;
-        while i < ev.len() && ev[i].0 <= until {
-            m += ev[i].1;
-            e += ev[i].2;
-            p += ev[i].3;
-            x += ev[i].4;
-            i += 1;
-        }
-        f.minted.push(m.max(0) as u64);
-        f.escrow.push(e.max(0) as u64);
-        f.paid.push(p);
-        f.taxed.push(x);
-    }
-    f
-}
 
 fn points(v: &[u64], max: u64) -> String {
     let n = v.len().max(2) - 1;
@@ -92,41 +21,24 @@ fn points(v: &[u64], max: u64) -> String {
         .join(" ")
 }
 
-#[derive(Clone, PartialEq)]
-struct AccountRow {
-    id: NodeId,
-    balance: u64,
-    total: u64,
-    tags: Vec<(String, u64)>,
-}
-
 #[component]
 pub fn EconomyView() -> impl IntoView {
     let c = ctx();
+    // Reputation decays with time: re-read every second as well.
     let accounts = Memo::new(move |_| {
         let now = c.now.get();
-        c.with_state(|st| {
-            let v: Vec<AccountRow> = st
-                .ledger
-                .accounts
-                .iter()
-                .map(|(id, a)| {
-                    let r = a.reputation.at(now);
-                    AccountRow { id: *id, balance: a.balance, total: r.total, tags: r.tags.into_iter().collect() }
-                })
-                .collect();
-            sorted(v, |a| (u64::MAX - a.balance, 0, a.id.0))
-        })
+        c.read_all(&[Domain::Economy, Domain::Governance], |st| economy::accounts(st, now))
     });
-    let treasuries = Memo::new(move |_| {
-        c.with_state(|st| st.ledger.channels.iter().map(|(n, ch)| (n.clone(), ch.treasury)).collect::<Vec<_>>())
-    });
+    let treasuries = Memo::new(move |_| c.read_all(&[Domain::Economy, Domain::Channels], economy::treasuries));
     let totals = Memo::new(move |_| {
-        c.with_state(|st| (st.ledger.minted, st.ledger.escrow, st.tools.spent, st.params.tax_bps, st.sp_conserved()))
+        c.read(Domain::Economy, |st| {
+            let t = economy::totals(st);
+            (t.minted, t.escrow, t.tools_spent, t.tax_bps, t.conserved)
+        })
     });
     let chart = Memo::new(move |_| {
         let now = c.now.get() / 10_000 * 10_000; // redraw at most every 10 s for time alone
-        c.with_state(|st| flows(st, now))
+        c.read_all(&[Domain::Economy, Domain::Tasks], |st| economy::flows(st, now))
     });
     let max_tag =
         Memo::new(move |_| accounts.with(|v| v.iter().flat_map(|a| a.tags.iter().map(|t| t.1)).max().unwrap_or(1)));
@@ -145,7 +57,7 @@ pub fn EconomyView() -> impl IntoView {
                     <div class="scroll-x"><table id="balances">
                         <thead><tr><th scope="col">"Node"</th><th scope="col">"Balance"</th><th scope="col">"Reputation"</th></tr></thead>
                         <tbody>{move || accounts.get().into_iter().map(|a| view! {
-                            <tr data-node=a.id.to_text()><td><code>{who(&a.id, &c.me)}</code></td><td class="num balance">{a.balance} " SP"</td><td class="num">{display_milli(a.total)}</td></tr>
+                            <tr data-node=a.id.to_text()><td><code>{who(&a.id, &c.me)}</code></td><td class="num balance">{a.balance} " SP"</td><td class="num">{display_milli(a.reputation)}</td></tr>
                         }).collect_view()}</tbody>
                     </table></div>
                 </div>
@@ -198,7 +110,7 @@ pub fn EconomyView() -> impl IntoView {
                     let max = max_tag.get();
                     accounts.get().into_iter().map(|a| view! {
                         <div class="rep">
-                            <p><code>{who(&a.id, &c.me)}</code> <span class="muted">" total " {display_milli(a.total)}</span></p>
+                            <p><code>{who(&a.id, &c.me)}</code> <span class="muted">" total " {display_milli(a.reputation)}</span></p>
                             {a.tags.into_iter().map(|(tag, v)| view! {
                                 <div class="tagbar">
                                     <span class="tagname">{tag.clone()}</span>

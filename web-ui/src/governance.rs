@@ -5,42 +5,29 @@
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
 use crate::field::Field;
-use crate::fmt::{sorted, who};
+use crate::fmt::who;
 use leptos::prelude::*;
-use node_wasm::core::governance::{CONFIG_KEYS, ExecEntry, Proposal, ProposalStatus, Tally, display_milli};
-use node_wasm::core::op::{Command, ConfigValue, NewProposal, OpBody, OpId, ProposalKind};
+use node_wasm::core::governance::{CONFIG_KEYS, ExecEntry, ProposalStatus, display_milli};
+use node_wasm::core::op::{Command, ConfigValue, OpId, ProposalKind};
 use node_wasm::identity::NodeId;
-use std::sync::Arc;
-
-/// A proposal with its tally: the final one once closed, else the live one
-/// (weights decay with time, so it is recomputed every second).
-#[derive(Clone, PartialEq)]
-struct Row {
-    p: Arc<Proposal>,
-    tally: Tally,
-}
+use node_wasm::service::Domain;
+use node_wasm::service::governance::{self as service, ProposalRow, ProposalSpec, Step};
 
 #[component]
 pub fn GovernanceView() -> impl IntoView {
     let c = ctx();
+    // Live tallies decay with time: re-read every second as well.
     let rows = Memo::new(move |_| {
         let now = c.now.get();
-        c.with_state(|st| {
-            let v: Vec<Row> = st
-                .gov
-                .proposals
-                .values()
-                .map(|p| Row { tally: p.tally.clone().unwrap_or_else(|| st.tally(p, now)), p: p.clone() })
-                .collect();
-            // Open first, then newest first.
-            sorted(v, |r| (u64::from(r.p.status != ProposalStatus::Open), u64::MAX - r.p.created.ms, r.p.id.0))
+        c.read(Domain::Governance, |st| service::proposals(st, now))
+    });
+    let validators = Memo::new(move |_| c.read(Domain::Governance, |st| st.gov.validators.clone()));
+    let log = Memo::new(move |_| {
+        c.read(Domain::Governance, |st| {
+            st.gov.execution_log.iter().rev().take(100).cloned().collect::<Vec<ExecEntry>>()
         })
     });
-    let validators = Memo::new(move |_| c.with_state(|st| st.gov.validators.clone()));
-    let log = Memo::new(move |_| {
-        c.with_state(|st| st.gov.execution_log.iter().rev().take(100).cloned().collect::<Vec<ExecEntry>>())
-    });
-    let config = Memo::new(move |_| c.with_state(|st| (st.gov.config_version, st.params)));
+    let config = Memo::new(move |_| c.read(Domain::Governance, |st| (st.gov.config_version, st.params)));
     let act = Action::new();
 
     view! {
@@ -94,10 +81,10 @@ pub fn GovernanceView() -> impl IntoView {
 }
 
 #[component]
-fn ProposalCard(row: Row, act: Action) -> impl IntoView {
+fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
     let c = ctx();
     let me: NodeId = c.me;
-    let p = row.p.clone();
+    let p = row.proposal.clone();
     let id: OpId = p.id;
     let t = row.tally;
     // No votes yet: a neutral bar, not a fully red one (which reads as 100 % no).
@@ -111,7 +98,7 @@ fn ProposalCard(row: Row, act: Action) -> impl IntoView {
     let my_vote = p.votes.get(&me).copied();
     let vote = move |yes: bool| {
         act.run(move || {
-            c.act_on_proposal(id, OpBody::Vote { proposal: id, yes })?;
+            c.run(|st| service::step(st, id, Step::Vote(yes)))?;
             Ok(format!("Voted {}.", if yes { "yes" } else { "no" }))
         })
     };
@@ -146,13 +133,13 @@ fn ProposalCard(row: Row, act: Action) -> impl IntoView {
                     <button type="button" class="small vote-yes" aria-pressed=(my_vote == Some(true)).to_string() disabled=move || act.pending() on:click=move |_| vote(true)>"Vote yes"</button>
                     <button type="button" class="small secondary vote-no" aria-pressed=(my_vote == Some(false)).to_string() disabled=move || act.pending() on:click=move |_| vote(false)>"Vote no"</button>
                     <button type="button" class="small secondary close" disabled=move || act.pending() on:click=move |_| act.run(move || {
-                        c.act_on_proposal(id, OpBody::ProposalClose { proposal: id })?;
+                        c.run(|st| service::step(st, id, Step::Close))?;
                         Ok("Proposal closed.".into())
                     })>"Close"</button>
                 })}
                 {can_ratify.then(|| view! {
                     <button type="button" class="small ratify" disabled=move || act.pending() on:click=move |_| act.run(move || {
-                        c.act_on_proposal(id, OpBody::Ratify { proposal: id })?;
+                        c.run(|st| service::step(st, id, Step::Ratify))?;
                         Ok("Ratified.".into())
                     })>"Ratify"</button>
                 })}
@@ -210,13 +197,12 @@ fn NewProposalForm() -> impl IntoView {
         );
         create.run(move || {
             let (kind, command) = if k == "config_change" {
-                let v: u64 = va.trim().parse().map_err(|_| format!("{ke} takes a whole number"))?;
-                (ProposalKind::ConfigChange, Some(Command::ConfigChange { key: ke, value: ConfigValue::Int(v) }))
+                (ProposalKind::ConfigChange, Some(service::config_change(&ke, &va)?))
             } else {
                 (ProposalKind::Generic, None)
             };
-            let p = NewProposal { kind, title: ti.trim().to_string(), description: de, tags: vec![], command };
-            let id = c.act(ch.trim(), OpBody::ProposalCreate(p))?;
+            let spec = ProposalSpec { kind, title: ti.trim().to_string(), description: de, tags: vec![], command };
+            let id = c.run(|_| service::propose(ch.trim(), spec))?;
             title.set(String::new());
             Ok(format!("Proposal {} created.", id.short()))
         });

@@ -1,10 +1,11 @@
 //! The Synapse-NG page: starts this tab's node and shows it, one view per
 //! hash route (see docs/UI.md).
 //!
-//! The UI holds no protocol state of its own: views read the node and the
-//! replicated state through memos (re-run on coalesced change
-//! notifications) and act by signing ops through the ledger, whose refusal
-//! sentences are shown next to the action that caused them.
+//! The UI holds no protocol state and no protocol logic of its own: views
+//! read the node and the replicated state through memos (re-run when their
+//! domain changed, see `ctx.rs`) and act through `node_wasm::service`'s
+//! commands — the ones the JS API runs — whose refusal sentences are shown
+//! next to the action that caused them.
 
 mod action;
 mod channels;
@@ -25,6 +26,7 @@ mod virtual_list;
 
 use ctx::Ctx;
 use leptos::prelude::*;
+use node_wasm::service::Domain;
 use route::{Route, use_route};
 
 fn main() {
@@ -85,7 +87,9 @@ fn Shell() -> impl IntoView {
     let loaded = c.ledger.with_value(|l| l.stats().ops_loaded);
     let summary = Memo::new(move |_| {
         let peers = c.with_node(|n| n.peers().len());
-        let (ops, tasks) = c.with_state(|st| (st.applied, st.tasks.len()));
+        // Ops applied changes with every op, whatever its domain.
+        c.track_any();
+        let (ops, tasks) = c.peek_state(|st| (st.applied, st.tasks.len()));
         (peers, ops, tasks)
     });
     // Milestones for the page-load benchmark (docs/BENCHMARKS.md, "UI"):
@@ -114,13 +118,13 @@ fn Shell() -> impl IntoView {
             {move || { let (p, o, t) = summary.get(); format!(" · {p} peer(s) · {o} ops applied · {t} tasks") }}
         </p>
         {move || {
-            c.tick.track();
+            c.track(Domain::Network);
             c.ledger.with_value(|l| l.storage_error()).map(|e| view! {
                 <p class="error banner" id="storage-error" role="alert">{e}</p>
             })
         }}
         {move || {
-            c.tick.track();
+            c.track(Domain::Network);
             c.ledger.with_value(|l| l.chain_status().sentence).map(|e| view! {
                 <p class="error banner" id="chain-status" role="status">{e}</p>
             })

@@ -27,8 +27,9 @@ pub fn NetworkView() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     });
+    // Traffic counters move with every frame: any change re-reads them.
     let counters = Memo::new(move |_| {
-        c.tick.track();
+        c.track_any();
         let s = c.node.with_value(|n| n.stats());
         let p = c.node.with_value(|n| n.pubsub_stats());
         let l = c.ledger.with_value(|l| l.stats());
@@ -55,7 +56,7 @@ pub fn NetworkView() -> impl IntoView {
     });
     let mesh = Memo::new(move |_| c.with_node(|n| n.mesh_peers(node_wasm::pubsub::GLOBAL_TOPIC).len()));
     let hash = Memo::new(move |_| {
-        c.tick.track();
+        c.track_any();
         c.ledger.with_value(|l| l.state_hash())
     });
 

@@ -8,8 +8,10 @@ use crate::fmt::{countdown, list, sorted, sp, who};
 use crate::teams::TeamsSection;
 use crate::virtual_list::VirtualList;
 use leptos::prelude::*;
-use node_wasm::core::op::{AuctionTerms, Funding, NewTask, OpBody, OpId, TaskSchema};
+use node_wasm::core::op::{AuctionTerms, Funding, OpId};
 use node_wasm::core::state::{AuctionStatus, Task, TaskStatus};
+use node_wasm::service::tasks::{self as service, Step, TaskSpec};
+use node_wasm::service::{Domain, channels};
 use std::sync::Arc;
 
 /// Board row height (px); the CSS gives `.task-row` the same.
@@ -73,14 +75,14 @@ fn task_button(
     title: String,
     verb: &'static str,
 ) {
-    let body = match verb {
-        "Claim" => OpBody::TaskClaim { task },
-        "Start" => OpBody::TaskStart { task },
-        "Complete" => OpBody::TaskComplete { task },
-        "Delete" => OpBody::TaskDelete { task },
-        _ => OpBody::AuctionClose { task },
+    let step = match verb {
+        "Claim" => Step::Claim,
+        "Start" => Step::Start,
+        "Complete" => Step::Complete,
+        "Delete" => Step::Delete,
+        _ => Step::CloseAuction,
     };
-    board.run(move || match c.act_on_task(task, body) {
+    board.run(move || match c.run(|st| service::step(st, task, step)) {
         Ok(_) => {
             failed.set(None);
             Ok(format!("{verb}: done for “{title}”."))
@@ -96,14 +98,8 @@ fn task_button(
 pub fn TasksView() -> impl IntoView {
     let c = ctx();
     let selected: RwSignal<Option<OpId>> = RwSignal::new(None);
-    // Every live task, newest first: one pass over the state per tick.
-    let tasks = Memo::new(move |_| {
-        c.with_state(|st| {
-            let v: Vec<Arc<Task>> = st.tasks.values().filter(|t| t.status != TaskStatus::Deleted).cloned().collect();
-            // Newest first.
-            sorted(v, |t| (u64::MAX - t.created.ms, u64::MAX - u64::from(t.created.logical), t.id.0))
-        })
-    });
+    // Every live task, newest first: one pass over the state per tasks change.
+    let tasks = Memo::new(move |_| c.read(Domain::Tasks, service::live));
     let lane = RwSignal::new(Lane::All);
     let lane_tasks = Memo::new(move |_| {
         let l = lane.get();
@@ -211,16 +207,7 @@ fn CreateTask() -> impl IntoView {
     let max_reward = RwSignal::new(String::new());
     let seconds = RwSignal::new("60".to_string());
     let create = Action::new();
-    let channels = Memo::new(move |_| {
-        c.with_state(|st| {
-            st.ledger
-                .channels
-                .iter()
-                .filter(|(_, ch)| ch.members.contains(&c.me))
-                .map(|(n, _)| n.clone())
-                .collect::<Vec<_>>()
-        })
-    });
+    let channels = Memo::new(move |_| c.read(Domain::Channels, |st| channels::joined(st, &c.me)));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let ch = channel.get_untracked().trim().to_string();
@@ -234,9 +221,6 @@ fn CreateTask() -> impl IntoView {
         let (tr, au, mx, secs) =
             (treasury.get_untracked(), auction.get_untracked(), max_reward.get_untracked(), seconds.get_untracked());
         create.run(move || {
-            if ch.is_empty() {
-                return Err("choose a channel".into());
-            }
             let auction = if au {
                 let max_reward = sp(&mx, "the maximum reward")?;
                 let s: u64 = secs
@@ -247,8 +231,7 @@ fn CreateTask() -> impl IntoView {
             } else {
                 None
             };
-            let task = NewTask {
-                schema: if au { TaskSchema::TaskV2 } else { TaskSchema::TaskV1 },
+            let spec = TaskSpec {
                 title: ti.trim().to_string(),
                 description: de,
                 reward: if au { 0 } else { sp(&rw, "the reward")? },
@@ -257,7 +240,7 @@ fn CreateTask() -> impl IntoView {
                 funding: if tr { Funding::Treasury } else { Funding::Creator },
                 auction,
             };
-            let id = c.act(&ch, OpBody::TaskCreate(task))?;
+            let id = c.run(|_| service::create(&ch, spec))?;
             title.set(String::new());
             Ok(format!("Task created ({}); its reward is in escrow.", id.short()))
         });
@@ -294,7 +277,7 @@ fn CreateTask() -> impl IntoView {
 #[component]
 fn TaskDetail(id: OpId, close: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let c = ctx();
-    let task = Memo::new(move |_| c.with_state(|st| st.tasks.get(&id).cloned()));
+    let task = Memo::new(move |_| c.read(Domain::Tasks, |st| st.tasks.get(&id).cloned()));
     let amount = RwSignal::new(String::new());
     let days = RwSignal::new("1".to_string());
     let bid = Action::new();
@@ -305,7 +288,7 @@ fn TaskDetail(id: OpId, close: impl Fn() + Clone + Send + Sync + 'static) -> imp
         bid.run(move || {
             let amount = sp(&a, "the bid")?;
             let estimated_days: u32 = d.trim().parse().map_err(|_| "days must be a whole number".to_string())?;
-            c.act_on_task(id, OpBody::Bid { task: id, amount, estimated_days })?;
+            c.run(|st| service::bid(st, id, amount, estimated_days))?;
             Ok(format!("Bid of {amount} SP placed."))
         });
     };
@@ -354,7 +337,7 @@ fn TaskDetail(id: OpId, close: impl Fn() + Clone + Send + Sync + 'static) -> imp
                                         <Submit action=bid label="Bid" id="bid-submit" />
                                         <button type="button" class="secondary" id="auction-close" disabled=move || close_auction.pending()
                                             on:click=move |_| close_auction.run(move || {
-                                                c.act_on_task(id, OpBody::AuctionClose { task: id })?;
+                                                c.run(|st| service::step(st, id, Step::CloseAuction))?;
                                                 Ok("Auction closed.".into())
                                             })>"Close auction"</button>
                                     </form>

@@ -6,19 +6,19 @@ use crate::ctx::ctx;
 use crate::field::Field;
 use crate::fmt::{list, sp, who};
 use leptos::prelude::*;
-use node_wasm::core::op::{NewSubTask, NewTeamTask, OpBody};
-use node_wasm::core::teams::{TeamStatus, TeamTask};
-use std::sync::Arc;
+use node_wasm::core::teams::TeamStatus;
+use node_wasm::service::Domain;
+use node_wasm::service::teams::{self as service, SubTaskSpec, TeamTaskSpec};
 
 /// Parses sub-task lines `title | skill, skill | reward`.
-fn parse_subtasks(text: &str) -> Result<Vec<NewSubTask>, String> {
+fn parse_subtasks(text: &str) -> Result<Vec<SubTaskSpec>, String> {
     let mut out = vec![];
     for (i, line) in text.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         let title = parts.first().copied().unwrap_or_default().to_string();
         let skills = parts.get(1).map(|s| list(s)).unwrap_or_default();
         let reward = sp(parts.get(2).copied().unwrap_or_default(), &format!("the reward of sub-task {}", i + 1))?;
-        out.push(NewSubTask { title, description: String::new(), required_skills: skills, reward });
+        out.push(SubTaskSpec { title, description: String::new(), required_skills: skills, reward });
     }
     if out.is_empty() {
         return Err("add at least one sub-task line: title | skills | reward".into());
@@ -29,16 +29,8 @@ fn parse_subtasks(text: &str) -> Result<Vec<NewSubTask>, String> {
 #[component]
 pub fn TeamsSection() -> impl IntoView {
     let c = ctx();
-    let teams = Memo::new(move |_| {
-        c.with_state(|st| {
-            st.teams.values().filter(|t| t.status != TeamStatus::Deleted).cloned().collect::<Vec<Arc<TeamTask>>>()
-        })
-    });
-    let my_skills = Memo::new(move |_| {
-        c.with_state(|st| {
-            st.skills.get(&c.me).map(|s| s.iter().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
-        })
-    });
+    let teams = Memo::new(move |_| c.read(Domain::Tasks, service::live));
+    let my_skills = Memo::new(move |_| c.read(Domain::Tasks, |st| service::skills_of(st, &c.me)));
     let skills = RwSignal::new(String::new());
     let set_skills = Action::new();
     let channel = RwSignal::new(String::new());
@@ -58,14 +50,14 @@ pub fn TeamsSection() -> impl IntoView {
             size.get_untracked(),
         );
         create.run(move || {
-            let t = NewTeamTask {
+            let spec = TeamTaskSpec {
                 title: ti.trim().to_string(),
                 description: String::new(),
                 subtasks: parse_subtasks(&su)?,
                 coordinator_bonus: sp(&bo, "the coordinator bonus")?,
                 max_team_size: si.trim().parse().map_err(|_| "team size must be a number from 2 to 32".to_string())?,
             };
-            c.act(ch.trim(), OpBody::TeamTaskCreate(t))?;
+            c.run(|_| service::create(ch.trim(), spec))?;
             Ok("Team task created; its budget is in escrow.".into())
         });
     };
@@ -75,7 +67,7 @@ pub fn TeamsSection() -> impl IntoView {
             <form class="row" on:submit=move |ev: leptos::ev::SubmitEvent| {
                 ev.prevent_default();
                 let s = list(&skills.get_untracked());
-                set_skills.run(move || { c.act("global", OpBody::SkillsSet { skills: s })?; Ok("Skill profile saved.".into()) });
+                set_skills.run(move || { c.run(|_| Ok(service::set_skills(s)))?; Ok("Skill profile saved.".into()) });
             }>
                 <label for="skills" class="grow">"Your skills " <span class="muted">{move || format!("(now: {})", my_skills.get())}</span></label>
                 <input id="skills" type="text" placeholder="rust, design" prop:value=move || skills.get() on:input=move |ev| skills.set(event_target_value(&ev)) />
@@ -111,14 +103,14 @@ pub fn TeamsSection() -> impl IntoView {
                                 t.coordinator.map(|x| who(&x, &me)).unwrap_or_else(|| "none yet".into()))}</span>
                             <div class="actions">
                                 {(t.status == TeamStatus::Open).then(|| view! {
-                                    <button type="button" class="small" on:click=move |_| act.run(move || { c.act_on_task(id, OpBody::TeamClaim { task: id })?; Ok("You coordinate this team.".into()) })>"Coordinate"</button>
+                                    <button type="button" class="small" on:click=move |_| act.run(move || { c.run(|st| service::claim(st, id))?; Ok("You coordinate this team.".into()) })>"Coordinate"</button>
                                 })}
                                 {(forming && !coordinator && !applied).then(|| view! {
-                                    <button type="button" class="small" on:click=move |_| act.run(move || { c.act_on_task(id, OpBody::TeamApply { task: id })?; Ok("Applied.".into()) })>"Apply"</button>
+                                    <button type="button" class="small" on:click=move |_| act.run(move || { c.run(|st| service::apply(st, id))?; Ok("Applied.".into()) })>"Apply"</button>
                                 })}
                             </div>
                             <p class="muted">"Members: " {t.members.iter().map(|m| who(m, &me)).collect::<Vec<_>>().join(", ")}</p>
-                            {forming.then(|| c.ledger.with_value(|l| l.with_state(|st| t.waiting_for(&st.skills)))).flatten().map(|w| view! {
+                            {forming.then(|| c.peek_state(|st| service::waiting_for(st, id))).flatten().map(|w| view! {
                                 <p class="muted team-waiting">{w.sentence}</p>
                             })}
                             {(!t.applicants.is_empty()).then(|| view! {
@@ -128,7 +120,7 @@ pub fn TeamsSection() -> impl IntoView {
                                         view! {
                                             <span class="applicant"><code>{who(&a, &me)}</code> {format!(" match {}‰ ", m)}
                                                 {(forming && coordinator).then(|| view! {
-                                                    <button type="button" class="small" on:click=move |_| act.run(move || { c.act_on_task(id, OpBody::TeamAccept { task: id, applicant: a })?; Ok("Applicant accepted.".into()) })>"Accept"</button>
+                                                    <button type="button" class="small" on:click=move |_| act.run(move || { c.run(|st| service::accept(st, id, a))?; Ok("Applicant accepted.".into()) })>"Accept"</button>
                                                 })}
                                             </span>
                                         }
@@ -137,7 +129,7 @@ pub fn TeamsSection() -> impl IntoView {
                             })}
                             <ol class="subtasks">
                                 {t.subtasks.iter().enumerate().map(|(i, s)| {
-                                    let index = i as u8;
+                                    let index = i as u32;
                                     let mine = s.assignee == Some(me) && !s.done && t.status == TeamStatus::InProgress;
                                     view! {
                                         <li>
@@ -146,7 +138,7 @@ pub fn TeamsSection() -> impl IntoView {
                                                 s.assignee.map(|a| who(&a, &me)).unwrap_or_else(|| "unassigned".into()))}</span>
                                             {s.done.then(|| view! { <span class="badge st-completed">"done"</span> })}
                                             {mine.then(|| view! {
-                                                <button type="button" class="small" on:click=move |_| act.run(move || { c.act_on_task(id, OpBody::SubTaskComplete { task: id, index })?; Ok("Sub-task done.".into()) })>"Mark done"</button>
+                                                <button type="button" class="small" on:click=move |_| act.run(move || { c.run(|st| service::complete_subtask(st, id, index))?; Ok("Sub-task done.".into()) })>"Mark done"</button>
                                             })}
                                         </li>
                                     }

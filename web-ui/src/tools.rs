@@ -7,73 +7,16 @@ use crate::ctx::ctx;
 use crate::field::Field;
 use crate::fmt::{clock, sp};
 use leptos::prelude::*;
-use node_wasm::core::op::{Command, NewProposal, NewTool, OpBody, OpId, ProposalKind, ToolType};
-use node_wasm::core::state::TaskStatus;
-use node_wasm::core::tools::{open_tool_secret, seal_tool_secret, sealable_recipients};
-use wasm_bindgen::{JsCast, JsValue};
-
-#[derive(Clone, PartialEq)]
-struct ToolRow {
-    id: String,
-    channel: String,
-    kind: &'static str,
-    status: &'static str,
-    cost: u64,
-    paid_until: u64,
-    description: String,
-    /// In-progress tasks assigned to this node that list the tool.
-    my_tasks: Vec<(OpId, String)>,
-}
-
-/// POSTs `body` to `url` with the credential as a bearer token.
-async fn call_webhook(url: String, secret: String, body: String) -> Result<u16, String> {
-    let err = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(&body));
-    let headers = web_sys::Headers::new().map_err(err)?;
-    headers.set("Authorization", &format!("Bearer {secret}")).map_err(err)?;
-    headers.set("Content-Type", "application/json").map_err(err)?;
-    init.set_headers(&headers);
-    let req = web_sys::Request::new_with_str_and_init(&url, &init).map_err(err)?;
-    let window = web_sys::window().ok_or("no window")?;
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_request(&req))
-        .await
-        .map_err(|e| format!("the webhook call failed: {}", err(e)))?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
-    Ok(resp.status())
-}
+use node_wasm::core::op::{OpId, ToolType};
+use node_wasm::runtime::webhook::{self, Used};
+use node_wasm::service::Domain;
+use node_wasm::service::tools::{self as service, ToolSpec};
 
 #[component]
 pub fn ToolsView() -> impl IntoView {
     let c = ctx();
-    let tools = Memo::new(move |_| {
-        c.with_state(|st| {
-            st.tools
-                .tools
-                .values()
-                .map(|t| ToolRow {
-                    id: t.tool_id.clone(),
-                    channel: t.channel.clone(),
-                    kind: if t.tool_type == ToolType::Webhook { "webhook" } else { "api_key" },
-                    status: t.status.name(),
-                    cost: t.monthly_cost_sp,
-                    paid_until: t.paid_until_ms,
-                    description: t.description.clone(),
-                    my_tasks: st
-                        .tasks
-                        .values()
-                        .filter(|k| {
-                            k.assignee == Some(c.me)
-                                && k.status == TaskStatus::InProgress
-                                && k.required_tools.contains(&t.tool_id)
-                        })
-                        .map(|k| (k.id, k.title.clone()))
-                        .collect(),
-                })
-                .collect::<Vec<_>>()
-        })
-    });
+    // A tool row lists this node's in-progress tasks that may use it.
+    let tools = Memo::new(move |_| c.read_all(&[Domain::Tools, Domain::Tasks], |st| service::list(st, &c.me)));
     let used = Action::new();
     view! {
         <section class="card" aria-labelledby="h-tools">
@@ -84,14 +27,16 @@ pub fn ToolsView() -> impl IntoView {
                 <thead><tr><th scope="col">"Tool"</th><th scope="col">"Channel"</th><th scope="col">"Type"</th><th scope="col">"Status"</th><th scope="col">"Upkeep"</th><th scope="col">"Use"</th></tr></thead>
                 <tbody>
                     {move || tools.get().into_iter().map(|t| {
-                        let tool_id = t.id.clone();
+                        let tool_id = t.tool_id.clone();
+                        let kind = if t.tool_type == ToolType::Webhook { "webhook" } else { "api_key" };
+                        let status = t.status.name();
                         view! {
-                            <tr data-tool=t.id.clone()>
-                                <td><strong>{t.id.clone()}</strong> <span class="muted">" " {t.description.clone()}</span></td>
+                            <tr data-tool=t.tool_id.clone()>
+                                <td><strong>{t.tool_id.clone()}</strong> <span class="muted">" " {t.description.clone()}</span></td>
                                 <td>{t.channel.clone()}</td>
-                                <td>{t.kind}</td>
-                                <td><span class=format!("badge st-{}", t.status)>{t.status.replace('_', " ")}</span></td>
-                                <td class="num">{format!("{} SP/month · paid until {}", t.cost, clock(t.paid_until))}</td>
+                                <td>{kind}</td>
+                                <td><span class=format!("badge st-{status}")>{status.replace('_', " ")}</span></td>
+                                <td class="num">{format!("{} SP/month · paid until {}", t.monthly_cost_sp, clock(t.paid_until_ms))}</td>
                                 <td>
                                     {if t.my_tasks.is_empty() {
                                         view! { <span class="muted">"no task of yours needs it"</span> }.into_any()
@@ -115,27 +60,16 @@ pub fn ToolsView() -> impl IntoView {
     }
 }
 
-/// Opens the tool's secret for `task` (local three-layer check) and uses
-/// it: an API key is shown, a webhook is called.
+/// Uses the tool for `task` as the JS API's `useTool` does (the service's
+/// local check, then the key is shown or the webhook called).
 fn use_tool(action: Action, tool_id: String, task: OpId) {
-    let c = ctx();
-    let opened = c.peek_state(|st| {
-        let secret =
-            c.node.with_value(|n| open_tool_secret(st, n.identity(), &tool_id, task)).map_err(|e| e.to_string())?;
-        let meta = st.tools.tools.get(&tool_id).map(|t| (t.tool_type, t.webhook_url.clone())).ok_or("tool vanished")?;
-        Ok::<_, String>((secret, meta))
-    });
-    match opened {
-        Err(e) => action.fail(e),
-        Ok((secret, (ToolType::ApiKey, _))) => action.run(move || Ok(format!("Key: {secret}"))),
-        Ok((secret, (ToolType::Webhook, url))) => {
-            let body = serde_json::json!({"tool": tool_id, "task": task.to_text(), "node": c.me.to_text()}).to_string();
-            action.run_async(async move {
-                let status = call_webhook(url, secret, body).await?;
-                Ok(format!("Webhook answered HTTP {status}."))
-            });
+    let ledger = ctx().ledger.get_value();
+    action.run_async(async move {
+        match webhook::use_tool(&ledger, &tool_id, task).await? {
+            Used::Key(k) => Ok(format!("Key: {k}")),
+            Used::Status(status) => Ok(format!("Webhook answered HTTP {status}.")),
         }
-    }
+    });
 }
 
 #[component]
@@ -159,32 +93,21 @@ fn ProposeTool() -> impl IntoView {
             secret.get_untracked(),
         );
         propose.run(move || {
-            let recipients = c.peek_state(|st| sealable_recipients(st, &ch));
-            if recipients.is_empty() {
-                return Err(format!("nobody in {ch} has published a key to seal the secret to"));
-            }
-            let mut rng = rand_core::OsRng;
-            let sealed =
-                seal_tool_secret(&mut rng, &id, se.as_bytes(), &recipients).ok_or("could not seal the secret")?;
-            let tool = NewTool {
-                channel: ch.clone(),
-                tool_id: id.clone(),
+            let spec = ToolSpec {
+                tool_id: id,
                 description: String::new(),
                 tool_type: if k == "webhook" { ToolType::Webhook } else { ToolType::ApiKey },
                 webhook_url: u,
                 monthly_cost_sp: sp(&co, "the monthly cost")?,
-                secret: sealed,
+                secret: se,
+                recipients: None,
+                title: None,
             };
-            let p = NewProposal {
-                kind: ProposalKind::NetworkOperation,
-                title: format!("Acquire common tool {id}"),
-                description: String::new(),
-                tags: vec![],
-                command: Some(Command::AcquireCommonTool(tool)),
-            };
-            c.act(&ch, OpBody::ProposalCreate(p))?;
+            let proposal = c.peek_state(|st| service::propose(st, &mut rand_core::OsRng, &ch, spec))?;
+            let sealed_to = proposal.sealed_to;
+            c.run(|_| Ok(proposal.intent))?;
             secret.set(String::new());
-            Ok(format!("Proposed; sealed to {} member(s). Vote on it under Governance.", recipients.len()))
+            Ok(format!("Proposed; sealed to {sealed_to} member(s). Vote on it under Governance."))
         });
     };
     view! {

@@ -6,10 +6,12 @@ use crate::action::{Action, Feedback};
 use crate::ctx::ctx;
 use crate::governance::describe;
 use leptos::prelude::*;
-use node_wasm::core::op::{Command, NewProposal, OpBody, ProposalKind};
+use node_wasm::core::op::{Command, ProposalKind};
 use node_wasm::core::upgrade::{ModuleHash, Policy, examples, module_hash};
 use node_wasm::core::upgrades::DryRun;
 use node_wasm::runtime::modules::{dry_run, parse_policy, publish_module};
+use node_wasm::service::Domain;
+use node_wasm::service::upgrades::{self as service, UpgradeSpec};
 use wasm_bindgen::JsCast;
 
 /// A module short name for tables: `built-in` for the all-zero hash.
@@ -35,9 +37,9 @@ async fn read_file(input: web_sys::HtmlInputElement) -> Result<(String, Vec<u8>)
 #[component]
 pub fn UpgradesView() -> impl IntoView {
     let c = ctx();
-    let any_active = Memo::new(move |_| c.with_state(|st| !st.upgrades.policies.active.is_empty()));
+    let any_active = Memo::new(move |_| c.read(Domain::Upgrades, |st| !st.upgrades.policies.active.is_empty()));
     let versions = Memo::new(move |_| {
-        c.with_state(|st| {
+        c.read(Domain::Upgrades, |st| {
             let u = &st.upgrades;
             Policy::ALL
                 .iter()
@@ -51,7 +53,7 @@ pub fn UpgradesView() -> impl IntoView {
         })
     });
     let modules = Memo::new(move |_| {
-        c.with_state(|st| {
+        c.read(Domain::Upgrades, |st| {
             let u = &st.upgrades;
             let mut rows: Vec<(String, String)> = u
                 .modules
@@ -78,7 +80,7 @@ pub fn UpgradesView() -> impl IntoView {
         })
     });
     let history = Memo::new(move |_| {
-        c.with_state(|st| {
+        c.read(Domain::Upgrades, |st| {
             st.upgrades
                 .history
                 .iter()
@@ -87,7 +89,7 @@ pub fn UpgradesView() -> impl IntoView {
         })
     });
     let proposals = Memo::new(move |_| {
-        c.with_state(|st| {
+        c.read(Domain::Governance, |st| {
             st.gov
                 .proposals
                 .values()
@@ -100,7 +102,7 @@ pub fn UpgradesView() -> impl IntoView {
         })
     });
     let log = Memo::new(move |_| {
-        c.with_state(|st| {
+        c.read(Domain::Governance, |st| {
             st.gov
                 .execution_log
                 .iter()
@@ -160,7 +162,7 @@ pub fn UpgradesView() -> impl IntoView {
     let do_publish = move |_| {
         publish.run(move || {
             let b = bytes.with_untracked(|b| b.as_ref().map(|(_, b)| b.clone())).ok_or("choose a module first")?;
-            let p = c.ledger.with_value(|l| publish_module(l, &b))?;
+            let p = c.ledger.with_value(|l| publish_module(l, &b))?.report;
             Ok(if p.pieces_sent == 0 {
                 format!("The network already has module {}….", p.module.short())
             } else {
@@ -173,18 +175,19 @@ pub fn UpgradesView() -> impl IntoView {
         propose.run(move || {
             let p = parse_policy(&policy.get_untracked())?;
             let b = bytes.with_untracked(|b| b.as_ref().map(|(_, b)| b.clone())).ok_or("choose a module first")?;
+            let module = ModuleHash(module_hash(&b));
             let mut t = title.get_untracked();
             if t.trim().is_empty() {
-                t = format!("Use module {}… for {}", ModuleHash(module_hash(&b)).short(), p.name());
+                t = service::default_title(module, p);
             }
-            let body = OpBody::ProposalCreate(NewProposal {
-                kind: ProposalKind::CodeUpgrade,
+            let spec = UpgradeSpec {
                 title: t,
                 description: String::new(),
                 tags: vec![],
-                command: Some(Command::CodeUpgrade { module_sha256: module_hash(&b), policy: p }),
-            });
-            let id = c.act("global", body)?;
+                module: module.to_text(),
+                policy: p.name().to_owned(),
+            };
+            let id = c.run(|_| service::propose("global", spec))?;
             title.set(String::new());
             Ok(format!("Proposed ({}…): vote on it under Governance; validators then ratify.", id.short()))
         });
@@ -193,14 +196,14 @@ pub fn UpgradesView() -> impl IntoView {
     let do_rollback = move |_| {
         rollback.run(move || {
             let p = parse_policy(&policy.get_untracked())?;
-            let body = OpBody::ProposalCreate(NewProposal {
-                kind: ProposalKind::CodeUpgrade,
-                title: format!("Back to the built-in {} policy", p.name()),
+            let spec = UpgradeSpec {
+                title: service::default_title(ModuleHash::BUILTIN, p),
                 description: String::new(),
                 tags: vec![],
-                command: Some(Command::CodeUpgrade { module_sha256: [0; 32], policy: p }),
-            });
-            let id = c.act("global", body)?;
+                module: ModuleHash::BUILTIN.to_text(),
+                policy: p.name().to_owned(),
+            };
+            let id = c.run(|_| service::propose("global", spec))?;
             Ok(format!("Rollback proposed ({}…).", id.short()))
         });
     };

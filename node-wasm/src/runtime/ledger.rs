@@ -35,7 +35,7 @@
 
 use crate::chain_guard::{ChainGuard, GuardState, OwnMark, PeerView};
 use crate::console_log;
-use crate::core::op::{GLOBAL_CHANNEL, OpBody, OpId, SignedOp, VerifiedOp};
+use crate::core::op::{OpBody, OpId, SignedOp, VerifiedOp};
 use crate::core::replica::{Received, Replica, Snapshot};
 use crate::deadlines::DeadlineKeeper;
 use crate::persistence::{self, StorageProblem};
@@ -45,6 +45,8 @@ use crate::runtime::transport::Node;
 use crate::runtime::util::{now_ms, sleep_ms};
 use crate::runtime::webcrypto;
 use crate::save_queue::SaveQueue;
+use crate::service::events::{Generations, touched};
+use crate::service::{DomainSet, Intent, Signer};
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,6 +60,10 @@ type Waiter = (js_sys::Function, js_sys::Function);
 
 /// Verified ops waiting for delivery; bounded so a flood cannot grow it.
 const MAX_VERIFIED_WAITING: usize = 8192;
+
+/// Every domain an op can change (all but the network), for batches whose
+/// bodies are not looked at: a load from IndexedDB, held ops released.
+const ALL_OP_DOMAINS: DomainSet = DomainSet::all_ops();
 
 /// Counters for the UI and the benchmarks.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -145,6 +151,8 @@ struct Inner {
     stats: RefCell<LedgerStats>,
     /// Which deadline ops to publish, and when (`crate::deadlines`).
     keeper: RefCell<DeadlineKeeper>,
+    /// A change counter per domain, bumped as ops apply (per-domain events).
+    generations: RefCell<Generations>,
 }
 
 /// The node's replicated state. Cheap to clone.
@@ -181,6 +189,7 @@ impl Ledger {
                 chain_floor: Cell::new(0),
                 stats: RefCell::new(LedgerStats::default()),
                 keeper: RefCell::new(DeadlineKeeper::new(node.id())),
+                generations: RefCell::new(Generations::default()),
             }),
         };
         // The node's hooks hold the ledger weakly: the ledger holds the node,
@@ -270,7 +279,19 @@ impl Ledger {
             let items = ops.iter().map(|v| (v.id().to_text(), v.bytes().to_vec()));
             self.inner.unsaved.borrow_mut().push(items, now as u64)
         };
+        // An op that sorts before ops already folded makes the fold run
+        // again from there, which may change the outcome of later ops of any
+        // domain: then every domain counts as changed.
+        let latest = self.inner.replica.borrow().clock();
+        let domains = if ops.iter().any(|v| v.op().hlc <= latest) {
+            ALL_OP_DOMAINS
+        } else {
+            self.with_state(|st| {
+                ops.iter().fold(DomainSet::EMPTY, |d, v| d.union(touched(st, &v.op().author, &v.op().body)))
+            })
+        };
         let results = self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
+        self.bump(domains);
         {
             let mut s = self.inner.stats.borrow_mut();
             for r in results {
@@ -604,6 +625,7 @@ impl Ledger {
         }
         own.sort();
         self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
+        self.bump(ALL_OP_DOMAINS);
         let head = self.own_head().map_or(0, |h| h.0);
         let guard = ChainGuard::at_start(mark, floor, head, wall_ms());
         if let Some(why) = guard.sentence() {
@@ -630,6 +652,8 @@ impl Ledger {
     pub fn act(&self, channel: &str, body: OpBody) -> Result<OpId, String> {
         self.refresh_guard();
         self.inner.guard.borrow().check()?;
+        let me = self.inner.node.id();
+        let domains = self.with_state(|st| touched(st, &me, &body));
         let op = self
             .inner
             .replica
@@ -637,6 +661,7 @@ impl Ledger {
             .act(self.inner.node.identity(), channel, body, wall_ms())
             .map_err(|e| e.to_string())?;
         let id = op.id();
+        self.bump(domains);
         self.inner.seen_at.borrow_mut().insert(id, now_ms());
         self.inner.stats.borrow_mut().ops_created += 1;
         if self.inner.memory_only.get() {
@@ -660,6 +685,16 @@ impl Ledger {
     /// Runs `f` on the current state without copying it.
     pub fn with_state<T>(&self, f: impl FnOnce(&crate::core::state::State) -> T) -> T {
         f(self.inner.replica.borrow().state())
+    }
+
+    /// The per-domain change counters: a listener compares them with the
+    /// copy it last saw ([`Generations::since`]) to learn what changed.
+    pub fn generations(&self) -> Generations {
+        *self.inner.generations.borrow()
+    }
+
+    fn bump(&self, domains: DomainSet) {
+        self.inner.generations.borrow_mut().bump(domains);
     }
 
     /// The whole replicated state.
@@ -690,6 +725,8 @@ impl Ledger {
     /// (call every second or so).
     pub fn tick(&self) {
         if self.inner.replica.borrow_mut().tick(wall_ms()) > 0 {
+            // Held-back ops of any kind were released.
+            self.bump(ALL_OP_DOMAINS);
             self.inner.node.touch();
         }
         self.keep_deadlines();
@@ -709,8 +746,7 @@ impl Ledger {
         if !due {
             return;
         }
-        let x25519 = self.inner.node.identity().x25519_public();
-        if let Err(e) = self.act(GLOBAL_CHANNEL, OpBody::KeyPublish { x25519 }) {
+        if let Err(e) = self.sign(crate::service::tools::publish_key(self.inner.node.identity())) {
             console_log!("could not publish this node's X25519 key yet: {e}");
         }
     }
@@ -728,5 +764,17 @@ impl Ledger {
                 Err(e) => console_log!("deadline keeper: {}: {e}", d.key),
             }
         }
+    }
+}
+
+/// The service's commands sign through the ledger (`ledger.run(|st| …)`),
+/// the same way for the JS API and the UI.
+impl Signer for Ledger {
+    fn read<T>(&self, f: impl FnOnce(&crate::core::state::State) -> T) -> T {
+        self.with_state(f)
+    }
+
+    fn sign(&self, intent: Intent) -> Result<OpId, String> {
+        self.act(&intent.channel, intent.body)
     }
 }

@@ -10,9 +10,13 @@
 //! - [`webcrypto`]: batch Ed25519 verification with WebCrypto, with
 //!   `verify_strict`'s exact rules.
 //! - [`modules`]: publishing and dry-running policy modules.
-//! - [`api`]: `window.synapse`, the public JS API.
+//! - [`webhook`]: using a common tool (the webhook call).
+//! - [`events`]: which domains changed since a listener last looked.
+//! - [`api`]: `window.synapse`, the public JS API, a thin binding over
+//!   [`crate::service`].
 
 pub mod api;
+pub mod events;
 pub mod ledger;
 pub mod modules;
 pub mod rendezvous;
@@ -20,6 +24,7 @@ pub mod store;
 pub mod transport;
 pub mod util;
 pub mod webcrypto;
+pub mod webhook;
 
 pub use api::{SynapseNode, start};
 pub use transport::{Node, NodeConfig, PeerState};

@@ -1,56 +1,24 @@
-//! `window.synapse` methods for self-upgrade (README, "JS API" → upgrades).
-//! A child module of `api` so it can reach the node's ledger.
+//! `window.synapse`, self-upgrade: example modules, publishing and
+//! dry-running modules, code-upgrade proposals (docs/UPGRADES.md).
 
-use super::{SynapseNode, reject, to_js};
-use crate::core::op::{Command, NewProposal, OpBody, ProposalKind};
-use crate::core::upgrade::{ModuleHash, examples};
+use super::{SynapseNode, from_js, reject, to_js};
 use crate::runtime::modules::{self, parse_policy};
+use crate::service::upgrades::{self, UpgradeSpec};
 use wasm_bindgen::prelude::*;
-
-/// `proposeUpgrade`'s argument.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpgradeSpec {
-    title: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    tags: Vec<String>,
-    /// Hex SHA-256 of the module, or 64 zeros for the built-in policy.
-    module: String,
-    policy: String,
-}
-
-#[derive(serde::Serialize)]
-struct Example {
-    name: &'static str,
-    policy: &'static str,
-    sha256: String,
-    size: usize,
-}
 
 #[wasm_bindgen]
 impl SynapseNode {
     /// The example modules shipped with the node: `[{name, policy, sha256, size}]`.
     #[wasm_bindgen(js_name = exampleModules, unchecked_return_type = "ExampleModule[]")]
     pub fn example_modules(&self) -> JsValue {
-        let all: Vec<Example> = examples::ALL
-            .iter()
-            .map(|(name, p, b)| Example {
-                name,
-                policy: p.name(),
-                sha256: hex::encode(crate::core::upgrade::module_hash(b)),
-                size: b.len(),
-            })
-            .collect();
-        to_js(&all)
+        to_js(&upgrades::examples())
     }
 
     /// The bytes of an example module (`quadratic_vote`, `flat_tax`,
     /// `cheapest_bid`), or `undefined`.
     #[wasm_bindgen(js_name = exampleModule)]
     pub fn example_module(&self, name: String) -> Option<Vec<u8>> {
-        examples::get(&name).map(|(_, b)| b.to_vec())
+        crate::core::upgrade::examples::get(&name).map(|(_, b)| b.to_vec())
     }
 
     /// Publishes module bytes as `module_piece` ops; resolves to
@@ -65,10 +33,10 @@ impl SynapseNode {
                     let ack = self.ledger.acknowledged(id);
                     wasm_bindgen_futures::future_to_promise(async move {
                         wasm_bindgen_futures::JsFuture::from(ack).await?;
-                        Ok(to_js(&p))
+                        Ok(to_js(&p.report))
                     })
                 }
-                None => js_sys::Promise::resolve(&to_js(&p)),
+                None => js_sys::Promise::resolve(&to_js(&p.report)),
             },
             Err(e) => reject(&e),
         }
@@ -96,24 +64,9 @@ impl SynapseNode {
         channel: String,
         #[wasm_bindgen(unchecked_param_type = "UpgradeSpec")] spec: JsValue,
     ) -> js_sys::Promise {
-        let spec: UpgradeSpec = match super::from_js(spec) {
-            Ok(s) => s,
-            Err(e) => return reject(&format!("bad upgrade proposal: {e}")),
-        };
-        let policy = match parse_policy(&spec.policy) {
-            Ok(p) => p,
-            Err(e) => return reject(&e),
-        };
-        let Some(module) = ModuleHash::parse(&spec.module) else {
-            return reject("module must be the module's SHA-256 as 64 hex characters");
-        };
-        let p = NewProposal {
-            kind: ProposalKind::CodeUpgrade,
-            title: spec.title,
-            description: spec.description,
-            tags: spec.tags,
-            command: Some(Command::CodeUpgrade { module_sha256: module.0, policy }),
-        };
-        super::settle(&self.ledger, self.ledger.act(&channel, OpBody::ProposalCreate(p)))
+        match from_js::<UpgradeSpec>(spec) {
+            Ok(spec) => self.submit(|_| upgrades::propose(&channel, spec)),
+            Err(e) => reject(&format!("bad upgrade proposal: {e}")),
+        }
     }
 }

@@ -1,0 +1,196 @@
+//! `window.synapse`: the node's public JS API (see README, "JS API").
+//!
+//! A thin binding: each method converts its JavaScript arguments, runs the
+//! matching command or read model of [`crate::service`] (the same code the
+//! UI calls) and converts the result back. Reads return plain
+//! JSON-compatible values (objects, arrays, strings, numbers); actions that
+//! can fail return Promises that reject with an `Error` whose message says
+//! why. Methods are grouped by domain, one file each; the TypeScript types
+//! of every argument and result are in `node-wasm/synapse.d.ts`.
+
+mod channels;
+mod economy;
+mod events;
+mod governance;
+mod identity;
+mod network;
+mod ops;
+mod tasks;
+mod teams;
+mod tools;
+mod upgrades;
+
+use crate::core::op::OpId;
+use crate::core::state::State;
+use crate::runtime::ledger::Ledger;
+use crate::runtime::transport::{Node, NodeConfig};
+use crate::runtime::util::{js_err, sleep_ms};
+use crate::runtime::{rendezvous, store};
+use crate::service::{Intent, Signer};
+use crate::session::ProofMode;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+
+/// Page configuration, read from the URL query.
+#[derive(Debug, Clone)]
+pub struct PageConfig {
+    /// `?profile=NAME`: which stored identity to use (default `default`).
+    pub profile: String,
+    /// `?rendezvous=URL`: the signaling WebSocket (default: `/ws` on this host).
+    pub rendezvous_url: String,
+    pub node: NodeConfig,
+}
+
+/// Profile names: 1-64 of `[A-Za-z0-9_-]`.
+pub fn valid_profile(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 64 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl PageConfig {
+    /// Reads `profile`, `rendezvous`, `ice` (comma-separated URLs) and
+    /// `debug_forge_proof` (tests only) from `location.search`.
+    pub fn from_location() -> Result<PageConfig, String> {
+        let loc = web_sys::window().ok_or("no window")?.location();
+        let search = loc.search().map_err(|e| js_err(&e))?;
+        let params = web_sys::UrlSearchParams::new_with_str(&search).map_err(|e| js_err(&e))?;
+        let profile = params.get("profile").unwrap_or_else(|| "default".into());
+        if !valid_profile(&profile) {
+            return Err(format!("invalid profile name {profile:?}: use 1-64 letters, digits, '-' or '_'"));
+        }
+        let rendezvous_url = match params.get("rendezvous") {
+            Some(u) if u.starts_with("ws://") || u.starts_with("wss://") => u,
+            Some(u) => {
+                return Err(format!("rendezvous must be a ws:// or wss:// URL, got {u:?}"));
+            }
+            None => {
+                let proto = if loc.protocol().map_err(|e| js_err(&e))? == "https:" { "wss" } else { "ws" };
+                format!("{proto}://{}/ws", loc.host().map_err(|e| js_err(&e))?)
+            }
+        };
+        let mut node = NodeConfig::default();
+        if let Some(ice) = params.get("ice") {
+            node.ice_servers = ice.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+        if params.get("debug_forge_proof").as_deref() == Some("1") {
+            node.proof_mode = ProofMode::ForgeProof;
+        }
+        Ok(PageConfig { profile, rendezvous_url, node })
+    }
+}
+
+/// The TypeScript types of every argument and result, emitted into the
+/// generated `.d.ts` next to the `SynapseNode` class. One hand-written
+/// file, so the types users read and the generated bindings cannot differ;
+/// a native test (`service::dts`) checks it names every state field.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = include_str!("../../../synapse.d.ts");
+
+/// The node as seen from JavaScript.
+#[wasm_bindgen]
+pub struct SynapseNode {
+    node: Node,
+    ledger: Ledger,
+    profile: String,
+    /// `on(event, cb)` listeners (removable, unlike `onChange`'s).
+    listeners: events::Listeners,
+}
+
+impl SynapseNode {
+    /// The API object over a started node and its ledger ([`start`] makes
+    /// the page's; tests make their own).
+    pub fn new(node: Node, ledger: Ledger, profile: String) -> SynapseNode {
+        let listeners = events::Listeners::attach(&node, &ledger);
+        SynapseNode { node, ledger, profile, listeners }
+    }
+
+    /// Runs a service command and signs its intent: the promise of an action.
+    fn submit(&self, command: impl FnOnce(&State) -> crate::service::Result<Intent>) -> js_sys::Promise {
+        settle(&self.ledger, self.ledger.run(command))
+    }
+}
+
+fn to_js<T: Serialize>(v: &T) -> JsValue {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+}
+
+/// Reads a JSON argument. Goes through `serde_json::Value` because
+/// `serde_wasm_bindgen` reads a struct's fields by name and never sees the
+/// others, which would make `deny_unknown_fields` silently ineffective (a
+/// misspelt `rewrad: 5` would be ignored instead of refused). Members that
+/// are `null` or `undefined` count as absent, as JavaScript callers expect.
+fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Result<T, String> {
+    fn drop_nulls(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(drop_nulls);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+            _ => {}
+        }
+    }
+    let mut json: serde_json::Value = serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string())?;
+    drop_nulls(&mut json);
+    serde_json::from_value(json).map_err(|e| e.to_string())
+}
+
+fn reject(msg: &str) -> js_sys::Promise {
+    js_sys::Promise::reject(&js_sys::Error::new(msg))
+}
+
+fn resolve_str(s: &str) -> js_sys::Promise {
+    js_sys::Promise::resolve(&JsValue::from_str(s))
+}
+
+/// The promise of an action: resolves with the op id once the op is
+/// committed to IndexedDB and published (`Ledger::acknowledged`).
+fn settle(ledger: &Ledger, r: Result<OpId, String>) -> js_sys::Promise {
+    match r {
+        Ok(id) => ledger.acknowledged(id),
+        Err(e) => reject(&e),
+    }
+}
+
+/// Starts the page's node: loads (or creates) the profile's identity from
+/// IndexedDB, folds the stored ops, connects to the rendezvous, publishes
+/// `window.synapse`, and returns the node and its ledger for the UI.
+pub async fn start() -> Result<(Node, Ledger), String> {
+    let cfg = PageConfig::from_location()?;
+    // Storage trouble does not stop the node: it runs in memory and says so
+    // (`status().storage`, `Ledger::storage_error`).
+    let (identity, problem) = store::open_identity(&cfg.profile).await;
+    let node = Node::new(identity, cfg.node.clone());
+    let ledger = Ledger::attach(&node, &cfg.profile);
+    if let Some(store::IdentityProblem(why)) = problem {
+        crate::console_log!("{why}");
+        ledger.set_memory_only(&why);
+    }
+    if let Err(e) = ledger.load().await {
+        crate::console_log!("could not read the stored op log: {e}");
+    }
+    // So that tool secrets can be sealed to this node (retried from `tick`).
+    ledger.ensure_key_published();
+    rendezvous::start(node.clone(), cfg.rendezvous_url.clone());
+    let api = SynapseNode::new(node.clone(), ledger.clone(), cfg.profile.clone());
+    let window = web_sys::window().ok_or("no window")?;
+    js_sys::Reflect::set(&window, &JsValue::from_str("synapse"), &JsValue::from(api)).map_err(|e| js_err(&e))?;
+    // RTT measurements for the UI.
+    let n = node.clone();
+    spawn_local(async move {
+        loop {
+            sleep_ms(5000).await;
+            n.ping_all();
+            n.announce_record();
+        }
+    });
+    let l = ledger.clone();
+    spawn_local(async move {
+        loop {
+            sleep_ms(1000).await;
+            l.tick();
+        }
+    });
+    crate::console_log!("node {} started (profile {})", node.id().short(), cfg.profile);
+    Ok((node, ledger))
+}

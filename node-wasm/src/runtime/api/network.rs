@@ -1,0 +1,118 @@
+//! `window.synapse`, network: this node, its peers and the transport.
+
+use super::{SynapseNode, to_js};
+use crate::identity::NodeId;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[derive(Serialize)]
+struct Status {
+    id: NodeId,
+    profile: String,
+    rendezvous: crate::runtime::transport::RendezvousStatus,
+    peers: Vec<NodeId>,
+    /// Whether IndexedDB works; a sentence for the user when it does not.
+    storage: crate::runtime::ledger::StorageStatus,
+    /// Whether this node may sign now; what it waits for when it may not.
+    chain: crate::runtime::ledger::ChainStatus,
+}
+
+#[wasm_bindgen]
+impl SynapseNode {
+    /// This node's id (64 hex characters).
+    pub fn id(&self) -> String {
+        self.node.id().to_text()
+    }
+
+    /// Ids of peers whose DataChannel is open and whose identity is proven.
+    pub fn peers(&self) -> Vec<String> {
+        self.node.peers().iter().map(NodeId::to_text).collect()
+    }
+
+    /// Every connection: `[{id, state, connection, polite, rtt_ms}]`.
+    #[wasm_bindgen(js_name = peerStates, unchecked_return_type = "PeerState[]")]
+    pub fn peer_states(&self) -> JsValue {
+        to_js(&self.node.peer_infos())
+    }
+
+    /// Signs `text` and sends it to every proven peer. Resolves with the
+    /// number of peers it went to; rejects on empty or over-long text.
+    #[wasm_bindgen(js_name = sendHello, unchecked_return_type = "Promise<number>")]
+    pub fn send_hello(&self, text: String) -> js_sys::Promise {
+        match self.node.send_hello(&text) {
+            Ok(n) => js_sys::Promise::resolve(&JsValue::from(n as u32)),
+            Err(e) => js_sys::Promise::reject(&js_sys::Error::new(&e)),
+        }
+    }
+
+    /// Verified hellos received: `[{from, text, via, at_ms}]`.
+    #[wasm_bindgen(unchecked_return_type = "Hello[]")]
+    pub fn hellos(&self) -> JsValue {
+        to_js(&self.node.hellos())
+    }
+
+    /// `{id, profile, rendezvous: {state, url, last_error, directory}, peers,
+    /// storage, chain}`.
+    #[wasm_bindgen(unchecked_return_type = "NodeStatus")]
+    pub fn status(&self) -> JsValue {
+        to_js(&Status {
+            id: self.node.id(),
+            profile: self.profile.clone(),
+            rendezvous: self.node.rendezvous_status(),
+            peers: self.node.peers(),
+            storage: self.ledger.storage_status(),
+            chain: self.ledger.chain_status(),
+        })
+    }
+
+    /// Transport counters (connections, frames, bytes, rejections).
+    #[wasm_bindgen(unchecked_return_type = "Record<string, number>")]
+    pub fn stats(&self) -> JsValue {
+        to_js(&self.node.stats())
+    }
+
+    /// Milestones in ms since navigation start.
+    #[wasm_bindgen(unchecked_return_type = "Timings")]
+    pub fn timings(&self) -> JsValue {
+        to_js(&self.node.timings())
+    }
+
+    /// Closes the DataChannel to `id` as a network fault would; the node
+    /// reconnects by itself. Resolves with whether a channel was open.
+    #[wasm_bindgen(js_name = closePeer, unchecked_return_type = "Promise<boolean>")]
+    pub fn close_peer(&self, id: String) -> js_sys::Promise {
+        match NodeId::parse(&id) {
+            Ok(id) => js_sys::Promise::resolve(&JsValue::from(self.node.close_peer(id))),
+            Err(e) => js_sys::Promise::reject(&js_sys::Error::new(&e.to_string())),
+        }
+    }
+
+    /// Sends `len` bytes (at most 4 MiB) to a proven peer, for throughput
+    /// measurements. Resolves with false if the peer is not proven.
+    #[wasm_bindgen(js_name = sendBlob, unchecked_return_type = "Promise<boolean>")]
+    pub fn send_blob(&self, id: String, len: u32) -> js_sys::Promise {
+        let id = match NodeId::parse(&id) {
+            Ok(id) => id,
+            Err(e) => return js_sys::Promise::reject(&js_sys::Error::new(&e.to_string())),
+        };
+        if len as usize > crate::wire::MAX_BLOB {
+            return js_sys::Promise::reject(&js_sys::Error::new("blob larger than 4 MiB"));
+        }
+        let ok = self.node.send_to(id, &crate::wire::WireMsg::Blob(vec![0x5a; len as usize]));
+        js_sys::Promise::resolve(&JsValue::from(ok))
+    }
+
+    /// `{router: {...counters}, mesh: {topic: [ids]}, ledger: {...}}`.
+    #[wasm_bindgen(js_name = pubsubStats, unchecked_return_type = "PubsubStats")]
+    pub fn pubsub_stats(&self) -> JsValue {
+        #[derive(Serialize)]
+        struct P {
+            router: crate::pubsub::Stats,
+            mesh: std::collections::BTreeMap<String, Vec<NodeId>>,
+            ledger: crate::runtime::ledger::LedgerStats,
+        }
+        let topic = crate::pubsub::GLOBAL_TOPIC.to_string();
+        let mesh = [(topic.clone(), self.node.mesh_peers(&topic))].into_iter().collect();
+        to_js(&P { router: self.node.pubsub_stats(), mesh, ledger: self.ledger.stats() })
+    }
+}

@@ -1,0 +1,338 @@
+// Types of `window.synapse`, the Synapse-NG node's JS API (README, "JS API").
+//
+// Hand-written, and the single source: the wasm build emits this file into
+// the generated bindings next to the `SynapseNode` class, and a native test
+// (`node-wasm/src/service/dts_tests.rs`) checks that it declares every field
+// of a populated `state()` snapshot and every method the binding defines.
+// Numbers are JSON numbers (SP amounts, times in ms, counters); ids are hex.
+
+/** A node id or op id (or module hash): 64 lowercase hex characters. */
+export type Hex64 = string;
+/** Milliseconds since the Unix epoch (op time). */
+export type EpochMs = number;
+/** A hybrid logical clock reading: wall `ms` and a `logical` tie-breaker. */
+export interface Hlc { ms: EpochMs; logical: number; }
+
+// ---------------------------------------------------------------- events --
+
+/** `on`/`off` events: `change` after any visible change, or one domain. */
+export type SynapseEvent = "change" | "tasks" | "governance" | "economy" | "channels" | "tools" | "upgrades" | "network";
+
+// ------------------------------------------------------- action arguments --
+
+/** A replaceable policy (docs/UPGRADES.md). */
+export type Policy = "vote_weight" | "auction_score" | "tax";
+export interface AuctionTerms { max_reward: number; deadline_ms: EpochMs; }
+/** `createTask`'s argument (unknown fields are refused). */
+export interface TaskSpec {
+  title: string; description?: string; reward?: number; tags?: string[];
+  required_tools?: string[]; funding?: Funding; auction?: AuctionTerms;
+}
+export interface SubTaskSpec { title: string; description?: string; required_skills?: string[]; reward?: number; }
+/** `createTeamTask`'s argument: the whole budget (rewards + bonus) is escrowed. */
+export interface TeamTaskSpec {
+  title: string; description?: string; subtasks: SubTaskSpec[];
+  coordinator_bonus?: number; max_team_size: number;
+}
+export type ConfigValue = { type: "int"; value: number } | { type: "bool"; value: boolean } | { type: "text"; value: string };
+export type ToolType = "api_key" | "webhook";
+/** A tool secret: encrypted once, its data key sealed to each recipient. No plaintext. */
+export interface SealedSecret { nonce: number[]; ciphertext: number[]; recipients: SealedKey[]; }
+export interface SealedKey { recipient: Hex64; ephemeral: number[]; nonce: number[]; sealed_key: number[]; }
+/** A governance command (what an approved proposal executes). */
+export type Command =
+  | { operation: "config_change"; key: string; value: ConfigValue }
+  | { operation: "split_channel"; target: string; logic: "by_tag" | "by_title_prefix"; parts: { channel: string; keys: string[] }[] }
+  | { operation: "merge_channels"; sources: string[]; target: string }
+  | { operation: "update_schema"; name: string; definition: string }
+  | { operation: "code_upgrade"; module_sha256: Hex64; policy: Policy }
+  | { operation: "acquire_common_tool"; channel: string; tool_id: string; description: string; tool_type: ToolType;
+      webhook_url: string; monthly_cost_sp: number; secret: SealedSecret }
+  | { operation: "deprecate_common_tool"; channel: string; tool_id: string }
+  | { operation: "reactivate_common_tool"; channel: string; tool_id: string };
+export type ProposalKind = "generic" | "config_change" | "command" | "network_operation" | "code_upgrade";
+/** `propose`'s argument. */
+export interface ProposalSpec { kind: ProposalKind; title: string; description?: string; tags?: string[]; command?: Command; }
+/** `proposeTool`'s argument; `secret` is sealed here, never sent in clear.
+ *  `recipients` defaults to the channel's members (on `global`, every node
+ *  with a published key); each must have published a key. */
+export interface ToolSpec {
+  tool_id: string; tool_type: ToolType; secret: string; webhook_url?: string;
+  monthly_cost_sp?: number; description?: string; recipients?: Hex64[]; title?: string;
+}
+/** `proposeUpgrade`'s argument: `module` 64 zeros = back to the built-in policy. */
+export interface UpgradeSpec { title: string; description?: string; tags?: string[]; module: Hex64; policy: Policy; }
+/** Any op body, e.g. `{type: "task_claim", task}` (docs/PROTOCOL.md, Operations). */
+export type OpBody = { type: string; [field: string]: unknown };
+export interface ImportOptions { replace?: boolean; }
+
+// ------------------------------------------------------------ read models --
+
+export interface ExampleModule { name: string; policy: Policy; sha256: Hex64; size: number; }
+export interface PublishedModule { module: Hex64; size: number; pieces: number; pieces_sent: number; }
+export interface DryRunChange { subject: Hex64; title: string; status: string; before: string; after: string; }
+export interface DryRunSample { input: string; before: string; after: string; }
+/** `dryRunModule`'s report: `error` set when the module fails a load check. */
+export interface DryRun {
+  module: Hex64; policy: Policy; size: number; current: Hex64;
+  error: { code: string; message: string } | null; faults: number;
+  changes: DryRunChange[]; samples: DryRunSample[];
+}
+/** `schemas()`: one schema with its fields (`error` when a governance definition is unusable). */
+export interface SchemaInfo {
+  name: string; version: number; source: "built_in" | "governance"; error: string | null;
+  fields: { name: string; type: "string" | "integer" | "list[string]" | "object" | "enum"; required: boolean;
+            default?: unknown; min: number | null; max: number | null; values: string[] | null }[];
+}
+/** `validate(schema, value)`: every problem at once, and the value with defaults when ok. */
+export interface SchemaCheck { ok: boolean; errors: { field: string; message: string }[]; value: Record<string, unknown> | null; }
+/** `teamWaitingFor`: the sub-task a forming team still lacks a qualified member for. */
+export interface TeamWaitingFor { index: number; title: string; required_skills: string[]; sentence: string; }
+/** `channels()`: one channel; `joined` says whether this node is a member. */
+export interface ChannelRow {
+  name: string; description: string; steward: Hex64 | null; members: number; treasury: number;
+  joined: boolean; dissolved: boolean;
+  /** Where an archived channel's work went ("split into a, b", "merged into c"); null while active. */
+  archived: string | null;
+}
+/** `proposals()`: a proposal with its final tally, or the live one while open. */
+export interface ProposalRow { proposal: Proposal; tally: Tally; }
+/** `accounts()`: balance and reputation (milli-points, decayed to now; per tag). */
+export interface AccountRow { id: Hex64; balance: number; reputation: number; tags: [string, number][]; }
+/** `economy()`: network-wide SP totals. */
+export interface EconomyTotals { minted: number; escrow: number; tools_spent: number; tax_bps: number; conserved: boolean; }
+/** `tools()`: a common tool and this node's in-progress tasks that may use it (`[task id, title]`). */
+export interface ToolRow {
+  tool_id: string; channel: string; tool_type: ToolType; status: ToolStatus; monthly_cost_sp: number;
+  paid_until_ms: EpochMs; description: string; my_tasks: [Hex64, string][];
+}
+
+// ---------------------------------------------------------------- network --
+
+export interface StorageStatus {
+  ok: boolean; problem: "unavailable" | "full" | "write_failed" | "read_failed" | null;
+  error: string | null; memory_only: boolean; unsaved: number; uncommitted: number;
+}
+/** Whether this node may sign now (`state: "ready"`), and if not, why. */
+export type ChainStatus = { sentence: string | null; head: number } & (
+  | { state: "ready" }
+  | { state: "waiting"; need: { for: "ops" | "peer_ops"; seq: number } | { for: "peer_view" }; deadline_ms: number | null }
+  | { state: "conflict"; seq: number }
+  | { state: "forked"; seq: number });
+export interface RendezvousStatus { state: "connecting" | "connected" | "disconnected"; url: string; last_error: string | null; directory: Hex64[]; }
+export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; }
+export interface LedgerStats {
+  ops_created: number; ops_received: number; ops_invalid: number; ops_loaded: number; ops_load_skipped: number;
+  ops_fetched: number; ops_refetched: number; ops_committed: number; ops_conflicted: number;
+  store_errors: number; last_store_error: string | null;
+  storage_error: string | null;
+}
+export interface PubsubStats { router: Record<string, number>; mesh: Record<string, Hex64[]>; ledger: LedgerStats; }
+export interface PeerState { id: Hex64; state: "connecting" | "handshaking" | "proven"; connection: string; polite: boolean; rtt_ms: number | null; }
+export interface Hello { from: Hex64; text: string; via: Hex64; at_ms: number; }
+export interface Timings { node_started_ms: number; first_channel_open_ms: number | null; first_peer_proven_ms: number | null; }
+
+// --------------------------------------------------------------- snapshot --
+
+/** `state()`: the replicated state and how this node holds the op log. */
+export interface Snapshot {
+  /** Hex SHA-256 of the canonical state (equal on nodes holding the same ops). */
+  state_hash: string;
+  clock: Hlc;
+  state: State;
+  /** Authors that signed two ops at one seq: their ops from that seq on are excluded. */
+  equivocators: { author: Hex64; seq: number; ops: Hex64[] }[];
+  /** Ops that broke a rule at their place in the order (kept, without effect). */
+  rejected: RejectedOp[];
+  counts: { stored: number; applied: number; rejected: number; pending: number; excluded: number; invalid: number; held: number };
+}
+export interface RejectedOp { op: Hex64; author: Hex64; seq: number; hlc: Hlc; kind: string; code: string; reason: string; }
+
+/** The deterministic state every node folds from the same ops. */
+export interface State {
+  params: Params;
+  accounts: Record<Hex64, Account>;
+  channels: Record<string, Channel>;
+  tasks: Record<Hex64, Task>;
+  teams: Record<Hex64, TeamTask>;
+  /** Skill profiles, lowercased. */
+  skills: Record<Hex64, string[]>;
+  gov: Governance;
+  tools: Tools;
+  upgrades: Upgrades;
+  /** All SP ever minted. */
+  minted: number;
+  /** SP held in escrow by every task. */
+  escrow: number;
+  /** Ops applied and rejected by the fold. */
+  applied: number;
+  rejected: number;
+}
+/** The configurable parameters (changed by `config_change` proposals). */
+export interface Params {
+  initial_sp: number; tax_bps: number; task_reputation_milli: number; vote_reputation_milli: number;
+  proposal_min_voting_seconds: number; proposal_auto_close_after_seconds: number; validator_set_size: number;
+}
+export interface Account { balance: number; reputation: Reputation; joined: Hlc; }
+/** Reputation in milli-points as of `anchor_ms` (it decays with time), total and per tag. */
+export interface Reputation { total: number; tags: Record<string, number>; anchor_ms: EpochMs; }
+export interface Channel {
+  steward: Hex64 | null; description: string; created: Hlc; treasury: number; members: Hex64[]; dissolved: Hlc | null;
+  /** Split or merged away: refuses new tasks, proposals and members. */
+  archived: boolean;
+  /** The channels a split created, in the order the split listed them. */
+  split_into: string[];
+  /** The channel a merge moved its tasks and proposals to. */
+  merged_into: string | null;
+}
+export type Funding = "creator" | "treasury";
+export type TaskStatus = "open" | "auction_open" | "claimed" | "in_progress" | "completed" | "deleted";
+export interface Task {
+  id: Hex64; channel: string; owner: Hex64; funding: Funding; schema: "task_v1" | "task_v2";
+  title: string; description: string; tags: string[]; required_tools: string[];
+  reward: number; escrow: number; status: TaskStatus; assignee: Hex64 | null;
+  auction: Auction | null; created: Hlc; updated: Hlc;
+}
+export interface Auction {
+  terms: AuctionTerms;
+  bids: Record<Hex64, { amount: number; estimated_days: number; at: Hlc }>;
+  status: { status: "open" } | { status: "awarded"; winner: Hex64; amount: number } | { status: "reopened" };
+}
+export type TeamStatus = "open" | "forming_team" | "in_progress" | "completed" | "deleted";
+export interface SubTask {
+  title: string; description: string; required_skills: string[]; reward: number; assignee: Hex64 | null; done: boolean;
+}
+export interface TeamTask {
+  id: Hex64; channel: string; owner: Hex64; title: string; description: string; subtasks: SubTask[];
+  coordinator_bonus: number; max_team_size: number; coordinator: Hex64 | null; members: Hex64[];
+  /** Applicant → skill match (per-mille) when it applied. */
+  applicants: Record<Hex64, number>;
+  status: TeamStatus; escrow: number; workspace: string | null; created: Hlc; updated: Hlc;
+}
+export type ProposalStatus = "open" | "closed" | "pending_ratification" | "executed" | "failed";
+export interface VoteDetail { voter: Hex64; yes: boolean; reputation_milli: number; weight_milli: number; tags_matched: string[]; }
+export interface Tally { yes_weight_milli: number; no_weight_milli: number; outcome: "approved" | "rejected" | "pending"; details: VoteDetail[]; }
+export interface Proposal {
+  id: Hex64; channel: string; proposer: Hex64; kind: ProposalKind; title: string; description: string; tags: string[];
+  command: Command | null; created: Hlc;
+  /** A close is valid from this op time; votes count up to `deadline_ms`. */
+  closable_ms: EpochMs; deadline_ms: EpochMs;
+  votes: Record<Hex64, boolean>; status: ProposalStatus; tally: Tally | null; closed: Hlc | null;
+  closed_automatically: boolean; validators: Hex64[]; ratifications: Hex64[]; execution: number | null;
+}
+export interface ExecEntry {
+  index: number; proposal: Hex64; command: Command; op: Hex64; at: Hlc; ratified_by: Hex64[];
+  result: { success: boolean; message: string };
+}
+export interface Governance {
+  proposals: Record<Hex64, Proposal>;
+  validators: Hex64[];
+  execution_log: ExecEntry[];
+  config_version: number;
+  /** Schemas installed by `update_schema`, by name. */
+  schemas: Record<string, { version: number; definition: string; updated: Hlc }>;
+}
+export type ToolStatus = "active" | "inactive_funding_issue" | "deprecated";
+export interface CommonTool {
+  tool_id: string; channel: string; description: string; tool_type: ToolType; webhook_url: string;
+  monthly_cost_sp: number; status: ToolStatus; acquired: Hlc; paid_until_ms: EpochMs; secret: SealedSecret; changed: Hlc;
+}
+export interface Tools {
+  /** Published X25519 public keys (32 bytes each). */
+  keys: Record<Hex64, number[]>;
+  tools: Record<string, CommonTool>;
+  /** SP paid out of treasuries for upkeep. */
+  spent: number;
+}
+export interface Upgrades {
+  /** The module in force per policy (absent: the built-in one); faults per module. */
+  policies: { active: { vote_weight?: Hex64; auction_score?: Hex64; tax?: Hex64 }; fallbacks: Record<Hex64, number> };
+  modules: Record<Hex64, { size: number; assembled_by: Hex64; assembled_at: Hlc }>;
+  /** Incomplete modules: module → author → pieces received. */
+  pending: Record<Hex64, Record<Hex64, { count: number; received: number[] }>>;
+  /** Assemblies whose bytes did not hash to the announced module. */
+  corrupt: Record<Hex64, number>;
+  history: { policy: Policy; module: Hex64; previous: Hex64; proposal: Hex64; execution: number; at: Hlc }[];
+}
+
+// ----------------------------------------------------------------- the API --
+
+/** `window.synapse`. Actions resolve with the op id once the op is stored and
+ *  published, and reject with an `Error` saying which rule it would break. */
+export interface Synapse {
+  // network
+  id(): Hex64;
+  peers(): Hex64[];
+  peerStates(): PeerState[];
+  sendHello(text: string): Promise<number>;
+  hellos(): Hello[];
+  status(): NodeStatus;
+  stats(): Record<string, number>;
+  timings(): Timings;
+  closePeer(id: Hex64): Promise<boolean>;
+  sendBlob(id: Hex64, len: number): Promise<boolean>;
+  pubsubStats(): PubsubStats;
+  // the op log
+  state(): Snapshot;
+  stateHash(): string;
+  act(channel: string, body: OpBody): Promise<Hex64>;
+  opSeenAt(id: Hex64): number | undefined;
+  hasOp(id: Hex64): boolean;
+  schemas(): SchemaInfo[];
+  validate(name: string, value: unknown): SchemaCheck;
+  // channels
+  createChannel(name: string, description?: string | null): Promise<Hex64>;
+  subscribe(name: string): Promise<Hex64>;
+  unsubscribe(name: string): Promise<Hex64>;
+  channels(): ChannelRow[];
+  // tasks
+  createTask(channel: string, spec: TaskSpec): Promise<Hex64>;
+  claimTask(task: Hex64): Promise<Hex64>;
+  startTask(task: Hex64): Promise<Hex64>;
+  completeTask(task: Hex64): Promise<Hex64>;
+  deleteTask(task: Hex64): Promise<Hex64>;
+  bid(task: Hex64, amount: number, estimated_days: number): Promise<Hex64>;
+  closeAuction(task: Hex64): Promise<Hex64>;
+  tasks(): Task[];
+  // teams
+  setSkills(skills: string[]): Promise<Hex64>;
+  createTeamTask(channel: string, spec: TeamTaskSpec): Promise<Hex64>;
+  claimTeam(task: Hex64): Promise<Hex64>;
+  applyTeam(task: Hex64): Promise<Hex64>;
+  acceptMember(task: Hex64, applicant: Hex64): Promise<Hex64>;
+  teamWaitingFor(task: Hex64): TeamWaitingFor | null;
+  completeSubTask(task: Hex64, index: number): Promise<Hex64>;
+  // governance
+  propose(channel: string, spec: ProposalSpec): Promise<Hex64>;
+  vote(proposal: Hex64, yes: boolean): Promise<Hex64>;
+  closeProposal(proposal: Hex64): Promise<Hex64>;
+  ratify(proposal: Hex64): Promise<Hex64>;
+  expireProposal(proposal: Hex64): Promise<Hex64>;
+  proposals(): ProposalRow[];
+  // economy
+  accounts(): AccountRow[];
+  economy(): EconomyTotals;
+  // tools
+  publishKey(): Promise<Hex64>;
+  proposeTool(channel: string, spec: ToolSpec): Promise<Hex64>;
+  useTool(tool: string, task: Hex64): Promise<string | { status: number }>;
+  toolUpkeep(tool_id: string): Promise<Hex64>;
+  tools(): ToolRow[];
+  // upgrades
+  exampleModules(): ExampleModule[];
+  exampleModule(name: string): Uint8Array | undefined;
+  publishModule(bytes: Uint8Array): Promise<PublishedModule>;
+  dryRunModule(bytes: Uint8Array, policy: Policy): DryRun;
+  proposeUpgrade(channel: string, spec: UpgradeSpec): Promise<Hex64>;
+  // events
+  on(event: SynapseEvent, callback: () => void): () => void;
+  off(event: SynapseEvent, callback: () => void): boolean;
+  onChange(callback: () => void): void;
+  // identity
+  exportIdentity(): Promise<string>;
+  importIdentity(text: string, options?: ImportOptions | null): Promise<Hex64>;
+}
+
+declare global {
+  interface Window { synapse?: Synapse; }
+}
