@@ -55,7 +55,10 @@ async fn events_identity_backup_and_reload_through_window_synapse() {
             vec![],
         )
         .await;
-    assert_eq!(unknown, "unknown event \"chnage\": the only event is \"change\"");
+    assert_eq!(
+        unknown,
+        "unknown event \"chnage\": use \"change\" or one of [\"tasks\", \"governance\", \"economy\", \"channels\", \"tools\", \"upgrades\", \"network\"]"
+    );
     for i in 0..2 {
         let _: String = a
             .call(

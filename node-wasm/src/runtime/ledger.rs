@@ -446,7 +446,11 @@ impl Ledger {
         g.tick(wall_ms());
         if g.state() != before {
             drop(g);
-            self.inner.node.touch();
+            // Told after this call returns: reads (`chain_status`, which
+            // change listeners call) must not run the listeners again from
+            // inside themselves.
+            let node = self.inner.node.clone();
+            spawn_local(async move { node.touch() });
         }
     }
 
