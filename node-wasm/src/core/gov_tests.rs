@@ -615,6 +615,29 @@ fn split_archives_the_source_channel() {
 }
 
 #[test]
+fn split_divides_the_treasury_among_the_new_channels() {
+    // A completed task pays tax into dev's treasury; after the split an
+    // archived dev could never spend it, so it is shared out.
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let mut w = World::new();
+    w.applied(&a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() }));
+    let t = a.op(T0 + 1, "dev", task("paid", 101, &["a"]));
+    w.applied(&t);
+    w.applied(&b.op(T0 + 2, "dev", OpBody::TaskClaim { task: t.id() }));
+    w.applied(&b.op(T0 + 3, "dev", OpBody::TaskStart { task: t.id() }));
+    w.applied(&b.op(T0 + 4, "dev", OpBody::TaskComplete { task: t.id() }));
+    let before = w.r.state().ledger.channels["dev"].treasury;
+    assert!(before > 0, "tax reached the treasury");
+    execute_command(&mut w, &mut a, T0 + 10, split_dev_in_two());
+    let s = w.r.state();
+    let ch = &s.ledger.channels;
+    assert_eq!(ch["dev"].treasury, 0);
+    assert_eq!(ch["dev-a"].treasury + ch["dev-b"].treasury, before);
+    assert_eq!(ch["dev-a"].treasury, before.div_ceil(2), "the remainder goes to the first");
+    assert!(s.sp_conserved());
+}
+
+#[test]
 fn merge_moves_proposals_and_archives_the_source() {
     let (mut a, mut b) = (Author::new(1), Author::new(2));
     let mut w = World::new();

@@ -48,7 +48,8 @@ impl Ledger {
     /// case-insensitive). Missing destination channels are created with the
     /// target's members. Other tasks stay (claimed work finishes where it
     /// started). Escrow moves with its task. The target is then archived
-    /// with `split_into` = the destinations in the order listed.
+    /// with `split_into` = the destinations in the order listed, and its
+    /// treasury is divided among them (`split_divides_the_treasury`).
     pub(crate) fn split_channel(
         &mut self,
         cx: Ctx<'_>,
@@ -99,12 +100,25 @@ impl Ledger {
                 *n += 1;
             }
         }
+        // Rule `split_divides_the_treasury`: an archived channel can fund
+        // nothing, so its treasury goes to the destinations in equal shares
+        // (the remainder to the first), in the order listed.
+        let mut treasury = 0u64;
         if let Some(ch) = self.channels.get_mut(target) {
             ch.archived = true;
             ch.split_into = parts.iter().map(|p| p.channel.clone()).collect();
+            treasury = std::mem::take(&mut ch.treasury);
+        }
+        let n = parts.len() as u64; // ≥ 1, checked above
+        let (share, rest) = (treasury / n, treasury % n);
+        for (i, part) in parts.iter().enumerate() {
+            let amount = if i == 0 { share + rest } else { share };
+            if let Some(ch) = self.channels.get_mut(&part.channel) {
+                ch.treasury = ch.treasury.saturating_add(amount);
+            }
         }
         let summary: Vec<String> = counts.iter().map(|(c, n)| format!("{n} to {c}")).collect();
-        Ok(format!("split {target}: moved {}", summary.join(", ")))
+        Ok(format!("split {target}: moved {}, {treasury} SP of treasury", summary.join(", ")))
     }
 
     /// Command `merge_channels` (`keep_all`): every live task, every
