@@ -8,7 +8,7 @@
 use crate::action::{Action, Feedback};
 use crate::ctx::ctx;
 use leptos::prelude::*;
-use node_wasm::runtime::store::{export_identity, import_identity};
+use node_wasm::runtime::store::import_identity;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Offers `text` to the user as a file download named `name`.
@@ -42,7 +42,7 @@ pub fn IdentityCard() -> impl IntoView {
         let profile = p1.clone();
         let me = c.me;
         export.run_async(async move {
-            let text = export_identity(&profile).await?;
+            let text = c.ledger.with_value(|l| l.identity_file(&profile));
             let name = format!("synapse-ng-identity-{}.json", me.short());
             download(&name, &text)?;
             Ok(format!("Downloaded {name}. It holds your secret key: keep it private."))

@@ -564,6 +564,20 @@ impl Ledger {
         self.inner.replica.borrow().store().head(&me).map(|h| (h.0, h.1))
     }
 
+    /// This node's identity file now (`persistence::encode_identity_file`):
+    /// its keys and its own chain head here (the import floor while an
+    /// imported identity has not caught up). `synapse.exportIdentity()` and
+    /// the app's download both use it. The text holds the secret keys.
+    pub fn identity_file(&self, profile: &str) -> String {
+        let floor = self.chain_floor();
+        let head = match self.own_head() {
+            Some((seq, op)) if seq >= floor => Some(crate::persistence::ChainHead { seq, op }),
+            _ if floor > 0 => Some(crate::persistence::ChainHead { seq: floor, op: OpId::ZERO }),
+            _ => None,
+        };
+        crate::persistence::encode_identity_file(self.inner.node.identity(), profile, wall_ms(), head)
+    }
+
     /// The seq this node's own chain must reach before it may sign (0: none).
     pub fn chain_floor(&self) -> u64 {
         self.inner.chain_floor.get()

@@ -345,7 +345,8 @@ async fn stored_chain_head(db: &IdbDatabase, profile: &str, me: NodeId) -> Resul
 
 /// The identity file of `profile`'s stored identity (see
 /// `persistence::encode_identity_file`), with the node's own chain head as
-/// stored. The text holds the secret keys.
+/// stored: for a profile that is not running (the running node exports with
+/// `Ledger::identity_file`). The text holds the secret keys.
 pub async fn export_identity(profile: &str) -> Result<String, String> {
     let db = open_db().await?;
     let r = async {

@@ -1,7 +1,6 @@
 //! `window.synapse`, identity backup: exporting and importing the identity file.
 
 use super::{SynapseNode, from_js, reject, resolve_str};
-use crate::core::op::OpId;
 use crate::runtime::store;
 use wasm_bindgen::prelude::*;
 
@@ -20,19 +19,7 @@ impl SynapseNode {
     /// file (see README); anyone holding it can act as this node.
     #[wasm_bindgen(js_name = exportIdentity, unchecked_return_type = "Promise<string>")]
     pub fn export_identity(&self) -> js_sys::Promise {
-        let floor = self.ledger.chain_floor();
-        let head = match self.ledger.own_head() {
-            Some((seq, op)) if seq >= floor => Some(crate::persistence::ChainHead { seq, op }),
-            // Imported here and not caught up yet: the floor is the head.
-            _ if floor > 0 => Some(crate::persistence::ChainHead { seq: floor, op: OpId::ZERO }),
-            _ => None,
-        };
-        resolve_str(&crate::persistence::encode_identity_file(
-            self.node.identity(),
-            &self.profile,
-            js_sys::Date::now() as u64,
-            head,
-        ))
+        resolve_str(&self.ledger.identity_file(&self.profile))
     }
 
     /// Validates an identity file and stores it as this profile's identity,
