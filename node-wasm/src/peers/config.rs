@@ -17,8 +17,24 @@ pub struct NodeConfig {
     /// Time for a peer to prove its identity once the channel is open.
     pub handshake_timeout_ms: u32,
     /// Peers learned from peer records are dialled only while fewer than
-    /// this many are proven.
+    /// this many are proven; below it a dropped connection is replaced by
+    /// another wanted peer.
     pub target_degree: usize,
+    /// The directory is dialled only up to this many connections (a random
+    /// sample of it), not everyone it lists: gossip needs a bounded degree.
+    pub high_degree: usize,
+    /// A connection not proven this long after it was created is dropped
+    /// (an offer that never completes must not hold a slot forever).
+    pub pending_timeout_ms: u32,
+    /// Connections created for offers from peers we did not dial that are
+    /// not proven yet, at most.
+    pub max_pending_inbound: usize,
+    /// Of the lifetime budget, this many RTCPeerConnections are kept for
+    /// connections this node dials itself: strangers' offers cannot spend
+    /// them.
+    pub dial_reserve: u32,
+    /// New peers one peer record may make this node dial, at most.
+    pub max_record_dials: usize,
 }
 
 impl Default for NodeConfig {
@@ -30,6 +46,11 @@ impl Default for NodeConfig {
             connection_budget: 400,
             handshake_timeout_ms: 10_000,
             target_degree: 8,
+            high_degree: 16,
+            pending_timeout_ms: 15_000,
+            max_pending_inbound: 8,
+            dial_reserve: 100,
+            max_record_dials: 4,
         }
     }
 }

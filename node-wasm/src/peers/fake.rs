@@ -49,7 +49,11 @@ pub struct Effects {
 /// The SDP a fake connection presents: the fingerprint is unique to the
 /// node and the connection, as a DTLS certificate is.
 pub fn fake_sdp(me: NodeId, session: u32, kind: &str) -> String {
-    format!("v=0\r\ns={kind}\r\na=fingerprint:sha-256 {}:{session:08x}\r\n", me.short())
+    format!(
+        "v=0\r\ns={kind}\r\na=ice-ufrag:{session:08x}\r\na=ice-pwd:{}{session:08x}\r\na=fingerprint:sha-256 {}:{session:08x}\r\n",
+        me.short(),
+        me.short()
+    )
 }
 
 impl FakeBrowser {

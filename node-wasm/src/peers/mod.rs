@@ -20,6 +20,23 @@
 //!   are under the target degree.
 //! - `signal_route` / `relay_forward` / `relay_rate_limit` ([`relay`]).
 //! - `stale_peer_record`: a record not newer than the last one is dropped.
+//!
+//! Against abuse (a stranger's keys are free, and every rendezvous client
+//! may send us offers):
+//! - `offer_must_parse`: an offer that would create a connection must carry
+//!   a DTLS fingerprint and ICE credentials, checked before anything is
+//!   spent on it.
+//! - `pending_connection_timeout`: a connection not proven
+//!   `pending_timeout_ms` after its creation is dropped, whether or not its
+//!   channel ever opened.
+//! - `max_pending_inbound`: at most `max_pending_inbound` connections made
+//!   for strangers' offers may be unproven at once.
+//! - `budget_reserve_for_dials`: strangers' offers may not spend the last
+//!   `dial_reserve` RTCPeerConnections of the lifetime budget.
+//! - `bounded_directory_dials` / `refill_degree`: the directory is dialled
+//!   up to `high_degree` connections, in random order; below
+//!   `target_degree` a lost connection is replaced by another wanted peer.
+//! - `dial_from_peer_records` dials at most `max_record_dials` per record.
 
 pub mod backoff;
 pub mod config;
@@ -204,6 +221,7 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     JoinFallback(NodeId),
+    Pending(NodeId, u32),
     Handshake(NodeId, u32),
     Disconnected(NodeId, u32),
     Reconnect(NodeId),
@@ -221,6 +239,9 @@ struct Conn {
     remote_bound: bool,
     /// A remote offer is being applied: answer once it is set.
     answer_pending: bool,
+    /// Made for an offer from a peer we had no connection with (a
+    /// stranger's, until proven).
+    inbound: bool,
     connection: ConnState,
     handshake: Option<Session>,
     state: PeerState,
@@ -430,15 +451,39 @@ impl PeerManager {
 
     // ----- directory -------------------------------------------------------
 
+    /// Rule `bounded_directory_dials`: every listed peer is wanted, but only
+    /// up to `high_degree` connections are dialled, in random order (so
+    /// that pages listed together do not all pick the same peers).
     fn on_directory(&mut self, ids: Vec<NodeId>) {
         let me = self.id();
-        let ids: Vec<NodeId> = ids.into_iter().filter(|i| *i != me).collect();
+        let mut ids: Vec<NodeId> = ids.into_iter().filter(|i| *i != me).collect();
         self.rendezvous.directory = ids.clone();
         self.wanted.extend(ids.iter().copied());
+        for i in (1..ids.len()).rev() {
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+            ids.swap(i, j);
+        }
         for id in ids {
+            if self.conns.len() >= self.config.high_degree {
+                break;
+            }
             self.connect(id);
         }
         self.changed();
+    }
+
+    /// Rule `refill_degree`: below `target_degree` connections, dial one
+    /// wanted peer we are not connected to (chosen at random).
+    fn refill(&mut self) {
+        if self.conns.len() >= self.config.target_degree {
+            return;
+        }
+        let idle: Vec<NodeId> = self.wanted.iter().filter(|id| !self.conns.contains_key(id)).copied().collect();
+        if idle.is_empty() {
+            return;
+        }
+        let pick = idle[(self.rng.next_u64() % idle.len() as u64) as usize];
+        self.connect(pick);
     }
 
     /// Rule `join_fallback_dial`: a joiner offers to its welcome list; if no
@@ -508,6 +553,7 @@ impl PeerManager {
                 stable: true,
                 remote_bound: false,
                 answer_pending: false,
+                inbound: remote_session.is_some(),
                 connection: ConnState::New,
                 handshake: None,
                 state: PeerState::Connecting,
@@ -517,7 +563,29 @@ impl PeerManager {
             },
         );
         self.emit(Output::Create { peer: id, session });
+        self.arm(self.config.pending_timeout_ms as u64, Timer::Pending(id, session));
         self.changed();
+        Ok(())
+    }
+
+    /// Rules `offer_must_parse`, `max_pending_inbound` and
+    /// `budget_reserve_for_dials`: whether a stranger's offer may have a
+    /// connection made for it.
+    fn admit_offer(&mut self, from: NodeId, sdp: &str) -> Result<(), String> {
+        if sdp_fingerprint(sdp).is_none() || !sdp.lines().any(|l| l.trim().starts_with("a=ice-ufrag:")) {
+            return Err("offer without a DTLS fingerprint or ICE credentials".into());
+        }
+        if self.conns.contains_key(&from) {
+            return Ok(()); // replaces this peer's own connection
+        }
+        let pending = self.conns.values().filter(|c| c.inbound && c.state != PeerState::Proven).count();
+        if pending >= self.config.max_pending_inbound {
+            return Err(format!("{pending} offers from peers not yet proven are already pending"));
+        }
+        let budget = self.config.connection_budget.saturating_sub(self.config.dial_reserve);
+        if self.stats.connections_created >= budget {
+            return Err("the connection budget left is kept for peers this node dials".into());
+        }
         Ok(())
     }
 
@@ -568,6 +636,11 @@ impl PeerManager {
                 return;
             }
             Plan::Fresh => {
+                if let Err(why) = self.admit_offer(from, &sdp) {
+                    self.stats.offers_refused += 1;
+                    self.log(format!("refused an offer from {}: {why}", from.short()));
+                    return;
+                }
                 if self.conns.contains_key(&from) {
                     self.drop_peer(from, "replaced by the peer's new connection", false);
                 }
@@ -744,8 +817,17 @@ impl PeerManager {
     fn on_timer(&mut self, t: Timer) {
         match t {
             Timer::JoinFallback(id) | Timer::Reconnect(id) => {
-                if self.wanted.contains(&id) && !self.conns.contains_key(&id) {
+                if self.wanted.contains(&id)
+                    && !self.conns.contains_key(&id)
+                    && self.conns.len() < self.config.high_degree
+                {
                     self.connect(id);
+                }
+            }
+            Timer::Pending(id, session) => {
+                if self.current(id, session).is_some_and(|c| c.state != PeerState::Proven) {
+                    self.stats.pending_timeouts += 1;
+                    self.drop_peer(id, "not proven in time after the connection was made", true);
                 }
             }
             Timer::Handshake(id, session) => {
@@ -782,6 +864,10 @@ impl PeerManager {
             *attempt = attempt.saturating_add(1);
             let delay = backoff::backoff_delay(*attempt, self.rng.next_u64());
             self.arm(delay, Timer::Reconnect(id));
+        }
+        if reconnect {
+            // Lost, not dropped on purpose (a replacement, a bye, a leave).
+            self.refill();
         }
         self.changed();
     }
@@ -861,7 +947,7 @@ impl PeerManager {
         let neighbors = r.neighbors.clone();
         self.records.insert(from, r);
         let proven = self.proven_ids().len();
-        let room = self.config.target_degree.saturating_sub(proven);
+        let room = self.config.target_degree.saturating_sub(proven).min(self.config.max_record_dials);
         let new: Vec<NodeId> =
             neighbors.into_iter().filter(|n| *n != me && !self.conns.contains_key(n)).take(room).collect();
         self.wanted.extend(new.iter().copied());

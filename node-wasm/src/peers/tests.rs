@@ -365,3 +365,125 @@ fn hellos_and_pings_flow_between_proven_peers() {
     assert_eq!(h[0].text, "hi");
     assert!(net.nodes[0].manager.peer_infos()[0].rtt_ms.is_some_and(|r| r >= 10.0));
 }
+
+// ----- abuse ---------------------------------------------------------------
+
+/// An offer as a stranger's rendezvous client would send it.
+fn offer(session: u32, sdp: &str) -> serde_json::Value {
+    serde_json::json!({"session": session, "kind": "description", "sdp_type": "offer", "sdp": sdp})
+}
+
+/// An offer that parses (fingerprint and ICE credentials) but whose sender
+/// never completes the negotiation.
+fn parseable_offer(from: NodeId, session: u32) -> serde_json::Value {
+    offer(session, &fake_sdp(from, session, "offer"))
+}
+
+fn stranger(i: u32) -> NodeId {
+    let mut seed = [0xee; 32];
+    seed[..4].copy_from_slice(&i.to_le_bytes());
+    Identity::from_seed(seed).node_id()
+}
+
+#[test]
+fn offer_must_parse_before_a_connection_is_made() {
+    let mut m = alone(1);
+    for i in 0..70 {
+        m.handle(Input::Signal { from: stranger(i), payload: offer(i, "v=0") }, 0.0);
+    }
+    assert!(created(&outputs(&mut m)).is_empty(), "no connection for an unparseable offer");
+    assert_eq!(m.stats().offers_refused, 70);
+    assert_eq!(m.stats().connections_created, 0, "no budget spent");
+}
+
+#[test]
+fn max_pending_inbound_and_pending_connection_timeout() {
+    let mut m = alone(1);
+    for i in 0..70 {
+        m.handle(Input::Signal { from: stranger(i), payload: parseable_offer(stranger(i), i) }, 0.0);
+    }
+    let cap = cfg().max_pending_inbound;
+    assert_eq!(created(&outputs(&mut m)).len(), cap);
+    assert_eq!(m.stats().offers_refused as usize, 70 - cap);
+    // Never completed: they are gone after the pending timeout, freeing room.
+    m.handle_timeout(cfg().pending_timeout_ms as f64);
+    assert_eq!(closed(&outputs(&mut m)), cap);
+    assert_eq!(m.stats().pending_timeouts as usize, cap);
+    assert!(m.peer_infos().is_empty());
+}
+
+#[test]
+fn budget_reserve_for_dials_is_not_spent_by_strangers() {
+    let config = NodeConfig { connection_budget: 20, dial_reserve: 10, max_pending_inbound: 100, ..cfg() };
+    let mut m = PeerManager::new(Identity::from_seed([1; 32]), config, [1; 32], 0.0, 0.0);
+    for i in 0..30 {
+        m.handle(Input::Signal { from: stranger(i), payload: parseable_offer(stranger(i), i) }, 0.0);
+    }
+    assert_eq!(created(&outputs(&mut m)).len(), 10, "only budget minus reserve for strangers");
+    // A peer this node wants can still be dialled from the reserve.
+    m.handle(Input::Connect(Identity::from_seed([2; 32]).node_id()), 1.0);
+    assert_eq!(created(&outputs(&mut m)).len(), 1);
+}
+
+#[test]
+fn bogus_offers_cannot_lock_out_an_honest_peer() {
+    // 70 strangers send the victim (node 0) offers that never complete,
+    // then an honest node joins: it must connect. Before these rules the
+    // victim held 64 connections that never timed out.
+    let mut net = Net::new(2, cfg(), 5);
+    net.join(0);
+    net.run_until(100);
+    for i in 0..70 {
+        let bogus = if i % 2 == 0 { offer(i, "v=0") } else { parseable_offer(stranger(i), i) };
+        net.input(0, Input::Signal { from: stranger(i), payload: bogus });
+    }
+    net.run_until(3_000);
+    net.join(1);
+    net.run_until(25_000);
+    assert!(net.full_mesh(), "{:?}", net.nodes[0].manager.peer_infos());
+    let st = net.nodes[0].manager.stats();
+    assert!(st.connections_created <= cfg().max_pending_inbound as u32 + 2, "{st:?}");
+}
+
+#[test]
+fn bounded_directory_dials_and_refill_degree() {
+    let mut m = PeerManager::new(
+        Identity::from_seed([1; 32]),
+        NodeConfig { high_degree: 5, target_degree: 5, ..cfg() },
+        [1; 32],
+        0.0,
+        0.0,
+    );
+    let ids: Vec<NodeId> = (0..40).map(stranger).collect();
+    m.handle(Input::Directory(ids), 0.0);
+    let first = created(&outputs(&mut m));
+    assert_eq!(first.len(), 5, "a sample of the directory, not all of it");
+    // One of them fails: another wanted peer replaces it.
+    let (peer, session) = first[0];
+    m.handle(Input::ConnectionState { peer, session, state: ConnState::Failed }, 1.0);
+    let next = created(&outputs(&mut m));
+    assert_eq!(next.len(), 1);
+    assert!(!first.iter().any(|(p, _)| *p == next[0].0), "a different peer");
+}
+
+#[test]
+fn a_peer_record_makes_a_node_dial_few_peers() {
+    // Node 1 knows 2..6; node 0 knows only node 1 and learns the rest from
+    // node 1's record. Right after that one record, node 0 has dialled at
+    // most `max_record_dials` of the five it lists.
+    let mut net = Net::new(7, NodeConfig { max_record_dials: 2, ..cfg() }, 50);
+    for i in 1..7 {
+        net.join(i);
+    }
+    net.run_until(2_000);
+    net.join_quietly(0, vec![net.id(1)]);
+    let mut t = net.now;
+    while net.proven(0).is_empty() && t < 10_000 {
+        t += 10;
+        net.run_until(t);
+    }
+    net.run_until(t + 60); // node 1's record arrives one latency after the proof
+    let st = net.nodes[0].manager.stats();
+    assert_eq!(st.peer_records_in, 1, "{st:?}");
+    assert_eq!(st.connections_created, 1 + 2, "{st:?}");
+}

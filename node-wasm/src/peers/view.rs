@@ -70,6 +70,12 @@ pub struct ReceivedHello {
 pub struct Stats {
     pub connections_created: u32,
     pub connections_refused_budget: u32,
+    /// Offers refused before any connection was made: unparseable SDP, or
+    /// too many strangers' connections pending.
+    pub offers_refused: u32,
+    /// Connections dropped because they were not proven in time after
+    /// creation.
+    pub pending_timeouts: u32,
     pub channels_opened: u32,
     pub peers_proven: u32,
     pub proofs_rejected: u32,
