@@ -18,7 +18,10 @@
 //!   not arrive within 3 s we dial it ourselves.
 //! - `dial_from_peer_records`: neighbours of our peers are dialled while we
 //!   are under the target degree.
-//! - `signal_route` / `relay_forward` / `relay_rate_limit` ([`relay`]).
+//! - `signal_route` / `relay_forward` / `relay_rate_limit` /
+//!   `relay_replay_window` ([`relay`]): relayed signals carry a signed send
+//!   time and nonce; old or repeated ones are refused, and each author may
+//!   have at most 50 a second delivered to us.
 //! - `stale_peer_record`: a record not newer than the last one is dropped.
 //!
 //! Against abuse (a stranger's keys are free, and every rendezvous client
@@ -59,7 +62,7 @@ use crate::session::{Session, SessionEvent, sdp_fingerprint};
 use crate::signaling::{PeerSignal, SdpType, SignalPayload};
 use crate::wire::{PeerRecord, RelaySignal, SignedHello, WireMsg};
 use negotiation::{ConnView, Plan, plan_description};
-use relay::RelayWindows;
+use relay::{RelayWindows, ReplayGuard};
 use rng::Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -282,6 +285,9 @@ pub struct PeerManager {
     records: BTreeMap<NodeId, PeerRecord>,
     last_record_ms: u64,
     relays: RelayWindows,
+    /// Signals relayed to this node, per author (`relay_rate_limit`).
+    relays_in: RelayWindows,
+    replay: ReplayGuard,
     hellos: VecDeque<ReceivedHello>,
     timers: BTreeSet<(u64, Timer)>,
     stats: Stats,
@@ -307,6 +313,8 @@ impl PeerManager {
             records: BTreeMap::new(),
             last_record_ms: 0,
             relays: RelayWindows::default(),
+            relays_in: RelayWindows::default(),
+            replay: ReplayGuard::default(),
             hellos: VecDeque::new(),
             timers: BTreeSet::new(),
             stats: Stats::default(),
@@ -884,7 +892,12 @@ impl PeerManager {
             self.emit(Output::Signal { to, signal: sig });
             return;
         }
-        let Ok(payload) = serde_json::to_vec(&sig) else { return };
+        // The send time and a nonce go inside what we sign, for the
+        // receiver's `relay_replay_window`.
+        let Ok(serde_json::Value::Object(mut obj)) = serde_json::to_value(&sig) else { return };
+        obj.insert("relay_ms".into(), self.wall_ms().into());
+        obj.insert("relay_nonce".into(), self.rng.next_u64().into());
+        let Ok(payload) = serde_json::to_vec(&obj) else { return };
         let relay = WireMsg::Relay(RelaySignal::sign(&self.identity, to, 1, payload));
         let proven = |c: &Conn| c.state == PeerState::Proven;
         let listing: Vec<NodeId> = self
@@ -915,11 +928,29 @@ impl PeerManager {
     fn on_relay(&mut self, via: NodeId, r: RelaySignal) {
         if r.to == self.id() {
             self.stats.relays_received += 1;
-            match serde_json::from_slice::<serde_json::Value>(&r.payload) {
-                Ok(v) => self.on_signal(r.from, v),
+            let v = match serde_json::from_slice::<serde_json::Value>(&r.payload) {
+                Ok(v) => v,
                 Err(e) => {
                     self.stats.signals_rejected += 1;
                     self.log(format!("unreadable relayed signal from {} via {}: {e}", r.from.short(), via.short()));
+                    return;
+                }
+            };
+            let sent = v.get("relay_ms").and_then(serde_json::Value::as_u64);
+            let nonce = v.get("relay_nonce").and_then(serde_json::Value::as_u64);
+            let (wall, now) = (self.wall_ms(), self.now);
+            let verdict = match (sent, nonce) {
+                (Some(sent), Some(nonce)) => match self.relays_in.admit(r.from, now) {
+                    true => self.replay.admit(r.from, nonce, sent, wall),
+                    false => Err("over the rate of relayed signals"),
+                },
+                _ => Err("no send time or nonce"),
+            };
+            match verdict {
+                Ok(()) => self.on_signal(r.from, v),
+                Err(why) => {
+                    self.stats.signals_rejected += 1;
+                    self.log(format!("refused a relayed signal from {} via {}: {why}", r.from.short(), via.short()));
                 }
             }
             return;
@@ -956,11 +987,15 @@ impl PeerManager {
         }
     }
 
+    /// Wall-clock ms now (peer record and relay timestamps).
+    fn wall_ms(&self) -> u64 {
+        (self.epoch_ms + self.now).max(0.0) as u64
+    }
+
     /// Sends this node's signed neighbour list to every proven peer.
     pub fn announce_record(&mut self) {
         let ids = self.proven_ids();
-        let wall = (self.epoch_ms + self.now).max(0.0) as u64;
-        let issued = wall.max(self.last_record_ms + 1);
+        let issued = self.wall_ms().max(self.last_record_ms + 1);
         self.last_record_ms = issued;
         let msg = WireMsg::PeerRecord(PeerRecord::sign(&self.identity, issued, ids.clone()));
         for id in ids {

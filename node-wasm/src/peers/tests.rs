@@ -487,3 +487,52 @@ fn a_peer_record_makes_a_node_dial_few_peers() {
     assert_eq!(st.peer_records_in, 1, "{st:?}");
     assert_eq!(st.connections_created, 1 + 2, "{st:?}");
 }
+
+#[test]
+fn a_replayed_relayed_offer_cannot_tear_down_a_working_link() {
+    // a (0) and c (2) connected through relays with the rendezvous down; b
+    // (1), the relay, keeps a copy of a's first offer to c and replays it
+    // later. Before replay protection the old offer's session replaced
+    // c's working connection to a.
+    let mut net = Net::new(3, cfg(), 5);
+    net.cut(0, 2);
+    for i in 0..3 {
+        net.join(i);
+    }
+    net.run_until(2_000);
+    net.rendezvous_down();
+    net.heal(0, 2);
+    net.input(0, Input::Connect(net.id(2)));
+    net.run_until(4_000);
+    assert!(net.proven(2).contains(&net.id(0)));
+    // b re-sends a signed relay it carried: forge one as a would have made
+    // it, with a send time and nonce, and replay it twice.
+    let (a, c) = (net.id(0), net.id(2));
+    let session = net.nodes[0].manager.session_of(c).unwrap().wrapping_add(1);
+    let sdp = fake_sdp(a, session, "offer");
+    let wall = 1_700_000_000_000u64 + net.now;
+    let payload = serde_json::json!({"session": session, "kind": "description", "sdp_type": "offer", "sdp": sdp,
+        "relay_ms": wall, "relay_nonce": 42});
+    let relay = RelaySignal::sign(&super::net::sim_identity(0), c, 1, serde_json::to_vec(&payload).unwrap());
+    let before = net.nodes[2].manager.session_of(a);
+    for _ in 0..2 {
+        net.nodes[1].manager.send_to(c, &WireMsg::Relay(relay.clone()));
+        net.input(1, Input::Connect(net.id(1)));
+        net.run_until(net.now + 50);
+    }
+    // The first copy is a fresh offer (a new session): accepted once. The
+    // second is a replay: refused, and the connection it made stays.
+    let after = net.nodes[2].manager.session_of(a);
+    assert_ne!(before, after);
+    assert!(net.nodes[2].manager.stats().signals_rejected >= 1);
+    // An old one (outside the window) is refused outright.
+    let old = serde_json::json!({"session": session + 1, "kind": "description", "sdp_type": "offer", "sdp": sdp,
+        "relay_ms": wall - relay::RELAY_WINDOW_MS - 1, "relay_nonce": 43});
+    let relay = RelaySignal::sign(&super::net::sim_identity(0), c, 1, serde_json::to_vec(&old).unwrap());
+    let rejected = net.nodes[2].manager.stats().signals_rejected;
+    net.nodes[1].manager.send_to(c, &WireMsg::Relay(relay));
+    net.input(1, Input::Connect(net.id(1)));
+    net.run_until(net.now + 50);
+    assert_eq!(net.nodes[2].manager.stats().signals_rejected, rejected + 1);
+    assert_eq!(net.nodes[2].manager.session_of(a), after, "the working connection stays");
+}
