@@ -59,6 +59,13 @@ pub struct Config {
           value_parser = parse_at_least::<1>)]
     pub max_connections_per_id: usize,
 
+    /// Maximum simultaneous connections from one IP address, so that one
+    /// client cannot take every slot (a household or office behind one NAT
+    /// shares it, hence not 1).
+    #[arg(long, env = "SYNAPSE_RDV_MAX_CONNECTIONS_PER_IP", default_value_t = 64,
+          value_parser = parse_at_least::<1>)]
+    pub max_connections_per_ip: usize,
+
     /// Close a connection that sends no frame at all for this long (seconds).
     #[arg(long = "idle-timeout-secs", env = "SYNAPSE_RDV_IDLE_TIMEOUT_SECS", default_value = "60",
           value_name = "SECS", value_parser = parse_secs)]
@@ -99,6 +106,7 @@ impl Default for Config {
             rate_burst: 40.0,
             max_connections: 1000,
             max_connections_per_id: 2,
+            max_connections_per_ip: 64,
             idle_timeout: Duration::from_secs(60),
             auth_timeout: Duration::from_secs(10),
             ttl: Duration::from_secs(60),
@@ -121,7 +129,7 @@ impl Config {
         if !(self.rate_burst.is_finite() && self.rate_burst >= 1.0) {
             return Err("rate_burst must be at least 1".into());
         }
-        if self.max_connections == 0 || self.max_connections_per_id == 0 {
+        if self.max_connections == 0 || self.max_connections_per_id == 0 || self.max_connections_per_ip == 0 {
             return Err("connection limits must be at least 1".into());
         }
         for (name, d) in [

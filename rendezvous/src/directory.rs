@@ -13,17 +13,15 @@
 use axum::extract::ws::Utf8Bytes;
 use node_wasm::NodeId;
 use std::collections::HashMap;
-use std::sync::Arc;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
-/// How another task reaches one connection: a queue of already-encoded text
-/// frames, plus a way to make it close when it stops draining that queue.
+/// How another task reaches one connection: a bounded queue of
+/// already-encoded text frames.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     /// Server-unique connection number (logs, removal).
     pub conn: u64,
     tx: mpsc::Sender<Utf8Bytes>,
-    kick: Arc<Notify>,
 }
 
 /// What happened to a frame handed to a connection.
@@ -31,28 +29,26 @@ pub struct ConnHandle {
 pub enum Delivery {
     /// Queued for the connection's writer.
     Delivered,
-    /// The connection's queue is full: it is not reading its socket. It has
-    /// been told to close, because a relay that buffers without bound for a
-    /// stuck client is a memory exhaustion bug.
-    Stuck,
+    /// The connection's queue is full (it reads slower than others send to
+    /// it): the frame is dropped and counted. The recipient stays
+    /// connected, so flooding a node with signals cannot disconnect it; the
+    /// bounded queue bounds memory.
+    Full,
     /// The connection is already going away.
     Gone,
 }
 
 impl ConnHandle {
     /// A handle for connection `conn`.
-    pub fn new(conn: u64, tx: mpsc::Sender<Utf8Bytes>, kick: Arc<Notify>) -> Self {
-        ConnHandle { conn, tx, kick }
+    pub fn new(conn: u64, tx: mpsc::Sender<Utf8Bytes>) -> Self {
+        ConnHandle { conn, tx }
     }
 
     /// Queues `text` without waiting.
     pub fn deliver(&self, text: Utf8Bytes) -> Delivery {
         match self.tx.try_send(text) {
             Ok(()) => Delivery::Delivered,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick.notify_one();
-                Delivery::Stuck
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Delivery::Full,
             Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
         }
     }
@@ -165,10 +161,9 @@ mod tests {
         Identity::from_seed([n; 32]).node_id()
     }
 
-    fn conn(n: u64, cap: usize) -> (ConnHandle, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
+    fn conn(n: u64, cap: usize) -> (ConnHandle, mpsc::Receiver<Utf8Bytes>) {
         let (tx, rx) = mpsc::channel(cap);
-        let kick = Arc::new(Notify::new());
-        (ConnHandle::new(n, tx, kick.clone()), rx, kick)
+        (ConnHandle::new(n, tx), rx)
     }
 
     fn text(s: &'static str) -> impl FnOnce() -> Utf8Bytes {
@@ -178,9 +173,9 @@ mod tests {
     #[test]
     fn join_and_leave_are_announced_once_per_id() {
         let mut d = Directory::default();
-        let (a1, mut ra1, _) = conn(1, 8);
-        let (b1, _rb1, _) = conn(2, 8);
-        let (b2, _rb2, _) = conn(3, 8);
+        let (a1, mut ra1) = conn(1, 8);
+        let (b1, _rb1) = conn(2, 8);
+        let (b2, _rb2) = conn(3, 8);
         assert_eq!(d.register(id(1), a1, 2, text("a")), Ok((vec![], true)));
         assert_eq!(d.register(id(2), b1, 2, text("b")), Ok((vec![id(1)], true)));
         assert_eq!(d.register(id(2), b2, 2, text("b-again")), Ok((vec![id(1)], false)));
@@ -207,8 +202,8 @@ mod tests {
     #[test]
     fn signals_go_to_the_newest_live_connection() {
         let mut d = Directory::default();
-        let (old, mut r_old, _) = conn(1, 8);
-        let (new, r_new, _) = conn(2, 8);
+        let (old, mut r_old) = conn(1, 8);
+        let (new, r_new) = conn(2, 8);
         d.register(id(1), old, 2, text("x")).unwrap();
         d.register(id(1), new, 2, text("x")).unwrap();
         assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("s1")), Delivery::Delivered);
@@ -219,14 +214,14 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_kicks_the_connection() {
+    fn a_full_queue_drops_the_frame_and_keeps_the_connection() {
         let mut d = Directory::default();
-        let (h, _rx, kick) = conn(1, 1);
+        let (h, mut rx) = conn(1, 1);
         d.register(id(1), h, 2, text("x")).unwrap();
         assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("a")), Delivery::Delivered);
-        assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("b")), Delivery::Stuck);
-        // notify_one stored a permit: the session's next `notified()` fires at once.
-        let fired = futures_util::FutureExt::now_or_never(kick.notified());
-        assert!(fired.is_some());
+        assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("b")), Delivery::Full);
+        // Once the connection reads, it gets frames again.
+        assert_eq!(rx.try_recv().ok().as_deref(), Some("a"));
+        assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("c")), Delivery::Delivered);
     }
 }

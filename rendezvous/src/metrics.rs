@@ -14,6 +14,7 @@ pub struct Metrics {
     connections_total: AtomicU64,
     auth_success_total: AtomicU64,
     signals_relayed_total: AtomicU64,
+    signals_dropped_total: AtomicU64,
     rejections: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -31,6 +32,16 @@ impl Metrics {
     /// A signal was handed to its recipient's connection.
     pub fn signal_relayed(&self) {
         self.signals_relayed_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A signal was dropped because its recipient's queue was full.
+    pub fn signal_dropped(&self) {
+        self.signals_dropped_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Signals dropped for a full recipient queue (tests, logs).
+    pub fn signals_dropped(&self) -> u64 {
+        self.signals_dropped_total.load(Ordering::Relaxed)
     }
 
     /// The server answered something with `ServerMsg::Error { code, .. }`.
@@ -76,6 +87,12 @@ impl Metrics {
             "counter",
             "Signals delivered to their recipient since start.",
             self.signals_relayed_total.load(Ordering::Relaxed),
+        );
+        metric(
+            "rendezvous_signals_dropped_total",
+            "counter",
+            "Signals dropped because the recipient's outbound queue was full (the recipient stays connected).",
+            self.signals_dropped_total.load(Ordering::Relaxed),
         );
         let name = "rendezvous_rejections_total";
         let _ = writeln!(out, "# HELP {name} Requests refused with an error, by error code.");

@@ -10,9 +10,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,6 +48,8 @@ pub struct Shared {
     /// Becomes true when shutdown starts.
     stopping: watch::Receiver<bool>,
     next_conn: AtomicU64,
+    /// Open connections per client IP address (`max_connections_per_ip`).
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl Shared {
@@ -72,10 +75,18 @@ impl Shared {
         *self.stopping.borrow()
     }
 
-    /// Claims one of the `max_connections` slots; `None` when all are taken.
-    /// The slot is released when the returned guard drops, whatever way the
-    /// connection ends.
-    pub fn claim_slot(self: &Arc<Self>) -> Option<ConnectionSlot> {
+    /// Claims one of the `max_connections` slots for a client at `ip`,
+    /// within `max_connections_per_ip`. The slot is released when the
+    /// returned guard drops, whatever way the connection ends.
+    pub fn claim_slot(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, SlotRefused> {
+        {
+            let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per_ip.entry(ip).or_insert(0);
+            if *n >= self.config.max_connections_per_ip {
+                return Err(SlotRefused::PerIp);
+            }
+            *n += 1;
+        }
         let max = self.config.max_connections;
         let claimed = self.connections.send_if_modified(|n| {
             if *n >= max {
@@ -85,7 +96,22 @@ impl Shared {
                 true
             }
         });
-        claimed.then(|| ConnectionSlot(self.clone()))
+        if claimed {
+            Ok(ConnectionSlot(self.clone(), ip))
+        } else {
+            self.release_ip(ip);
+            Err(SlotRefused::Total)
+        }
+    }
+
+    fn release_ip(&self, ip: IpAddr) {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+        }
     }
 
     /// Open WebSocket connections.
@@ -94,13 +120,23 @@ impl Shared {
     }
 }
 
+/// Why [`Shared::claim_slot`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRefused {
+    /// Every one of `max_connections` is taken.
+    Total,
+    /// This IP address holds `max_connections_per_ip` already.
+    PerIp,
+}
+
 /// One claimed connection slot (see [`Shared::claim_slot`]).
 #[derive(Debug)]
-pub struct ConnectionSlot(Arc<Shared>);
+pub struct ConnectionSlot(Arc<Shared>, IpAddr);
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.connections.send_modify(|n| *n = n.saturating_sub(1));
+        self.0.release_ip(self.1);
     }
 }
 
@@ -121,6 +157,7 @@ pub async fn serve(
         connections: watch::channel(0).0,
         stopping: stop_rx,
         next_conn: AtomicU64::new(1),
+        per_ip: Mutex::new(HashMap::new()),
     });
     let app = router(shared.clone());
     if let Ok(addr) = listener.local_addr() {

@@ -4,8 +4,8 @@
 //! A session is a single task that owns its socket and selects over: frames
 //! from the client, frames queued for it by other sessions (relayed signals,
 //! join/leave notices), its ping ticker, its deadline (auth, idle or TTL),
-//! shutdown, and a "kick" raised when it stops draining its queue. Owning the
-//! socket in one task keeps the protocol a plain sequential state machine.
+//! and shutdown. Owning the socket in one task keeps the protocol a plain
+//! sequential state machine.
 //!
 //! Every way out of the loop is an [`Exit`]; refusals carry the error code
 //! and a human reason, and [`Session::close`] is the single place that sends
@@ -13,7 +13,7 @@
 
 use crate::directory::{ConnHandle, Delivery};
 use crate::limits::TokenBucket;
-use crate::server::Shared;
+use crate::server::{Shared, SlotRefused};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use node_wasm::NodeId;
 use node_wasm::signaling::{ClientMsg, ErrorCode, ServerMsg, verify_challenge};
@@ -21,13 +21,13 @@ use rand_core::{OsRng, RngCore};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
 /// Frames queued for one client by other sessions. Deep enough for a burst
-/// of ICE candidates from several peers; a client that lets it fill is not
-/// reading and gets disconnected.
+/// of ICE candidates from several peers; beyond it signals are dropped and
+/// counted (the client stays connected: see `Delivery::Full`).
 const OUTBOUND_QUEUE: usize = 256;
 /// A client that stalls a single write this long is treated as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,8 +57,6 @@ enum Exit {
     Refuse { code: ErrorCode, reason: String, close: u16 },
     /// The client closed the connection or the transport failed.
     Disconnected(&'static str),
-    /// The session stopped draining its outbound queue.
-    Kicked,
 }
 
 impl Exit {
@@ -93,7 +91,7 @@ type Step = Result<(), Exit>;
 pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, addr: SocketAddr) {
     let conn = shared.next_conn();
     // Claimed before anything else so the cap holds however the session ends.
-    let slot = if shared.is_stopping() { None } else { shared.claim_slot() };
+    let slot = if shared.is_stopping() { None } else { Some(shared.claim_slot(addr.ip())) };
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     let now = Instant::now();
     let session = Session {
@@ -107,27 +105,35 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, addr: SocketAddr
         addr,
         nonce: [0; 32],
         tx,
-        kick: Arc::new(Notify::new()),
         registration: None,
         malformed: 0,
         dropped: 0,
         logged_codes: 0,
     };
-    let Some(_slot) = slot else {
-        // The upgrade is accepted anyway so the client gets a reason it can
-        // show, rather than an opaque HTTP error from the WebSocket API.
-        let exit = if session.shared.is_stopping() {
-            Exit::shutting_down()
-        } else {
+    let refused = match &slot {
+        None => Some(Exit::shutting_down()),
+        Some(Ok(_)) => None,
+        Some(Err(SlotRefused::Total)) => {
             let max = session.shared.config.max_connections;
-            Exit::refuse(
+            Some(Exit::refuse(
                 ErrorCode::TooManyConnections,
                 format!("the server is at its limit of {max} connections; try again later"),
-            )
-        };
+            ))
+        }
+        Some(Err(SlotRefused::PerIp)) => {
+            let max = session.shared.config.max_connections_per_ip;
+            Some(Exit::refuse(
+                ErrorCode::TooManyConnections,
+                format!("your address already holds {max} connections, the most one address may hold"),
+            ))
+        }
+    };
+    if let Some(exit) = refused {
+        // The upgrade is accepted anyway so the client gets a reason it can
+        // show, rather than an opaque HTTP error from the WebSocket API.
         session.close(exit).await;
         return;
-    };
+    }
     session.shared.metrics.connection_opened();
     debug!(conn, %addr, "websocket connected");
     session.serve(rx).await;
@@ -143,7 +149,6 @@ struct Session {
     /// Kept so the directory handle can be created at auth time; also keeps
     /// the queue open, so `rx.recv()` never reports closed.
     tx: mpsc::Sender<Utf8Bytes>,
-    kick: Arc<Notify>,
     /// Present once authenticated; dropping it leaves the directory.
     registration: Option<Registration>,
     bucket: TokenBucket,
@@ -180,14 +185,12 @@ impl Session {
         let mut ping = tokio::time::interval_at(Instant::now() + period, period);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut stopping = self.shared.stopping();
-        let kick = self.kick.clone();
         loop {
             let (deadline, timeout) = self.deadline();
             let step = tokio::select! {
                 // Checked first so shutdown wins over a busy client.
                 biased;
                 _ = stopping.changed() => Err(Exit::shutting_down()),
-                _ = kick.notified() => Err(Exit::Kicked),
                 _ = tokio::time::sleep_until(deadline) => Err(self.timeout_exit(timeout)),
                 Some(text) = rx.recv() => self.send(Message::Text(text)).await,
                 _ = ping.tick() => self.send(Message::Ping(Default::default())).await,
@@ -331,7 +334,7 @@ impl Session {
         }
         let shared = self.shared.clone();
         let cfg = &shared.config;
-        let handle = ConnHandle::new(self.conn, self.tx.clone(), self.kick.clone());
+        let handle = ConnHandle::new(self.conn, self.tx.clone());
         let registered = shared
             .directory()
             .register(id, handle, cfg.max_connections_per_id, || encode(&ServerMsg::PeerJoined { id }));
@@ -368,8 +371,12 @@ impl Session {
                 Ok(())
             }
             Delivery::Gone => self.refuse(ErrorCode::UnknownPeer, format!("{to} is not connected")).await,
-            Delivery::Stuck => {
-                self.refuse(ErrorCode::UnknownPeer, format!("{to} is not reading its connection and was dropped")).await
+            Delivery::Full => {
+                // Dropped, not disconnected: flooding a node with signals
+                // must not cut it off the rendezvous.
+                self.shared.metrics.signal_dropped();
+                let why = format!("{to} receives signals faster than it reads them; this one was dropped");
+                self.refuse(ErrorCode::RateLimited, why).await
             }
         }
     }
@@ -422,7 +429,6 @@ impl Session {
     /// Ends the session: leaves the directory first (peers learn at once),
     /// then sends the final error and close frame where there is one.
     async fn close(mut self, exit: Exit) {
-        let peer = self.peer_label();
         if let Exit::Refuse { code, reason, .. } = &exit {
             self.note_rejection(*code, reason, true);
         }
@@ -431,12 +437,6 @@ impl Session {
             Exit::Refuse { code, reason, close } => {
                 let _ = self.send_msg(&ServerMsg::Error { code, reason }).await;
                 (CloseFrame { code: close, reason: Utf8Bytes::from_static(code.as_str()) }, code.as_str())
-            }
-            Exit::Kicked => {
-                let (conn, addr) = (self.conn, self.addr);
-                warn!(conn, %addr, peer, "outbound queue full; disconnecting");
-                let reason = "outbound queue full";
-                (CloseFrame { code: CLOSE_POLICY, reason: Utf8Bytes::from_static(reason) }, reason)
             }
             Exit::Disconnected(why) => {
                 debug!(conn = self.conn, addr = %self.addr, why, "websocket disconnected");
@@ -447,7 +447,7 @@ impl Session {
             let socket = &mut self.socket;
             let _ = tokio::time::timeout(CLOSE_DRAIN, async { while let Some(Ok(_)) = socket.recv().await {} }).await;
         }
-        debug!(conn = self.conn, addr = %self.addr, reason, "websocket closed by server");
+        debug!(conn = self.conn, addr = %self.addr, peer = %self.peer_label(), reason, "websocket closed by server");
     }
 }
 

@@ -384,3 +384,75 @@ async fn peer_left_waits_for_the_last_connection_of_an_id() {
     drop(b2);
     assert_eq!(recv(&mut a).await, ServerMsg::PeerLeft { id: id(2) });
 }
+
+#[tokio::test]
+async fn per_ip_connection_cap() {
+    // Every test client is on 127.0.0.1: one address, at most 2.
+    let server = TestServer::start(Config { max_connections_per_ip: 2, ..test_config() }).await;
+    let mut first = connect(&server).await;
+    let mut second = connect(&server).await;
+    recv_challenge(&mut first).await;
+    recv_challenge(&mut second).await;
+    let mut third = connect(&server).await;
+    let why = expect_error(&mut third, ErrorCode::TooManyConnections).await;
+    assert!(why.contains("your address"), "{why}");
+    expect_closed(&mut third).await;
+    // Closing one frees its address's slot.
+    drop(first);
+    let admitted = async {
+        loop {
+            let mut ws = connect(&server).await;
+            match recv(&mut ws).await {
+                ServerMsg::Challenge { .. } => return,
+                ServerMsg::Error { code: ErrorCode::TooManyConnections, .. } => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, admitted).await.expect("address slot freed after disconnect");
+}
+
+#[tokio::test]
+async fn flooding_a_peer_with_signals_drops_signals_but_keeps_it_connected() {
+    // The victim does not read while an attacker sends it far more than its
+    // queue holds. Before, a full queue disconnected the victim.
+    let server = TestServer::start(Config { rate_per_sec: 100_000.0, rate_burst: 100_000.0, ..test_config() }).await;
+    let (mut victim, _) = login(&server, 1).await;
+    let (mut attacker, _) = login(&server, 2).await;
+    let big = "x".repeat(30 * 1024);
+    let signal = serde_json::to_string(&ClientMsg::Signal { to: id(1), payload: json!(big) }).unwrap();
+    let mut dropped = 0;
+    let flood = async {
+        for _ in 0..2_000 {
+            attacker.send(Message::text(signal.clone())).await.unwrap();
+        }
+        // Refusals come back to the attacker as its signals are dropped.
+        loop {
+            match recv(&mut attacker).await {
+                ServerMsg::Error { code: ErrorCode::RateLimited, reason } => {
+                    assert!(reason.contains("faster than it reads"), "{reason}");
+                    dropped += 1;
+                    break;
+                }
+                ServerMsg::PeerJoined { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), flood).await.expect("the queue filled");
+    assert!(dropped > 0);
+    // The victim is still connected: it drains what was queued and answers.
+    send(&mut victim, &ClientMsg::Ping).await;
+    let pong = async {
+        loop {
+            match recv(&mut victim).await {
+                ServerMsg::Pong => return,
+                ServerMsg::Signal { .. } | ServerMsg::PeerJoined { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), pong).await.expect("victim still connected");
+}

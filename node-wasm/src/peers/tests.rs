@@ -536,3 +536,30 @@ fn a_replayed_relayed_offer_cannot_tear_down_a_working_link() {
     assert_eq!(net.nodes[2].manager.stats().signals_rejected, rejected + 1);
     assert_eq!(net.nodes[2].manager.session_of(a), after, "the working connection stays");
 }
+
+#[test]
+fn relayed_renegotiation_converges_under_latency_and_jitter() {
+    // The e2e `rendezvous_down` case under load: a and b lose their link
+    // with the rendezvous gone, and both redial through c with slow,
+    // jittery links. They must reconnect, with a bounded number of relayed
+    // signals (no negotiation loop).
+    for seed in 1..=20u64 {
+        let net_cfg = super::net::NetConfig { latency_ms: 150, jitter_ms: 300, seed, ..Default::default() };
+        let apps = (0..3).map(|_| super::net::Recorder::default()).collect();
+        let mut net = Net::with_apps(cfg(), net_cfg, apps);
+        for i in 0..3 {
+            net.join(i);
+        }
+        net.run_until(5_000);
+        assert!(net.full_mesh(), "seed {seed}");
+        net.rendezvous_down();
+        net.run_until(5_100);
+        net.cut(0, 1);
+        net.run_until(5_200);
+        net.heal(0, 1);
+        net.run_until(35_000);
+        let forwarded = net.nodes[2].manager.stats().relays_forwarded;
+        assert!(net.proven(0).contains(&net.id(1)), "seed {seed}: {:?}", net.nodes[0].manager.peer_infos());
+        assert!(forwarded < 100, "seed {seed}: {forwarded} relayed signals");
+    }
+}
