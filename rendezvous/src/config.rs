@@ -66,6 +66,13 @@ pub struct Config {
           value_parser = parse_at_least::<1>)]
     pub max_connections_per_ip: usize,
 
+    /// How many ids a `welcome` or `peers` lists at most: a random sample
+    /// of the directory, not all of it (a page dials a bounded number of
+    /// peers anyway, and a list of thousands would be sent to every joiner).
+    #[arg(long, env = "SYNAPSE_RDV_DIRECTORY_SAMPLE", default_value_t = 32,
+          value_parser = parse_at_least::<1>)]
+    pub directory_sample: usize,
+
     /// Close a connection that sends no frame at all for this long (seconds).
     #[arg(long = "idle-timeout-secs", env = "SYNAPSE_RDV_IDLE_TIMEOUT_SECS", default_value = "60",
           value_name = "SECS", value_parser = parse_secs)]
@@ -107,6 +114,7 @@ impl Default for Config {
             max_connections: 1000,
             max_connections_per_id: 2,
             max_connections_per_ip: 64,
+            directory_sample: 32,
             idle_timeout: Duration::from_secs(60),
             auth_timeout: Duration::from_secs(10),
             ttl: Duration::from_secs(60),

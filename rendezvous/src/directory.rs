@@ -134,6 +134,21 @@ impl Directory {
         peers
     }
 
+    /// At most `k` of `ids`, chosen uniformly at random (`random(n)` gives a
+    /// number below `n`), sorted.
+    pub fn sample(mut ids: Vec<NodeId>, k: usize, mut random: impl FnMut(usize) -> usize) -> Vec<NodeId> {
+        if ids.len() > k {
+            // Partial Fisher-Yates: the first k slots end up a uniform sample.
+            for i in 0..k {
+                let j = i + random(ids.len() - i);
+                ids.swap(i, j);
+            }
+            ids.truncate(k);
+            ids.sort_unstable();
+        }
+        ids
+    }
+
     /// Number of distinct authenticated ids.
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -211,6 +226,24 @@ mod tests {
         assert_eq!(d.deliver_to(&id(1), Utf8Bytes::from_static("s2")), Delivery::Delivered);
         assert_eq!(r_old.try_recv().unwrap().as_str(), "s2");
         assert_eq!(d.deliver_to(&id(7), Utf8Bytes::from_static("s3")), Delivery::Gone);
+    }
+
+    #[test]
+    fn a_sample_of_the_directory_is_bounded_and_uniform_enough() {
+        let ids: Vec<NodeId> = (0..100).map(id).collect();
+        let mut x = 7usize;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let s = Directory::sample(ids.clone(), 10, |n| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 33) % n
+            });
+            assert_eq!(s.len(), 10);
+            assert!(s.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+            seen.extend(s);
+        }
+        assert!(seen.len() > 80, "many different ids over 50 samples: {}", seen.len());
+        assert_eq!(Directory::sample(ids[..5].to_vec(), 10, |_| 0).len(), 5, "short lists whole");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! and a human reason, and [`Session::close`] is the single place that sends
 //! the final `error`, the close frame, counts the rejection and logs it.
 
-use crate::directory::{ConnHandle, Delivery};
+use crate::directory::{ConnHandle, Delivery, Directory};
 use crate::limits::TokenBucket;
 use crate::server::{Shared, SlotRefused};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -302,7 +302,8 @@ impl Session {
             }
             ClientMsg::Signal { to, payload } => self.relay(me, to, payload).await,
             ClientMsg::List => {
-                let peers = self.shared.directory().peers_except(&me);
+                let all = self.shared.directory().peers_except(&me);
+                let peers = sample_peers(all, self.shared.config.directory_sample);
                 self.send_msg(&ServerMsg::Peers { peers }).await
             }
             ClientMsg::Ping => self.send_msg(&ServerMsg::Pong).await,
@@ -339,7 +340,7 @@ impl Session {
             .directory()
             .register(id, handle, cfg.max_connections_per_id, || encode(&ServerMsg::PeerJoined { id }));
         let peers = match registered {
-            Ok((peers, _first)) => peers,
+            Ok((peers, _first)) => sample_peers(peers, cfg.directory_sample),
             Err(full) => {
                 return Err(Exit::refuse(
                     ErrorCode::TooManyConnectionsForId,
@@ -449,6 +450,11 @@ impl Session {
         }
         debug!(conn = self.conn, addr = %self.addr, peer = %self.peer_label(), reason, "websocket closed by server");
     }
+}
+
+/// A random sample of at most `k` peers (`Directory::sample` with the OS RNG).
+fn sample_peers(peers: Vec<NodeId>, k: usize) -> Vec<NodeId> {
+    Directory::sample(peers, k, |n| (OsRng.next_u64() % n as u64) as usize)
 }
 
 /// Membership in the directory for one authenticated connection. Removing it

@@ -456,3 +456,20 @@ async fn flooding_a_peer_with_signals_drops_signals_but_keeps_it_connected() {
     };
     tokio::time::timeout(Duration::from_secs(60), pong).await.expect("victim still connected");
 }
+
+#[tokio::test]
+async fn the_welcome_lists_a_random_sample_of_the_directory() {
+    let server = TestServer::start(Config { directory_sample: 3, ..test_config() }).await;
+    let mut held = vec![];
+    for seed in 1..=8u8 {
+        held.push(login(&server, seed).await.0);
+    }
+    let (mut late, peers) = login(&server, 9).await;
+    assert_eq!(peers.len(), 3, "{peers:?}");
+    assert!(peers.iter().all(|p| (1..=8).any(|s| id(s) == *p)));
+    send(&mut late, &ClientMsg::List).await;
+    match recv(&mut late).await {
+        ServerMsg::Peers { peers } => assert_eq!(peers.len(), 3),
+        other => panic!("unexpected {other:?}"),
+    }
+}
