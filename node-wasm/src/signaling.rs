@@ -36,6 +36,26 @@ pub enum ClientMsg {
     List,
     /// Keep-alive; refreshes the directory entry's TTL.
     Ping,
+    /// Ask for fresh ICE servers (TURN credentials expire; a page asks again
+    /// before they do).
+    Ice,
+}
+
+/// One STUN or TURN server as `RTCIceServer` takes it. TURN servers carry
+/// short-lived credentials (the TURN REST API scheme coturn implements:
+/// `username = "<expiry unix s>:<node id>"`, `credential =
+/// base64(HMAC-SHA1(shared secret, username))`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Messages the rendezvous sends to a client.
@@ -44,8 +64,19 @@ pub enum ClientMsg {
 pub enum ServerMsg {
     /// First frame on every connection.
     Challenge { nonce: String },
-    /// Authentication succeeded; `peers` are the other live ids.
-    Welcome { id: NodeId, peers: Vec<NodeId>, ttl_secs: u64 },
+    /// Authentication succeeded; `peers` are the other live ids (a sample);
+    /// `ice` the STUN/TURN servers to use, valid for `ice_ttl_secs`.
+    Welcome {
+        id: NodeId,
+        peers: Vec<NodeId>,
+        ttl_secs: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice: Vec<IceServer>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        ice_ttl_secs: u64,
+    },
+    /// Answer to `ice`: fresh servers and credentials.
+    Ice { ice: Vec<IceServer>, ice_ttl_secs: u64 },
     /// A node authenticated.
     PeerJoined { id: NodeId },
     /// A node left or its entry expired.

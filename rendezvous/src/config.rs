@@ -66,6 +66,28 @@ pub struct Config {
           value_parser = parse_at_least::<1>)]
     pub max_connections_per_ip: usize,
 
+    /// STUN server URLs handed to every page after authentication
+    /// (`stun:host:port`; repeat the flag or separate with commas).
+    #[arg(long = "stun-url", env = "SYNAPSE_RDV_STUN_URLS", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+
+    /// TURN server URLs (`turn:host:3478?transport=udp`, `turns:…`), handed
+    /// to pages with credentials from `--turn-secret`.
+    #[arg(long = "turn-url", env = "SYNAPSE_RDV_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// The secret shared with the TURN server (coturn `static-auth-secret`
+    /// with `use-auth-secret`). Prefer the environment variable: a flag shows
+    /// in the process list.
+    #[arg(long, env = "SYNAPSE_RDV_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// How long issued TURN credentials stay valid (seconds); pages ask for
+    /// fresh ones at half this.
+    #[arg(long = "turn-ttl-secs", env = "SYNAPSE_RDV_TURN_TTL_SECS", default_value = "3600",
+          value_name = "SECS", value_parser = parse_secs)]
+    pub turn_ttl: Duration,
+
     /// How many ids a `welcome` or `peers` lists at most: a random sample
     /// of the directory, not all of it (a page dials a bounded number of
     /// peers anyway, and a list of thousands would be sent to every joiner).
@@ -115,6 +137,10 @@ impl Default for Config {
             max_connections_per_id: 2,
             max_connections_per_ip: 64,
             directory_sample: 32,
+            stun_urls: vec![],
+            turn_urls: vec![],
+            turn_secret: None,
+            turn_ttl: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(60),
             auth_timeout: Duration::from_secs(10),
             ttl: Duration::from_secs(60),
@@ -137,6 +163,9 @@ impl Config {
         if !(self.rate_burst.is_finite() && self.rate_burst >= 1.0) {
             return Err("rate_burst must be at least 1".into());
         }
+        if !self.turn_urls.is_empty() && self.turn_secret.as_deref().is_none_or(str::is_empty) {
+            return Err("--turn-url needs --turn-secret (TURN servers are handed out with credentials)".into());
+        }
         if self.max_connections == 0 || self.max_connections_per_id == 0 || self.max_connections_per_ip == 0 {
             return Err("connection limits must be at least 1".into());
         }
@@ -144,6 +173,7 @@ impl Config {
             ("idle_timeout", self.idle_timeout),
             ("auth_timeout", self.auth_timeout),
             ("ttl", self.ttl),
+            ("turn_ttl", self.turn_ttl),
             ("ping_interval", self.ping_interval),
         ] {
             if d.is_zero() || d > MAX_DURATION {
@@ -183,6 +213,14 @@ fn parse_positive(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turn_url_without_a_secret_is_refused() {
+        let c = Config { turn_urls: vec!["turn:x:3478".into()], ..Config::default() };
+        assert!(c.validate().unwrap_err().contains("--turn-secret"));
+        let c = Config { turn_secret: Some("s".into()), ..c };
+        assert!(c.validate().is_ok());
+    }
 
     #[test]
     fn defaults_are_valid_and_match_the_command_line() {

@@ -16,7 +16,8 @@
 //! - [`session`]: one WebSocket connection's state machine;
 //! - [`directory`]: the live id -> connections map;
 //! - [`limits`]: the per-connection token bucket;
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters;
+//! - [`turn`]: STUN/TURN servers for pages, with TURN REST credentials.
 
 pub mod config;
 pub mod directory;
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod session;
+pub mod turn;
 
 pub use config::{Config, LogFormat};
 pub use server::{UI_NOT_BUILT, serve};

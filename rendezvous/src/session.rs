@@ -307,6 +307,10 @@ impl Session {
                 self.send_msg(&ServerMsg::Peers { peers }).await
             }
             ClientMsg::Ping => self.send_msg(&ServerMsg::Pong).await,
+            ClientMsg::Ice => {
+                let (ice, ice_ttl_secs) = crate::turn::ice_for(&self.shared.config, &me, unix_now());
+                self.send_msg(&ServerMsg::Ice { ice, ice_ttl_secs }).await
+            }
         }
     }
 
@@ -357,7 +361,8 @@ impl Session {
         shared.metrics.auth_succeeded();
         info!(conn = self.conn, addr = %self.addr, peer = %id.short(), "authenticated");
         let ttl_secs = cfg.ttl.as_secs_f64().ceil() as u64;
-        self.send_msg(&ServerMsg::Welcome { id, peers, ttl_secs }).await
+        let (ice, ice_ttl_secs) = crate::turn::ice_for(cfg, &id, unix_now());
+        self.send_msg(&ServerMsg::Welcome { id, peers, ttl_secs, ice, ice_ttl_secs }).await
     }
 
     async fn relay(&mut self, me: NodeId, to: NodeId, payload: serde_json::Value) -> Step {
@@ -450,6 +455,11 @@ impl Session {
         }
         debug!(conn = self.conn, addr = %self.addr, peer = %self.peer_label(), reason, "websocket closed by server");
     }
+}
+
+/// Seconds since the Unix epoch (TURN credential expiry).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A random sample of at most `k` peers (`Directory::sample` with the OS RNG).

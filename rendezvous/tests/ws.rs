@@ -34,7 +34,8 @@ async fn welcome_carries_the_ttl() {
     assert_eq!(nonce.len(), 64, "32 random bytes in hex");
     let signature = sign_challenge(&me, &nonce).unwrap();
     send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
-    assert_eq!(recv(&mut ws).await, ServerMsg::Welcome { id: me.node_id(), peers: vec![], ttl_secs: 42 });
+    let welcome = ServerMsg::Welcome { id: me.node_id(), peers: vec![], ttl_secs: 42, ice: vec![], ice_ttl_secs: 0 };
+    assert_eq!(recv(&mut ws).await, welcome);
 }
 
 #[tokio::test]
@@ -470,6 +471,43 @@ async fn the_welcome_lists_a_random_sample_of_the_directory() {
     send(&mut late, &ClientMsg::List).await;
     match recv(&mut late).await {
         ServerMsg::Peers { peers } => assert_eq!(peers.len(), 3),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_welcome_hands_out_stun_and_turn_with_rest_credentials_and_ice_renews_them() {
+    let config = Config {
+        stun_urls: vec!["stun:127.0.0.1:3478".into()],
+        turn_urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+        turn_secret: Some("shared".into()),
+        turn_ttl: Duration::from_secs(120),
+        ..test_config()
+    };
+    let server = TestServer::start(config).await;
+    let mut ws = connect(&server).await;
+    let me = identity(4);
+    let nonce = recv_challenge(&mut ws).await;
+    send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature: sign_challenge(&me, &nonce).unwrap() }).await;
+    let ServerMsg::Welcome { ice, ice_ttl_secs, .. } = recv(&mut ws).await else { panic!("no welcome") };
+    assert_eq!(ice_ttl_secs, 120);
+    assert_eq!(ice.len(), 2);
+    assert_eq!(ice[0].urls, vec!["stun:127.0.0.1:3478".to_string()]);
+    let turn = &ice[1];
+    let user = turn.username.clone().expect("turn username");
+    let (expiry, node) = user.split_once(':').expect("expiry:node");
+    assert_eq!(node, me.node_id().to_text());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!(expiry > now && expiry <= now + 121, "{expiry} vs {now}");
+    assert_eq!(turn.credential.as_deref(), Some(rendezvous::turn::credential("shared", &user).as_str()));
+    // Renewal: a fresh set on request.
+    send(&mut ws, &ClientMsg::Ice).await;
+    match recv(&mut ws).await {
+        ServerMsg::Ice { ice, ice_ttl_secs } => {
+            assert_eq!(ice_ttl_secs, 120);
+            assert_eq!(ice.len(), 2);
+        }
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -7,7 +7,7 @@ use crate::console_log;
 use crate::identity::NodeId;
 use crate::runtime::transport::Node;
 use crate::runtime::util::{random_u32, sleep_ms};
-use crate::signaling::{ClientMsg, ServerMsg, sign_challenge};
+use crate::signaling::{ClientMsg, IceServer, ServerMsg, sign_challenge};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -137,21 +137,43 @@ fn send(conn: &Rc<RefCell<Conn>>, msg: &ClientMsg) {
     }
 }
 
+/// The rendezvous handed out ICE servers: use them for new connections (unless
+/// the page's `?ice=` overrides them), and ask for fresh TURN credentials at
+/// half their lifetime.
+fn on_ice(node: &Node, conn: &Rc<RefCell<Conn>>, ice: Vec<IceServer>, ttl_secs: u64) {
+    if !ice.is_empty() {
+        node.set_rendezvous_ice(ice);
+    }
+    if ttl_secs == 0 {
+        return;
+    }
+    let renew_ms = (ttl_secs.saturating_mul(500)).clamp(5_000, u32::MAX as u64) as u32;
+    let c = conn.clone();
+    spawn_local(async move {
+        sleep_ms(renew_ms).await;
+        if c.borrow().authenticated {
+            send(&c, &ClientMsg::Ice);
+        }
+    });
+}
+
 fn on_message(node: &Node, conn: &Rc<RefCell<Conn>>, url: &str, msg: ServerMsg) {
     match msg {
         ServerMsg::Challenge { nonce } => match sign_challenge(node.identity(), &nonce) {
             Ok(signature) => send(conn, &ClientMsg::Auth { id: node.id(), signature }),
             Err(e) => console_log!("bad challenge from the rendezvous: {e}"),
         },
-        ServerMsg::Welcome { peers, .. } => {
+        ServerMsg::Welcome { peers, ice, ice_ttl_secs, .. } => {
             {
                 let mut c = conn.borrow_mut();
                 c.authenticated = true;
                 c.attempts = 0;
             }
             node.set_rendezvous_status("connected", url, None);
+            on_ice(node, conn, ice, ice_ttl_secs);
             node.set_directory(peers);
         }
+        ServerMsg::Ice { ice, ice_ttl_secs } => on_ice(node, conn, ice, ice_ttl_secs),
         ServerMsg::PeerJoined { id } => node.peer_joined(id),
         ServerMsg::PeerLeft { id } => node.peer_left(id),
         ServerMsg::Peers { peers } => node.set_directory(peers),

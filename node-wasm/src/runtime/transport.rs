@@ -17,7 +17,7 @@ use crate::identity::{Identity, NodeId};
 use crate::peers::{Candidate, ConnState, Event, Input, Output, PeerManager};
 use crate::pubsub::{self, Delivery, Router};
 use crate::runtime::util::{js_err, now_ms, random_bytes};
-use crate::signaling::{PeerSignal, SdpType};
+use crate::signaling::{IceServer, PeerSignal, SdpType};
 use crate::wire::WireMsg;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -84,7 +84,10 @@ impl Conn {
 
 struct Inner {
     identity: Identity,
-    ice_servers: Vec<String>,
+    /// The ICE servers new connections use: the page's `?ice=` URLs if it
+    /// gave any (they win), else what the rendezvous handed out.
+    ice_servers: RefCell<Vec<IceServer>>,
+    ice_from_page: bool,
     manager: RefCell<PeerManager>,
     /// SynapseSub over the proven DataChannels.
     router: RefCell<Router>,
@@ -130,7 +133,14 @@ impl Node {
         let node = Node {
             inner: Rc::new(Inner {
                 identity,
-                ice_servers: config.ice_servers,
+                ice_from_page: !config.ice_servers.is_empty(),
+                ice_servers: RefCell::new(
+                    config
+                        .ice_servers
+                        .iter()
+                        .map(|u| IceServer { urls: vec![u.clone()], username: None, credential: None })
+                        .collect(),
+                ),
                 manager: RefCell::new(manager),
                 router: RefCell::new(router),
                 conns: RefCell::new(BTreeMap::new()),
@@ -320,9 +330,19 @@ impl Node {
     fn create_conn(&self, id: NodeId, session: u32) -> Result<(), String> {
         let cfg = RtcConfiguration::new();
         let servers = js_sys::Array::new();
-        for url in &self.inner.ice_servers {
+        for server in self.inner.ice_servers.borrow().iter() {
             let s = RtcIceServer::new();
-            s.set_urls_str(url);
+            let urls = js_sys::Array::new();
+            for u in &server.urls {
+                urls.push(&JsValue::from_str(u));
+            }
+            s.set_urls(&urls);
+            if let Some(user) = &server.username {
+                s.set_username(user);
+            }
+            if let Some(cred) = &server.credential {
+                s.set_credential(cred);
+            }
             servers.push(&s);
         }
         cfg.set_ice_servers(&servers);
@@ -527,6 +547,20 @@ impl Node {
         for l in ls {
             l();
         }
+    }
+
+    /// ICE servers (and TURN credentials) the rendezvous handed out; used by
+    /// connections made from now on, unless the page set `?ice=`.
+    pub fn set_rendezvous_ice(&self, servers: Vec<IceServer>) {
+        if !self.inner.ice_from_page {
+            *self.inner.ice_servers.borrow_mut() = servers;
+        }
+    }
+
+    /// The ICE servers new connections use (credentials included: they are
+    /// this node's own, short-lived).
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        self.inner.ice_servers.borrow().clone()
     }
 
     /// A signal the rendezvous delivered from `from`.
