@@ -600,3 +600,37 @@ async fn domain_events_fire_for_their_domain_only_and_read_models_match_the_stat
     let accounts: serde_json::Value = serde_wasm_bindgen::from_value(a.api.accounts()).unwrap();
     assert_eq!(accounts[0]["balance"], serde_json::json!(balance(a, a.id())));
 }
+
+/// ICE servers handed out by the rendezvous (a STUN URL and a TURN URL with
+/// REST credentials, both unreachable here) are accepted by the browser's
+/// RTCPeerConnection, and nodes still connect over host candidates; the
+/// page's `?ice=` URLs win over the rendezvous's.
+#[wasm_bindgen_test]
+async fn rendezvous_ice_servers_are_accepted_and_page_ice_wins() {
+    use node_wasm::signaling::IceServer;
+    let a = Node::new(Identity::from_seed([91; 32]), NodeConfig::default());
+    let b = Node::new(Identity::from_seed([92; 32]), NodeConfig::default());
+    let handed = vec![
+        IceServer { urls: vec!["stun:127.0.0.1:9".into()], username: None, credential: None },
+        IceServer {
+            urls: vec!["turn:127.0.0.1:9?transport=udp".into()],
+            username: Some(format!("4102444800:{}", a.id())),
+            credential: Some("bm90LWEtcmVhbC1jcmVkZW50aWFs".into()),
+        },
+    ];
+    a.set_rendezvous_ice(handed.clone());
+    b.set_rendezvous_ice(handed.clone());
+    assert_eq!(a.ice_servers(), handed);
+    b.set_rendezvous_status("connected", "loopback", None);
+    meet(&a, &b);
+    wait_for("a connection with the handed-out servers", 20_000.0, || a.peers() == vec![b.id()]).await;
+
+    let page = NodeConfig { ice_servers: vec!["stun:127.0.0.1:7".into()], ..NodeConfig::default() };
+    let c = Node::new(Identity::from_seed([93; 32]), page);
+    c.set_rendezvous_ice(handed);
+    assert_eq!(c.ice_servers().len(), 1);
+    assert_eq!(c.ice_servers()[0].urls, vec!["stun:127.0.0.1:7".to_string()]);
+    for n in [a, b, c] {
+        n.shutdown();
+    }
+}
