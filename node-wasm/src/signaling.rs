@@ -22,7 +22,7 @@ use crate::identity::{Identity, IdentityError, NodeId};
 use serde::{Deserialize, Serialize};
 
 /// Domain of the rendezvous login signature.
-pub const AUTH_DOMAIN: &[u8] = b"synapse-ng/rendezvous-auth/v1";
+pub const AUTH_DOMAIN: &[u8] = b"synapse-ng/rendezvous-auth/v2";
 
 /// Messages a client sends to the rendezvous.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,16 +165,35 @@ impl ErrorCode {
     ];
 }
 
-/// Signs a rendezvous challenge nonce (hex text as sent by the server).
-pub fn sign_challenge(identity: &Identity, nonce_hex: &str) -> Result<String, IdentityError> {
-    let nonce = decode_nonce(nonce_hex)?;
-    Ok(hex::encode(identity.sign(AUTH_DOMAIN, &nonce)))
+/// The host a client signs into its login: the authority of the URL it
+/// connected to (`ws://Host:8080/ws` → `host:8080`), lowercase. The server
+/// compares it with the `Host` it was reached at, so a login made for one
+/// rendezvous is useless at another (a malicious rendezvous cannot relay a
+/// victim's login to a real one).
+pub fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit('@').next().unwrap_or("").to_ascii_lowercase()
 }
 
-/// Checks a client's answer to the challenge `nonce`.
-pub fn verify_challenge(id: &NodeId, nonce: &[u8; 32], signature_hex: &str) -> Result<(), IdentityError> {
+/// What a login signs: the nonce, then the host (length-prefixed).
+fn auth_payload(nonce: &[u8; 32], host: &str) -> Vec<u8> {
+    let mut w = crate::codec::Writer::with_capacity(34 + host.len());
+    w.raw(nonce).str(host);
+    w.finish()
+}
+
+/// Signs a rendezvous challenge nonce (hex text as sent by the server) for
+/// the rendezvous at `host` (see [`url_host`]).
+pub fn sign_challenge(identity: &Identity, nonce_hex: &str, host: &str) -> Result<String, IdentityError> {
+    let nonce = decode_nonce(nonce_hex)?;
+    Ok(hex::encode(identity.sign(AUTH_DOMAIN, &auth_payload(&nonce, host))))
+}
+
+/// Checks a client's answer to the challenge `nonce`, made for `host`.
+pub fn verify_challenge(id: &NodeId, nonce: &[u8; 32], host: &str, signature_hex: &str) -> Result<(), IdentityError> {
     let sig = hex::decode(signature_hex).map_err(|_| IdentityError::BadSignature)?;
-    id.verify(AUTH_DOMAIN, nonce, &sig)
+    id.verify(AUTH_DOMAIN, &auth_payload(nonce, host), &sig)
 }
 
 fn decode_nonce(nonce_hex: &str) -> Result<[u8; 32], IdentityError> {
@@ -269,12 +288,21 @@ mod tests {
     fn challenge_signature_round_trip() {
         let me = Identity::from_seed([9; 32]);
         let nonce = [5u8; 32];
-        let sig = sign_challenge(&me, &hex::encode(nonce)).unwrap();
-        assert!(verify_challenge(&me.node_id(), &nonce, &sig).is_ok());
-        assert!(verify_challenge(&me.node_id(), &[6u8; 32], &sig).is_err());
+        let sig = sign_challenge(&me, &hex::encode(nonce), "rdv.example:443").unwrap();
+        assert!(verify_challenge(&me.node_id(), &nonce, "rdv.example:443", &sig).is_ok());
+        assert!(verify_challenge(&me.node_id(), &nonce, "evil.example", &sig).is_err(), "bound to the host");
+        assert!(verify_challenge(&me.node_id(), &[6u8; 32], "rdv.example:443", &sig).is_err());
         let other = Identity::from_seed([8; 32]).node_id();
-        assert!(verify_challenge(&other, &nonce, &sig).is_err());
-        assert!(verify_challenge(&me.node_id(), &nonce, "zz").is_err());
+        assert!(verify_challenge(&other, &nonce, "rdv.example:443", &sig).is_err());
+        assert!(verify_challenge(&me.node_id(), &nonce, "rdv.example:443", "zz").is_err());
+    }
+
+    #[test]
+    fn url_host_is_the_lowercase_authority() {
+        assert_eq!(url_host("ws://127.0.0.1:8080/ws"), "127.0.0.1:8080");
+        assert_eq!(url_host("wss://Rdv.Example/ws?x=1"), "rdv.example");
+        assert_eq!(url_host("wss://user@rdv.example:444"), "rdv.example:444");
+        assert_eq!(url_host("ws://[::1]:8080/ws"), "[::1]:8080");
     }
 
     #[test]

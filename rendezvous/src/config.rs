@@ -66,6 +66,12 @@ pub struct Config {
           value_parser = parse_at_least::<1>)]
     pub max_connections_per_ip: usize,
 
+    /// The hosts (`name` or `name:port`, as in the page's rendezvous URL)
+    /// logins may be signed for. Empty: the `Host` header each client sent.
+    /// Set it behind a reverse proxy that rewrites `Host`.
+    #[arg(long = "public-host", env = "SYNAPSE_RDV_PUBLIC_HOSTS", value_delimiter = ',')]
+    pub public_hosts: Vec<String>,
+
     /// STUN server URLs handed to every page after authentication
     /// (`stun:host:port`; repeat the flag or separate with commas).
     #[arg(long = "stun-url", env = "SYNAPSE_RDV_STUN_URLS", value_delimiter = ',')]
@@ -137,6 +143,7 @@ impl Default for Config {
             max_connections_per_id: 2,
             max_connections_per_ip: 64,
             directory_sample: 32,
+            public_hosts: vec![],
             stun_urls: vec![],
             turn_urls: vec![],
             turn_secret: None,

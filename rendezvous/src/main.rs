@@ -30,6 +30,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Signal handlers before the line below: whoever reads it may stop us at
+    // once, and a SIGTERM before the handler exists would kill the process
+    // without a clean shutdown.
+    let shutdown = shutdown_signal();
     // The one line on stdout: scripts and tests read the real port from it
     // (logs go to stderr). Flushed because stdout is block-buffered on a pipe.
     let mut out = std::io::stdout().lock();
@@ -37,7 +41,7 @@ async fn main() -> ExitCode {
     let _ = out.flush();
     drop(out);
 
-    match rendezvous::serve(config, listener, shutdown_signal()).await {
+    match rendezvous::serve(config, listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e}");
@@ -62,30 +66,32 @@ fn init_tracing(format: LogFormat) {
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what service managers
-/// and `docker stop` send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// and `docker stop` send). The handlers are installed when this is called,
+/// not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (int, term) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => tokio::select! {
+                    _ = int.recv() => tracing::info!("received SIGINT"),
+                    _ = term.recv() => tracing::info!("received SIGTERM"),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!("cannot listen for SIGINT/SIGTERM: {e}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot listen for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("received SIGINT"),
-        _ = term => tracing::info!("received SIGTERM"),
+        tracing::info!("received Ctrl-C");
     }
 }

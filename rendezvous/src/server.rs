@@ -224,8 +224,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 async fn ws_upgrade(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // The host the client reached us at: its login signature covers it.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase).unwrap_or_default();
     let limit = shared.config.max_frame_bytes.saturating_add(TRANSPORT_SLACK);
-    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| session::run(shared, socket, addr))
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| session::run(shared, socket, addr, host))
 }

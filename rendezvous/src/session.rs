@@ -88,7 +88,7 @@ enum Timeout {
 type Step = Result<(), Exit>;
 
 /// Runs one upgraded WebSocket to completion.
-pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, addr: SocketAddr) {
+pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, addr: SocketAddr, host: String) {
     let conn = shared.next_conn();
     // Claimed before anything else so the cap holds however the session ends.
     let slot = if shared.is_stopping() { None } else { Some(shared.claim_slot(addr.ip())) };
@@ -103,6 +103,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, addr: SocketAddr
         socket,
         conn,
         addr,
+        host,
         nonce: [0; 32],
         tx,
         registration: None,
@@ -144,6 +145,8 @@ struct Session {
     socket: WebSocket,
     conn: u64,
     addr: SocketAddr,
+    /// The `Host` the client reached us at (lowercase).
+    host: String,
     /// The challenge this connection must sign.
     nonce: [u8; 32],
     /// Kept so the directory handle can be created at auth time; also keeps
@@ -334,8 +337,21 @@ impl Session {
     }
 
     async fn authenticate(&mut self, id: NodeId, signature: &str) -> Step {
-        if let Err(e) = verify_challenge(&id, &self.nonce, signature) {
-            return Err(Exit::refuse(ErrorCode::AuthFailed, format!("challenge signature rejected: {e}")));
+        // Rule `login_bound_to_host`: the signature covers the host the
+        // client connected to; it must be one this server answers to (the
+        // configured public hosts, else the `Host` it was reached at).
+        let hosts = &self.shared.config.public_hosts;
+        let ok = if hosts.is_empty() {
+            verify_challenge(&id, &self.nonce, &self.host, signature).is_ok()
+        } else {
+            hosts.iter().any(|h| verify_challenge(&id, &self.nonce, &h.to_ascii_lowercase(), signature).is_ok())
+        };
+        if !ok {
+            let reason = format!(
+                "challenge signature rejected: it must sign the nonce and this server's host ({})",
+                if hosts.is_empty() { self.host.clone() } else { hosts.join(", ") }
+            );
+            return Err(Exit::refuse(ErrorCode::AuthFailed, reason));
         }
         let shared = self.shared.clone();
         let cfg = &shared.config;

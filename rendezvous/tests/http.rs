@@ -60,7 +60,7 @@ async fn metrics_expose_counters_and_count_rejections() {
     // One failed auth and one successful login.
     let mut bad = connect(&server).await;
     let nonce = recv_challenge(&mut bad).await;
-    let signature = sign_challenge(&identity(2), &nonce).unwrap();
+    let signature = sign_challenge(&identity(2), &nonce, &server.addr.to_string()).unwrap();
     send(&mut bad, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut bad, ErrorCode::AuthFailed).await;
     let (_good, _) = login(&server, 3).await;

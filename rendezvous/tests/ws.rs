@@ -32,7 +32,7 @@ async fn welcome_carries_the_ttl() {
     let me = identity(1);
     let nonce = recv_challenge(&mut ws).await;
     assert_eq!(nonce.len(), 64, "32 random bytes in hex");
-    let signature = sign_challenge(&me, &nonce).unwrap();
+    let signature = sign_challenge(&me, &nonce, &server.addr.to_string()).unwrap();
     send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
     let welcome = ServerMsg::Welcome { id: me.node_id(), peers: vec![], ttl_secs: 42, ice: vec![], ice_ttl_secs: 0 };
     assert_eq!(recv(&mut ws).await, welcome);
@@ -44,7 +44,7 @@ async fn wrong_signature_fails_auth_and_closes() {
     let mut ws = connect(&server).await;
     let nonce = recv_challenge(&mut ws).await;
     // Signed by someone else's key, claiming id 1.
-    let signature = sign_challenge(&identity(2), &nonce).unwrap();
+    let signature = sign_challenge(&identity(2), &nonce, &server.addr.to_string()).unwrap();
     send(&mut ws, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut ws, ErrorCode::AuthFailed).await;
     expect_closed(&mut ws).await;
@@ -55,7 +55,7 @@ async fn signature_for_another_nonce_fails_auth() {
     let server = TestServer::start(test_config()).await;
     let mut ws = connect(&server).await;
     let _nonce = recv_challenge(&mut ws).await;
-    let signature = sign_challenge(&identity(1), &"ab".repeat(32)).unwrap();
+    let signature = sign_challenge(&identity(1), &"ab".repeat(32), &server.addr.to_string()).unwrap();
     send(&mut ws, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut ws, ErrorCode::AuthFailed).await;
     expect_closed(&mut ws).await;
@@ -280,7 +280,7 @@ async fn per_id_connection_cap() {
     assert!(peers.is_empty(), "own id is never listed as a peer");
     let mut third = connect(&server).await;
     let nonce = recv_challenge(&mut third).await;
-    let signature = sign_challenge(&identity(1), &nonce).unwrap();
+    let signature = sign_challenge(&identity(1), &nonce, &server.addr.to_string()).unwrap();
     send(&mut third, &ClientMsg::Auth { id: id(1), signature }).await;
     expect_error(&mut third, ErrorCode::TooManyConnectionsForId).await;
     expect_closed(&mut third).await;
@@ -488,7 +488,14 @@ async fn the_welcome_hands_out_stun_and_turn_with_rest_credentials_and_ice_renew
     let mut ws = connect(&server).await;
     let me = identity(4);
     let nonce = recv_challenge(&mut ws).await;
-    send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature: sign_challenge(&me, &nonce).unwrap() }).await;
+    send(
+        &mut ws,
+        &ClientMsg::Auth {
+            id: me.node_id(),
+            signature: sign_challenge(&me, &nonce, &server.addr.to_string()).unwrap(),
+        },
+    )
+    .await;
     let ServerMsg::Welcome { ice, ice_ttl_secs, .. } = recv(&mut ws).await else { panic!("no welcome") };
     assert_eq!(ice_ttl_secs, 120);
     assert_eq!(ice.len(), 2);
@@ -510,4 +517,25 @@ async fn the_welcome_hands_out_stun_and_turn_with_rest_credentials_and_ice_renew
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_login_signed_for_another_host_is_refused() {
+    // A malicious rendezvous relays our challenge to its victim and the
+    // victim's answer back: the victim signed the malicious host, so the
+    // login is useless here.
+    let server = TestServer::start(test_config()).await;
+    let mut ws = connect(&server).await;
+    let nonce = recv_challenge(&mut ws).await;
+    let signature = sign_challenge(&identity(1), &nonce, "evil.example:8080").unwrap();
+    send(&mut ws, &ClientMsg::Auth { id: id(1), signature }).await;
+    let why = expect_error(&mut ws, ErrorCode::AuthFailed).await;
+    assert!(why.contains(&server.addr.to_string()), "{why}");
+    // With a configured public host, logins name that host.
+    let server = TestServer::start(Config { public_hosts: vec!["Rdv.Example".into()], ..test_config() }).await;
+    let mut ws = connect(&server).await;
+    let nonce = recv_challenge(&mut ws).await;
+    let signature = sign_challenge(&identity(1), &nonce, "rdv.example").unwrap();
+    send(&mut ws, &ClientMsg::Auth { id: id(1), signature }).await;
+    assert!(matches!(recv(&mut ws).await, ServerMsg::Welcome { .. }));
 }

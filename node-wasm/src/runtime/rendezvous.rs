@@ -7,7 +7,7 @@ use crate::console_log;
 use crate::identity::NodeId;
 use crate::runtime::transport::Node;
 use crate::runtime::util::{random_u32, sleep_ms};
-use crate::signaling::{ClientMsg, IceServer, ServerMsg, sign_challenge};
+use crate::signaling::{ClientMsg, IceServer, ServerMsg, sign_challenge, url_host};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -159,7 +159,7 @@ fn on_ice(node: &Node, conn: &Rc<RefCell<Conn>>, ice: Vec<IceServer>, ttl_secs: 
 
 fn on_message(node: &Node, conn: &Rc<RefCell<Conn>>, url: &str, msg: ServerMsg) {
     match msg {
-        ServerMsg::Challenge { nonce } => match sign_challenge(node.identity(), &nonce) {
+        ServerMsg::Challenge { nonce } => match sign_challenge(node.identity(), &nonce, &url_host(url)) {
             Ok(signature) => send(conn, &ClientMsg::Auth { id: node.id(), signature }),
             Err(e) => console_log!("bad challenge from the rendezvous: {e}"),
         },

@@ -151,7 +151,7 @@ pub async fn login(server: &TestServer, seed: u8) -> (Ws, Vec<NodeId>) {
     let mut ws = connect(server).await;
     let me = identity(seed);
     let nonce = recv_challenge(&mut ws).await;
-    let signature = sign_challenge(&me, &nonce).expect("sign");
+    let signature = sign_challenge(&me, &nonce, &server.addr.to_string()).expect("sign");
     send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
     match recv(&mut ws).await {
         ServerMsg::Welcome { id, peers, .. } => {
