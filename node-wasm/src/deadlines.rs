@@ -49,9 +49,10 @@ pub struct DueOp {
 pub struct DeadlineKeeper {
     me: NodeId,
     tries: BTreeMap<String, u64>,
-    /// This node's wait per item, computed once (ranking costs a hash per
-    /// known node).
-    waits: BTreeMap<Vec<u8>, u64>,
+    /// This node's wait per item and the number of accounts it was ranked
+    /// among (ranking costs a hash per known node, so it is redone only
+    /// when that number changes).
+    waits: BTreeMap<Vec<u8>, (usize, u64)>,
 }
 
 impl DeadlineKeeper {
@@ -71,7 +72,10 @@ impl DeadlineKeeper {
     /// Rule `rank_by_distance`: this node's wait (ms) past the deadline of
     /// `item`, given the nodes `state` knows.
     pub fn wait(&mut self, state: &State, item: &[u8]) -> u64 {
-        if let Some(w) = self.waits.get(item) {
+        let known = state.ledger.accounts.len();
+        if let Some((n, w)) = self.waits.get(item)
+            && *n == known
+        {
             return *w;
         }
         let mine = Self::distance(&self.me, item);
@@ -91,7 +95,7 @@ impl DeadlineKeeper {
         if self.waits.len() >= MAX_TRIES {
             self.waits.clear();
         }
-        self.waits.insert(item.to_vec(), w);
+        self.waits.insert(item.to_vec(), (known, w));
         w
     }
 

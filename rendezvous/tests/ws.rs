@@ -257,19 +257,7 @@ async fn total_connection_cap() {
     expect_closed(&mut third).await;
     // A freed slot can be reused.
     drop(first);
-    let admitted = async {
-        loop {
-            let mut ws = connect(&server).await;
-            match recv(&mut ws).await {
-                ServerMsg::Challenge { .. } => return,
-                ServerMsg::Error { code: ErrorCode::TooManyConnections, .. } => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, admitted).await.expect("slot freed after disconnect");
+    admitted_once_a_slot_frees(&server).await;
 }
 
 #[tokio::test]
@@ -400,19 +388,7 @@ async fn per_ip_connection_cap() {
     expect_closed(&mut third).await;
     // Closing one frees its address's slot.
     drop(first);
-    let admitted = async {
-        loop {
-            let mut ws = connect(&server).await;
-            match recv(&mut ws).await {
-                ServerMsg::Challenge { .. } => return,
-                ServerMsg::Error { code: ErrorCode::TooManyConnections, .. } => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, admitted).await.expect("address slot freed after disconnect");
+    admitted_once_a_slot_frees(&server).await;
 }
 
 #[tokio::test]

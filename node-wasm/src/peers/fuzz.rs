@@ -116,16 +116,9 @@ mod tests {
             script(s);
         }
         // And a deterministic spread of pseudo-random scripts.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::pubsub::rng::SplitMix64::new(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200 {
-            let bytes: Vec<u8> = (0..64)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let bytes: Vec<u8> = (0..64).map(|_| rng.next_u64() as u8).collect();
             script(&bytes);
         }
     }

@@ -1034,8 +1034,10 @@ impl PeerManager {
         Ok(self.proven_ids().into_iter().filter(|id| self.send_to(*id, &msg)).count())
     }
 
-    /// Sends a ping to every proven peer (RTT shows in [`PeerInfo`]).
-    pub fn ping_all(&mut self) {
+    /// Sends a ping to every proven peer at `now` (RTT shows in
+    /// [`PeerInfo`]).
+    pub fn ping_all(&mut self, now: f64) {
+        self.now = now;
         for id in self.proven_ids() {
             let pid = self.rng.next_u64();
             let now = self.now;

@@ -357,7 +357,8 @@ fn hellos_and_pings_flow_between_proven_peers() {
     net.join(1);
     net.run_until(1_000);
     assert_eq!(net.nodes[0].manager.send_hello("hi").unwrap(), 1);
-    net.nodes[0].manager.ping_all();
+    let now = net.now as f64;
+    net.nodes[0].manager.ping_all(now);
     net.input(0, Input::Connect(net.id(0))); // a no-op input to drain outputs
     net.run_until(1_100);
     let h = net.nodes[1].manager.hellos();

@@ -643,10 +643,7 @@ impl Node {
 
     /// Sends a ping to every proven peer (RTT shows in [`PeerInfo`]).
     pub fn ping_all(&self) {
-        self.with_manager(|m| {
-            m.handle_timeout(now_ms()); // keep `now` current for the RTT
-            m.ping_all()
-        });
+        self.with_manager(|m| m.ping_all(now_ms()));
     }
 
     // ----- reading ---------------------------------------------------------

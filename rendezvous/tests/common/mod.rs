@@ -147,6 +147,24 @@ pub async fn recv_challenge(ws: &mut Ws) -> String {
 
 /// Connects and authenticates as `seed`'s identity; returns the socket and
 /// the peers listed in the welcome.
+/// Connects until the server admits a connection (a challenge) instead of
+/// refusing it with `too_many_connections`: a freed slot is reused.
+pub async fn admitted_once_a_slot_frees(server: &TestServer) {
+    let admitted = async {
+        loop {
+            let mut ws = connect(server).await;
+            match recv(&mut ws).await {
+                ServerMsg::Challenge { .. } => return,
+                ServerMsg::Error { code: ErrorCode::TooManyConnections, .. } => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, admitted).await.expect("slot freed after disconnect");
+}
+
 pub async fn login(server: &TestServer, seed: u8) -> (Ws, Vec<NodeId>) {
     let mut ws = connect(server).await;
     let me = identity(seed);
