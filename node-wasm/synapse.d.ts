@@ -120,7 +120,15 @@ export type ChainStatus = { sentence: string | null; head: number } & (
   | { state: "conflict"; seq: number }
   | { state: "forked"; seq: number });
 export interface RendezvousStatus { state: "connecting" | "connected" | "disconnected"; url: string; last_error: string | null; directory: Hex64[]; }
-export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; }
+/** `status().ice`: the STUN/TURN servers in use (URLs only), where they came
+ *  from, the browser's ICE errors and, when they cannot work, why. */
+export interface IceStatus {
+  source: "page" | "rendezvous" | "none"; policy: "all" | "relay"; servers: string[];
+  errors: { url: string; code: number; text: string; count: number }[]; sentence: string | null;
+}
+/** An `RTCIceServer` for `setIceServers`; TURN URLs need both credentials. */
+export interface IceServerInit { urls: string | string[]; username?: string; credential?: string; }
+export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; ice: IceStatus; }
 export interface LedgerStats {
   ops_created: number; ops_received: number; ops_invalid: number; ops_loaded: number; ops_load_skipped: number;
   ops_fetched: number; ops_refetched: number; ops_committed: number; ops_conflicted: number;
@@ -128,7 +136,12 @@ export interface LedgerStats {
   storage_error: string | null;
 }
 export interface PubsubStats { router: Record<string, number>; mesh: Record<string, Hex64[]>; ledger: LedgerStats; }
-export interface PeerState { id: Hex64; state: "connecting" | "handshaking" | "proven"; connection: string; polite: boolean; rtt_ms: number | null; }
+export type CandidateType = "host" | "srflx" | "prflx" | "relay";
+export interface PeerState {
+  id: Hex64; state: "connecting" | "handshaking" | "proven"; connection: string; polite: boolean; rtt_ms: number | null;
+  /** Candidate types of the pair in use, here and at the peer, once known. */
+  candidate: CandidateType | null; remote_candidate: CandidateType | null;
+}
 export interface Hello { from: Hex64; text: string; via: Hex64; at_ms: number; }
 export interface Timings { node_started_ms: number; first_channel_open_ms: number | null; first_peer_proven_ms: number | null; }
 
@@ -267,6 +280,7 @@ export interface Synapse {
   sendHello(text: string): Promise<number>;
   hellos(): Hello[];
   status(): NodeStatus;
+  setIceServers(servers: IceServerInit[]): Promise<boolean>;
   stats(): Record<string, number>;
   timings(): Timings;
   closePeer(id: Hex64): Promise<boolean>;

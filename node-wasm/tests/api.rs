@@ -624,13 +624,49 @@ async fn rendezvous_ice_servers_are_accepted_and_page_ice_wins() {
     b.set_rendezvous_status("connected", "loopback", None);
     meet(&a, &b);
     wait_for("a connection with the handed-out servers", 20_000.0, || a.peers() == vec![b.id()]).await;
+    // On one machine the pair in use is host to host, read from getStats().
+    wait_for("a's candidate types for b", 10_000.0, || a.candidate_types(b.id()) == (Some("host"), Some("host"))).await;
+    let info = a.peer_infos().into_iter().find(|p| p.id == b.id()).expect("b in a's peer list");
+    assert_eq!((info.candidate, info.remote_candidate), (Some("host"), Some("host")));
+    assert_eq!(a.ice_status().source, node_wasm::ice_status::IceSource::Rendezvous);
+    assert_eq!(a.ice_status().servers.len(), 2);
 
     let page = NodeConfig { ice_servers: vec!["stun:127.0.0.1:7".into()], ..NodeConfig::default() };
     let c = Node::new(Identity::from_seed([93; 32]), page);
     c.set_rendezvous_ice(handed);
     assert_eq!(c.ice_servers().len(), 1);
     assert_eq!(c.ice_servers()[0].urls, vec!["stun:127.0.0.1:7".to_string()]);
+    // setIceServers also wins, and an empty list hands the choice back.
+    let own = vec![IceServer { urls: vec!["stun:127.0.0.1:8".into()], username: None, credential: None }];
+    a.set_page_ice(own.clone());
+    a.set_rendezvous_ice(vec![]);
+    assert_eq!((a.ice_servers(), a.ice_status().source), (own, node_wasm::ice_status::IceSource::Page));
+    a.set_page_ice(vec![]);
+    assert_eq!(a.ice_status().source, node_wasm::ice_status::IceSource::None);
     for n in [a, b, c] {
         n.shutdown();
     }
+}
+
+/// `setIceServers` refuses, with the reason, what `RTCPeerConnection`
+/// would refuse later (or silently never use): unknown schemes, a TURN URL
+/// without credentials, too many servers, unknown fields; what it accepts
+/// shows in `status().ice`.
+#[wasm_bindgen_test]
+async fn set_ice_servers_checks_its_input_and_shows_in_status() {
+    let ps = peers(vec![(Identity::from_seed([94; 32]), fresh("api-ice"))]);
+    let a = &ps[0];
+    let set = |v: serde_json::Value| a.api.set_ice_servers(js(&v).unwrap());
+    assert!(err(set(serde_json::json!([{"urls": "turn:127.0.0.1:3478"}]))).await.contains("username"));
+    assert!(err(set(serde_json::json!([{"urls": "http://x"}]))).await.contains("stun:"));
+    assert!(err(set(serde_json::json!([{"urls": "stun:h:1", "pasword": "x"}]))).await.contains("unknown field"));
+    let many: Vec<_> = (0..9).map(|i| serde_json::json!({"urls": format!("stun:h{i}:1")})).collect();
+    assert!(err(set(serde_json::Value::Array(many))).await.contains("at most 8"));
+    let good =
+        serde_json::json!([{"urls": ["turn:127.0.0.1:3478?transport=udp"], "username": "1:a", "credential": "c"}]);
+    assert_eq!(ok(set(good)).await.as_bool(), Some(true));
+    let status: serde_json::Value = serde_wasm_bindgen::from_value(a.api.status()).unwrap();
+    assert_eq!(status["ice"]["source"], "page");
+    assert_eq!(status["ice"]["servers"], serde_json::json!(["turn:127.0.0.1:3478?transport=udp"]));
+    assert!(status["ice"].get("credential").is_none() && !status.to_string().contains("\"c\""), "no credential shown");
 }

@@ -22,7 +22,8 @@ pub fn NetworkView() -> impl IntoView {
                 .into_iter()
                 .map(|p| {
                     let state = format!("{:?}", p.state).to_lowercase();
-                    (p.id, state, p.connection, p.rtt_ms.map(|r| format!("{r:.0} ms")).unwrap_or_else(|| "–".into()))
+                    let rtt = p.rtt_ms.map(|r| format!("{r:.0} ms")).unwrap_or_else(|| "–".into());
+                    (p.id, state, p.connection, rtt, route(p.candidate, p.remote_candidate))
                 })
                 .collect::<Vec<_>>()
         })
@@ -54,6 +55,7 @@ pub fn NetworkView() -> impl IntoView {
             ("storage errors", l.store_errors),
         ]
     });
+    let ice = Memo::new(move |_| c.with_node(|n| n.ice_status()));
     let mesh = Memo::new(move |_| c.with_node(|n| n.mesh_peers(node_wasm::pubsub::GLOBAL_TOPIC).len()));
     let hash = Memo::new(move |_| {
         c.track_any();
@@ -86,6 +88,11 @@ pub fn NetworkView() -> impl IntoView {
                 {move || rdv.get().2.map(|e| view! { <span class="error">" (" {e} ")"</span> })}
                 <span class="muted">{move || format!(" · {} ids in its directory", rdv.get().3)}</span>
             </p>
+            <p>
+                "ICE servers "
+                <span id="ice-source" class="muted">{move || ice_summary(&ice.get())}</span>
+                {move || ice.get().sentence.map(|e| view! { <span id="ice-sentence" class="error" role="alert">" " {e}</span> })}
+            </p>
             <p class="muted">"state hash " <code id="state-hash">{move || hash.get().get(..16).unwrap_or("").to_string()}</code></p>
         </section>
         <div class="grid2">
@@ -98,14 +105,15 @@ pub fn NetworkView() -> impl IntoView {
                     } else {
                         view! {
                             <div class="scroll-x"><table id="peers">
-                                <thead><tr><th scope="col">"Node"</th><th scope="col">"State"</th><th scope="col">"Connection"</th><th scope="col">"RTT"</th></tr></thead>
+                                <thead><tr><th scope="col">"Node"</th><th scope="col">"State"</th><th scope="col">"Connection"</th><th scope="col">"RTT"</th><th scope="col" title="Candidate types in use: host (direct), srflx (through a NAT), relay (through TURN); this side → the peer's">"Route"</th></tr></thead>
                                 <tbody>
-                                    {ps.into_iter().map(|(id, state, conn, rtt)| view! {
+                                    {ps.into_iter().map(|(id, state, conn, rtt, route)| view! {
                                         <tr>
                                             <td><code class="id" title=id.to_text()>{id.short()}</code></td>
                                             <td><span class=format!("badge {state}")>{state.clone()}</span></td>
                                             <td>{conn}</td>
                                             <td class="num">{rtt}</td>
+                                            <td class="route">{route}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -147,4 +155,24 @@ pub fn NetworkView() -> impl IntoView {
         </section>
         <crate::identity::IdentityCard />
     }
+}
+
+/// "relay → host": how this connection's packets travel, this side first.
+fn route(local: Option<&str>, remote: Option<&str>) -> String {
+    match (local, remote) {
+        (None, None) => "–".into(),
+        (l, r) => format!("{} → {}", l.unwrap_or("?"), r.unwrap_or("?")),
+    }
+}
+
+/// "2 from the rendezvous · relay only", or "none (direct connections only)".
+fn ice_summary(s: &node_wasm::ice_status::IceStatus) -> String {
+    use node_wasm::ice_status::{IcePolicy, IceSource};
+    let from = match s.source {
+        IceSource::None => return "none (host candidates only: same machine or network)".into(),
+        IceSource::Page => "set by this page",
+        IceSource::Rendezvous => "from the rendezvous",
+    };
+    let relay = if s.policy == IcePolicy::Relay { " · relay only" } else { "" };
+    format!("{} {from}{relay}", s.servers.len())
 }

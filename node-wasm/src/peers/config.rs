@@ -7,6 +7,8 @@ use crate::session::ProofMode;
 pub struct NodeConfig {
     /// ICE server URLs (`stun:`/`turn:`); none are needed on one machine.
     pub ice_servers: Vec<String>,
+    /// `iceTransportPolicy: "relay"`: connect through TURN relays only.
+    pub relay_only: bool,
     /// Honest unless a test asks for a forged identity proof.
     pub proof_mode: ProofMode,
     /// Simultaneous peer connections.
@@ -41,6 +43,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             ice_servers: vec![],
+            relay_only: false,
             proof_mode: ProofMode::Honest,
             max_connections: 64,
             connection_budget: 400,

@@ -1073,6 +1073,8 @@ impl PeerManager {
                 connection: c.connection.as_str().to_string(),
                 polite: c.polite,
                 rtt_ms: c.rtt_ms,
+                candidate: None,
+                remote_candidate: None,
             })
             .collect()
     }

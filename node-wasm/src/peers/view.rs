@@ -52,6 +52,11 @@ pub struct PeerInfo {
     pub connection: String,
     pub polite: bool,
     pub rtt_ms: Option<f64>,
+    /// The candidate type of the pair in use on this side (`host`,
+    /// `srflx` through a NAT, `prflx`, `relay` through TURN) and on the
+    /// peer's, once the browser reports it (filled by the driver).
+    pub candidate: Option<&'static str>,
+    pub remote_candidate: Option<&'static str>,
 }
 
 /// A verified hello received from a peer.

@@ -13,6 +13,7 @@
 //! router's heartbeat.
 
 use crate::console_log;
+use crate::ice_status::{IcePolicy, IceSource, IceStatus, candidate_type};
 use crate::identity::{Identity, NodeId};
 use crate::peers::{Candidate, ConnState, Event, Input, Output, PeerManager};
 use crate::pubsub::{self, Delivery, Router};
@@ -27,8 +28,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState, RtcDataChannelType,
-    RtcIceCandidateInit, RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
-    RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
+    RtcIceCandidateInit, RtcIceServer, RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceErrorEvent,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
 };
 
 pub use crate::peers::{NodeConfig, PeerInfo, PeerState, ReceivedHello, RendezvousStatus, Stats, Timings};
@@ -50,6 +51,9 @@ fn set_local_description_implicit(pc: &RtcPeerConnection) -> js_sys::Promise {
 const HIGH_WATER: u32 = 8 * 1024 * 1024;
 /// `bufferedamountlow` fires below this.
 const LOW_WATER: u32 = 1024 * 1024;
+/// `(local, remote)` candidate types of a connection's selected pair.
+type CandidatePair = (Option<&'static str>, Option<&'static str>);
+
 /// Where outgoing signals go (the rendezvous client, or a test loopback).
 pub type SignalSink = Rc<dyn Fn(NodeId, PeerSignal)>;
 
@@ -69,6 +73,7 @@ struct Conn {
 
 impl Conn {
     fn detach(&self) {
+        let _ = js_sys::Reflect::set(&self.pc, &JsValue::from_str("onicecandidateerror"), &JsValue::NULL);
         self.pc.set_onnegotiationneeded(None);
         self.pc.set_onicecandidate(None);
         self.pc.set_onconnectionstatechange(None);
@@ -84,10 +89,18 @@ impl Conn {
 
 struct Inner {
     identity: Identity,
-    /// The ICE servers new connections use: the page's `?ice=` URLs if it
-    /// gave any (they win), else what the rendezvous handed out.
+    /// The ICE servers new connections use: the page's `?ice=` URLs or
+    /// `setIceServers` if it gave any (they win), else what the rendezvous
+    /// handed out.
     ice_servers: RefCell<Vec<IceServer>>,
-    ice_from_page: bool,
+    ice_from_page: Cell<bool>,
+    /// `?relay=1`: `iceTransportPolicy: "relay"` (TURN relays only).
+    relay_only: bool,
+    /// Where the servers came from, and the browser's ICE errors.
+    ice_status: RefCell<IceStatus>,
+    /// Per peer: the session and the (local, remote) candidate types of
+    /// its selected pair, read from `getStats()` once connected.
+    candidates: RefCell<BTreeMap<NodeId, (u32, CandidatePair)>>,
     manager: RefCell<PeerManager>,
     /// SynapseSub over the proven DataChannels.
     router: RefCell<Router>,
@@ -130,17 +143,20 @@ impl Node {
         let mut router = Router::new(identity.node_id(), pubsub::Config::default(), seed);
         let heartbeat = router.config().heartbeat_ms;
         let _ = router.handle(pubsub::Input::Subscribe(pubsub::GLOBAL_TOPIC.to_string()), now());
+        let page_ice: Vec<IceServer> = config
+            .ice_servers
+            .iter()
+            .map(|u| IceServer { urls: vec![u.clone()], username: None, credential: None })
+            .collect();
+        let policy = if config.relay_only { IcePolicy::Relay } else { IcePolicy::All };
         let node = Node {
             inner: Rc::new(Inner {
                 identity,
-                ice_from_page: !config.ice_servers.is_empty(),
-                ice_servers: RefCell::new(
-                    config
-                        .ice_servers
-                        .iter()
-                        .map(|u| IceServer { urls: vec![u.clone()], username: None, credential: None })
-                        .collect(),
-                ),
+                ice_from_page: Cell::new(!page_ice.is_empty()),
+                ice_status: RefCell::new(IceStatus::new(IceSource::Page, policy, &page_ice)),
+                ice_servers: RefCell::new(page_ice),
+                relay_only: config.relay_only,
+                candidates: RefCell::new(BTreeMap::new()),
                 manager: RefCell::new(manager),
                 router: RefCell::new(router),
                 conns: RefCell::new(BTreeMap::new()),
@@ -234,6 +250,10 @@ impl Node {
                 };
                 if let Some(c) = removed {
                     c.detach();
+                }
+                let mut cands = self.inner.candidates.borrow_mut();
+                if cands.get(&peer).is_some_and(|(s, _)| *s == session) {
+                    cands.remove(&peer);
                 }
             }
             Output::SetLocalDescription { peer, session } => {
@@ -346,6 +366,9 @@ impl Node {
             servers.push(&s);
         }
         cfg.set_ice_servers(&servers);
+        if self.inner.relay_only {
+            cfg.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+        }
         let pc = RtcPeerConnection::new_with_configuration(&cfg).map_err(|e| js_err(&e))?;
         let init = RtcDataChannelInit::new();
         init.set_negotiated(true);
@@ -377,8 +400,25 @@ impl Node {
                 Candidate { candidate: c.candidate(), sdp_mid: c.sdp_mid(), sdp_m_line_index: c.sdp_m_line_index() };
             Some(Input::IceCandidate { peer: id, session, candidate })
         }))));
+        // Not a `set_on…` in web-sys: set as a property, cleared in `detach`.
+        let w2 = w.clone();
+        let on_ice_error = on(Box::new(move |ev| {
+            let e = ev.dyn_into::<RtcPeerConnectionIceErrorEvent>().ok()?;
+            if let Some(n) = Node::from_weak(&w2) {
+                n.inner.ice_status.borrow_mut().record_error(&e.url(), e.error_code(), &e.error_text());
+                n.notify();
+            }
+            None
+        }));
+        let _ = js_sys::Reflect::set(&pc, &JsValue::from_str("onicecandidateerror"), &on_ice_error);
         let pc1 = pc.clone();
+        let w2 = w.clone();
         pc.set_onconnectionstatechange(Some(&on(Box::new(move |_| {
+            if pc1.connection_state() == RtcPeerConnectionState::Connected
+                && let Some(n) = Node::from_weak(&w2)
+            {
+                n.read_candidate_types(id, session, pc1.clone());
+            }
             let state = match pc1.connection_state() {
                 RtcPeerConnectionState::New => ConnState::New,
                 RtcPeerConnectionState::Connecting => ConnState::Connecting,
@@ -433,6 +473,24 @@ impl Node {
             old.detach();
         }
         Ok(())
+    }
+
+    /// Reads which candidate pair the connection uses (`getStats()`: the
+    /// transport's selected pair, else the nominated succeeded one), for
+    /// the Network view: host, srflx (through a NAT) or relay (TURN).
+    fn read_candidate_types(&self, id: NodeId, session: u32, pc: RtcPeerConnection) {
+        let w = self.weak();
+        spawn_local(async move {
+            let Ok(report) = JsFuture::from(pc.get_stats()).await else { return };
+            let pair = selected_candidate_types(&report);
+            if let Some(n) = Node::from_weak(&w) {
+                if n.pc_of(id, session).is_none() {
+                    return;
+                }
+                n.inner.candidates.borrow_mut().insert(id, (session, pair));
+                n.notify();
+            }
+        });
     }
 
     fn flush(&self, id: NodeId, session: u32) {
@@ -552,9 +610,33 @@ impl Node {
     /// ICE servers (and TURN credentials) the rendezvous handed out; used by
     /// connections made from now on, unless the page set `?ice=`.
     pub fn set_rendezvous_ice(&self, servers: Vec<IceServer>) {
-        if !self.inner.ice_from_page {
+        if !self.inner.ice_from_page.get() {
+            self.inner.ice_status.borrow_mut().set_servers(IceSource::Rendezvous, &servers);
             *self.inner.ice_servers.borrow_mut() = servers;
+            self.notify();
         }
+    }
+
+    /// The page's own ICE servers (`setIceServers`, checked by the caller):
+    /// they win over the rendezvous' from now on; an empty list gives the
+    /// choice back to the rendezvous' next handout.
+    pub fn set_page_ice(&self, servers: Vec<IceServer>) {
+        self.inner.ice_from_page.set(!servers.is_empty());
+        self.inner.ice_status.borrow_mut().set_servers(IceSource::Page, &servers);
+        *self.inner.ice_servers.borrow_mut() = servers;
+        self.notify();
+    }
+
+    /// `status().ice`: where the servers came from, the policy, the
+    /// browser's ICE errors and the sentence they make.
+    pub fn ice_status(&self) -> IceStatus {
+        self.inner.ice_status.borrow().clone()
+    }
+
+    /// `(local, remote)` candidate types of the pair `id`'s connection
+    /// uses, once known.
+    pub fn candidate_types(&self, id: NodeId) -> CandidatePair {
+        self.inner.candidates.borrow().get(&id).map_or((None, None), |(_, pair)| *pair)
     }
 
     /// The ICE servers new connections use (credentials included: they are
@@ -655,7 +737,11 @@ impl Node {
 
     /// Every connection, in any state.
     pub fn peer_infos(&self) -> Vec<PeerInfo> {
-        self.inner.manager.borrow().peer_infos()
+        let mut infos = self.inner.manager.borrow().peer_infos();
+        for p in &mut infos {
+            (p.candidate, p.remote_candidate) = self.candidate_types(p.id);
+        }
+        infos
     }
 
     pub fn hellos(&self) -> Vec<ReceivedHello> {
@@ -673,6 +759,46 @@ impl Node {
     pub fn rendezvous_status(&self) -> RendezvousStatus {
         self.inner.manager.borrow().rendezvous_status().clone()
     }
+}
+
+/// `(local, remote)` candidate types of the selected pair in a stats
+/// report. Every field is read defensively: the report is the browser's.
+fn selected_candidate_types(report: &JsValue) -> CandidatePair {
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &JsValue::from_str(k)).ok();
+    let text = |o: &JsValue, k: &str| get(o, k).and_then(|v| v.as_string());
+    let mut stats: BTreeMap<String, JsValue> = BTreeMap::new();
+    let map: &js_sys::Map = report.unchecked_ref();
+    map.for_each(&mut |value, key| {
+        if let Some(k) = key.as_string()
+            && stats.len() < 4096
+        {
+            stats.insert(k, value);
+        }
+    });
+    let is = |v: &JsValue, t: &str| text(v, "type").as_deref() == Some(t);
+    let selected = stats
+        .values()
+        .filter(|v| is(v, "transport"))
+        .find_map(|t| text(t, "selectedCandidatePairId"))
+        .and_then(|id| stats.get(&id).cloned())
+        .or_else(|| {
+            stats
+                .values()
+                .filter(|v| is(v, "candidate-pair"))
+                .find(|p| {
+                    get(p, "nominated").and_then(|v| v.as_bool()) == Some(true)
+                        && text(p, "state").as_deref() == Some("succeeded")
+                })
+                .cloned()
+        });
+    let Some(pair) = selected else { return (None, None) };
+    let kind = |k: &str| {
+        text(&pair, k)
+            .and_then(|id| stats.get(&id).cloned())
+            .and_then(|c| text(&c, "candidateType"))
+            .and_then(|t| candidate_type(&t))
+    };
+    (kind("localCandidateId"), kind("remoteCandidateId"))
 }
 
 /// Sends queued frames while the channel's buffer is below the high-water

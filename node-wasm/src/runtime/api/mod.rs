@@ -48,7 +48,8 @@ pub fn valid_profile(p: &str) -> bool {
 }
 
 impl PageConfig {
-    /// Reads `profile`, `rendezvous`, `ice` (comma-separated URLs) and
+    /// Reads `profile`, `rendezvous`, `ice` (comma-separated URLs), `relay`
+    /// (`1`: TURN relays only) and
     /// `debug_forge_proof` (tests only) from `location.search`.
     pub fn from_location() -> Result<PageConfig, String> {
         let loc = web_sys::window().ok_or("no window")?.location();
@@ -72,6 +73,7 @@ impl PageConfig {
         if let Some(ice) = params.get("ice") {
             node.ice_servers = ice.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         }
+        node.relay_only = params.get("relay").as_deref() == Some("1");
         if params.get("debug_forge_proof").as_deref() == Some("1") {
             node.proof_mode = ProofMode::ForgeProof;
         }

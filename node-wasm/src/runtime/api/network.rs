@@ -15,6 +15,9 @@ struct Status {
     storage: crate::runtime::ledger::StorageStatus,
     /// Whether this node may sign now; what it waits for when it may not.
     chain: crate::runtime::ledger::ChainStatus,
+    /// The ICE servers in use, the browser's ICE errors and, when they
+    /// cannot work (a TURN server refusing the credentials), why.
+    ice: crate::ice_status::IceStatus,
 }
 
 #[wasm_bindgen]
@@ -62,7 +65,53 @@ impl SynapseNode {
             peers: self.node.peers(),
             storage: self.ledger.storage_status(),
             chain: self.ledger.chain_status(),
+            ice: self.node.ice_status(),
         })
+    }
+
+    /// Uses these STUN/TURN servers (`[{urls, username?, credential?}]`)
+    /// for connections made from now on, instead of the rendezvous' (an
+    /// empty list gives the choice back to the rendezvous). Rejects, with
+    /// the reason, more than 8 servers, unknown URL schemes, a TURN URL
+    /// without credentials or fields over 512 bytes.
+    #[wasm_bindgen(js_name = setIceServers, unchecked_return_type = "Promise<boolean>")]
+    pub fn set_ice_servers(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "IceServerInit[]")] servers: JsValue,
+    ) -> js_sys::Promise {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Init {
+            urls: Urls,
+            username: Option<String>,
+            credential: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Urls {
+            One(String),
+            Many(Vec<String>),
+        }
+        let inits: Vec<Init> = match super::from_js(servers) {
+            Ok(v) => v,
+            Err(e) => return super::reject(&format!("setIceServers: {e}")),
+        };
+        let servers: Vec<crate::signaling::IceServer> = inits
+            .into_iter()
+            .map(|i| crate::signaling::IceServer {
+                urls: match i.urls {
+                    Urls::One(u) => vec![u],
+                    Urls::Many(v) => v,
+                },
+                username: i.username,
+                credential: i.credential,
+            })
+            .collect();
+        if let Err(e) = crate::ice_status::check_page_servers(&servers) {
+            return super::reject(&format!("setIceServers: {e}"));
+        }
+        self.node.set_page_ice(servers);
+        js_sys::Promise::resolve(&JsValue::TRUE)
     }
 
     /// Transport counters (connections, frames, bytes, rejections).
