@@ -119,7 +119,10 @@ export type ChainStatus = { sentence: string | null; head: number } & (
   | { state: "waiting"; need: { for: "ops" | "peer_ops"; seq: number } | { for: "peer_view" }; deadline_ms: number | null }
   | { state: "conflict"; seq: number }
   | { state: "forked"; seq: number });
-export interface RendezvousStatus { state: "connecting" | "connected" | "disconnected"; url: string; last_error: string | null; directory: Hex64[]; }
+export interface RendezvousServer { state: "connecting" | "connected" | "disconnected"; url: string; last_error: string | null; directory: Hex64[]; }
+/** Every rendezvous server at once: the best state, the first connected
+ *  server's URL, the latest error, the union of the directories. */
+export interface RendezvousStatus { state: "connecting" | "connected" | "disconnected"; url: string; last_error: string | null; directory: Hex64[]; servers: RendezvousServer[]; }
 /** `status().ice`: the STUN/TURN servers in use (URLs only), where they came
  *  from, the browser's ICE errors and, when they cannot work, why. */
 export interface IceStatus {

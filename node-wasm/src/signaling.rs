@@ -74,6 +74,10 @@ pub enum ServerMsg {
         ice: Vec<IceServer>,
         #[serde(default, skip_serializing_if = "is_zero")]
         ice_ttl_secs: u64,
+        /// Other rendezvous servers of the same network (`ws://`/`wss://`
+        /// URLs) the page may log in to as well.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        siblings: Vec<String>,
     },
     /// Answer to `ice`: fresh servers and credentials.
     Ice { ice: Vec<IceServer>, ice_ttl_secs: u64 },
@@ -174,6 +178,46 @@ pub fn url_host(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     authority.rsplit('@').next().unwrap_or("").to_ascii_lowercase()
+}
+
+/// Longest rendezvous URL a page accepts (from its query or a sibling list).
+pub const MAX_RENDEZVOUS_URL: usize = 512;
+
+/// Checks one rendezvous URL: `ws://` or `wss://`, a host, at most
+/// [`MAX_RENDEZVOUS_URL`] bytes, no whitespace.
+pub fn check_rendezvous_url(url: &str) -> Result<(), String> {
+    let scheme_ok = url.starts_with("ws://") || url.starts_with("wss://");
+    if !scheme_ok {
+        return Err(format!("a rendezvous must be a ws:// or wss:// URL, got {url:?}"));
+    }
+    if url.len() > MAX_RENDEZVOUS_URL || url.chars().any(char::is_whitespace) || url_host(url).is_empty() {
+        return Err(format!("not a usable rendezvous URL: {url:?}"));
+    }
+    Ok(())
+}
+
+/// Rule `rendezvous_list`: the servers a page logs in to, from
+/// `?rendezvous=a,b` or a sibling list, in order, without duplicates (by
+/// host and path, case-insensitive), at most `max`. Errors name the first
+/// bad URL.
+pub fn rendezvous_list(text: &str, max: usize) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for url in text.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        check_rendezvous_url(url)?;
+        if !out.iter().any(|u| same_rendezvous(u, url)) && out.len() < max {
+            out.push(url.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err("no rendezvous URL given".into());
+    }
+    Ok(out)
+}
+
+/// Whether two URLs name the same rendezvous (scheme, host and path; case
+/// of the host ignored).
+pub fn same_rendezvous(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 /// What a login signs: the nonce, then the host (length-prefixed).
@@ -303,6 +347,18 @@ mod tests {
         assert_eq!(url_host("wss://Rdv.Example/ws?x=1"), "rdv.example");
         assert_eq!(url_host("wss://user@rdv.example:444"), "rdv.example:444");
         assert_eq!(url_host("ws://[::1]:8080/ws"), "[::1]:8080");
+    }
+
+    #[test]
+    fn rendezvous_list_is_checked_deduplicated_and_bounded() {
+        let l = rendezvous_list("ws://a:1/ws, wss://b/ws,ws://A:1/ws", 4).unwrap();
+        assert_eq!(l, vec!["ws://a:1/ws".to_string(), "wss://b/ws".to_string()]);
+        assert!(rendezvous_list("ws://a/ws,http://b", 4).unwrap_err().contains("http://b"));
+        assert!(rendezvous_list(" , ", 4).is_err());
+        assert!(rendezvous_list("ws:///ws", 4).is_err(), "no host");
+        let many = (0..9).map(|i| format!("ws://h{i}/ws")).collect::<Vec<_>>().join(",");
+        assert_eq!(rendezvous_list(&many, 4).unwrap().len(), 4);
+        assert!(check_rendezvous_url(&format!("ws://h/{}", "x".repeat(600))).is_err());
     }
 
     #[test]

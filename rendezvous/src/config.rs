@@ -72,6 +72,12 @@ pub struct Config {
     #[arg(long = "public-host", env = "SYNAPSE_RDV_PUBLIC_HOSTS", value_delimiter = ',')]
     pub public_hosts: Vec<String>,
 
+    /// Other rendezvous servers of the same network (`wss://host/ws`),
+    /// advertised in every `welcome` so that pages log in to them too and
+    /// keep finding peers when this one is down (at most 3).
+    #[arg(long = "sibling", env = "SYNAPSE_RDV_SIBLINGS", value_delimiter = ',')]
+    pub siblings: Vec<String>,
+
     /// STUN server URLs handed to every page after authentication
     /// (`stun:host:port`; repeat the flag or separate with commas).
     #[arg(long = "stun-url", env = "SYNAPSE_RDV_STUN_URLS", value_delimiter = ',')]
@@ -144,6 +150,7 @@ impl Default for Config {
             max_connections_per_ip: 64,
             directory_sample: 32,
             public_hosts: vec![],
+            siblings: vec![],
             stun_urls: vec![],
             turn_urls: vec![],
             turn_secret: None,
@@ -172,6 +179,12 @@ impl Config {
         }
         if !self.turn_urls.is_empty() && self.turn_secret.as_deref().is_none_or(str::is_empty) {
             return Err("--turn-url needs --turn-secret (TURN servers are handed out with credentials)".into());
+        }
+        if self.siblings.len() > 3 {
+            return Err("at most 3 --sibling rendezvous (a page logs in to 4 servers at most)".into());
+        }
+        for s in &self.siblings {
+            node_wasm::signaling::check_rendezvous_url(s).map_err(|e| format!("--sibling: {e}"))?;
         }
         if self.max_connections == 0 || self.max_connections_per_id == 0 || self.max_connections_per_ip == 0 {
             return Err("connection limits must be at least 1".into());
@@ -227,6 +240,15 @@ mod tests {
         assert!(c.validate().unwrap_err().contains("--turn-secret"));
         let c = Config { turn_secret: Some("s".into()), ..c };
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn siblings_must_be_rendezvous_urls_and_few() {
+        let c = Config { siblings: vec!["https://x/ws".into()], ..Config::default() };
+        assert!(c.validate().unwrap_err().contains("--sibling"));
+        let four = (0..4).map(|i| format!("wss://r{i}/ws")).collect();
+        assert!(Config { siblings: four, ..Config::default() }.validate().unwrap_err().contains("at most 3"));
+        assert!(Config { siblings: vec!["wss://r/ws".into()], ..Config::default() }.validate().is_ok());
     }
 
     #[test]

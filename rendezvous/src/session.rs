@@ -378,7 +378,8 @@ impl Session {
         info!(conn = self.conn, addr = %self.addr, peer = %id.short(), "authenticated");
         let ttl_secs = cfg.ttl.as_secs_f64().ceil() as u64;
         let (ice, ice_ttl_secs) = crate::turn::ice_for(cfg, &id, unix_now());
-        self.send_msg(&ServerMsg::Welcome { id, peers, ttl_secs, ice, ice_ttl_secs }).await
+        let siblings = cfg.siblings.clone();
+        self.send_msg(&ServerMsg::Welcome { id, peers, ttl_secs, ice, ice_ttl_secs, siblings }).await
     }
 
     async fn relay(&mut self, me: NodeId, to: NodeId, payload: serde_json::Value) -> Step {

@@ -34,7 +34,14 @@ async fn welcome_carries_the_ttl() {
     assert_eq!(nonce.len(), 64, "32 random bytes in hex");
     let signature = sign_challenge(&me, &nonce, &server.addr.to_string()).unwrap();
     send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
-    let welcome = ServerMsg::Welcome { id: me.node_id(), peers: vec![], ttl_secs: 42, ice: vec![], ice_ttl_secs: 0 };
+    let welcome = ServerMsg::Welcome {
+        id: me.node_id(),
+        peers: vec![],
+        ttl_secs: 42,
+        ice: vec![],
+        ice_ttl_secs: 0,
+        siblings: vec![],
+    };
     assert_eq!(recv(&mut ws).await, welcome);
 }
 
@@ -452,12 +459,13 @@ async fn the_welcome_lists_a_random_sample_of_the_directory() {
 }
 
 #[tokio::test]
-async fn the_welcome_hands_out_stun_and_turn_with_rest_credentials_and_ice_renews_them() {
+async fn the_welcome_hands_out_stun_turn_with_rest_credentials_and_siblings_and_ice_renews_them() {
     let config = Config {
         stun_urls: vec!["stun:127.0.0.1:3478".into()],
         turn_urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
         turn_secret: Some("shared".into()),
         turn_ttl: Duration::from_secs(120),
+        siblings: vec!["wss://rdv2.example/ws".into()],
         ..test_config()
     };
     let server = TestServer::start(config).await;
@@ -472,7 +480,8 @@ async fn the_welcome_hands_out_stun_and_turn_with_rest_credentials_and_ice_renew
         },
     )
     .await;
-    let ServerMsg::Welcome { ice, ice_ttl_secs, .. } = recv(&mut ws).await else { panic!("no welcome") };
+    let ServerMsg::Welcome { ice, ice_ttl_secs, siblings, .. } = recv(&mut ws).await else { panic!("no welcome") };
+    assert_eq!(siblings, vec!["wss://rdv2.example/ws".to_string()], "siblings are advertised");
     assert_eq!(ice_ttl_secs, 120);
     assert_eq!(ice.len(), 2);
     assert_eq!(ice[0].urls, vec!["stun:127.0.0.1:3478".to_string()]);

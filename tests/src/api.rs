@@ -59,7 +59,19 @@ pub struct RendezvousStatus {
     pub state: String,
     pub url: String,
     pub last_error: Option<String>,
-    /// Ids the rendezvous lists as live.
+    /// Ids the rendezvous servers list as live (their union).
+    pub directory: Vec<String>,
+    /// Each server the page logs in to.
+    #[serde(default)]
+    pub servers: Vec<RendezvousServer>,
+}
+
+/// One server in `status().rendezvous.servers`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct RendezvousServer {
+    pub state: String,
+    pub url: String,
+    pub last_error: Option<String>,
     pub directory: Vec<String>,
 }
 

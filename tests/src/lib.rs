@@ -28,7 +28,7 @@ mod scenario;
 mod ui;
 mod wait;
 
-pub use api::{Hello, RendezvousStatus, Stats, Status, Timings};
+pub use api::{Hello, RendezvousServer, RendezvousStatus, Stats, Status, Timings};
 pub use browser::{Browser, NodePage, READY_TIMEOUT, Snapshot};
 pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, workspace_dir};
 pub use process::ProcessGuard;

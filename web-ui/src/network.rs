@@ -13,7 +13,9 @@ pub fn NetworkView() -> impl IntoView {
     let rdv = Memo::new(move |_| {
         c.with_node(|n| {
             let r = n.rendezvous_status();
-            (r.state, r.url, r.last_error, r.directory.len())
+            let servers: Vec<(String, String, Option<String>)> =
+                r.servers.iter().map(|s| (s.state.clone(), s.url.clone(), s.last_error.clone())).collect();
+            (r.state, r.url, r.last_error, r.directory.len(), servers)
         })
     });
     let peers = Memo::new(move |_| {
@@ -88,6 +90,17 @@ pub fn NetworkView() -> impl IntoView {
                 {move || rdv.get().2.map(|e| view! { <span class="error">" (" {e} ")"</span> })}
                 <span class="muted">{move || format!(" · {} ids in its directory", rdv.get().3)}</span>
             </p>
+            {move || {
+                let servers = rdv.get().4;
+                (servers.len() > 1).then(|| view! {
+                    <ul id="rendezvous-servers" class="muted">
+                        {servers.into_iter().map(|(state, url, err)| view! {
+                            <li><span class=format!("badge {state}")>{state.clone()}</span>" " {url}
+                                {err.map(|e| view! { <span class="error">" (" {e} ")"</span> })}</li>
+                        }).collect_view()}
+                    </ul>
+                })
+            }}
             <p>
                 "ICE servers "
                 <span id="ice-source" class="muted">{move || ice_summary(&ice.get())}</span>

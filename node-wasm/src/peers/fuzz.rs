@@ -32,7 +32,7 @@ pub fn script(data: &[u8]) {
         match kind % 12 {
             0 => {
                 let payload = serde_json::from_slice(bytes).unwrap_or(serde_json::Value::String(text));
-                net.input(0, Input::Signal { from: peer, payload });
+                net.input(0, Input::Signal { rdv: usize::from(*arg % 6), from: peer, payload });
             }
             1 => net.input(0, Input::Frame { peer, session, bytes: bytes.to_vec() }),
             2 => {
@@ -74,9 +74,9 @@ pub fn script(data: &[u8]) {
                 net.input(0, Input::IceCandidate { peer, session, candidate });
             }
             9 => match arg % 4 {
-                0 => net.input(0, Input::PeerJoined(peer)),
-                1 => net.input(0, Input::PeerLeft(peer)),
-                2 => net.input(0, Input::Directory(vec![peer, ids[0]])),
+                0 => net.input(0, Input::PeerJoined { rdv: usize::from(*arg / 4 % 6), id: peer }),
+                1 => net.input(0, Input::PeerLeft { rdv: usize::from(*arg / 4 % 6), id: peer }),
+                2 => net.input(0, Input::Directory { rdv: usize::from(*arg / 4 % 6), ids: vec![peer, ids[0]] }),
                 _ => net.input(0, Input::ChannelClosed { peer, session }),
             },
             10 => {

@@ -48,6 +48,7 @@ pub mod fuzz;
 pub mod negotiation;
 pub mod net;
 pub mod relay;
+pub mod rendezvous_set;
 pub mod rng;
 pub mod view;
 
@@ -55,7 +56,7 @@ pub mod view;
 mod tests;
 
 pub use config::NodeConfig;
-pub use view::{ConnState, PeerInfo, PeerState, ReceivedHello, RendezvousStatus, Stats, Timings};
+pub use view::{ConnState, PeerInfo, PeerState, ReceivedHello, RendezvousServer, RendezvousStatus, Stats, Timings};
 
 use crate::identity::{Identity, NodeId};
 use crate::session::{Session, SessionEvent, sdp_fingerprint};
@@ -63,6 +64,7 @@ use crate::signaling::{PeerSignal, SdpType, SignalPayload};
 use crate::wire::{PeerRecord, RelaySignal, SignedHello, WireMsg};
 use negotiation::{ConnView, Plan, plan_description};
 use relay::{RelayWindows, ReplayGuard};
+use rendezvous_set::RendezvousSet;
 use rng::Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -90,20 +92,33 @@ pub struct Candidate {
 /// ignored (`session` no longer matches).
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// The rendezvous' live list (welcome or refresh): dial everyone in it.
-    Directory(Vec<NodeId>),
-    PeerJoined(NodeId),
-    PeerLeft(NodeId),
-    /// The rendezvous connection changed (`connecting`, `connected`,
+    /// Rendezvous server `rdv`'s live list (welcome or refresh): a sample
+    /// of its directory. `rdv` is the driver's index of the server (at
+    /// most [`rendezvous_set::MAX_RENDEZVOUS`]).
+    Directory {
+        rdv: usize,
+        ids: Vec<NodeId>,
+    },
+    PeerJoined {
+        rdv: usize,
+        id: NodeId,
+    },
+    PeerLeft {
+        rdv: usize,
+        id: NodeId,
+    },
+    /// The connection to server `rdv` changed (`connecting`, `connected`,
     /// `disconnected`).
     Rendezvous {
+        rdv: usize,
         state: String,
         url: String,
         error: Option<String>,
     },
-    /// A signal delivered by the rendezvous: authenticated sender, hostile
-    /// content.
+    /// A signal delivered by rendezvous server `rdv`: authenticated
+    /// sender, hostile content.
     Signal {
+        rdv: usize,
         from: NodeId,
         payload: serde_json::Value,
     },
@@ -197,8 +212,8 @@ pub enum Output {
     /// `addIceCandidate()`. `quiet`: an error is expected (the offer it
     /// belongs to was ignored) and not worth a log line.
     AddCandidate { peer: NodeId, session: u32, candidate: Candidate, quiet: bool },
-    /// Send a signal through the rendezvous.
-    Signal { to: NodeId, signal: PeerSignal },
+    /// Send a signal through rendezvous server `via`.
+    Signal { via: usize, to: NodeId, signal: PeerSignal },
     /// Put a frame on the DataChannel (the driver queues under backpressure).
     Frame { peer: NodeId, session: u32, bytes: Vec<u8> },
     /// Something for the layers above.
@@ -254,6 +269,8 @@ struct Conn {
     /// to; added once it is set (otherwise they would be lost after a glare
     /// rollback and the connection could stall).
     pending_candidates: Vec<(u32, Candidate)>,
+    /// The rendezvous server this peer's last signal came through.
+    heard_via: Option<usize>,
 }
 
 impl Conn {
@@ -292,7 +309,7 @@ pub struct PeerManager {
     timers: BTreeSet<(u64, Timer)>,
     stats: Stats,
     timings: Timings,
-    rendezvous: RendezvousStatus,
+    rendezvous: RendezvousSet,
     out: VecDeque<Output>,
 }
 
@@ -319,7 +336,7 @@ impl PeerManager {
             timers: BTreeSet::new(),
             stats: Stats::default(),
             timings: Timings { node_started_ms: now, ..Default::default() },
-            rendezvous: RendezvousStatus::default(),
+            rendezvous: RendezvousSet::default(),
             out: VecDeque::new(),
         }
     }
@@ -389,18 +406,14 @@ impl PeerManager {
     pub fn handle(&mut self, input: Input, now: f64) {
         self.now = now;
         match input {
-            Input::Directory(ids) => self.on_directory(ids),
-            Input::PeerJoined(id) => self.on_peer_joined(id),
-            Input::PeerLeft(id) => self.on_peer_left(id),
-            Input::Rendezvous { state, url, error } => {
-                self.rendezvous.state = state;
-                self.rendezvous.url = url;
-                if error.is_some() {
-                    self.rendezvous.last_error = error;
-                }
+            Input::Directory { rdv, ids } => self.on_directory(rdv, ids),
+            Input::PeerJoined { rdv, id } => self.on_peer_joined(rdv, id),
+            Input::PeerLeft { rdv, id } => self.on_peer_left(rdv, id),
+            Input::Rendezvous { rdv, state, url, error } => {
+                self.rendezvous.set_state(rdv, state, url, error);
                 self.changed();
             }
-            Input::Signal { from, payload } => self.on_signal(from, payload),
+            Input::Signal { rdv, from, payload } => self.on_signal(Some(rdv), from, payload),
             Input::Connect(id) => self.connect(id),
             Input::NegotiationNeeded { peer, session } => {
                 if let Some(c) = self.current(peer, session) {
@@ -462,10 +475,9 @@ impl PeerManager {
     /// Rule `bounded_directory_dials`: every listed peer is wanted, but only
     /// up to `high_degree` connections are dialled, in random order (so
     /// that pages listed together do not all pick the same peers).
-    fn on_directory(&mut self, ids: Vec<NodeId>) {
+    fn on_directory(&mut self, rdv: usize, ids: Vec<NodeId>) {
         let me = self.id();
-        let mut ids: Vec<NodeId> = ids.into_iter().filter(|i| *i != me).collect();
-        self.rendezvous.directory = ids.clone();
+        let mut ids = self.rendezvous.set_directory(rdv, me, ids);
         self.wanted.extend(ids.iter().copied());
         for i in (1..ids.len()).rev() {
             let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
@@ -496,23 +508,24 @@ impl PeerManager {
 
     /// Rule `join_fallback_dial`: a joiner offers to its welcome list; if no
     /// offer arrives soon, we offer ourselves.
-    fn on_peer_joined(&mut self, id: NodeId) {
-        if id == self.id() {
+    fn on_peer_joined(&mut self, rdv: usize, id: NodeId) {
+        if id == self.id() || !self.rendezvous.joined(rdv, id) {
             return;
         }
         self.wanted.insert(id);
-        if !self.rendezvous.directory.contains(&id) {
-            self.rendezvous.directory.push(id);
-        }
         self.arm(JOIN_FALLBACK_MS, Timer::JoinFallback(id));
         self.changed();
     }
 
-    /// A node left the rendezvous. A proven connection stays (the network
+    /// A node left a rendezvous; rule `merge_directories`: it matters only
+    /// once no server lists it. A proven connection stays (the network
     /// must outlive the rendezvous); a pending one is abandoned.
-    fn on_peer_left(&mut self, id: NodeId) {
+    fn on_peer_left(&mut self, rdv: usize, id: NodeId) {
+        if !self.rendezvous.left(rdv, id) {
+            self.changed();
+            return;
+        }
         self.wanted.remove(&id);
-        self.rendezvous.directory.retain(|d| *d != id);
         if self.conns.get(&id).is_some_and(|c| c.state != PeerState::Proven) {
             self.drop_peer(id, "left the rendezvous before proving itself", false);
         }
@@ -568,6 +581,7 @@ impl PeerManager {
                 rtt_ms: None,
                 pings: BTreeMap::new(),
                 pending_candidates: vec![],
+                heard_via: None,
             },
         );
         self.emit(Output::Create { peer: id, session });
@@ -598,7 +612,8 @@ impl PeerManager {
     }
 
     /// Parses and size-checks a rendezvous signal, then applies it.
-    fn on_signal(&mut self, from: NodeId, payload: serde_json::Value) {
+    /// `rdv`: the rendezvous server it came through (`None`: relayed).
+    fn on_signal(&mut self, rdv: Option<usize>, from: NodeId, payload: serde_json::Value) {
         self.stats.signals_in += 1;
         let sig = match PeerSignal::from_json(payload) {
             Ok(s) => s,
@@ -612,6 +627,9 @@ impl PeerManager {
             return;
         }
         self.apply_signal(from, sig);
+        if let (Some(c), Some(rdv)) = (self.conns.get_mut(&from), rdv) {
+            c.heard_via = Some(rdv);
+        }
     }
 
     fn apply_signal(&mut self, from: NodeId, sig: PeerSignal) {
@@ -882,14 +900,31 @@ impl PeerManager {
 
     // ----- signals and relays ----------------------------------------------
 
-    /// Rule `signal_route`: through the rendezvous when it is connected,
-    /// otherwise through the peers that list `to` among their neighbours (any
-    /// proven peer if none does).
+    /// Rule `signal_route`: through a connected rendezvous known to reach
+    /// `to` (it lists `to`, or `to`'s last signal came through it:
+    /// [`RendezvousSet::route`]); else relayed through the proven peers
+    /// whose records list `to` as a neighbour; else through any connected
+    /// rendezvous (directories are samples); else relayed through every
+    /// proven peer.
     fn send_signal(&mut self, to: NodeId, session: u32, signal: SignalPayload) {
         let sig = PeerSignal { session, signal };
         self.stats.signals_out += 1;
-        if self.rendezvous.state == "connected" {
-            self.emit(Output::Signal { to, signal: sig });
+        let heard_via = self.conns.get(&to).and_then(|c| c.heard_via);
+        if let Some(via) = self.rendezvous.route(to, heard_via) {
+            self.emit(Output::Signal { via, to, signal: sig });
+            return;
+        }
+        let proven = |c: &Conn| c.state == PeerState::Proven;
+        let listing: Vec<NodeId> = self
+            .records
+            .iter()
+            .filter(|(id, r)| **id != to && self.conns.get(id).is_some_and(proven) && r.neighbors.contains(&to))
+            .map(|(id, _)| *id)
+            .collect();
+        if listing.is_empty()
+            && let Some(via) = self.rendezvous.first_connected()
+        {
+            self.emit(Output::Signal { via, to, signal: sig });
             return;
         }
         // The send time and a nonce go inside what we sign, for the
@@ -899,13 +934,6 @@ impl PeerManager {
         obj.insert("relay_nonce".into(), self.rng.next_u64().into());
         let Ok(payload) = serde_json::to_vec(&obj) else { return };
         let relay = WireMsg::Relay(RelaySignal::sign(&self.identity, to, 1, payload));
-        let proven = |c: &Conn| c.state == PeerState::Proven;
-        let listing: Vec<NodeId> = self
-            .records
-            .iter()
-            .filter(|(id, r)| **id != to && self.conns.get(id).is_some_and(proven) && r.neighbors.contains(&to))
-            .map(|(id, _)| *id)
-            .collect();
         let via = if listing.is_empty() {
             self.conns.iter().filter(|(id, c)| **id != to && proven(c)).map(|(id, _)| *id).collect()
         } else {
@@ -947,7 +975,7 @@ impl PeerManager {
                 _ => Err("no send time or nonce"),
             };
             match verdict {
-                Ok(()) => self.on_signal(r.from, v),
+                Ok(()) => self.on_signal(None, r.from, v),
                 Err(why) => {
                     self.stats.signals_rejected += 1;
                     self.log(format!("refused a relayed signal from {} via {}: {why}", r.from.short(), via.short()));
@@ -1091,7 +1119,7 @@ impl PeerManager {
         &self.timings
     }
 
-    pub fn rendezvous_status(&self) -> &RendezvousStatus {
-        &self.rendezvous
+    pub fn rendezvous_status(&self) -> RendezvousStatus {
+        self.rendezvous.status()
     }
 }

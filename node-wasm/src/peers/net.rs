@@ -92,6 +92,15 @@ pub fn sim_identity(i: usize) -> Identity {
     Identity::from_seed(seed)
 }
 
+/// One simulated rendezvous server.
+#[derive(Debug, Clone)]
+struct SimRendezvous {
+    /// Whether it relays signals.
+    up: bool,
+    /// Nodes logged in to it.
+    members: BTreeSet<NodeId>,
+}
+
 /// The network.
 pub struct Net<A = Recorder> {
     pub nodes: Vec<SimPeer<A>>,
@@ -102,10 +111,8 @@ pub struct Net<A = Recorder> {
     pub config: NetConfig,
     peer_config: NodeConfig,
     rng: SplitMix64,
-    /// Whether the rendezvous relays signals.
-    pub rendezvous_up: bool,
-    /// Nodes registered with the rendezvous.
-    members: BTreeSet<NodeId>,
+    /// The rendezvous servers (one unless a test adds more).
+    rdvs: Vec<SimRendezvous>,
     /// Cut links: frames between these two nodes are lost.
     cut: BTreeSet<(NodeId, NodeId)>,
     /// When the last frame on each directed link arrives (links are
@@ -161,8 +168,7 @@ impl<A: App> Net<A> {
             rng: SplitMix64::new(config.seed ^ 0x6e65_745f_7369_6d00),
             config,
             peer_config,
-            rendezvous_up: true,
-            members: BTreeSet::new(),
+            rdvs: vec![SimRendezvous { up: true, members: BTreeSet::new() }],
             cut: BTreeSet::new(),
             link_clock: BTreeMap::new(),
             wake: BTreeMap::new(),
@@ -212,16 +218,32 @@ impl<A: App> Net<A> {
     /// Node `i` registers with the rendezvous: it gets the welcome list (all
     /// members, or a random `welcome` of them), the others hear it joined.
     pub fn join(&mut self, i: usize) {
+        self.join_at(i, 0);
+    }
+
+    /// Another rendezvous server, up; returns its index.
+    pub fn add_rendezvous(&mut self) -> usize {
+        self.rdvs.push(SimRendezvous { up: true, members: BTreeSet::new() });
+        self.rdvs.len() - 1
+    }
+
+    fn rdv_url(r: usize) -> String {
+        format!("ws://sim{r}/ws")
+    }
+
+    /// Like [`Net::join`], with rendezvous server `r` (which must be up).
+    pub fn join_at(&mut self, i: usize, r: usize) {
         let id = self.id(i);
-        let mut list: Vec<NodeId> = self.members.iter().copied().collect();
+        let members = &self.rdvs[r].members;
+        let mut list: Vec<NodeId> = members.iter().copied().collect();
         if let Some(k) = self.config.welcome {
             list = self.rng.choose(&list, k);
         }
-        let others: Vec<usize> = self.members.iter().filter_map(|m| self.index.get(m).copied()).collect();
-        self.members.insert(id);
-        let url = "ws://sim/ws".to_string();
-        self.input(i, Input::Rendezvous { state: "connected".into(), url, error: None });
-        self.input(i, Input::Directory(list));
+        let others: Vec<usize> = members.iter().filter_map(|m| self.index.get(m).copied()).collect();
+        self.rdvs[r].members.insert(id);
+        let url = Self::rdv_url(r);
+        self.input(i, Input::Rendezvous { rdv: r, state: "connected".into(), url, error: None });
+        self.input(i, Input::Directory { rdv: r, ids: list });
         // With a partial welcome list, only the listed members hear of the
         // joiner (a directory of thousands is not broadcast).
         let hear: Vec<usize> = match self.config.welcome {
@@ -229,27 +251,40 @@ impl<A: App> Net<A> {
             None => others,
         };
         for o in hear {
-            self.push(self.now + self.config.latency_ms, Ev::Input(o, Input::PeerJoined(id)));
+            self.push(self.now + self.config.latency_ms, Ev::Input(o, Input::PeerJoined { rdv: r, id }));
         }
     }
 
     /// Node `i` registers but is welcomed with `list` only and nobody hears
     /// of it (for tests of dialling that does not come from the directory).
     pub fn join_quietly(&mut self, i: usize, list: Vec<NodeId>) {
-        self.members.insert(self.id(i));
-        let url = "ws://sim/ws".to_string();
-        self.input(i, Input::Rendezvous { state: "connected".into(), url, error: None });
-        self.input(i, Input::Directory(list));
+        let id = self.id(i);
+        self.rdvs[0].members.insert(id);
+        let url = Self::rdv_url(0);
+        self.input(i, Input::Rendezvous { rdv: 0, state: "connected".into(), url, error: None });
+        self.input(i, Input::Directory { rdv: 0, ids: list });
     }
 
-    /// The rendezvous dies: every node sees it disconnected.
+    /// Every rendezvous dies: every node sees them disconnected.
     pub fn rendezvous_down(&mut self) {
-        self.rendezvous_up = false;
-        self.members.clear();
-        for i in 0..self.nodes.len() {
-            let url = "ws://sim/ws".to_string();
-            self.input(i, Input::Rendezvous { state: "disconnected".into(), url, error: Some("down".into()) });
+        for r in 0..self.rdvs.len() {
+            self.rendezvous_down_at(r);
         }
+    }
+
+    /// Rendezvous server `r` dies: its members see it disconnected.
+    pub fn rendezvous_down_at(&mut self, r: usize) {
+        self.rdvs[r].up = false;
+        let members = std::mem::take(&mut self.rdvs[r].members);
+        for i in members.iter().filter_map(|m| self.index.get(m).copied()).collect::<Vec<_>>() {
+            let (url, error) = (Self::rdv_url(r), Some("down".to_string()));
+            self.input(i, Input::Rendezvous { rdv: r, state: "disconnected".into(), url, error });
+        }
+    }
+
+    /// Whether rendezvous server `r` is up.
+    pub fn rendezvous_is_up(&self, r: usize) -> bool {
+        self.rdvs[r].up
     }
 
     /// Breaks every open connection between `x` and the node `peer`.
@@ -284,7 +319,12 @@ impl<A: App> Net<A> {
     pub fn go_offline(&mut self, i: usize) {
         let id = self.id(i);
         self.nodes[i].online = false;
-        self.members.remove(&id);
+        let mut left: Vec<(usize, NodeId)> = vec![];
+        for (r, rdv) in self.rdvs.iter_mut().enumerate() {
+            if rdv.members.remove(&id) {
+                left.extend(rdv.members.iter().map(|m| (r, *m)));
+            }
+        }
         let peers: Vec<NodeId> = self.nodes[i].browser.conns.keys().map(|(p, _)| *p).collect();
         for p in peers {
             if let Some(j) = self.index_of(&p) {
@@ -293,9 +333,9 @@ impl<A: App> Net<A> {
         }
         self.nodes[i].browser = FakeBrowser::new(id);
         self.refresh(i);
-        for m in self.members.clone() {
+        for (r, m) in left {
             if let Some(j) = self.index_of(&m) {
-                self.push(self.now + self.config.latency_ms, Ev::Input(j, Input::PeerLeft(id)));
+                self.push(self.now + self.config.latency_ms, Ev::Input(j, Input::PeerLeft { rdv: r, id }));
             }
         }
     }
@@ -421,12 +461,13 @@ impl<A: App> Net<A> {
             }
             let me = self.id(i);
             match out {
-                Output::Signal { to, signal } => {
-                    if self.rendezvous_up
-                        && self.members.contains(&to)
+                Output::Signal { via, to, signal } => {
+                    // A server relays only between two of its members.
+                    if self.rdvs.get(via).is_some_and(|r| r.up && r.members.contains(&to) && r.members.contains(&me))
                         && let (Some(&j), Ok(payload)) = (self.index.get(&to), serde_json::to_value(&signal))
                     {
-                        self.push(self.now + self.config.latency_ms, Ev::Input(j, Input::Signal { from: me, payload }));
+                        let input = Input::Signal { rdv: via, from: me, payload };
+                        self.push(self.now + self.config.latency_ms, Ev::Input(j, input));
                     }
                 }
                 Output::Event(e) => {

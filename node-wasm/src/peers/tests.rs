@@ -73,7 +73,7 @@ fn connection_budget_refuses_beyond_the_cap() {
     let mut m =
         PeerManager::new(Identity::from_seed([1; 32]), NodeConfig { connection_budget: 2, ..cfg() }, [1; 32], 0.0, 0.0);
     let ids: Vec<NodeId> = (10..14).map(|s| Identity::from_seed([s; 32]).node_id()).collect();
-    m.handle(Input::Directory(ids), 0.0);
+    m.handle(Input::Directory { rdv: 0, ids }, 0.0);
     assert_eq!(created(&outputs(&mut m)).len(), 2);
     assert_eq!(m.stats().connections_refused_budget, 2);
 }
@@ -83,7 +83,7 @@ fn max_connections_caps_simultaneous_connections() {
     let mut m =
         PeerManager::new(Identity::from_seed([1; 32]), NodeConfig { max_connections: 3, ..cfg() }, [1; 32], 0.0, 0.0);
     let ids: Vec<NodeId> = (10..16).map(|s| Identity::from_seed([s; 32]).node_id()).collect();
-    m.handle(Input::Directory(ids), 0.0);
+    m.handle(Input::Directory { rdv: 0, ids }, 0.0);
     assert_eq!(created(&outputs(&mut m)).len(), 3);
     assert_eq!(m.stats().connections_refused_budget, 0, "the cap is not the budget");
 }
@@ -196,10 +196,10 @@ fn early_candidates_wait_for_the_remote_description_and_stale_ones_are_dropped()
     m.handle(Input::Connect(peer), 0.0);
     let (_, mine) = created(&outputs(&mut m))[0];
     let cand = |c: &str| serde_json::json!({"session": 9, "kind": "candidate", "candidate": c, "sdp_mid": "0", "sdp_m_line_index": 0});
-    m.handle(Input::Signal { from: peer, payload: cand("early") }, 1.0);
+    m.handle(Input::Signal { rdv: 0, from: peer, payload: cand("early") }, 1.0);
     assert!(outputs(&mut m).iter().all(|o| !matches!(o, Output::AddCandidate { .. })), "buffered");
     let offer = serde_json::json!({"session": 9, "kind": "description", "sdp_type": "answer", "sdp": fake_sdp(peer, 9, "answer")});
-    m.handle(Input::Signal { from: peer, payload: offer }, 2.0);
+    m.handle(Input::Signal { rdv: 0, from: peer, payload: offer }, 2.0);
     let outs = outputs(&mut m);
     assert!(outs.iter().any(|o| matches!(o, Output::SetRemoteDescription { .. })));
     m.handle(Input::RemoteDescriptionSet { peer, session: mine, result: Ok(()) }, 3.0);
@@ -210,7 +210,7 @@ fn early_candidates_wait_for_the_remote_description_and_stale_ones_are_dropped()
     );
     // A candidate of another (older) session of the peer is stale.
     let stale = serde_json::json!({"session": 8, "kind": "candidate", "candidate": "old", "sdp_mid": "0", "sdp_m_line_index": 0});
-    m.handle(Input::Signal { from: peer, payload: stale }, 4.0);
+    m.handle(Input::Signal { rdv: 0, from: peer, payload: stale }, 4.0);
     assert!(outputs(&mut m).iter().all(|o| !matches!(o, Output::AddCandidate { .. })));
 }
 
@@ -222,10 +222,10 @@ fn early_candidates_are_bounded() {
     let (_, mine) = created(&outputs(&mut m))[0];
     for i in 0..1000 {
         let c = serde_json::json!({"session": 9, "kind": "candidate", "candidate": format!("c{i}"), "sdp_mid": "0", "sdp_m_line_index": 0});
-        m.handle(Input::Signal { from: peer, payload: c }, 1.0);
+        m.handle(Input::Signal { rdv: 0, from: peer, payload: c }, 1.0);
     }
     let answer = serde_json::json!({"session": 9, "kind": "description", "sdp_type": "answer", "sdp": "v=0"});
-    m.handle(Input::Signal { from: peer, payload: answer }, 2.0);
+    m.handle(Input::Signal { rdv: 0, from: peer, payload: answer }, 2.0);
     m.handle(Input::RemoteDescriptionSet { peer, session: mine, result: Ok(()) }, 3.0);
     let adds = outputs(&mut m).iter().filter(|o| matches!(o, Output::AddCandidate { .. })).count();
     assert_eq!(adds, MAX_PENDING_CANDIDATES);
@@ -236,7 +236,7 @@ fn malformed_signals_are_counted_and_dropped() {
     let mut m = alone(1);
     let peer = Identity::from_seed([2; 32]).node_id();
     for bad in [serde_json::json!(42), serde_json::json!({"session": 1, "kind": "evil"})] {
-        m.handle(Input::Signal { from: peer, payload: bad }, 0.0);
+        m.handle(Input::Signal { rdv: 0, from: peer, payload: bad }, 0.0);
     }
     assert_eq!(m.stats().signals_rejected, 2);
     assert!(created(&outputs(&mut m)).is_empty());
@@ -250,7 +250,7 @@ fn bye_from_the_current_session_drops_and_an_old_one_does_not() {
     net.run_until(1_000);
     let b = net.id(1);
     let session_b = net.nodes[1].manager.session_of(net.id(0)).unwrap();
-    let bye = |s: u32| Input::Signal { from: b, payload: serde_json::json!({"session": s, "kind": "bye"}) };
+    let bye = |s: u32| Input::Signal { rdv: 0, from: b, payload: serde_json::json!({"session": s, "kind": "bye"}) };
     net.input(0, bye(session_b.wrapping_add(1)));
     net.run_until(1_010);
     assert_eq!(net.proven(0).len(), 1, "a bye from another session is ignored");
@@ -263,16 +263,16 @@ fn bye_from_the_current_session_drops_and_an_old_one_does_not() {
 fn a_peer_that_left_before_proving_is_abandoned_but_a_proven_one_stays() {
     let mut m = alone(1);
     let (p, q) = (Identity::from_seed([2; 32]).node_id(), Identity::from_seed([3; 32]).node_id());
-    m.handle(Input::Directory(vec![p]), 0.0);
+    m.handle(Input::Directory { rdv: 0, ids: vec![p] }, 0.0);
     outputs(&mut m);
-    m.handle(Input::PeerLeft(p), 1.0);
+    m.handle(Input::PeerLeft { rdv: 0, id: p }, 1.0);
     assert_eq!(closed(&outputs(&mut m)), 1);
 
     let mut net = Net::new(2, cfg(), 5);
     net.join(0);
     net.join(1);
     net.run_until(1_000);
-    net.input(0, Input::PeerLeft(net.id(1)));
+    net.input(0, Input::PeerLeft { rdv: 0, id: net.id(1) });
     net.run_until(1_100);
     assert_eq!(net.proven(0).len(), 1, "the network outlives the rendezvous");
     let _ = q;
@@ -284,7 +284,7 @@ fn join_fallback_dial_after_three_seconds_without_an_offer() {
     net.join(0);
     // Node 1 registers with an empty welcome list (it will not dial).
     net.join_quietly(1, vec![]);
-    net.input(0, Input::PeerJoined(net.id(1)));
+    net.input(0, Input::PeerJoined { rdv: 0, id: net.id(1) });
     net.run_until(JOIN_FALLBACK_MS - 10);
     assert!(net.nodes[0].manager.peer_infos().is_empty(), "waits for the joiner's offer");
     net.run_until(JOIN_FALLBACK_MS + 1_000);
@@ -390,7 +390,7 @@ fn stranger(i: u32) -> NodeId {
 fn offer_must_parse_before_a_connection_is_made() {
     let mut m = alone(1);
     for i in 0..70 {
-        m.handle(Input::Signal { from: stranger(i), payload: offer(i, "v=0") }, 0.0);
+        m.handle(Input::Signal { rdv: 0, from: stranger(i), payload: offer(i, "v=0") }, 0.0);
     }
     assert!(created(&outputs(&mut m)).is_empty(), "no connection for an unparseable offer");
     assert_eq!(m.stats().offers_refused, 70);
@@ -401,7 +401,7 @@ fn offer_must_parse_before_a_connection_is_made() {
 fn max_pending_inbound_and_pending_connection_timeout() {
     let mut m = alone(1);
     for i in 0..70 {
-        m.handle(Input::Signal { from: stranger(i), payload: parseable_offer(stranger(i), i) }, 0.0);
+        m.handle(Input::Signal { rdv: 0, from: stranger(i), payload: parseable_offer(stranger(i), i) }, 0.0);
     }
     let cap = cfg().max_pending_inbound;
     assert_eq!(created(&outputs(&mut m)).len(), cap);
@@ -418,7 +418,7 @@ fn budget_reserve_for_dials_is_not_spent_by_strangers() {
     let config = NodeConfig { connection_budget: 20, dial_reserve: 10, max_pending_inbound: 100, ..cfg() };
     let mut m = PeerManager::new(Identity::from_seed([1; 32]), config, [1; 32], 0.0, 0.0);
     for i in 0..30 {
-        m.handle(Input::Signal { from: stranger(i), payload: parseable_offer(stranger(i), i) }, 0.0);
+        m.handle(Input::Signal { rdv: 0, from: stranger(i), payload: parseable_offer(stranger(i), i) }, 0.0);
     }
     assert_eq!(created(&outputs(&mut m)).len(), 10, "only budget minus reserve for strangers");
     // A peer this node wants can still be dialled from the reserve.
@@ -436,7 +436,7 @@ fn bogus_offers_cannot_lock_out_an_honest_peer() {
     net.run_until(100);
     for i in 0..70 {
         let bogus = if i % 2 == 0 { offer(i, "v=0") } else { parseable_offer(stranger(i), i) };
-        net.input(0, Input::Signal { from: stranger(i), payload: bogus });
+        net.input(0, Input::Signal { rdv: 0, from: stranger(i), payload: bogus });
     }
     net.run_until(3_000);
     net.join(1);
@@ -456,7 +456,7 @@ fn bounded_directory_dials_and_refill_degree() {
         0.0,
     );
     let ids: Vec<NodeId> = (0..40).map(stranger).collect();
-    m.handle(Input::Directory(ids), 0.0);
+    m.handle(Input::Directory { rdv: 0, ids }, 0.0);
     let first = created(&outputs(&mut m));
     assert_eq!(first.len(), 5, "a sample of the directory, not all of it");
     // One of them fails: another wanted peer replaces it.
@@ -563,4 +563,59 @@ fn relayed_renegotiation_converges_under_latency_and_jitter() {
         assert!(net.proven(0).contains(&net.id(1)), "seed {seed}: {:?}", net.nodes[0].manager.peer_infos());
         assert!(forwarded < 100, "seed {seed}: {forwarded} relayed signals");
     }
+}
+
+#[test]
+fn signal_route_uses_the_rendezvous_that_lists_the_peer() {
+    // Node 0 is on servers 0 and 1, node 1 only on server 1: node 0's
+    // offers reach node 1 only if they go through server 1.
+    let mut net = Net::new(2, cfg(), 5);
+    let second = net.add_rendezvous();
+    net.join_at(0, 0);
+    net.join_at(0, second);
+    net.join_at(1, second);
+    net.run_until(2_000);
+    assert!(net.full_mesh(), "{:?}", net.nodes[0].manager.peer_infos());
+    let status = net.nodes[0].manager.rendezvous_status();
+    assert_eq!(status.servers.len(), 2);
+    assert_eq!(status.directory, vec![net.id(1)], "the union of both directories");
+}
+
+#[test]
+fn several_rendezvous_a_new_node_joins_while_one_is_down() {
+    // Nodes 0-2 on both servers, node 3 on server 0 only. Server 0 dies;
+    // node 4 joins through server 1 alone and still meets everyone
+    // (node 3 through peer records and relays), and nobody loses a link.
+    let mut net = Net::new(5, cfg(), 5);
+    let second = net.add_rendezvous();
+    for i in 0..3 {
+        net.join_at(i, 0);
+        net.join_at(i, second);
+    }
+    net.join_at(3, 0);
+    net.run_until(3_000);
+    let before: Vec<usize> = (0..4).map(|i| net.proven(i).len()).collect();
+    assert_eq!(before, vec![3, 3, 3, 3]);
+    net.rendezvous_down_at(0);
+    net.run_until(4_000);
+    assert_eq!(net.nodes[0].manager.rendezvous_status().state, "connected", "server 1 is still up");
+    assert!(!net.rendezvous_is_up(0));
+    net.join_at(4, second);
+    net.run_until(20_000);
+    assert!(net.proven(4).len() >= 3, "node 4 met the nodes on server 1: {:?}", net.proven(4));
+    assert!(net.proven(3).len() >= 3, "node 3 kept its links: {:?}", net.proven(3));
+    assert!(net.full_mesh(), "node 4 reaches node 3 without server 0: {:?}", net.proven(4));
+}
+
+#[test]
+fn merge_directories_a_peer_leaving_one_server_is_still_wanted() {
+    let mut m = alone(1);
+    let p = Identity::from_seed([2; 32]).node_id();
+    m.handle(Input::Directory { rdv: 0, ids: vec![p] }, 0.0);
+    m.handle(Input::Directory { rdv: 1, ids: vec![p] }, 0.0);
+    outputs(&mut m);
+    m.handle(Input::PeerLeft { rdv: 0, id: p }, 1.0);
+    assert_eq!(closed(&outputs(&mut m)), 0, "server 1 still lists it");
+    m.handle(Input::PeerLeft { rdv: 1, id: p }, 2.0);
+    assert_eq!(closed(&outputs(&mut m)), 1, "gone from both: the pending dial is abandoned");
 }

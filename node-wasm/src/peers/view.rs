@@ -115,13 +115,27 @@ pub struct Timings {
     pub first_peer_proven_ms: Option<f64>,
 }
 
-/// The rendezvous connection as the UI shows it.
+/// The rendezvous connections as the UI shows them: the best state of
+/// any, the first connected one's URL, the latest error, the union of
+/// their directories, and each server.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RendezvousStatus {
     /// `connecting`, `connected` or `disconnected`.
     pub state: String,
     pub url: String,
     pub last_error: Option<String>,
-    /// Ids the rendezvous lists as live.
+    /// Ids the rendezvous servers list as live.
+    pub directory: Vec<NodeId>,
+    pub servers: Vec<RendezvousServer>,
+}
+
+/// One rendezvous server this node logs in to.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RendezvousServer {
+    /// `connecting`, `connected` or `disconnected`.
+    pub state: String,
+    pub url: String,
+    pub last_error: Option<String>,
+    /// Ids this server lists as live (a sample of its directory).
     pub directory: Vec<NodeId>,
 }

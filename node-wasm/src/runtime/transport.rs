@@ -106,7 +106,8 @@ struct Inner {
     router: RefCell<Router>,
     conns: RefCell<BTreeMap<NodeId, Conn>>,
     deliver: RefCell<Option<DeliverHook>>,
-    sink: RefCell<Option<SignalSink>>,
+    /// One per rendezvous server, by the manager's index of it.
+    sinks: RefCell<Vec<Option<SignalSink>>>,
     listeners: RefCell<Vec<Rc<dyn Fn()>>>,
     /// The one timer: its deadline and handle.
     timer: RefCell<Option<(u64, gloo_timers::callback::Timeout)>>,
@@ -161,7 +162,7 @@ impl Node {
                 router: RefCell::new(router),
                 conns: RefCell::new(BTreeMap::new()),
                 deliver: RefCell::new(None),
-                sink: RefCell::new(None),
+                sinks: RefCell::new(vec![]),
                 listeners: RefCell::new(vec![]),
                 timer: RefCell::new(None),
                 next_tick: Cell::new(now() + heartbeat),
@@ -309,8 +310,8 @@ impl Node {
                     }
                 });
             }
-            Output::Signal { to, signal } => {
-                let sink = self.inner.sink.borrow().clone();
+            Output::Signal { via, to, signal } => {
+                let sink = self.inner.sinks.borrow().get(via).cloned().flatten();
                 if let Some(s) = sink {
                     s(to, signal);
                 }
@@ -590,9 +591,20 @@ impl Node {
         &self.inner.identity
     }
 
-    /// Routes outgoing signals (set by the rendezvous client).
+    /// Routes outgoing signals (set by the rendezvous client): the sink of
+    /// rendezvous server 0.
     pub fn set_signal_sink(&self, sink: SignalSink) {
-        *self.inner.sink.borrow_mut() = Some(sink);
+        self.set_signal_sink_at(0, sink);
+    }
+
+    /// The sink of rendezvous server `rdv` (signals the manager routes
+    /// through it).
+    pub fn set_signal_sink_at(&self, rdv: usize, sink: SignalSink) {
+        let mut sinks = self.inner.sinks.borrow_mut();
+        if sinks.len() <= rdv {
+            sinks.resize(rdv + 1, None);
+        }
+        sinks[rdv] = Some(sink);
     }
 
     /// Registers a callback run after every visible change.
@@ -645,29 +657,44 @@ impl Node {
         self.inner.ice_servers.borrow().clone()
     }
 
-    /// A signal the rendezvous delivered from `from`.
+    /// A signal rendezvous server 0 delivered from `from`.
     pub fn handle_signal(&self, from: NodeId, payload: serde_json::Value) {
-        self.feed(Input::Signal { from, payload });
+        self.handle_signal_at(0, from, payload);
     }
 
-    /// The rendezvous' live list (on welcome): connect to everyone in it.
+    /// A signal rendezvous server `rdv` delivered from `from`.
+    pub fn handle_signal_at(&self, rdv: usize, from: NodeId, payload: serde_json::Value) {
+        self.feed(Input::Signal { rdv, from, payload });
+    }
+
+    /// Server 0's live list (on welcome).
     pub fn set_directory(&self, ids: Vec<NodeId>) {
-        self.feed(Input::Directory(ids));
+        self.set_directory_at(0, ids);
     }
 
-    /// A node joined the rendezvous.
-    pub fn peer_joined(&self, id: NodeId) {
-        self.feed(Input::PeerJoined(id));
+    /// Server `rdv`'s live list (on welcome): a sample of its directory.
+    pub fn set_directory_at(&self, rdv: usize, ids: Vec<NodeId>) {
+        self.feed(Input::Directory { rdv, ids });
     }
 
-    /// A node left the rendezvous.
-    pub fn peer_left(&self, id: NodeId) {
-        self.feed(Input::PeerLeft(id));
+    /// A node joined rendezvous server `rdv`.
+    pub fn peer_joined_at(&self, rdv: usize, id: NodeId) {
+        self.feed(Input::PeerJoined { rdv, id });
     }
 
-    /// Updates the rendezvous status shown to the user.
+    /// A node left rendezvous server `rdv`.
+    pub fn peer_left_at(&self, rdv: usize, id: NodeId) {
+        self.feed(Input::PeerLeft { rdv, id });
+    }
+
+    /// Updates the status of rendezvous server 0 shown to the user.
     pub fn set_rendezvous_status(&self, state: &str, url: &str, error: Option<String>) {
-        self.feed(Input::Rendezvous { state: state.into(), url: url.into(), error });
+        self.set_rendezvous_status_at(0, state, url, error);
+    }
+
+    /// Updates the status of rendezvous server `rdv`.
+    pub fn set_rendezvous_status_at(&self, rdv: usize, state: &str, url: &str, error: Option<String>) {
+        self.feed(Input::Rendezvous { rdv, state: state.into(), url: url.into(), error });
     }
 
     /// Sends this node's signed neighbour list to every proven peer.
@@ -757,7 +784,7 @@ impl Node {
     }
 
     pub fn rendezvous_status(&self) -> RendezvousStatus {
-        self.inner.manager.borrow().rendezvous_status().clone()
+        self.inner.manager.borrow().rendezvous_status()
     }
 }
 

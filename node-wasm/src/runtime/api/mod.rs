@@ -37,8 +37,9 @@ use wasm_bindgen_futures::spawn_local;
 pub struct PageConfig {
     /// `?profile=NAME`: which stored identity to use (default `default`).
     pub profile: String,
-    /// `?rendezvous=URL`: the signaling WebSocket (default: `/ws` on this host).
-    pub rendezvous_url: String,
+    /// `?rendezvous=URL[,URL…]`: the signaling WebSockets, at most 4
+    /// (default: `/ws` on this host).
+    pub rendezvous_urls: Vec<String>,
     pub node: NodeConfig,
 }
 
@@ -59,14 +60,11 @@ impl PageConfig {
         if !valid_profile(&profile) {
             return Err(format!("invalid profile name {profile:?}: use 1-64 letters, digits, '-' or '_'"));
         }
-        let rendezvous_url = match params.get("rendezvous") {
-            Some(u) if u.starts_with("ws://") || u.starts_with("wss://") => u,
-            Some(u) => {
-                return Err(format!("rendezvous must be a ws:// or wss:// URL, got {u:?}"));
-            }
+        let rendezvous_urls = match params.get("rendezvous") {
+            Some(list) => crate::signaling::rendezvous_list(&list, crate::peers::rendezvous_set::MAX_RENDEZVOUS)?,
             None => {
                 let proto = if loc.protocol().map_err(|e| js_err(&e))? == "https:" { "wss" } else { "ws" };
-                format!("{proto}://{}/ws", loc.host().map_err(|e| js_err(&e))?)
+                vec![format!("{proto}://{}/ws", loc.host().map_err(|e| js_err(&e))?)]
             }
         };
         let mut node = NodeConfig::default();
@@ -77,7 +75,7 @@ impl PageConfig {
         if params.get("debug_forge_proof").as_deref() == Some("1") {
             node.proof_mode = ProofMode::ForgeProof;
         }
-        Ok(PageConfig { profile, rendezvous_url, node })
+        Ok(PageConfig { profile, rendezvous_urls, node })
     }
 }
 
@@ -173,7 +171,7 @@ pub async fn start() -> Result<(Node, Ledger), String> {
     }
     // So that tool secrets can be sealed to this node (retried from `tick`).
     ledger.ensure_key_published();
-    rendezvous::start(node.clone(), cfg.rendezvous_url.clone());
+    rendezvous::start(node.clone(), cfg.rendezvous_urls.clone());
     let api = SynapseNode::new(node.clone(), ledger.clone(), cfg.profile.clone());
     let window = web_sys::window().ok_or("no window")?;
     js_sys::Reflect::set(&window, &JsValue::from_str("synapse"), &JsValue::from(api)).map_err(|e| js_err(&e))?;
