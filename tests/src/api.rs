@@ -20,6 +20,8 @@ pub struct Hello {
 pub struct Stats {
     pub connections_created: u64,
     pub connections_refused_budget: u64,
+    pub offers_refused: u64,
+    pub pending_timeouts: u64,
     pub channels_opened: u64,
     pub peers_proven: u64,
     pub proofs_rejected: u64,

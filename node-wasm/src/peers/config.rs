@@ -37,6 +37,10 @@ pub struct NodeConfig {
     pub dial_reserve: u32,
     /// New peers one peer record may make this node dial, at most.
     pub max_record_dials: usize,
+    /// This node's own dials not proven yet, at most at once: peers listed
+    /// by a rendezvous may be Sybils that never answer, and each holds a
+    /// slot until `pending_timeout_ms`; the rest wait in the dial queue.
+    pub max_pending_dials: usize,
 }
 
 impl Default for NodeConfig {
@@ -54,6 +58,7 @@ impl Default for NodeConfig {
             max_pending_inbound: 8,
             dial_reserve: 100,
             max_record_dials: 4,
+            max_pending_dials: 4,
         }
     }
 }

@@ -40,6 +40,18 @@
 //!   up to `high_degree` connections, in random order; below
 //!   `target_degree` a lost connection is replaced by another wanted peer.
 //! - `dial_from_peer_records` dials at most `max_record_dials` per record.
+//! - `degree_counts_proven_and_own_dials`: strangers' pending offers do
+//!   not count toward the degree, so a flood of them cannot stop this node
+//!   from dialling.
+//! - `max_pending_dials` / `dial_queue_newest_first`: at most
+//!   `max_pending_dials` own dials are unproven at once; other wanted
+//!   peers wait in a bounded queue, newest joiner first (Sybils that
+//!   joined before an honest peer cannot keep it waiting behind them), and
+//!   are dialled as slots free up.
+//! - `refuse_with_bye`: an offer refused by `max_pending_inbound` is
+//!   answered with a bye, so the sender stops waiting, and the sender is
+//!   queued for a dial of our own if it is a wanted peer.
+//! - `refill_degree` prefers wanted peers with the fewest failed dials.
 
 pub mod backoff;
 pub mod config;
@@ -76,6 +88,10 @@ pub const MAX_PENDING_CANDIDATES: usize = 64;
 pub const DISCONNECT_GRACE_MS: u64 = 5_000;
 /// How long to wait for a joiner's offer before dialling it ourselves.
 pub const JOIN_FALLBACK_MS: u64 = 3_000;
+/// Wanted peers waiting for a dial slot, at most.
+pub const MAX_DIAL_QUEUE: usize = 64;
+/// How `admit_offer` starts the reason of a refusal for lack of room.
+const BUSY: &str = "busy";
 /// Outstanding pings remembered per peer.
 const MAX_PINGS: usize = 16;
 
@@ -299,6 +315,8 @@ pub struct PeerManager {
     /// neighbours learned from peer records).
     wanted: BTreeSet<NodeId>,
     attempts: BTreeMap<NodeId, u32>,
+    /// Wanted peers waiting for a dial slot (`dial_queue_newest_first`).
+    dial_queue: VecDeque<NodeId>,
     records: BTreeMap<NodeId, PeerRecord>,
     last_record_ms: u64,
     relays: RelayWindows,
@@ -327,6 +345,7 @@ impl PeerManager {
             conns: BTreeMap::new(),
             wanted: BTreeSet::new(),
             attempts: BTreeMap::new(),
+            dial_queue: VecDeque::new(),
             records: BTreeMap::new(),
             last_record_ms: 0,
             relays: RelayWindows::default(),
@@ -484,25 +503,70 @@ impl PeerManager {
             ids.swap(i, j);
         }
         for id in ids {
-            if self.conns.len() >= self.config.high_degree {
+            if self.degree_used() >= self.config.high_degree {
                 break;
             }
-            self.connect(id);
+            self.want_dial(id, false);
         }
         self.changed();
+    }
+
+    /// Rule `degree_counts_proven_and_own_dials`: proven peers plus this
+    /// node's own unproven dials.
+    fn degree_used(&self) -> usize {
+        self.conns.values().filter(|c| c.state == PeerState::Proven || !c.inbound).count()
+    }
+
+    fn pending_dials(&self) -> usize {
+        self.conns.values().filter(|c| c.state != PeerState::Proven && !c.inbound).count()
+    }
+
+    fn can_dial(&self) -> bool {
+        self.degree_used() < self.config.high_degree && self.pending_dials() < self.config.max_pending_dials
+    }
+
+    /// Dials `id` now if a slot is free, else queues it (at the front for
+    /// joiners and peers that offered, at the back for directory entries
+    /// and redials). The queue holds at most [`MAX_DIAL_QUEUE`] ids.
+    fn want_dial(&mut self, id: NodeId, newest: bool) {
+        if self.conns.contains_key(&id) || id == self.id() {
+            return;
+        }
+        if self.can_dial() {
+            self.connect(id);
+            return;
+        }
+        self.dial_queue.retain(|q| *q != id);
+        if newest {
+            self.dial_queue.push_front(id);
+            self.dial_queue.truncate(MAX_DIAL_QUEUE);
+        } else if self.dial_queue.len() < MAX_DIAL_QUEUE {
+            self.dial_queue.push_back(id);
+        }
+    }
+
+    /// Rule `dial_queue_newest_first`: fills free dial slots from the queue.
+    fn pump_dial_queue(&mut self) {
+        while self.can_dial() {
+            let Some(id) = self.dial_queue.pop_front() else { break };
+            if self.wanted.contains(&id) && !self.conns.contains_key(&id) {
+                self.connect(id);
+            }
+        }
     }
 
     /// Rule `refill_degree`: below `target_degree` connections, dial one
     /// wanted peer we are not connected to (chosen at random).
     fn refill(&mut self) {
-        if self.conns.len() >= self.config.target_degree {
+        self.pump_dial_queue();
+        if self.degree_used() >= self.config.target_degree || !self.can_dial() {
             return;
         }
+        let failures = |id: &NodeId| self.attempts.get(id).copied().unwrap_or(0);
         let idle: Vec<NodeId> = self.wanted.iter().filter(|id| !self.conns.contains_key(id)).copied().collect();
-        if idle.is_empty() {
-            return;
-        }
-        let pick = idle[(self.rng.next_u64() % idle.len() as u64) as usize];
+        let Some(fewest) = idle.iter().map(failures).min() else { return };
+        let best: Vec<NodeId> = idle.into_iter().filter(|id| failures(id) == fewest).collect();
+        let pick = best[(self.rng.next_u64() % best.len() as u64) as usize];
         self.connect(pick);
     }
 
@@ -602,7 +666,7 @@ impl PeerManager {
         }
         let pending = self.conns.values().filter(|c| c.inbound && c.state != PeerState::Proven).count();
         if pending >= self.config.max_pending_inbound {
-            return Err(format!("{pending} offers from peers not yet proven are already pending"));
+            return Err(format!("{BUSY}: {pending} offers from peers not yet proven are pending"));
         }
         let budget = self.config.connection_budget.saturating_sub(self.config.dial_reserve);
         if self.stats.connections_created >= budget {
@@ -639,8 +703,13 @@ impl PeerManager {
                 self.on_candidate(from, sig.session, Candidate { candidate, sdp_mid, sdp_m_line_index })
             }
             SignalPayload::Bye => {
-                if self.conns.get(&from).is_some_and(|c| c.remote_session == Some(sig.session)) {
+                let Some(c) = self.conns.get(&from) else { return };
+                if c.remote_session == Some(sig.session) {
                     self.drop_peer(from, "peer said bye", false);
+                } else if c.remote_session.is_none() && c.session == sig.session && c.state != PeerState::Proven {
+                    // `refuse_with_bye` from the other side: it will dial
+                    // us when it has room; stop waiting for an answer.
+                    self.drop_peer(from, "peer is busy and refused our offer", false);
                 }
             }
         }
@@ -665,6 +734,14 @@ impl PeerManager {
                 if let Err(why) = self.admit_offer(from, &sdp) {
                     self.stats.offers_refused += 1;
                     self.log(format!("refused an offer from {}: {why}", from.short()));
+                    // Rule `refuse_with_bye`: only a well-formed offer is
+                    // worth an answer (never amplify garbage).
+                    if why.starts_with(BUSY) {
+                        self.send_signal(from, session, SignalPayload::Bye);
+                        if self.wanted.contains(&from) {
+                            self.want_dial(from, true);
+                        }
+                    }
                     return;
                 }
                 if self.conns.contains_key(&from) {
@@ -799,6 +876,7 @@ impl PeerManager {
                     self.stats.peers_proven += 1;
                     self.timings.first_peer_proven_ms.get_or_insert(self.now);
                     self.attempts.remove(&peer);
+                    self.pump_dial_queue();
                     self.changed();
                     self.announce_record();
                     self.event(Event::PeerUp(peer));
@@ -842,12 +920,14 @@ impl PeerManager {
 
     fn on_timer(&mut self, t: Timer) {
         match t {
-            Timer::JoinFallback(id) | Timer::Reconnect(id) => {
-                if self.wanted.contains(&id)
-                    && !self.conns.contains_key(&id)
-                    && self.conns.len() < self.config.high_degree
-                {
-                    self.connect(id);
+            Timer::JoinFallback(id) => {
+                if self.wanted.contains(&id) {
+                    self.want_dial(id, true);
+                }
+            }
+            Timer::Reconnect(id) => {
+                if self.wanted.contains(&id) {
+                    self.want_dial(id, false);
                 }
             }
             Timer::Pending(id, session) => {
@@ -894,6 +974,8 @@ impl PeerManager {
         if reconnect {
             // Lost, not dropped on purpose (a replacement, a bye, a leave).
             self.refill();
+        } else {
+            self.pump_dial_queue();
         }
         self.changed();
     }
@@ -1011,7 +1093,7 @@ impl PeerManager {
             neighbors.into_iter().filter(|n| *n != me && !self.conns.contains_key(n)).take(room).collect();
         self.wanted.extend(new.iter().copied());
         for id in new {
-            self.connect(id);
+            self.want_dial(id, false);
         }
     }
 

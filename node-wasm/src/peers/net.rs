@@ -340,6 +340,14 @@ impl<A: App> Net<A> {
         }
     }
 
+    /// Node `i` stops answering anything but stays logged in to every
+    /// rendezvous it joined: a Sybil that is listed but never completes a
+    /// connection.
+    pub fn go_silent(&mut self, i: usize) {
+        self.nodes[i].online = false;
+        self.refresh(i);
+    }
+
     /// Node `i` comes back (a reload): a fresh peer manager with the same
     /// identity joins the rendezvous. The app keeps what it had stored.
     pub fn come_online(&mut self, i: usize) {

@@ -2,7 +2,7 @@
 //! [`Net`] (fake browsers, simulated time) or on one manager fed by hand.
 
 use super::fake::fake_sdp;
-use super::net::Net;
+use super::net::{Net, NetConfig};
 use super::*;
 use crate::session::ProofMode;
 
@@ -450,7 +450,7 @@ fn bogus_offers_cannot_lock_out_an_honest_peer() {
 fn bounded_directory_dials_and_refill_degree() {
     let mut m = PeerManager::new(
         Identity::from_seed([1; 32]),
-        NodeConfig { high_degree: 5, target_degree: 5, ..cfg() },
+        NodeConfig { high_degree: 5, target_degree: 5, max_pending_dials: 5, ..cfg() },
         [1; 32],
         0.0,
         0.0,
@@ -618,4 +618,84 @@ fn merge_directories_a_peer_leaving_one_server_is_still_wanted() {
     assert_eq!(closed(&outputs(&mut m)), 0, "server 1 still lists it");
     m.handle(Input::PeerLeft { rdv: 1, id: p }, 2.0);
     assert_eq!(closed(&outputs(&mut m)), 1, "gone from both: the pending dial is abandoned");
+}
+
+#[test]
+fn max_pending_dials_queues_the_rest_newest_joiner_first() {
+    let mut m = alone(1);
+    let ids: Vec<NodeId> = (0..10).map(stranger).collect();
+    m.handle(Input::Directory { rdv: 0, ids: ids.clone() }, 0.0);
+    let first = created(&outputs(&mut m));
+    assert_eq!(first.len(), cfg().max_pending_dials, "only max_pending_dials at once");
+    // A newcomer joins; its fallback dial waits in the queue, at the front.
+    let newcomer = stranger(99);
+    m.handle(Input::PeerJoined { rdv: 0, id: newcomer }, 1.0);
+    m.handle_timeout(1.0 + JOIN_FALLBACK_MS as f64);
+    assert!(created(&outputs(&mut m)).is_empty(), "no free dial slot yet");
+    // One dial fails: the slot goes to the newest joiner, not the directory.
+    let (peer, session) = first[0];
+    m.handle(Input::ConnectionState { peer, session, state: ConnState::Failed }, 5_000.0);
+    let next = created(&outputs(&mut m));
+    assert_eq!(next.first().map(|(p, _)| *p), Some(newcomer), "{next:?}");
+}
+
+#[test]
+fn refuse_with_bye_a_busy_node_tells_the_sender_and_dials_it_later() {
+    let mut m = PeerManager::new(
+        Identity::from_seed([1; 32]),
+        NodeConfig { max_pending_inbound: 1, ..cfg() },
+        [1; 32],
+        0.0,
+        0.0,
+    );
+    let (a, b) = (stranger(2), stranger(3));
+    m.handle(Input::Directory { rdv: 0, ids: vec![] }, 0.0);
+    m.handle(Input::Rendezvous { rdv: 0, state: "connected".into(), url: "ws://r".into(), error: None }, 0.0);
+    let offer = |s: u32, from: NodeId| serde_json::json!({"session": s, "kind": "description", "sdp_type": "offer", "sdp": fake_sdp(from, s, "offer")});
+    m.handle(Input::Signal { rdv: 0, from: a, payload: offer(10, a) }, 1.0);
+    outputs(&mut m);
+    m.handle(Input::PeerJoined { rdv: 0, id: b }, 1.0);
+    outputs(&mut m);
+    m.handle(Input::Signal { rdv: 0, from: b, payload: offer(20, b) }, 2.0);
+    let outs = outputs(&mut m);
+    let bye = outs.iter().any(|o| {
+        matches!(o, Output::Signal { to, signal, .. } if *to == b && signal.session == 20
+            && matches!(signal.signal, SignalPayload::Bye))
+    });
+    assert!(bye, "the busy node says bye for the sender's session: {outs:?}");
+    assert_eq!(m.stats().offers_refused, 1);
+    // Garbage gets no answer (no amplification).
+    let junk = serde_json::json!({"session": 31, "kind": "description", "sdp_type": "offer", "sdp": "v=0"});
+    m.handle(Input::Signal { rdv: 0, from: stranger(4), payload: junk }, 3.0);
+    assert!(!outputs(&mut m).iter().any(|o| matches!(o, Output::Signal { .. })), "no bye for garbage");
+
+    // The sender's side: a bye for its own unanswered offer ends the wait.
+    let mut s = alone(5);
+    let me = Identity::from_seed([1; 32]).node_id();
+    s.handle(Input::Directory { rdv: 0, ids: vec![me] }, 0.0);
+    let (peer, session) = created(&outputs(&mut s))[0];
+    assert_eq!(peer, me);
+    s.handle(Input::Signal { rdv: 0, from: me, payload: serde_json::json!({"session": session, "kind": "bye"}) }, 1.0);
+    assert_eq!(closed(&outputs(&mut s)), 1, "the refused connection is closed at once");
+}
+
+#[test]
+fn sybils_listed_at_the_rendezvous_cannot_keep_an_honest_joiner_out() {
+    // Node 0 is the victim, node 1 joins later; nodes 2.. are Sybils that
+    // log in to the rendezvous and never answer anything. Everyone hears
+    // every join, as from the real rendezvous.
+    const SYBILS: usize = 64;
+    let net_cfg = NetConfig { latency_ms: 20, ..NetConfig::default() };
+    let apps = (0..SYBILS + 2).map(|_| super::net::Recorder::default()).collect();
+    let mut net = Net::with_apps(cfg(), net_cfg, apps);
+    net.join(0);
+    for i in 2..SYBILS + 2 {
+        net.join(i);
+        net.go_silent(i);
+    }
+    net.run_until(3_000);
+    net.join(1);
+    net.run_until(33_000);
+    let (v, h) = (net.id(0), net.id(1));
+    assert!(net.proven(0).contains(&h) && net.proven(1).contains(&v), "{:?}", net.nodes[0].manager.peer_infos());
 }
