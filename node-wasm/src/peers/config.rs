@@ -35,6 +35,11 @@ pub struct NodeConfig {
     /// connections this node dials itself: strangers' offers cannot spend
     /// them.
     pub dial_reserve: u32,
+    /// Connections (proven or pending, dialled or accepted) above which
+    /// offers from new peers are refused with a bye (`max_degree`): a
+    /// node dials up to `high_degree` and accepts a few more, so newcomers
+    /// find room, but 50 pages do not form a full mesh.
+    pub max_degree: usize,
     /// New peers one peer record may make this node dial, at most.
     pub max_record_dials: usize,
     /// This node's own dials not proven yet, at most at once: peers listed
@@ -58,6 +63,7 @@ impl Default for NodeConfig {
             max_pending_inbound: 8,
             dial_reserve: 100,
             max_record_dials: 4,
+            max_degree: 20,
             max_pending_dials: 4,
         }
     }

@@ -52,6 +52,9 @@
 //!   answered with a bye, so the sender stops waiting, and the sender is
 //!   queued for a dial of our own if it is a wanted peer.
 //! - `refill_degree` prefers wanted peers with the fewest failed dials.
+//! - `max_degree`: offers from new peers are refused (with a bye) once
+//!   this node holds `max_degree` connections: it dials up to
+//!   `high_degree` and accepts a few more, never a full mesh.
 
 pub mod backoff;
 pub mod config;
@@ -522,7 +525,9 @@ impl PeerManager {
     }
 
     fn can_dial(&self) -> bool {
-        self.degree_used() < self.config.high_degree && self.pending_dials() < self.config.max_pending_dials
+        self.degree_used() < self.config.high_degree
+            && self.pending_dials() < self.config.max_pending_dials
+            && self.conns.len() < self.config.max_degree
     }
 
     /// Dials `id` now if a slot is free, else queues it (at the front for
@@ -654,7 +659,7 @@ impl PeerManager {
         Ok(())
     }
 
-    /// Rules `offer_must_parse`, `max_pending_inbound` and
+    /// Rules `offer_must_parse`, `max_degree`, `max_pending_inbound` and
     /// `budget_reserve_for_dials`: whether a stranger's offer may have a
     /// connection made for it.
     fn admit_offer(&mut self, from: NodeId, sdp: &str) -> Result<(), String> {
@@ -663,6 +668,9 @@ impl PeerManager {
         }
         if self.conns.contains_key(&from) {
             return Ok(()); // replaces this peer's own connection
+        }
+        if self.conns.len() >= self.config.max_degree {
+            return Err(format!("{BUSY}: {} connections, the most this node keeps", self.conns.len()));
         }
         let pending = self.conns.values().filter(|c| c.inbound && c.state != PeerState::Proven).count();
         if pending >= self.config.max_pending_inbound {

@@ -699,3 +699,24 @@ fn sybils_listed_at_the_rendezvous_cannot_keep_an_honest_joiner_out() {
     let (v, h) = (net.id(0), net.id(1));
     assert!(net.proven(0).contains(&h) && net.proven(1).contains(&v), "{:?}", net.nodes[0].manager.peer_infos());
 }
+
+#[test]
+fn max_degree_bounds_every_node_and_a_late_joiner_still_finds_room() {
+    // Everyone hears every join and dials: without the cap 40 nodes would
+    // head for a full mesh of 39 connections each.
+    let n = 41;
+    let mut net = Net::new(n, cfg(), 10);
+    for i in 0..n - 1 {
+        net.join(i);
+    }
+    net.run_until(60_000);
+    let degrees: Vec<usize> = (0..n - 1).map(|i| net.nodes[i].manager.peer_infos().len()).collect();
+    assert!(degrees.iter().all(|d| *d <= cfg().max_degree), "{degrees:?}");
+    let proven: Vec<usize> = (0..n - 1).map(|i| net.proven(i).len()).collect();
+    assert!(proven.iter().all(|p| *p >= cfg().target_degree), "{proven:?}");
+    net.join(n - 1);
+    net.run_until(120_000);
+    assert!(net.proven(n - 1).len() >= cfg().target_degree, "the late joiner: {:?}", net.proven(n - 1));
+    let degrees: Vec<usize> = (0..n).map(|i| net.nodes[i].manager.peer_infos().len()).collect();
+    assert!(degrees.iter().all(|d| *d <= cfg().max_degree), "{degrees:?}");
+}
