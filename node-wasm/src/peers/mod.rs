@@ -52,6 +52,8 @@
 //!   answered with a bye, so the sender stops waiting, and the sender is
 //!   queued for a dial of our own if it is a wanted peer.
 //! - `refill_degree` prefers wanted peers with the fewest failed dials.
+//! - `rotate_one_peer`: every two minutes a node at its high degree swaps
+//!   one random proven peer for another wanted one.
 //! - `max_degree`: offers from new peers are refused (with a bye) once
 //!   this node holds `max_degree` connections: it dials up to
 //!   `high_degree` and accepts a few more, never a full mesh.
@@ -91,6 +93,9 @@ pub const MAX_PENDING_CANDIDATES: usize = 64;
 pub const DISCONNECT_GRACE_MS: u64 = 5_000;
 /// How long to wait for a joiner's offer before dialling it ourselves.
 pub const JOIN_FALLBACK_MS: u64 = 3_000;
+/// How often a node at its high degree swaps one peer for another
+/// (`rotate_one_peer`).
+pub const ROTATE_MS: u64 = 120_000;
 /// Wanted peers waiting for a dial slot, at most.
 pub const MAX_DIAL_QUEUE: usize = 64;
 /// How `admit_offer` starts the reason of a refusal for lack of room.
@@ -257,6 +262,8 @@ pub enum Event {
 /// Timers the manager arms; the driver only sees the earliest deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
+    /// `rotate_one_peer`.
+    Rotate,
     JoinFallback(NodeId),
     Pending(NodeId, u32),
     Handshake(NodeId, u32),
@@ -339,7 +346,7 @@ impl PeerManager {
     /// (session ids, handshake nonces, jitter); `epoch_ms` is the wall
     /// clock at `now = 0`.
     pub fn new(identity: Identity, config: NodeConfig, seed: [u8; 32], now: f64, epoch_ms: f64) -> PeerManager {
-        PeerManager {
+        let mut m = PeerManager {
             identity,
             config,
             rng: Rng::new(seed),
@@ -360,7 +367,9 @@ impl PeerManager {
             timings: Timings { node_started_ms: now, ..Default::default() },
             rendezvous: RendezvousSet::default(),
             out: VecDeque::new(),
-        }
+        };
+        m.arm(ROTATE_MS, Timer::Rotate);
+        m
     }
 
     pub fn id(&self) -> NodeId {
@@ -484,6 +493,7 @@ impl PeerManager {
             }
             Input::Shutdown => {
                 self.wanted.clear();
+                self.timers.retain(|(_, t)| *t != Timer::Rotate);
                 let ids: Vec<NodeId> = self.conns.keys().copied().collect();
                 for id in ids {
                     self.drop_peer(id, "shutting down", false);
@@ -512,6 +522,33 @@ impl PeerManager {
             self.want_dial(id, false);
         }
         self.changed();
+    }
+
+    /// Rule `rotate_one_peer`: every [`ROTATE_MS`], a node holding at least
+    /// `high_degree` proven peers, with wanted peers it is not connected
+    /// to, says bye to one proven peer chosen at random and dials one of
+    /// those (fewest failures first). The neighbourhood keeps changing, so
+    /// peers that got in first (say, a group of Sybils that raced for our
+    /// slots) cannot hold them for ever, and the graph stays random.
+    fn rotate_one_peer(&mut self) {
+        let proven = self.proven_ids();
+        let idle = self.wanted.iter().any(|id| !self.conns.contains_key(id));
+        if proven.len() < self.config.high_degree || !idle {
+            return;
+        }
+        let victim = proven[(self.rng.next_u64() % proven.len() as u64) as usize];
+        if let Some(session) = self.conns.get(&victim).map(|c| c.session) {
+            self.send_signal(victim, session, SignalPayload::Bye);
+        }
+        self.drop_peer(victim, "rotated out for another peer", false);
+        self.stats.rotations += 1;
+        let failures = |id: &NodeId| self.attempts.get(id).copied().unwrap_or(0);
+        let idle: Vec<NodeId> =
+            self.wanted.iter().filter(|id| !self.conns.contains_key(id) && **id != victim).copied().collect();
+        let Some(fewest) = idle.iter().map(failures).min() else { return };
+        let best: Vec<NodeId> = idle.into_iter().filter(|id| failures(id) == fewest).collect();
+        let pick = best[(self.rng.next_u64() % best.len() as u64) as usize];
+        self.connect(pick);
     }
 
     /// Rule `degree_counts_proven_and_own_dials`: proven peers plus this
@@ -928,6 +965,10 @@ impl PeerManager {
 
     fn on_timer(&mut self, t: Timer) {
         match t {
+            Timer::Rotate => {
+                self.arm(ROTATE_MS, Timer::Rotate);
+                self.rotate_one_peer();
+            }
             Timer::JoinFallback(id) => {
                 if self.wanted.contains(&id) {
                     self.want_dial(id, true);

@@ -720,3 +720,22 @@ fn max_degree_bounds_every_node_and_a_late_joiner_still_finds_room() {
     let degrees: Vec<usize> = (0..n).map(|i| net.nodes[i].manager.peer_infos().len()).collect();
     assert!(degrees.iter().all(|d| *d <= cfg().max_degree), "{degrees:?}");
 }
+
+#[test]
+fn rotate_one_peer_keeps_the_neighbourhood_changing_without_losing_degree() {
+    let small = NodeConfig { target_degree: 3, high_degree: 4, max_degree: 6, ..cfg() };
+    let mut net = Net::new(12, small.clone(), 10);
+    for i in 0..12 {
+        net.join(i);
+    }
+    net.run_until(ROTATE_MS - 1_000);
+    let before: BTreeSet<NodeId> = net.proven(0).into_iter().collect();
+    assert_eq!(net.nodes[0].manager.stats().rotations, 0);
+    net.run_until(4 * ROTATE_MS + 30_000);
+    let rotations: u32 = (0..12).map(|i| net.nodes[i].manager.stats().rotations).sum();
+    assert!(rotations >= 12, "nodes at their high degree rotate: {rotations}");
+    let proven: Vec<usize> = (0..12).map(|i| net.proven(i).len()).collect();
+    assert!(proven.iter().all(|p| *p >= small.target_degree && *p <= small.max_degree), "{proven:?}");
+    let after: BTreeSet<NodeId> = net.proven(0).into_iter().collect();
+    assert_ne!(before, after, "node 0's neighbours changed");
+}

@@ -81,6 +81,8 @@ pub struct Stats {
     /// Connections dropped because they were not proven in time after
     /// creation.
     pub pending_timeouts: u32,
+    /// Proven peers swapped for others (`rotate_one_peer`).
+    pub rotations: u32,
     pub channels_opened: u32,
     pub peers_proven: u32,
     pub proofs_rejected: u32,
