@@ -174,10 +174,24 @@ impl ErrorCode {
 /// compares it with the `Host` it was reached at, so a login made for one
 /// rendezvous is useless at another (a malicious rendezvous cannot relay a
 /// victim's login to a real one).
+///
+/// The scheme's default port is dropped (`wss://h:443/ws` → `h`), as the
+/// browser drops it from the `Host` header it sends; otherwise a page given
+/// `?rendezvous=wss://h:443/ws` would sign a host the server never sees.
 pub fn url_host(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.rsplit('@').next().unwrap_or("").to_ascii_lowercase()
+    let host = authority.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "wss" | "https" => ":443",
+        "ws" | "http" => ":80",
+        _ => return host,
+    };
+    match host.strip_suffix(default_port) {
+        // What is left must be a name or a bracketed IPv6 address.
+        Some(name) if !name.is_empty() && (name.ends_with(']') || !name.contains(':')) => name.to_string(),
+        _ => host,
+    }
 }
 
 /// Longest rendezvous URL a page accepts (from its query or a sibling list).
@@ -359,6 +373,18 @@ mod tests {
         let many = (0..9).map(|i| format!("ws://h{i}/ws")).collect::<Vec<_>>().join(",");
         assert_eq!(rendezvous_list(&many, 4).unwrap().len(), 4);
         assert!(check_rendezvous_url(&format!("ws://h/{}", "x".repeat(600))).is_err());
+    }
+
+    #[test]
+    fn url_host_drops_the_default_port_as_the_host_header_does() {
+        assert_eq!(url_host("wss://Rdv.Example:443/ws"), "rdv.example");
+        assert_eq!(url_host("ws://rdv.example:80/ws"), "rdv.example");
+        assert_eq!(url_host("wss://[::1]:443/ws"), "[::1]");
+        // Only the scheme's own default, and only a whole port.
+        assert_eq!(url_host("ws://rdv.example:443/ws"), "rdv.example:443");
+        assert_eq!(url_host("wss://rdv.example:80/ws"), "rdv.example:80");
+        assert_eq!(url_host("wss://rdv.example:8443/ws"), "rdv.example:8443");
+        assert_eq!(url_host("ws://rdv.example:8080/ws"), "rdv.example:8080");
     }
 
     #[test]
