@@ -5,7 +5,7 @@
 
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default maximum size of one client message (64 KiB). Signaling messages
@@ -28,6 +28,17 @@ pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "SYNAPSE_RDV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// PEM certificate chain, leaf first (e.g. certbot's `fullchain.pem`).
+    /// With `--tls-key`, the listening port serves `https://` and `wss://`
+    /// itself, no reverse proxy needed.
+    #[arg(long, env = "SYNAPSE_RDV_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert` (e.g. certbot's `privkey.pem`;
+    /// unencrypted PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SYNAPSE_RDV_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
 
     /// Directory holding the built UI (trunk's output).
     #[arg(long, env = "SYNAPSE_RDV_DIST", default_value = "dist")]
@@ -141,6 +152,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
             dist: PathBuf::from("dist"),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             rate_per_sec: 20.0,
@@ -186,6 +199,15 @@ impl Config {
         for s in &self.siblings {
             node_wasm::signaling::check_rendezvous_url(s).map_err(|e| format!("--sibling: {e}"))?;
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err("--tls-cert needs --tls-key as well (give both, or neither for plain http)".into());
+            }
+            (None, Some(_)) => {
+                return Err("--tls-key needs --tls-cert as well (give both, or neither for plain http)".into());
+            }
+            _ => {}
+        }
         if self.max_connections == 0 || self.max_connections_per_id == 0 || self.max_connections_per_ip == 0 {
             return Err("connection limits must be at least 1".into());
         }
@@ -201,6 +223,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The certificate and key files when TLS is on (both given).
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 }
 
@@ -286,6 +313,18 @@ mod tests {
         assert!(Config::try_parse_from(["rendezvous", "--ttl-secs", "NaN"]).is_err());
         assert!(Config::try_parse_from(["rendezvous", "--max-connections", "0"]).is_err());
         assert!(Config::try_parse_from(["rendezvous", "--rate-per-sec", "-1"]).is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let c = Config::try_parse_from(["rendezvous", "--tls-cert", "/c.pem", "--tls-key", "/k.pem"]).unwrap();
+        assert_eq!(c.tls_files(), Some((Path::new("/c.pem"), Path::new("/k.pem"))));
+        assert!(c.validate().is_ok());
+        assert_eq!(Config::default().tls_files(), None);
+        let only_cert = Config { tls_cert: Some("/c.pem".into()), ..Config::default() };
+        assert!(only_cert.validate().unwrap_err().contains("--tls-cert needs --tls-key"));
+        let only_key = Config { tls_key: Some("/k.pem".into()), ..Config::default() };
+        assert!(only_key.validate().unwrap_err().contains("--tls-key needs --tls-cert"));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Modules:
 //! - [`config`]: command line / environment configuration;
 //! - [`server`]: HTTP routes, UI serving, graceful shutdown;
+//! - [`tls`]: `https://` and `wss://` on the same port (`--tls-cert`);
 //! - [`session`]: one WebSocket connection's state machine;
 //! - [`directory`]: the live id -> connections map;
 //! - [`limits`]: the per-connection token bucket;
@@ -25,7 +26,8 @@ pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod turn;
 
 pub use config::{Config, LogFormat};
-pub use server::{UI_NOT_BUILT, serve};
+pub use server::{Server, UI_NOT_BUILT, serve};

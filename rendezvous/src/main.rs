@@ -1,9 +1,9 @@
-//! The rendezvous binary: parse flags, set up logging, bind, serve until
-//! SIGINT/SIGTERM. Everything else lives in the library so tests run it
-//! in-process.
+//! The rendezvous binary: parse flags, set up logging, load the TLS
+//! certificate if any, bind, serve until SIGINT/SIGTERM. Everything else
+//! lives in the library so tests run it in-process.
 
 use clap::Parser;
-use rendezvous::{Config, LogFormat};
+use rendezvous::{Config, LogFormat, Server};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -12,14 +12,20 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let config = Config::parse();
     init_tracing(config.log_format);
-    if let Err(e) = config.validate() {
-        tracing::error!("invalid configuration: {e}");
-        return ExitCode::FAILURE;
-    }
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    let listen = config.listen;
+    // Checks the flags and loads the TLS certificate before anything is
+    // bound or printed: a bad file is one sentence and a non-zero exit.
+    let server = match Server::new(config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!(listen = %config.listen, "cannot listen: {e}");
+            tracing::error!(%listen, "cannot listen: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -37,11 +43,11 @@ async fn main() -> ExitCode {
     // The one line on stdout: scripts and tests read the real port from it
     // (logs go to stderr). Flushed because stdout is block-buffered on a pipe.
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening on http://{addr}");
+    let _ = writeln!(out, "listening on {}://{addr}", server.scheme());
     let _ = out.flush();
     drop(out);
 
-    match rendezvous::serve(config, listener, shutdown).await {
+    match server.serve(listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e}");

@@ -16,6 +16,33 @@ pub struct Metrics {
     signals_relayed_total: AtomicU64,
     signals_dropped_total: AtomicU64,
     rejections: [AtomicU64; ErrorCode::ALL.len()],
+    tls_failures: [AtomicU64; TlsFailure::ALL.len()],
+}
+
+/// Why a TLS connection never reached the server (`--tls-cert` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The handshake failed: not TLS (plain http to the https port), a
+    /// client that distrusts the certificate, a scanner.
+    Error,
+    /// The client did not finish its handshake in time.
+    Timeout,
+    /// Its address already had `max_connections_per_ip` handshakes in flight.
+    PerIpLimit,
+}
+
+impl TlsFailure {
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [TlsFailure; 3] = [TlsFailure::Error, TlsFailure::Timeout, TlsFailure::PerIpLimit];
+
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsFailure::Error => "error",
+            TlsFailure::Timeout => "timeout",
+            TlsFailure::PerIpLimit => "per_ip_limit",
+        }
+    }
 }
 
 impl Metrics {
@@ -54,6 +81,16 @@ impl Metrics {
     /// Current count of rejections with `code` (tests, logs).
     pub fn rejections(&self, code: ErrorCode) -> u64 {
         ErrorCode::ALL.iter().position(|c| *c == code).map_or(0, |i| self.rejections[i].load(Ordering::Relaxed))
+    }
+
+    /// A TLS connection was dropped before its handshake completed.
+    pub fn tls_handshake_failed(&self, why: TlsFailure) {
+        self.tls_failures[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// TLS connections dropped for `why` so far (tests, logs).
+    pub fn tls_handshake_failures(&self, why: TlsFailure) -> u64 {
+        self.tls_failures[why as usize].load(Ordering::Relaxed)
     }
 
     /// Renders every metric. Every error code is listed, zeros included, so
@@ -100,6 +137,15 @@ impl Metrics {
         for (code, count) in ErrorCode::ALL.iter().zip(&self.rejections) {
             let _ = writeln!(out, "{name}{{code=\"{}\"}} {}", code.as_str(), count.load(Ordering::Relaxed));
         }
+        let name = "rendezvous_tls_handshake_failures_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} TLS connections dropped before their handshake completed, by reason (0 without TLS)."
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (why, count) in TlsFailure::ALL.iter().zip(&self.tls_failures) {
+            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {}", why.as_str(), count.load(Ordering::Relaxed));
+        }
         out
     }
 }
@@ -123,5 +169,9 @@ mod tests {
             assert!(text.contains(&format!("{{code=\"{}\"}}", code.as_str())), "{code:?} missing");
         }
         assert_eq!(m.rejections(ErrorCode::AuthFailed), 2);
+        assert!(text.contains("rendezvous_tls_handshake_failures_total{reason=\"timeout\"} 0\n"), "{text}");
+        m.tls_handshake_failed(TlsFailure::Timeout);
+        assert!(m.render(0, 0).contains("rendezvous_tls_handshake_failures_total{reason=\"timeout\"} 1\n"));
+        assert_eq!(m.tls_handshake_failures(TlsFailure::Error), 0);
     }
 }

@@ -1,9 +1,11 @@
-//! The HTTP side: router, shared state, serving and graceful shutdown.
+//! The HTTP side: router, shared state, serving (plain or TLS, see
+//! [`crate::tls`]) and graceful shutdown.
 
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
 use crate::session;
+use crate::tls::{self, ClientAddr, TlsListener};
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -13,7 +15,7 @@ use axum::routing::get;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,8 +41,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Shared {
     /// The configuration the server was started with.
     pub config: Config,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    /// Counters for `/metrics` (shared with the TLS listener).
+    pub metrics: Arc<Metrics>,
     directory: Mutex<Directory>,
     /// Open WebSocket connections. A watch channel rather than an atomic so
     /// shutdown can wait for it to reach zero.
@@ -142,17 +144,63 @@ impl Drop for ConnectionSlot {
 
 /// Serves the rendezvous on `listener` until `shutdown` completes, then stops
 /// accepting, tells every connected client `shutting_down`, waits briefly for
-/// them to close and returns.
+/// them to close and returns. A config that [`Server::new`] refuses is an
+/// `InvalidInput` error carrying its sentence.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let server = Server::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    server.serve(listener, shutdown).await
+}
+
+/// A server ready to run: its configuration checked and, with `--tls-cert`
+/// and `--tls-key`, the certificate loaded. The binary builds it before it
+/// binds or prints anything, so a bad certificate stops it with one
+/// sentence instead of failing later.
+pub struct Server {
+    config: Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Server {
+    /// Checks `config` and loads its TLS files; the error is a sentence
+    /// for the operator.
+    pub fn new(config: Config) -> Result<Server, String> {
+        config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
+        let tls = match config.tls_files() {
+            Some((cert, key)) => Some(tls::load(cert, key).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        Ok(Server { config, tls })
+    }
+
+    /// `https` with TLS, else `http` (for the `listening on` line).
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// See [`serve`].
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        run(self.config, self.tls, listener, shutdown).await
+    }
+}
+
+async fn run(
+    config: Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         config,
-        metrics: Metrics::default(),
+        metrics: Arc::default(),
         directory: Mutex::new(Directory::default()),
         connections: watch::channel(0).0,
         stopping: stop_rx,
@@ -161,7 +209,8 @@ pub async fn serve(
     });
     let app = router(shared.clone());
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, dist = %shared.config.dist.display(), "rendezvous serving");
+        let tls = tls.is_some();
+        tracing::info!(%addr, tls, dist = %shared.config.dist.display(), "rendezvous serving");
     }
 
     let signal = async move {
@@ -170,9 +219,16 @@ pub async fn serve(
         // Sessions watch this and send `shutting_down` before closing.
         let _ = stop_tx.send(true);
     };
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(signal)
-        .await?;
+    let app = app.into_make_service_with_connect_info::<ClientAddr>();
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(signal).await?,
+        Some(acceptor) => {
+            let max_per_ip = shared.config.max_connections_per_ip;
+            let listener =
+                TlsListener::new(listener, acceptor, max_per_ip, tls::HANDSHAKE_TIMEOUT, shared.metrics.clone())?;
+            axum::serve(listener, app).with_graceful_shutdown(signal).await?
+        }
+    }
 
     // axum stops tracking a connection once it is upgraded to a WebSocket, so
     // wait for the sessions ourselves.
@@ -223,7 +279,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn ws_upgrade(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(addr)): ConnectInfo<ClientAddr>,
     headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {

@@ -1,6 +1,7 @@
 //! Shared test harness: an in-process rendezvous on 127.0.0.1:0 and a real
 //! WebSocket client. Every wait is bounded by [`WAIT`], so a broken server
-//! fails a test instead of hanging it.
+//! fails a test instead of hanging it. The client helpers take any stream,
+//! so the TLS tests (`tls.rs`) drive `wss://` with the same code.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -12,7 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -22,7 +23,30 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Upper bound for anything a test waits for.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client WebSocket; plain `ws://` unless a stream type is given.
+pub type Ws<S = MaybeTlsStream<TcpStream>> = WebSocketStream<S>;
+
+/// What a WebSocket (or an HTTP exchange) can run over: TCP or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for S {}
+
+/// A fresh empty directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let path = std::env::temp_dir().join(format!("rdv-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// A config for tests: defaults, but no UI directory.
 pub fn test_config() -> Config {
@@ -86,7 +110,7 @@ pub async fn connect(server: &TestServer) -> Ws {
 }
 
 /// The next protocol message, skipping WebSocket control frames.
-pub async fn recv(ws: &mut Ws) -> ServerMsg {
+pub async fn recv<S: Stream>(ws: &mut Ws<S>) -> ServerMsg {
     let next = async {
         loop {
             match ws.next().await {
@@ -106,7 +130,7 @@ pub async fn recv(ws: &mut Ws) -> ServerMsg {
 /// protocol message first. Reads past the close frame to the end of the
 /// stream: that flushes tungstenite's close reply (as a browser would send
 /// it) and checks the server really hangs up.
-pub async fn expect_closed(ws: &mut Ws) {
+pub async fn expect_closed<S: Stream>(ws: &mut Ws<S>) {
     let closed = async {
         loop {
             match ws.next().await {
@@ -120,7 +144,7 @@ pub async fn expect_closed(ws: &mut Ws) {
 }
 
 /// The next message must be `error{code}`; returns the reason.
-pub async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
+pub async fn expect_error<S: Stream>(ws: &mut Ws<S>, code: ErrorCode) -> String {
     match recv(ws).await {
         ServerMsg::Error { code: got, reason } if got == code => {
             assert!(!reason.is_empty(), "errors carry a reason");
@@ -130,23 +154,21 @@ pub async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
     }
 }
 
-pub async fn send_text(ws: &mut Ws, text: impl Into<String>) {
+pub async fn send_text<S: Stream>(ws: &mut Ws<S>, text: impl Into<String>) {
     ws.send(Message::text(text.into())).await.expect("send");
 }
 
-pub async fn send(ws: &mut Ws, msg: &ClientMsg) {
+pub async fn send<S: Stream>(ws: &mut Ws<S>, msg: &ClientMsg) {
     send_text(ws, serde_json::to_string(msg).expect("encode")).await;
 }
 
-pub async fn recv_challenge(ws: &mut Ws) -> String {
+pub async fn recv_challenge<S: Stream>(ws: &mut Ws<S>) -> String {
     match recv(ws).await {
         ServerMsg::Challenge { nonce } => nonce,
         other => panic!("expected challenge, got {other:?}"),
     }
 }
 
-/// Connects and authenticates as `seed`'s identity; returns the socket and
-/// the peers listed in the welcome.
 /// Connects until the server admits a connection (a challenge) instead of
 /// refusing it with `too_many_connections`: a freed slot is reused.
 pub async fn admitted_once_a_slot_frees(server: &TestServer) {
@@ -165,16 +187,25 @@ pub async fn admitted_once_a_slot_frees(server: &TestServer) {
     tokio::time::timeout(WAIT, admitted).await.expect("slot freed after disconnect");
 }
 
+/// Connects and authenticates as `seed`'s identity; returns the socket and
+/// the peers listed in the welcome.
 pub async fn login(server: &TestServer, seed: u8) -> (Ws, Vec<NodeId>) {
     let mut ws = connect(server).await;
+    let peers = authenticate(&mut ws, seed, &server.addr.to_string()).await;
+    (ws, peers)
+}
+
+/// Answers the challenge on a fresh connection as `seed`'s identity, signed
+/// for `host`, and expects the welcome; returns the peers it lists.
+pub async fn authenticate<S: Stream>(ws: &mut Ws<S>, seed: u8, host: &str) -> Vec<NodeId> {
     let me = identity(seed);
-    let nonce = recv_challenge(&mut ws).await;
-    let signature = sign_challenge(&me, &nonce, &server.addr.to_string()).expect("sign");
-    send(&mut ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
-    match recv(&mut ws).await {
+    let nonce = recv_challenge(ws).await;
+    let signature = sign_challenge(&me, &nonce, host).expect("sign");
+    send(ws, &ClientMsg::Auth { id: me.node_id(), signature }).await;
+    match recv(ws).await {
         ServerMsg::Welcome { id, peers, .. } => {
             assert_eq!(id, me.node_id());
-            (ws, peers)
+            peers
         }
         other => panic!("expected welcome, got {other:?}"),
     }
@@ -182,9 +213,14 @@ pub async fn login(server: &TestServer, seed: u8) -> (Ws, Vec<NodeId>) {
 
 /// A plain HTTP/1.1 GET; returns status, the header block and the body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect in time").expect("connect");
+    http_get_over(stream, &addr.to_string(), path).await
+}
+
+/// An HTTP/1.1 GET of `path` from `host` over an open `stream` (TCP or TLS).
+pub async fn http_get_over<S: Stream>(mut stream: S, host: &str, path: &str) -> (u16, String, String) {
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.expect("write request");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("read response");
