@@ -93,12 +93,21 @@ impl Browser {
     /// Starts a new Chromium (fresh `--user-data-dir`) showing `about:blank`.
     /// `label` names it in messages.
     pub async fn open(&self, label: &str) -> NodePage {
+        self.open_with_args(label, &[]).await
+    }
+
+    /// [`Browser::open`] with Chromium flags added to [`CHROME_ARGS`], e.g.
+    /// `--ignore-certificate-errors` for a self-signed https rendezvous, or
+    /// `--host-resolver-rules=MAP name 127.0.0.1` to reach this machine under
+    /// another host name.
+    pub async fn open_with_args(&self, label: &str, extra_args: &[&str]) -> NodePage {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let profile = std::env::temp_dir().join(format!("synapse-e2e-{}-{}-{n}", std::process::id(), nanos_now()));
         std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("cannot create {}: {e}", profile.display()));
         self.profiles.lock().unwrap().push(profile.clone());
 
         let mut args: Vec<String> = CHROME_ARGS.iter().map(|s| s.to_string()).collect();
+        args.extend(extra_args.iter().map(|s| s.to_string()));
         args.push(format!("--user-data-dir={}", profile.display()));
         let caps = json!({
             "browserName": "chrome",
@@ -126,9 +135,17 @@ impl Browser {
     /// `profile=n1`), and waits until its node has published
     /// `window.synapse`.
     pub async fn open_node(&self, rdv: &Rendezvous, query: &str) -> NodePage {
-        let label = label_of(query);
-        let page = self.open(&label).await;
-        page.goto(&rdv.page_url(query)).await;
+        self.open_node_url(&rdv.page_url(query), &[]).await
+    }
+
+    /// Opens a new Chromium with `extra_args` (see
+    /// [`Browser::open_with_args`]) on `url`, a page of the UI, and waits
+    /// until its node has published `window.synapse`. The label is the
+    /// URL's `profile=` parameter.
+    pub async fn open_node_url(&self, url: &str, extra_args: &[&str]) -> NodePage {
+        let label = label_of(url.split_once('?').map_or("", |(_, q)| q));
+        let page = self.open_with_args(&label, extra_args).await;
+        page.goto(url).await;
         page.wait_ready(READY_TIMEOUT).await;
         page
     }

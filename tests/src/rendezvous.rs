@@ -13,7 +13,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// A running rendezvous process, killed (with SIGTERM, then SIGKILL) on drop.
 pub struct Rendezvous {
     process: ProcessGuard,
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with `--tls-cert`), without a
+    /// trailing slash.
     base_url: String,
 }
 
@@ -26,7 +27,8 @@ impl Rendezvous {
     }
 
     /// Like [`Rendezvous::start`], with extra command-line flags (for example
-    /// `["--rate-per-sec", "5"]`).
+    /// `["--rate-per-sec", "5"]`, or `--tls-cert`/`--tls-key`, after which
+    /// the base URL is `https://`).
     pub fn start_with_args(extra: &[&str]) -> Rendezvous {
         let bin = rendezvous_bin();
         let dist = dist_dir();
@@ -67,16 +69,26 @@ impl Rendezvous {
         };
         let base_url = line
             .strip_prefix("listening on ")
-            .filter(|u| u.starts_with("http://"))
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
             .unwrap_or_else(|| panic!("unexpected first stdout line from rendezvous: {line:?}"))
             .trim_end_matches('/')
             .to_string();
         Rendezvous { process, base_url }
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` (no trailing
+    /// slash).
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.base_url))
     }
 
     /// The UI URL with `query` (without the leading `?`), e.g.
