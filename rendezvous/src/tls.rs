@@ -121,7 +121,7 @@ pub fn load(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     };
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError(format!("cannot set up TLS: {e}")))?
         .with_no_client_auth()
@@ -138,7 +138,6 @@ pub fn load(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
                 key.display()
             )),
         })?;
-    let mut config = config;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -329,13 +328,27 @@ mod tests {
     use crate::metrics::TlsFailure;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn files(tag: &str, cert: &str, key: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("rdv-tls-unit-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&c, cert).unwrap();
-        std::fs::write(&k, key).unwrap();
-        (c, k)
+    /// A temporary directory holding `cert.pem` and `key.pem`, removed on drop.
+    struct Files(std::path::PathBuf);
+
+    impl Files {
+        fn new(tag: &str, cert: &str, key: &str) -> Files {
+            let dir = std::env::temp_dir().join(format!("rdv-tls-unit-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("cert.pem"), cert).unwrap();
+            std::fs::write(dir.join("key.pem"), key).unwrap();
+            Files(dir)
+        }
+
+        fn load(&self) -> Result<TlsAcceptor, TlsError> {
+            load(&self.0.join("cert.pem"), &self.0.join("key.pem"))
+        }
+    }
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     fn self_signed() -> (String, String) {
@@ -346,27 +359,25 @@ mod tests {
     #[test]
     fn load_explains_each_bad_file() {
         let (cert, key) = self_signed();
-        let (c, k) = files("good", &cert, &key);
-        assert!(load(&c, &k).is_ok());
+        let good = Files::new("good", &cert, &key);
+        assert!(good.load().is_ok());
 
         let missing = Path::new("/nonexistent/synapse-key.pem");
-        let e = load(&c, missing).err().unwrap().to_string();
+        let e = load(&good.0.join("cert.pem"), missing).err().unwrap().to_string();
         assert!(e.starts_with("cannot read the TLS key file /nonexistent/synapse-key.pem: "), "{e}");
 
-        let (c2, k2) = files("swapped", &key, &cert);
-        let e = load(&c2, &k2).err().unwrap().to_string();
+        let swapped = Files::new("swapped", &key, &cert);
+        let e = swapped.load().err().unwrap().to_string();
         assert!(e.contains("holds no certificate"), "{e}");
-        let e = load(&c, &k2).err().unwrap().to_string();
+        let e = load(&good.0.join("cert.pem"), &swapped.0.join("key.pem")).err().unwrap().to_string();
         assert!(e.contains("holds no private key"), "{e}");
 
         let (_, other_key) = self_signed();
-        let (c3, k3) = files("mismatch", &cert, &other_key);
-        let e = load(&c3, &k3).err().unwrap().to_string();
+        let e = Files::new("mismatch", &cert, &other_key).load().err().unwrap().to_string();
         assert!(e.contains("does not match the certificate"), "{e}");
 
-        let (c4, k4) = files("corrupt", "-----BEGIN CERTIFICATE-----\nnot base64!\n", &key);
-        let e = load(&c4, &k4).err().unwrap().to_string();
-        assert!(e.contains("is not valid PEM"), "{e}");
+        let e = Files::new("corrupt", "-----BEGIN CERTIFICATE-----\nnot base64!\n", &key).load().err().unwrap();
+        assert!(e.to_string().contains("is not valid PEM"), "{e}");
     }
 
     /// A client that connects and never speaks loses its connection after
@@ -375,11 +386,10 @@ mod tests {
     #[tokio::test]
     async fn a_stalled_handshake_is_dropped_at_the_timeout() {
         let (cert, key) = self_signed();
-        let (c, k) = files("stall", &cert, &key);
+        let acceptor = Files::new("stall", &cert, &key).load().unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = Arc::new(Metrics::default());
-        let listener =
-            TlsListener::new(tcp, load(&c, &k).unwrap(), 1, Duration::from_millis(300), metrics.clone()).unwrap();
+        let listener = TlsListener::new(tcp, acceptor, 1, Duration::from_millis(300), metrics.clone()).unwrap();
         let addr = listener.local_addr;
         let wait = Duration::from_secs(10);
         // The counters move right after the socket closes: poll for them.
