@@ -97,7 +97,7 @@ impl Rendezvous {
         if query.is_empty() { format!("{}/", self.base_url) } else { format!("{}/?{query}", self.base_url) }
     }
 
-    /// The signaling URL, `ws://127.0.0.1:PORT/ws`.
+    /// The signaling URL, `ws://127.0.0.1:PORT/ws` (`wss://` with TLS).
     pub fn ws_url(&self) -> String {
         format!("{}/ws", self.base_url.replacen("http", "ws", 1))
     }
