@@ -66,6 +66,7 @@ pub fn score_components(max_reward: u64, bids: &[ScoredBid]) -> Vec<(NodeId, [u6
 
 /// The built-in score of one bid's components: `4·cost + 4·rep + 2·time`.
 pub fn builtin_score([cost, rep, time]: [u64; 3]) -> u64 {
+    // Each component is at most SCORE_SCALE (10^6), so this is at most 10^7.
     4 * cost + 4 * rep + 2 * time
 }
 
@@ -183,9 +184,9 @@ impl Tasks {
         };
         let amount = a.bids.get(&winner).map_or(0, |b| b.amount);
         let payer = t.payer();
-        ledger.check_funds(&payer, amount)?;
+        ledger.check_escrow(&payer, amount)?;
         policy.record_faults(faults);
-        ledger.escrow_from(&payer, amount);
+        ledger.escrow_from(&payer, amount)?;
         if let Some(t) = self.task_mut(&id) {
             t.reward = amount;
             t.escrow = amount;

@@ -15,6 +15,7 @@
 
 use crate::codec::Writer;
 use crate::core::common::{Ctx, hlc, is_blank, list};
+use crate::core::config_range;
 use crate::core::economy::Params;
 use crate::core::hlc::Hlc;
 use crate::core::ledger::{Account, Ledger};
@@ -65,6 +66,7 @@ fn log2_points_plus_one_q32(milli: u64) -> u64 {
 /// `spec` is the sum of the voter's scores on those tags. Also returns the
 /// proposal tags the voter has a score in.
 pub fn vote_weight_milli(rep: &Reputation, proposal_tags: &[String]) -> (u64, Vec<String>) {
+    // Saturating is safe here: a weight moves no SP (see `tally_with_faults`).
     let mut q = (1u64 << LOG2_FRAC_BITS).saturating_add(log2_points_plus_one_q32(rep.total));
     let mut matched = Vec::new();
     if !proposal_tags.is_empty() {
@@ -234,7 +236,8 @@ pub struct Governance {
     pub schemas: BTreeMap<String, CustomSchema>,
 }
 
-/// The config keys a `config_change` may set (all integers).
+/// The config keys a `config_change` may set (all integers; each has an
+/// inclusive range in `config_range::CONFIG_RANGES`).
 pub const CONFIG_KEYS: &[&str] = &[
     "initial_sp",
     "tax_bps",
@@ -304,6 +307,10 @@ pub fn tally_with_faults(
     for (voter, yes) in &p.votes {
         let rep = accounts.get(voter).map(|a| a.reputation.at(at_ms)).unwrap_or_default();
         let (builtin, matched) = vote_weight_milli(&rep, &p.tags);
+        // Weights and tallies saturate on purpose: they move no SP and pair
+        // with no other counter, so a saturated sum breaks no invariant (it
+        // can only make an absurd weight count as `u64::MAX`, the same on
+        // every replica). Reputation itself is bounded by the config ranges.
         let spec = p.tags.iter().filter_map(|t| rep.tags.get(t)).fold(0u64, |a, v| a.saturating_add(*v));
         let r = policy.vote_weight(rep.total, spec, !p.tags.is_empty(), builtin);
         faults.extend(r.fault);
@@ -367,6 +374,9 @@ impl Governance {
     ) -> Result<(), Reject> {
         validate_new_proposal(p)?;
         ledger.channel(cx.channel)?.check_accepts_new_work(cx.channel)?;
+        // Op times, not SP: the config ranges keep these at most 365 days, and
+        // a deadline saturating at the end of time (an op dated near
+        // `u64::MAX` ms) only means "never", which breaks no invariant.
         let secs = |s: u64| s.saturating_mul(1000);
         let proposal = Proposal {
             id: cx.id,
@@ -570,22 +580,24 @@ impl Governance {
             return Err(format!("config key {key} is an integer, got a {}", value.type_name()));
         };
         let v = *v;
+        // Every key has an inclusive range (`config_range.rs`); outside it
+        // the command fails and nothing changes (no version bump).
+        config_range::check(key, v)?;
         let p = params;
         let slot = match key {
             "initial_sp" => &mut p.initial_sp,
-            "tax_bps" if v > 10_000 => return Err(format!("tax_bps must be at most 10000, got {v}")),
             "tax_bps" => &mut p.tax_bps,
             "task_reputation_milli" => &mut p.task_reputation_milli,
             "vote_reputation_milli" => &mut p.vote_reputation_milli,
             "proposal_min_voting_seconds" => &mut p.proposal_min_voting_seconds,
             "proposal_auto_close_after_seconds" => &mut p.proposal_auto_close_after_seconds,
-            "validator_set_size" if v == 0 => return Err("validator_set_size must be at least 1".to_owned()),
             "validator_set_size" => &mut p.validator_set_size,
             _ => return Err(format!("unknown config key {key:?}")),
         };
+        let version = self.config_version.checked_add(1).ok_or("the config version would overflow")?;
         let old = *slot;
         *slot = v;
-        self.config_version += 1;
+        self.config_version = version;
         Ok(format!("{key}: {old} -> {v} (config version {})", self.config_version))
     }
 

@@ -11,6 +11,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("channels", include_str!("channels.rs")),
     ("commands", include_str!("commands.rs")),
     ("common", include_str!("common.rs")),
+    ("config_range", include_str!("config_range.rs")),
     ("dry_run", include_str!("dry_run.rs")),
     ("economy", include_str!("economy.rs")),
     ("fold", include_str!("fold.rs")),

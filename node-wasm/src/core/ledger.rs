@@ -56,22 +56,31 @@ impl Ledger {
     }
 
     /// Rule `mint_on_first_op`: `initial_sp` (config) for each identity, once.
-    pub fn mint_if_new(&mut self, author: NodeId, at: Hlc, initial_sp: u64) {
+    /// Checked (rule `checked_sp`): if `minted` would overflow, nobody is
+    /// minted, no account is created and the op is refused with `overflow`
+    /// (with `initial_sp` at most 10^6 this needs over 10^13 identities).
+    pub fn mint_if_new(&mut self, author: NodeId, at: Hlc, initial_sp: u64) -> Result<(), Reject> {
         if self.accounts.contains_key(&author) {
-            return;
+            return Ok(());
         }
-        self.minted = self.minted.saturating_add(initial_sp);
+        self.minted = self.minted.checked_add(initial_sp).ok_or(Reject::Overflow("the SP minted in total"))?;
         self.accounts.insert(author, Account { balance: initial_sp, reputation: Reputation::new(at.ms), joined: at });
+        Ok(())
     }
 
     /// Rule `vote_reputation`, +1 point (config) to the voter's `_total` for
     /// its first public vote on a proposal, folded at `at` (no tag credit).
+    /// A voter that cannot be minted (see [`Ledger::mint_if_new`]) has no
+    /// account to credit.
     pub fn credit_public_vote(&mut self, voter: NodeId, at: Hlc, params: &Params) {
-        self.mint_if_new(voter, at, params.initial_sp);
-        self.credit_reputation(&voter, at.ms, params.vote_reputation_milli, &[]);
+        if self.mint_if_new(voter, at, params.initial_sp).is_ok() {
+            self.credit_reputation(&voter, at.ms, params.vote_reputation_milli, &[]);
+        }
     }
 
-    /// Adds reputation to `who` (to `_total` and to each of `tags`).
+    /// Adds reputation to `who` (to `_total` and to each of `tags`). Reputation
+    /// saturates at `u64::MAX` (see [`Reputation::credit`]): no SP moves with
+    /// it, so no invariant pairs it with another counter.
     pub fn credit_reputation(&mut self, who: &NodeId, at_ms: u64, milli: u64, tags: &[String]) {
         if let Some(a) = self.accounts.get_mut(who) {
             a.reputation.credit(at_ms, milli, tags);
@@ -108,39 +117,87 @@ impl Ledger {
         Ok(())
     }
 
-    /// Moves `amount` from `payer` into escrow. Callers check funds first;
-    /// this never underflows because it saturates only in the impossible case.
-    pub fn escrow_from(&mut self, payer: &Payer, amount: u64) {
-        match payer {
-            Payer::Node(n) => {
-                if let Some(a) = self.accounts.get_mut(n) {
-                    a.balance -= amount.min(a.balance);
-                }
-            }
-            Payer::Treasury(c) => {
-                if let Some(ch) = self.channels.get_mut(c) {
-                    ch.treasury -= amount.min(ch.treasury);
-                }
-            }
-        }
-        self.escrow += amount;
+    /// Checks that `amount` can move from `payer` into escrow: the payer
+    /// has it (`insufficient_funds`) and the escrow total stays in `u64`
+    /// (`overflow`). Changes nothing.
+    pub fn check_escrow(&self, payer: &Payer, amount: u64) -> Result<(), Reject> {
+        self.check_funds(payer, amount)?;
+        self.escrow.checked_add(amount).ok_or(Reject::Overflow("the escrow total"))?;
+        Ok(())
     }
 
-    /// Pays `amount` out of escrow to `payee`.
-    pub fn release_to(&mut self, payee: &Payer, amount: u64) {
-        self.escrow -= amount.min(self.escrow);
+    /// Moves `amount` from `payer` into escrow, all checked first
+    /// ([`Ledger::check_escrow`]); on `Err` nothing moved.
+    pub fn escrow_from(&mut self, payer: &Payer, amount: u64) -> Result<(), Reject> {
+        self.check_escrow(payer, amount)?;
+        let short = || Reject::InsufficientFunds { payer: payer.clone(), has: 0, needs: amount };
+        let escrow = self.escrow.checked_add(amount).ok_or(Reject::Overflow("the escrow total"))?;
+        let slot = match payer {
+            Payer::Node(n) => self.accounts.get_mut(n).map(|a| &mut a.balance),
+            Payer::Treasury(c) => self.channels.get_mut(c).map(|ch| &mut ch.treasury),
+        };
+        match slot {
+            Some(v) => *v = v.checked_sub(amount).ok_or_else(short)?,
+            None if amount == 0 => {}
+            None => return Err(short()),
+        }
+        self.escrow = escrow;
+        Ok(())
+    }
+
+    /// What `payee` holds if it can receive SP (an existing account or
+    /// channel), else the reason it cannot.
+    fn receivable(&self, payee: &Payer) -> Result<u64, Reject> {
         match payee {
-            Payer::Node(n) => {
-                if let Some(a) = self.accounts.get_mut(n) {
-                    a.balance += amount;
+            Payer::Node(n) => self.accounts.get(n).map(|a| a.balance).ok_or(Reject::NoAccount(*n)),
+            Payer::Treasury(c) => self.treasury_of(c),
+        }
+    }
+
+    fn treasury_of(&self, c: &str) -> Result<u64, Reject> {
+        self.channels.get(c).map(|ch| ch.treasury).ok_or_else(|| Reject::NoSuchChannel(c.to_owned()))
+    }
+
+    /// Checks that every `(payee, amount)` of `payouts` can be paid out of
+    /// escrow together: their sum is at most the escrow total, every payee
+    /// exists and no payee's balance or treasury leaves `u64` (a payee listed
+    /// twice is counted with both amounts). Changes nothing.
+    pub fn check_release(&self, payouts: &[(Payer, u64)]) -> Result<(), Reject> {
+        let mut total: u64 = 0;
+        let mut after: Vec<(&Payer, u64)> = Vec::new();
+        for (payee, amount) in payouts {
+            total = total.checked_add(*amount).ok_or(Reject::Overflow("the SP paid out of escrow"))?;
+            let i = match after.iter().position(|(p, _)| *p == payee) {
+                Some(i) => i,
+                None => {
+                    after.push((payee, self.receivable(payee)?));
+                    after.len() - 1
                 }
-            }
-            Payer::Treasury(c) => {
-                if let Some(ch) = self.channels.get_mut(c) {
-                    ch.treasury += amount;
-                }
+            };
+            after[i].1 = after[i].1.checked_add(*amount).ok_or(Reject::Overflow("a payee's SP"))?;
+        }
+        if total > self.escrow {
+            return Err(Reject::Overflow("the escrow total (it holds less than the payout)"));
+        }
+        Ok(())
+    }
+
+    /// Pays every `(payee, amount)` of `payouts` out of escrow, all checked
+    /// first ([`Ledger::check_release`]); on `Err` nothing moved.
+    pub fn release(&mut self, payouts: &[(Payer, u64)]) -> Result<(), Reject> {
+        self.check_release(payouts)?;
+        for (payee, amount) in payouts {
+            // Cannot fail after the check; `?` keeps it honest anyway.
+            self.escrow = self.escrow.checked_sub(*amount).ok_or(Reject::Overflow("the escrow total"))?;
+            let slot = match payee {
+                Payer::Node(n) => self.accounts.get_mut(n).map(|a| &mut a.balance),
+                Payer::Treasury(c) => self.channels.get_mut(c).map(|ch| &mut ch.treasury),
+            };
+            if let Some(v) = slot {
+                *v = v.checked_add(*amount).ok_or(Reject::Overflow("a payee's SP"))?;
             }
         }
+        Ok(())
     }
 
     /// Takes `cost` out of a channel treasury for good (tool upkeep leaves
@@ -149,11 +206,13 @@ impl Ledger {
         let Some(ch) = self.channels.get_mut(channel) else {
             return false;
         };
-        if ch.treasury < cost {
-            return false;
+        match ch.treasury.checked_sub(cost) {
+            Some(left) => {
+                ch.treasury = left;
+                true
+            }
+            None => false,
         }
-        ch.treasury -= cost;
-        true
     }
 
     /// The ledger's part of the canonical state encoding: accounts, then

@@ -12,6 +12,7 @@ pub mod auction;
 pub mod channels;
 pub mod commands;
 pub mod common;
+pub mod config_range;
 pub mod dry_run;
 pub mod economy;
 pub mod fold;
@@ -35,6 +36,8 @@ pub mod upgrade;
 pub mod upgrades;
 pub mod vectors;
 
+#[cfg(test)]
+mod conservation_tests;
 #[cfg(test)]
 mod gov_tests;
 #[cfg(test)]

@@ -213,6 +213,12 @@ pub enum Reject {
     Equivocation {
         seq: u64,
     },
+    /// An SP or reputation counter would leave `u64` (rule `checked_sp`):
+    /// the op changes nothing rather than wrap or saturate one side of a
+    /// transfer. `what` names the counter.
+    Overflow(&'static str),
+    /// SP would be paid to a node that has no account (it would vanish).
+    NoAccount(NodeId),
 }
 
 impl Reject {
@@ -289,6 +295,8 @@ impl Reject {
             PieceCountMismatch { .. } => "piece_count_mismatch",
             DuplicatePiece { .. } => "duplicate_piece",
             TooManyPendingModules { .. } => "too_many_pending_modules",
+            Overflow(_) => "overflow",
+            NoAccount(_) => "no_account",
         }
     }
 }
@@ -434,6 +442,8 @@ impl fmt::Display for Reject {
             Equivocation { seq } => {
                 write!(f, "the author signed two different ops at seq {seq}; its ops from there on have no effect")
             }
+            Overflow(what) => write!(f, "{what} would leave the range of u64; the op changes nothing"),
+            NoAccount(n) => write!(f, "node {}… has no account to receive SP", n.short()),
         }
     }
 }
@@ -519,6 +529,8 @@ mod tests {
             Reject::PieceCountMismatch { module: ModuleHash([1; 32]), count: 2, expected: 3 },
             Reject::DuplicatePiece { module: ModuleHash([1; 32]), index: 0 },
             Reject::TooManyPendingModules { limit: 4 },
+            Reject::Overflow("minted SP"),
+            Reject::NoAccount(n),
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len(), "duplicate reject codes");

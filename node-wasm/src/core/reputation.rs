@@ -78,6 +78,12 @@ impl Reputation {
     }
 
     /// Decays to `t_ms`, then adds `milli` to the total and to each tag.
+    ///
+    /// Saturating, on purpose: reputation moves no SP and no other counter
+    /// must move with it, so a score stuck at `u64::MAX` breaks no invariant
+    /// (conservation is about SP only) and is the same on every replica.
+    /// With the config ranges (at most 1000 points per task or vote) it is
+    /// unreachable in practice.
     pub fn credit(&mut self, t_ms: u64, milli: u64, tags: &[String]) {
         self.decay_to(t_ms);
         self.total = self.total.saturating_add(milli);

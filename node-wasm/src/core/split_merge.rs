@@ -87,6 +87,18 @@ impl Ledger {
                 moves.push((*id, part.channel.clone()));
             }
         }
+        // Checked before anything moves: each destination's treasury plus
+        // its share of the target's (the remainder to the first) fits in u64.
+        let n = parts.len() as u64; // ≥ 1, checked above
+        let from = self.channels.get(target).map_or(0, |ch| ch.treasury);
+        let (share, rest) = (from / n, from % n);
+        for (i, part) in parts.iter().enumerate() {
+            let has = self.channels.get(&part.channel).map_or(0, |ch| ch.treasury);
+            let amount = if i == 0 { share.checked_add(rest) } else { Some(share) };
+            if amount.and_then(|a| has.checked_add(a)).is_none() {
+                return Err(format!("the treasury of {} would overflow", part.channel));
+            }
+        }
         for (name, ch) in new {
             self.channels.insert(name, ch);
         }
@@ -109,12 +121,16 @@ impl Ledger {
             ch.split_into = parts.iter().map(|p| p.channel.clone()).collect();
             treasury = std::mem::take(&mut ch.treasury);
         }
-        let n = parts.len() as u64; // ≥ 1, checked above
         let (share, rest) = (treasury / n, treasury % n);
+        // `share * n + rest == treasury`, and the destinations' treasuries
+        // plus it are part of `minted`, so no sum here can leave `u64`;
+        // checked anyway, never saturated (which would destroy SP).
         for (i, part) in parts.iter().enumerate() {
-            let amount = if i == 0 { share + rest } else { share };
+            let amount = if i == 0 { share.checked_add(rest) } else { Some(share) };
             if let Some(ch) = self.channels.get_mut(&part.channel) {
-                ch.treasury = ch.treasury.saturating_add(amount);
+                ch.treasury = amount
+                    .and_then(|a| ch.treasury.checked_add(a))
+                    .ok_or_else(|| format!("the treasury of {} would overflow", part.channel))?;
             }
         }
         let summary: Vec<String> = counts.iter().map(|(c, n)| format!("{n} to {c}")).collect();
@@ -178,12 +194,20 @@ impl Ledger {
                 p.channel = target.to_owned();
             }
         }
-        let mut members = BTreeSet::new();
+        // The sources' treasuries and the target's are disjoint parts of
+        // `minted`, so their sum fits in `u64`; checked before anything
+        // moves rather than saturated (which would destroy SP).
         let mut treasury = 0u64;
+        for s in &found {
+            let t = self.channels.get(s).map_or(0, |ch| ch.treasury);
+            treasury = treasury.checked_add(t).ok_or("the merged treasury would overflow")?;
+        }
+        let target_treasury = self.channels.get(target).map_or(0, |ch| ch.treasury);
+        let merged = target_treasury.checked_add(treasury).ok_or("the merged treasury would overflow")?;
+        let mut members = BTreeSet::new();
         for s in &found {
             if let Some(ch) = self.channels.get_mut(s) {
                 members.append(&mut ch.members);
-                treasury = treasury.saturating_add(ch.treasury);
                 ch.treasury = 0;
                 ch.archived = true;
                 ch.merged_into = Some(target.to_owned());
@@ -191,7 +215,7 @@ impl Ledger {
         }
         if let Some(t) = self.channels.get_mut(target) {
             t.members.append(&mut members);
-            t.treasury = t.treasury.saturating_add(treasury);
+            t.treasury = merged;
         }
         Ok(format!("merged {} into {target}: {moved} tasks, {proposals} proposals, {treasury} SP", found.join(", ")))
     }

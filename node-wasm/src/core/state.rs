@@ -89,11 +89,16 @@ impl State {
     }
 
     /// Folds one op. The author is minted its initial SP at its first op
-    /// (whatever that op does); then the op's rule runs. `Err` means the op
+    /// (whatever that op does, unless `minted` would overflow, which refuses
+    /// the op); then the op's rule runs. `Err` means the op
     /// has no effect and says why. `modules` is the folding replica's
     /// compiled-module cache (any cache gives the same result).
     pub fn apply(&mut self, id: OpId, op: &Op, modules: &CompiledModules) -> Result<(), Reject> {
-        self.ledger.mint_if_new(op.author, op.hlc, self.params.initial_sp);
+        if let Err(r) = self.ledger.mint_if_new(op.author, op.hlc, self.params.initial_sp) {
+            // `minted` would overflow: no account, and the op does nothing.
+            self.rejected += 1;
+            return Err(r);
+        }
         let cx = Ctx { id, author: op.author, hlc: op.hlc, channel: &op.channel };
         let (ledger, params) = (&mut self.ledger, &self.params);
         let mut policy = PolicyHooks::new(&mut self.upgrades, modules);

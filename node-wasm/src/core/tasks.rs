@@ -189,8 +189,7 @@ impl Tasks {
             }
         };
         let escrow = if t.auction.is_some() { 0 } else { t.reward };
-        ledger.check_funds(&payer, escrow)?;
-        ledger.escrow_from(&payer, escrow);
+        ledger.escrow_from(&payer, escrow)?;
         let (status, auction) = match t.auction {
             Some(terms) => {
                 (TaskStatus::AuctionOpen, Some(Auction { terms, bids: BTreeMap::new(), status: AuctionStatus::Open }))
@@ -260,26 +259,32 @@ impl Tasks {
         params: &Params,
         policy: &mut PolicyHooks<'_>,
     ) -> Result<(), Reject> {
-        self.assignee_transition(cx, id, TaskStatus::InProgress, TaskStatus::Completed)?;
-        let Some(t) = self.task_mut(&id) else {
-            return Ok(());
-        };
+        let t = self.check_assignee(cx, id, TaskStatus::InProgress)?;
         let reward = t.escrow;
-        t.escrow = 0;
-        let channel = t.channel.clone();
         let owner = t.owner;
         let tags = t.tags.clone();
-        let tax = policy.tax(reward, params.tax_bps);
-        ledger.release_to(&Payer::Node(cx.author), reward - tax);
-        ledger.release_to(&Payer::Treasury(channel), tax);
+        // Read-only tax first: the payout is checked before anything changes,
+        // and a policy fault is counted only for an op that applies.
+        let tax = policy.view().tax(reward, params.tax_bps);
+        // A policy result above the reward is clamped by the view; `checked_sub`
+        // turns any other surprise into a refusal instead of a wrap.
+        let net = reward.checked_sub(tax.value).ok_or(Reject::Overflow("the reward after tax"))?;
+        let payouts = [(Payer::Node(cx.author), net), (Payer::Treasury(t.channel.clone()), tax.value)];
+        ledger.check_release(&payouts)?;
+        self.assignee_transition(cx, id, TaskStatus::InProgress, TaskStatus::Completed)?;
+        policy.record_faults(tax.fault);
+        if let Some(t) = self.task_mut(&id) {
+            t.escrow = 0;
+        }
+        ledger.release(&payouts)?;
         if owner != cx.author {
             ledger.credit_reputation(&cx.author, cx.hlc.ms, params.task_reputation_milli, &tags);
         }
         Ok(())
     }
 
-    /// Shared check for assignee-only transitions.
-    fn assignee_transition(&mut self, cx: Ctx<'_>, id: TaskId, from: TaskStatus, to: TaskStatus) -> Result<(), Reject> {
+    /// The live task `id` if `cx.author` is its assignee and it is in `from`.
+    fn check_assignee(&self, cx: Ctx<'_>, id: TaskId, from: TaskStatus) -> Result<&Task, Reject> {
         let t = self.live_task(cx, id)?;
         if t.assignee != Some(cx.author) {
             return Err(Reject::NotAssignee { task: id });
@@ -287,6 +292,12 @@ impl Tasks {
         if t.status != from {
             return Err(Reject::WrongStatus { task: id, status: t.status.name(), needs: from.name() });
         }
+        Ok(t)
+    }
+
+    /// Shared check for assignee-only transitions.
+    fn assignee_transition(&mut self, cx: Ctx<'_>, id: TaskId, from: TaskStatus, to: TaskStatus) -> Result<(), Reject> {
+        self.check_assignee(cx, id, from)?;
         let t = self.task_mut(&id).ok_or(Reject::NoSuchTask(id))?;
         t.status = to;
         t.updated = cx.hlc;
@@ -302,7 +313,7 @@ impl Tasks {
         }
         let payer = t.payer();
         let refund = t.escrow;
-        ledger.release_to(&payer, refund);
+        ledger.release(&[(payer, refund)])?;
         if let Some(t) = self.task_mut(&id) {
             t.escrow = 0;
             t.status = TaskStatus::Deleted;

@@ -305,8 +305,7 @@ impl Teams {
         }
         ledger.channel(cx.channel)?.check_accepts_new_work(cx.channel)?;
         let payer = Payer::Node(cx.author);
-        ledger.check_funds(&payer, total)?;
-        ledger.escrow_from(&payer, total);
+        ledger.escrow_from(&payer, total)?;
         let subtasks = t
             .subtasks
             .iter()
@@ -480,36 +479,51 @@ impl Teams {
         if st.done {
             return Err(Reject::SubTaskDone { task: id, index });
         }
-        let Some(t) = self.team_mut(&id) else {
-            return Ok(());
-        };
-        t.subtasks[index as usize].done = true;
-        t.updated = cx.hlc;
-        if !t.subtasks.iter().all(|s| s.done) {
+        let completes = t.subtasks.iter().enumerate().all(|(i, s)| s.done || i == index as usize);
+        if !completes {
+            if let Some(t) = self.team_mut(&id) {
+                t.subtasks[index as usize].done = true;
+                t.updated = cx.hlc;
+            }
             return Ok(());
         }
-        t.status = TeamStatus::Completed;
-        t.escrow = 0;
+        // The last sub-task: every payout (with its tax, read-only so far)
+        // is checked before anything changes.
         let owner = t.owner;
         let channel = t.channel.clone();
         let workspace = t.workspace.clone();
-        let mut payouts: Vec<(NodeId, u64, Vec<String>)> =
+        let mut shares: Vec<(NodeId, u64, Vec<String>)> =
             t.subtasks.iter().filter_map(|s| s.assignee.map(|a| (a, s.reward, s.required_skills.clone()))).collect();
         if let Some(c) = t.coordinator {
-            payouts.push((c, t.coordinator_bonus, Vec::new()));
+            shares.push((c, t.coordinator_bonus, Vec::new()));
         }
         let bps = params.tax_bps;
         let milli = params.task_reputation_milli;
-        for (who, amount, tags) in payouts {
+        let mut payouts = Vec::with_capacity(shares.len() * 2);
+        let mut faults = Vec::new();
+        for (who, amount, _) in &shares {
+            let tax = policy.view().tax(*amount, bps);
+            faults.extend(tax.fault);
+            let net = amount.checked_sub(tax.value).ok_or(Reject::Overflow("a sub-task reward after tax"))?;
+            payouts.push((Payer::Node(*who), net));
+            payouts.push((Payer::Treasury(channel.clone()), tax.value));
+        }
+        ledger.check_release(&payouts)?;
+        if let Some(t) = self.team_mut(&id) {
+            t.subtasks[index as usize].done = true;
+            t.updated = cx.hlc;
+            t.status = TeamStatus::Completed;
+            t.escrow = 0;
+        }
+        policy.record_faults(faults);
+        ledger.release(&payouts)?;
+        for (who, _, tags) in shares {
             // Rule `subtask_reputation_matching_skills`: reputation is
             // credited for the sub-task's skills that the assignee's profile
             // holds, not for skills it lacks (a member matching one of two
             // required skills earns tag reputation in that one only).
             let tags: Vec<String> =
                 tags.into_iter().filter(|t| skills.get(&who).is_some_and(|s| s.contains(t))).collect();
-            let tax = policy.tax(amount, bps);
-            ledger.release_to(&Payer::Node(who), amount - tax);
-            ledger.release_to(&Payer::Treasury(channel.clone()), tax);
             if who != owner {
                 ledger.credit_reputation(&who, cx.hlc.ms, milli, &tags);
             }
@@ -530,7 +544,7 @@ impl Teams {
         }
         let refund = t.escrow;
         let workspace = t.workspace.clone();
-        ledger.release_to(&Payer::Node(cx.author), refund);
+        ledger.release(&[(Payer::Node(cx.author), refund)])?;
         if let Some(t) = self.team_mut(&id) {
             t.escrow = 0;
             t.status = TeamStatus::Deleted;

@@ -231,12 +231,18 @@ impl Tools {
     }
 
     /// Takes `cost` from a channel treasury (it leaves the economy, counted
-    /// in `spent`); false (nothing taken) if short.
+    /// in `spent`); false (nothing taken) if short. `spent` is checked before
+    /// the treasury moves (it is part of conservation, so it must never
+    /// saturate while the treasury pays the full cost); it cannot overflow,
+    /// as it never exceeds `minted`.
     fn pay_upkeep(&mut self, ledger: &mut Ledger, channel: &str, cost: u64) -> bool {
+        let Some(spent) = self.spent.checked_add(cost) else {
+            return false;
+        };
         if !ledger.spend_treasury(channel, cost) {
             return false;
         }
-        self.spent = self.spent.saturating_add(cost);
+        self.spent = spent;
         true
     }
 
@@ -281,7 +287,9 @@ impl Tools {
                 t.channel, ch.treasury, t.monthly_cost_sp
             ));
         }
-        self.pay_upkeep(ledger, &t.channel, t.monthly_cost_sp);
+        if !self.pay_upkeep(ledger, &t.channel, t.monthly_cost_sp) {
+            return Err(format!("the treasury of channel {} cannot pay {} SP", t.channel, t.monthly_cost_sp));
+        }
         self.tools.insert(
             t.tool_id.clone(),
             CommonTool {
