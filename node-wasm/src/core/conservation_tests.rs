@@ -391,3 +391,41 @@ fn a_mint_that_would_overflow_is_refused_and_sp_stays_conserved() {
     assert_eq!(s.ledger.escrow, u64::MAX);
     assert!(s.sp_conserved());
 }
+
+/// The ledger's checked primitives refuse, and change nothing, when a move
+/// would overflow a counter, exceed the escrow or pay a missing payee.
+#[test]
+fn ledger_moves_are_checked_and_all_or_nothing() {
+    use crate::core::hlc::Hlc;
+    use crate::core::ledger::Ledger;
+    use crate::core::reject::Payer;
+    let (a, b) = (Author::new(1).id(), Author::new(2).id());
+    let mut l = Ledger::genesis();
+    l.mint_if_new(a, Hlc::new(T0, 0), u64::MAX - 5).unwrap();
+    l.mint_if_new(b, Hlc::new(T0, 0), 5).unwrap();
+    assert_eq!(l.mint_if_new(Author::new(3).id(), Hlc::new(T0, 0), 1).unwrap_err().code(), "overflow");
+    l.escrow_from(&Payer::Node(a), u64::MAX - 5).unwrap();
+    let before = l.clone();
+    // More than the payer holds; the escrow total would overflow.
+    assert_eq!(l.escrow_from(&Payer::Node(b), 6).unwrap_err().code(), "insufficient_funds");
+    assert_eq!(l.escrow_from(&Payer::Node(b), 5).map(|_| ()), Ok(()));
+    let full = l.clone();
+    l = before.clone();
+    l.escrow = u64::MAX - 1; // as if something else were held
+    assert_eq!(l.escrow_from(&Payer::Node(b), 5).unwrap_err().code(), "overflow");
+    l = full;
+    let snapshot = l.clone();
+    // Payouts above the escrow, to a missing payee, or overflowing a payee
+    // (listed twice) are refused whole.
+    let g = crate::core::op::GLOBAL_CHANNEL.to_owned();
+    for payouts in [
+        vec![(Payer::Node(a), u64::MAX), (Payer::Treasury(g.clone()), 1)],
+        vec![(Payer::Node(Author::new(9).id()), 1)],
+        vec![(Payer::Treasury("nope".into()), 1)],
+    ] {
+        assert!(l.release(&payouts).is_err(), "{payouts:?}");
+        assert_eq!(l, snapshot);
+    }
+    l.release(&[(Payer::Node(a), u64::MAX - 1), (Payer::Treasury(g), 1)]).unwrap();
+    assert_eq!((l.escrow, l.balance(&a), l.treasury("global")), (0, u64::MAX - 1, 1));
+}

@@ -266,8 +266,8 @@ impl Tasks {
         // Read-only tax first: the payout is checked before anything changes,
         // and a policy fault is counted only for an op that applies.
         let tax = policy.view().tax(reward, params.tax_bps);
-        // A policy result above the reward is clamped by the view; `checked_sub`
-        // turns any other surprise into a refusal instead of a wrap.
+        // The view replaces a module's tax above the reward by the built-in
+        // one; `checked_sub` turns any other surprise into a refusal, not a wrap.
         let net = reward.checked_sub(tax.value).ok_or(Reject::Overflow("the reward after tax"))?;
         let payouts = [(Payer::Node(cx.author), net), (Payer::Treasury(t.channel.clone()), tax.value)];
         ledger.check_release(&payouts)?;
