@@ -51,6 +51,8 @@ impl Default for Params {
 }
 
 /// `n / d` rounded half to even (banker's rounding, as Python's `round`).
+/// For `2 <= d <= u128::MAX / 2` (the tax uses 10000) neither `r * 2` nor
+/// `q + 1` can overflow.
 pub fn div_round_half_even(n: u128, d: u128) -> u128 {
     let q = n / d;
     let r = n % d;
@@ -65,9 +67,11 @@ pub fn tax(reward: u64, tax_bps: u64) -> u64 {
     if reward == 0 {
         return 0;
     }
+    // In u128, `reward * tax_bps` cannot overflow. A tax that does not fit
+    // in u64 is above the reward (only with `tax_bps` > 10000, which
+    // `config_change` refuses), so it is the whole reward: no saturation.
     let t = div_round_half_even(reward as u128 * tax_bps as u128, 10_000);
-    let t = u64::try_from(t).unwrap_or(u64::MAX).max(1);
-    t.min(reward)
+    u64::try_from(t).map_or(reward, |t| t.clamp(1, reward))
 }
 
 #[cfg(test)]

@@ -221,6 +221,8 @@ impl Tools {
         let paid = self.pay_upkeep(ledger, cx.channel, cost);
         if let Some(t) = self.tools.get_mut(tool_id) {
             if paid {
+                // An op time, not SP: saturating at the end of time means
+                // "paid for ever", which pairs with no other counter.
                 t.paid_until_ms = t.paid_until_ms.saturating_add(UPKEEP_PERIOD_MS);
             } else {
                 t.status = ToolStatus::InactiveFundingIssue;
