@@ -98,11 +98,12 @@ impl IceStatus {
     }
 
     /// Rule `ice_error_sentence`: a TURN server refusing the credentials
-    /// (401, 403, 437, 438, 441) or unreachable (701 on a `turn:` URL) is
-    /// a sentence; a STUN lookup failing (701 on `stun:`, common and
-    /// harmless when another route works) is only counted.
+    /// (401, 403, 437, 441) or unreachable (701 on a `turn:` URL) is a
+    /// sentence; a STUN lookup failing (701 on `stun:`, common and harmless
+    /// when another route works) and a stale nonce (438: the browser
+    /// retries with the fresh nonce the server sent) are only counted.
     fn error_sentence(&self) -> Option<String> {
-        let refused = self.errors.iter().find(|e| is_turn(&e.url) && matches!(e.code, 401 | 403 | 437 | 438 | 441));
+        let refused = self.errors.iter().find(|e| is_turn(&e.url) && matches!(e.code, 401 | 403 | 437 | 441));
         if let Some(e) = refused {
             return Some(format!(
                 "The TURN server {} refused this node's credentials ({} {}): they are wrong or have \
@@ -192,11 +193,12 @@ mod tests {
     }
 
     #[test]
-    fn stun_lookup_failures_are_counted_not_shown() {
+    fn stun_lookup_failures_and_stale_nonces_are_counted_not_shown() {
         let mut s = IceStatus::new(IceSource::Page, IcePolicy::All, &[turn("stun:stun.example:3478")]);
         s.record_error("stun:stun.example:3478", 701, "lookup failed");
+        s.record_error("turn:10.0.0.1:3478?transport=udp", 438, "Stale Nonce");
         assert_eq!(s.sentence, None);
-        assert_eq!(s.errors.len(), 1);
+        assert_eq!(s.errors.len(), 2);
     }
 
     #[test]
