@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,6 +101,28 @@ impl Browser {
     /// `--host-resolver-rules=MAP name 127.0.0.1` to reach this machine under
     /// another host name.
     pub async fn open_with_args(&self, label: &str, extra_args: &[&str]) -> NodePage {
+        self.open_with(label, &self.chromium.clone(), extra_args).await
+    }
+
+    /// Like [`Browser::open`], with `binary` started instead of Chromium: a
+    /// wrapper that runs Chromium elsewhere, e.g. inside a network namespace
+    /// ([`crate::NatLab::chromium_wrapper`]). chromedriver then talks to it
+    /// over `--remote-debugging-pipe` (inherited file descriptors) instead
+    /// of a DevTools TCP port on a loopback the wrapper may not share.
+    pub async fn open_in(&self, label: &str, binary: &Path) -> NodePage {
+        self.open_with(label, binary, &["--remote-debugging-pipe"]).await
+    }
+
+    /// [`Browser::open_in`], then [`Browser::open_node`]'s navigation and
+    /// wait.
+    pub async fn open_node_in(&self, rdv: &Rendezvous, query: &str, binary: &Path) -> NodePage {
+        let page = self.open_in(&label_of(query), binary).await;
+        page.goto(&rdv.page_url(query)).await;
+        page.wait_ready(READY_TIMEOUT).await;
+        page
+    }
+
+    async fn open_with(&self, label: &str, binary: &Path, extra_args: &[&str]) -> NodePage {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let profile = std::env::temp_dir().join(format!("synapse-e2e-{}-{}-{n}", std::process::id(), nanos_now()));
         std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("cannot create {}: {e}", profile.display()));
@@ -114,7 +136,7 @@ impl Browser {
             "pageLoadStrategy": "normal",
             "timeouts": { "script": 120_000, "pageLoad": 60_000, "implicit": 0 },
             "goog:chromeOptions": {
-                "binary": self.chromium.display().to_string(),
+                "binary": binary.display().to_string(),
                 "args": args,
             },
         });

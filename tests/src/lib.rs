@@ -11,6 +11,9 @@
 //!   awaited and the last observed value: tests never sleep and hope.
 //! - `NodePage::show`, `type_into`, `click_on`, `wait_text`, `screenshot`
 //!   drive and read the page's UI like a user (`ui.rs`).
+//! - [`TurnServer::start`] runs a real coturn `turnserver` checking TURN REST
+//!   credentials; [`NatLab::build`] puts clients behind real Linux NATs in
+//!   network namespaces, and [`Browser::open_node_in`] runs a node there.
 //!
 //! Paths come from the environment, with defaults for a normal checkout:
 //! `SYNAPSE_RENDEZVOUS_BIN` (default `<workspace>/target/debug/rendezvous`),
@@ -21,19 +24,23 @@
 mod api;
 pub mod bench;
 mod browser;
+pub mod netns;
 mod paths;
 mod process;
 mod rendezvous;
 mod scenario;
+pub mod turn;
 mod ui;
 mod wait;
 
 pub use api::{Hello, RendezvousServer, RendezvousStatus, Stats, Status, Timings};
 pub use browser::{Browser, NodePage, READY_TIMEOUT, Snapshot};
+pub use netns::{Nat, NatLab, Netns};
 pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, workspace_dir};
 pub use process::ProcessGuard;
 pub use rendezvous::Rendezvous;
 pub use scenario::{SCENARIO_TIMEOUT, knows_proposal, mesh_of_three, wait_all};
+pub use turn::{TurnServer, Usage};
 pub use ui::{PixelStats, UI_TIMEOUT, pixel_stats, screenshot_dir};
 pub use wait::{POLL_INTERVAL, wait_until};
 

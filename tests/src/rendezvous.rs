@@ -1,8 +1,10 @@
 //! The real rendezvous binary on a free port.
 
+use crate::netns::Netns;
 use crate::paths::{dist_dir, rendezvous_bin};
 use crate::process::ProcessGuard;
 use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -30,11 +32,21 @@ impl Rendezvous {
     /// `["--rate-per-sec", "5"]`, or `--tls-cert`/`--tls-key`, after which
     /// the base URL is `https://`).
     pub fn start_with_args(extra: &[&str]) -> Rendezvous {
+        Rendezvous::spawn(Command::new(rendezvous_bin()), "127.0.0.1:0", extra)
+    }
+
+    /// Starts the rendezvous inside network namespace `netns`, listening on
+    /// `ip` (a free port), with extra flags. Its URL uses that address, which
+    /// is also the `Host` pages sign their login for.
+    pub fn start_in(netns: &Netns, ip: Ipv4Addr, extra: &[&str]) -> Rendezvous {
+        Rendezvous::spawn(netns.command(rendezvous_bin()), &format!("{ip}:0"), extra)
+    }
+
+    fn spawn(mut cmd: Command, listen: &str, extra: &[&str]) -> Rendezvous {
         let bin = rendezvous_bin();
         let dist = dist_dir();
-        let mut cmd = Command::new(&bin);
         cmd.arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--dist")
             .arg(&dist)
             .args(extra)
