@@ -77,6 +77,30 @@ pub struct RendezvousServer {
     pub directory: Vec<String>,
 }
 
+/// One `icecandidateerror` the node recorded (folded by url and code).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IceError {
+    pub url: String,
+    pub code: u16,
+    pub text: String,
+    pub count: u32,
+}
+
+/// `status().ice`: the ICE servers in use and why they cannot work, if so.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IceStatus {
+    /// `page`, `rendezvous` or `none`.
+    pub source: String,
+    /// `all` or `relay`.
+    pub policy: String,
+    /// URLs only (never credentials).
+    pub servers: Vec<String>,
+    pub errors: Vec<IceError>,
+    pub sentence: Option<String>,
+}
+
 /// `synapse.status()`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -85,4 +109,21 @@ pub struct Status {
     pub profile: String,
     pub rendezvous: RendezvousStatus,
     pub peers: Vec<String>,
+    pub ice: IceStatus,
+}
+
+/// One connection of `synapse.peerStates()`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PeerState {
+    pub id: String,
+    /// `connecting`, `handshaking` or `proven`.
+    pub state: String,
+    /// The RTCPeerConnection's state.
+    pub connection: String,
+    /// Candidate type of the pair in use on this side: `host`, `srflx`,
+    /// `prflx` or `relay`; `None` until known.
+    pub candidate: Option<String>,
+    /// The same for the peer's end of the pair.
+    pub remote_candidate: Option<String>,
 }

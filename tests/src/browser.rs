@@ -1,6 +1,6 @@
 //! chromedriver and one isolated headless Chromium per node.
 
-use crate::api::{Hello, Stats, Status, Timings};
+use crate::api::{Hello, PeerState, Stats, Status, Timings};
 use crate::paths::{chromedriver_bin, chromium_bin};
 use crate::process::ProcessGuard;
 use crate::rendezvous::Rendezvous;
@@ -114,9 +114,12 @@ impl Browser {
     }
 
     /// [`Browser::open_in`], then [`Browser::open_node`]'s navigation and
-    /// wait.
+    /// wait. The rendezvous's origin is treated as secure (it is plain
+    /// `http://` on a lab address, not loopback, and WebCrypto and other
+    /// APIs the node uses exist only in secure contexts).
     pub async fn open_node_in(&self, rdv: &Rendezvous, query: &str, binary: &Path) -> NodePage {
-        let page = self.open_in(&label_of(query), binary).await;
+        let secure = format!("--unsafely-treat-insecure-origin-as-secure={}", rdv.base_url());
+        let page = self.open_with(&label_of(query), binary, &["--remote-debugging-pipe", &secure]).await;
         page.goto(&rdv.page_url(query)).await;
         page.wait_ready(READY_TIMEOUT).await;
         page
@@ -235,6 +238,10 @@ impl fmt::Debug for Snapshot {
             .field("last_error", &self.status.rendezvous.last_error)
             .field("directory", &shorts(&self.status.rendezvous.directory))
             .field("peers", &shorts(&self.status.peers))
+            .field(
+                "ice",
+                &format_args!("{} {} {:?}", self.status.ice.source, self.status.ice.policy, self.status.ice.sentence),
+            )
             .field("hellos", &self.hellos.iter().map(|h| format!("{}: {}", short(&h.from), h.text)).collect::<Vec<_>>())
             .field(
                 "stats",
@@ -316,6 +323,22 @@ impl NodePage {
     /// `synapse.peers()`: ids with an open channel and a proven identity.
     pub async fn peers(&self) -> Vec<String> {
         self.eval("window.synapse.peers()").await
+    }
+
+    /// `synapse.peerStates()`: every connection, in any state.
+    pub async fn peer_states(&self) -> Vec<PeerState> {
+        self.eval("window.synapse.peerStates()").await
+    }
+
+    /// The connection to `id` in `synapse.peerStates()`, if any.
+    pub async fn peer_state(&self, id: &str) -> Option<PeerState> {
+        self.peer_states().await.into_iter().find(|p| p.id == id)
+    }
+
+    /// `synapse.setIceServers(servers)` (`[{urls, username?, credential?}]`);
+    /// `Err` with the page's reason if it refused them.
+    pub async fn set_ice_servers(&self, servers: Value) -> Result<(), String> {
+        self.try_call("return window.synapse.setIceServers(arguments[0]);", vec![servers]).await.map(|_| ())
     }
 
     /// `synapse.hellos()`: verified hellos received.

@@ -33,7 +33,7 @@ pub mod turn;
 mod ui;
 mod wait;
 
-pub use api::{Hello, RendezvousServer, RendezvousStatus, Stats, Status, Timings};
+pub use api::{Hello, IceError, IceStatus, PeerState, RendezvousServer, RendezvousStatus, Stats, Status, Timings};
 pub use browser::{Browser, NodePage, READY_TIMEOUT, Snapshot};
 pub use netns::{Nat, NatLab, Netns};
 pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, workspace_dir};
