@@ -15,10 +15,15 @@
 
 use e2e::netns::{PUBLIC_IP, PUBLIC_IP2};
 use e2e::turn::stun_binding_from;
-use e2e::{Nat, NatLab, TurnServer};
+use e2e::{Browser, Nat, NatLab, PeerState, Rendezvous, TurnServer, serial, short, wait_until};
+use serde_json::json;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+/// Budget for two nodes behind NATs to find and prove each other.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Budget for an op to replicate, or the candidate types to show.
+const OP_TIMEOUT: Duration = Duration::from_secs(20);
 /// One STUN round trip inside the lab.
 const STUN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -132,4 +137,107 @@ fn lab_random_port_nat_maps_each_destination_to_a_new_public_port() {
     let fresh = udp_in(&lab.home(0).client);
     let (mapped, _) = mappings(&fresh);
     assert_unsolicited_inbound_is_dropped(&lab, &fresh, mapped);
+}
+
+/// What one NAT scenario ended up with, for the assertions and the report.
+struct Outcome {
+    /// Per node: its label and its view of the connection to the other.
+    views: Vec<(String, PeerState)>,
+}
+
+/// Two browser nodes, one in each home of a `nat` lab, with coturn (STUN +
+/// TURN) and the rendezvous on the public side: they must find each other,
+/// prove their identities and replicate one op each way. Returns what each
+/// reported about the candidate pair in use.
+async fn two_homes(nat: Nat, tag: &str) -> Outcome {
+    let lab = NatLab::build(nat, 2);
+    let secret = secret();
+    let turn = TurnServer::start_in(lab.public(), &[PUBLIC_IP], &secret);
+    let rdv = Rendezvous::start_in(
+        lab.public(),
+        PUBLIC_IP,
+        &["--stun-url", &turn.stun_url(), "--turn-url", &turn.url(), "--turn-secret", &secret],
+    );
+    let browser = Browser::start().await;
+    let (q0, q1) = (format!("profile={tag}-home0"), format!("profile={tag}-home1"));
+    let (a, b) = tokio::join!(
+        browser.open_node_in(&rdv, &q0, lab.chromium_wrapper(0)),
+        browser.open_node_in(&rdv, &q1, lab.chromium_wrapper(1)),
+    );
+    let (ia, ib) = (a.id().await, b.id().await);
+    wait_until(CONNECT_TIMEOUT, &format!("{tag}: the nodes behind the two NATs to prove each other"), async || {
+        let (pa, pb) = (a.peers().await, b.peers().await);
+        if pa.contains(&ib) && pb.contains(&ia) {
+            Ok(())
+        } else {
+            Err((a.snapshot().await, a.peer_states().await, b.snapshot().await, b.peer_states().await))
+        }
+    })
+    .await;
+
+    // One op each way.
+    for (from, to, name) in [(&a, &b, "from-home0"), (&b, &a, "from-home1")] {
+        let _: String =
+            from.call("return window.synapse.createChannel(arguments[0], 'through NAT');", vec![json!(name)]).await;
+        let what = format!("{tag}: {} to hold the channel {name}", to.label());
+        wait_until(OP_TIMEOUT, &what, async || {
+            let ok: bool =
+                to.call("return arguments[0] in window.synapse.state().state.channels;", vec![json!(name)]).await;
+            if ok { Ok(()) } else { Err(to.snapshot().await) }
+        })
+        .await;
+    }
+
+    let mut views = vec![];
+    for (page, other) in [(&a, &ib), (&b, &ia)] {
+        let what = format!("{tag}: {} to know the candidate pair to {}", page.label(), short(other));
+        let state = wait_until(OP_TIMEOUT, &what, async || match page.peer_state(other).await {
+            Some(p) if p.candidate.is_some() && p.remote_candidate.is_some() => Ok(p),
+            other => Err(other),
+        })
+        .await;
+        eprintln!(
+            "{tag}: {} -> {}: candidate {:?}, remote {:?}",
+            page.label(),
+            short(other),
+            state.candidate,
+            state.remote_candidate
+        );
+        views.push((page.label().to_string(), state));
+    }
+    let allocations = turn.allocations();
+    eprintln!("{tag}: coturn allocations: {}", allocations.len());
+    for p in [a, b] {
+        p.close().await;
+    }
+    Outcome { views }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_behind_two_port_preserving_nats_connect_directly_with_stun() {
+    let _serial = serial().await;
+    let outcome = two_homes(Nat::PortPreserving, "nat-direct").await;
+    for (label, view) in &outcome.views {
+        let (local, remote) = (view.candidate.as_deref(), view.remote_candidate.as_deref());
+        assert!(
+            matches!(local, Some("srflx" | "prflx")) && matches!(remote, Some("srflx" | "prflx")),
+            "{label}: behind port-preserving NATs the pair in use must be the NAT's public addresses \
+             (server-reflexive, learnt from STUN or from the checks), not the relay nor a private \
+             address: {view:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_behind_two_random_port_nats_connect_through_the_turn_relay() {
+    let _serial = serial().await;
+    let outcome = two_homes(Nat::RandomPorts, "nat-relay").await;
+    for (label, view) in &outcome.views {
+        let (local, remote) = (view.candidate.as_deref(), view.remote_candidate.as_deref());
+        assert!(
+            local == Some("relay") || remote == Some("relay"),
+            "{label}: NATs that pick a new port per destination defeat hole punching, so the pair in \
+             use must go through the TURN relay at one end at least: {view:?}"
+        );
+    }
 }
