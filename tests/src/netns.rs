@@ -290,7 +290,23 @@ impl NatLab {
         p.ip(&["addr", "add", &format!("{PUBLIC_IP2}/24"), "dev", "br0"])?;
         // The public side routes nothing: a packet for a private LAN
         // address that reaches it is dropped, as on the internet.
-        p.sysctl("net.ipv4.ip_forward=0")
+        p.sysctl("net.ipv4.ip_forward=0")?;
+        // And what it sends to an address that is not on the bridge (a
+        // peer's private host candidate, which coturn relays ICE checks
+        // to) leaves silently through a default route, as a real server's
+        // packets to 192.168.x.x vanish upstream. Without a default route
+        // the kernel refuses the send (ENETUNREACH), and coturn then closes
+        // the whole allocation: a lab artefact that tore relayed connections
+        // down seconds after they were made. The "upstream" is a veth whose
+        // gateway is a permanent neighbour with a MAC nobody has, so frames
+        // are sent and dropped by the other end, with no error and no ICMP.
+        p.ip(&["link", "add", "upstream", "type", "veth", "peer", "name", "void"])?;
+        p.ip(&["link", "set", "void", "up"])?;
+        p.ip(&["link", "set", "upstream", "up"])?;
+        p.ip(&["addr", "add", "198.18.0.1/30", "dev", "upstream"])?;
+        p.ip(&["neigh", "add", "198.18.0.2", "lladdr", "02:00:00:00:00:02", "dev", "upstream", "nud", "permanent"])?;
+        p.ip(&["route", "add", "default", "via", "198.18.0.2", "dev", "upstream"])?;
+        Ok(())
     }
 
     fn add_home(&mut self, tag: &str, i: usize) -> Result<(), String> {
