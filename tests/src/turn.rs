@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 /// How long `turnserver` may take to answer its first STUN request.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// Relay ports given to a loopback server (two pages need two or four).
+/// Relay ports given to a loopback server by default (a test's few pages
+/// need one or two each).
 const LOOPBACK_RELAY_PORTS: u16 = 16;
 
 /// The coturn binary: `$SYNAPSE_TURNSERVER`, default `/usr/bin/turnserver`.
@@ -74,8 +75,17 @@ impl TurnServer {
     /// range, loopback peers allowed) checking TURN REST credentials made
     /// with `secret`.
     pub fn start(secret: &str) -> TurnServer {
+        TurnServer::start_with_relay_ports(secret, LOOPBACK_RELAY_PORTS)
+    }
+
+    /// [`TurnServer::start`] with `count` relay ports. Every allocation
+    /// holds one until released, and a Chromium that quits does not
+    /// release its allocations (they expire after their 600 s lifetime):
+    /// something that opens many pages, like a benchmark, needs more than
+    /// the default.
+    pub fn start_with_relay_ports(secret: &str, count: u16) -> TurnServer {
         let port = free_udp_tcp_port();
-        let (min, max) = free_udp_range(LOOPBACK_RELAY_PORTS);
+        let (min, max) = free_udp_range(count);
         let cmd = Command::new(turnserver_bin());
         TurnServer::spawn(cmd, None, Ipv4Addr::LOCALHOST, port, (min, max), secret, true)
     }
