@@ -228,15 +228,13 @@ impl TurnServer {
             .collect()
     }
 
-    /// Log lines where the server refused a request that carried a username
-    /// (wrong or expired credentials). The first, anonymous request of
-    /// every allocation is also answered 401 (that is how the client learns
-    /// the realm and nonce); those are not counted.
+    /// Log lines where the server refused the credentials of a request
+    /// (401 with a username: wrong or expired). The first, anonymous
+    /// request of every allocation is also answered 401 (that is how the
+    /// client learns the realm and nonce), and a stale nonce is answered 438
+    /// (the client retries with the new one); neither is counted.
     pub fn refusals(&self) -> Vec<String> {
-        self.log()
-            .into_iter()
-            .filter(|l| (l.contains("error 401") || l.contains("error 438")) && !l.contains("user <>"))
-            .collect()
+        self.log().into_iter().filter(|l| l.contains("error 401") && !l.contains("user <>")).collect()
     }
 
     /// Usage counters of every allocation that has ended.
