@@ -106,9 +106,15 @@ async fn sixty_four_bogus_offers_then_an_honest_peer_still_connects() {
     .await;
     let flooded = victim.stats().await;
     assert!(flooded.offers_refused >= (ATTACKERS / 2) as u64, "unparseable offers refused up front: {flooded:?}");
+    // Each attacker sends three sessions. Strangers hold at most
+    // `max_pending_inbound` (8) unproven connections and each may replace
+    // its own once (`unproven_replacement_once`); the victim's own dials
+    // to the attackers the rendezvous lists are at most
+    // `max_pending_dials` (4), each replaced at most once by glare. Before
+    // these rules: one connection per offer that parsed (96).
     assert!(
-        flooded.connections_created <= 12,
-        "strangers' offers are capped by max_pending_inbound, not one connection each: {flooded:?}"
+        flooded.connections_created <= 2 * (8 + 4),
+        "strangers' offers are capped by max_pending_inbound and unproven_replacement_once: {flooded:?}"
     );
 
     // An honest page joins 3 s after the flood started, as in the report.
@@ -126,7 +132,10 @@ async fn sixty_four_bogus_offers_then_an_honest_peer_still_connects() {
     })
     .await;
     let states: Vec<serde_json::Value> = victim.eval("window.synapse.peerStates()").await;
-    assert!(states.len() <= 9, "at most the honest peer and max_pending_inbound strangers: {states:?}");
+    assert!(
+        states.len() <= 1 + 8 + 4,
+        "at most the honest peer, max_pending_inbound strangers and max_pending_dials own dials: {states:?}"
+    );
     drop(socks);
     for n in [victim, honest] {
         n.close().await;

@@ -34,6 +34,11 @@
 //!   channel ever opened.
 //! - `max_pending_inbound`: at most `max_pending_inbound` connections made
 //!   for strangers' offers may be unproven at once.
+//! - `unproven_replacement_once`: a peer whose connection is not proven
+//!   may replace it with a new session once (a reload, or glare between
+//!   two dials); further offers are refused with a bye until it is proven
+//!   or times out, so one stranger cannot spend the connection budget by
+//!   re-offering.
 //! - `budget_reserve_for_dials`: strangers' offers may not spend the last
 //!   `dial_reserve` RTCPeerConnections of the lifetime budget.
 //! - `bounded_directory_dials` / `refill_degree`: the directory is dialled
@@ -297,6 +302,10 @@ struct Conn {
     pending_candidates: Vec<(u32, Candidate)>,
     /// The rendezvous server this peer's last signal came through.
     heard_via: Option<usize>,
+    /// Rule `unproven_replacement_once`: this connection replaced an
+    /// unproven one of the same peer, so the peer may not replace it again
+    /// before it is proven.
+    replaced_unproven: bool,
 }
 
 impl Conn {
@@ -688,6 +697,7 @@ impl PeerManager {
                 pings: BTreeMap::new(),
                 pending_candidates: vec![],
                 heard_via: None,
+                replaced_unproven: false,
             },
         );
         self.emit(Output::Create { peer: id, session });
@@ -703,8 +713,18 @@ impl PeerManager {
         if sdp_fingerprint(sdp).is_none() || !sdp.lines().any(|l| l.trim().starts_with("a=ice-ufrag:")) {
             return Err("offer without a DTLS fingerprint or ICE credentials".into());
         }
-        if self.conns.contains_key(&from) {
-            return Ok(()); // replaces this peer's own connection
+        if let Some(c) = self.conns.get(&from) {
+            if c.state == PeerState::Proven {
+                return Ok(()); // a proven peer reconnecting (e.g. a reload)
+            }
+            // Rule `unproven_replacement_once`: each new session from a
+            // peer whose connection is not proven would cost a fresh
+            // RTCPeerConnection; without a limit one stranger could spend
+            // the tab's whole lifetime budget by re-offering.
+            if c.replaced_unproven {
+                return Err(format!("{BUSY}: this peer already replaced its unproven connection once"));
+            }
+            return self.within_stranger_budget();
         }
         if self.conns.len() >= self.config.max_degree {
             return Err(format!("{BUSY}: {} connections, the most this node keeps", self.conns.len()));
@@ -713,6 +733,11 @@ impl PeerManager {
         if pending >= self.config.max_pending_inbound {
             return Err(format!("{BUSY}: {pending} offers from peers not yet proven are pending"));
         }
+        self.within_stranger_budget()
+    }
+
+    /// Rule `budget_reserve_for_dials`.
+    fn within_stranger_budget(&self) -> Result<(), String> {
         let budget = self.config.connection_budget.saturating_sub(self.config.dial_reserve);
         if self.stats.connections_created >= budget {
             return Err("the connection budget left is kept for peers this node dials".into());
@@ -789,13 +814,22 @@ impl PeerManager {
                     }
                     return;
                 }
-                if self.conns.contains_key(&from) {
-                    self.drop_peer(from, "replaced by the peer's new connection", false);
+                // What the replaced connection was: a replaced own dial
+                // stays one (glare between two dials), so it keeps
+                // counting toward `max_pending_dials` and frees no slot.
+                let replaced = self.conns.get(&from).map(|c| (c.state != PeerState::Proven, c.inbound));
+                if replaced.is_some() {
+                    self.remove_conn(from, "replaced by the peer's new connection");
+                    self.changed();
                 }
                 let mine = self.rng.next_u32();
                 if let Err(e) = self.dial(from, mine, Some(session)) {
                     self.log(format!("cannot accept {}: {e}", from.short()));
                     return;
+                }
+                if let (Some((unproven, inbound)), Some(c)) = (replaced, self.conns.get_mut(&from)) {
+                    c.replaced_unproven = unproven;
+                    c.inbound = inbound;
                 }
             }
             Plan::Use => {}
@@ -1002,17 +1036,10 @@ impl PeerManager {
     /// Closes and forgets the connection to `id`; redials later (rule
     /// `reconnect_backoff`) if asked and the peer is still wanted.
     pub fn drop_peer(&mut self, id: NodeId, reason: &str, reconnect: bool) {
-        self.records.remove(&id);
-        self.relays.forget(&id);
-        let Some(c) = self.conns.remove(&id) else { return };
-        self.log(format!("dropped {}: {reason}", id.short()));
-        if c.state == PeerState::Proven {
-            self.event(Event::PeerDown(id));
-        }
+        let Some(c) = self.remove_conn(id, reason) else { return };
         if reconnect {
             self.send_signal(id, c.session, SignalPayload::Bye);
         }
-        self.emit(Output::Close { peer: id, session: c.session });
         if reconnect && self.wanted.contains(&id) {
             self.stats.reconnects_scheduled += 1;
             let attempt = self.attempts.entry(id).or_insert(0);
@@ -1027,6 +1054,20 @@ impl PeerManager {
             self.pump_dial_queue();
         }
         self.changed();
+    }
+
+    /// Closes a connection without dialling anyone in its place (a
+    /// replacement re-creates it at once).
+    fn remove_conn(&mut self, id: NodeId, reason: &str) -> Option<Conn> {
+        self.records.remove(&id);
+        self.relays.forget(&id);
+        let c = self.conns.remove(&id)?;
+        self.log(format!("dropped {}: {reason}", id.short()));
+        if c.state == PeerState::Proven {
+            self.event(Event::PeerDown(id));
+        }
+        self.emit(Output::Close { peer: id, session: c.session });
+        Some(c)
     }
 
     // ----- signals and relays ----------------------------------------------

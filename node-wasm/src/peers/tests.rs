@@ -427,6 +427,32 @@ fn budget_reserve_for_dials_is_not_spent_by_strangers() {
 }
 
 #[test]
+fn unproven_replacement_once_a_stranger_cannot_spend_the_budget_by_reoffering() {
+    // One stranger re-offers with a new session each time its previous
+    // offer was applied. Before the rule each offer replaced the unproven
+    // connection with a fresh RTCPeerConnection, past the dial reserve.
+    let mut m = alone(1);
+    let s = stranger(1);
+    let mut created_total = 0;
+    for session in 0..30u32 {
+        m.handle(Input::Signal { rdv: 0, from: s, payload: parseable_offer(s, session) }, session as f64);
+        let outs = outputs(&mut m);
+        for (peer, mine) in created(&outs) {
+            created_total += 1;
+            m.handle(Input::RemoteDescriptionSet { peer, session: mine, result: Ok(()) }, session as f64);
+            outputs(&mut m);
+        }
+    }
+    assert_eq!(created_total, 2, "the first offer and one replacement");
+    assert_eq!(m.stats().connections_created, 2);
+    assert_eq!(m.stats().offers_refused, 28);
+    assert_eq!(m.peer_infos().len(), 1, "the replacement is kept until it proves or times out");
+    // Once it times out the stranger is a stranger again: one more slot.
+    m.handle_timeout(40.0 + cfg().pending_timeout_ms as f64);
+    assert!(m.peer_infos().is_empty());
+}
+
+#[test]
 fn bogus_offers_cannot_lock_out_an_honest_peer() {
     // 70 strangers send the victim (node 0) offers that never complete,
     // then an honest node joins: it must connect. Before these rules the
