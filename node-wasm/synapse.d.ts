@@ -166,6 +166,8 @@ export interface RejectedOp { op: Hex64; author: Hex64; seq: number; hlc: Hlc; k
 
 /** The deterministic state every node folds from the same ops. */
 export interface State {
+  /** Hex SHA-256 of the network's genesis record: the network's id. */
+  genesis: string;
   params: Params;
   accounts: Record<Hex64, Account>;
   channels: Record<string, Channel>;
@@ -188,8 +190,28 @@ export interface State {
 export interface Params {
   initial_sp: number; tax_bps: number; task_reputation_milli: number; vote_reputation_milli: number;
   proposal_min_voting_seconds: number; proposal_auto_close_after_seconds: number; validator_set_size: number;
+  /** Fixed by the genesis; no config change reaches them. */
+  rules: Rules;
 }
-export interface Account { balance: number; reputation: Reputation; joined: Hlc; }
+/** The network's fixed rules (see docs/PROTOCOL.md, "Who counts"). */
+export interface Rules {
+  /** Leading zero bits of an admission ticket's hash (0: no ticket). */
+  admission_bits: number;
+  voting_floor_seconds: number; validator_floor: number;
+  /** Counted votes needed, in basis points of every member's weight. */
+  quorum_bps: number;
+  member_reputation_milli: number; validator_reputation_milli: number; validator_age_seconds: number;
+  /** A completed task earns reputation only from this reward up, paid by a member. */
+  min_paid_reward: number;
+  daily_reputation_cap_milli: number;
+}
+export interface Account {
+  balance: number; reputation: Reputation; joined: Hlc;
+  /** Listed in the genesis: a member and validator-eligible from the start. */
+  founder: boolean;
+  /** Reputation credited on op-time day `earned_day` (rule `daily_reputation_cap`). */
+  earned_day: number; earned_today_milli: number;
+}
 /** Reputation in milli-points as of `anchor_ms` (it decays with time), total and per tag. */
 export interface Reputation { total: number; tags: Record<string, number>; anchor_ms: EpochMs; }
 export interface Channel {
@@ -226,8 +248,13 @@ export interface TeamTask {
   status: TeamStatus; escrow: number; workspace: string | null; created: Hlc; updated: Hlc;
 }
 export type ProposalStatus = "open" | "closed" | "pending_ratification" | "executed" | "failed";
-export interface VoteDetail { voter: Hex64; yes: boolean; reputation_milli: number; weight_milli: number; tags_matched: string[]; }
-export interface Tally { yes_weight_milli: number; no_weight_milli: number; outcome: "approved" | "rejected" | "pending"; details: VoteDetail[]; }
+/** `counted`: a member's vote; other votes are shown and never counted. */
+export interface VoteDetail { voter: Hex64; yes: boolean; reputation_milli: number; weight_milli: number; tags_matched: string[]; counted: boolean; }
+/** Counted weights; `quorum_weight_milli` of `eligible_weight_milli` (all members) must vote. */
+export interface Tally {
+  yes_weight_milli: number; no_weight_milli: number; eligible_weight_milli: number; quorum_weight_milli: number;
+  outcome: "approved" | "rejected" | "pending" | "no_quorum"; details: VoteDetail[];
+}
 export interface Proposal {
   id: Hex64; channel: string; proposer: Hex64; kind: ProposalKind; title: string; description: string; tags: string[];
   command: Command | null; created: Hlc;

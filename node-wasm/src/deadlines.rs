@@ -169,7 +169,7 @@ mod tests {
 
     /// A state with one open auction whose deadline is `deadline`.
     fn with_auction(me: &Identity, deadline: u64) -> State {
-        let mut r = Replica::new();
+        let mut r = Replica::open();
         let body = OpBody::TaskCreate(NewTask {
             schema: TaskSchema::TaskV2,
             title: "t".into(),
@@ -205,10 +205,9 @@ mod tests {
     fn rank_by_distance_gives_one_node_each_second() {
         let item = [7u8; 32];
         let ids: Vec<NodeId> = (1..50u8).map(|s| Identity::from_seed([s; 32]).node_id()).collect();
-        let mut st = State::default();
+        let mut st = State::open();
         for id in &ids {
-            let account =
-                crate::core::state::Account { balance: 0, reputation: Default::default(), joined: Default::default() };
+            let account = crate::core::state::Account::new(0, Default::default());
             st.ledger.accounts.insert(*id, account);
         }
         let mut waits: Vec<u64> = ids.iter().map(|id| DeadlineKeeper::new(*id).wait(&st, &item)).collect();
@@ -224,7 +223,7 @@ mod tests {
     #[test]
     fn publish_missing_key_at_most_every_30_s() {
         let me = Identity::from_seed([4; 32]);
-        let st = State::default();
+        let st = State::open();
         let mut k = DeadlineKeeper::new(me.node_id());
         assert!(k.key_publish_due(&st, 0));
         assert!(!k.key_publish_due(&st, RETRY_MS - 1));

@@ -8,6 +8,8 @@
 //! network that could exist. The lower bounds only exclude values the fold
 //! cannot work with; the defaults (`Params::default()`) are all inside.
 
+use crate::core::rules::Rules;
+
 /// One row: key, minimum, maximum (both inclusive), why.
 pub struct ConfigRange {
     pub key: &'static str,
@@ -73,14 +75,28 @@ pub fn range_of(key: &str) -> Option<&'static ConfigRange> {
     CONFIG_RANGES.iter().find(|r| r.key == key)
 }
 
-/// Checks `value` against `key`'s range: `Err` is the sentence for the
-/// execution log (it names the key, the value and the range).
-pub fn check(key: &str, value: u64) -> Result<(), String> {
+/// The lowest value `key` may take under `rules`: its range's minimum,
+/// raised by the genesis floors (rules `voting_floor` and
+/// `validator_floor`).
+pub fn floor(r: &ConfigRange, rules: &Rules) -> u64 {
+    match r.key {
+        "proposal_min_voting_seconds" => r.min.max(rules.voting_floor_seconds),
+        "validator_set_size" => r.min.max(rules.validator_floor),
+        _ => r.min,
+    }
+}
+
+/// Checks `value` against `key`'s range and the genesis floors: `Err` is
+/// the sentence for the execution log (it names the key, the value and the
+/// range).
+pub fn check(key: &str, value: u64, rules: &Rules) -> Result<(), String> {
     let r = range_of(key).ok_or_else(|| format!("unknown config key {key:?}"))?;
-    if value < r.min || value > r.max {
+    let min = floor(r, rules);
+    if value < min || value > r.max {
+        let why = if min > r.min { "a floor fixed by this network's genesis" } else { r.why };
         return Err(format!(
-            "{key} = {value} is out of range: it must be at least {} and at most {} ({})",
-            r.min, r.max, r.why
+            "{key} = {value} is out of range: it must be at least {min} and at most {} ({why})",
+            r.max
         ));
     }
     Ok(())
@@ -116,19 +132,20 @@ mod tests {
     #[test]
     fn config_change_accepts_the_edges_and_refuses_one_past_them_without_a_change() {
         for r in CONFIG_RANGES {
-            for v in [r.min, r.max] {
+            let min = floor(r, &Params::default().rules);
+            for v in [min, r.max] {
                 let (mut g, mut p) = (Governance::default(), Params::default());
                 assert!(g.config_change(&mut p, r.key, &ConfigValue::Int(v)).is_ok(), "{} = {v}", r.key);
                 assert_eq!(g.config_version, 1);
             }
             let mut outside = vec![u64::MAX];
             outside.extend(r.max.checked_add(1));
-            outside.extend(r.min.checked_sub(1));
+            outside.extend(min.checked_sub(1));
             for v in outside {
                 let (mut g, mut p) = (Governance::default(), Params::default());
                 let e = g.config_change(&mut p, r.key, &ConfigValue::Int(v)).unwrap_err();
                 assert!(e.contains(r.key) && e.contains(&v.to_string()), "{e}");
-                assert!(e.contains(&format!("at least {} and at most {}", r.min, r.max)), "{e}");
+                assert!(e.contains(&format!("at least {min} and at most {}", r.max)), "{e}");
                 assert_eq!((g.config_version, p), (0, Params::default()), "{} = {v} changed something", r.key);
             }
         }

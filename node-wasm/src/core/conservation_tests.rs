@@ -6,7 +6,7 @@
 //! debug build, so any unchecked overflow would panic here.
 
 use super::config_range::CONFIG_RANGES;
-use super::gov_tests::{Author, T0, close, config, proposal, task, vote};
+use super::gov_tests::{Author, T0, close, config, proposal, ratify, task, vote};
 use crate::core::economy::Params;
 use crate::core::governance::ProposalStatus;
 use crate::core::op::{
@@ -68,7 +68,7 @@ impl Run {
         Run {
             rng: SplitMix64::new(seed),
             authors: (1..=4).map(|i| Author::new(90 + i)).collect(),
-            state: State::genesis(),
+            state: State::open(),
             modules: CompiledModules::default(),
             ms: T0,
             tasks: Vec::new(),
@@ -126,6 +126,7 @@ impl Run {
         }
         let (before, version) = (self.state.params, self.state.gov.config_version);
         self.fold(who, "global", close(p.id()));
+        self.ratify_all(p.id());
         let pr = &self.state.gov.proposals[&p.id()];
         let s = &self.state;
         match pr.status {
@@ -164,6 +165,15 @@ impl Run {
                 self.fold(voter, "global", vote(p.id(), true));
             }
             self.fold(0, "global", close(p.id()));
+            self.ratify_all(p.id());
+        }
+    }
+
+    /// Rule `ratify_every_change`: every author ratifies (the validators'
+    /// ratifications apply, the others are refused).
+    fn ratify_all(&mut self, p: OpId) {
+        for who in 0..4 {
+            self.fold(who, "global", ratify(p));
         }
     }
 
@@ -371,8 +381,8 @@ fn random_config_changes_and_ops_keep_sp_conserved() {
 /// overflow `minted`. Now that op is refused and nothing is minted.
 #[test]
 fn a_mint_that_would_overflow_is_refused_and_sp_stays_conserved() {
-    let mut s = State::genesis();
-    s.params = Params { initial_sp: u64::MAX, ..Params::default() };
+    let mut s = State::open();
+    s.params = Params { initial_sp: u64::MAX, ..s.params };
     let modules = CompiledModules::default();
     let (mut a, mut b) = (Author::new(1), Author::new(2));
     let op = a.op(T0, "dev", OpBody::ChannelCreate { description: String::new() });

@@ -52,9 +52,20 @@ impl State {
                     if p.votes.is_empty() {
                         continue;
                     }
-                    let (was, _) = tally_with_faults(p, now_ms, &self.ledger.accounts, self.upgrades.view(&modules));
-                    let (now, faults) =
-                        tally_with_faults(p, now_ms, &trial.ledger.accounts, trial.upgrades.view(&modules));
+                    let (was, _) = tally_with_faults(
+                        p,
+                        now_ms,
+                        &self.ledger.accounts,
+                        &self.params.rules,
+                        self.upgrades.view(&modules),
+                    );
+                    let (now, faults) = tally_with_faults(
+                        p,
+                        now_ms,
+                        &trial.ledger.accounts,
+                        &trial.params.rules,
+                        trial.upgrades.view(&modules),
+                    );
                     report.faults += faults.len() as u64;
                     let fmt = |t: &Tally| {
                         format!(

@@ -4,6 +4,7 @@
 //! (`tasks.rs`, `auction.rs`, `teams.rs`, `tools.rs`) and move it through
 //! the ledger.
 
+use crate::core::rules::Rules;
 use serde::{Deserialize, Serialize};
 
 /// SP minted for each identity at its first op.
@@ -15,14 +16,15 @@ pub const TASK_REPUTATION_MILLI: u64 = 10_000;
 /// Reputation for a public vote.
 pub const VOTE_REPUTATION_MILLI: u64 = 1_000;
 
-/// Default minimum voting period of a proposal (none).
-pub const PROPOSAL_MIN_VOTING_SECONDS: u64 = 0;
+/// Default minimum voting period of a proposal (six hours: long enough
+/// for members in every time zone to see it).
+pub const PROPOSAL_MIN_VOTING_SECONDS: u64 = 6 * 3_600;
 /// Default auto-close delay of a proposal (one day).
 pub const PROPOSAL_AUTO_CLOSE_AFTER_SECONDS: u64 = 86_400;
 /// Default size of the validator set.
 pub const VALIDATOR_SET_SIZE: u64 = 7;
 
-/// The economic parameters the fold uses. Part of the state (and its hash) so
+/// The parameters the fold uses (the defaults are the default genesis's). Part of the state (and its hash) so
 /// that a future config-change op can alter them from its position onwards,
 /// never retroactively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +36,8 @@ pub struct Params {
     pub proposal_min_voting_seconds: u64,
     pub proposal_auto_close_after_seconds: u64,
     pub validator_set_size: u64,
+    /// The genesis rules: fixed, no `config_change` reaches them.
+    pub rules: Rules,
 }
 
 impl Default for Params {
@@ -46,6 +50,7 @@ impl Default for Params {
             proposal_min_voting_seconds: PROPOSAL_MIN_VOTING_SECONDS,
             proposal_auto_close_after_seconds: PROPOSAL_AUTO_CLOSE_AFTER_SECONDS,
             validator_set_size: VALIDATOR_SET_SIZE,
+            rules: Rules::default(),
         }
     }
 }

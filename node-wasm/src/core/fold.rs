@@ -66,6 +66,8 @@ pub struct FoldStats {
 
 pub struct Fold {
     order: BTreeSet<OrderKey>,
+    /// The state before any op (the network's genesis).
+    origin: State,
     state: State,
     cursor: Option<OrderKey>,
     count: u64,
@@ -88,9 +90,15 @@ impl Default for Fold {
 
 impl Fold {
     pub fn new(every: u64) -> Fold {
+        Fold::from_origin(State::genesis(), every)
+    }
+
+    /// A fold that starts from `origin` (a network's genesis state).
+    pub fn from_origin(origin: State, every: u64) -> Fold {
         Fold {
             order: BTreeSet::new(),
-            state: State::genesis(),
+            state: origin.clone(),
+            origin,
             cursor: None,
             count: 0,
             checkpoints: Vec::new(),
@@ -167,7 +175,7 @@ impl Fold {
                 self.count = cp.count;
             }
             None => {
-                self.state = State::genesis();
+                self.state = self.origin.clone();
                 self.cursor = None;
                 self.count = 0;
             }

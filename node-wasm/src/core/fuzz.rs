@@ -11,7 +11,7 @@ use crate::core::upgrades::CompiledModules;
 /// Decodes `data` as a signed op, verifies it and folds it into a fresh
 /// replica.
 pub fn decode_verify_apply(data: &[u8]) {
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     let _ = r.receive(data, u64::MAX / 2);
 }
 
@@ -20,7 +20,7 @@ pub fn decode_verify_apply(data: &[u8]) {
 /// fuzzer can reach the fold's rules without forging Ed25519). Panics if SP
 /// are not conserved.
 pub fn apply_unverified(data: &[u8]) {
-    let mut state = State::genesis();
+    let mut state = State::open();
     let modules = CompiledModules::default();
     let mut rest = data;
     while rest.len() >= 2 {
@@ -58,7 +58,7 @@ mod tests {
         let seed = frame(&payloads);
         // The unmutated seed exercises the real flows.
         apply_unverified(&seed);
-        let mut s = State::genesis();
+        let mut s = State::open();
         let modules = CompiledModules::default();
         for op in &ops {
             let _ = s.apply(op.id(), op.op(), &modules);

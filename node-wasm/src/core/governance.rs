@@ -23,6 +23,7 @@ use crate::core::op::encode_command;
 use crate::core::op::{Command, ConfigValue, MAX_TITLE_CHARS, NewProposal, OpId, ProposalKind};
 use crate::core::reject::Reject;
 use crate::core::reputation::{MILLI, Reputation};
+use crate::core::rules::Rules;
 use crate::core::upgrade::ModuleHash;
 use crate::core::upgrades::{PolicyHooks, PolicyView};
 use crate::identity::NodeId;
@@ -121,6 +122,8 @@ pub enum VoteOutcome {
     Rejected,
     /// No votes.
     Pending,
+    /// Counted votes did not reach the quorum (rule `quorum`).
+    NoQuorum,
 }
 
 impl VoteOutcome {
@@ -129,6 +132,7 @@ impl VoteOutcome {
             VoteOutcome::Approved => "approved",
             VoteOutcome::Rejected => "rejected",
             VoteOutcome::Pending => "pending",
+            VoteOutcome::NoQuorum => "no_quorum",
         }
     }
 }
@@ -144,13 +148,21 @@ pub struct VoteDetail {
     pub weight_milli: u64,
     /// The proposal's tags the voter has a score in.
     pub tags_matched: Vec<String>,
+    /// A member's vote (rule `member`); others are shown, never counted.
+    pub counted: bool,
 }
 
 /// A weighted count of the votes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
+    /// Counted (members') weight for and against, milli-units.
     pub yes_weight_milli: u64,
     pub no_weight_milli: u64,
+    /// The weight of every member at the tally's time (rule `quorum`).
+    pub eligible_weight_milli: u64,
+    /// The counted weight needed: `ceil(eligible * quorum_bps / 10000)`,
+    /// and at least one counted vote.
+    pub quorum_weight_milli: u64,
     pub outcome: VoteOutcome,
     /// In voter-id order.
     pub details: Vec<VoteDetail>,
@@ -187,9 +199,19 @@ pub struct Proposal {
 }
 
 impl Proposal {
-    /// `floor(V/2) + 1` of the validators snapshotted at the close.
-    pub fn quorum(&self) -> usize {
-        self.validators.len() / 2 + 1
+    /// Rule `ratification_quorum`: a majority of the validators snapshotted
+    /// at the close, counted as at least `validator_floor` (with fewer
+    /// eligible validators than the floor, all of them and more are needed,
+    /// so a network too young to have validators changes nothing).
+    pub fn quorum(&self, rules: &Rules) -> usize {
+        let floor = usize::try_from(rules.validator_floor).unwrap_or(usize::MAX);
+        self.validators.len().max(floor) / 2 + 1
+    }
+
+    /// Whether the proposal changes anything when it passes (everything but
+    /// `generic`): those need ratification.
+    pub fn changes_something(&self) -> bool {
+        self.kind != ProposalKind::Generic && self.command.is_some()
     }
 }
 
@@ -292,32 +314,45 @@ pub struct Execution {
 
 /// Rule `vote_outcome`: the weighted tally at op time `at_ms` (reputation
 /// decayed to then, read from `accounts`) under the active `vote_weight`
-/// policy: approved iff yes > no, no votes → pending, ties reject. Also
-/// returns the module of every weight that fell back to the built-in one (the
-/// fold counts them at the close).
+/// policy. Only members' votes count (rule `member`); the counted weight
+/// must reach the quorum, `quorum_bps` of the weight of every member
+/// (rule `quorum`); then approved iff yes > no (ties reject); no votes at
+/// all → pending. Also returns the module of every weight that fell back to
+/// the built-in one (the fold counts them at the close).
 pub fn tally_with_faults(
     p: &Proposal,
     at_ms: u64,
     accounts: &BTreeMap<NodeId, Account>,
+    rules: &Rules,
     policy: PolicyView<'_>,
 ) -> (Tally, Vec<ModuleHash>) {
-    let (mut yes_w, mut no_w) = (0u64, 0u64);
+    let (mut yes_w, mut no_w, mut eligible) = (0u64, 0u64, 0u64);
     let mut details = Vec::with_capacity(p.votes.len());
     let mut faults = Vec::new();
-    for (voter, yes) in &p.votes {
-        let rep = accounts.get(voter).map(|a| a.reputation.at(at_ms)).unwrap_or_default();
-        let (builtin, matched) = vote_weight_milli(&rep, &p.tags);
-        // Weights and tallies saturate on purpose: they move no SP and pair
-        // with no other counter, so a saturated sum breaks no invariant (it
-        // can only make an absurd weight count as `u64::MAX`, the same on
-        // every replica). Reputation itself is bounded by the config ranges.
+    // Weights and tallies saturate on purpose: they move no SP and pair
+    // with no other counter, so a saturated sum breaks no invariant (it can
+    // only make an absurd weight count as `u64::MAX`, the same on every
+    // replica). Reputation itself is bounded by the config ranges.
+    let mut weigh = |rep: &Reputation| {
+        let (builtin, matched) = vote_weight_milli(rep, &p.tags);
         let spec = p.tags.iter().filter_map(|t| rep.tags.get(t)).fold(0u64, |a, v| a.saturating_add(*v));
         let r = policy.vote_weight(rep.total, spec, !p.tags.is_empty(), builtin);
         faults.extend(r.fault);
-        let w = r.value;
-        if *yes {
+        (r.value, matched)
+    };
+    for a in accounts.values() {
+        if a.is_member(at_ms, rules) {
+            eligible = eligible.saturating_add(weigh(&a.reputation.at(at_ms)).0);
+        }
+    }
+    for (voter, yes) in &p.votes {
+        let account = accounts.get(voter);
+        let rep = account.map(|a| a.reputation.at(at_ms)).unwrap_or_default();
+        let counted = account.is_some_and(|a| a.is_member(at_ms, rules));
+        let (w, matched) = weigh(&rep);
+        if counted && *yes {
             yes_w = yes_w.saturating_add(w);
-        } else {
+        } else if counted {
             no_w = no_w.saturating_add(w);
         }
         details.push(VoteDetail {
@@ -326,22 +361,48 @@ pub fn tally_with_faults(
             reputation_milli: rep.total,
             weight_milli: w,
             tags_matched: matched,
+            counted,
         });
     }
+    let quorum = quorum_weight(eligible, rules.quorum_bps);
+    let turnout = yes_w.saturating_add(no_w);
     let outcome = if details.is_empty() {
         VoteOutcome::Pending
+    } else if rules.quorum_bps > 0 && (turnout == 0 || turnout < quorum) {
+        VoteOutcome::NoQuorum
     } else if yes_w > no_w {
         VoteOutcome::Approved
     } else {
         VoteOutcome::Rejected
     };
-    (Tally { yes_weight_milli: yes_w, no_weight_milli: no_w, outcome, details }, faults)
+    let tally = Tally {
+        yes_weight_milli: yes_w,
+        no_weight_milli: no_w,
+        eligible_weight_milli: eligible,
+        quorum_weight_milli: quorum,
+        outcome,
+        details,
+    };
+    (tally, faults)
+}
+
+/// Rule `quorum`: `ceil(eligible * bps / 10000)` in u128 (no overflow).
+pub fn quorum_weight(eligible: u64, bps: u64) -> u64 {
+    let q = (eligible as u128 * bps.min(10_000) as u128).div_ceil(10_000);
+    u64::try_from(q).unwrap_or(u64::MAX)
 }
 
 /// Rule `validator_set`: the top `size` identities by `_total` reputation at
-/// op time `at_ms`, ties broken by node id (lower first).
-pub fn compute_validators(accounts: &BTreeMap<NodeId, Account>, size: u64, at_ms: u64) -> Vec<NodeId> {
-    let mut all: Vec<(u64, NodeId)> = accounts.iter().map(|(id, a)| (a.reputation.at(at_ms).total, *id)).collect();
+/// op time `at_ms` among those eligible (rule `validator_eligible`: founders,
+/// and members with enough reputation and age), ties broken by node id
+/// (lower first). Keys ground to low ids gain nothing: they are not
+/// eligible without earned reputation.
+pub fn compute_validators(accounts: &BTreeMap<NodeId, Account>, size: u64, at_ms: u64, rules: &Rules) -> Vec<NodeId> {
+    let mut all: Vec<(u64, NodeId)> = accounts
+        .iter()
+        .filter(|(_, a)| a.is_validator_eligible(at_ms, rules))
+        .map(|(id, a)| (a.reputation.at(at_ms).total, *id))
+        .collect();
     all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let n = usize::try_from(size).unwrap_or(usize::MAX);
     all.into_iter().take(n).map(|(_, id)| id).collect()
@@ -389,7 +450,12 @@ impl Governance {
             command: p.command.clone(),
             created: cx.hlc,
             closable_ms: cx.hlc.ms.saturating_add(secs(params.proposal_min_voting_seconds)),
-            deadline_ms: cx.hlc.ms.saturating_add(secs(params.proposal_auto_close_after_seconds)),
+            // Never before the voting period is over: an expire op must not
+            // close a proposal its minimum period still protects.
+            deadline_ms: cx
+                .hlc
+                .ms
+                .saturating_add(secs(params.proposal_auto_close_after_seconds.max(params.proposal_min_voting_seconds))),
             votes: BTreeMap::new(),
             status: ProposalStatus::Open,
             tally: None,
@@ -432,8 +498,10 @@ impl Governance {
     }
 
     /// Rule `proposal_close`: anyone may close an open proposal once its
-    /// minimum voting period (`proposal_min_voting_seconds`, default 0) is
-    /// over. Returns the command to execute now, if the close approves one.
+    /// minimum voting period (`proposal_min_voting_seconds`) is over and the
+    /// counted votes reach the quorum (rule `quorum`); without a quorum the
+    /// vote goes on until the deadline, where `proposal_expire` closes it
+    /// whatever the turnout. Returns the command to execute now, if any.
     pub(crate) fn proposal_close(
         &mut self,
         cx: Ctx<'_>,
@@ -448,6 +516,18 @@ impl Governance {
         }
         if cx.hlc.ms < p.closable_ms {
             return Err(Reject::VotingPeriodRunning { proposal: id, until_ms: p.closable_ms });
+        }
+        let (tally, _) = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, &params.rules, policy.view());
+        // With a quorum rule, neither a short turnout nor silence lets a
+        // close end the vote early (a griefer could close every proposal
+        // the moment its period ends); the deadline still does.
+        if params.rules.quorum_bps > 0 && matches!(tally.outcome, VoteOutcome::NoQuorum | VoteOutcome::Pending) {
+            return Err(Reject::QuorumNotReached {
+                proposal: id,
+                counted_milli: tally.yes_weight_milli.saturating_add(tally.no_weight_milli),
+                quorum_milli: tally.quorum_weight_milli.max(1),
+                deadline_ms: p.deadline_ms,
+            });
         }
         Ok(self.close_proposal(cx, id, false, ledger, params, policy))
     }
@@ -487,21 +567,18 @@ impl Governance {
         policy: &mut PolicyHooks<'_>,
     ) -> Option<Execution> {
         let p = self.proposals.get(&id)?;
-        let (tally, faults) = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, policy.view());
+        let (tally, faults) = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, &params.rules, policy.view());
         policy.record_faults(faults);
-        let validators = compute_validators(&ledger.accounts, params.validator_set_size, cx.hlc.ms);
+        let validators = compute_validators(&ledger.accounts, params.validator_set_size, cx.hlc.ms, &params.rules);
         self.validators = validators.clone();
         let approved = tally.outcome == VoteOutcome::Approved;
-        let (status, run) = match (approved, p.kind, &p.command) {
-            (true, ProposalKind::ConfigChange | ProposalKind::Command, Some(c)) => (
-                // Settled by `record_execution` once the command has run.
-                ProposalStatus::Closed,
-                Some(Execution { proposal: id, command: c.clone(), ratified_by: Vec::new() }),
-            ),
-            (true, ProposalKind::NetworkOperation | ProposalKind::CodeUpgrade, Some(_)) => {
-                (ProposalStatus::PendingRatification, None)
-            }
-            _ => (ProposalStatus::Closed, None),
+        // Rule `ratify_every_change`: an approved proposal that changes
+        // anything (config change, command, network operation, code
+        // upgrade) waits for a validator quorum; nothing executes at close.
+        let status = if approved && p.changes_something() {
+            ProposalStatus::PendingRatification
+        } else {
+            ProposalStatus::Closed
         };
         let p = self.proposal_mut(&id)?;
         p.tally = Some(tally);
@@ -509,18 +586,18 @@ impl Governance {
         p.closed = Some(cx.hlc);
         p.closed_automatically = automatically;
         p.status = status;
-        run
+        None
     }
 
-    /// Rule `ratify`: only for `network_operation` and `code_upgrade`
-    /// proposals pending ratification, only by a member of the validator set
+    /// Rule `ratify`: for every approved proposal that changes something,
+    /// pending ratification, only by a member of the validator set
     /// snapshotted at the close, once each. The ratification that reaches
-    /// `floor(V/2)+1` returns the command for execution (exactly once: the
-    /// status then leaves `pending_ratification`, so later ratifications are
-    /// refused).
-    pub(crate) fn ratify(&mut self, cx: Ctx<'_>, id: OpId) -> Result<Option<Execution>, Reject> {
+    /// the quorum (`ratification_quorum`) returns the command for execution
+    /// (exactly once: the status then leaves `pending_ratification`, so
+    /// later ratifications are refused).
+    pub(crate) fn ratify(&mut self, cx: Ctx<'_>, id: OpId, params: &Params) -> Result<Option<Execution>, Reject> {
         let p = self.live_proposal(cx, id)?;
-        if !matches!(p.kind, ProposalKind::NetworkOperation | ProposalKind::CodeUpgrade) {
+        if !p.changes_something() {
             return Err(Reject::NotRatifiable { proposal: id, kind: p.kind.name() });
         }
         if p.status != ProposalStatus::PendingRatification {
@@ -532,7 +609,7 @@ impl Governance {
         if p.ratifications.contains(&cx.author) {
             return Err(Reject::AlreadyRatified { proposal: id });
         }
-        let quorum = p.quorum();
+        let quorum = p.quorum(&params.rules);
         let command = p.command.clone();
         let mut ratified_by = Vec::new();
         if let Some(p) = self.proposal_mut(&id) {
@@ -582,7 +659,7 @@ impl Governance {
         let v = *v;
         // Every key has an inclusive range (`config_range.rs`); outside it
         // the command fails and nothing changes (no version bump).
-        config_range::check(key, v)?;
+        config_range::check(key, v, &params.rules)?;
         let p = params;
         let slot = match key {
             "initial_sp" => &mut p.initial_sp,

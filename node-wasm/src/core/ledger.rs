@@ -13,7 +13,8 @@ use crate::core::economy::Params;
 use crate::core::hlc::Hlc;
 use crate::core::op::GLOBAL_CHANNEL;
 use crate::core::reject::{Payer, Reject};
-use crate::core::reputation::Reputation;
+use crate::core::reputation::{DAY_MS, Reputation};
+use crate::core::rules::Rules;
 use crate::identity::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,6 +27,50 @@ pub struct Account {
     pub reputation: Reputation,
     /// Time of the first op folded for this identity (when it was minted).
     pub joined: Hlc,
+    /// Listed as a founder in the genesis: a member and validator-eligible
+    /// from the start.
+    #[serde(default)]
+    pub founder: bool,
+    /// Rule `daily_reputation_cap`: the op-time day (`ms / DAY_MS`) of the
+    /// last credit and what was credited on that day.
+    #[serde(default)]
+    pub earned_day: u64,
+    #[serde(default)]
+    pub earned_today_milli: u64,
+}
+
+impl Account {
+    /// A fresh account minted `sp` at `at`.
+    pub fn new(sp: u64, at: Hlc) -> Account {
+        Account {
+            balance: sp,
+            reputation: Reputation::new(at.ms),
+            joined: at,
+            founder: false,
+            earned_day: 0,
+            earned_today_milli: 0,
+        }
+    }
+
+    /// Rule `member`: a founder, or an identity whose reputation at
+    /// `at_ms` reaches `rules.member_reputation_milli`.
+    pub fn is_member(&self, at_ms: u64, rules: &Rules) -> bool {
+        self.founder || self.reputation.at(at_ms).total >= rules.member_reputation_milli
+    }
+
+    /// Rule `validator_eligible`: a founder, or a member with
+    /// `validator_reputation_milli` whose account is at least
+    /// `validator_age_seconds` old at `at_ms`.
+    pub fn is_validator_eligible(&self, at_ms: u64, rules: &Rules) -> bool {
+        if self.founder {
+            return true;
+        }
+        let age_ms = at_ms.saturating_sub(self.joined.ms);
+        let rep = self.reputation.at(at_ms).total;
+        rep >= rules.member_reputation_milli
+            && rep >= rules.validator_reputation_milli
+            && age_ms / 1000 >= rules.validator_age_seconds
+    }
 }
 
 /// Accounts, channels (with their treasuries), escrow and minted SP.
@@ -64,26 +109,61 @@ impl Ledger {
             return Ok(());
         }
         self.minted = self.minted.checked_add(initial_sp).ok_or(Reject::Overflow("the SP minted in total"))?;
-        self.accounts.insert(author, Account { balance: initial_sp, reputation: Reputation::new(at.ms), joined: at });
+        self.accounts.insert(author, Account::new(initial_sp, at));
         Ok(())
+    }
+
+    /// Rule `member` for `who` (no account: not a member).
+    pub fn is_member(&self, who: &NodeId, at_ms: u64, rules: &Rules) -> bool {
+        self.accounts.get(who).is_some_and(|a| a.is_member(at_ms, rules))
     }
 
     /// Rule `vote_reputation`, +1 point (config) to the voter's `_total` for
     /// its first public vote on a proposal, folded at `at` (no tag credit).
     /// A voter that cannot be minted (see [`Ledger::mint_if_new`]) has no
     /// account to credit.
+    ///
+    /// Only a member earns it (a fresh key voting on everything earns
+    /// nothing, so it cannot vote its way into membership).
     pub fn credit_public_vote(&mut self, voter: NodeId, at: Hlc, params: &Params) {
-        if self.mint_if_new(voter, at, params.initial_sp).is_ok() {
-            self.credit_reputation(&voter, at.ms, params.vote_reputation_milli, &[]);
+        if self.mint_if_new(voter, at, params.initial_sp).is_ok() && self.is_member(&voter, at.ms, &params.rules) {
+            self.credit_reputation(&voter, at.ms, params.vote_reputation_milli, &[], &params.rules);
         }
     }
 
-    /// Adds reputation to `who` (to `_total` and to each of `tags`). Reputation
-    /// saturates at `u64::MAX` (see [`Reputation::credit`]): no SP moves with
-    /// it, so no invariant pairs it with another counter.
-    pub fn credit_reputation(&mut self, who: &NodeId, at_ms: u64, milli: u64, tags: &[String]) {
+    /// Rule `paid_work_reputation`: completed work earns reputation only
+    /// if it paid at least `rules.min_paid_reward` and whoever created it is
+    /// a member other than the worker (two fresh keys trading reward-0
+    /// tasks earn nothing). Returns whether it counts.
+    pub fn work_earns_reputation(
+        &self,
+        worker: &NodeId,
+        creator: &NodeId,
+        reward: u64,
+        at_ms: u64,
+        rules: &Rules,
+    ) -> bool {
+        worker != creator && reward >= rules.min_paid_reward && self.is_member(creator, at_ms, rules)
+    }
+
+    /// Adds reputation to `who` (to `_total` and to each of `tags`), at most
+    /// `rules.daily_reputation_cap_milli` per op-time day (rule
+    /// `daily_reputation_cap`). Reputation saturates at `u64::MAX` (see
+    /// [`Reputation::credit`]): no SP moves with it, so no invariant pairs
+    /// it with another counter.
+    pub fn credit_reputation(&mut self, who: &NodeId, at_ms: u64, milli: u64, tags: &[String], rules: &Rules) {
         if let Some(a) = self.accounts.get_mut(who) {
-            a.reputation.credit(at_ms, milli, tags);
+            let day = at_ms / DAY_MS;
+            if a.earned_day != day {
+                a.earned_day = day;
+                a.earned_today_milli = 0;
+            }
+            let room = rules.daily_reputation_cap_milli.saturating_sub(a.earned_today_milli);
+            let credit = milli.min(room);
+            a.earned_today_milli = a.earned_today_milli.saturating_add(credit);
+            if credit > 0 {
+                a.reputation.credit(at_ms, credit, tags);
+            }
         }
     }
 
@@ -223,6 +303,7 @@ impl Ledger {
         for (id, a) in &self.accounts {
             w.raw(&id.0).u64(a.balance);
             hlc(w, a.joined);
+            w.u8(u8::from(a.founder)).u64(a.earned_day).u64(a.earned_today_milli);
             let r = &a.reputation;
             w.u64(r.total).u64(r.anchor_ms).u64(r.tags.len() as u64);
             for (tag, v) in &r.tags {

@@ -163,6 +163,21 @@ pub enum Reject {
         proposal: OpId,
         deadline_ms: u64,
     },
+    /// Rule `quorum`: members' counted weight is below the quorum; voting
+    /// goes on until the deadline.
+    QuorumNotReached {
+        proposal: OpId,
+        counted_milli: u64,
+        quorum_milli: u64,
+        deadline_ms: u64,
+    },
+    /// Rule `admission_ticket`: the author has no admission yet.
+    NotAdmitted,
+    /// Rule `admission_ticket`: the ticket's hash has too few zero bits.
+    BadTicket {
+        bits: u8,
+    },
+    AlreadyAdmitted,
     NotRatifiable {
         proposal: OpId,
         kind: &'static str,
@@ -280,6 +295,10 @@ impl Reject {
             VotingEnded { .. } => "voting_ended",
             VotingPeriodRunning { .. } => "voting_period_running",
             NotExpired { .. } => "not_expired",
+            QuorumNotReached { .. } => "quorum_not_reached",
+            NotAdmitted => "not_admitted",
+            BadTicket { .. } => "bad_ticket",
+            AlreadyAdmitted => "already_admitted",
             NotRatifiable { .. } => "not_ratifiable",
             NotPendingRatification { .. } => "not_pending_ratification",
             NotValidator { .. } => "not_validator",
@@ -397,6 +416,24 @@ impl fmt::Display for Reject {
                     proposal.short()
                 )
             }
+            QuorumNotReached { proposal, counted_milli, quorum_milli, deadline_ms } => {
+                let w = |m: &u64| format!("{}.{:02}", m / 1000, (m % 1000) / 10);
+                write!(
+                    f,
+                    "proposal {}… has not reached its quorum: members' votes weigh {} of the {} needed; \
+                     voting goes on until {deadline_ms} ms",
+                    proposal.short(),
+                    w(counted_milli),
+                    w(quorum_milli)
+                )
+            }
+            NotAdmitted => {
+                write!(f, "this identity is not admitted to the network yet: its first op must be an admission ticket")
+            }
+            BadTicket { bits } => {
+                write!(f, "the admission ticket is not valid: its hash needs {bits} leading zero bits")
+            }
+            AlreadyAdmitted => write!(f, "this identity is already admitted"),
             NotExpired { proposal, deadline_ms } => {
                 write!(f, "proposal {}… closes automatically only after {deadline_ms} ms", proposal.short())
             }
@@ -514,6 +551,10 @@ mod tests {
             Reject::VotingEnded { proposal: t, deadline_ms: 1 },
             Reject::VotingPeriodRunning { proposal: t, until_ms: 1 },
             Reject::NotExpired { proposal: t, deadline_ms: 1 },
+            Reject::QuorumNotReached { proposal: t, counted_milli: 1, quorum_milli: 2, deadline_ms: 3 },
+            Reject::NotAdmitted,
+            Reject::BadTicket { bits: 20 },
+            Reject::AlreadyAdmitted,
             Reject::NotRatifiable { proposal: t, kind: "generic" },
             Reject::NotPendingRatification { proposal: t, status: "open" },
             Reject::NotValidator { proposal: t },

@@ -2,7 +2,8 @@
 //! sans-IO interface. Bytes and the current time go in; state, outcomes and
 //! ops to publish come out.
 
-use crate::core::fold::{Fold, FoldStats, OrderKey, Outcome};
+use crate::core::fold::{CHECKPOINT_EVERY, Fold, FoldStats, OrderKey, Outcome};
+use crate::core::genesis::Genesis;
 use crate::core::hlc::{Clock, Hlc};
 use crate::core::log::{ChainStatus, Equivocation, OpStore};
 use crate::core::op::{OpBody, OpError, OpId, SignedOp, VerifiedOp};
@@ -142,6 +143,27 @@ impl Replica {
     /// A replica with checkpoints every `every` ops (tests, benchmarks).
     pub fn with_checkpoint_every(every: u64) -> Replica {
         Replica::with_fold(Fold::new(every))
+    }
+
+    /// A replica of the network `genesis` names.
+    pub fn with_genesis(genesis: &Genesis) -> Replica {
+        Replica::with_fold(Fold::from_origin(State::from_genesis(genesis), CHECKPOINT_EVERY))
+    }
+
+    /// [`Replica::with_genesis`] with checkpoints every `every` ops.
+    pub fn with_genesis_every(genesis: &Genesis, every: u64) -> Replica {
+        Replica::with_fold(Fold::from_origin(State::from_genesis(genesis), every))
+    }
+
+    /// A replica of a network with every safeguard off
+    /// ([`Genesis::open`]): tests of features other than governance.
+    pub fn open() -> Replica {
+        Replica::with_genesis(&Genesis::open("test"))
+    }
+
+    /// [`Replica::open`] with checkpoints every `every` ops.
+    pub fn open_every(every: u64) -> Replica {
+        Replica::with_genesis_every(&Genesis::open("test"), every)
     }
 
     fn with_fold(fold: Fold) -> Replica {

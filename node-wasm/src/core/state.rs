@@ -24,6 +24,7 @@
 
 use crate::codec::Writer;
 use crate::core::economy::Params;
+use crate::core::genesis::{Genesis, GenesisHash, ticket_valid};
 use crate::core::governance::{self, Execution, Governance, Proposal, Tally};
 use crate::core::hlc::Hlc;
 use crate::core::ledger::Ledger;
@@ -46,6 +47,9 @@ pub use crate::core::tasks::{Auction, AuctionStatus, Bid, Task, Tasks};
 /// outside the replicated data (such as the compiled-module cache) lives here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
+    /// The network this state belongs to (its genesis hash).
+    #[serde(with = "genesis_hex")]
+    pub genesis: GenesisHash,
     pub params: Params,
     /// Accounts, channels, escrow and minted SP (flattened in the JSON).
     #[serde(flatten)]
@@ -71,12 +75,51 @@ impl Default for State {
     }
 }
 
+/// The genesis hash as hex in JSON.
+mod genesis_hex {
+    use crate::core::genesis::GenesisHash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &GenesisHash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_hex())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<GenesisHash, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        GenesisHash::parse(&text).ok_or_else(|| serde::de::Error::custom("expected a 64-hex genesis hash"))
+    }
+}
+
 impl State {
-    /// The state before any op: only the `global` channel exists.
+    /// The state before any op of the default network
+    /// ([`Genesis::default`]): only the `global` channel exists.
     pub fn genesis() -> State {
+        State::from_genesis(&Genesis::default())
+    }
+
+    /// The state before any op of a network with every safeguard off
+    /// ([`Genesis::open`]): tests of other features.
+    pub fn open() -> State {
+        State::from_genesis(&Genesis::open("test"))
+    }
+
+    /// The state before any op of the network `g` names: its parameters and
+    /// rules, and an account for each founder (minted its initial SP).
+    pub fn from_genesis(g: &Genesis) -> State {
+        let params = g.params();
+        let mut ledger = Ledger::genesis();
+        for f in &g.founders {
+            // At most 64 founders with at most 10^6 SP each: no overflow.
+            if ledger.mint_if_new(*f, Hlc::ZERO, params.initial_sp).is_ok()
+                && let Some(a) = ledger.accounts.get_mut(f)
+            {
+                a.founder = true;
+            }
+        }
         State {
-            params: Params::default(),
-            ledger: Ledger::genesis(),
+            genesis: g.hash(),
+            params,
+            ledger,
             tasks: Tasks::default(),
             teams: Teams::default(),
             skills: Skills::default(),
@@ -94,10 +137,19 @@ impl State {
     /// has no effect and says why. `modules` is the folding replica's
     /// compiled-module cache (any cache gives the same result).
     pub fn apply(&mut self, id: OpId, op: &Op, modules: &CompiledModules) -> Result<(), Reject> {
-        if let Err(r) = self.ledger.mint_if_new(op.author, op.hlc, self.params.initial_sp) {
-            // `minted` would overflow: no account, and the op does nothing.
-            self.rejected += 1;
-            return Err(r);
+        match self.admit(op) {
+            // Not admitted, a bad ticket, or `minted` would overflow: no
+            // account, and the op does nothing.
+            Err(r) => {
+                self.rejected += 1;
+                return Err(r);
+            }
+            // The op was the admission: that is its whole effect.
+            Ok(true) => {
+                self.applied += 1;
+                return Ok(());
+            }
+            Ok(false) => {}
         }
         let cx = Ctx { id, author: op.author, hlc: op.hlc, channel: &op.channel };
         let (ledger, params) = (&mut self.ledger, &self.params);
@@ -135,7 +187,7 @@ impl State {
                 self.execute(cx, run, modules)
             }
             OpBody::Ratify { proposal } => {
-                let run = self.gov.ratify(cx, *proposal);
+                let run = self.gov.ratify(cx, *proposal, params);
                 self.execute(cx, run, modules)
             }
             OpBody::KeyPublish { x25519 } => self.tools.key_publish(cx, *x25519),
@@ -143,12 +195,35 @@ impl State {
             OpBody::ModulePiece { module, index, count, bytes } => {
                 policy.upgrades.module_piece(cx, *module, *index, *count, bytes)
             }
+            // Admitted above; a second ticket is refused.
+            OpBody::Admit { .. } => Err(Reject::AlreadyAdmitted),
         };
         match r {
             Ok(()) => self.applied += 1,
             Err(_) => self.rejected += 1,
         }
         r
+    }
+
+    /// Rule `admission_ticket`: with `admission_bits = 0` an author's first
+    /// op admits it (and mints its initial SP); otherwise only an `admit`
+    /// op with a valid ticket does, and every other op of an author without
+    /// an account is refused. An `admit` that admits applies (`Ok` from
+    /// [`State::apply`]); one from an admitted author is refused. `Ok(true)`:
+    /// this op admitted its author and does nothing else.
+    fn admit(&mut self, op: &Op) -> Result<bool, Reject> {
+        if self.ledger.accounts.contains_key(&op.author) {
+            return Ok(false);
+        }
+        let bits = self.params.rules.admission_bits;
+        if bits > 0 {
+            let OpBody::Admit { nonce } = op.body else { return Err(Reject::NotAdmitted) };
+            if !ticket_valid(&self.genesis, &op.author, nonce, bits) {
+                return Err(Reject::BadTicket { bits });
+            }
+        }
+        self.ledger.mint_if_new(op.author, op.hlc, self.params.initial_sp)?;
+        Ok(matches!(op.body, OpBody::Admit { .. }))
     }
 
     /// Runs the command a governance rule returned, if any (`commands.rs`),
@@ -185,12 +260,13 @@ impl State {
     /// gives the same result as the fold's.
     pub fn tally(&self, p: &Proposal, at_ms: u64) -> Tally {
         let modules = CompiledModules::default();
-        governance::tally_with_faults(p, at_ms, &self.ledger.accounts, self.upgrades.view(&modules)).0
+        governance::tally_with_faults(p, at_ms, &self.ledger.accounts, &self.params.rules, self.upgrades.view(&modules))
+            .0
     }
 
     /// Rule `validator_set` at op time `at_ms` with the current config.
     pub fn compute_validators(&self, at_ms: u64) -> Vec<NodeId> {
-        governance::compute_validators(&self.ledger.accounts, self.params.validator_set_size, at_ms)
+        governance::compute_validators(&self.ledger.accounts, self.params.validator_set_size, at_ms, &self.params.rules)
     }
 
     /// Rule `auction_score` for a reader: see [`crate::core::auction::auction_winner`].
@@ -241,6 +317,8 @@ impl State {
         self.gov.encode_canonical(w);
         self.tools.encode_canonical(w);
         self.upgrades.encode_canonical(w);
+        w.raw(&self.genesis.0);
+        p.rules.encode(w);
     }
 }
 

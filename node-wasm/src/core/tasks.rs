@@ -277,8 +277,8 @@ impl Tasks {
             t.escrow = 0;
         }
         ledger.release(&payouts)?;
-        if owner != cx.author {
-            ledger.credit_reputation(&cx.author, cx.hlc.ms, params.task_reputation_milli, &tags);
+        if ledger.work_earns_reputation(&cx.author, &owner, reward, cx.hlc.ms, &params.rules) {
+            ledger.credit_reputation(&cx.author, cx.hlc.ms, params.task_reputation_milli, &tags, &params.rules);
         }
         Ok(())
     }

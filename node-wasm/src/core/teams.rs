@@ -517,15 +517,15 @@ impl Teams {
         }
         policy.record_faults(faults);
         ledger.release(&payouts)?;
-        for (who, _, tags) in shares {
+        for (who, amount, tags) in shares {
             // Rule `subtask_reputation_matching_skills`: reputation is
             // credited for the sub-task's skills that the assignee's profile
             // holds, not for skills it lacks (a member matching one of two
             // required skills earns tag reputation in that one only).
             let tags: Vec<String> =
                 tags.into_iter().filter(|t| skills.get(&who).is_some_and(|s| s.contains(t))).collect();
-            if who != owner {
-                ledger.credit_reputation(&who, cx.hlc.ms, milli, &tags);
+            if ledger.work_earns_reputation(&who, &owner, amount, cx.hlc.ms, &params.rules) {
+                ledger.credit_reputation(&who, cx.hlc.ms, milli, &tags, &params.rules);
             }
         }
         if let Some(ws) = workspace.and_then(|w| ledger.channels.get_mut(&w)) {

@@ -84,7 +84,7 @@ struct World {
 
 impl World {
     fn new() -> World {
-        World { r: Replica::new() }
+        World { r: Replica::open() }
     }
 
     fn feed(&mut self, op: &VerifiedOp) -> Option<OpOutcome> {
@@ -707,7 +707,7 @@ fn op_too_far_in_the_future_is_held_back_until_time_catches_up() {
     let mut a = Author::new(1);
     let now = T0;
     let c = a.op(now + MAX_DRIFT_MS + 1, "dev", channel(""));
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     assert_eq!(r.receive(c.bytes(), now).unwrap(), Received::Held);
     assert_eq!(r.outcome(&c.id()), Some(OpOutcome::Held));
     assert!(!r.state().ledger.channels.contains_key("dev"));
@@ -722,7 +722,7 @@ fn op_too_far_in_the_future_is_held_back_until_time_catches_up() {
 fn receive_rejects_bad_signatures_and_dedups() {
     let mut a = Author::new(1);
     let c = a.op(T0, "dev", channel(""));
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     let mut forged = c.bytes().to_vec();
     let n = forged.len();
     forged[n - 1] ^= 1;
@@ -744,7 +744,7 @@ fn late_op_refolds_to_the_same_state_as_in_order_delivery() {
         ops.push(b.op(T0 + 12 + 4 * i, "dev", OpBody::TaskStart { task: tasks[i as usize] }));
         ops.push(b.op(T0 + 13 + 4 * i, "dev", OpBody::TaskComplete { task: tasks[i as usize] }));
     }
-    let mut in_order = Replica::with_checkpoint_every(8);
+    let mut in_order = Replica::open_every(8);
     for op in &ops {
         in_order.receive_verified(op.clone(), u64::MAX / 2);
     }
@@ -753,7 +753,7 @@ fn late_op_refolds_to_the_same_state_as_in_order_delivery() {
     let late = c.op(T0 + 50, "dev", OpBody::ChannelSubscribe);
     in_order.receive_verified(late.clone(), u64::MAX / 2);
     assert!(in_order.fold_stats().rewinds >= 1);
-    let mut reference = Replica::new();
+    let mut reference = Replica::open();
     let mut all = ops.clone();
     all.push(late);
     all.sort_by_key(|o| (o.op().hlc, o.op().author));
@@ -772,7 +772,7 @@ fn act_refuses_with_a_human_sentence_and_signs_nothing() {
     let alice = Identity::from_seed([1; 32]);
     let bob = Identity::from_seed([2; 32]);
     let carol = Identity::from_seed([3; 32]);
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     r.act(&alice, "dev", channel(""), T0).unwrap();
     let t = r.act(&alice, "dev", new_task("t", 10, &[]), T0 + 1).unwrap();
     r.act(&bob, "dev", OpBody::TaskClaim { task: t.id() }, T0 + 2).unwrap();
@@ -839,7 +839,7 @@ fn random_history(seed: u64, n_ops: usize) -> Vec<VerifiedOp> {
     let mut rng = Rng(seed | 1);
     let mut authors: Vec<Author> = (1..=5).map(Author::new).collect();
     let channels = ["dev", "ops", "global"];
-    let mut guide = Replica::new();
+    let mut guide = Replica::open();
     let mut ops: Vec<VerifiedOp> = Vec::new();
     let mut tasks: Vec<(TaskId, &str)> = Vec::new();
     let mut t = T0;
@@ -976,7 +976,7 @@ fn replicas_converge_under_any_delivery_order_with_duplicates() {
     let mut teams_started = 0;
     for seed in 1..=20u64 {
         let ops = random_history(seed * 7919, 250);
-        let mut reference = Replica::new();
+        let mut reference = Replica::open();
         for op in &ops {
             reference.receive_verified(op.clone(), u64::MAX / 2);
         }
@@ -991,7 +991,7 @@ fn replicas_converge_under_any_delivery_order_with_duplicates() {
                 delivery.push(rng.pick(&ops).clone());
             }
             rng.shuffle(&mut delivery);
-            let mut r = Replica::with_checkpoint_every(1 + rng.below(16));
+            let mut r = Replica::open_every(1 + rng.below(16));
             if round % 2 == 0 {
                 for op in delivery {
                     r.receive_verified(op, u64::MAX / 2);
@@ -1018,7 +1018,7 @@ fn replicas_converge_under_any_delivery_order_with_duplicates() {
 fn sp_is_conserved_and_never_negative_under_random_histories() {
     for seed in 100..130u64 {
         let ops = random_history(seed, 200);
-        let mut r = Replica::with_checkpoint_every(5);
+        let mut r = Replica::open_every(5);
         for op in ops {
             r.receive_verified(op, u64::MAX / 2);
             let s = r.state();
@@ -1034,7 +1034,7 @@ fn fold_never_panics_on_arbitrary_signed_ops() {
     // that exist, huge amounts and odd channels.
     let mut rng = Rng(0xDEAD_BEEF);
     let mut authors: Vec<Author> = (1..=3).map(Author::new).collect();
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     let mut ids = vec![OpId::ZERO];
     for i in 0..600u64 {
         let task = *rng.pick(&ids);
@@ -1069,7 +1069,7 @@ fn fold_never_panics_on_arbitrary_signed_ops() {
 
 #[test]
 fn vote_reputation_hook_adds_one_point_to_total_only() {
-    let mut s = crate::core::state::State::genesis();
+    let mut s = crate::core::state::State::open();
     let v = Author::new(9).id();
     s.credit_public_vote(v, Hlc::new(T0, 0));
     s.credit_public_vote(v, Hlc::new(T0 + DAY_MS, 0));
@@ -1080,7 +1080,7 @@ fn vote_reputation_hook_adds_one_point_to_total_only() {
 
 #[test]
 fn held_back_queue_is_bounded() {
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     let mut last = Received::Held;
     for i in 0..=crate::core::replica::MAX_HELD as u64 {
         let mut a = Author::new((i % 200) as u8 + 1);
@@ -1287,7 +1287,7 @@ fn ops_far_beyond_their_chain_head_are_not_stored() {
     let a = Identity::from_seed([1; 32]);
     let far = crate::core::replica::MAX_SEQ_AHEAD + 2;
     let op = SignedOp::create(&a, far, OpId([1; 32]), Hlc::new(T0, 0), "dev", OpBody::ChannelSubscribe).unwrap();
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     assert_eq!(r.receive_verified(op.clone(), T0), Received::Dropped);
     assert!(!r.contains(&op.id()));
     let near = SignedOp::create(&a, far - 2, OpId([1; 32]), Hlc::new(T0, 0), "dev", OpBody::ChannelSubscribe).unwrap();
@@ -1300,11 +1300,11 @@ fn concurrent_claims_on_two_replicas_agree_and_the_loser_learns_why() {
     let alice = Identity::from_seed([1; 32]);
     let bob = Identity::from_seed([2; 32]);
     let carol = Identity::from_seed([3; 32]);
-    let mut ra = Replica::new();
+    let mut ra = Replica::open();
     let c = ra.act(&alice, "dev", channel(""), T0).unwrap();
     let t = ra.act(&alice, "dev", new_task("t", 100, &[]), T0 + 1).unwrap();
-    let mut rb = Replica::new();
-    let mut rc = Replica::new();
+    let mut rb = Replica::open();
+    let mut rc = Replica::open();
     for r in [&mut rb, &mut rc] {
         r.receive(c.bytes(), T0 + 2).unwrap();
         r.receive(t.bytes(), T0 + 2).unwrap();
@@ -1355,7 +1355,7 @@ fn partitioned_replicas_acting_locally_converge_after_healing() {
     for seed in 1..=6u64 {
         let mut rng = Rng(seed * 0x9E37_79B9);
         let ids: Vec<Identity> = (1..=5).map(|i| Identity::from_seed([i; 32])).collect();
-        let mut reps: Vec<Replica> = (0..3).map(|_| Replica::new()).collect();
+        let mut reps: Vec<Replica> = (0..3).map(|_| Replica::open()).collect();
         let mut all: Vec<VerifiedOp> = Vec::new();
         let mut refused = 0;
         let mut now = T0;
@@ -1437,8 +1437,8 @@ fn partitioned_replicas_acting_locally_converge_after_healing() {
 fn version_vector_catch_up_converges_including_hidden_forks() {
     for seed in [4242u64, 7, 99, 1234, 555] {
         let ops = random_history(seed, 200);
-        let mut a = Replica::new();
-        let mut b = Replica::new();
+        let mut a = Replica::open();
+        let mut b = Replica::open();
         let mut rng = Rng(seed + 77);
         for op in &ops {
             // A sees a random ~60 % of the ops; B the rest and some of A's.
@@ -1457,7 +1457,7 @@ fn version_vector_catch_up_converges_including_hidden_forks() {
             a.receive_batch(for_a, u64::MAX / 2);
             b.receive_batch(for_b, u64::MAX / 2);
         }
-        let mut all = Replica::new();
+        let mut all = Replica::open();
         all.receive_batch(ops, u64::MAX / 2);
         assert_eq!(a.state_hash(), b.state_hash(), "seed {seed}");
         assert_eq!(a.state_hash(), all.state_hash(), "seed {seed}");
@@ -1471,7 +1471,7 @@ fn version_vector_catch_up_converges_including_hidden_forks() {
 fn soak_convergence_many_seeds() {
     for seed in 1000..1060u64 {
         let ops = random_history(seed, 300);
-        let mut reference = Replica::new();
+        let mut reference = Replica::open();
         reference.receive_batch(ops.clone(), u64::MAX / 2);
         let want = reference.state_hash();
         let mut rng = Rng(seed ^ 0xABCD);
@@ -1481,7 +1481,7 @@ fn soak_convergence_many_seeds() {
                 delivery.push(rng.pick(&ops).clone());
             }
             rng.shuffle(&mut delivery);
-            let mut r = Replica::with_checkpoint_every(1 + rng.below(8));
+            let mut r = Replica::open_every(1 + rng.below(8));
             for chunk in delivery.chunks(1 + rng.below(5) as usize) {
                 r.receive_batch(chunk.to_vec(), u64::MAX / 2);
                 assert!(r.state().sp_conserved());
@@ -1506,11 +1506,11 @@ fn a_long_chain_in_one_scrambled_batch_is_kept_whole() {
     }
     let mut scrambled = ops.clone();
     scrambled.sort_by_key(|o| o.id());
-    let mut r = Replica::new();
+    let mut r = Replica::open();
     let results = r.receive_batch(scrambled.clone(), u64::MAX / 2);
     assert!(results.iter().all(|x| *x == crate::core::replica::Received::Stored));
     assert_eq!(r.state().tasks.len(), n - 1);
-    let mut in_order = Replica::new();
+    let mut in_order = Replica::open();
     in_order.receive_batch(ops, u64::MAX / 2);
     assert_eq!(r.state_hash(), in_order.state_hash());
 }

@@ -362,7 +362,7 @@ fn activation_happens_at_the_same_op_position_under_any_delivery_order() {
             let dup = ops[(next() % ops.len() as u64) as usize].clone();
             ops.push(dup);
         }
-        let mut r = Replica::with_checkpoint_every(1 + round % 7);
+        let mut r = Replica::open_every(1 + round % 7);
         // Deliver in two batches, as after a partition.
         let cut = (next() % ops.len() as u64) as usize;
         for op in &ops[..cut] {

@@ -12,7 +12,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "b0d92b4ac6d1620e1cb044dfbe2903abdc2b319140708c536f7a6dc49b43bf6d";
+pub const GOLDEN_STATE_HASH: &str = "304864dd5236ab13787b51104d7922ed06720f3a5bb2b02d810efdefa6540714";
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -116,6 +116,10 @@ pub fn golden_history() -> Vec<VerifiedOp> {
     out.push(b.op(T0 + 3 * day + 1, "dev", OpBody::Vote { proposal: prop_id, yes: false }));
     out.push(c.op(T0 + 3 * day + 2, "dev", OpBody::Vote { proposal: prop_id, yes: true }));
     out.push(d.op(T0 + 3 * day + 3, "dev", OpBody::ProposalClose { proposal: prop_id }));
+    // Rule `ratify_every_change`: three of the five validators ratify it.
+    for who in [&mut a, &mut b, &mut c] {
+        out.push(who.op(T0 + 3 * day + 4, "dev", OpBody::Ratify { proposal: prop_id }));
+    }
     let empty = d.op(
         T0 + 3 * day + 4,
         "global",
@@ -181,7 +185,7 @@ pub fn golden_replica() -> Replica {
     ops.reverse();
     let k = 5 % ops.len().max(1);
     ops.rotate_left(k);
-    let mut r = Replica::with_checkpoint_every(4);
+    let mut r = Replica::open_every(4);
     for op in ops {
         r.receive_verified(op, u64::MAX / 2);
     }
@@ -200,8 +204,8 @@ mod tests {
     #[test]
     fn golden_history_gives_the_golden_state_hash() {
         let ops = golden_history();
-        assert_eq!(ops.len(), 39);
-        let mut in_order = Replica::new();
+        assert_eq!(ops.len(), 42);
+        let mut in_order = Replica::open();
         for op in &ops {
             in_order.receive_verified(op.clone(), u64::MAX / 2);
         }

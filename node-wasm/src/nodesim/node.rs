@@ -68,7 +68,7 @@ impl FullNode {
             keeper: DeadlineKeeper::new(me),
             identity,
             router,
-            replica: Replica::new(),
+            replica: Replica::open(),
             behaviour,
             verified,
             next_router_tick: 0,

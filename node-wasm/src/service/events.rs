@@ -125,6 +125,7 @@ pub fn domains_of(body: &OpBody) -> DomainSet {
         OpBody::KeyPublish { .. } => d(&[Tools]),
         OpBody::ToolUpkeep { .. } => d(&[Tools, Economy]),
         OpBody::ModulePiece { .. } => d(&[Upgrades]),
+        OpBody::Admit { .. } => d(&[Economy, Governance]),
     }
 }
 

@@ -22,7 +22,7 @@ impl World {
     /// Alice (0) created channel `dev`; Bob (1) joined it.
     pub fn dev() -> World {
         let w = World {
-            replica: RefCell::new(Replica::new()),
+            replica: RefCell::new(Replica::open()),
             people: (1..=3).map(|s| Identity::from_seed([s; 32])).collect(),
             acting: Cell::new(0),
             now: Cell::new(T0),

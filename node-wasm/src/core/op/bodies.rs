@@ -340,6 +340,11 @@ pub enum OpBody {
     ToolUpkeep {
         tool_id: String,
     },
+    /// Rule `admission_ticket`: admits the author to the network with a
+    /// proof-of-work nonce (see `core/genesis.rs`); mints its initial SP.
+    Admit {
+        nonce: u64,
+    },
     /// Piece `index` of `count` of a policy module whose whole bytes hash to
     /// `module` (SHA-256). Pieces travel and are stored like any op.
     ModulePiece {
@@ -412,6 +417,7 @@ impl OpBody {
             OpBody::Ratify { .. } => "ratify",
             OpBody::KeyPublish { .. } => "key_publish",
             OpBody::ToolUpkeep { .. } => "tool_upkeep",
+            OpBody::Admit { .. } => "admit",
         }
     }
 

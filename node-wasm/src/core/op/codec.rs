@@ -180,6 +180,9 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::ModulePiece { module, index, count, bytes } => {
             w.u8(50).raw(module).u16(*index).u16(*count).bytes(bytes);
         }
+        OpBody::Admit { nonce } => {
+            w.u8(60).u64(*nonce);
+        }
     }
 }
 
@@ -483,6 +486,7 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
             }
             OpBody::ModulePiece { module, index, count, bytes }
         }
+        60 => OpBody::Admit { nonce: r.u64()? },
         t => return Err(DecodeError::UnknownTag(t)),
     })
 }
