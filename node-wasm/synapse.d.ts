@@ -96,7 +96,8 @@ export interface ChannelRow {
   archived: string | null;
 }
 /** `proposals()`: a proposal with its final tally, or the live one while open. */
-export interface ProposalRow { proposal: Proposal; tally: Tally; }
+/** `ratification_quorum`: ratifications needed; `closable_in_ms`/`deadline_in_ms`: time left until a close may end the vote and until the deadline (0: now). */
+export interface ProposalRow { proposal: Proposal; tally: Tally; ratification_quorum: number; closable_in_ms: number; deadline_in_ms: number; }
 /** `accounts()`: balance and reputation (milli-points, decayed to now; per tag). */
 export interface AccountRow { id: Hex64; balance: number; reputation: number; tags: [string, number][]; }
 /** `economy()`: network-wide SP totals. */
@@ -131,7 +132,17 @@ export interface IceStatus {
 }
 /** An `RTCIceServer` for `setIceServers`; TURN URLs need both credentials. */
 export interface IceServerInit { urls: string | string[]; username?: string; credential?: string; }
-export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; ice: IceStatus; }
+export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; ice: IceStatus; network: NetworkStatus; }
+/** Which network this node is on: the genesis its rendezvous serves (`source: "served"`) or the default one. */
+export interface NetworkStatus {
+  /** Hex SHA-256 of the genesis record: the network id. */
+  genesis: string; name: string; source: "served" | "default";
+  /** Why the served genesis was not used, if it was not. */
+  problem: string | null;
+  /** The last peer refused for being on another network, with why. */
+  refused_peer: string | null;
+  rules: Rules;
+}
 export interface LedgerStats {
   ops_created: number; ops_received: number; ops_invalid: number; ops_loaded: number; ops_load_skipped: number;
   ops_fetched: number; ops_refetched: number; ops_committed: number; ops_conflicted: number;

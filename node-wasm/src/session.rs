@@ -95,6 +95,8 @@ pub struct Session {
     state: State,
     reassembler: Reassembler,
     mode: ProofMode,
+    /// This node's network (genesis hash).
+    genesis: [u8; 32],
 }
 
 impl Session {
@@ -107,6 +109,7 @@ impl Session {
         local_fp: String,
         remote_fp: String,
         mode: ProofMode,
+        genesis: [u8; 32],
     ) -> (Session, Vec<SessionEvent>) {
         let local = identity.node_id();
         let s = Session {
@@ -118,8 +121,9 @@ impl Session {
             state: State::Handshaking { got_hello: false },
             reassembler: Reassembler::new(MAX_MESSAGE),
             mode,
+            genesis,
         };
-        let out = frames(&WireMsg::AuthHello { node_id: local, nonce });
+        let out = frames(&WireMsg::AuthHello { node_id: local, nonce, genesis });
         (s, out)
     }
 
@@ -165,7 +169,16 @@ impl Session {
             Err(e) => return self.fail(format!("decode: {e}")),
         };
         match (self.state, msg) {
-            (State::Handshaking { got_hello: false }, WireMsg::AuthHello { node_id, nonce }) => {
+            (State::Handshaking { got_hello: false }, WireMsg::AuthHello { node_id, nonce, genesis }) => {
+                // Rule `same_genesis`: a node of another network folds under
+                // other rules; exchanging ops with it would mix two states.
+                if genesis != self.genesis {
+                    return self.fail(format!(
+                        "{GENESIS_MISMATCH} (its genesis {}…, ours {}…)",
+                        hex::encode(&genesis[..4]),
+                        hex::encode(&self.genesis[..4])
+                    ));
+                }
                 if node_id != self.remote {
                     return self.fail(format!(
                         "claimed id {} but signaled as {}",
@@ -233,6 +246,9 @@ impl Session {
     }
 }
 
+/// The start of the sentence a `same_genesis` refusal gives.
+pub const GENESIS_MISMATCH: &str = "peer is on another network";
+
 /// SynapseSub packets share the channel: version 1, tags 0x10-0x1f.
 fn is_pubsub_packet(msg: &[u8]) -> bool {
     msg.len() >= 2 && msg[0] == crate::pubsub::message::PUBSUB_VERSION && (0x10..=0x1f).contains(&msg[1])
@@ -271,6 +287,9 @@ fn proof_payload(
 mod tests {
     use super::*;
 
+    /// The test network.
+    const NET: [u8; 32] = [9; 32];
+
     struct Side {
         id: Identity,
         s: Session,
@@ -280,7 +299,7 @@ mod tests {
 
     fn side(seed: u8, remote: NodeId, local_fp: &str, remote_fp: &str, mode: ProofMode) -> Side {
         let id = Identity::from_seed([seed; 32]);
-        let (s, ev) = Session::start(&id, remote, [seed; 32], local_fp.into(), remote_fp.into(), mode);
+        let (s, ev) = Session::start(&id, remote, [seed; 32], local_fp.into(), remote_fp.into(), mode, NET);
         let mut me = Side { id, s, outbox: vec![], events: vec![] };
         me.absorb(ev);
         me
@@ -300,6 +319,34 @@ mod tests {
                 let ev = other.s.on_frame(&other.id, &f);
                 other.absorb(ev);
             }
+        }
+    }
+
+    #[test]
+    fn same_genesis_a_peer_of_another_network_is_refused_with_a_sentence() {
+        let a_id = Identity::from_seed([1; 32]).node_id();
+        let b_id = Identity::from_seed([2; 32]).node_id();
+        let mut a = side(1, b_id, "sha-256 aa", "sha-256 bb", ProofMode::Honest);
+        let other = Identity::from_seed([2; 32]);
+        let (s, ev) =
+            Session::start(&other, a_id, [2; 32], "sha-256 bb".into(), "sha-256 aa".into(), ProofMode::Honest, [8; 32]);
+        let mut b = Side { id: other, s, outbox: vec![], events: vec![] };
+        b.absorb(ev);
+        for _ in 0..3 {
+            a.deliver_to(&mut b);
+            b.deliver_to(&mut a);
+        }
+        for side in [&a, &b] {
+            assert!(!side.s.is_proven());
+            let why = side.events.iter().find_map(|e| match e {
+                SessionEvent::Violation(r) => Some(r.clone()),
+                _ => None,
+            });
+            let why = why.expect("refused");
+            assert!(
+                why.starts_with(GENESIS_MISMATCH) && (why.contains("09090909") || why.contains("08080808")),
+                "{why}"
+            );
         }
     }
 
@@ -346,9 +393,17 @@ mod tests {
         let a_id = Identity::from_seed([1; 32]);
         let c_id = Identity::from_seed([3; 32]).node_id();
         // B expects C but A shows up.
-        let (mut b, _) =
-            Session::start(&Identity::from_seed([2; 32]), c_id, [0; 32], "x".into(), "y".into(), ProofMode::Honest);
-        let frame = framing::split(&WireMsg::AuthHello { node_id: a_id.node_id(), nonce: [0; 32] }.encode());
+        let (mut b, _) = Session::start(
+            &Identity::from_seed([2; 32]),
+            c_id,
+            [0; 32],
+            "x".into(),
+            "y".into(),
+            ProofMode::Honest,
+            NET,
+        );
+        let frame =
+            framing::split(&WireMsg::AuthHello { node_id: a_id.node_id(), nonce: [0; 32], genesis: NET }.encode());
         let ev = b.on_frame(&Identity::from_seed([2; 32]), &frame[0]);
         assert!(matches!(&ev[0], SessionEvent::Violation(r) if r.contains("claimed id")));
     }
@@ -357,7 +412,7 @@ mod tests {
     fn app_messages_before_proof_are_refused() {
         let me = Identity::from_seed([2; 32]);
         let other = Identity::from_seed([1; 32]);
-        let (mut s, _) = Session::start(&me, other.node_id(), [0; 32], "x".into(), "y".into(), ProofMode::Honest);
+        let (mut s, _) = Session::start(&me, other.node_id(), [0; 32], "x".into(), "y".into(), ProofMode::Honest, NET);
         assert!(s.send(&WireMsg::Ping(1)).is_none());
         let h = SignedHello::sign(&other, "early").unwrap();
         let f = framing::split(&WireMsg::Hello(h).encode());
@@ -373,7 +428,7 @@ mod tests {
         let other = Identity::from_seed([1; 32]).node_id();
         let mut x: u64 = 0x9e3779b97f4a7c15;
         for len in 0..200usize {
-            let (mut s, _) = Session::start(&me, other, [0; 32], "x".into(), "y".into(), ProofMode::Honest);
+            let (mut s, _) = Session::start(&me, other, [0; 32], "x".into(), "y".into(), ProofMode::Honest, NET);
             let frame: Vec<u8> = (0..len)
                 .map(|_| {
                     x ^= x << 13;

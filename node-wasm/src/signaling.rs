@@ -194,6 +194,19 @@ pub fn url_host(url: &str) -> String {
     }
 }
 
+/// Where a rendezvous serves its network's genesis record: `ws://h/ws` →
+/// `http://h/genesis.json`, `wss://h/ws` → `https://h/genesis.json`.
+pub fn genesis_url(rendezvous_ws_url: &str) -> Option<String> {
+    let (scheme, rest) = rendezvous_ws_url.split_once("://")?;
+    let http = match scheme.to_ascii_lowercase().as_str() {
+        "ws" => "http",
+        "wss" => "https",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next().filter(|a| !a.is_empty())?;
+    Some(format!("{http}://{authority}/genesis.json"))
+}
+
 /// Longest rendezvous URL a page accepts (from its query or a sibling list).
 pub const MAX_RENDEZVOUS_URL: usize = 512;
 
@@ -399,5 +412,13 @@ mod tests {
         assert!(PeerSignal::from_json(serde_json::json!({"session":1,"kind":"evil"})).is_err());
         assert!(PeerSignal::from_json(serde_json::json!({"kind":"bye"})).is_err());
         assert!(PeerSignal::from_json(serde_json::json!(42)).is_err());
+    }
+
+    #[test]
+    fn genesis_url_follows_the_rendezvous() {
+        assert_eq!(genesis_url("ws://127.0.0.1:8080/ws").as_deref(), Some("http://127.0.0.1:8080/genesis.json"));
+        assert_eq!(genesis_url("wss://h.example/ws?x=1").as_deref(), Some("https://h.example/genesis.json"));
+        assert_eq!(genesis_url("http://h/ws"), None);
+        assert_eq!(genesis_url("ws:///ws"), None);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! message = version:u8 (=1) tag:u8 body
-//! 1 AuthHello  node_id:[32] nonce:[32]
+//! 1 AuthHello  node_id:[32] nonce:[32] genesis:[32]
 //! 2 AuthProof  signature:[64]
 //! 3 Hello      author:[32] text:str(<= 1000 B) signature:[64]
 //! 4 Ping       id:u64
@@ -38,8 +38,16 @@ pub const MAX_RELAY_PAYLOAD: usize = 20 * 1024;
 /// One message between peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMsg {
-    AuthHello { node_id: NodeId, nonce: [u8; 32] },
-    AuthProof { signature: [u8; 64] },
+    /// `genesis`: the hash naming the sender's network (rule
+    /// `same_genesis`: peers of another network are refused).
+    AuthHello {
+        node_id: NodeId,
+        nonce: [u8; 32],
+        genesis: [u8; 32],
+    },
+    AuthProof {
+        signature: [u8; 64],
+    },
     Hello(SignedHello),
     Ping(u64),
     Pong(u64),
@@ -198,8 +206,8 @@ impl WireMsg {
         let mut w = Writer::new();
         w.u8(WIRE_VERSION);
         match self {
-            WireMsg::AuthHello { node_id, nonce } => {
-                w.u8(1).raw(&node_id.0).raw(nonce);
+            WireMsg::AuthHello { node_id, nonce, genesis } => {
+                w.u8(1).raw(&node_id.0).raw(nonce).raw(genesis);
             }
             WireMsg::AuthProof { signature } => {
                 w.u8(2).raw(signature);
@@ -238,7 +246,7 @@ impl WireMsg {
             return Err(DecodeError::UnknownVersion(v));
         }
         let msg = match r.u8()? {
-            1 => WireMsg::AuthHello { node_id: NodeId(r.array()?), nonce: r.array()? },
+            1 => WireMsg::AuthHello { node_id: NodeId(r.array()?), nonce: r.array()?, genesis: r.array()? },
             2 => WireMsg::AuthProof { signature: r.array()? },
             3 => WireMsg::Hello(SignedHello {
                 author: NodeId(r.array()?),
@@ -283,7 +291,7 @@ mod tests {
     fn every_message_round_trips() {
         let me = Identity::from_seed([1; 32]);
         let msgs = vec![
-            WireMsg::AuthHello { node_id: me.node_id(), nonce: [3; 32] },
+            WireMsg::AuthHello { node_id: me.node_id(), nonce: [3; 32], genesis: [4; 32] },
             WireMsg::AuthProof { signature: [4; 64] },
             WireMsg::Hello(SignedHello::sign(&me, "hi there").unwrap()),
             WireMsg::Ping(7),

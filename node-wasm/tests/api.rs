@@ -80,7 +80,7 @@ fn peers(identities: Vec<(Identity, String)>) -> Vec<Peer> {
         .into_iter()
         .map(|(identity, profile)| {
             let node = Node::new(identity, NodeConfig::default());
-            let ledger = Ledger::attach(&node, &profile);
+            let ledger = Ledger::attach(&node, &profile, &node_wasm::core::genesis::Genesis::open("test"));
             let api = SynapseNode::new(node.clone(), ledger.clone(), profile);
             Peer { node, ledger, api }
         })
@@ -351,7 +351,7 @@ async fn an_imported_identity_waits_for_its_own_ops_then_continues_its_chain() {
     let new_profile = fresh("chain-new");
     store::import_identity(&new_profile, &text, false).await.unwrap();
     let node = Node::new(Identity::from_seed(seed), NodeConfig::default());
-    let ledger = Ledger::attach(&node, &new_profile);
+    let ledger = Ledger::attach(&node, &new_profile, &node_wasm::core::genesis::Genesis::open("test"));
     let api = SynapseNode::new(node.clone(), ledger.clone(), new_profile);
     ledger.load().await.unwrap();
     assert_eq!(ledger.chain_floor(), 2);
@@ -402,7 +402,7 @@ async fn a_reload_loads_from_indexeddb_and_counts_what_peers_send() {
     ok(a.api.create_task("r".into(), t)).await;
 
     let node = Node::new(Identity::from_seed(seed_b), NodeConfig::default());
-    let ledger = Ledger::attach(&node, &profile_b);
+    let ledger = Ledger::attach(&node, &profile_b, &node_wasm::core::genesis::Genesis::open("test"));
     let loaded = ledger.load().await.unwrap();
     assert_eq!(loaded, 4, "a's 4 ops from IndexedDB");
     assert_eq!(ledger.with_state(|st| st.tasks.len()), 3, "state restored before any peer is met");
@@ -459,7 +459,7 @@ async fn a_second_tab_of_the_profile_cannot_reuse_a_seq() {
     let seed = [92; 32];
     let tab = || {
         let node = Node::new(Identity::from_seed(seed), NodeConfig::default());
-        let ledger = Ledger::attach(&node, &profile);
+        let ledger = Ledger::attach(&node, &profile, &node_wasm::core::genesis::Genesis::open("test"));
         let api = SynapseNode::new(node.clone(), ledger.clone(), profile.clone());
         (node, ledger, api)
     };
@@ -502,7 +502,7 @@ async fn a_node_that_forked_itself_says_so_and_stops_signing() {
     // The same identity elsewhere, alone: it knows nothing of seq 1 and signs it.
     let node = Node::new(Identity::from_seed(seed), NodeConfig::default());
     let profile = fresh("fork-b");
-    let ledger = Ledger::attach(&node, &profile);
+    let ledger = Ledger::attach(&node, &profile, &node_wasm::core::genesis::Genesis::open("test"));
     let api = SynapseNode::new(node.clone(), ledger.clone(), profile);
     ledger.load().await.unwrap();
     ok(api.create_channel("two".into(), None)).await;

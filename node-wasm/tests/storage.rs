@@ -59,7 +59,7 @@ async fn a_database_that_cannot_be_opened_is_reported_and_the_node_runs_in_memor
 
     // A ledger whose load fails: the node runs, the error is visible.
     let node = Node::new(Identity::from_seed([51; 32]), NodeConfig::default());
-    let ledger = Ledger::attach(&node, "st");
+    let ledger = Ledger::attach(&node, "st", &node_wasm::core::genesis::Genesis::open("test"));
     let api = SynapseNode::new(node.clone(), ledger.clone(), "st".into());
     assert!(ledger.load().await.is_err());
     let sentence = ledger.storage_error().expect("storage_error() is set");

@@ -89,6 +89,12 @@ pub struct Config {
     #[arg(long = "sibling", env = "SYNAPSE_RDV_SIBLINGS", value_delimiter = ',')]
     pub siblings: Vec<String>,
 
+    /// The network's genesis record (JSON), served at `/genesis.json`:
+    /// pages fold from it and refuse peers of any other genesis. Without
+    /// it the default network's genesis is served (every safeguard on).
+    #[arg(long, env = "SYNAPSE_RDV_GENESIS", value_name = "PATH")]
+    pub genesis: Option<PathBuf>,
+
     /// STUN server URLs handed to every page after authentication
     /// (`stun:host:port`; repeat the flag or separate with commas).
     #[arg(long = "stun-url", env = "SYNAPSE_RDV_STUN_URLS", value_delimiter = ',')]
@@ -164,6 +170,7 @@ impl Default for Config {
             directory_sample: 32,
             public_hosts: vec![],
             siblings: vec![],
+            genesis: None,
             stun_urls: vec![],
             turn_urls: vec![],
             turn_secret: None,
@@ -178,6 +185,18 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The genesis this server serves: `--genesis` checked field by field,
+    /// or the default network's. The error names the file and the field.
+    pub fn load_genesis(&self) -> Result<node_wasm::core::genesis::Genesis, String> {
+        use node_wasm::core::genesis::{Genesis, MAX_GENESIS_BYTES};
+        let Some(path) = &self.genesis else { return Ok(Genesis::default()) };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--genesis {}: {e}", path.display()))?;
+        if text.len() > MAX_GENESIS_BYTES {
+            return Err(format!("--genesis {}: larger than {MAX_GENESIS_BYTES} bytes", path.display()));
+        }
+        Genesis::from_json(&text).map_err(|e| format!("--genesis {}: {e}", path.display()))
+    }
+
     /// Rejects values the server cannot run with. clap already checks the
     /// command line; this also covers configs built in code.
     pub fn validate(&self) -> Result<(), String> {

@@ -52,6 +52,8 @@ pub struct Shared {
     next_conn: AtomicU64,
     /// Open connections per client IP address (`max_connections_per_ip`).
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// The genesis record pages fetch at `/genesis.json`.
+    genesis_json: String,
 }
 
 impl Shared {
@@ -162,6 +164,7 @@ pub async fn serve(
 pub struct Server {
     config: Config,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    genesis: node_wasm::core::genesis::Genesis,
 }
 
 impl Server {
@@ -173,7 +176,8 @@ impl Server {
             Some((cert, key)) => Some(tls::load(cert, key).map_err(|e| e.to_string())?),
             None => None,
         };
-        Ok(Server { config, tls })
+        let genesis = config.load_genesis()?;
+        Ok(Server { config, tls, genesis })
     }
 
     /// `https` with TLS, else `http` (for the `listening on` line).
@@ -187,18 +191,22 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        run(self.config, self.tls, listener, shutdown).await
+        run(self.config, self.tls, self.genesis, listener, shutdown).await
     }
 }
 
 async fn run(
     config: Config,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    genesis: node_wasm::core::genesis::Genesis,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let genesis_hash = genesis.hash().to_hex();
+    tracing::info!(network = %genesis.name, genesis = %genesis_hash, "serving the genesis at /genesis.json");
     let shared = Arc::new(Shared {
+        genesis_json: serde_json::to_string(&genesis).unwrap_or_default(),
         config,
         metrics: Arc::default(),
         directory: Mutex::new(Directory::default()),
@@ -245,7 +253,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let routes = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/genesis.json", get(genesis));
     let dist = shared.config.dist.clone();
     let routes = if ui_is_built(&dist) {
         // Unknown paths get index.html (200) so client-side routes survive a reload.
@@ -268,6 +277,12 @@ fn ui_is_built(dist: &Path) -> bool {
 
 async fn ui_not_built() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], UI_NOT_BUILT)
+        .into_response()
+}
+
+/// The network's genesis record: pages fetch it before their node starts.
+async fn genesis(State(shared): State<Arc<Shared>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")], shared.genesis_json.clone())
         .into_response()
 }
 

@@ -178,3 +178,33 @@ async fn binary_exits_cleanly_on_sigterm() {
     let exit = tokio::time::timeout(WAIT, child.wait()).await.expect("exits in time").unwrap();
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+#[tokio::test]
+async fn genesis_json_serves_the_default_network_or_the_configured_file() {
+    use node_wasm::core::genesis::Genesis;
+    let server = TestServer::start(test_config()).await;
+    let (status, head, body) = http_get(server.addr, "/genesis.json").await;
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("application/json"), "{head}");
+    assert_eq!(Genesis::from_json(&body).unwrap(), Genesis::default());
+
+    let dir = std::env::temp_dir().join(format!("rdv-genesis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("genesis.json");
+    let mine = Genesis::open("a test network");
+    std::fs::write(&path, serde_json::to_string(&mine).unwrap()).unwrap();
+    let server = TestServer::start(Config { genesis: Some(path.clone()), ..test_config() }).await;
+    let (_, _, body) = http_get(server.addr, "/genesis.json").await;
+    assert_eq!(Genesis::from_json(&body).unwrap().hash(), mine.hash());
+
+    // A file with a field out of range stops the server with a sentence.
+    let bad = serde_json::to_string(&mine).unwrap().replace("\"validator_floor\":1", "\"validator_floor\":0");
+    std::fs::write(&path, bad).unwrap();
+    let e = rendezvous::server::Server::new(Config { genesis: Some(path.clone()), ..test_config() }).err().unwrap();
+    assert!(e.contains("--genesis") && e.contains("validator_floor"), "{e}");
+    let e = rendezvous::server::Server::new(Config { genesis: Some(dir.join("missing.json")), ..test_config() })
+        .err()
+        .unwrap();
+    assert!(e.contains("missing.json"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -45,6 +45,12 @@ impl Rendezvous {
     fn spawn(mut cmd: Command, listen: &str, extra: &[&str]) -> Rendezvous {
         let bin = rendezvous_bin();
         let dist = dist_dir();
+        // Tests of other features run on a network with every safeguard
+        // off, named by its own genesis; a test of the safeguards passes
+        // its own `--genesis` (see `write_genesis`). The defaults stay.
+        if !extra.contains(&"--genesis") {
+            cmd.arg("--genesis").arg(write_genesis(&node_wasm::core::genesis::Genesis::open("e2e")));
+        }
         cmd.arg("--listen")
             .arg(listen)
             .arg("--dist")
@@ -123,4 +129,16 @@ impl Rendezvous {
     pub fn log_tail(&self) -> Vec<String> {
         self.process.log_tail()
     }
+}
+
+/// Writes `genesis` to a file of its own (named by its hash) and returns
+/// the path, for `--genesis`.
+pub fn write_genesis(genesis: &node_wasm::core::genesis::Genesis) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("synapse-genesis-{}.json", genesis.hash().short()));
+    let text = serde_json::to_string(genesis).expect("a genesis serializes");
+    // Written whole and renamed, so a concurrent test never reads half a file.
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).expect("write the genesis file");
+    std::fs::rename(&tmp, &path).expect("place the genesis file");
+    path
 }

@@ -246,6 +246,12 @@ async fn a_config_change_passes_from_the_governance_view_and_a_reloaded_page_cat
         n.wait_text(&format!("{card} .bar:not(.empty)"), |_| true).await;
     }
     a.click_on(&format!("{card} button.close")).await;
+    // Rule `ratify_every_change`: two of the three validators ratify it.
+    for n in &nodes[1..] {
+        n.wait_text(&format!("{card} .ratification"), |t| t.contains("0 / 2") || t.contains("1 / 2")).await;
+        n.click_on(&format!("{card} button.ratify")).await;
+        n.wait_text("#gov-feedback", |t| t.contains("Ratified")).await;
+    }
     wait_all(
         &nodes,
         "tax_bps = 300 everywhere",

@@ -83,6 +83,12 @@ async fn config_change_split_channel_and_a_webhook_tool() {
         .await;
     all_vote_yes(&nodes, &p).await;
     let _: String = a.call("return window.synapse.closeProposal(arguments[0]);", vec![json!(p)]).await;
+    // Rule `ratify_every_change`: two of the three validators ratify it.
+    let status = format!("window.synapse.state().state.gov.proposals['{p}'].status");
+    wait_all(&nodes, "the config change pending ratification", &status, |v| v == &json!("pending_ratification")).await;
+    for n in [&b, &c] {
+        let _: String = n.call("return window.synapse.ratify(arguments[0]);", vec![json!(p)]).await;
+    }
     wait_all(&nodes, "tax_bps = 300 everywhere", "window.synapse.state().state.params.tax_bps", |v| v == &json!(300))
         .await;
 

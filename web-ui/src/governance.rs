@@ -87,6 +87,13 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
     let p = row.proposal.clone();
     let id: OpId = p.id;
     let t = row.tally;
+    let (ratify_need, closable_in, deadline_in) = (row.ratification_quorum, row.closable_in_ms, row.deadline_in_ms);
+    let counted = t.yes_weight_milli.saturating_add(t.no_weight_milli);
+    let quorum_pct = if t.quorum_weight_milli == 0 {
+        100.0
+    } else {
+        (counted as f64 * 100.0 / t.quorum_weight_milli as f64).min(100.0)
+    };
     // No votes yet: a neutral bar, not a fully red one (which reads as 100 % no).
     let no_votes = t.yes_weight_milli == 0 && t.no_weight_milli == 0;
     let total = (t.yes_weight_milli + t.no_weight_milli).max(1);
@@ -112,13 +119,27 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
                 <span class="tally-text">{format!("yes {} · no {} · {}", display_milli(t.yes_weight_milli), display_milli(t.no_weight_milli),
                     format!("{:?}", t.outcome).to_lowercase())}</span>
             </div>
+            <p class="quorum" aria-label="quorum">
+                <progress max="100" value=format!("{quorum_pct:.0}")></progress>
+                {format!(" Quorum: members' votes weigh {} of the {} needed ({} of all members' weight)",
+                    display_milli(counted), display_milli(t.quorum_weight_milli), display_milli(t.eligible_weight_milli))}
+            </p>
+            {open.then(|| view! {
+                <p class="time-left">{if closable_in > 0 {
+                    format!("Voting period: {} left before anyone may close it; the vote ends in {}.", span(closable_in), span(deadline_in))
+                } else if deadline_in > 0 {
+                    format!("May be closed once the quorum is reached; the vote ends in {}.", span(deadline_in))
+                } else {
+                    "The vote has ended: it closes at the next deadline check.".to_string()
+                }}</p>
+            })}
             {(!t.details.is_empty()).then(|| view! {
                 <details>
                     <summary>{format!("{} voter(s)", t.details.len())}</summary>
                     <table class="voters">
                         <thead><tr><th scope="col">"Voter"</th><th scope="col">"Vote"</th><th scope="col">"Reputation"</th><th scope="col">"Weight"</th><th scope="col">"Tags matched"</th></tr></thead>
                         <tbody>{t.details.iter().map(|d| view! {
-                            <tr><td><code>{who(&d.voter, &me)}</code></td><td>{if d.yes { "yes" } else { "no" }}</td>
+                            <tr><td><code>{who(&d.voter, &me)}</code></td><td>{if d.yes { "yes" } else { "no" }}{(!d.counted).then_some(" (not counted: not a member)")}</td>
                                 <td class="num">{display_milli(d.reputation_milli)}</td><td class="num">{display_milli(d.weight_milli)}</td>
                                 <td>{d.tags_matched.join(", ")}</td></tr>
                         }).collect_view()}</tbody>
@@ -126,7 +147,7 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
                 </details>
             })}
             {(pending || !p.validators.is_empty()).then(|| view! {
-                <p class="ratification">{format!("Ratifications {} / {} needed (of {} validators)", p.ratifications.len(), p.quorum(), p.validators.len())}</p>
+                <p class="ratification">{format!("Ratifications {} / {} needed (of {} validators)", p.ratifications.len(), ratify_need, p.validators.len())}</p>
             })}
             <div class="actions">
                 {open.then(|| view! {
@@ -145,6 +166,17 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
                 })}
             </div>
         </article>
+    }
+}
+
+/// A duration for people: "5 h 12 min", "3 min", "40 s".
+fn span(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
 }
 

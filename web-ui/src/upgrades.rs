@@ -96,7 +96,7 @@ pub fn UpgradesView() -> impl IntoView {
                 .filter(|p| p.kind == ProposalKind::CodeUpgrade)
                 .map(|p| {
                     let what = p.command.as_ref().map(describe).unwrap_or_default();
-                    (p.title.clone(), what, p.status.name(), p.ratifications.len(), p.quorum())
+                    (p.title.clone(), what, p.status.name(), p.ratifications.len(), p.quorum(&st.params.rules))
                 })
                 .collect::<Vec<_>>()
         })

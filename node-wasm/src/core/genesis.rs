@@ -276,3 +276,30 @@ mod tests {
         assert!(ticket_valid(&g, &b, 0, 0), "0 bits: no ticket needed");
     }
 }
+
+#[cfg(test)]
+mod js_tests {
+    use super::*;
+    use crate::core::state::State;
+
+    /// Pages read the state through `serde_wasm_bindgen`'s JSON-compatible
+    /// serializer, which refuses integers above 2^53 (the whole `state()`
+    /// then came back `null` when the open rules' daily cap was `u64::MAX`).
+    #[test]
+    fn every_number_of_a_genesis_state_is_exact_as_a_js_number() {
+        fn walk(v: &serde_json::Value, path: &str) {
+            match v {
+                serde_json::Value::Number(n) => {
+                    assert!(n.as_u64().is_none_or(|x| x < (1 << 53)), "{path} = {n} is not exact in JS");
+                }
+                serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+                serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, &format!("{path}.{k}"))),
+                _ => {}
+            }
+        }
+        for g in [Genesis::default(), Genesis::open("x")] {
+            walk(&serde_json::to_value(State::from_genesis(&g)).unwrap(), "state");
+            walk(&serde_json::to_value(&g).unwrap(), "genesis");
+        }
+    }
+}

@@ -24,7 +24,11 @@ pub(super) struct Author {
 
 impl Author {
     pub(super) fn new(seed: u8) -> Author {
-        Author { key: Identity::from_seed([seed; 32]), seq: 0, prev: OpId::ZERO, last: Hlc::ZERO }
+        Author::with_seed([seed; 32])
+    }
+
+    pub(super) fn with_seed(seed: [u8; 32]) -> Author {
+        Author { key: Identity::from_seed(seed), seq: 0, prev: OpId::ZERO, last: Hlc::ZERO }
     }
 
     pub(super) fn id(&self) -> NodeId {
@@ -49,6 +53,11 @@ pub(super) struct World {
 impl World {
     pub(super) fn new() -> World {
         World { r: Replica::open(), log: Vec::new() }
+    }
+
+    /// A world on the network `g` names.
+    pub(super) fn on(g: &crate::core::genesis::Genesis) -> World {
+        World { r: Replica::with_genesis(g), log: Vec::new() }
     }
 
     pub(super) fn feed(&mut self, op: &VerifiedOp) -> Option<OpOutcome> {

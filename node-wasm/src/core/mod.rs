@@ -45,6 +45,8 @@ mod gov_tests;
 #[cfg(test)]
 mod layers_tests;
 #[cfg(test)]
+mod strangers_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod upgrade_fold_tests;

@@ -57,6 +57,13 @@ impl Reputation {
 
     /// Applies the decay for whole days between the anchor and `t_ms`.
     pub fn decay_to(&mut self, t_ms: u64) {
+        if self.total == 0 && self.tags.is_empty() {
+            // Nothing to decay: the clock starts with the first credit, so a
+            // founder's first point (its account made at time 0) does not
+            // lose a day's decay within hours.
+            self.anchor_ms = self.anchor_ms.max(t_ms);
+            return;
+        }
         let days = t_ms.saturating_sub(self.anchor_ms) / DAY_MS;
         if days == 0 {
             return;

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 /// One day of op time in seconds.
 const DAY_SECONDS: u64 = 86_400;
 
+/// The largest reputation a rule may name (10^9 milli-points = 10^6
+/// points): far above anything a network earns, and exact as a JS number.
+pub const MAX_REPUTATION_RULE_MILLI: u64 = 1_000_000_000;
+
 /// The fixed rules of one network (part of its genesis record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,20 +81,25 @@ impl Rules {
             validator_reputation_milli: 0,
             validator_age_seconds: 0,
             min_paid_reward: 0,
-            daily_reputation_cap_milli: u64::MAX,
+            // No cap in practice (10^6 points a day), and exact in a JS
+            // number, which `u64::MAX` is not (the state is shown to JS).
+            daily_reputation_cap_milli: MAX_REPUTATION_RULE_MILLI,
         }
     }
 
     /// Checks the rules themselves (a genesis file is input): `Err` says
     /// which field is out of its range.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, u64, u64, u64); 6] = [
+        let checks: [(&str, u64, u64, u64); 9] = [
             ("admission_bits", u64::from(self.admission_bits), 0, 40),
             ("voting_floor_seconds", self.voting_floor_seconds, 0, 365 * DAY_SECONDS),
             ("validator_floor", self.validator_floor, 1, 1_000),
             ("quorum_bps", self.quorum_bps, 0, 10_000),
             ("validator_age_seconds", self.validator_age_seconds, 0, 365 * DAY_SECONDS),
             ("min_paid_reward", self.min_paid_reward, 0, 1_000_000),
+            ("member_reputation_milli", self.member_reputation_milli, 0, MAX_REPUTATION_RULE_MILLI),
+            ("validator_reputation_milli", self.validator_reputation_milli, 0, MAX_REPUTATION_RULE_MILLI),
+            ("daily_reputation_cap_milli", self.daily_reputation_cap_milli, 0, MAX_REPUTATION_RULE_MILLI),
         ];
         for (name, v, lo, hi) in checks {
             if v < lo || v > hi {

@@ -12,7 +12,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "304864dd5236ab13787b51104d7922ed06720f3a5bb2b02d810efdefa6540714";
+pub const GOLDEN_STATE_HASH: &str = "fb77c2355f87cc2b7ff32c0cf627d16db319100e1d90d2caad8505dca9a90043";
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -17,7 +17,11 @@ pub mod node;
 #[cfg(test)]
 mod tests;
 
-use crate::core::op::{AuctionTerms, Funding, NewTask, OpBody, TaskSchema};
+use crate::core::genesis::Genesis;
+use crate::core::governance::ProposalStatus;
+use crate::core::op::{
+    AuctionTerms, Command, ConfigValue, Funding, NewProposal, NewTask, OpBody, ProposalKind, TaskSchema,
+};
 use crate::core::state::{AuctionStatus, TaskStatus};
 use crate::peers::NodeConfig;
 use crate::peers::net::{Net, NetConfig};
@@ -61,6 +65,12 @@ pub struct SimConfig {
     pub malicious_behaviour: String,
     /// Give up converging after this long past the last op.
     pub settle_limit_ms: u64,
+    /// The network's genesis (`None`: one with every safeguard off). With
+    /// no founders listed, the honest nodes are its founders.
+    pub genesis: Option<Genesis>,
+    /// What honest nodes do: `tasks` (tasks, claims, auctions) or
+    /// `governance` (proposals, votes, closes, ratifications).
+    pub workload: String,
 }
 
 impl Default for SimConfig {
@@ -82,6 +92,8 @@ impl Default for SimConfig {
             malicious: 0,
             malicious_behaviour: "silent".into(),
             settle_limit_ms: 60_000,
+            genesis: None,
+            workload: "tasks".into(),
         }
     }
 }
@@ -123,16 +135,37 @@ pub struct Report {
 
 /// Runs one simulation.
 pub fn run(cfg: &SimConfig) -> Result<Report, String> {
+    run_with_state(cfg).map(|(r, _)| r)
+}
+
+/// Runs one simulation; also returns the state the first honest node
+/// ends with (equal to every honest node's when the report says so).
+pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::State), String> {
     let malicious = cfg.malicious.min(cfg.nodes);
     if behaviour::by_name(&cfg.malicious_behaviour).is_none() {
         return Err(format!(
-            "unknown behaviour {:?}: use honest, silent, garbage or equivocator",
+            "unknown behaviour {:?}: use honest, silent, garbage, equivocator, sybil_voter, takeover or task_farmer",
             cfg.malicious_behaviour
         ));
     }
     if cfg.nodes < 2 {
         return Err("at least 2 nodes".into());
     }
+    if !["tasks", "governance"].contains(&cfg.workload.as_str()) {
+        return Err(format!("unknown workload {:?}: use tasks or governance", cfg.workload));
+    }
+    let genesis = match &cfg.genesis {
+        None => Genesis::open("sim"),
+        Some(g) if g.founders.is_empty() => Genesis {
+            founders: (0..cfg.nodes - malicious)
+                .take(64)
+                .map(|i| crate::peers::net::sim_identity(i).node_id())
+                .collect(),
+            ..g.clone()
+        },
+        Some(g) => g.clone(),
+    };
+    genesis.validate()?;
     let arrivals = Rc::new(RefCell::new(Arrivals::default()));
     let apps: Vec<FullNode> = (0..cfg.nodes)
         .map(|i| {
@@ -141,10 +174,11 @@ pub fn run(cfg: &SimConfig) -> Result<Report, String> {
             } else {
                 Box::new(behaviour::Honest)
             };
-            FullNode::new(crate::peers::net::sim_identity(i), b, arrivals.clone(), cfg.seed ^ (i as u64) << 20)
+            let seed = cfg.seed ^ (i as u64) << 20;
+            FullNode::new(crate::peers::net::sim_identity(i), &genesis, b, arrivals.clone(), seed)
         })
         .collect();
-    let peer_cfg = NodeConfig { target_degree: cfg.target_degree, ..NodeConfig::default() };
+    let peer_cfg = NodeConfig { target_degree: cfg.target_degree, genesis: genesis.hash().0, ..NodeConfig::default() };
     let net_cfg = NetConfig {
         latency_ms: cfg.latency_ms,
         jitter_ms: cfg.jitter_ms,
@@ -218,7 +252,11 @@ pub fn run(cfg: &SimConfig) -> Result<Report, String> {
             continue;
         }
         let i = online[rng.below(online.len() as u64) as usize];
-        let body = workload(&net.nodes[i].app, &mut rng, net.now);
+        let body = if cfg.workload == "governance" {
+            governance_workload(&net.nodes[i].app, &mut rng, net.now)
+        } else {
+            workload(&net.nodes[i].app, &mut rng, net.now)
+        };
         match net_act(&mut net, i, SIM_CHANNEL, body) {
             Ok(()) => published += 1,
             Err(_) => refused += 1,
@@ -297,7 +335,7 @@ pub fn run(cfg: &SimConfig) -> Result<Report, String> {
         sim_ms: net.now,
     };
     let _ = honest_ops;
-    Ok(report)
+    Ok((report, net.nodes[first].app.replica.state().clone()))
 }
 
 /// Node `i` signs and publishes `body` on `channel`; its outputs run.
@@ -335,6 +373,50 @@ fn workload(app: &FullNode, rng: &mut SplitMix64, now: u64) -> OpBody {
         required_tools: vec![],
         funding: Funding::Creator,
         auction,
+    })
+}
+
+/// The next op of the governance workload at honest node `app`, the first
+/// that applies: ratify a pending proposal it validates, vote on an open
+/// one (yes on a founder's, no on anyone else's: honest members judge),
+/// close a founder's whose voting period is over, else propose a tax
+/// change or a generic proposal.
+fn governance_workload(app: &FullNode, rng: &mut SplitMix64, now: u64) -> OpBody {
+    let st = app.replica.state();
+    let me = app.id();
+    let wall = EPOCH_MS + now;
+    let founder = |id: &crate::identity::NodeId| st.ledger.accounts.get(id).is_some_and(|a| a.founder);
+    let ps: Vec<_> = st.gov.proposals.values().collect();
+    if let Some(p) = ps.iter().find(|p| {
+        p.status == ProposalStatus::PendingRatification && p.validators.contains(&me) && !p.ratifications.contains(&me)
+    }) {
+        return OpBody::Ratify { proposal: p.id };
+    }
+    if let Some(p) =
+        ps.iter().find(|p| p.status == ProposalStatus::Open && !p.votes.contains_key(&me) && wall <= p.deadline_ms)
+    {
+        return OpBody::Vote { proposal: p.id, yes: founder(&p.proposer) };
+    }
+    let closable: Vec<_> = ps
+        .iter()
+        .filter(|p| p.status == ProposalStatus::Open && founder(&p.proposer) && p.closable_ms <= wall)
+        .collect();
+    if !closable.is_empty() && rng.below(2) == 0 {
+        return OpBody::ProposalClose { proposal: closable[rng.below(closable.len() as u64) as usize].id };
+    }
+    let open_mine = ps.iter().filter(|p| p.status == ProposalStatus::Open).count();
+    let (kind, command) = if open_mine < 3 && rng.below(2) == 0 {
+        let v = 100 + rng.below(300);
+        (ProposalKind::ConfigChange, Some(Command::ConfigChange { key: "tax_bps".into(), value: ConfigValue::Int(v) }))
+    } else {
+        (ProposalKind::Generic, None)
+    };
+    OpBody::ProposalCreate(NewProposal {
+        kind,
+        title: format!("proposal {}", rng.next_u64() % 1_000_000),
+        description: String::new(),
+        tags: vec![],
+        command,
     })
 }
 

@@ -5,6 +5,7 @@
 //! replica (durable storage) and restores it into a fresh router.
 
 use super::behaviour::{Behaviour, Ctx};
+use crate::core::genesis::Genesis;
 use crate::core::op::{OpBody, OpId, SignedOp, VerifiedOp};
 use crate::core::replica::{Received, Replica};
 use crate::deadlines::DeadlineKeeper;
@@ -56,6 +57,7 @@ pub struct FullNode {
 impl FullNode {
     pub fn new(
         identity: Identity,
+        genesis: &Genesis,
         behaviour: Box<dyn Behaviour>,
         arrivals: Rc<RefCell<Arrivals>>,
         seed: u64,
@@ -68,7 +70,7 @@ impl FullNode {
             keeper: DeadlineKeeper::new(me),
             identity,
             router,
-            replica: Replica::open(),
+            replica: Replica::with_genesis(genesis),
             behaviour,
             verified,
             next_router_tick: 0,
@@ -239,8 +241,15 @@ impl App for FullNode {
         }
         let me = self.id();
         let head = self.replica.store().head(&me).map_or((0, OpId::ZERO), |h| (h.0, h.1));
-        let mut ctx =
-            Ctx { identity: &self.identity, peers: peers.peers(), wall_ms: wall, head, send: vec![], publish: vec![] };
+        let mut ctx = Ctx {
+            identity: &self.identity,
+            peers: peers.peers(),
+            wall_ms: wall,
+            head,
+            state: self.replica.state(),
+            send: vec![],
+            publish: vec![],
+        };
         self.behaviour.tick(&mut ctx);
         let (send, publish) = (ctx.send, ctx.publish);
         for (peer, packet) in send {

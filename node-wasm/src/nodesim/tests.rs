@@ -72,3 +72,90 @@ fn sim_refuses_bad_parameters() {
     assert!(run(&SimConfig { malicious_behaviour: "nope".into(), ..small() }).is_err());
     assert!(run(&SimConfig { nodes: 1, ..small() }).is_err());
 }
+
+// ---- a network of strangers: 20 % malicious identities --------------------
+
+/// A governance network with the default rules, but short periods from its
+/// own genesis (a 2 s minimum vote, 8 s to the deadline) and an 8-bit
+/// admission ticket so a test run stays fast; the honest nodes are its
+/// founders. 12 honest nodes and 3 malicious ones (20 %).
+fn strangers(behaviour: &str) -> SimConfig {
+    use crate::core::genesis::{Genesis, GenesisConfig};
+    use crate::core::rules::Rules;
+    let genesis = Genesis {
+        name: "strangers".into(),
+        founders: vec![],
+        config: GenesisConfig {
+            proposal_min_voting_seconds: 2,
+            proposal_auto_close_after_seconds: 8,
+            ..GenesisConfig::safe()
+        },
+        rules: Rules { admission_bits: 8, voting_floor_seconds: 1, ..Rules::default() },
+    };
+    SimConfig {
+        nodes: 15,
+        malicious: 3,
+        malicious_behaviour: behaviour.into(),
+        ops: 160,
+        op_interval_ms: 100,
+        genesis: Some(genesis),
+        workload: "governance".into(),
+        ..SimConfig::default()
+    }
+}
+
+/// What must hold whatever the attack: one honest state, and nothing a
+/// non-founder proposed was ever executed or changed the validator set.
+fn honest_outcomes_hold(r: &Report, st: &crate::core::state::State) {
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    let founder = |id: &NodeId| st.ledger.accounts.get(id).is_some_and(|a| a.founder);
+    for e in &st.gov.execution_log {
+        assert!(founder(&st.gov.proposals[&e.proposal].proposer), "an attacker's proposal executed: {e:?}");
+        assert!(e.ratified_by.len() >= st.gov.proposals[&e.proposal].quorum(&st.params.rules));
+    }
+    assert_eq!(st.params.validator_set_size, 7);
+    assert!(st.gov.validators.iter().all(founder), "a non-founder validator: {:?}", st.gov.validators);
+    assert!(st.sp_conserved());
+}
+
+use crate::identity::NodeId;
+
+#[test]
+fn sim_sybil_swarm_flooding_votes_changes_no_honest_outcome() {
+    let (r, st) = run_with_state(&strangers("sybil_voter")).unwrap();
+    honest_outcomes_hold(&r, &st);
+    let sybil = |id: &NodeId| st.ledger.accounts.get(id).is_some_and(|a| !a.founder);
+    // The swarm paid its tickets and voted no on everything ...
+    let sybil_votes: usize = st.gov.proposals.values().map(|p| p.votes.keys().filter(|v| sybil(v)).count()).sum();
+    assert!(sybil_votes > 10, "the swarm voted: {sybil_votes}");
+    // ... and not one of those votes counted: honest changes passed.
+    for p in st.gov.proposals.values().filter_map(|p| p.tally.as_ref()) {
+        assert!(p.details.iter().all(|d| d.counted != sybil(&d.voter)), "{p:?}");
+    }
+    assert!(st.gov.execution_log.iter().any(|e| e.result.success), "an honest config change executed");
+    assert!(st.gov.config_version >= 1);
+}
+
+#[test]
+fn sim_one_identity_trying_the_three_call_takeover_changes_nothing() {
+    let (r, st) = run_with_state(&strangers("takeover")).unwrap();
+    honest_outcomes_hold(&r, &st);
+    let attacks: Vec<_> = st.gov.proposals.values().filter(|p| p.title == "one validator").collect();
+    assert_eq!(attacks.len(), 3, "each attacker proposed it");
+    for p in attacks {
+        assert!(p.execution.is_none() && p.ratifications.is_empty(), "{p:?}");
+    }
+}
+
+#[test]
+fn sim_colluding_keys_trading_tasks_earn_no_reputation_and_no_validator_seat() {
+    let (r, st) = run_with_state(&strangers("task_farmer")).unwrap();
+    honest_outcomes_hold(&r, &st);
+    let farmers: Vec<_> = st.ledger.accounts.iter().filter(|(_, a)| !a.founder).collect();
+    assert_eq!(farmers.len(), 3, "the farmers were admitted");
+    let farmed = st.tasks.values().filter(|t| t.status == TaskStatus::Completed && t.reward > 0).count();
+    assert!(farmed >= 2, "tasks paid between farmers: {farmed}");
+    for (id, a) in farmers {
+        assert_eq!(a.reputation.total, 0, "{id:?} earned reputation from its accomplices");
+    }
+}

@@ -46,6 +46,8 @@ pub struct NodeConfig {
     /// by a rendezvous may be Sybils that never answer, and each holds a
     /// slot until `pending_timeout_ms`; the rest wait in the dial queue.
     pub max_pending_dials: usize,
+    /// This node's network: its genesis hash (rule `same_genesis`).
+    pub genesis: [u8; 32],
 }
 
 impl Default for NodeConfig {
@@ -65,6 +67,7 @@ impl Default for NodeConfig {
             max_record_dials: 4,
             max_degree: 20,
             max_pending_dials: 4,
+            genesis: crate::core::genesis::Genesis::default().hash().0,
         }
     }
 }

@@ -345,6 +345,8 @@ pub struct PeerManager {
     hellos: VecDeque<ReceivedHello>,
     timers: BTreeSet<(u64, Timer)>,
     stats: Stats,
+    /// The last `same_genesis` refusal, for the status line.
+    last_genesis_mismatch: Option<String>,
     timings: Timings,
     rendezvous: RendezvousSet,
     out: VecDeque<Output>,
@@ -373,6 +375,7 @@ impl PeerManager {
             hellos: VecDeque::new(),
             timers: BTreeSet::new(),
             stats: Stats::default(),
+            last_genesis_mismatch: None,
             timings: Timings { node_started_ms: now, ..Default::default() },
             rendezvous: RendezvousSet::default(),
             out: VecDeque::new(),
@@ -920,7 +923,8 @@ impl PeerManager {
             return;
         };
         let nonce = self.rng.bytes32();
-        let (s, events) = Session::start(&self.identity, peer, nonce, l, r, self.config.proof_mode);
+        let (s, events) =
+            Session::start(&self.identity, peer, nonce, l, r, self.config.proof_mode, self.config.genesis);
         if let Some(c) = self.current(peer, session) {
             c.handshake = Some(s);
             c.state = PeerState::Handshaking;
@@ -984,6 +988,10 @@ impl PeerManager {
                     self.stats.protocol_violations += 1;
                     if reason.contains("identity proof") || reason.contains("claimed id") {
                         self.stats.proofs_rejected += 1;
+                    }
+                    if reason.starts_with(crate::session::GENESIS_MISMATCH) {
+                        self.stats.genesis_mismatches += 1;
+                        self.last_genesis_mismatch = Some(format!("{} {reason}", peer.short()));
                     }
                     self.drop_peer(peer, &reason, false);
                 }
@@ -1285,6 +1293,11 @@ impl PeerManager {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The last peer refused for being on another network, with why.
+    pub fn last_genesis_mismatch(&self) -> Option<&str> {
+        self.last_genesis_mismatch.as_deref()
     }
 
     pub fn timings(&self) -> &Timings {

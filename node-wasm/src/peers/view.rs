@@ -107,6 +107,9 @@ pub struct Stats {
     pub relays_received: u64,
     /// Relayed signals this node could not deliver.
     pub relays_dropped: u64,
+    /// Peers refused because they are on another network (`same_genesis`).
+    #[serde(default)]
+    pub genesis_mismatches: u64,
 }
 
 /// Milestones since navigation start, for the page-load benchmark.

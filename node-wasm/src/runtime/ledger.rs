@@ -35,6 +35,7 @@
 
 use crate::chain_guard::{ChainGuard, GuardState, OwnMark, PeerView};
 use crate::console_log;
+use crate::core::genesis::Genesis;
 use crate::core::op::{OpBody, OpId, SignedOp, VerifiedOp};
 use crate::core::replica::{Received, Replica, Snapshot};
 use crate::deadlines::DeadlineKeeper;
@@ -153,6 +154,24 @@ struct Inner {
     keeper: RefCell<DeadlineKeeper>,
     /// A change counter per domain, bumped as ops apply (per-domain events).
     generations: RefCell<Generations>,
+    /// The network's name, where its genesis came from, and why the
+    /// served one was not used if it was not.
+    genesis: RefCell<(String, &'static str, Option<String>)>,
+}
+
+/// `status().network`: which network this node is on.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkStatus {
+    /// The genesis hash (the network id), hex.
+    pub genesis: String,
+    pub name: String,
+    /// `served` (by the rendezvous) or `default`.
+    pub source: &'static str,
+    /// Why the served genesis was not used, if it was not.
+    pub problem: Option<String>,
+    /// The last peer refused for being on another network, with why.
+    pub refused_peer: Option<String>,
+    pub rules: crate::core::rules::Rules,
 }
 
 /// The node's replicated state. Cheap to clone.
@@ -168,13 +187,14 @@ fn wall_ms() -> u64 {
 }
 
 impl Ledger {
-    /// Plugs a replica into `node`'s SynapseSub. Call [`Ledger::load`] next.
-    pub fn attach(node: &Node, profile: &str) -> Ledger {
+    /// Plugs a replica of the network `genesis` names into `node`'s
+    /// SynapseSub. Call [`Ledger::load`] next.
+    pub fn attach(node: &Node, profile: &str, genesis: &Genesis) -> Ledger {
         let ledger = Ledger {
             inner: Rc::new(Inner {
                 node: node.clone(),
                 profile: profile.to_string(),
-                replica: RefCell::new(Replica::new()),
+                replica: RefCell::new(Replica::with_genesis(genesis)),
                 verified: RefCell::new(BTreeMap::new()),
                 seen_at: RefCell::new(BTreeMap::new()),
                 unsaved: RefCell::new(SaveQueue::default()),
@@ -190,6 +210,7 @@ impl Ledger {
                 stats: RefCell::new(LedgerStats::default()),
                 keeper: RefCell::new(DeadlineKeeper::new(node.id())),
                 generations: RefCell::new(Generations::default()),
+                genesis: RefCell::new((genesis.name.clone(), "default", None)),
             }),
         };
         // The node's hooks hold the ledger weakly: the ledger holds the node,
@@ -366,6 +387,29 @@ impl Ledger {
     /// Marks storage as unusable from the start (IndexedDB did not open, or
     /// the identity is temporary): `sentence` is shown as is and no save is
     /// attempted, so the error is not repeated on every op.
+    /// See [`Replica::sign_refused_ops_for_tests`].
+    pub fn sign_refused_ops_for_tests(&self) {
+        self.inner.replica.borrow_mut().sign_refused_ops_for_tests();
+    }
+
+    /// Records where the genesis came from (for `status().network`).
+    pub fn set_genesis_source(&self, source: &'static str, problem: Option<String>) {
+        let mut g = self.inner.genesis.borrow_mut();
+        g.1 = source;
+        g.2 = problem;
+    }
+
+    /// Which network this node is on, and the last peer refused for being
+    /// on another.
+    pub fn network_status(&self) -> NetworkStatus {
+        let (name, source, problem) = self.inner.genesis.borrow().clone();
+        let (genesis, rules) = {
+            let r = self.inner.replica.borrow();
+            (r.state().genesis.to_hex(), r.state().params.rules)
+        };
+        NetworkStatus { genesis, name, source, problem, refused_peer: self.inner.node.last_genesis_mismatch(), rules }
+    }
+
     pub fn set_memory_only(&self, sentence: &str) {
         self.inner.memory_only.set(true);
         self.inner.storage_problem.set(Some(StorageProblem::Unavailable));

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod events;
+pub mod genesis;
 pub mod ledger;
 pub mod modules;
 pub mod rendezvous;

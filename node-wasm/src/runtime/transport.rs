@@ -779,6 +779,11 @@ impl Node {
         self.inner.manager.borrow().stats().clone()
     }
 
+    /// The last peer refused for being on another network (`same_genesis`).
+    pub fn last_genesis_mismatch(&self) -> Option<String> {
+        self.inner.manager.borrow().last_genesis_mismatch().map(str::to_owned)
+    }
+
     pub fn timings(&self) -> Timings {
         self.inner.manager.borrow().timings().clone()
     }

@@ -72,6 +72,12 @@ pub fn step(st: &State, proposal: OpId, step: Step) -> Result<Intent> {
 pub struct ProposalRow {
     pub proposal: Arc<Proposal>,
     pub tally: Tally,
+    /// Ratifications needed (rule `ratification_quorum`).
+    pub ratification_quorum: usize,
+    /// Ms until a close may end the vote (0: it may now).
+    pub closable_in_ms: u64,
+    /// Ms until the voting deadline (0: passed).
+    pub deadline_in_ms: u64,
 }
 
 /// Every proposal with its tally: open ones first, then newest first.
@@ -80,7 +86,13 @@ pub fn proposals(st: &State, now_ms: u64) -> Vec<ProposalRow> {
         .gov
         .proposals
         .values()
-        .map(|p| ProposalRow { tally: p.tally.clone().unwrap_or_else(|| st.tally(p, now_ms)), proposal: p.clone() })
+        .map(|p| ProposalRow {
+            tally: p.tally.clone().unwrap_or_else(|| st.tally(p, now_ms)),
+            ratification_quorum: p.quorum(&st.params.rules),
+            closable_in_ms: p.closable_ms.saturating_sub(now_ms),
+            deadline_in_ms: p.deadline_ms.saturating_sub(now_ms),
+            proposal: p.clone(),
+        })
         .collect();
     v.sort_by_key(|r| {
         let p = &r.proposal;

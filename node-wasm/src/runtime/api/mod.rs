@@ -41,6 +41,9 @@ pub struct PageConfig {
     /// (default: `/ws` on this host).
     pub rendezvous_urls: Vec<String>,
     pub node: NodeConfig,
+    /// `?debug_unchecked=1` (tests only): act as a modified client that
+    /// signs ops its own rules refuse.
+    pub debug_unchecked: bool,
 }
 
 /// Profile names: 1-64 of `[A-Za-z0-9_-]`.
@@ -75,7 +78,8 @@ impl PageConfig {
         if params.get("debug_forge_proof").as_deref() == Some("1") {
             node.proof_mode = ProofMode::ForgeProof;
         }
-        Ok(PageConfig { profile, rendezvous_urls, node })
+        let debug_unchecked = params.get("debug_unchecked").as_deref() == Some("1");
+        Ok(PageConfig { profile, rendezvous_urls, node, debug_unchecked })
     }
 }
 
@@ -156,12 +160,20 @@ fn settle(ledger: &Ledger, r: Result<OpId, String>) -> js_sys::Promise {
 /// IndexedDB, folds the stored ops, connects to the rendezvous, publishes
 /// `window.synapse`, and returns the node and its ledger for the UI.
 pub async fn start() -> Result<(Node, Ledger), String> {
-    let cfg = PageConfig::from_location()?;
+    let mut cfg = PageConfig::from_location()?;
+    // The network first: the fold starts from it and the handshake names it.
+    let genesis = crate::runtime::genesis::fetch(&cfg.rendezvous_urls).await;
+    cfg.node.genesis = genesis.genesis.hash().0;
     // Storage trouble does not stop the node: it runs in memory and says so
     // (`status().storage`, `Ledger::storage_error`).
     let (identity, problem) = store::open_identity(&cfg.profile).await;
     let node = Node::new(identity, cfg.node.clone());
-    let ledger = Ledger::attach(&node, &cfg.profile);
+    let ledger = Ledger::attach(&node, &cfg.profile, &genesis.genesis);
+    ledger.set_genesis_source(genesis.source, genesis.problem);
+    if cfg.debug_unchecked {
+        crate::console_log!("debug_unchecked: this page signs ops its rules refuse (a modified client)");
+        ledger.sign_refused_ops_for_tests();
+    }
     if let Some(store::IdentityProblem(why)) = problem {
         crate::console_log!("{why}");
         ledger.set_memory_only(&why);

@@ -18,6 +18,8 @@ struct Status {
     /// The ICE servers in use, the browser's ICE errors and, when they
     /// cannot work (a TURN server refusing the credentials), why.
     ice: crate::ice_status::IceStatus,
+    /// Which network (genesis) this node is on.
+    network: crate::runtime::ledger::NetworkStatus,
 }
 
 #[wasm_bindgen]
@@ -66,6 +68,7 @@ impl SynapseNode {
             storage: self.ledger.storage_status(),
             chain: self.ledger.chain_status(),
             ice: self.node.ice_status(),
+            network: self.ledger.network_status(),
         })
     }
 
