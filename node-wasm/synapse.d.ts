@@ -132,7 +132,7 @@ export interface IceStatus {
 }
 /** An `RTCIceServer` for `setIceServers`; TURN URLs need both credentials. */
 export interface IceServerInit { urls: string | string[]; username?: string; credential?: string; }
-export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; ice: IceStatus; network: NetworkStatus; }
+export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; ice: IceStatus; network: NetworkStatus; admission: AdmissionStatus; }
 /** Which network this node is on: the genesis its rendezvous serves (`source: "served"`) or the default one. */
 export interface NetworkStatus {
   /** Hex SHA-256 of the genesis record: the network id. */
@@ -142,6 +142,25 @@ export interface NetworkStatus {
   /** The last peer refused for being on another network, with why. */
   refused_peer: string | null;
   rules: Rules;
+}
+/** `admission()`: this identity's admission ticket (rule `admission_ticket`). */
+export interface AdmissionStatus {
+  /** `not_needed`: the network asks no ticket; `computing`: searching (proof
+   *  of work); `publishing`: found, its `admit` op is being stored and
+   *  published; `admitted`: this identity has an account. */
+  state: "not_needed" | "computing" | "publishing" | "admitted";
+  /** Leading zero bits the network's rules ask for. */
+  bits: number;
+  /** Nonces tried so far. */
+  tried: number;
+  /** `2^bits`: tries needed on average. */
+  expected: number;
+  /** `min(99, tried·100/expected)` while computing, 100 after. */
+  percent: number;
+  /** Hashes per second while computing (0 otherwise or before the first report). */
+  rate: number;
+  /** About how many seconds the search still needs at this rate, or null. */
+  seconds_left: number | null;
 }
 export interface LedgerStats {
   ops_created: number; ops_received: number; ops_invalid: number; ops_loaded: number; ops_load_skipped: number;
@@ -321,6 +340,7 @@ export interface Synapse {
   sendHello(text: string): Promise<number>;
   hellos(): Hello[];
   status(): NodeStatus;
+  admission(): AdmissionStatus;
   setIceServers(servers: IceServerInit[]): Promise<boolean>;
   stats(): Record<string, number>;
   timings(): Timings;

@@ -35,16 +35,19 @@ impl ChangeFeed {
         set
     }
 
-    /// What `status()`, `peerStates()`, `hellos()` and the mesh show, as one
-    /// string (not the traffic counters, which change with every frame).
+    /// What `status()`, `peerStates()`, `hellos()` and the mesh show (with
+    /// the admission's phase and percentage), as one string (not the
+    /// traffic counters, which change with every frame).
     /// Serializing a handful of peers costs microseconds, and comparing the
     /// result needs no knowledge of which transport event happened.
     fn network_fingerprint(&self) -> String {
         let n = self.ledger.node();
         let mesh = n.mesh_peers(crate::pubsub::GLOBAL_TOPIC);
+        let admission = crate::runtime::admission::status(&self.ledger);
         let parts = (
             (n.peer_infos(), n.rendezvous_status(), mesh, n.hellos().len()),
             (self.ledger.storage_status(), self.ledger.chain_status()),
+            (admission.state, admission.percent),
         );
         serde_json::to_string(&parts).unwrap_or_default()
     }

@@ -739,6 +739,12 @@ impl Ledger {
         Ok(id)
     }
 
+    /// Whether own op `id` is signed but not yet committed (so not yet
+    /// published).
+    pub fn is_uncommitted(&self, id: &OpId) -> bool {
+        self.inner.uncommitted.borrow().contains(id)
+    }
+
     /// The node's identity (for local decryption of tool secrets).
     pub fn node(&self) -> &Node {
         &self.inner.node

@@ -11,10 +11,15 @@
 //!   `verify_strict`'s exact rules.
 //! - [`modules`]: publishing and dry-running policy modules.
 //! - [`webhook`]: using a common tool (the webhook call).
+//! - [`ticket`]: the admission ticket search (Web Workers, or the page
+//!   thread in slices).
+//! - [`admission`]: admits this node's identity when its network asks for
+//!   a ticket (search, then publish the `admit` op).
 //! - [`events`]: which domains changed since a listener last looked.
 //! - [`api`]: `window.synapse`, the public JS API, a thin binding over
 //!   [`crate::service`].
 
+pub mod admission;
 pub mod api;
 pub mod events;
 pub mod genesis;
@@ -22,6 +27,7 @@ pub mod ledger;
 pub mod modules;
 pub mod rendezvous;
 pub mod store;
+pub mod ticket;
 pub mod transport;
 pub mod util;
 pub mod webcrypto;

@@ -11,6 +11,7 @@
 //! bindings: so the API and the UI cannot drift apart, and every rule
 //! here is unit-tested natively.
 //!
+//! - [`admission`]: the admission ticket (whether one is needed, publishing it, its status).
 //! - [`channels`]: create, subscribe, unsubscribe; which channel an item lives in.
 //! - [`tasks`]: tasks and auctions.
 //! - [`teams`]: team tasks and skill profiles.
@@ -20,6 +21,7 @@
 //! - [`upgrades`]: policy modules and code-upgrade proposals.
 //! - [`events`]: which domains an applied op changes (per-domain events).
 
+pub mod admission;
 pub mod channels;
 pub mod economy;
 pub mod events;

@@ -183,6 +183,9 @@ pub async fn start() -> Result<(Node, Ledger), String> {
     }
     // So that tool secrets can be sealed to this node (retried from `tick`).
     ledger.ensure_key_published();
+    // Rule `admission_ticket`: search and publish this identity's ticket
+    // when the network asks for one.
+    crate::runtime::admission::start(&ledger);
     rendezvous::start(node.clone(), cfg.rendezvous_urls.clone());
     let api = SynapseNode::new(node.clone(), ledger.clone(), cfg.profile.clone());
     let window = web_sys::window().ok_or("no window")?;

@@ -20,6 +20,8 @@ struct Status {
     ice: crate::ice_status::IceStatus,
     /// Which network (genesis) this node is on.
     network: crate::runtime::ledger::NetworkStatus,
+    /// Whether this identity is admitted to the network yet (`admission()`).
+    admission: crate::service::admission::AdmissionStatus,
 }
 
 #[wasm_bindgen]
@@ -57,7 +59,7 @@ impl SynapseNode {
     }
 
     /// `{id, profile, rendezvous: {state, url, last_error, directory}, peers,
-    /// storage, chain}`.
+    /// storage, chain, ice, admission}`.
     #[wasm_bindgen(unchecked_return_type = "NodeStatus")]
     pub fn status(&self) -> JsValue {
         to_js(&Status {
@@ -69,7 +71,18 @@ impl SynapseNode {
             chain: self.ledger.chain_status(),
             ice: self.node.ice_status(),
             network: self.ledger.network_status(),
+            admission: crate::runtime::admission::status(&self.ledger),
         })
+    }
+
+    /// `{state, bits, tried, expected, percent, rate, seconds_left}`: this
+    /// identity's admission ticket (rule `admission_ticket`). `state` is
+    /// `not_needed`, `computing`, `publishing` or `admitted`; `expected` is
+    /// `2^bits` tries; `percent` is `min(99, tried·100/expected)` while
+    /// computing and 100 after. Progress fires `change` and `network`.
+    #[wasm_bindgen(unchecked_return_type = "AdmissionStatus")]
+    pub fn admission(&self) -> JsValue {
+        to_js(&crate::runtime::admission::status(&self.ledger))
     }
 
     /// Uses these STUN/TURN servers (`[{urls, username?, credential?}]`)
