@@ -8,6 +8,7 @@
 //! next to the action that caused them.
 
 mod action;
+mod admission;
 mod channels;
 mod ctx;
 mod economy;
@@ -117,6 +118,7 @@ fn Shell() -> impl IntoView {
             {format!("Node {} running · {loaded} stored ops loaded", c.me.short())}
             {move || { let (p, o, t) = summary.get(); format!(" · {p} peer(s) · {o} ops applied · {t} tasks") }}
         </p>
+        <admission::AdmissionBar />
         {move || {
             c.track(Domain::Network);
             c.ledger.with_value(|l| l.storage_error()).map(|e| view! {
