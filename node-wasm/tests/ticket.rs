@@ -1,7 +1,8 @@
 //! The admission ticket search (`runtime::ticket`) in headless Chromium: the
 //! worker's SHA-256 agrees with the Rust `ticket_hash`, a 12-bit search in
 //! workers and on the page thread finds a valid ticket, a search can be
-//! cancelled, and a measurement of the hash rate (docs/BENCHMARKS.md,
+//! cancelled, a fresh node admits itself and then acts, and a measurement
+//! of the hash rate (docs/BENCHMARKS.md,
 //! "Admission ticket (proof of work) in Chromium").
 //!
 //! `wasm-pack test --headless --chrome --mode no-install node-wasm --test ticket -- --nocapture`
@@ -160,4 +161,53 @@ async fn ticket_bench() {
         std::f64::consts::LN_2 * 2f64.powi(18),
         20f64.ln() * 2f64.powi(18)
     );
+}
+
+/// A field of `synapse.admission()`.
+fn field(api: &node_wasm::runtime::SynapseNode, key: &str) -> wasm_bindgen::JsValue {
+    js_sys::Reflect::get(&api.admission(), &key.into()).unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
+}
+
+async fn rejection(p: js_sys::Promise) -> String {
+    match wasm_bindgen_futures::JsFuture::from(p).await {
+        Ok(v) => panic!("resolved with {v:?}, expected a rejection"),
+        Err(e) => node_wasm::runtime::util::js_err(&e),
+    }
+}
+
+/// The whole path on a fresh node of the network the ledger folds under:
+/// refused before admission, the driver searches, publishes the `admit`
+/// op through the ledger, and the identity can act.
+#[wasm_bindgen_test]
+async fn a_new_node_admits_itself_then_acts() {
+    use node_wasm::core::reject::Reject;
+    use node_wasm::identity::Identity;
+    use node_wasm::runtime::ledger::Ledger;
+    use node_wasm::runtime::util::now_ms;
+    use node_wasm::runtime::{Node, NodeConfig, SynapseNode, admission};
+    let profile = format!("ticket-{}", (js_sys::Math::random() * 1e9) as u64);
+    let node = Node::new(Identity::from_seed(random_bytes::<32>()), NodeConfig::default());
+    let ledger = Ledger::attach(&node, &profile);
+    let api = SynapseNode::new(node.clone(), ledger.clone(), profile);
+    let bits = ledger.with_state(|st| st.params.rules.admission_bits);
+    if bits == 0 {
+        assert_eq!(field(&api, "state").as_string().as_deref(), Some("not_needed"));
+        return;
+    }
+    assert_eq!(field(&api, "state").as_string().as_deref(), Some("computing"));
+    assert_eq!(field(&api, "expected").as_f64(), Some(2f64.powi(i32::from(bits))));
+    let refused = rejection(api.create_channel("early".into(), None)).await;
+    assert_eq!(refused, Reject::NotAdmitted.to_string());
+    let t0 = now_ms();
+    admission::start(&ledger);
+    while field(&api, "state").as_string().as_deref() != Some("admitted") {
+        assert!(now_ms() - t0 < 120_000.0, "not admitted after 2 min: {:?}", api.admission());
+        sleep_ms(50).await;
+    }
+    assert_eq!(field(&api, "percent").as_f64(), Some(100.0));
+    let me = node.id();
+    assert!(ledger.with_state(|st| st.ledger.accounts.contains_key(&me)));
+    let id = wasm_bindgen_futures::JsFuture::from(api.create_channel("after".into(), None)).await;
+    assert!(id.is_ok(), "acts once admitted: {id:?}");
+    console_log!("{bits} bits: admitted in {:.1} s (search, sign, commit, publish)", (now_ms() - t0) / 1000.0);
 }
