@@ -1,5 +1,6 @@
 //! Fold benchmarks: verify + apply throughput, incremental apply, the cost of
-//! a late op that forces a re-fold, and a full re-fold.
+//! a late op that forces a re-fold, a full re-fold, and the tally of a
+//! proposal with 1,000 voters.
 //!
 //! `CARGO_TARGET_DIR=... cargo bench -p node-wasm --bench fold`
 
@@ -112,7 +113,7 @@ mod native {
         });
         g.bench_function("apply 10k verified ops, in order", |b| {
             b.iter_batched(
-                || (Replica::new(), ops.clone()),
+                || (Replica::open(), ops.clone()),
                 |(mut r, ops)| {
                     for op in ops {
                         r.receive_verified(op, NOW);
@@ -127,7 +128,7 @@ mod native {
                 || {
                     let mut v = ops.clone();
                     v.reverse();
-                    (Replica::new(), v)
+                    (Replica::open(), v)
                 },
                 |(mut r, ops)| {
                     r.receive_batch(ops, NOW);
@@ -147,7 +148,7 @@ mod native {
         g.bench_function("late op re-folds ~5k of 10k ops", |b| {
             b.iter_batched(
                 || {
-                    let mut r = Replica::new();
+                    let mut r = Replica::open();
                     r.receive_batch(ops.clone(), NOW);
                     r
                 },
@@ -165,7 +166,7 @@ mod native {
         let n = 100_000;
         let before = LIVE.load(Ordering::Relaxed);
         let ops = history(n);
-        let mut r = Replica::new();
+        let mut r = Replica::open();
         r.receive_batch(ops.clone(), NOW);
         let after = LIVE.load(Ordering::Relaxed);
         let ops_only = {
@@ -190,7 +191,7 @@ mod native {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_function("full fold of 100k verified ops", |b| {
             b.iter_batched(
-                || (Replica::new(), ops.clone()),
+                || (Replica::open(), ops.clone()),
                 |(mut r, ops)| {
                     r.receive_batch(ops, NOW);
                     r
@@ -201,7 +202,59 @@ mod native {
         g.finish();
     }
 
-    criterion_group!(benches, bench, bench_100k);
+    /// Rule `vote_outcome` with `quorum`: the tally of a proposal with
+    /// 1,000 voters among 1,000 members (each with reputation on the
+    /// proposal's tags), which also weighs every member for the quorum base.
+    fn bench_tally(c: &mut Criterion) {
+        use node_wasm::core::governance::{Proposal, ProposalStatus};
+        use node_wasm::core::ledger::Account;
+        use node_wasm::core::op::ProposalKind;
+        use node_wasm::core::state::State;
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut g = c.benchmark_group("tally");
+        for (rules, mut st) in [("open rules", State::open()), ("default rules", State::genesis())] {
+            let mut votes = BTreeMap::new();
+            for i in 0..1_000u32 {
+                let mut seed = [9u8; 32];
+                seed[..4].copy_from_slice(&i.to_le_bytes());
+                let id = Identity::from_seed(seed).node_id();
+                let mut a = Account::new(1000, Hlc::new(T0, 0));
+                let tags = ["rust".to_string(), "ui".to_string()];
+                a.reputation.credit(T0, 10_000 + u64::from(i) * 37, &tags);
+                st.ledger.accounts.insert(id, a);
+                votes.insert(id, i % 3 != 0);
+            }
+            let p = Proposal {
+                id: OpId([1; 32]),
+                channel: "global".into(),
+                proposer: Identity::from_seed([1; 32]).node_id(),
+                kind: ProposalKind::Generic,
+                title: "bench".into(),
+                description: String::new(),
+                tags: vec!["rust".into()],
+                command: None,
+                created: Hlc::new(T0, 0),
+                closable_ms: T0,
+                deadline_ms: T0 + 86_400_000,
+                votes,
+                status: ProposalStatus::Open,
+                tally: None,
+                closed: None,
+                closed_automatically: false,
+                validators: vec![],
+                ratifications: BTreeSet::new(),
+                execution: None,
+            };
+            let t = st.tally(&p, T0 + 3_600_000);
+            assert_eq!(t.details.len(), 1_000);
+            g.bench_function(format!("1,000 voters of 1,000 members ({rules})"), |b| {
+                b.iter(|| st.tally(&p, T0 + 3_600_000))
+            });
+        }
+        g.finish();
+    }
+
+    criterion_group!(benches, bench, bench_100k, bench_tally);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

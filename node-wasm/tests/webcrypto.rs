@@ -233,7 +233,7 @@ async fn bench_verify_and_apply_3000_ops() {
         let verified: Vec<VerifiedOp> =
             bytes.iter().map(|b| SignedOp::decode(b).and_then(SignedOp::verify).expect("valid op")).collect();
         let t1 = now_ms();
-        let mut r = Replica::new();
+        let mut r = Replica::open();
         r.receive_batch(verified, NOW);
         let t2 = now_ms();
         hashes.push(r.state_hash());
@@ -251,7 +251,7 @@ async fn bench_verify_and_apply_3000_ops() {
         let verified: Vec<VerifiedOp> =
             webcrypto::verify_ops(decoded).await.into_iter().map(|r| r.expect("verifies")).collect();
         let t1 = now_ms();
-        let mut r = Replica::new();
+        let mut r = Replica::open();
         r.receive_batch(verified, NOW);
         let t2 = now_ms();
         hashes.push(r.state_hash());

@@ -54,7 +54,7 @@ impl Default for Rules {
     /// The safe defaults: what a network gets when its genesis says nothing.
     fn default() -> Rules {
         Rules {
-            admission_bits: 22,
+            admission_bits: 24,
             voting_floor_seconds: 3_600,
             validator_floor: 4,
             quorum_bps: 3_000,
