@@ -308,7 +308,11 @@ export interface Governance {
 export type ToolStatus = "active" | "inactive_funding_issue" | "deprecated";
 export interface CommonTool {
   tool_id: string; channel: string; description: string; tool_type: ToolType; webhook_url: string;
-  monthly_cost_sp: number; status: ToolStatus; acquired: Hlc; paid_until_ms: EpochMs; secret: SealedSecret; changed: Hlc;
+  monthly_cost_sp: number; status: ToolStatus; acquired: Hlc; paid_until_ms: EpochMs;
+  /** The credential, encrypted; its key split among the custodians (`secret.recipients`), a majority of whom rebuild it. */
+  secret: SealedSecret; changed: Hlc;
+  /** Per task id, the custodians' shares sealed to the task's assignee, by custodian index (rule `tool_grant`). */
+  grants: Record<Hex64, Record<string, SealedKey>>;
 }
 export interface Tools {
   /** Published X25519 public keys (32 bytes each). */

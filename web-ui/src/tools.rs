@@ -103,11 +103,15 @@ fn ProposeTool() -> impl IntoView {
                 recipients: None,
                 title: None,
             };
-            let proposal = c.peek_state(|st| service::propose(st, &mut rand_core::OsRng, &ch, spec))?;
+            let now = js_sys::Date::now() as u64;
+            let proposal = c.peek_state(|st| service::propose(st, &mut rand_core::OsRng, now, &ch, spec))?;
             let sealed_to = proposal.sealed_to;
             c.run(|_| Ok(proposal.intent))?;
             secret.set(String::new());
-            Ok(format!("Proposed; sealed to {sealed_to} member(s). Vote on it under Governance."))
+            Ok(format!(
+                "Proposed; its key is split among {sealed_to} custodian(s), a majority of whom hand it to \
+                 the assignee of each task that needs the tool. Vote on it under Governance."
+            ))
         });
     };
     view! {

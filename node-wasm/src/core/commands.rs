@@ -28,7 +28,9 @@ impl State {
                 self.ledger.merge_channels(cx, &mut self.tasks, &mut self.gov, sources, target)
             }
             Command::UpdateSchema { name, definition } => self.gov.update_schema(cx, name, definition),
-            Command::AcquireCommonTool(t) => self.tools.acquire_common_tool(cx, t, &mut self.ledger),
+            Command::AcquireCommonTool(t) => {
+                self.tools.acquire_common_tool(cx, t, &mut self.ledger, &self.params.rules)
+            }
             Command::DeprecateCommonTool { channel, tool_id } => self.tools.deprecate_common_tool(cx, channel, tool_id),
             Command::ReactivateCommonTool { channel, tool_id } => {
                 self.tools.reactivate_common_tool(cx, channel, tool_id, &mut self.ledger)

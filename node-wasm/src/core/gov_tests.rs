@@ -1008,11 +1008,11 @@ impl ToolWorld {
     }
 
     fn acquire(&mut self, seed: u64, plaintext: &str) -> crate::core::governance::ExecEntry {
-        let all = crate::core::tools::sealable_recipients(self.w.r.state(), "dev");
-        assert_eq!(all.len(), 2, "a and b are members with keys");
-        let recipients: Vec<_> = all.into_iter().filter(|(n, _)| *n == self.b.id()).collect();
+        // Rule `tool_custody`: a and b are the validators, so the custodians.
+        let custodians = crate::core::tools::custodians(self.w.r.state(), self.ms.get());
+        assert_eq!(custodians.len(), 2, "a and b are validators with keys");
         let secret =
-            crate::core::tools::seal_tool_secret(&mut TestRng(seed), "gh", plaintext.as_bytes(), &recipients).unwrap();
+            crate::core::tools::seal_tool_secret(&mut TestRng(seed), "gh", plaintext.as_bytes(), &custodians).unwrap();
         self.pass(Command::AcquireCommonTool(crate::core::op::NewTool {
             channel: "dev".into(),
             tool_id: "gh".into(),
@@ -1022,6 +1022,23 @@ impl ToolWorld {
             monthly_cost_sp: 4,
             secret,
         }))
+    }
+
+    /// Rule `tool_grant`: both custodians hand their share of "gh" to the
+    /// assignee of `task`, as their nodes do.
+    fn grant_all(&mut self, task: OpId) {
+        let st = self.w.r.state().clone();
+        let tool = &st.tools.tools["gh"];
+        let assignee = st.tasks[&task].assignee.expect("assigned");
+        let key = st.tools.keys[&assignee];
+        for who in [0, 1] {
+            let ms = self.tick();
+            let author = if who == 0 { &mut self.a } else { &mut self.b };
+            let (index, grant) =
+                crate::core::tools::grant_share(&mut TestRng(ms), tool, &author.key, task, assignee, &key).unwrap();
+            let op = author.op(ms, "dev", OpBody::ToolGrant { tool_id: "gh".into(), task, index, grant });
+            self.w.applied(&op);
+        }
     }
 }
 
@@ -1047,6 +1064,9 @@ fn tool_access_needs_all_three_layers_and_a_sealed_key() {
     let start = tw.b.op(tw.tick(), "dev", OpBody::TaskStart { task: t.id() });
     tw.w.applied(&start);
     let state = tw.w.r.state().clone();
+    assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap_err().code(), "grants_missing");
+    tw.grant_all(t.id());
+    let state = tw.w.r.state().clone();
     assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap(), "sk-live-SECRET-123");
     // Someone else cannot use it through b's task.
     assert_eq!(open_tool_secret(&state, &tw.a.key, "gh", t.id()), Err(Reject::NotAssignee { task: t.id() }));
@@ -1057,7 +1077,8 @@ fn tool_access_needs_all_three_layers_and_a_sealed_key() {
     }
     let state = tw.w.r.state().clone();
     assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", plain.id()).unwrap_err().code(), "tool_not_required");
-    // a, assignee of its own task listing the tool, is not a recipient.
+    // a, assignee of its own task listing the tool, has no grant for it
+    // yet: being a custodian gives it one share, not the key.
     let ta = tw.a.op(tw.tick(), "dev", tool_task("a uses gh", 0, &["gh"]));
     tw.w.applied(&ta);
     for body in [OpBody::TaskClaim { task: ta.id() }, OpBody::TaskStart { task: ta.id() }] {
@@ -1065,7 +1086,7 @@ fn tool_access_needs_all_three_layers_and_a_sealed_key() {
         tw.w.applied(&op);
     }
     let state = tw.w.r.state().clone();
-    assert_eq!(open_tool_secret(&state, &tw.a.key, "gh", ta.id()).unwrap_err().code(), "tool_secret_unavailable");
+    assert_eq!(open_tool_secret(&state, &tw.a.key, "gh", ta.id()).unwrap_err().code(), "grants_missing");
     // Deprecated tools cannot be used.
     let e = tw.pass(Command::DeprecateCommonTool { channel: "dev".into(), tool_id: "gh".into() });
     assert!(e.result.success);
@@ -1073,12 +1094,127 @@ fn tool_access_needs_all_three_layers_and_a_sealed_key() {
     assert_eq!(open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap_err().code(), "tool_inactive");
 }
 
+/// Rule `tool_custody`, against a member with modified client code: c is
+/// a member of the channel with a published key but neither a custodian
+/// nor the assignee; a (a custodian) is not the assignee either. Neither
+/// can rebuild the key from what the state holds, whatever checks its code
+/// skips; a custodian granting its share to c is refused by the fold, and
+/// even that one share is below the threshold; a task c makes for itself
+/// unlocks nothing under rules where c is not a member.
+#[test]
+fn tool_custody_a_member_who_is_not_the_assignee_never_obtains_the_secret() {
+    use crate::core::tools::{grant_share, open_tool_secret, rebuild};
+    let mut tw = ToolWorld::new();
+    assert!(tw.acquire(11, "sk-custody-42").result.success);
+    // c joins the channel and publishes its key after the acquisition.
+    let mut c = Author::new(3);
+    tw.w.applied(&c.op(tw.tick(), "dev", OpBody::ChannelSubscribe));
+    tw.w.applied(&c.op(tw.tick(), "global", OpBody::KeyPublish { x25519: c.key.x25519_public() }));
+    let t = tw.a.op(tw.tick(), "dev", tool_task("use gh", 0, &["gh"]));
+    tw.w.applied(&t);
+    for body in [OpBody::TaskClaim { task: t.id() }, OpBody::TaskStart { task: t.id() }] {
+        let op = tw.b.op(tw.tick(), "dev", body);
+        tw.w.applied(&op);
+    }
+    tw.grant_all(t.id());
+    let st = tw.w.r.state().clone();
+    let tool = st.tools.tools["gh"].clone();
+    assert_eq!(tool.threshold(), 2);
+    assert_eq!(open_tool_secret(&st, &tw.b.key, "gh", t.id()).unwrap(), "sk-custody-42", "the assignee can");
+    for (who, key) in [("c, a member", &c.key), ("a, a custodian", &tw.a.key)] {
+        assert_eq!(open_tool_secret(&st, key, "gh", t.id()).unwrap_err().code(), "not_assignee", "{who}");
+        // Skipping the layers (a modified client) gives nothing either.
+        let e = rebuild(&tool, t.id(), key).unwrap_err();
+        assert_eq!(e, Reject::GrantsMissing { tool: "gh".into(), have: 0, need: 2 }, "{who}");
+    }
+    assert!(grant_share(&mut TestRng(1), &tool, &c.key, t.id(), c.id(), &c.key.x25519_public()).is_none());
+    // A custodian leaking its share to c: refused by the fold ...
+    let (index, leak) = grant_share(&mut TestRng(2), &tool, &tw.a.key, t.id(), c.id(), &c.key.x25519_public()).unwrap();
+    let op =
+        tw.a.op(tw.tick(), "dev", OpBody::ToolGrant { tool_id: "gh".into(), task: t.id(), index, grant: leak.clone() });
+    assert_eq!(tw.w.rejected(&op).code(), "bad_grant");
+    // ... and even with it in hand, one share is below the threshold.
+    let mut leaked = tool.clone();
+    leaked.grants.insert(t.id(), [(index, leak)].into_iter().collect());
+    assert_eq!(
+        rebuild(&leaked, t.id(), &c.key).unwrap_err(),
+        Reject::GrantsMissing { tool: "gh".into(), have: 1, need: 2 }
+    );
+    // Upkeep still works with the custody in place.
+    let due = tw.w.r.state().tools.tools["gh"].paid_until_ms;
+    let pay = tw.b.op(due, "dev", OpBody::ToolUpkeep { tool_id: "gh".into() });
+    tw.w.applied(&pay);
+}
+
+/// Rule `tool_grant`: a task created by a non-member unlocks no tool, so a
+/// fresh key cannot create, claim and start its own task to get a grant.
+#[test]
+fn tool_grant_for_a_task_created_by_a_non_member_is_refused() {
+    use crate::core::genesis::{Genesis, GenesisConfig};
+    use crate::core::rules::Rules;
+    let (mut a, mut b) = (Author::new(1), Author::new(2));
+    let g = Genesis {
+        name: "custody".into(),
+        founders: vec![a.id(), b.id()],
+        config: GenesisConfig { proposal_min_voting_seconds: 0, validator_set_size: 2, ..GenesisConfig::safe() },
+        rules: Rules { admission_bits: 0, voting_floor_seconds: 0, validator_floor: 2, ..Rules::default() },
+    };
+    let mut w = World::on(&g);
+    let ms = T0;
+    w.applied(&a.op(ms, "dev", OpBody::ChannelCreate { description: String::new() }));
+    for (i, x) in [&mut a, &mut b].into_iter().enumerate() {
+        w.applied(&x.op(ms + 1 + i as u64, "global", OpBody::KeyPublish { x25519: x.key.x25519_public() }));
+    }
+    let mut c = Author::new(3);
+    w.applied(&c.op(ms + 5, "dev", OpBody::ChannelSubscribe));
+    w.applied(&c.op(ms + 6, "global", OpBody::KeyPublish { x25519: c.key.x25519_public() }));
+    // Acquire gh with a and b as custodians (founders are eligible).
+    let custodians = crate::core::tools::custodians(w.r.state(), ms + 7);
+    assert_eq!(custodians.len(), 2, "the founders; c is not eligible");
+    let secret = crate::core::tools::seal_tool_secret(&mut TestRng(5), "gh", b"tok", &custodians).unwrap();
+    let cmd = Command::AcquireCommonTool(crate::core::op::NewTool {
+        channel: "dev".into(),
+        tool_id: "gh".into(),
+        description: String::new(),
+        tool_type: crate::core::op::ToolType::ApiKey,
+        webhook_url: String::new(),
+        monthly_cost_sp: 0,
+        secret,
+    });
+    let p = a.op(ms + 10, "dev", proposal(ProposalKind::Command, &[], Some(cmd)));
+    w.applied(&p);
+    w.applied(&a.op(ms + 11, "dev", vote(p.id(), true)));
+    w.applied(&b.op(ms + 12, "dev", vote(p.id(), true)));
+    w.applied(&a.op(ms + 13, "dev", close(p.id())));
+    w.ratify_with(p.id(), ms + 14, &mut [&mut a, &mut b]);
+    assert!(w.r.state().tools.tools.contains_key("gh"), "{:?}", w.r.state().gov.execution_log);
+    // c makes itself a task that needs the tool, claims and starts it.
+    let t = c.op(ms + 20, "dev", tool_task("mine", 0, &["gh"]));
+    w.applied(&t);
+    for body in [OpBody::TaskClaim { task: t.id() }, OpBody::TaskStart { task: t.id() }] {
+        w.applied(&c.op(ms + 21, "dev", body));
+    }
+    let st = w.r.state().clone();
+    // The custodians' nodes grant nothing for it, and a grant is refused.
+    let mut rng = TestRng(9);
+    let key = c.key.x25519_public();
+    let (index, grant) =
+        crate::core::tools::grant_share(&mut rng, &st.tools.tools["gh"], &a.key, t.id(), c.id(), &key).unwrap();
+    let op = a.op(ms + 30, "dev", OpBody::ToolGrant { tool_id: "gh".into(), task: t.id(), index, grant });
+    let r = w.rejected(&op);
+    assert!(r.to_string().contains("not a member"), "{r}");
+}
+
 #[test]
 fn acquire_common_tool_refusals_have_reasons() {
     let mut tw = ToolWorld::new();
     let c = Author::new(3);
+    let some = (tw.b.id(), tw.b.key.x25519_public());
     let mk = |tool_id: &str, cost: u64, to: Vec<(NodeId, [u8; 32])>| {
-        let secret = crate::core::tools::seal_tool_secret(&mut TestRng(3), tool_id, b"x", &to).unwrap();
+        // No custodian at all cannot be sealed: seal to one, then drop it.
+        let sealed_to = if to.is_empty() { vec![some] } else { to.clone() };
+        let mut secret = crate::core::tools::seal_tool_secret(&mut TestRng(3), tool_id, b"x", &sealed_to).unwrap();
+        secret.recipients.truncate(to.len());
         Command::AcquireCommonTool(crate::core::op::NewTool {
             channel: "dev".into(),
             tool_id: tool_id.into(),
@@ -1166,6 +1302,7 @@ fn tool_plaintext_never_appears_in_ops_snapshot_or_state() {
             let op = tw.b.op(tw.tick(), "dev", body);
             tw.w.applied(&op);
         }
+        tw.grant_all(t.id());
         let state = tw.w.r.state().clone();
         assert_eq!(crate::core::tools::open_tool_secret(&state, &tw.b.key, "gh", t.id()).unwrap(), secret);
         let needle = secret.as_bytes();

@@ -32,6 +32,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("reputation", include_str!("reputation.rs")),
     ("rules", include_str!("rules.rs")),
     ("schema", include_str!("schema.rs")),
+    ("shamir", include_str!("shamir.rs")),
     ("split_merge", include_str!("split_merge.rs")),
     ("state", include_str!("state.rs")),
     ("strict", include_str!("strict.rs")),

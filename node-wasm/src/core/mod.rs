@@ -28,6 +28,7 @@ pub mod replica;
 pub mod reputation;
 pub mod rules;
 pub mod schema;
+pub mod shamir;
 pub mod split_merge;
 pub mod state;
 pub mod strict;

@@ -171,6 +171,17 @@ pub enum Reject {
         quorum_milli: u64,
         deadline_ms: u64,
     },
+    /// Rule `tool_grant`: not enough custodians have granted their share yet.
+    GrantsMissing {
+        tool: String,
+        have: usize,
+        need: usize,
+    },
+    /// Rule `tool_grant`: only a custodian of the tool may grant.
+    NotCustodian {
+        tool: String,
+    },
+    BadGrant(&'static str),
     /// Rule `admission_ticket`: the author has no admission yet.
     NotAdmitted,
     /// Rule `admission_ticket`: the ticket's hash has too few zero bits.
@@ -297,6 +308,9 @@ impl Reject {
             NotExpired { .. } => "not_expired",
             QuorumNotReached { .. } => "quorum_not_reached",
             NotAdmitted => "not_admitted",
+            GrantsMissing { .. } => "grants_missing",
+            NotCustodian { .. } => "not_custodian",
+            BadGrant(_) => "bad_grant",
             BadTicket { .. } => "bad_ticket",
             AlreadyAdmitted => "already_admitted",
             NotRatifiable { .. } => "not_ratifiable",
@@ -427,6 +441,13 @@ impl fmt::Display for Reject {
                     w(quorum_milli)
                 )
             }
+            GrantsMissing { tool, have, need } => write!(
+                f,
+                "tool {tool}: {have} of the {need} custodians needed have granted their share of the key \
+                 for this task yet; their nodes do so once the task is in progress"
+            ),
+            NotCustodian { tool } => write!(f, "only a custodian of tool {tool} may grant its key"),
+            BadGrant(why) => write!(f, "invalid tool grant: {why}"),
             NotAdmitted => {
                 write!(f, "this identity is not admitted to the network yet: its first op must be an admission ticket")
             }
@@ -553,6 +574,9 @@ mod tests {
             Reject::NotExpired { proposal: t, deadline_ms: 1 },
             Reject::QuorumNotReached { proposal: t, counted_milli: 1, quorum_milli: 2, deadline_ms: 3 },
             Reject::NotAdmitted,
+            Reject::GrantsMissing { tool: "x".into(), have: 1, need: 2 },
+            Reject::NotCustodian { tool: "x".into() },
+            Reject::BadGrant("x"),
             Reject::BadTicket { bits: 20 },
             Reject::AlreadyAdmitted,
             Reject::NotRatifiable { proposal: t, kind: "generic" },

@@ -192,6 +192,10 @@ impl State {
             }
             OpBody::KeyPublish { x25519 } => self.tools.key_publish(cx, *x25519),
             OpBody::ToolUpkeep { tool_id } => self.tools.tool_upkeep(cx, tool_id, ledger),
+            OpBody::ToolGrant { tool_id, task, index, grant } => {
+                let t = self.tasks.get(task).map(|t| &**t);
+                self.tools.tool_grant(cx, tool_id, t, *index, grant, ledger, &params.rules)
+            }
             OpBody::ModulePiece { module, index, count, bytes } => {
                 policy.upgrades.module_piece(cx, *module, *index, *count, bytes)
             }
@@ -331,5 +335,8 @@ impl ToolReader for State {
     }
     fn tool_channel(&self, name: &str) -> Option<&Channel> {
         self.ledger.channels.get(name)
+    }
+    fn tool_validators(&self, at_ms: u64) -> Vec<NodeId> {
+        self.compute_validators(at_ms)
     }
 }

@@ -1,25 +1,39 @@
 //! Common tools: shared credentials paid from a channel treasury.
 //!
 //! A credential is encrypted once with AES-256-GCM under a fresh random data
-//! key (AAD: the tool id); the data key is sealed to each authorized member:
-//! an ephemeral X25519 key agrees a secret with the member's published X25519
-//! key, HKDF-SHA256 (salt = ephemeral public ‖ recipient public) derives a
-//! key-encryption key, and AES-256-GCM seals the 32-byte data key (AAD: tool
-//! id ‖ recipient node id). Only [`seal_tool_secret`] sees the plaintext,
-//! and it runs on the proposer's node; ops, the state and the snapshot hold
-//! only ciphertext. Randomness is injected, so the core stays deterministic.
+//! key (AAD: the tool id). Rule `tool_custody`: the data key is split with
+//! Shamir's scheme ([`crate::core::shamir`]) among the tool's **custodians**
+//! (the validator set when it is proposed), any majority of whom can
+//! rebuild it, and share `i` is sealed to custodian `i`: an ephemeral X25519
+//! key agrees a secret with the custodian's published X25519 key,
+//! HKDF-SHA256 (salt = ephemeral public ‖ recipient public) derives a
+//! key-encryption key, and AES-256-GCM seals the 32-byte share (AAD: tool id
+//! ‖ recipient node id). No member, custodian or not, holds the key itself.
+//!
+//! Rule `tool_grant`: when a task that requires the tool is in progress,
+//! each custodian's node re-seals its share to the task's assignee in a
+//! `tool_grant` op (AAD: `grant` ‖ tool id ‖ task ‖ assignee), which the fold
+//! accepts only from a custodian, for the assignee of an in-progress task
+//! that lists the tool. The assignee rebuilds the key from a majority of
+//! grants. Everyone else, including a modified client, holds at most its own
+//! share (custodians) or nothing: fewer than a majority of shares say
+//! nothing about the key. Only [`seal_tool_secret`] sees the plaintext, on
+//! the proposer's node; ops, the state and the snapshot hold only
+//! ciphertext. Randomness is injected, so the core stays deterministic.
 //!
 //! Decryption is local ([`open_tool_secret`]) and guarded by three layers:
 //! the tool is active, the caller is the assignee of an in-progress task, and
-//! that task lists the tool.
+//! that task lists the tool; then it needs the grants.
 
 use crate::codec::Writer;
 use crate::core::common::{Channel, Ctx, TaskStatus, hlc, is_blank};
 use crate::core::hlc::Hlc;
 use crate::core::ledger::Ledger;
-use crate::core::op::{GLOBAL_CHANNEL, NewTool, SealedKey, SealedSecret, TaskId, ToolType};
+use crate::core::op::{NewTool, SealedKey, SealedSecret, TaskId, ToolType};
 use crate::core::reject::Reject;
 use crate::core::reputation::DAY_MS;
+use crate::core::rules::Rules;
+use crate::core::shamir;
 use crate::core::tasks::Task;
 use crate::identity::{Identity, NodeId};
 use aes_gcm::aead::{Aead, Payload};
@@ -66,6 +80,17 @@ pub struct CommonTool {
     pub paid_until_ms: u64,
     pub secret: SealedSecret,
     pub changed: Hlc,
+    /// Rule `tool_grant`: per task, the shares custodians sealed to its
+    /// assignee, by custodian index.
+    #[serde(default)]
+    pub grants: BTreeMap<TaskId, BTreeMap<u8, SealedKey>>,
+}
+
+impl CommonTool {
+    /// Grants needed to rebuild the key: a majority of the custodians.
+    pub fn threshold(&self) -> usize {
+        shamir::majority(self.secret.recipients.len())
+    }
 }
 
 /// The tools part of the state.
@@ -94,13 +119,53 @@ fn key_aad(tool_id: &str, recipient: &NodeId) -> Vec<u8> {
     aad
 }
 
-/// Encrypts `plaintext` for `recipients` (node id and published X25519 key).
-/// Runs on the proposer's node; only the result goes into an op.
+/// The AAD of a share granted for `task` to `recipient`.
+fn grant_aad(tool_id: &str, task: &TaskId, recipient: &NodeId) -> Vec<u8> {
+    let mut aad = b"grant".to_vec();
+    aad.extend_from_slice(tool_id.as_bytes());
+    aad.extend_from_slice(&task.0);
+    aad.extend_from_slice(&recipient.0);
+    aad
+}
+
+/// Seals 32 bytes to `public` (a node's X25519 key) under `aad`.
+fn seal32<R: rand_core::CryptoRngCore>(
+    rng: &mut R,
+    node: NodeId,
+    public: &[u8; 32],
+    msg: &[u8; 32],
+    aad: &[u8],
+) -> Option<SealedKey> {
+    let eph = x25519_dalek::StaticSecret::random_from_rng(&mut *rng);
+    let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
+    let shared = eph.diffie_hellman(&x25519_dalek::PublicKey::from(*public)).to_bytes();
+    let k = kek(&shared, &eph_pub, public);
+    let mut kn = [0u8; 12];
+    rng.fill_bytes(&mut kn);
+    let sealed_key = Aes256Gcm::new(&k.into()).encrypt(Nonce::from_slice(&kn), Payload { msg, aad }).ok()?;
+    Some(SealedKey { recipient: node, ephemeral: eph_pub, nonce: kn, sealed_key })
+}
+
+/// Opens 32 bytes sealed to `identity` under `aad`.
+fn open32(identity: &Identity, sealed: &SealedKey, aad: &[u8]) -> Option<[u8; 32]> {
+    let my_pub = identity.x25519_public();
+    let shared = identity.x25519_agree(&sealed.ephemeral);
+    let k = kek(&shared, &sealed.ephemeral, &my_pub);
+    let plain = Aes256Gcm::new(&k.into())
+        .decrypt(Nonce::from_slice(&sealed.nonce), Payload { msg: &sealed.sealed_key, aad })
+        .ok()?;
+    plain.try_into().ok()
+}
+
+/// Encrypts `plaintext` under a fresh data key and splits the key among
+/// `custodians` (node id and published X25519 key; rule `tool_custody`):
+/// any majority of their shares rebuilds it. Runs on the proposer's node;
+/// only the result goes into an op.
 pub fn seal_tool_secret<R: rand_core::CryptoRngCore>(
     rng: &mut R,
     tool_id: &str,
     plaintext: &[u8],
-    recipients: &[(NodeId, [u8; 32])],
+    custodians: &[(NodeId, [u8; 32])],
 ) -> Option<SealedSecret> {
     let mut data_key = [0u8; 32];
     rng.fill_bytes(&mut data_key);
@@ -109,20 +174,32 @@ pub fn seal_tool_secret<R: rand_core::CryptoRngCore>(
     let cipher = Aes256Gcm::new(&data_key.into());
     let ciphertext =
         cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: tool_id.as_bytes() }).ok()?;
-    let mut sealed = Vec::with_capacity(recipients.len());
-    for (node, public) in recipients {
-        let eph = x25519_dalek::StaticSecret::random_from_rng(&mut *rng);
-        let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
-        let shared = eph.diffie_hellman(&x25519_dalek::PublicKey::from(*public)).to_bytes();
-        let k = kek(&shared, &eph_pub, public);
-        let mut kn = [0u8; 12];
-        rng.fill_bytes(&mut kn);
-        let aad = key_aad(tool_id, node);
-        let sealed_key =
-            Aes256Gcm::new(&k.into()).encrypt(Nonce::from_slice(&kn), Payload { msg: &data_key, aad: &aad }).ok()?;
-        sealed.push(SealedKey { recipient: *node, ephemeral: eph_pub, nonce: kn, sealed_key });
+    let n = custodians.len();
+    let shares = shamir::split(&data_key, n, shamir::majority(n), |b| rng.fill_bytes(b))?;
+    let mut sealed = Vec::with_capacity(n);
+    for ((node, public), share) in custodians.iter().zip(&shares) {
+        sealed.push(seal32(rng, *node, public, share, &key_aad(tool_id, node))?);
     }
     Some(SealedSecret { nonce, ciphertext, recipients: sealed })
+}
+
+/// Rule `tool_grant` (the custodian's side, local): custodian `identity`
+/// opens its share of `tool_id` and seals it to `assignee`'s X25519 key for
+/// `task`. Returns its custodian index and the sealed share; `None` if it is
+/// no custodian of the tool or its share does not open.
+pub fn grant_share<R: rand_core::CryptoRngCore>(
+    rng: &mut R,
+    tool: &CommonTool,
+    identity: &Identity,
+    task: TaskId,
+    assignee: NodeId,
+    assignee_key: &[u8; 32],
+) -> Option<(u8, SealedKey)> {
+    let me = identity.node_id();
+    let index = tool.secret.recipients.iter().position(|k| k.recipient == me)?;
+    let share = open32(identity, &tool.secret.recipients[index], &key_aad(&tool.tool_id, &me))?;
+    let sealed = seal32(rng, assignee, assignee_key, &share, &grant_aad(&tool.tool_id, &task, &assignee))?;
+    Some((u8::try_from(index).ok()?, sealed))
 }
 
 /// What the local tool functions read of the state. `State` implements it;
@@ -131,20 +208,15 @@ pub trait ToolReader {
     fn tool_state(&self) -> &Tools;
     fn tool_task(&self, id: &TaskId) -> Option<&Task>;
     fn tool_channel(&self, name: &str) -> Option<&Channel>;
+    /// The validator set at op time `at_ms` (rule `validator_set`).
+    fn tool_validators(&self, at_ms: u64) -> Vec<NodeId>;
 }
 
-/// The members of `channel` (every identity with a key, for `global`) that
-/// have published an X25519 key, with that key: whom a proposer can seal a
-/// tool's credential to.
-pub fn sealable_recipients(state: &impl ToolReader, channel: &str) -> Vec<(NodeId, [u8; 32])> {
+/// Rule `tool_custody`: whom a proposer splits a tool's key among at
+/// `at_ms`: the validators that have published an X25519 key, with it.
+pub fn custodians(state: &impl ToolReader, at_ms: u64) -> Vec<(NodeId, [u8; 32])> {
     let keys = &state.tool_state().keys;
-    if channel == GLOBAL_CHANNEL {
-        return keys.iter().map(|(n, k)| (*n, *k)).collect();
-    }
-    let Some(ch) = state.tool_channel(channel) else {
-        return Vec::new();
-    };
-    ch.members.iter().filter_map(|n| keys.get(n).map(|k| (*n, *k))).collect()
+    state.tool_validators(at_ms).into_iter().filter_map(|n| keys.get(&n).map(|k| (n, *k))).collect()
 }
 
 /// Rule `tool_access` (local): the three layers, then decryption with this
@@ -173,16 +245,32 @@ pub fn open_tool_secret(
     if !t.required_tools.iter().any(|x| x == tool_id) {
         return Err(Reject::ToolNotRequired { task, tool: tool_id.to_owned() });
     }
+    rebuild(tool, task, identity)
+}
+
+/// What a node can decrypt of `tool` for `task` with its own key and the
+/// grants in the state, whatever its code checks first: the layers of
+/// [`open_tool_secret`] are courtesy, this is the guarantee (rule
+/// `tool_custody`). Anyone but the assignee finds no grant sealed to it; a
+/// custodian holds one share, fewer than the threshold (with two or more
+/// custodians).
+pub fn rebuild(tool: &CommonTool, task: TaskId, identity: &Identity) -> Result<String, Reject> {
+    let (tool_id, me) = (tool.tool_id.as_str(), identity.node_id());
     let fail = || Reject::ToolSecretUnavailable(tool_id.to_owned());
-    let entry = tool.secret.recipients.iter().find(|k| k.recipient == me).ok_or_else(fail)?;
-    let my_pub = identity.x25519_public();
-    let shared = identity.x25519_agree(&entry.ephemeral);
-    let k = kek(&shared, &entry.ephemeral, &my_pub);
-    let aad = key_aad(tool_id, &me);
-    let data_key = Aes256Gcm::new(&k.into())
-        .decrypt(Nonce::from_slice(&entry.nonce), Payload { msg: &entry.sealed_key, aad: &aad })
-        .map_err(|_| fail())?;
-    let data_key: [u8; 32] = data_key.try_into().map_err(|_| fail())?;
+    // The custodians' grants for this task, opened with this node's key.
+    let aad = grant_aad(tool_id, &task, &me);
+    let shares: Vec<(u8, [u8; 32])> = tool
+        .grants
+        .get(&task)
+        .into_iter()
+        .flatten()
+        .filter(|(_, g)| g.recipient == me)
+        .filter_map(|(i, g)| Some((i.checked_add(1)?, open32(identity, g, &aad)?)))
+        .collect();
+    if shares.len() < tool.threshold() {
+        return Err(Reject::GrantsMissing { tool: tool_id.to_owned(), have: shares.len(), need: tool.threshold() });
+    }
+    let data_key = shamir::combine(&shares).ok_or_else(fail)?;
     let plain = Aes256Gcm::new(&data_key.into())
         .decrypt(
             Nonce::from_slice(&tool.secret.nonce),
@@ -248,12 +336,64 @@ impl Tools {
         true
     }
 
-    /// Command `acquire_common_tool`.
+    /// Rule `tool_grant` (the fold's side): `cx.author` is custodian
+    /// `index` of an active tool of the op's channel; the task is in that
+    /// channel, in progress, lists the tool, was created by a member (rule
+    /// `member`: a fresh key cannot make itself a task that unlocks the
+    /// tool), and the grant is sealed to its assignee; once per custodian
+    /// and task.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn tool_grant(
+        &mut self,
+        cx: Ctx<'_>,
+        tool_id: &str,
+        task: Option<&Task>,
+        index: u8,
+        grant: &SealedKey,
+        ledger: &Ledger,
+        rules: &Rules,
+    ) -> Result<(), Reject> {
+        let tool = self.tools.get(tool_id).ok_or_else(|| Reject::NoSuchTool(tool_id.to_owned()))?;
+        if tool.channel != cx.channel {
+            return Err(Reject::ToolWrongChannel { tool: tool_id.to_owned(), channel: tool.channel.clone() });
+        }
+        if tool.status != ToolStatus::Active {
+            return Err(Reject::ToolInactive { tool: tool_id.to_owned(), status: tool.status.name() });
+        }
+        if tool.secret.recipients.get(usize::from(index)).map(|k| k.recipient) != Some(cx.author) {
+            return Err(Reject::NotCustodian { tool: tool_id.to_owned() });
+        }
+        let t = task.ok_or(Reject::BadGrant("no such task"))?;
+        if t.channel != tool.channel
+            || t.status != TaskStatus::InProgress
+            || !t.required_tools.iter().any(|x| x == tool_id)
+        {
+            return Err(Reject::BadGrant("the task is not in progress in the tool's channel with the tool required"));
+        }
+        if !ledger.is_member(&t.owner, cx.hlc.ms, rules) {
+            return Err(Reject::BadGrant("the task's creator is not a member, so its tasks unlock no tool"));
+        }
+        if t.assignee != Some(grant.recipient) {
+            return Err(Reject::BadGrant("a grant goes to the task's assignee only"));
+        }
+        if tool.grants.get(&t.id).is_some_and(|g| g.contains_key(&index)) {
+            return Err(Reject::BadGrant("this custodian already granted its share for this task"));
+        }
+        let id = t.id;
+        if let Some(tool) = self.tools.get_mut(tool_id) {
+            tool.grants.entry(id).or_default().insert(index, grant.clone());
+        }
+        Ok(())
+    }
+
+    /// Command `acquire_common_tool`. Rule `tool_custody`: the key's shares
+    /// go to custodians, each validator-eligible at execution (`rules`).
     pub(crate) fn acquire_common_tool(
         &mut self,
         cx: Ctx<'_>,
         t: &NewTool,
         ledger: &mut Ledger,
+        rules: &Rules,
     ) -> Result<String, String> {
         let ch = ledger.channels.get(&t.channel).ok_or_else(|| format!("channel {} does not exist", t.channel))?;
         if ch.is_closed() {
@@ -279,8 +419,11 @@ impl Tools {
             if !self.keys.contains_key(&k.recipient) {
                 return Err(format!("recipient {}… has not published an X25519 key", k.recipient.short()));
             }
-            if t.channel != GLOBAL_CHANNEL && !ch.members.contains(&k.recipient) {
-                return Err(format!("recipient {}… is not a member of {}", k.recipient.short(), t.channel));
+            if !ledger.accounts.get(&k.recipient).is_some_and(|a| a.is_validator_eligible(cx.hlc.ms, rules)) {
+                return Err(format!(
+                    "recipient {}… cannot be a custodian: custodians are validator-eligible members",
+                    k.recipient.short()
+                ));
             }
         }
         if ch.treasury < t.monthly_cost_sp {
@@ -306,6 +449,7 @@ impl Tools {
                 paid_until_ms: cx.hlc.ms.saturating_add(UPKEEP_PERIOD_MS),
                 secret: t.secret.clone(),
                 changed: cx.hlc,
+                grants: BTreeMap::new(),
             },
         );
         Ok(format!("tool {} acquired for {}; first month paid ({} SP)", t.tool_id, t.channel, t.monthly_cost_sp))
@@ -381,6 +525,13 @@ impl Tools {
                 w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
             }
             hlc(w, tool.changed);
+            w.u64(tool.grants.len() as u64);
+            for (task, by) in &tool.grants {
+                w.raw(&task.0).u64(by.len() as u64);
+                for (i, g) in by {
+                    w.u8(*i).raw(&g.recipient.0).raw(&g.ephemeral).raw(&g.nonce).bytes(&g.sealed_key);
+                }
+            }
         }
     }
 }

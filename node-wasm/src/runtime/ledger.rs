@@ -799,6 +799,23 @@ impl Ledger {
         }
         self.keep_deadlines();
         self.ensure_key_published();
+        self.grant_tool_shares();
+    }
+
+    /// Rule `tool_grant`: as a custodian, hands this node's share of a
+    /// tool's key to the assignee of each in-progress task that needs it.
+    fn grant_tool_shares(&self) {
+        let due = {
+            let replica = self.inner.replica.borrow();
+            let identity = self.inner.node.identity();
+            crate::service::tools::grants_due(replica.state(), identity, wall_ms(), &mut rand_core::OsRng)
+        };
+        for intent in due {
+            if let Err(e) = self.sign(intent) {
+                console_log!("could not grant a tool share yet: {e}");
+                return;
+            }
+        }
     }
 
     /// Publishes this node's X25519 key if the state lacks it (so tool

@@ -89,7 +89,7 @@ fn populated() -> World {
         recipients: None,
         title: None,
     };
-    let tp = w.read(|st| tools::propose(st, &mut rand_core::OsRng, "dev", tool)).expect("sealed");
+    let tp = w.read(|st| tools::propose(st, &mut rand_core::OsRng, u64::MAX / 2, "dev", tool)).expect("sealed");
     let p = w.as_(0).run(|_| Ok(tp.intent.clone())).expect("tool proposal");
     for who in 0..3 {
         w.as_(who).run(|st| governance::step(st, p, governance::Step::Vote(true))).expect("vote");

@@ -124,6 +124,7 @@ pub fn domains_of(body: &OpBody) -> DomainSet {
         }
         OpBody::KeyPublish { .. } => d(&[Tools]),
         OpBody::ToolUpkeep { .. } => d(&[Tools, Economy]),
+        OpBody::ToolGrant { .. } => d(&[Tools]),
         OpBody::ModulePiece { .. } => d(&[Upgrades]),
         OpBody::Admit { .. } => d(&[Economy, Governance]),
     }

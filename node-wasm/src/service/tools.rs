@@ -1,6 +1,7 @@
-//! Common tools: proposing one (its secret sealed here, per recipient),
-//! publishing this node's key, upkeep, and the local check that opens a
-//! tool's secret for the assignee of a task that lists it.
+//! Common tools: proposing one (its secret sealed here, its key split among
+//! the custodians), publishing this node's key, upkeep, the grants a
+//! custodian's node publishes for the assignees of tasks that need a tool,
+//! and the local check that opens a tool's secret for the assignee.
 //!
 //! The webhook call itself is I/O and lives in `runtime::webhook`; what
 //! to call, with which secret and body, is decided here.
@@ -12,8 +13,8 @@ use crate::core::tools::{ToolStatus, open_tool_secret, seal_tool_secret};
 use crate::identity::{Identity, NodeId};
 
 /// `proposeTool`'s argument. `secret` never leaves this node in clear: it
-/// is sealed here to `recipients` (default: every member of the channel;
-/// on `global`, every node that published a key).
+/// is encrypted here and its key split among `recipients`, the custodians
+/// (default: the validator set now, rule `tool_custody`).
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolSpec {
@@ -39,14 +40,15 @@ pub struct ToolProposal {
     pub sealed_to: usize,
 }
 
-/// The recipients of a tool's secret with their X25519 keys. Every one
-/// must have published a key: a member who could not open the secret
-/// would find out only when trying to use the tool.
-pub fn recipients(st: &State, channel: &str, listed: Option<&[NodeId]>) -> Result<Vec<(NodeId, [u8; 32])>> {
+/// The custodians of a tool's key with their X25519 keys (rule
+/// `tool_custody`): the validators at `now_ms` unless listed. Every one
+/// must have published a key: a custodian who could not open its share
+/// could never grant it.
+pub fn recipients(st: &State, now_ms: u64, listed: Option<&[NodeId]>) -> Result<Vec<(NodeId, [u8; 32])>> {
     let ids: Vec<NodeId> = match listed {
         Some(r) => r.to_vec(),
-        None if channel == GLOBAL_CHANNEL => st.tools.keys.keys().copied().collect(),
-        None => st.ledger.channels.get(channel).map(|c| c.members.iter().copied().collect()).unwrap_or_default(),
+        // Validators without a key yet cannot hold a share: skipped.
+        None => st.compute_validators(now_ms).into_iter().filter(|v| st.tools.keys.contains_key(v)).collect(),
     };
     let keyed: Vec<(NodeId, [u8; 32])> = ids
         .into_iter()
@@ -59,9 +61,36 @@ pub fn recipients(st: &State, channel: &str, listed: Option<&[NodeId]>) -> Resul
         })
         .collect::<Result<_>>()?;
     if keyed.is_empty() {
-        return Err("no recipients: nobody could open the secret".into());
+        return Err("no custodians: the network has no validator yet to hold the tool's key".into());
     }
     Ok(keyed)
+}
+
+/// Rule `tool_grant` (the custodian's node): for every active tool `me`
+/// is a custodian of, and every in-progress task of its channel that lists
+/// it, whose assignee has published a key and has no grant from `me` yet,
+/// the `tool_grant` op that seals `me`'s share to that assignee.
+pub fn grants_due<R: rand_core::CryptoRngCore>(st: &State, me: &Identity, now_ms: u64, rng: &mut R) -> Vec<Intent> {
+    let id = me.node_id();
+    let mut out = vec![];
+    for tool in st.tools.tools.values().filter(|t| t.status == ToolStatus::Active) {
+        let Some(index) = tool.secret.recipients.iter().position(|k| k.recipient == id) else { continue };
+        let Ok(index) = u8::try_from(index) else { continue };
+        for t in st.tasks.values() {
+            let wanted = t.channel == tool.channel
+                && t.status == crate::core::state::TaskStatus::InProgress
+                && t.required_tools.contains(&tool.tool_id)
+                && st.ledger.is_member(&t.owner, now_ms, &st.params.rules)
+                && !tool.grants.get(&t.id).is_some_and(|g| g.contains_key(&index));
+            let (true, Some(assignee)) = (wanted, t.assignee) else { continue };
+            let Some(key) = st.tools.keys.get(&assignee) else { continue };
+            if let Some((index, grant)) = crate::core::tools::grant_share(rng, tool, me, t.id, assignee, key) {
+                let body = OpBody::ToolGrant { tool_id: tool.tool_id.clone(), task: t.id, index, grant };
+                out.push(Intent::new(&tool.channel, body));
+            }
+        }
+    }
+    out
 }
 
 /// Proposes acquiring a common tool for `channel` as a network operation,
@@ -69,10 +98,14 @@ pub fn recipients(st: &State, channel: &str, listed: Option<&[NodeId]>) -> Resul
 pub fn propose<R: rand_core::CryptoRngCore>(
     st: &State,
     rng: &mut R,
+    now_ms: u64,
     channel: &str,
     spec: ToolSpec,
 ) -> Result<ToolProposal> {
-    let to = recipients(st, channel, spec.recipients.as_deref())?;
+    if !st.ledger.channels.contains_key(channel) {
+        return Err(format!("no channel {channel:?} is known here"));
+    }
+    let to = recipients(st, now_ms, spec.recipients.as_deref())?;
     let secret = seal_tool_secret(rng, &spec.tool_id, spec.secret.as_bytes(), &to)
         .ok_or_else(|| "could not seal the secret".to_string())?;
     let tool = NewTool {
@@ -184,11 +217,15 @@ mod tests {
     fn refusals() {
         let w = World::dev();
         let mut rng = rand_core::OsRng;
-        // Nobody in `dev` published a key yet.
-        let e = w.read(|st| propose(st, &mut rng, "dev", spec(ToolType::ApiKey))).unwrap_err();
+        // No validator published a key yet.
+        let now = u64::MAX / 2;
+        let e = w.read(|st| propose(st, &mut rng, now, "dev", spec(ToolType::ApiKey))).unwrap_err();
+        assert_eq!(e, "no custodians: the network has no validator yet to hold the tool's key");
+        let listed = ToolSpec { recipients: Some(vec![w.id(0)]), ..spec(ToolType::ApiKey) };
+        let e = w.read(|st| propose(st, &mut rng, now, "dev", listed)).unwrap_err();
         assert!(e.ends_with("has not published an X25519 key"), "{e}");
-        let e = w.read(|st| propose(st, &mut rng, "nowhere", spec(ToolType::ApiKey))).unwrap_err();
-        assert_eq!(e, "no recipients: nobody could open the secret");
+        let e = w.read(|st| propose(st, &mut rng, now, "nowhere", spec(ToolType::ApiKey))).unwrap_err();
+        assert_eq!(e, "no channel \"nowhere\" is known here");
         assert_eq!(w.read(|st| upkeep(st, "hook")).unwrap_err(), "no common tool \"hook\" is known here");
         let e = w.read(|st| open(st, &w.people[0], "hook", OpId::ZERO)).unwrap_err();
         assert!(!e.is_empty());
@@ -201,8 +238,8 @@ mod tests {
             w.as_(who).run(|_| Ok(publish_key(&w.people[who]))).expect("key");
         }
         let mut rng = rand_core::OsRng;
-        let tp = w.read(|st| propose(st, &mut rng, "dev", spec(ToolType::ApiKey))).expect("sealed");
-        assert_eq!(tp.sealed_to, 2);
+        let tp = w.read(|st| propose(st, &mut rng, u64::MAX / 2, "dev", spec(ToolType::ApiKey))).expect("sealed");
+        assert_eq!(tp.sealed_to, 2, "the validators with a key are the custodians");
         let p = w.as_(0).run(|_| Ok(tp.intent.clone())).expect("proposed");
         for who in 0..2 {
             w.as_(who).run(|st| governance::step(st, p, Step::Vote(true))).expect("vote");
@@ -222,6 +259,16 @@ mod tests {
             w.as_(1).run(|st| tasks::step(st, t, s)).expect("step");
         }
         assert_eq!(w.read(|st| list(st, &w.id(1)))[0].my_tasks.len(), 1);
+        // Before the custodians' grants the assignee cannot open it either.
+        let e = w.read(|st| open(st, &w.people[1], "hook", t)).unwrap_err();
+        assert!(e.contains("0 of the 2 custodians"), "{e}");
+        // Each custodian's node grants its share to the assignee (once).
+        for who in 0..2 {
+            let due = w.read(|st| grants_due(st, &w.people[who], u64::MAX / 2, &mut rng));
+            assert_eq!(due.len(), 1);
+            w.as_(who).run(|_| Ok(due[0].clone())).expect("grant");
+            assert!(w.read(|st| grants_due(st, &w.people[who], u64::MAX / 2, &mut rng)).is_empty(), "granted once");
+        }
         assert_eq!(w.read(|st| open(st, &w.people[1], "hook", t)), Ok(ToolUse::Key("s3cret".into())));
         assert!(w.read(|st| open(st, &w.people[0], "hook", t)).is_err(), "not the assignee");
     }

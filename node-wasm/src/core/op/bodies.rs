@@ -340,6 +340,15 @@ pub enum OpBody {
     ToolUpkeep {
         tool_id: String,
     },
+    /// Rule `tool_grant`: custodian `index` of a tool hands its share of the
+    /// tool's key to the assignee of an in-progress task that requires the
+    /// tool, sealed to the assignee's X25519 key.
+    ToolGrant {
+        tool_id: String,
+        task: TaskId,
+        index: u8,
+        grant: SealedKey,
+    },
     /// Rule `admission_ticket`: admits the author to the network with a
     /// proof-of-work nonce (see `core/genesis.rs`); mints its initial SP.
     Admit {
@@ -417,6 +426,7 @@ impl OpBody {
             OpBody::Ratify { .. } => "ratify",
             OpBody::KeyPublish { .. } => "key_publish",
             OpBody::ToolUpkeep { .. } => "tool_upkeep",
+            OpBody::ToolGrant { .. } => "tool_grant",
             OpBody::Admit { .. } => "admit",
         }
     }

@@ -174,6 +174,10 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::KeyPublish { x25519 } => {
             w.u8(45).raw(x25519);
         }
+        OpBody::ToolGrant { tool_id, task, index, grant } => {
+            w.u8(47).str(tool_id).raw(&task.0).u8(*index);
+            w.raw(&grant.recipient.0).raw(&grant.ephemeral).raw(&grant.nonce).bytes(&grant.sealed_key);
+        }
         OpBody::ToolUpkeep { tool_id } => {
             w.u8(46).str(tool_id);
         }
@@ -473,6 +477,22 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
         44 => OpBody::Ratify { proposal: task(r)? },
         45 => OpBody::KeyPublish { x25519: r.array()? },
         46 => OpBody::ToolUpkeep { tool_id: r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned() },
+        47 => {
+            let tool_id = r.str("tool id", MAX_TOOL_ID_BYTES)?.to_owned();
+            let task = task(r)?;
+            let index = r.u8()?;
+            if usize::from(index) >= MAX_RECIPIENTS {
+                return Err(DecodeError::Invalid("custodian index"));
+            }
+            let recipient = NodeId(r.array()?);
+            let ephemeral = r.array()?;
+            let nonce = r.array()?;
+            let sealed_key = r.bytes("sealed key", SEALED_KEY_BYTES)?.to_vec();
+            if sealed_key.len() != SEALED_KEY_BYTES {
+                return Err(DecodeError::Invalid("sealed key length"));
+            }
+            OpBody::ToolGrant { tool_id, task, index, grant: SealedKey { recipient, ephemeral, nonce, sealed_key } }
+        }
         50 => {
             let module = r.array()?;
             let index = r.u16()?;

@@ -25,7 +25,9 @@ impl SynapseNode {
         #[wasm_bindgen(unchecked_param_type = "ToolSpec")] spec: JsValue,
     ) -> js_sys::Promise {
         match from_js::<ToolSpec>(spec) {
-            Ok(spec) => self.submit(|st| Ok(tools::propose(st, &mut rand_core::OsRng, &channel, spec)?.intent)),
+            Ok(spec) => self.submit(|st| {
+                Ok(tools::propose(st, &mut rand_core::OsRng, js_sys::Date::now() as u64, &channel, spec)?.intent)
+            }),
             Err(e) => reject(&format!("bad tool: {e}")),
         }
     }
