@@ -224,6 +224,44 @@ fn core_state_hash_matches_native() {
     assert_eq!(node_wasm::core::vectors::golden_state_hash_hex(), node_wasm::core::vectors::GOLDEN_STATE_HASH);
 }
 
+/// `state()` goes through the JSON-compatible `serde_wasm_bindgen`
+/// serializer, which refuses integer map keys and integers above 2^53: a
+/// state with a tool, its custodians' grants and the genesis rules must
+/// serialize (it came back `null` once, for each of those).
+#[wasm_bindgen_test]
+fn a_state_with_tool_grants_and_genesis_rules_reaches_js() {
+    use node_wasm::core::hlc::Hlc;
+    use node_wasm::core::op::{OpId, SealedKey, SealedSecret, ToolType};
+    use node_wasm::core::state::State;
+    use node_wasm::core::tools::{CommonTool, ToolStatus};
+    use serde::Serialize;
+    let key = SealedKey {
+        recipient: Identity::from_seed([1; 32]).node_id(),
+        ephemeral: [2; 32],
+        nonce: [3; 12],
+        sealed_key: vec![4; 48],
+    };
+    for mut st in [State::open(), State::genesis()] {
+        let tool = CommonTool {
+            tool_id: "hook".into(),
+            channel: "dev".into(),
+            description: String::new(),
+            tool_type: ToolType::Webhook,
+            webhook_url: "https://example.test".into(),
+            monthly_cost_sp: 1,
+            status: ToolStatus::Active,
+            acquired: Hlc::ZERO,
+            paid_until_ms: 1,
+            secret: SealedSecret { nonce: [0; 12], ciphertext: vec![1], recipients: vec![key.clone()] },
+            changed: Hlc::ZERO,
+            grants: [(OpId([9; 32]), [(0u8, key.clone())].into_iter().collect())].into_iter().collect(),
+        };
+        st.tools.tools.insert("hook".into(), tool);
+        let v = st.serialize(&serde_wasm_bindgen::Serializer::json_compatible());
+        assert!(v.is_ok(), "{v:?}");
+    }
+}
+
 #[wasm_bindgen_test]
 async fn ops_persist_in_indexeddb_per_profile() {
     let db = store::open_db().await.unwrap();

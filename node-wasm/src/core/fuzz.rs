@@ -19,10 +19,21 @@ pub fn decode_verify_apply(data: &[u8]) {
 /// applies it to one state in order **without checking signatures** (so the
 /// fuzzer can reach the fold's rules without forging Ed25519). Panics if SP
 /// are not conserved.
+///
+/// An odd first byte folds under the default rules (quorum, members,
+/// custody; with a 1-bit admission ticket so the fuzzer finds tickets),
+/// an even one under the open rules (everything reachable without
+/// reputation).
 pub fn apply_unverified(data: &[u8]) {
-    let mut state = State::open();
+    let mut state = if data.first().is_some_and(|b| b & 1 == 1) {
+        use crate::core::genesis::Genesis;
+        use crate::core::rules::Rules;
+        State::from_genesis(&Genesis { rules: Rules { admission_bits: 1, ..Rules::default() }, ..Genesis::default() })
+    } else {
+        State::open()
+    };
     let modules = CompiledModules::default();
-    let mut rest = data;
+    let mut rest = data.get(1..).unwrap_or_default();
     while rest.len() >= 2 {
         let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
         rest = &rest[2..];
@@ -36,9 +47,10 @@ pub fn apply_unverified(data: &[u8]) {
     }
 }
 
-/// Frames ops the way [`apply_unverified`] reads them (seed corpora).
+/// Frames ops the way [`apply_unverified`] reads them (seed corpora),
+/// under the open rules (first byte 0).
 pub fn frame(payloads: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = vec![0];
     for p in payloads {
         out.extend_from_slice(&(p.len().min(u16::MAX as usize) as u16).to_be_bytes());
         out.extend_from_slice(&p[..p.len().min(u16::MAX as usize)]);

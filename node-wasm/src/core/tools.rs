@@ -82,8 +82,39 @@ pub struct CommonTool {
     pub changed: Hlc,
     /// Rule `tool_grant`: per task, the shares custodians sealed to its
     /// assignee, by custodian index.
-    #[serde(default)]
+    #[serde(default, with = "grant_map")]
     pub grants: BTreeMap<TaskId, BTreeMap<u8, SealedKey>>,
+}
+
+/// The grants with the custodian index as a string key in JSON: the
+/// page's serializer (JSON-compatible `serde_wasm_bindgen`) refuses
+/// integer map keys, which made the whole `state()` come back `null`.
+mod grant_map {
+    use super::{SealedKey, TaskId};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    type Grants = BTreeMap<TaskId, BTreeMap<u8, SealedKey>>;
+
+    pub fn serialize<S: Serializer>(g: &Grants, s: S) -> Result<S::Ok, S::Error> {
+        let text: BTreeMap<&TaskId, BTreeMap<String, &SealedKey>> =
+            g.iter().map(|(t, by)| (t, by.iter().map(|(i, k)| (i.to_string(), k)).collect())).collect();
+        text.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Grants, D::Error> {
+        let text: BTreeMap<TaskId, BTreeMap<String, SealedKey>> = BTreeMap::deserialize(d)?;
+        let mut out = Grants::new();
+        for (t, by) in text {
+            let mut m = BTreeMap::new();
+            for (i, k) in by {
+                let i: u8 = i.parse().map_err(|_| serde::de::Error::custom("a custodian index is 0-255"))?;
+                m.insert(i, k);
+            }
+            out.insert(t, m);
+        }
+        Ok(out)
+    }
 }
 
 impl CommonTool {
