@@ -71,6 +71,10 @@ pub struct SimConfig {
     /// What honest nodes do: `tasks` (tasks, claims, auctions) or
     /// `governance` (proposals, votes, closes, ratifications).
     pub workload: String,
+    /// The malicious nodes sign their ops with keys ground to the lowest
+    /// node ids (below every honest one), as an attacker would to win the
+    /// validator set's tie-break.
+    pub malicious_low_ids: bool,
 }
 
 impl Default for SimConfig {
@@ -94,6 +98,7 @@ impl Default for SimConfig {
             settle_limit_ms: 60_000,
             genesis: None,
             workload: "tasks".into(),
+            malicious_low_ids: false,
         }
     }
 }
@@ -166,6 +171,7 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
         Some(g) => g.clone(),
     };
     genesis.validate()?;
+    let mut ground = if cfg.malicious_low_ids { low_id_identities(malicious, &genesis) } else { vec![] }.into_iter();
     let arrivals = Rc::new(RefCell::new(Arrivals::default()));
     let apps: Vec<FullNode> = (0..cfg.nodes)
         .map(|i| {
@@ -175,7 +181,11 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
                 Box::new(behaviour::Honest)
             };
             let seed = cfg.seed ^ (i as u64) << 20;
-            FullNode::new(crate::peers::net::sim_identity(i), &genesis, b, arrivals.clone(), seed)
+            let identity = match (i >= cfg.nodes - malicious).then(|| ground.next()).flatten() {
+                Some(ground) => ground,
+                None => crate::peers::net::sim_identity(i),
+            };
+            FullNode::new(identity, &genesis, b, arrivals.clone(), seed)
         })
         .collect();
     let peer_cfg = NodeConfig { target_degree: cfg.target_degree, genesis: genesis.hash().0, ..NodeConfig::default() };
@@ -374,6 +384,21 @@ fn workload(app: &FullNode, rng: &mut SplitMix64, now: u64) -> OpBody {
         funding: Funding::Creator,
         auction,
     })
+}
+
+/// `k` identities with the lowest node ids among 20,000 candidate keys, all
+/// below every founder's: what grinding keys for the tie-break buys.
+fn low_id_identities(k: usize, genesis: &Genesis) -> Vec<crate::identity::Identity> {
+    let mut keys: Vec<(crate::identity::NodeId, [u8; 32])> = (0..20_000u32)
+        .map(|i| {
+            let mut seed = [0xa5u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            (crate::identity::Identity::from_seed(seed).node_id(), seed)
+        })
+        .filter(|(id, _)| genesis.founders.iter().all(|f| id < f))
+        .collect();
+    keys.sort();
+    keys.into_iter().take(k).map(|(_, seed)| crate::identity::Identity::from_seed(seed)).collect()
 }
 
 /// The next op of the governance workload at honest node `app`, the first

@@ -148,6 +148,20 @@ fn sim_one_identity_trying_the_three_call_takeover_changes_nothing() {
 }
 
 #[test]
+fn sim_keys_ground_to_low_ids_never_enter_the_validator_set() {
+    let cfg = SimConfig { malicious_low_ids: true, ..strangers("sybil_voter") };
+    let (r, st) = run_with_state(&cfg).unwrap();
+    honest_outcomes_hold(&r, &st);
+    let (ground, founders): (Vec<_>, Vec<_>) = st.ledger.accounts.iter().partition(|(_, a)| !a.founder);
+    assert_eq!(ground.len(), 3, "the ground keys were admitted");
+    for (g, _) in &ground {
+        assert!(founders.iter().all(|(f, _)| g < f), "every ground id is below every founder's");
+    }
+    let closes = st.gov.proposals.values().filter(|p| p.closed.is_some()).count();
+    assert!(closes > 0, "validator sets were computed at closes");
+}
+
+#[test]
 fn sim_colluding_keys_trading_tasks_earn_no_reputation_and_no_validator_seat() {
     let (r, st) = run_with_state(&strangers("task_farmer")).unwrap();
     honest_outcomes_hold(&r, &st);
