@@ -61,16 +61,18 @@ pub struct GenesisConfig {
 }
 
 impl GenesisConfig {
-    /// The safe defaults: a six-hour minimum voting period, one day to vote.
+    /// The safe defaults (`core/economy.rs`): a six-hour minimum voting
+    /// period, one day to vote.
     pub fn safe() -> GenesisConfig {
+        use crate::core::economy as e;
         GenesisConfig {
-            initial_sp: 1_000,
-            tax_bps: 200,
-            task_reputation_milli: 10_000,
-            vote_reputation_milli: 1_000,
-            proposal_min_voting_seconds: 6 * 3_600,
-            proposal_auto_close_after_seconds: 86_400,
-            validator_set_size: 7,
+            initial_sp: e::INITIAL_SP,
+            tax_bps: e::TAX_BPS,
+            task_reputation_milli: e::TASK_REPUTATION_MILLI,
+            vote_reputation_milli: e::VOTE_REPUTATION_MILLI,
+            proposal_min_voting_seconds: e::PROPOSAL_MIN_VOTING_SECONDS,
+            proposal_auto_close_after_seconds: e::PROPOSAL_AUTO_CLOSE_AFTER_SECONDS,
+            validator_set_size: e::VALIDATOR_SET_SIZE,
         }
     }
 

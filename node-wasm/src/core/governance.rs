@@ -2,12 +2,13 @@
 //! ratification by a quorum of validator signatures and the execution log.
 //!
 //! Lifecycle of a proposal: `open` → (close or expire) → `closed` (generic,
-//! rejected or no votes), `executed` / `failed` (an approved `config_change`
-//! or `command` runs its command at the close), or `pending_ratification`
-//! (an approved `network_operation` or `code_upgrade`) → `executed` /
-//! `failed` when `floor(V/2)+1` validators of the set snapshotted at the close
-//! have ratified it. The op that completes the quorum executes the command,
-//! so it enters the execution log exactly once, at that op's position.
+//! rejected, no quorum or no votes), or `pending_ratification` (any approved
+//! proposal that changes something: rule `ratify_every_change`) →
+//! `executed` / `failed` when a majority of the validators snapshotted at
+//! the close, counted as at least `validator_floor`, have ratified it. The
+//! op that completes the quorum executes the command, so it enters the
+//! execution log exactly once, at that op's position. Only members' votes
+//! count, and they must reach the quorum (`core/rules.rs`).
 //!
 //! Weights are fixed point in milli-units (1 = 1000), computed with an exact
 //! integer `log2` (32 fractional bits, truncated), summed per side, and
@@ -340,15 +341,18 @@ pub fn tally_with_faults(
         faults.extend(r.fault);
         (r.value, matched)
     };
+    // Each reputation is decayed once and serves both the member test and
+    // the weight.
     for a in accounts.values() {
-        if a.is_member(at_ms, rules) {
-            eligible = eligible.saturating_add(weigh(&a.reputation.at(at_ms)).0);
+        let rep = a.reputation.at(at_ms);
+        if rules.is_member(a.founder, rep.total) {
+            eligible = eligible.saturating_add(weigh(&rep).0);
         }
     }
     for (voter, yes) in &p.votes {
         let account = accounts.get(voter);
         let rep = account.map(|a| a.reputation.at(at_ms)).unwrap_or_default();
-        let counted = account.is_some_and(|a| a.is_member(at_ms, rules));
+        let counted = account.is_some_and(|a| rules.is_member(a.founder, rep.total));
         let (w, matched) = weigh(&rep);
         if counted && *yes {
             yes_w = yes_w.saturating_add(w);
@@ -501,7 +505,8 @@ impl Governance {
     /// minimum voting period (`proposal_min_voting_seconds`) is over and the
     /// counted votes reach the quorum (rule `quorum`); without a quorum the
     /// vote goes on until the deadline, where `proposal_expire` closes it
-    /// whatever the turnout. Returns the command to execute now, if any.
+    /// whatever the turnout. Nothing executes at a close
+    /// (`ratify_every_change`).
     pub(crate) fn proposal_close(
         &mut self,
         cx: Ctx<'_>,
@@ -509,7 +514,7 @@ impl Governance {
         ledger: &Ledger,
         params: &Params,
         policy: &mut PolicyHooks<'_>,
-    ) -> Result<Option<Execution>, Reject> {
+    ) -> Result<(), Reject> {
         let p = self.live_proposal(cx, id)?;
         if p.status != ProposalStatus::Open {
             return Err(Reject::ProposalNotOpen { proposal: id, status: p.status.name() });
@@ -517,7 +522,8 @@ impl Governance {
         if cx.hlc.ms < p.closable_ms {
             return Err(Reject::VotingPeriodRunning { proposal: id, until_ms: p.closable_ms });
         }
-        let (tally, _) = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, &params.rules, policy.view());
+        let counted = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, &params.rules, policy.view());
+        let tally = &counted.0;
         // With a quorum rule, neither a short turnout nor silence lets a
         // close end the vote early (a griefer could close every proposal
         // the moment its period ends); the deadline still does.
@@ -529,7 +535,8 @@ impl Governance {
                 deadline_ms: p.deadline_ms,
             });
         }
-        Ok(self.close_proposal(cx, id, false, ledger, params, policy))
+        self.close_proposal(cx, id, false, counted, ledger, params, policy);
+        Ok(())
     }
 
     /// Rule `proposal_expire` (deadline op): anyone may close an open
@@ -541,7 +548,7 @@ impl Governance {
         ledger: &Ledger,
         params: &Params,
         policy: &mut PolicyHooks<'_>,
-    ) -> Result<Option<Execution>, Reject> {
+    ) -> Result<(), Reject> {
         let p = self.live_proposal(cx, id)?;
         if p.status != ProposalStatus::Open {
             return Err(Reject::ProposalNotOpen { proposal: id, status: p.status.name() });
@@ -549,25 +556,27 @@ impl Governance {
         if cx.hlc.ms <= p.deadline_ms {
             return Err(Reject::NotExpired { proposal: id, deadline_ms: p.deadline_ms });
         }
-        Ok(self.close_proposal(cx, id, true, ledger, params, policy))
+        let counted = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, &params.rules, policy.view());
+        self.close_proposal(cx, id, true, counted, ledger, params, policy);
+        Ok(())
     }
 
-    /// Shared by close and expire: tally, recompute and snapshot the
-    /// validator set, then the kind's effect. An approved `config_change` or
-    /// `command` is returned for execution (its status is settled by
-    /// [`Governance::record_execution`]); an approved network operation or
-    /// code upgrade waits for ratification.
+    /// Shared by close and expire, given the tally they computed: record
+    /// the tally's policy faults, recompute and snapshot the validator set,
+    /// then settle the status: an approved proposal that changes something
+    /// waits for ratification, anything else is closed.
+    #[allow(clippy::too_many_arguments)]
     fn close_proposal(
         &mut self,
         cx: Ctx<'_>,
         id: OpId,
         automatically: bool,
+        (tally, faults): (Tally, Vec<ModuleHash>),
         ledger: &Ledger,
         params: &Params,
         policy: &mut PolicyHooks<'_>,
-    ) -> Option<Execution> {
-        let p = self.proposals.get(&id)?;
-        let (tally, faults) = tally_with_faults(p, cx.hlc.ms, &ledger.accounts, &params.rules, policy.view());
+    ) {
+        let Some(p) = self.proposals.get(&id) else { return };
         policy.record_faults(faults);
         let validators = compute_validators(&ledger.accounts, params.validator_set_size, cx.hlc.ms, &params.rules);
         self.validators = validators.clone();
@@ -580,13 +589,12 @@ impl Governance {
         } else {
             ProposalStatus::Closed
         };
-        let p = self.proposal_mut(&id)?;
+        let Some(p) = self.proposal_mut(&id) else { return };
         p.tally = Some(tally);
         p.validators = validators;
         p.closed = Some(cx.hlc);
         p.closed_automatically = automatically;
         p.status = status;
-        None
     }
 
     /// Rule `ratify`: for every approved proposal that changes something,

@@ -55,7 +55,7 @@ impl Account {
     /// Rule `member`: a founder, or an identity whose reputation at
     /// `at_ms` reaches `rules.member_reputation_milli`.
     pub fn is_member(&self, at_ms: u64, rules: &Rules) -> bool {
-        self.founder || self.reputation.at(at_ms).total >= rules.member_reputation_milli
+        self.founder || rules.is_member(false, self.reputation.at(at_ms).total)
     }
 
     /// Rule `validator_eligible`: a founder, or a member with

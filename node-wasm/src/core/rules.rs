@@ -87,6 +87,12 @@ impl Rules {
         }
     }
 
+    /// Rule `member`, given whether the identity is a founder and its
+    /// `_total` reputation already decayed to the op time.
+    pub fn is_member(&self, founder: bool, total_milli: u64) -> bool {
+        founder || total_milli >= self.member_reputation_milli
+    }
+
     /// Checks the rules themselves (a genesis file is input): `Err` says
     /// which field is out of its range.
     pub fn validate(&self) -> Result<(), String> {

@@ -178,14 +178,8 @@ impl State {
             }
             OpBody::ProposalCreate(p) => self.gov.proposal_create(cx, p, ledger, params),
             OpBody::Vote { proposal, yes } => self.gov.vote(cx, *proposal, *yes, ledger, params),
-            OpBody::ProposalClose { proposal } => {
-                let run = self.gov.proposal_close(cx, *proposal, ledger, params, &mut policy);
-                self.execute(cx, run, modules)
-            }
-            OpBody::ProposalExpire { proposal } => {
-                let run = self.gov.proposal_expire(cx, *proposal, ledger, params, &mut policy);
-                self.execute(cx, run, modules)
-            }
+            OpBody::ProposalClose { proposal } => self.gov.proposal_close(cx, *proposal, ledger, params, &mut policy),
+            OpBody::ProposalExpire { proposal } => self.gov.proposal_expire(cx, *proposal, ledger, params, &mut policy),
             OpBody::Ratify { proposal } => {
                 let run = self.gov.ratify(cx, *proposal, params);
                 self.execute(cx, run, modules)

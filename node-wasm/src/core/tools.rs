@@ -29,7 +29,7 @@ use crate::codec::Writer;
 use crate::core::common::{Channel, Ctx, TaskStatus, hlc, is_blank};
 use crate::core::hlc::Hlc;
 use crate::core::ledger::Ledger;
-use crate::core::op::{NewTool, SealedKey, SealedSecret, TaskId, ToolType};
+use crate::core::op::{NewTool, SealedKey, SealedSecret, TaskId, ToolType, encode_sealed_key};
 use crate::core::reject::Reject;
 use crate::core::reputation::DAY_MS;
 use crate::core::rules::Rules;
@@ -553,14 +553,15 @@ impl Tools {
             let s = &tool.secret;
             w.raw(&s.nonce).bytes(&s.ciphertext).u64(s.recipients.len() as u64);
             for k in &s.recipients {
-                w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+                encode_sealed_key(w, k);
             }
             hlc(w, tool.changed);
             w.u64(tool.grants.len() as u64);
             for (task, by) in &tool.grants {
                 w.raw(&task.0).u64(by.len() as u64);
                 for (i, g) in by {
-                    w.u8(*i).raw(&g.recipient.0).raw(&g.ephemeral).raw(&g.nonce).bytes(&g.sealed_key);
+                    w.u8(*i);
+                    encode_sealed_key(w, g);
                 }
             }
         }

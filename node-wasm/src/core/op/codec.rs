@@ -176,7 +176,7 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         }
         OpBody::ToolGrant { tool_id, task, index, grant } => {
             w.u8(47).str(tool_id).raw(&task.0).u8(*index);
-            w.raw(&grant.recipient.0).raw(&grant.ephemeral).raw(&grant.nonce).bytes(&grant.sealed_key);
+            encode_sealed_key(w, grant);
         }
         OpBody::ToolUpkeep { tool_id } => {
             w.u8(46).str(tool_id);
@@ -237,7 +237,7 @@ pub(crate) fn encode_command(w: &mut Writer, c: &Command) {
             w.str(&t.webhook_url).u64(t.monthly_cost_sp);
             w.raw(&t.secret.nonce).bytes(&t.secret.ciphertext).u8(t.secret.recipients.len().min(255) as u8);
             for k in t.secret.recipients.iter().take(255) {
-                w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+                encode_sealed_key(w, k);
             }
         }
         Command::DeprecateCommonTool { channel, tool_id } => {
@@ -247,6 +247,23 @@ pub(crate) fn encode_command(w: &mut Writer, c: &Command) {
             w.u8(8).str(channel).str(tool_id);
         }
     }
+}
+
+/// A sealed box: `recipient:[32] ephemeral:[32] nonce:[12]
+/// bytes(sealed_key)` (the tool secret's custodians and a tool grant).
+pub(crate) fn encode_sealed_key(w: &mut Writer, k: &SealedKey) {
+    w.raw(&k.recipient.0).raw(&k.ephemeral).raw(&k.nonce).bytes(&k.sealed_key);
+}
+
+fn decode_sealed_key(r: &mut Reader<'_>) -> Result<SealedKey, DecodeError> {
+    let recipient = NodeId(r.array()?);
+    let ephemeral = r.array()?;
+    let nonce = r.array()?;
+    let sealed_key = r.bytes("sealed key", SEALED_KEY_BYTES)?.to_vec();
+    if sealed_key.len() != SEALED_KEY_BYTES {
+        return Err(DecodeError::Invalid("sealed key length"));
+    }
+    Ok(SealedKey { recipient, ephemeral, nonce, sealed_key })
 }
 
 fn decode_channel(r: &mut Reader<'_>) -> Result<String, DecodeError> {
@@ -334,14 +351,7 @@ fn decode_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
             }
             let mut recipients = Vec::with_capacity(n);
             for _ in 0..n {
-                let recipient = NodeId(r.array()?);
-                let ephemeral = r.array()?;
-                let nonce = r.array()?;
-                let sealed_key = r.bytes("sealed key", SEALED_KEY_BYTES)?.to_vec();
-                if sealed_key.len() != SEALED_KEY_BYTES {
-                    return Err(DecodeError::Invalid("sealed key length"));
-                }
-                recipients.push(SealedKey { recipient, ephemeral, nonce, sealed_key });
+                recipients.push(decode_sealed_key(r)?);
             }
             Command::AcquireCommonTool(NewTool {
                 channel,
@@ -484,14 +494,7 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
             if usize::from(index) >= MAX_RECIPIENTS {
                 return Err(DecodeError::Invalid("custodian index"));
             }
-            let recipient = NodeId(r.array()?);
-            let ephemeral = r.array()?;
-            let nonce = r.array()?;
-            let sealed_key = r.bytes("sealed key", SEALED_KEY_BYTES)?.to_vec();
-            if sealed_key.len() != SEALED_KEY_BYTES {
-                return Err(DecodeError::Invalid("sealed key length"));
-            }
-            OpBody::ToolGrant { tool_id, task, index, grant: SealedKey { recipient, ephemeral, nonce, sealed_key } }
+            OpBody::ToolGrant { tool_id, task, index, grant: decode_sealed_key(r)? }
         }
         50 => {
             let module = r.array()?;

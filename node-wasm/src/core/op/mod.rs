@@ -40,8 +40,8 @@ mod signed;
 mod tests;
 
 pub use bodies::*;
-pub(crate) use codec::encode_command;
 pub use codec::{OP_DOMAIN, OP_VERSION};
+pub(crate) use codec::{encode_command, encode_sealed_key};
 pub use ids::{GLOBAL_CHANNEL, OpId, TaskId, valid_channel_name};
 pub use limits::*;
 pub use signed::{Op, OpError, SignedOp, VerifiedOp, op_id};
