@@ -190,7 +190,30 @@ export interface Snapshot {
   equivocators: { author: Hex64; seq: number; ops: Hex64[] }[];
   /** Ops that broke a rule at their place in the order (kept, without effect). */
   rejected: RejectedOp[];
-  counts: { stored: number; applied: number; rejected: number; pending: number; excluded: number; invalid: number; held: number };
+  /** `late`: ops refused by rule `late_op` (dated before the last final checkpoint, not in it). */
+  counts: { stored: number; applied: number; rejected: number; pending: number; excluded: number; invalid: number; held: number; late: number };
+  /** Epochs and the last final checkpoint (docs/PROTOCOL.md, "Finality"). */
+  finality: Finality;
+}
+/** Finality as this node sees it. Null fields: nothing final yet. */
+export interface Finality {
+  /** False on networks whose rules turn finality off (`epoch_seconds` 0). */
+  enabled: boolean;
+  epoch_seconds: number;
+  /** The epoch validators sign now. */
+  current_epoch: number | null;
+  final_epoch: number | null;
+  /** End of the last final epoch, op-time ms: older ops not in it are late. */
+  final_end_ms: EpochMs | null;
+  final_state_hash: string | null;
+  final_signers: number;
+  late_ops: number;
+  /** Validators seen signing two different checkpoints for one epoch. */
+  double_votes: number;
+  /** Quorum-signed checkpoints whose state this node computes otherwise (never finalized). */
+  state_mismatches: number;
+  /** Why the newest signed epoch is not final here yet. */
+  waiting: string | null;
 }
 export interface RejectedOp { op: Hex64; author: Hex64; seq: number; hlc: Hlc; kind: string; code: string; reason: string; }
 
@@ -234,6 +257,8 @@ export interface Rules {
   /** A completed task earns reputation only from this reward up, paid by a member. */
   min_paid_reward: number;
   daily_reputation_cap_milli: number;
+  /** Finality epoch length (0: no finality). */
+  epoch_seconds: number;
 }
 export interface Account {
   balance: number; reputation: Reputation; joined: Hlc;

@@ -210,6 +210,51 @@ impl Fold {
         }
     }
 
+    /// The ops in the order from `from` (inclusive) to `to` (exclusive).
+    pub fn keys_between(&self, from: OrderKey, to: OrderKey) -> impl Iterator<Item = &OrderKey> {
+        self.order.range(from..to)
+    }
+
+    /// The state after every op in the order before `bound` except those in
+    /// `skip` (all of which sort before `bound`), computed aside: from the
+    /// last checkpoint before the first op that differs, so it costs at most
+    /// the ops after that checkpoint. The fold itself is not changed.
+    pub fn state_at(&self, bound: OrderKey, skip: &BTreeSet<OrderKey>, store: &OpStore) -> State {
+        let stop = skip.first().copied().map_or(bound, |k| k.min(bound));
+        let (mut state, start) = match self.checkpoints.iter().rev().find(|cp| cp.after < stop) {
+            Some(cp) => (cp.state.clone(), Bound::Excluded(cp.after)),
+            None => (self.origin.clone(), Bound::Unbounded),
+        };
+        for key in self.order.range((start, Bound::Excluded(bound))) {
+            if skip.contains(key) {
+                continue;
+            }
+            if let Some(op) = store.get(&key.id) {
+                let _ = state.apply(key.id, op.op(), &self.modules);
+            }
+        }
+        state
+    }
+
+    /// Rule `final_is_final`: `state` (the state of every op before
+    /// `bound`) becomes the origin; the ops before `bound` leave the order
+    /// and are never folded again, and checkpoints before it are dropped.
+    /// Their outcomes stay readable.
+    pub fn finalize(&mut self, bound: OrderKey, state: State) {
+        self.origin = state;
+        self.order = self.order.split_off(&bound);
+        self.checkpoints.retain(|cp| cp.after >= bound);
+        if self.cursor.is_none_or(|c| c < bound) {
+            // Behind the bound (a late op was just taken out): start again
+            // from the new origin.
+            self.state = self.origin.clone();
+            self.cursor = None;
+            self.count = 0;
+            self.checkpoints.clear();
+            self.next_checkpoint = self.spacing();
+        }
+    }
+
     /// Ops between checkpoints: at least `every`, and at least the number of
     /// entities in the state, so copying the state for a checkpoint costs
     /// O(1) amortised per applied op however large the state grows.

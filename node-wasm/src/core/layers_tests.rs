@@ -14,6 +14,8 @@ const SOURCES: &[(&str, &str)] = &[
     ("config_range", include_str!("config_range.rs")),
     ("dry_run", include_str!("dry_run.rs")),
     ("economy", include_str!("economy.rs")),
+    ("finality", include_str!("finality.rs")),
+    ("finalizer", include_str!("finalizer.rs")),
     ("fold", include_str!("fold.rs")),
     ("fuzz", include_str!("fuzz.rs")),
     ("genesis", include_str!("genesis.rs")),
@@ -49,7 +51,7 @@ const LAYERS: &[&str] =
     &["common", "ledger", "channels", "upgrades", "tasks", "auction", "teams", "tools", "governance", "split_merge"];
 
 /// Modules built on `State` (they may import it; no layer may import them).
-const ABOVE_STATE: &[&str] = &["state", "commands", "dry_run", "fold", "replica", "vectors", "fuzz"];
+const ABOVE_STATE: &[&str] = &["state", "commands", "dry_run", "fold", "finalizer", "replica", "vectors", "fuzz"];
 
 /// The core modules a source names as `crate::core::NAME` before its test
 /// module (tests may reach anywhere).

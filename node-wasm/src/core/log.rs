@@ -72,6 +72,9 @@ pub struct OpStore {
     heads: BTreeMap<NodeId, (u64, OpId, Hlc)>,
     /// Lowest equivocated seq per author.
     forks: BTreeMap<NodeId, u64>,
+    /// Each author's head in the last final checkpoint (rule
+    /// `fork_after_final`: a fork found later cuts only after it).
+    final_seqs: BTreeMap<NodeId, u64>,
 }
 
 impl OpStore {
@@ -187,6 +190,33 @@ impl OpStore {
         self.forks.contains_key(author)
     }
 
+    /// Rule `fork_after_final`: the first seq of `author` excluded by its
+    /// equivocation: the fork seq, but never at or below the author's head
+    /// in the last final checkpoint (what is final stays).
+    fn cut(&self, author: &NodeId) -> Option<u64> {
+        let f = *self.forks.get(author)?;
+        Some(f.max(self.final_seqs.get(author).map_or(0, |s| s.saturating_add(1))))
+    }
+
+    /// Records each author's final head (see [`OpStore::cut`]).
+    pub fn set_final(&mut self, heads: impl IntoIterator<Item = (NodeId, u64)>) {
+        self.final_seqs = heads.into_iter().collect();
+    }
+
+    /// The ids of `author`'s ready ops at seqs `from..=to` (the chain, in
+    /// seq order).
+    pub fn chain_ids(&self, author: &NodeId, from: u64, to: u64) -> Vec<OpId> {
+        if from > to {
+            return Vec::new();
+        }
+        self.slots
+            .range((*author, from)..=(*author, to))
+            .flat_map(|(_, ids)| ids.iter())
+            .filter(|id| self.ops.get(id).is_some_and(|e| e.status == ChainStatus::Ready))
+            .copied()
+            .collect()
+    }
+
     /// Stores a verified op. Returns `None` for a duplicate, and for an op of
     /// a known equivocator that adds nothing: beyond its fork seq, or a third
     /// op at it. Such ops could never have an effect and the evidence is
@@ -210,6 +240,13 @@ impl OpStore {
         let mut report = InsertReport::default();
         if slot.len() > 1 && self.forks.get(&author).is_none_or(|f| seq < *f) {
             self.fork(author, seq, &mut report);
+            // A second op at a seq below the cut (a final one) is evidence
+            // only: it never joins the chain.
+            if let Some(e) = self.ops.get_mut(&id)
+                && e.status == ChainStatus::Pending
+            {
+                e.status = ChainStatus::Excluded { seq };
+            }
             return Some(report);
         }
         if let Some(f) = self.forks.get(&author).copied()
@@ -228,8 +265,9 @@ impl OpStore {
     /// there on, truncating its ready chain.
     fn fork(&mut self, author: NodeId, seq: u64, report: &mut InsertReport) {
         self.forks.insert(author, seq);
+        let cut = self.cut(&author).unwrap_or(seq);
         let ids: Vec<OpId> =
-            self.slots.range((author, seq)..=(author, u64::MAX)).flat_map(|(_, ids)| ids.iter().copied()).collect();
+            self.slots.range((author, cut)..=(author, u64::MAX)).flat_map(|(_, ids)| ids.iter().copied()).collect();
         for id in ids {
             if let Some(e) = self.ops.get_mut(&id) {
                 if e.status == ChainStatus::Ready {
@@ -238,8 +276,8 @@ impl OpStore {
                 e.status = ChainStatus::Excluded { seq };
             }
         }
-        if self.heads.get(&author).is_some_and(|h| h.0 >= seq) {
-            let below = seq - 1;
+        if self.heads.get(&author).is_some_and(|h| h.0 >= cut) {
+            let below = cut - 1;
             let head = self
                 .slots
                 .get(&(author, below))
@@ -261,7 +299,7 @@ impl OpStore {
         loop {
             let (hseq, hid, hhlc) = self.heads.get(&author).copied().unwrap_or((0, OpId::ZERO, Hlc::ZERO));
             let next = hseq + 1;
-            if self.forks.get(&author).is_some_and(|f| *f <= next) {
+            if self.cut(&author).is_some_and(|c| c <= next) {
                 return;
             }
             let Some(&[nid]) = self.slots.get(&(author, next)).map(Vec::as_slice) else {

@@ -15,6 +15,8 @@ pub mod common;
 pub mod config_range;
 pub mod dry_run;
 pub mod economy;
+pub mod finality;
+pub mod finalizer;
 pub mod fold;
 pub mod fuzz;
 pub mod genesis;
@@ -41,6 +43,8 @@ pub mod vectors;
 
 #[cfg(test)]
 mod conservation_tests;
+#[cfg(test)]
+mod finality_tests;
 #[cfg(test)]
 mod gov_tests;
 #[cfg(test)]

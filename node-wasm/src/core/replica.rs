@@ -2,6 +2,8 @@
 //! sans-IO interface. Bytes and the current time go in; state, outcomes and
 //! ops to publish come out.
 
+use crate::core::finality::{Final, FinalityView};
+use crate::core::finalizer::{Admission, Finalizer};
 use crate::core::fold::{CHECKPOINT_EVERY, Fold, FoldStats, OrderKey, Outcome};
 use crate::core::genesis::Genesis;
 use crate::core::hlc::{Clock, Hlc};
@@ -55,6 +57,9 @@ pub enum OpOutcome {
     },
     /// Its HLC does not exceed its author's previous op.
     InvalidChain,
+    /// Rule `late_op`: dated before the last final checkpoint but not in
+    /// it; it has no effect (its author's later ops still count).
+    Late,
 }
 
 /// Why a local action was not performed.
@@ -105,6 +110,8 @@ pub struct OpCounts {
     pub excluded: u64,
     pub invalid: u64,
     pub held: u64,
+    /// Refused as late (rule `late_op`).
+    pub late: u64,
 }
 
 /// A JSON-friendly picture of a replica for the UI and the JS API. Amounts
@@ -118,6 +125,8 @@ pub struct Snapshot {
     pub equivocators: Vec<Equivocation>,
     pub rejected: Vec<RejectedOp>,
     pub counts: OpCounts,
+    /// Epochs, the last final checkpoint and why the next is not final yet.
+    pub finality: FinalityView,
 }
 
 /// One node's replica of the shared state.
@@ -129,6 +138,7 @@ pub struct Replica {
     clock: Clock,
     held: BTreeMap<(u64, OpId), VerifiedOp>,
     held_ids: BTreeSet<OpId>,
+    finality: Finalizer,
 }
 
 impl Default for Replica {
@@ -169,7 +179,9 @@ impl Replica {
     }
 
     fn with_fold(fold: Fold) -> Replica {
+        let finality = Finalizer::new(&fold.state().params.rules);
         Replica {
+            finality,
             unchecked: false,
             store: OpStore::new(),
             fold,
@@ -242,21 +254,61 @@ impl Replica {
             return Received::Dropped;
         };
         for id in report.excluded {
+            self.finality.excluded(&id);
             if let Some(op) = self.store.get(&id) {
                 self.fold.remove(OrderKey::of(op));
             }
         }
         for id in report.ready {
-            if let Some(op) = self.store.get(&id) {
+            if let Some(op) = self.store.get(&id)
+                && self.finality.admit(op) == Admission::Fold
+            {
                 self.fold.insert(OrderKey::of(op));
             }
         }
         Received::Stored
     }
 
-    /// Advances time: releases held ops that are no longer too far ahead.
-    /// Returns how many were released.
+    /// Advances time: releases held ops that are no longer too far ahead
+    /// and makes the newest quorum-signed checkpoint final if it can
+    /// ([`Replica::finalize`]). Returns how many ops were released.
     pub fn tick(&mut self, now_ms: u64) -> usize {
+        let n = self.release(now_ms);
+        self.finalize();
+        n
+    }
+
+    /// Makes the newest epoch that a quorum of validators signed final
+    /// here, if this node holds its ops and computes its state (rules in
+    /// `core/finality.rs`). Returns the epoch made final.
+    pub fn finalize(&mut self) -> Option<u64> {
+        self.finality.try_finalize(&mut self.fold, &mut self.store)
+    }
+
+    /// Rule `checkpoint_vote`: the checkpoint `me` should sign now, if it is
+    /// a validator of the newest due epoch and has not signed it yet. The
+    /// caller signs it with [`Replica::act`].
+    pub fn checkpoint_due(&mut self, me: &NodeId, now_ms: u64) -> Option<OpBody> {
+        self.finality.vote_due(me, now_ms, &self.fold, &self.store).map(OpBody::Checkpoint)
+    }
+
+    /// The last final checkpoint, if any.
+    pub fn last_final(&self) -> Option<&Final> {
+        self.finality.last()
+    }
+
+    /// Finality for the UI and `status()`.
+    pub fn finality(&self, now_ms: u64) -> FinalityView {
+        self.finality.view(now_ms)
+    }
+
+    /// Until when (op-time ms) deadlines are settled by finality, while it
+    /// is live; `None` when deadlines should act on time.
+    pub fn settled_until(&self, now_ms: u64) -> Option<u64> {
+        self.finality.settled_until(now_ms)
+    }
+
+    fn release(&mut self, now_ms: u64) -> usize {
         let limit = now_ms.saturating_add(crate::core::hlc::MAX_DRIFT_MS);
         let mut released = Vec::new();
         while let Some(entry) = self.held.first_entry() {
@@ -353,6 +405,9 @@ impl Replica {
         if self.held_ids.contains(id) {
             return Some(OpOutcome::Held);
         }
+        if self.finality.is_late(id) {
+            return Some(OpOutcome::Late);
+        }
         Some(match self.store.status(id)? {
             ChainStatus::Ready => match self.fold.outcome(id) {
                 Some(Outcome::Applied) => OpOutcome::Applied,
@@ -384,6 +439,7 @@ impl Replica {
         for (id, op, status) in self.store.iter() {
             counts.stored += 1;
             match status {
+                ChainStatus::Ready if self.finality.is_late(id) => counts.late += 1,
                 ChainStatus::Ready => match self.fold.outcome(id) {
                     Some(Outcome::Applied) => counts.applied += 1,
                     Some(Outcome::Rejected(r)) => {
@@ -414,6 +470,7 @@ impl Replica {
             equivocators: self.store.equivocations(),
             rejected,
             counts,
+            finality: self.finality.view(self.clock.last().ms),
         }
     }
 }

@@ -48,6 +48,20 @@ pub struct Rules {
     /// Rule `daily_reputation_cap`: reputation one identity can earn per day
     /// of op time (milli-points), however many tasks or votes it does.
     pub daily_reputation_cap_milli: u64,
+    /// Rule `epoch`: the length of one finality epoch in seconds (0: no
+    /// finality, ops stay revisable forever; only test networks do that).
+    /// Validators sign the state at the end of each epoch one epoch after
+    /// it ended (`docs/PROTOCOL.md` "Finality").
+    #[serde(default = "default_epoch_seconds")]
+    pub epoch_seconds: u64,
+}
+
+/// The default epoch: one minute. Finality then lags real time by one to
+/// two minutes, and a validator signs 1,440 checkpoints a day.
+pub const DEFAULT_EPOCH_SECONDS: u64 = 60;
+
+fn default_epoch_seconds() -> u64 {
+    DEFAULT_EPOCH_SECONDS
 }
 
 impl Default for Rules {
@@ -63,6 +77,7 @@ impl Default for Rules {
             validator_age_seconds: 7 * DAY_SECONDS,
             min_paid_reward: 10,
             daily_reputation_cap_milli: 30_000,
+            epoch_seconds: DEFAULT_EPOCH_SECONDS,
         }
     }
 }
@@ -84,6 +99,7 @@ impl Rules {
             // No cap in practice (10^6 points a day), and exact in a JS
             // number, which `u64::MAX` is not (the state is shown to JS).
             daily_reputation_cap_milli: MAX_REPUTATION_RULE_MILLI,
+            epoch_seconds: 0,
         }
     }
 
@@ -96,7 +112,7 @@ impl Rules {
     /// Checks the rules themselves (a genesis file is input): `Err` says
     /// which field is out of its range.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(&str, u64, u64, u64); 9] = [
+        let checks: [(&str, u64, u64, u64); 10] = [
             ("admission_bits", u64::from(self.admission_bits), 0, 40),
             ("voting_floor_seconds", self.voting_floor_seconds, 0, 365 * DAY_SECONDS),
             ("validator_floor", self.validator_floor, 1, 1_000),
@@ -106,6 +122,7 @@ impl Rules {
             ("member_reputation_milli", self.member_reputation_milli, 0, MAX_REPUTATION_RULE_MILLI),
             ("validator_reputation_milli", self.validator_reputation_milli, 0, MAX_REPUTATION_RULE_MILLI),
             ("daily_reputation_cap_milli", self.daily_reputation_cap_milli, 0, MAX_REPUTATION_RULE_MILLI),
+            ("epoch_seconds", self.epoch_seconds, 0, DAY_SECONDS),
         ];
         for (name, v, lo, hi) in checks {
             if v < lo || v > hi {
@@ -126,6 +143,7 @@ impl Rules {
             .u64(self.validator_reputation_milli)
             .u64(self.validator_age_seconds)
             .u64(self.min_paid_reward)
-            .u64(self.daily_reputation_cap_milli);
+            .u64(self.daily_reputation_cap_milli)
+            .u64(self.epoch_seconds);
     }
 }

@@ -195,6 +195,8 @@ impl State {
             }
             // Admitted above; a second ticket is refused.
             OpBody::Admit { .. } => Err(Reject::AlreadyAdmitted),
+            // Rule `checkpoint_vote`: counted by the replica, not the state.
+            OpBody::Checkpoint(_) => Ok(()),
         };
         match r {
             Ok(()) => self.applied += 1,

@@ -12,7 +12,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "fb77c2355f87cc2b7ff32c0cf627d16db319100e1d90d2caad8505dca9a90043";
+pub const GOLDEN_STATE_HASH: &str = "d6a59dc1b5e98aa7bec4159ec0a0be08ad46ec3e1c65695b86c6a70a957ea9db";
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -127,6 +127,8 @@ pub fn domains_of(body: &OpBody) -> DomainSet {
         OpBody::ToolGrant { .. } => d(&[Tools]),
         OpBody::ModulePiece { .. } => d(&[Upgrades]),
         OpBody::Admit { .. } => d(&[Economy, Governance]),
+        // Finality is shown in the Network view.
+        OpBody::Checkpoint(_) => d(&[Network]),
     }
 }
 

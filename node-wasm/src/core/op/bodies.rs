@@ -209,6 +209,34 @@ pub enum ToolType {
     Webhook,
 }
 
+/// One author's head in a finality frontier: the last op of its chain that
+/// the checkpoint includes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FrontierHead {
+    pub author: NodeId,
+    pub seq: u64,
+    pub id: OpId,
+}
+
+/// Rule `checkpoint_vote`: a validator's signature (the op's) on the state
+/// at the end of epoch `epoch`: the frontier (every author's last op with an
+/// HLC before the epoch's end) and the state hash after folding exactly
+/// those ops. `moved` lists the heads that differ from the frontier of the
+/// final epoch `base` (all heads when `base` is `None`), so a node holding
+/// extra, late ops can tell which ones the quorum did not include; it is
+/// empty when more than [`super::limits::MAX_FRONTIER_MOVED`] heads moved
+/// (nodes then rely on having the same ops).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointVote {
+    pub epoch: u64,
+    pub base: Option<u64>,
+    #[serde(with = "hex32")]
+    pub frontier: [u8; 32],
+    #[serde(with = "hex32")]
+    pub state: [u8; 32],
+    pub moved: Vec<FrontierHead>,
+}
+
 /// A data key sealed to one recipient: X25519 with an ephemeral key, HKDF-SHA256,
 /// AES-256-GCM over the 32-byte data key (48 bytes with the tag).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,6 +382,9 @@ pub enum OpBody {
     Admit {
         nonce: u64,
     },
+    /// Rule `checkpoint_vote` (see [`CheckpointVote`]); changes nothing in
+    /// the state: the replica counts these toward finality.
+    Checkpoint(CheckpointVote),
     /// Piece `index` of `count` of a policy module whose whole bytes hash to
     /// `module` (SHA-256). Pieces travel and are stored like any op.
     ModulePiece {
@@ -428,6 +459,7 @@ impl OpBody {
             OpBody::ToolUpkeep { .. } => "tool_upkeep",
             OpBody::ToolGrant { .. } => "tool_grant",
             OpBody::Admit { .. } => "admit",
+            OpBody::Checkpoint(_) => "checkpoint",
         }
     }
 

@@ -187,6 +187,17 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::Admit { nonce } => {
             w.u8(60).u64(*nonce);
         }
+        OpBody::Checkpoint(v) => {
+            w.u8(70).u64(v.epoch);
+            match v.base {
+                Some(b) => w.u8(1).u64(b),
+                None => w.u8(0),
+            };
+            w.raw(&v.frontier).raw(&v.state).u16(v.moved.len().min(MAX_FRONTIER_MOVED) as u16);
+            for h in v.moved.iter().take(MAX_FRONTIER_MOVED) {
+                w.raw(&h.author.0).u64(h.seq).raw(&h.id.0);
+            }
+        }
     }
 }
 
@@ -510,6 +521,33 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
             OpBody::ModulePiece { module, index, count, bytes }
         }
         60 => OpBody::Admit { nonce: r.u64()? },
+        70 => OpBody::Checkpoint(decode_checkpoint_vote(r)?),
         t => return Err(DecodeError::UnknownTag(t)),
     })
+}
+
+/// A checkpoint vote: at most [`MAX_FRONTIER_MOVED`] heads, strictly sorted
+/// by author (one head per author, one encoding per vote), seqs from 1.
+fn decode_checkpoint_vote(r: &mut Reader<'_>) -> Result<CheckpointVote, DecodeError> {
+    let epoch = r.u64()?;
+    let base = match r.u8()? {
+        0 => None,
+        1 => Some(r.u64()?),
+        _ => return Err(DecodeError::Invalid("checkpoint base flag")),
+    };
+    let frontier = r.array()?;
+    let state = r.array()?;
+    let n = usize::from(r.u16()?);
+    if n > MAX_FRONTIER_MOVED {
+        return Err(DecodeError::TooLong { field: "moved", len: n, max: MAX_FRONTIER_MOVED });
+    }
+    let mut moved: Vec<FrontierHead> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let h = FrontierHead { author: NodeId(r.array()?), seq: r.u64()?, id: OpId(r.array()?) };
+        if h.seq == 0 || moved.last().is_some_and(|p| p.author >= h.author) {
+            return Err(DecodeError::Invalid("checkpoint heads must be sorted by author, seqs from 1"));
+        }
+        moved.push(h);
+    }
+    Ok(CheckpointVote { epoch, base, frontier, state, moved })
 }

@@ -1,0 +1,280 @@
+//! Finality (rules in `core/finality.rs` and `docs/PROTOCOL.md`
+//! "Finality"): one named test per attack, each with a control showing what
+//! the same ops did before the rule.
+
+use super::gov_tests::{Author, T0, World, close, config, proposal, task, vote};
+use crate::core::genesis::{Genesis, GenesisConfig};
+use crate::core::governance::ProposalStatus;
+use crate::core::op::{ConfigValue, OpBody, ProposalKind, VerifiedOp};
+use crate::core::replica::{OpOutcome, Replica};
+use crate::core::rules::Rules;
+
+/// Epochs of 10 s; epoch `E0` is `[T0, T0 + 10 s)`.
+const EPOCH: u64 = 10_000;
+const E0: u64 = T0 / EPOCH;
+
+/// The default rules (fresh keys are neither members nor validators), no
+/// admission work, no voting floor, epochs of 10 s, four founders: the
+/// validators (quorum 3).
+fn network(founders: &[&Author]) -> Genesis {
+    Genesis {
+        name: "finality".into(),
+        founders: founders.iter().map(|a| a.id()).collect(),
+        config: GenesisConfig { proposal_min_voting_seconds: 0, ..GenesisConfig::safe() },
+        rules: Rules { admission_bits: 0, voting_floor_seconds: 0, epoch_seconds: EPOCH / 1000, ..Rules::default() },
+    }
+}
+
+fn founders() -> [Author; 4] {
+    [Author::new(1), Author::new(2), Author::new(3), Author::new(4)]
+}
+
+/// Each of `voters` signs the checkpoint it is due at wall time `now`
+/// (one epoch after `epoch` ended), and the replica ticks.
+fn sign(w: &mut World, voters: &mut [&mut Author], now: u64) {
+    for (i, a) in voters.iter_mut().enumerate() {
+        let Some(body) = w.r.checkpoint_due(&a.id(), now) else { continue };
+        let op = a.op(now + i as u64, "global", body);
+        w.applied(&op);
+    }
+    w.r.tick(u64::MAX / 2);
+}
+
+/// Any op that applies anywhere.
+fn skills() -> OpBody {
+    OpBody::SkillsSet { skills: vec!["rust".into()] }
+}
+
+/// The `dev` channel, where tasks live.
+fn dev(w: &mut World, a: &mut Author) {
+    w.applied(&a.op(T0 + 10, "dev", OpBody::ChannelCreate { description: String::new() }));
+}
+
+/// Wall time at which epoch `e` is due for signing.
+fn due(e: u64) -> u64 {
+    (e + 2) * EPOCH
+}
+
+/// A config proposal, a tie (a yes, b no) and a close: rejected.
+fn tied_proposal(w: &mut World, a: &mut Author, b: &mut Author) -> crate::core::op::OpId {
+    let p = a.op(
+        T0 + 1_000,
+        "global",
+        proposal(ProposalKind::ConfigChange, &[], config("task_tax_bps", ConfigValue::Int(100))),
+    );
+    w.applied(&p);
+    w.applied(&a.op(T0 + 2_000, "global", vote(p.id(), true)));
+    w.applied(&b.op(T0 + 2_001, "global", vote(p.id(), false)));
+    w.applied(&a.op(T0 + 3_000, "global", close(p.id())));
+    assert_eq!(w.proposal(p.id()).status, ProposalStatus::Closed);
+    p.id()
+}
+
+#[test]
+fn late_op_a_backdated_vote_after_finality_changes_nothing() {
+    let [mut a, mut b, mut c, mut d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    // Control: without finality, d's vote dated before the close (a clock
+    // 45 s behind, or a modified client) reopens the outcome everywhere.
+    let mut control = World::on(&g);
+    let (mut a2, mut b2, mut d2) = (Author::new(1), Author::new(2), Author::new(4));
+    let p = tied_proposal(&mut control, &mut a2, &mut b2);
+    let backdated = d2.op(T0 + 2_500, "global", vote(p, true));
+    control.feed(&backdated);
+    assert_eq!(control.proposal(p).status, ProposalStatus::PendingRatification, "the attack works without finality");
+
+    let mut w = World::on(&g);
+    let p = tied_proposal(&mut w, &mut a, &mut b);
+    sign(&mut w, &mut [&mut a, &mut b, &mut c], due(E0));
+    let f = w.r.last_final().expect("epoch E0 is final with 3 of 4 validators");
+    assert_eq!((f.epoch, f.signers.len()), (E0, 3));
+    let before = w.r.state_hash();
+    let backdated = d.op(T0 + 2_500, "global", vote(p, true));
+    assert_eq!(w.feed(&backdated), Some(OpOutcome::Late));
+    assert_eq!(w.proposal(p).status, ProposalStatus::Closed);
+    assert_eq!(w.r.state_hash(), before, "a late op changes nothing");
+    assert_eq!(w.r.snapshot().counts.late, 1);
+    // The late op's author goes on: its next op (dated now) applies.
+    w.applied(&d.op(due(E0) + 100, "global", skills()));
+}
+
+#[test]
+fn late_op_a_fresh_key_backdating_a_bid_changes_no_award() {
+    let [mut a, mut b, mut c, mut d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let mut w = World::on(&g);
+    let mut t = task("auctioned", 0, &["x"]);
+    if let OpBody::TaskCreate(n) = &mut t {
+        n.schema = crate::core::op::TaskSchema::TaskV2;
+        n.auction = Some(crate::core::op::AuctionTerms { max_reward: 100, deadline_ms: T0 + 5_000 });
+    }
+    dev(&mut w, &mut a);
+    let t = a.op(T0 + 1_000, "dev", t);
+    w.applied(&t);
+    w.applied(&b.op(T0 + 2_000, "dev", OpBody::Bid { task: t.id(), amount: 90, estimated_days: 3 }));
+    w.applied(&c.op(T0 + 6_000, "dev", OpBody::AuctionClose { task: t.id() }));
+    let award = |w: &World| w.r.state().tasks.get(&t.id()).map(|t| (t.assignee, t.reward));
+    let awarded = award(&w);
+    assert_eq!(awarded.map(|x| x.0), Some(Some(b.id())));
+    // Control: without finality the backdated underbid takes the award.
+    let mut control = World::on(&g);
+    for op in w.log.clone() {
+        control.feed(&op);
+    }
+    let mut m = Author::new(90);
+    let bid = m.op(T0 + 3_000, "dev", OpBody::Bid { task: t.id(), amount: 10, estimated_days: 1 });
+    control.feed(&bid);
+    assert_eq!(award(&control).map(|x| x.0), Some(Some(m.id())), "the attack works without finality");
+    sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(E0));
+    assert!(w.r.last_final().is_some());
+    // A fresh key underbids, dated before the deadline.
+    assert_eq!(w.feed(&bid), Some(OpOutcome::Late));
+    assert_eq!(award(&w), awarded);
+}
+
+#[test]
+fn fork_after_final_claw_back_after_finality_is_impossible() {
+    let [mut a, mut b, mut c, mut d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let pay = |w: &mut World, a: &mut Author, b: &mut Author| {
+        dev(w, a);
+        let t = a.op(T0 + 1_000, "dev", task("paid", 100, &["x"]));
+        w.applied(&t);
+        w.applied(&b.op(T0 + 1_100, "dev", OpBody::TaskClaim { task: t.id() }));
+        w.applied(&b.op(T0 + 1_200, "dev", OpBody::TaskStart { task: t.id() }));
+        w.applied(&b.op(T0 + 1_300, "dev", OpBody::TaskComplete { task: t.id() }));
+    };
+    // A second op at a's seq 1: a's task (and b's pay) would vanish.
+    let fork_of = |seed: u8| {
+        let mut twin = Author::new(seed);
+        twin.op(T0 + 5, "twin", OpBody::ChannelCreate { description: "twin".into() })
+    };
+    let mut control = World::on(&g);
+    let (mut a2, mut b2) = (Author::new(1), Author::new(2));
+    pay(&mut control, &mut a2, &mut b2);
+    let paid = control.r.state().balance(&b2.id());
+    control.feed(&fork_of(1));
+    assert!(control.r.state().balance(&b2.id()) < paid, "without finality a fork claws the payment back");
+
+    let mut w = World::on(&g);
+    pay(&mut w, &mut a, &mut b);
+    let paid = w.r.state().balance(&b.id());
+    sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(E0));
+    assert!(w.r.last_final().is_some());
+    w.feed(&fork_of(1));
+    assert_eq!(w.r.equivocators().len(), 1, "the fork is still evidence");
+    assert_eq!(w.r.state().balance(&b.id()), paid, "what was final stays");
+    // The equivocator's ops after its final head are cut.
+    let after = a.op(due(E0) + 500, "after", OpBody::ChannelCreate { description: String::new() });
+    assert!(!matches!(w.feed(&after), Some(OpOutcome::Applied)));
+    assert!(!w.r.state().ledger.channels.contains_key("after"));
+}
+
+#[test]
+fn final_is_final_the_worst_op_refolds_at_most_what_came_after_the_checkpoint() {
+    let [mut a, mut b, mut c, mut d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let mut w = World { r: Replica::with_genesis_every(&g, 16), log: Vec::new() };
+    let mut m = Author::new(90);
+    // 400 ops in epoch E0, then the checkpoint, then 40 ops after it.
+    for i in 0..400 {
+        w.applied(&a.op(T0 + 10 + i, "global", OpBody::SkillsSet { skills: vec![format!("s{i}")] }));
+    }
+    sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(E0));
+    let end = w.r.last_final().unwrap().end_ms;
+    for i in 0..40 {
+        w.applied(&b.op(due(E0) + 1_000 + i, "global", OpBody::SkillsSet { skills: vec![format!("t{i}")] }));
+    }
+    // The attacker's best: dated before everything (late: nothing re-folds)
+    // or just after the final end (re-folds only the ops after it).
+    let applies = w.r.fold_stats().applies;
+    assert_eq!(w.feed(&m.op(T0 + 1, "global", skills())), Some(OpOutcome::Late));
+    assert_eq!(w.r.fold_stats().applies, applies);
+    let mut m2 = Author::new(91);
+    w.feed(&m2.op(end, "global", skills()));
+    let refolded = w.r.fold_stats().applies - applies;
+    let after_final = 40 + 4 + 1; // b's ops, the votes, the attacker's op
+    assert!(refolded <= after_final, "re-folded {refolded} ops, at most {after_final} came after the checkpoint");
+}
+
+#[test]
+fn finality_quorum_finality_waits_while_validators_are_offline_and_ops_go_on() {
+    let [mut a, mut b, mut c, mut d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let mut w = World::on(&g);
+    w.applied(&a.op(T0 + 1, "global", skills()));
+    // Two of four validators online: below the quorum of 3.
+    sign(&mut w, &mut [&mut a, &mut b], due(E0));
+    assert!(w.r.last_final().is_none());
+    let waiting = w.r.finality(due(E0)).waiting.unwrap();
+    assert!(waiting.contains("2 matching validator signatures, at least 3 needed"), "{waiting}");
+    // Ops still apply (dated in the unfinal past, too).
+    w.applied(&c.op(T0 + 2, "global", skills()));
+    w.applied(&b.op(due(E0) + 1_000, "global", skills()));
+    // A third validator comes back: the next due epoch becomes final, and
+    // it covers everything before it.
+    sign(&mut w, &mut [&mut a, &mut b, &mut c], due(E0 + 1));
+    assert_eq!(w.r.last_final().map(|f| f.epoch), Some(E0 + 1));
+    assert_eq!(w.feed(&d.op(T0 + 3, "global", skills())), Some(OpOutcome::Late));
+}
+
+#[test]
+fn finality_quorum_votes_of_fresh_keys_do_not_count() {
+    let [mut a, b, c, d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let mut w = World::on(&g);
+    w.applied(&a.op(T0 + 1, "global", skills()));
+    // Fresh keys copy an honest vote: they are not validators.
+    let mut sybils: Vec<Author> = (100..110).map(Author::new).collect();
+    let body = w.r.checkpoint_due(&a.id(), due(E0)).unwrap();
+    for (i, s) in sybils.iter_mut().enumerate() {
+        w.applied(&s.op(due(E0) + i as u64, "global", body.clone()));
+    }
+    w.r.tick(u64::MAX / 2);
+    assert!(w.r.last_final().is_none());
+    assert!(w.r.checkpoint_due(&sybils[0].id(), due(E0)).is_none(), "a fresh key is never asked to sign");
+}
+
+#[test]
+fn late_op_replicas_that_got_a_late_op_before_the_votes_converge() {
+    let [mut a, mut b, mut c, d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let mut m = Author::new(90);
+    let mut log: Vec<VerifiedOp> = Vec::new();
+    let mut w = World::on(&g);
+    let p = tied_proposal(&mut w, &mut a, &mut b);
+    sign(&mut w, &mut [&mut a, &mut b, &mut c], due(E0));
+    log.extend(w.log.iter().cloned());
+    // The backdated op reaches one replica before the votes, the other after.
+    let late = m.op(T0 + 2_500, "global", vote(p, true));
+    let mut first = Replica::with_genesis(&g);
+    first.receive_batch(log.iter().cloned(), u64::MAX / 2);
+    first.receive_verified(late.clone(), u64::MAX / 2);
+    assert_eq!(first.outcome(&late.id()), Some(OpOutcome::Applied), "folded before finality");
+    first.tick(u64::MAX / 2);
+    let mut second = Replica::with_genesis(&g);
+    second.receive_batch(log.iter().cloned(), u64::MAX / 2);
+    second.tick(u64::MAX / 2);
+    second.receive_verified(late.clone(), u64::MAX / 2);
+    for r in [&first, &second] {
+        assert_eq!(r.last_final().map(|f| f.epoch), Some(E0));
+        assert_eq!(r.outcome(&late.id()), Some(OpOutcome::Late));
+    }
+    assert_eq!(first.state_hash(), second.state_hash());
+    assert_eq!(first.state_hash(), w.r.state_hash());
+}
+
+#[test]
+fn checkpoint_vote_a_second_vote_for_one_epoch_is_counted_not_used() {
+    let [mut a, mut b, mut c, mut d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let mut w = World::on(&g);
+    w.applied(&a.op(T0 + 1, "global", skills()));
+    let Some(OpBody::Checkpoint(mut v)) = w.r.checkpoint_due(&a.id(), due(E0)) else { panic!("a vote is due") };
+    w.applied(&a.op(due(E0), "global", OpBody::Checkpoint(v.clone())));
+    v.state = [9; 32];
+    w.applied(&a.op(due(E0) + 1, "global", OpBody::Checkpoint(v)));
+    assert_eq!(w.r.finality(due(E0)).double_votes, 1);
+    sign(&mut w, &mut [&mut b, &mut c, &mut d], due(E0));
+    assert_eq!(w.r.last_final().map(|f| f.signers.len()), Some(4));
+}

@@ -1,0 +1,365 @@
+//! The replica's finality sub-state: checkpoint votes seen, the last final
+//! checkpoint, and the ops refused as late. It reads the op store and the
+//! fold it is given and never imports the replica; the rules it applies are
+//! described in [`crate::core::finality`] and `docs/PROTOCOL.md`
+//! ("Finality").
+
+use crate::core::finality::{
+    Epochs, Final, FinalityView, Frontier, apply_moved, finality_quorum, frontier_hash, moved,
+};
+use crate::core::fold::{Fold, OrderKey};
+use crate::core::hlc::Hlc;
+use crate::core::log::OpStore;
+use crate::core::op::{CheckpointVote, OpBody, OpId, VerifiedOp};
+use crate::core::rules::Rules;
+use crate::identity::NodeId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Epochs with votes remembered at most (older ones are forgotten first):
+/// while finality stalls, votes cannot pile up without bound.
+pub const MAX_VOTED_EPOCHS: usize = 64;
+
+/// While the last final checkpoint is at most this many epochs old,
+/// deadlines wait for finality (see [`Finalizer::settled_until`]).
+pub const LIVE_EPOCHS: u64 = 10;
+
+/// What to do with an op whose chain just became ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Fold it.
+    Fold,
+    /// Rule `late_op`: before the final checkpoint and not in it.
+    Late,
+    /// In the final checkpoint already (its effect is in the origin).
+    Final,
+}
+
+/// One validator's vote for one epoch.
+#[derive(Clone, Debug)]
+struct Vote {
+    op: OpId,
+    frontier: [u8; 32],
+    state: [u8; 32],
+    base: Option<u64>,
+    moved: Vec<crate::core::op::FrontierHead>,
+}
+
+/// A checkpoint ready to be made final.
+struct Plan {
+    epoch: u64,
+    end_ms: u64,
+    frontier: Frontier,
+    frontier_hash: [u8; 32],
+    state_hash: [u8; 32],
+    state: crate::core::state::State,
+    late: BTreeSet<OrderKey>,
+    signers: Vec<NodeId>,
+}
+
+/// The lowest order key of op time `ms`: ops before it have an HLC below `ms`.
+pub fn bound_key(ms: u64) -> OrderKey {
+    OrderKey { hlc: Hlc::new(ms, 0), author: NodeId([0; 32]), seq: 0, id: OpId::ZERO }
+}
+
+const MIN_KEY: OrderKey = OrderKey { hlc: Hlc::ZERO, author: NodeId([0; 32]), seq: 0, id: OpId::ZERO };
+
+#[derive(Default)]
+pub struct Finalizer {
+    epochs: Option<Epochs>,
+    floor: u64,
+    last: Option<Final>,
+    late: BTreeSet<OpId>,
+    votes: BTreeMap<u64, BTreeMap<NodeId, Vote>>,
+    vote_ops: BTreeMap<OpId, (u64, NodeId)>,
+    /// Set when ops or votes changed since the last finality attempt.
+    dirty: bool,
+    /// The epoch this node last found itself not a validator of.
+    declined: Option<u64>,
+    double_votes: u64,
+    state_mismatches: u64,
+    waiting: Option<String>,
+}
+
+impl Finalizer {
+    pub fn new(rules: &Rules) -> Finalizer {
+        Finalizer { epochs: Epochs::of(rules), floor: rules.validator_floor, ..Finalizer::default() }
+    }
+
+    pub fn last(&self) -> Option<&Final> {
+        self.last.as_ref()
+    }
+
+    pub fn is_late(&self, id: &OpId) -> bool {
+        self.late.contains(id)
+    }
+
+    pub fn late_count(&self) -> usize {
+        self.late.len()
+    }
+
+    /// Sorts an op whose chain just became ready (rules `late_op`,
+    /// `final_is_final`), and records it if it is a checkpoint vote.
+    pub fn admit(&mut self, op: &VerifiedOp) -> Admission {
+        self.dirty = true;
+        let o = op.op();
+        if let Some(f) = &self.last
+            && o.hlc.ms < f.end_ms
+        {
+            if f.covers(&o.author, o.seq) {
+                return Admission::Final;
+            }
+            self.late.insert(op.id());
+            return Admission::Late;
+        }
+        if let OpBody::Checkpoint(v) = &o.body {
+            self.record_vote(op.id(), o.author, o.hlc.ms, v);
+        }
+        Admission::Fold
+    }
+
+    fn record_vote(&mut self, op: OpId, author: NodeId, hlc_ms: u64, v: &CheckpointVote) {
+        let Some(ep) = self.epochs else { return };
+        if !ep.vote_in_time(v.epoch, hlc_ms) || self.last.as_ref().is_some_and(|f| v.epoch <= f.epoch) {
+            return;
+        }
+        let per = self.votes.entry(v.epoch).or_default();
+        match per.get(&author) {
+            Some(prev) if prev.frontier != v.frontier || prev.state != v.state => self.double_votes += 1,
+            Some(_) => {}
+            None => {
+                per.insert(
+                    author,
+                    Vote { op, frontier: v.frontier, state: v.state, base: v.base, moved: v.moved.clone() },
+                );
+                self.vote_ops.insert(op, (v.epoch, author));
+            }
+        }
+        while self.votes.len() > MAX_VOTED_EPOCHS {
+            if let Some((_, per)) = self.votes.pop_first() {
+                for v in per.values() {
+                    self.vote_ops.remove(&v.op);
+                }
+            }
+        }
+    }
+
+    /// An op left the fold (its author equivocated): its vote no longer counts.
+    pub fn excluded(&mut self, id: &OpId) {
+        self.dirty = true;
+        if let Some((epoch, author)) = self.vote_ops.remove(id)
+            && let Some(per) = self.votes.get_mut(&epoch)
+        {
+            per.remove(&author);
+        }
+    }
+
+    /// The frontier at op time `end_ms`: each author's last folded op
+    /// before it (the last final frontier for authors with none since).
+    pub fn frontier_at(&self, fold: &Fold, end_ms: u64) -> Frontier {
+        let mut f = self.last.as_ref().map(|l| l.frontier.clone()).unwrap_or_default();
+        for k in fold.keys_between(MIN_KEY, bound_key(end_ms)) {
+            let e = f.entry(k.author).or_insert((0, OpId::ZERO));
+            if k.seq > e.0 {
+                *e = (k.seq, k.id);
+            }
+        }
+        f
+    }
+
+    /// Rule `checkpoint_vote`: the vote `me` should sign now, if it is a
+    /// validator of the newest due epoch and has not voted for it (or a
+    /// later one) yet.
+    pub fn vote_due(&mut self, me: &NodeId, now_ms: u64, fold: &Fold, store: &OpStore) -> Option<CheckpointVote> {
+        let ep = self.epochs?;
+        let e = ep.due(now_ms)?;
+        if self.last.as_ref().is_some_and(|f| f.epoch >= e)
+            || self.declined == Some(e)
+            || self.votes.range(e..).any(|(_, per)| per.contains_key(me))
+        {
+            return None;
+        }
+        // Cheap check first: most nodes are not validators.
+        if !fold.state().compute_validators(now_ms).contains(me) {
+            self.declined = Some(e);
+            return None;
+        }
+        let end = ep.end_ms(e);
+        let frontier = self.frontier_at(fold, end);
+        let state = fold.state_at(bound_key(end), &BTreeSet::new(), store);
+        if !state.compute_validators(end).contains(me) {
+            self.declined = Some(e);
+            return None;
+        }
+        let base = self.last.as_ref();
+        let empty = Frontier::new();
+        Some(CheckpointVote {
+            epoch: e,
+            base: base.map(|f| f.epoch),
+            frontier: frontier_hash(&frontier),
+            state: state.state_hash(),
+            moved: moved(base.map_or(&empty, |f| &f.frontier), &frontier).unwrap_or_default(),
+        })
+    }
+
+    /// Makes the newest epoch with a quorum of matching validator votes
+    /// final, if this node holds exactly its ops (after refusing late ones)
+    /// and computes the same state. Returns the epoch made final.
+    pub fn try_finalize(&mut self, fold: &mut Fold, store: &mut OpStore) -> Option<u64> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        let ep = self.epochs?;
+        let need = finality_quorum(0, self.floor);
+        // Candidates newest first: (epoch, frontier hash, state hash, votes).
+        let mut candidates = Vec::new();
+        for (epoch, per) in self.votes.iter().rev() {
+            let mut groups: BTreeMap<([u8; 32], [u8; 32]), Vec<(NodeId, Vote)>> = BTreeMap::new();
+            for (who, v) in per {
+                groups.entry((v.frontier, v.state)).or_default().push((*who, v.clone()));
+            }
+            for ((fh, sh), votes) in groups.into_iter().rev() {
+                candidates.push((*epoch, fh, sh, votes));
+            }
+        }
+        let mut waiting = None;
+        let mut found = None;
+        for (epoch, fh, sh, votes) in candidates {
+            if votes.len() < need {
+                waiting.get_or_insert_with(|| {
+                    format!("epoch {epoch}: {} matching validator signatures, at least {need} needed", votes.len())
+                });
+                continue;
+            }
+            match self.plan(ep, epoch, &fh, &sh, &votes, fold, store) {
+                Ok(p) => {
+                    found = Some(p);
+                    break;
+                }
+                Err(why) => {
+                    waiting.get_or_insert(why);
+                }
+            }
+        }
+        self.waiting = waiting;
+        let p = found?;
+        self.apply(p, fold, store);
+        self.last.as_ref().map(|f| f.epoch)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &mut self,
+        ep: Epochs,
+        epoch: u64,
+        fh: &[u8; 32],
+        sh: &[u8; 32],
+        votes: &[(NodeId, Vote)],
+        fold: &Fold,
+        store: &OpStore,
+    ) -> Result<Plan, String> {
+        let end = ep.end_ms(epoch);
+        let local = self.frontier_at(fold, end);
+        let base_epoch = self.last.as_ref().map(|f| f.epoch);
+        let empty = Frontier::new();
+        let base = self.last.as_ref().map_or(&empty, |f| &f.frontier);
+        let target = if frontier_hash(&local) == *fh {
+            local.clone()
+        } else {
+            votes
+                .iter()
+                .filter(|(_, v)| v.base == base_epoch && !v.moved.is_empty())
+                .map(|(_, v)| apply_moved(base, &v.moved))
+                .find(|t| frontier_hash(t) == *fh)
+                .ok_or_else(|| {
+                    format!("epoch {epoch}: the signed frontier differs from this node's ops (catching up)")
+                })?
+        };
+        let mut late = BTreeSet::new();
+        for (author, (lseq, lid)) in &local {
+            let (tseq, tid) = target.get(author).copied().unwrap_or((0, OpId::ZERO));
+            if *lseq < tseq {
+                return Err(format!("epoch {epoch}: waiting for ops of {} (catching up)", author.short()));
+            }
+            if *lseq == tseq && *lid != tid {
+                return Err(format!("epoch {epoch}: {} forked at seq {tseq}", author.short()));
+            }
+            let from = tseq.max(base.get(author).map_or(0, |b| b.0)).saturating_add(1);
+            for id in store.chain_ids(author, from, *lseq) {
+                if let Some(op) = store.get(&id) {
+                    late.insert(OrderKey::of(op));
+                }
+            }
+        }
+        if target.keys().any(|a| !local.contains_key(a)) {
+            return Err(format!("epoch {epoch}: waiting for ops of authors this node has not seen (catching up)"));
+        }
+        let state = fold.state_at(bound_key(end), &late, store);
+        if state.state_hash() != *sh {
+            self.state_mismatches += 1;
+            return Err(format!("epoch {epoch}: signed state differs from this node's (not finalized)"));
+        }
+        let validators: BTreeSet<NodeId> = state.compute_validators(end).into_iter().collect();
+        let signers: Vec<NodeId> = votes.iter().map(|(w, _)| *w).filter(|w| validators.contains(w)).collect();
+        let quorum = finality_quorum(validators.len(), self.floor);
+        if signers.len() < quorum {
+            return Err(format!(
+                "epoch {epoch}: {} of {} validators signed, {quorum} needed",
+                signers.len(),
+                validators.len()
+            ));
+        }
+        Ok(Plan { epoch, end_ms: end, frontier: target, frontier_hash: *fh, state_hash: *sh, state, late, signers })
+    }
+
+    fn apply(&mut self, p: Plan, fold: &mut Fold, store: &mut OpStore) {
+        for k in &p.late {
+            fold.remove(*k);
+            self.late.insert(k.id);
+            self.excluded(&k.id);
+        }
+        let bound = bound_key(p.end_ms);
+        fold.finalize(bound, p.state);
+        store.set_final(p.frontier.iter().map(|(a, (s, _))| (*a, *s)));
+        self.votes = self.votes.split_off(&(p.epoch + 1));
+        self.vote_ops.retain(|_, (e, _)| *e > p.epoch);
+        self.last = Some(Final {
+            epoch: p.epoch,
+            end_ms: p.end_ms,
+            frontier: p.frontier,
+            frontier_hash: p.frontier_hash,
+            state_hash: p.state_hash,
+            signers: p.signers,
+        });
+        self.waiting = None;
+        self.dirty = true;
+        fold.catch_up(store);
+    }
+
+    /// Until when deadlines are settled: the end of the last final epoch
+    /// while finality is live (the last final epoch at most
+    /// [`LIVE_EPOCHS`] behind the one due at `now_ms`). `None` when
+    /// finality is off or stalled: then deadlines act on time, unsettled.
+    pub fn settled_until(&self, now_ms: u64) -> Option<u64> {
+        let ep = self.epochs?;
+        let f = self.last.as_ref()?;
+        let due = ep.due(now_ms)?;
+        (due.saturating_sub(f.epoch) <= LIVE_EPOCHS).then_some(f.end_ms)
+    }
+
+    pub fn view(&self, now_ms: u64) -> FinalityView {
+        let Some(ep) = self.epochs else { return FinalityView::default() };
+        FinalityView {
+            enabled: true,
+            epoch_seconds: ep.len_ms() / 1000,
+            current_epoch: ep.due(now_ms),
+            final_epoch: self.last.as_ref().map(|f| f.epoch),
+            final_end_ms: self.last.as_ref().map(|f| f.end_ms),
+            final_state_hash: self.last.as_ref().map(|f| hex::encode(f.state_hash)),
+            final_signers: self.last.as_ref().map_or(0, |f| f.signers.len() as u64),
+            late_ops: self.late.len() as u64,
+            double_votes: self.double_votes,
+            state_mismatches: self.state_mismatches,
+            waiting: self.waiting.clone(),
+        }
+    }
+}
