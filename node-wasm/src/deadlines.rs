@@ -15,6 +15,11 @@
 //!   nodes in the whole-node simulator, and would draw more as it grows.)
 //! - rule `retry_each_item_every_30_s`: an item is tried at most every 30 s
 //!   (the first op may still be on its way, or have been refused);
+//! - rule `deadline_after_finality`: while finality is live, an item is due
+//!   only once a final checkpoint covers its deadline (`settled_until` is
+//!   past it): then no op dated before the deadline can still arrive and
+//!   change the outcome the close op computes. While finality is off or
+//!   stalled (`settled_until` is `None`), deadlines act on time.
 //! - rule `publish_missing_key`: this node's X25519 key is published while
 //!   the state lacks it (tool secrets are sealed to it), at most every 30 s.
 
@@ -114,12 +119,16 @@ impl DeadlineKeeper {
         true
     }
 
-    /// The ops due at wall time `now` in `state`, each at most every 30 s.
-    pub fn due(&mut self, state: &State, now: u64) -> Vec<DueOp> {
+    /// The ops due at wall time `now` in `state`, each at most every 30 s;
+    /// with `settled_until`, only deadlines a final checkpoint covers (rule
+    /// `deadline_after_finality`).
+    pub fn due(&mut self, state: &State, now: u64, settled_until: Option<u64>) -> Vec<DueOp> {
+        let settled = |deadline: u64| settled_until.is_none_or(|s| deadline < s);
         let mut v = vec![];
         for t in state.tasks.values() {
             if let (TaskStatus::AuctionOpen, Some(a)) = (t.status, &t.auction)
                 && matches!(a.status, AuctionStatus::Open)
+                && settled(a.terms.deadline_ms)
                 && now > a.terms.deadline_ms.saturating_add(self.wait(state, &t.id.0))
             {
                 v.push(DueOp {
@@ -130,7 +139,7 @@ impl DeadlineKeeper {
             }
         }
         for p in state.gov.proposals.values() {
-            if p.status == ProposalStatus::Open && now > p.deadline_ms.saturating_add(self.wait(state, &p.id.0)) {
+            if p.status == ProposalStatus::Open && settled(p.deadline_ms) && now > p.deadline_ms.saturating_add(self.wait(state, &p.id.0)) {
                 v.push(DueOp {
                     key: format!("proposal {}", p.id),
                     channel: p.channel.clone(),
@@ -140,6 +149,7 @@ impl DeadlineKeeper {
         }
         for tool in state.tools.tools.values() {
             if tool.status == ToolStatus::Active
+                && settled(tool.paid_until_ms)
                 && now > tool.paid_until_ms.saturating_add(self.wait(state, tool.tool_id.as_bytes()))
             {
                 v.push(DueOp {
@@ -193,12 +203,21 @@ mod tests {
         let task = *st.tasks.keys().next().expect("task");
         let wait = k.wait(&st, &task.0);
         assert_eq!(wait, 0, "the only account ranks first");
-        assert!(k.due(&st, 10_000 + wait).is_empty(), "not before the stagger");
-        let due = k.due(&st, 10_001 + wait);
+        assert!(k.due(&st, 10_000 + wait, None).is_empty(), "not before the stagger");
+        let due = k.due(&st, 10_001 + wait, None);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].body, OpBody::AuctionClose { task });
-        assert!(k.due(&st, 10_001 + wait + RETRY_MS - 1).is_empty(), "retried only after 30 s");
-        assert_eq!(k.due(&st, 10_001 + wait + RETRY_MS).len(), 1);
+        assert!(k.due(&st, 10_001 + wait + RETRY_MS - 1, None).is_empty(), "retried only after 30 s");
+        assert_eq!(k.due(&st, 10_001 + wait + RETRY_MS, None).len(), 1);
+    }
+
+    #[test]
+    fn deadline_after_finality_waits_for_a_final_checkpoint_past_the_deadline() {
+        let me = Identity::from_seed([3; 32]);
+        let st = with_auction(&me, 10_000);
+        let mut k = DeadlineKeeper::new(me.node_id());
+        assert!(k.due(&st, 20_000, Some(10_000)).is_empty(), "final only up to the deadline: not yet");
+        assert_eq!(k.due(&st, 20_000, Some(10_001)).len(), 1, "final past the deadline: close");
     }
 
     #[test]

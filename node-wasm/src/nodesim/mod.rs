@@ -136,6 +136,15 @@ pub struct Report {
     pub nodes_seeing_equivocation: usize,
     pub churned: usize,
     pub sim_ms: u64,
+    /// Checkpoints the honest validators signed.
+    pub checkpoint_votes: u64,
+    /// The lowest and highest last final epoch over the honest online
+    /// nodes (`None`: some node has none).
+    pub final_epoch_min: Option<u64>,
+    pub final_epoch_max: Option<u64>,
+    /// Every honest node whose last final epoch is the highest one holds
+    /// the same final state hash.
+    pub final_hashes_agree: bool,
 }
 
 /// Runs one simulation.
@@ -343,6 +352,24 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
             .count(),
         churned,
         sim_ms: net.now,
+        checkpoint_votes: honest.iter().map(|&i| net.nodes[i].app.checkpoint_votes).sum(),
+        final_epoch_min: None,
+        final_epoch_max: None,
+        final_hashes_agree: true,
+    };
+    let finals: Vec<_> = honest
+        .iter()
+        .filter(|&&i| net.nodes[i].online)
+        .map(|&i| net.nodes[i].app.replica.last_final().map(|f| (f.epoch, f.state_hash)))
+        .collect();
+    let report = Report {
+        final_epoch_min: finals.iter().map(|f| f.map(|f| f.0)).min().flatten(),
+        final_epoch_max: finals.iter().filter_map(|f| f.map(|f| f.0)).max(),
+        final_hashes_agree: {
+            let top = finals.iter().filter_map(|f| *f).max_by_key(|f| f.0);
+            finals.iter().filter_map(|f| *f).filter(|f| Some(f.0) == top.map(|t| t.0)).all(|f| Some(f) == top)
+        },
+        ..report
     };
     let _ = honest_ops;
     Ok((report, net.nodes[first].app.replica.state().clone()))

@@ -52,6 +52,8 @@ pub struct FullNode {
     invalid_count: Rc<RefCell<u64>>,
     /// Ops this node's deadline keeper published.
     pub deadline_ops: u64,
+    /// Checkpoints this node signed as a validator.
+    pub checkpoint_votes: u64,
 }
 
 impl FullNode {
@@ -79,6 +81,7 @@ impl FullNode {
             invalid: 0,
             invalid_count,
             deadline_ops: 0,
+            checkpoint_votes: 0,
         }
     }
 
@@ -232,11 +235,18 @@ impl App for FullNode {
                 let x25519 = self.identity.x25519_public();
                 let _ = self.act(peers, crate::core::op::GLOBAL_CHANNEL, OpBody::KeyPublish { x25519 }, now);
             }
-            let due = self.keeper.due(self.replica.state(), wall);
+            let settled = self.replica.settled_until(wall);
+            let due = self.keeper.due(self.replica.state(), wall, settled);
             for d in due {
                 if self.act(peers, &d.channel, d.body, now).is_ok() {
                     self.deadline_ops += 1;
                 }
+            }
+            // Rule `checkpoint_vote`: validators sign each due epoch.
+            if let Some(body) = self.replica.checkpoint_due(&self.id(), wall)
+                && self.act(peers, crate::core::op::GLOBAL_CHANNEL, body, now).is_ok()
+            {
+                self.checkpoint_votes += 1;
             }
         }
         let me = self.id();

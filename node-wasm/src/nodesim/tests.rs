@@ -173,3 +173,41 @@ fn sim_colluding_keys_trading_tasks_earn_no_reputation_and_no_validator_seat() {
         assert_eq!(a.reputation.total, 0, "{id:?} earned reputation from its accomplices");
     }
 }
+
+/// Validators sign checkpoints every 2 s of op time. `founders` lists the
+/// sim nodes that found the network (the validators: at most 7).
+fn with_finality(nodes: usize, founders: &[usize]) -> SimConfig {
+    use crate::core::genesis::{Genesis, GenesisConfig};
+    use crate::core::rules::Rules;
+    let genesis = Genesis {
+        name: "finality".into(),
+        founders: founders.iter().map(|&i| crate::peers::net::sim_identity(i).node_id()).collect(),
+        config: GenesisConfig::safe(),
+        rules: Rules { admission_bits: 0, voting_floor_seconds: 1, epoch_seconds: 2, ..Rules::default() },
+    };
+    SimConfig { nodes, ops: 150, op_interval_ms: 100, genesis: Some(genesis), settle_limit_ms: 20_000, ..SimConfig::default() }
+}
+
+#[test]
+fn sim_validators_make_epochs_final_through_churn_and_loss_and_agree() {
+    let cfg = SimConfig { churn: 0.3, churn_down_ms: 3_000, loss: 0.02, ..with_finality(20, &[0, 1, 2, 3, 4, 5, 6]) };
+    let r = run(&cfg).unwrap();
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    assert!(r.checkpoint_votes >= 7 * 5, "validators signed: {r:?}");
+    let (lo, hi) = (r.final_epoch_min.expect("every node has a final checkpoint"), r.final_epoch_max.unwrap());
+    assert!(hi >= lo && r.final_hashes_agree, "{r:?}");
+    // The op phase lasted 15 s: most of it is final everywhere.
+    let start = crate::nodesim::node::EPOCH_MS / 2_000;
+    assert!(lo >= start + 5, "final epochs: {lo}..{hi} from {start}");
+}
+
+#[test]
+fn sim_validators_offline_below_quorum_stall_finality_not_ops() {
+    // Seven founders, three of them silent: 4 of 7 signers, quorum 5.
+    let cfg = SimConfig { malicious: 3, malicious_behaviour: "silent".into(), ..with_finality(10, &[0, 1, 2, 3, 7, 8, 9]) };
+    let r = run(&cfg).unwrap();
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    assert!(r.ops_published >= 100 && (r.delivery - 1.0).abs() < 1e-9, "ops go on: {r:?}");
+    assert!(r.checkpoint_votes > 0, "the online validators signed: {r:?}");
+    assert_eq!(r.final_epoch_max, None, "nothing is final without a quorum: {r:?}");
+}

@@ -792,11 +792,20 @@ impl Ledger {
     /// Releases held-back ops whose time has come and keeps deadlines
     /// (call every second or so).
     pub fn tick(&self) {
+        let before = self.last_final_epoch();
         if self.inner.replica.borrow_mut().tick(wall_ms()) > 0 {
             // Held-back ops of any kind were released.
             self.bump(ALL_OP_DOMAINS);
             self.inner.node.touch();
         }
+        let after = self.last_final_epoch();
+        if after != before {
+            // Late ops may have left the fold: any domain may have changed.
+            console_log!("finality: epoch {} is final", after.unwrap_or_default());
+            self.bump(ALL_OP_DOMAINS.union(DomainSet::of(&[crate::service::events::Domain::Network])));
+            self.inner.node.touch();
+        }
+        self.sign_checkpoint();
         self.keep_deadlines();
         self.ensure_key_published();
         self.grant_tool_shares();
@@ -836,12 +845,29 @@ impl Ledger {
         }
     }
 
+    fn last_final_epoch(&self) -> Option<u64> {
+        self.inner.replica.borrow().last_final().map(|f| f.epoch)
+    }
+
+    /// Rule `checkpoint_vote`: as a validator, signs each due epoch's
+    /// checkpoint.
+    fn sign_checkpoint(&self) {
+        let me = self.inner.node.id();
+        let due = self.inner.replica.borrow_mut().checkpoint_due(&me, wall_ms());
+        if let Some(body) = due
+            && let Err(e) = self.act(crate::core::op::GLOBAL_CHANNEL, body)
+        {
+            console_log!("could not sign this epoch's checkpoint: {e}");
+        }
+    }
+
     /// Publishes the ops that passed deadlines call for (auction close,
     /// proposal expiry, tool upkeep), as the [`DeadlineKeeper`] decides.
     fn keep_deadlines(&self) {
         let due = {
             let replica = self.inner.replica.borrow();
-            self.inner.keeper.borrow_mut().due(replica.state(), wall_ms())
+            let now = wall_ms();
+            self.inner.keeper.borrow_mut().due(replica.state(), now, replica.settled_until(now))
         };
         for d in due {
             match self.act(&d.channel, d.body) {
