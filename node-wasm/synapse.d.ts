@@ -163,7 +163,7 @@ export interface AdmissionStatus {
   seconds_left: number | null;
 }
 export interface LedgerStats {
-  ops_created: number; ops_received: number; ops_invalid: number; ops_loaded: number; ops_load_skipped: number;
+  ops_created: number; ops_received: number; ops_invalid: number; ops_future: number; ops_loaded: number; ops_load_skipped: number;
   ops_fetched: number; ops_refetched: number; ops_committed: number; ops_conflicted: number;
   store_errors: number; last_store_error: string | null;
   storage_error: string | null;

@@ -139,7 +139,10 @@ impl DeadlineKeeper {
             }
         }
         for p in state.gov.proposals.values() {
-            if p.status == ProposalStatus::Open && settled(p.deadline_ms) && now > p.deadline_ms.saturating_add(self.wait(state, &p.id.0)) {
+            if p.status == ProposalStatus::Open
+                && settled(p.deadline_ms)
+                && now > p.deadline_ms.saturating_add(self.wait(state, &p.id.0))
+            {
                 v.push(DueOp {
                     key: format!("proposal {}", p.id),
                     channel: p.channel.clone(),

@@ -384,6 +384,11 @@ impl Replica {
         self.fold.state()
     }
 
+    /// Ops held back for being too far in the future.
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
     pub fn clock(&self) -> Hlc {
         self.clock.last()
     }

@@ -292,6 +292,32 @@ impl Behaviour for TaskFarmer {
 }
 
 /// Builds a behaviour by name (the CLI's `--malicious-behaviour`).
+/// Signs a chain of ops dated ten minutes ahead, one a second, and
+/// publishes them: honest nodes must neither forward nor keep them (rule
+/// `future_not_forwarded`).
+#[derive(Default)]
+pub struct TimeTraveller {
+    chain: Option<(u64, OpId, u64)>,
+}
+
+impl Behaviour for TimeTraveller {
+    fn name(&self) -> &'static str {
+        "time_traveller"
+    }
+    fn tick(&mut self, ctx: &mut Ctx) {
+        let (seq, prev, ms) = self.chain.unwrap_or((ctx.head.0, ctx.head.1, ctx.wall_ms + 600_000));
+        let ms = ms.max(ctx.wall_ms + 600_000) + 1;
+        let body = OpBody::SkillsSet { skills: vec![format!("from {ms}")] };
+        let Ok(op) =
+            SignedOp::create(ctx.identity, seq + 1, prev, Hlc::new(ms, 0), crate::core::op::GLOBAL_CHANNEL, body)
+        else {
+            return;
+        };
+        self.chain = Some((seq + 1, op.id(), ms));
+        ctx.publish.push(op);
+    }
+}
+
 pub fn by_name(name: &str) -> Option<Box<dyn Behaviour>> {
     match name {
         "honest" => Some(Box::new(Honest)),
@@ -301,6 +327,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Behaviour>> {
         "sybil_voter" => Some(Box::new(SybilVoter::default())),
         "takeover" => Some(Box::new(Takeover::default())),
         "task_farmer" => Some(Box::new(TaskFarmer::default())),
+        "time_traveller" => Some(Box::new(TimeTraveller::default())),
         _ => None,
     }
 }

@@ -145,6 +145,8 @@ pub struct Report {
     /// Every honest node whose last final epoch is the highest one holds
     /// the same final state hash.
     pub final_hashes_agree: bool,
+    /// Ops the honest replicas hold back for being too far in the future.
+    pub future_ops_held: usize,
 }
 
 /// Runs one simulation.
@@ -158,7 +160,7 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
     let malicious = cfg.malicious.min(cfg.nodes);
     if behaviour::by_name(&cfg.malicious_behaviour).is_none() {
         return Err(format!(
-            "unknown behaviour {:?}: use honest, silent, garbage, equivocator, sybil_voter, takeover or task_farmer",
+            "unknown behaviour {:?}: use honest, silent, garbage, equivocator, sybil_voter, takeover, task_farmer or time_traveller",
             cfg.malicious_behaviour
         ));
     }
@@ -356,6 +358,7 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
         final_epoch_min: None,
         final_epoch_max: None,
         final_hashes_agree: true,
+        future_ops_held: honest.iter().map(|&i| net.nodes[i].app.replica.held_len()).sum(),
     };
     let finals: Vec<_> = honest
         .iter()

@@ -13,7 +13,7 @@ use crate::identity::{Identity, NodeId};
 use crate::peers::net::App;
 use crate::peers::{Event, PeerManager};
 use crate::pubsub::{self, GLOBAL_TOPIC, Message, MsgId, Router, Validation};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -50,6 +50,8 @@ pub struct FullNode {
     /// Ops the validator rejected (bad signature, wrong origin or seq).
     pub invalid: u64,
     invalid_count: Rc<RefCell<u64>>,
+    /// Wall time (ms) for the router's validator.
+    wall: Rc<Cell<u64>>,
     /// Ops this node's deadline keeper published.
     pub deadline_ops: u64,
     /// Checkpoints this node signed as a validator.
@@ -67,7 +69,8 @@ impl FullNode {
         let me = identity.node_id();
         let verified = Rc::new(RefCell::new(BTreeMap::new()));
         let invalid_count = Rc::new(RefCell::new(0));
-        let router = Self::router(me, seed, &verified, &invalid_count, 0);
+        let wall = Rc::new(Cell::new(EPOCH_MS));
+        let router = Self::router(me, seed, &verified, &invalid_count, &wall, 0);
         FullNode {
             keeper: DeadlineKeeper::new(me),
             identity,
@@ -80,6 +83,7 @@ impl FullNode {
             arrivals,
             invalid: 0,
             invalid_count,
+            wall,
             deadline_ops: 0,
             checkpoint_votes: 0,
         }
@@ -92,15 +96,18 @@ impl FullNode {
         seed: u64,
         verified: &Rc<RefCell<BTreeMap<MsgId, VerifiedOp>>>,
         invalid: &Rc<RefCell<u64>>,
+        wall: &Rc<Cell<u64>>,
         now: u64,
     ) -> Router {
         let mut router = Router::new(me, pubsub::Config::default(), seed);
-        let (v, bad) = (verified.clone(), invalid.clone());
+        let (v, bad, wall) = (verified.clone(), invalid.clone(), wall.clone());
         router.set_validator(Box::new(move |m: &Message| {
             if m.topic != GLOBAL_TOPIC {
                 return Validation::Ignore;
             }
             match SignedOp::decode(&m.payload).and_then(SignedOp::verify) {
+                // Rule `future_not_forwarded`, as the browser's ledger.
+                Ok(op) if op.op().hlc.too_far_ahead(wall.get()) => Validation::Ignore,
                 Ok(op) if op.op().author == m.origin && op.op().seq == m.seq => {
                     let mut w = v.borrow_mut();
                     if w.len() >= 8192 {
@@ -134,7 +141,7 @@ impl FullNode {
 
     /// The node reloads: a fresh router restored from the stored op log.
     pub fn restart(&mut self, seed: u64, now: u64) {
-        self.router = Self::router(self.id(), seed, &self.verified, &self.invalid_count, now);
+        self.router = Self::router(self.id(), seed, &self.verified, &self.invalid_count, &self.wall, now);
         let ops: Vec<(NodeId, u64, Vec<u8>)> =
             self.replica.store().iter().map(|(_, v, _)| (v.op().author, v.op().seq, v.bytes().to_vec())).collect();
         for (origin, seq, payload) in ops {
@@ -166,6 +173,7 @@ impl FullNode {
 
     /// Feeds the router and carries out its outputs.
     fn route(&mut self, peers: &mut PeerManager, input: pubsub::Input, now: u64) {
+        self.wall.set(EPOCH_MS + now);
         let outs = self.router.handle(input, now);
         for out in outs {
             match out {

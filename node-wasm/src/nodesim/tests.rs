@@ -185,7 +185,14 @@ fn with_finality(nodes: usize, founders: &[usize]) -> SimConfig {
         config: GenesisConfig::safe(),
         rules: Rules { admission_bits: 0, voting_floor_seconds: 1, epoch_seconds: 2, ..Rules::default() },
     };
-    SimConfig { nodes, ops: 150, op_interval_ms: 100, genesis: Some(genesis), settle_limit_ms: 20_000, ..SimConfig::default() }
+    SimConfig {
+        nodes,
+        ops: 150,
+        op_interval_ms: 100,
+        genesis: Some(genesis),
+        settle_limit_ms: 20_000,
+        ..SimConfig::default()
+    }
 }
 
 #[test]
@@ -204,10 +211,19 @@ fn sim_validators_make_epochs_final_through_churn_and_loss_and_agree() {
 #[test]
 fn sim_validators_offline_below_quorum_stall_finality_not_ops() {
     // Seven founders, three of them silent: 4 of 7 signers, quorum 5.
-    let cfg = SimConfig { malicious: 3, malicious_behaviour: "silent".into(), ..with_finality(10, &[0, 1, 2, 3, 7, 8, 9]) };
+    let cfg =
+        SimConfig { malicious: 3, malicious_behaviour: "silent".into(), ..with_finality(10, &[0, 1, 2, 3, 7, 8, 9]) };
     let r = run(&cfg).unwrap();
     assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
     assert!(r.ops_published >= 100 && (r.delivery - 1.0).abs() < 1e-9, "ops go on: {r:?}");
     assert!(r.checkpoint_votes > 0, "the online validators signed: {r:?}");
     assert_eq!(r.final_epoch_max, None, "nothing is final without a quorum: {r:?}");
+}
+
+#[test]
+fn sim_ops_dated_in_the_future_are_neither_forwarded_nor_kept() {
+    let cfg = SimConfig { malicious: 2, malicious_behaviour: "time_traveller".into(), ..small() };
+    let r = run(&cfg).unwrap();
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    assert_eq!(r.future_ops_held, 0, "{r:?}");
 }

@@ -73,6 +73,9 @@ pub struct LedgerStats {
     /// Ops delivered by SynapseSub (new or not).
     pub ops_received: u64,
     pub ops_invalid: u64,
+    /// Ops dated too far in the future: not forwarded, not kept (rule
+    /// `future_not_forwarded`).
+    pub ops_future: u64,
     /// Ops restored from IndexedDB at start.
     pub ops_loaded: u64,
     /// Stored ops skipped at start because they no longer decode or verify.
@@ -258,6 +261,13 @@ impl Ledger {
         }
         let verified = SignedOp::decode(&m.payload).and_then(SignedOp::verify);
         match verified {
+            // Rule `future_not_forwarded`: an op dated too far ahead of our
+            // clock is neither forwarded nor kept; catch-up fetches it again
+            // once its time has come (the router forgets seen ids).
+            Ok(v) if v.op().hlc.too_far_ahead(wall_ms()) => {
+                self.inner.stats.borrow_mut().ops_future += 1;
+                Validation::Ignore
+            }
             Ok(v) if v.op().author == m.origin && v.op().seq == m.seq => {
                 let mut w = self.inner.verified.borrow_mut();
                 if w.len() >= MAX_VERIFIED_WAITING {
