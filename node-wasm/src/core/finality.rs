@@ -18,6 +18,7 @@
 //! The replica (`replica.rs`) applies these with its store and fold; this
 //! module holds the epoch arithmetic, frontiers and the quorum.
 
+use crate::core::hlc::Hlc;
 use crate::core::op::{FrontierHead, MAX_FRONTIER_MOVED, OpId};
 use crate::core::rules::Rules;
 use crate::identity::NodeId;
@@ -25,8 +26,19 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// Each author's last op in a checkpoint: `(seq, id)`.
-pub type Frontier = BTreeMap<NodeId, (u64, OpId)>;
+/// One author's last op in a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub id: OpId,
+    pub hlc: Hlc,
+}
+
+/// Each author's last op in a checkpoint.
+pub type Frontier = BTreeMap<NodeId, Head>;
+
+/// Equivocating authors and their lowest forked seq.
+pub type Forks = BTreeMap<NodeId, u64>;
 
 /// The epoch clock of a network with finality (rule `epoch`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,13 +87,21 @@ pub fn finality_quorum(validators: usize, floor: u64) -> usize {
     usize::try_from(v.saturating_mul(2) / 3 + 1).unwrap_or(usize::MAX)
 }
 
-/// The hash a checkpoint vote signs for a frontier.
-pub fn frontier_hash(f: &Frontier) -> [u8; 32] {
+/// The hash a checkpoint vote signs for a frontier and the equivocators
+/// known with it (a node starting from the checkpoint must cut their ops).
+pub fn frontier_hash(f: &Frontier, forks: &Forks) -> [u8; 32] {
     let mut h = Sha256::new().chain_update(b"synapse-ng/frontier/v1").chain_update((f.len() as u64).to_be_bytes());
-    for (author, (seq, id)) in f {
+    for (author, head) in f {
+        h.update(author.0);
+        h.update(head.seq.to_be_bytes());
+        h.update(head.id.0);
+        h.update(head.hlc.ms.to_be_bytes());
+        h.update(head.hlc.logical.to_be_bytes());
+    }
+    h.update((forks.len() as u64).to_be_bytes());
+    for (author, seq) in forks {
         h.update(author.0);
         h.update(seq.to_be_bytes());
-        h.update(id.0);
     }
     h.finalize().into()
 }
@@ -92,7 +112,7 @@ pub fn moved(base: &Frontier, next: &Frontier) -> Option<Vec<FrontierHead>> {
     let out: Vec<FrontierHead> = next
         .iter()
         .filter(|(a, h)| base.get(a) != Some(h))
-        .map(|(a, (seq, id))| FrontierHead { author: *a, seq: *seq, id: *id })
+        .map(|(a, h)| FrontierHead { author: *a, seq: h.seq, id: h.id, hlc: h.hlc })
         .collect();
     (out.len() <= MAX_FRONTIER_MOVED).then_some(out)
 }
@@ -101,7 +121,7 @@ pub fn moved(base: &Frontier, next: &Frontier) -> Option<Vec<FrontierHead>> {
 pub fn apply_moved(base: &Frontier, moved: &[FrontierHead]) -> Frontier {
     let mut f = base.clone();
     for h in moved {
-        f.insert(h.author, (h.seq, h.id));
+        f.insert(h.author, Head { seq: h.seq, id: h.id, hlc: h.hlc });
     }
     f
 }
@@ -113,7 +133,9 @@ pub struct Final {
     /// End of the epoch (exclusive), op-time ms.
     pub end_ms: u64,
     pub frontier: Frontier,
+    pub forks: Forks,
     pub frontier_hash: [u8; 32],
+    /// SHA-256 of the state's snapshot bytes (`core/snapshot.rs`).
     pub state_hash: [u8; 32],
     /// The validators whose votes made it final.
     pub signers: Vec<NodeId>,
@@ -122,12 +144,12 @@ pub struct Final {
 impl Final {
     /// True if `(author, seq)` is at or below the author's final head.
     pub fn covers(&self, author: &NodeId, seq: u64) -> bool {
-        self.frontier.get(author).is_some_and(|(s, _)| seq <= *s)
+        self.frontier.get(author).is_some_and(|h| seq <= h.seq)
     }
 
     /// The author's final head seq (0 when none).
     pub fn head_seq(&self, author: &NodeId) -> u64 {
-        self.frontier.get(author).map_or(0, |(s, _)| *s)
+        self.frontier.get(author).map_or(0, |h| h.seq)
     }
 }
 
@@ -185,11 +207,14 @@ mod tests {
     fn moved_lists_only_changed_heads_and_applies_back() {
         let a = NodeId([1; 32]);
         let b = NodeId([2; 32]);
-        let base: Frontier = [(a, (1, OpId([1; 32])))].into();
-        let next: Frontier = [(a, (1, OpId([1; 32]))), (b, (3, OpId([3; 32])))].into();
+        let head = |s: u8| Head { seq: u64::from(s), id: OpId([s; 32]), hlc: Hlc::new(u64::from(s), 0) };
+        let base: Frontier = [(a, head(1))].into();
+        let next: Frontier = [(a, head(1)), (b, head(3))].into();
         let m = moved(&base, &next).unwrap();
         assert_eq!(m.len(), 1);
         assert_eq!(apply_moved(&base, &m), next);
-        assert_ne!(frontier_hash(&base), frontier_hash(&next));
+        let none = Forks::new();
+        assert_ne!(frontier_hash(&base, &none), frontier_hash(&next, &none));
+        assert_ne!(frontier_hash(&next, &none), frontier_hash(&next, &[(a, 1)].into()));
     }
 }

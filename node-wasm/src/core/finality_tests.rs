@@ -161,13 +161,27 @@ fn fork_after_final_claw_back_after_finality_is_impossible() {
     let paid = w.r.state().balance(&b.id());
     sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(E0));
     assert!(w.r.last_final().is_some());
-    w.feed(&fork_of(1));
-    assert_eq!(w.r.equivocators().len(), 1, "the fork is still evidence");
+    // A twin at a final seq is neither kept nor acted upon: nodes that
+    // pruned that seq and nodes that did not behave the same.
+    let before = w.r.state_hash();
+    assert_eq!(w.feed(&fork_of(1)), None);
     assert_eq!(w.r.state().balance(&b.id()), paid, "what was final stays");
-    // The equivocator's ops after its final head are cut.
-    let after = a.op(due(E0) + 500, "after", OpBody::ChannelCreate { description: String::new() });
-    assert!(!matches!(w.feed(&after), Some(OpOutcome::Applied)));
-    assert!(!w.r.state().ledger.channels.contains_key("after"));
+    assert_eq!(w.r.state_hash(), before);
+    // A fork after the final head still cuts the author from there.
+    let (mut a1, mut a2) = (Author::new(1), Author::new(1));
+    for op in w.log.iter().filter(|o| o.op().author == a.id()) {
+        let _ = (
+            a1.op(op.op().hlc.ms, &op.op().channel, op.op().body.clone()),
+            a2.op(op.op().hlc.ms, &op.op().channel, op.op().body.clone()),
+        );
+    }
+    let x = a1.op(due(E0) + 500, "x", OpBody::ChannelCreate { description: String::new() });
+    let y = a2.op(due(E0) + 500, "y", OpBody::ChannelCreate { description: String::new() });
+    w.feed(&x);
+    w.feed(&y);
+    assert_eq!(w.r.equivocators().len(), 1);
+    assert!(!w.r.state().ledger.channels.contains_key("x") && !w.r.state().ledger.channels.contains_key("y"));
+    assert_eq!(w.r.state().balance(&b.id()), paid);
 }
 
 #[test]
@@ -277,4 +291,82 @@ fn checkpoint_vote_a_second_vote_for_one_epoch_is_counted_not_used() {
     assert_eq!(w.r.finality(due(E0)).double_votes, 1);
     sign(&mut w, &mut [&mut b, &mut c, &mut d], due(E0));
     assert_eq!(w.r.last_final().map(|f| f.signers.len()), Some(4));
+}
+
+/// A world with ops before and after a final checkpoint of epoch `E0`.
+fn finalized_world() -> (Genesis, World, [Author; 4]) {
+    let [mut a, mut b, mut c, mut d] = founders();
+    let g = network(&[&a, &b, &c, &d]);
+    let mut w = World::on(&g);
+    dev(&mut w, &mut a);
+    let t = a.op(T0 + 1_000, "dev", task("paid", 100, &["x"]));
+    w.applied(&t);
+    w.applied(&b.op(T0 + 1_100, "dev", OpBody::TaskClaim { task: t.id() }));
+    tied_proposal(&mut w, &mut a, &mut b);
+    sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(E0));
+    assert_eq!(w.r.last_final().map(|f| f.epoch), Some(E0));
+    w.applied(&b.op(due(E0) + 1_000, "dev", OpBody::TaskStart { task: t.id() }));
+    w.applied(&b.op(due(E0) + 1_100, "dev", OpBody::TaskComplete { task: t.id() }));
+    (g, w, [a, b, c, d])
+}
+
+#[test]
+fn snapshot_join_from_a_checkpoint_reaches_the_state_of_full_replay() {
+    use crate::core::snapshot::{Record, verify};
+    let (g, w, _) = finalized_world();
+    let (rec, snap) = w.r.export_final().expect("a final checkpoint");
+    let rec = Record::decode(&rec.encode()).unwrap();
+    let (f, state) = verify(&g, &rec, &snap).unwrap();
+    assert_eq!(f.signers.len(), 4);
+    let mut joined = Replica::from_checkpoint(f, state, rec.certificate, 1024);
+    // The joiner gets every op (peers may send old ones too): those the
+    // checkpoint covers are dropped, the rest folded.
+    for op in &w.log {
+        joined.receive_verified(op.clone(), u64::MAX / 2);
+    }
+    joined.tick(u64::MAX / 2);
+    assert_eq!(joined.state_hash(), w.r.state_hash());
+    let after = w.log.iter().filter(|o| o.op().hlc.ms >= joined.last_final().unwrap().end_ms).count();
+    assert_eq!(joined.store().len(), after, "only ops after the checkpoint are held");
+    assert!(after < w.log.len());
+}
+
+#[test]
+fn snapshot_join_refuses_a_tampered_snapshot_too_few_votes_and_another_network() {
+    use crate::core::snapshot::{Record, verify};
+    let (g, w, _) = finalized_world();
+    let (rec, snap) = w.r.export_final().unwrap();
+    let mut bad = snap.clone();
+    let i = bad.len() / 2;
+    bad[i] ^= 1;
+    assert!(verify(&g, &rec, &bad).unwrap_err().contains("hash"));
+    let few = Record { certificate: rec.certificate[..2].to_vec(), ..rec.clone() };
+    assert!(verify(&g, &few, &snap).unwrap_err().contains("2 of 4 validators signed, 3 needed"));
+    // Fresh keys copying the vote are not validators of that state.
+    let mut sybils = Record { certificate: rec.certificate[..2].to_vec(), ..rec.clone() };
+    for i in 0..3u8 {
+        let mut s = Author::new(200 + i);
+        let v = rec.certificate[0].op();
+        sybils.certificate.push(s.op(v.hlc.ms, "global", v.body.clone()));
+    }
+    assert!(verify(&g, &sybils, &snap).is_err());
+    let other = Genesis { name: "other".into(), ..g.clone() };
+    assert!(verify(&other, &rec, &snap).is_err());
+    assert!(Record::decode(&rec.encode()[..40]).is_err());
+}
+
+#[test]
+fn prune_final_keeps_the_state_and_bounds_the_store() {
+    let (_, mut w, [mut a, ..]) = finalized_world();
+    let hash = w.r.state_hash();
+    let held = w.r.store().len();
+    let pruned = w.r.prune();
+    assert!(pruned > 0 && w.r.store().len() == held - pruned, "{pruned} of {held}");
+    assert_eq!(w.r.state_hash(), hash);
+    // A pruned op sent again is not kept; new ops still apply.
+    let old = w.log[1].clone();
+    w.r.receive_verified(old.clone(), u64::MAX / 2);
+    assert!(!w.r.contains(&old.id()));
+    w.applied(&a.op(due(E0) + 2_000, "global", skills()));
+    assert_eq!(w.r.store().len(), held - pruned + 1);
 }

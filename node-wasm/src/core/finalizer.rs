@@ -5,13 +5,14 @@
 //! ("Finality").
 
 use crate::core::finality::{
-    Epochs, Final, FinalityView, Frontier, apply_moved, finality_quorum, frontier_hash, moved,
+    Epochs, Final, FinalityView, Forks, Frontier, Head, apply_moved, finality_quorum, frontier_hash, moved,
 };
 use crate::core::fold::{Fold, OrderKey};
 use crate::core::hlc::Hlc;
 use crate::core::log::OpStore;
 use crate::core::op::{CheckpointVote, OpBody, OpId, VerifiedOp};
 use crate::core::rules::Rules;
+use crate::core::snapshot;
 use crate::identity::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,11 +50,13 @@ struct Plan {
     epoch: u64,
     end_ms: u64,
     frontier: Frontier,
+    forks: Forks,
     frontier_hash: [u8; 32],
     state_hash: [u8; 32],
     state: crate::core::state::State,
     late: BTreeSet<OrderKey>,
     signers: Vec<NodeId>,
+    certificate: Vec<OpId>,
 }
 
 /// The lowest order key of op time `ms`: ops before it have an HLC below `ms`.
@@ -68,6 +71,8 @@ pub struct Finalizer {
     epochs: Option<Epochs>,
     floor: u64,
     last: Option<Final>,
+    /// The vote ops that made `last` final (its certificate).
+    certificate: Vec<VerifiedOp>,
     late: BTreeSet<OpId>,
     votes: BTreeMap<u64, BTreeMap<NodeId, Vote>>,
     vote_ops: BTreeMap<OpId, (u64, NodeId)>,
@@ -87,6 +92,21 @@ impl Finalizer {
 
     pub fn last(&self) -> Option<&Final> {
         self.last.as_ref()
+    }
+
+    /// The vote ops that made the last checkpoint final.
+    pub fn certificate(&self) -> &[VerifiedOp] {
+        &self.certificate
+    }
+
+    /// Starts from a verified final checkpoint (a reload or a snapshot
+    /// join): ops before its end that it does not cover are late.
+    pub fn restore(&mut self, f: Final, certificate: Vec<VerifiedOp>) {
+        self.votes = self.votes.split_off(&(f.epoch + 1));
+        self.vote_ops.retain(|_, (e, _)| *e > f.epoch);
+        self.last = Some(f);
+        self.certificate = certificate;
+        self.dirty = true;
     }
 
     pub fn is_late(&self, id: &OpId) -> bool {
@@ -158,9 +178,9 @@ impl Finalizer {
     pub fn frontier_at(&self, fold: &Fold, end_ms: u64) -> Frontier {
         let mut f = self.last.as_ref().map(|l| l.frontier.clone()).unwrap_or_default();
         for k in fold.keys_between(MIN_KEY, bound_key(end_ms)) {
-            let e = f.entry(k.author).or_insert((0, OpId::ZERO));
-            if k.seq > e.0 {
-                *e = (k.seq, k.id);
+            let e = f.entry(k.author).or_insert(Head { seq: 0, id: OpId::ZERO, hlc: Hlc::ZERO });
+            if k.seq > e.seq {
+                *e = Head { seq: k.seq, id: k.id, hlc: k.hlc };
             }
         }
         f
@@ -195,8 +215,8 @@ impl Finalizer {
         Some(CheckpointVote {
             epoch: e,
             base: base.map(|f| f.epoch),
-            frontier: frontier_hash(&frontier),
-            state: state.state_hash(),
+            frontier: frontier_hash(&frontier, &store.forks()),
+            state: snapshot::digest(&snapshot::encode_state(&state)),
             moved: moved(base.map_or(&empty, |f| &f.frontier), &frontier).unwrap_or_default(),
         })
     }
@@ -259,32 +279,33 @@ impl Finalizer {
     ) -> Result<Plan, String> {
         let end = ep.end_ms(epoch);
         let local = self.frontier_at(fold, end);
+        let forks = store.forks();
         let base_epoch = self.last.as_ref().map(|f| f.epoch);
         let empty = Frontier::new();
         let base = self.last.as_ref().map_or(&empty, |f| &f.frontier);
-        let target = if frontier_hash(&local) == *fh {
+        let target = if frontier_hash(&local, &forks) == *fh {
             local.clone()
         } else {
             votes
                 .iter()
                 .filter(|(_, v)| v.base == base_epoch && !v.moved.is_empty())
                 .map(|(_, v)| apply_moved(base, &v.moved))
-                .find(|t| frontier_hash(t) == *fh)
+                .find(|t| frontier_hash(t, &forks) == *fh)
                 .ok_or_else(|| {
                     format!("epoch {epoch}: the signed frontier differs from this node's ops (catching up)")
                 })?
         };
         let mut late = BTreeSet::new();
-        for (author, (lseq, lid)) in &local {
-            let (tseq, tid) = target.get(author).copied().unwrap_or((0, OpId::ZERO));
-            if *lseq < tseq {
+        for (author, l) in &local {
+            let (tseq, tid) = target.get(author).map_or((0, OpId::ZERO), |t| (t.seq, t.id));
+            if l.seq < tseq {
                 return Err(format!("epoch {epoch}: waiting for ops of {} (catching up)", author.short()));
             }
-            if *lseq == tseq && *lid != tid {
+            if l.seq == tseq && l.id != tid {
                 return Err(format!("epoch {epoch}: {} forked at seq {tseq}", author.short()));
             }
-            let from = tseq.max(base.get(author).map_or(0, |b| b.0)).saturating_add(1);
-            for id in store.chain_ids(author, from, *lseq) {
+            let from = tseq.max(base.get(author).map_or(0, |b| b.seq)).saturating_add(1);
+            for id in store.chain_ids(author, from, l.seq) {
                 if let Some(op) = store.get(&id) {
                     late.insert(OrderKey::of(op));
                 }
@@ -294,12 +315,14 @@ impl Finalizer {
             return Err(format!("epoch {epoch}: waiting for ops of authors this node has not seen (catching up)"));
         }
         let state = fold.state_at(bound_key(end), &late, store);
-        if state.state_hash() != *sh {
+        if snapshot::digest(&snapshot::encode_state(&state)) != *sh {
             self.state_mismatches += 1;
             return Err(format!("epoch {epoch}: signed state differs from this node's (not finalized)"));
         }
         let validators: BTreeSet<NodeId> = state.compute_validators(end).into_iter().collect();
-        let signers: Vec<NodeId> = votes.iter().map(|(w, _)| *w).filter(|w| validators.contains(w)).collect();
+        let signing: Vec<&(NodeId, Vote)> = votes.iter().filter(|(w, _)| validators.contains(w)).collect();
+        let signers: Vec<NodeId> = signing.iter().map(|(w, _)| *w).collect();
+        let certificate: Vec<OpId> = signing.iter().map(|(_, v)| v.op).collect();
         let quorum = finality_quorum(validators.len(), self.floor);
         if signers.len() < quorum {
             return Err(format!(
@@ -308,7 +331,18 @@ impl Finalizer {
                 validators.len()
             ));
         }
-        Ok(Plan { epoch, end_ms: end, frontier: target, frontier_hash: *fh, state_hash: *sh, state, late, signers })
+        Ok(Plan {
+            epoch,
+            end_ms: end,
+            frontier: target,
+            forks,
+            frontier_hash: *fh,
+            state_hash: *sh,
+            state,
+            late,
+            signers,
+            certificate,
+        })
     }
 
     fn apply(&mut self, p: Plan, fold: &mut Fold, store: &mut OpStore) {
@@ -319,13 +353,15 @@ impl Finalizer {
         }
         let bound = bound_key(p.end_ms);
         fold.finalize(bound, p.state);
-        store.set_final(p.frontier.iter().map(|(a, (s, _))| (*a, *s)));
+        store.set_final(p.frontier.iter().map(|(a, h)| (*a, (h.seq, h.id, h.hlc))));
+        self.certificate = p.certificate.iter().filter_map(|id| store.get(id).cloned()).collect();
         self.votes = self.votes.split_off(&(p.epoch + 1));
         self.vote_ops.retain(|_, (e, _)| *e > p.epoch);
         self.last = Some(Final {
             epoch: p.epoch,
             end_ms: p.end_ms,
             frontier: p.frontier,
+            forks: p.forks,
             frontier_hash: p.frontier_hash,
             state_hash: p.state_hash,
             signers: p.signers,

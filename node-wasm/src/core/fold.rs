@@ -110,6 +110,20 @@ impl Fold {
         }
     }
 
+    /// The state before every op in the order: the genesis, or the last
+    /// final checkpoint's state once one was made final.
+    pub fn origin(&self) -> &State {
+        &self.origin
+    }
+
+    /// Forgets the outcomes of ops no longer held (pruned below a final
+    /// checkpoint).
+    pub fn forget(&mut self, ids: &[OpId]) {
+        for id in ids {
+            self.outcomes.remove(id);
+        }
+    }
+
     /// The state after every op applied so far (call `catch_up` first).
     pub fn state(&self) -> &State {
         &self.state

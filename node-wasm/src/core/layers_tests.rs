@@ -35,6 +35,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("rules", include_str!("rules.rs")),
     ("schema", include_str!("schema.rs")),
     ("shamir", include_str!("shamir.rs")),
+    ("snapshot", include_str!("snapshot.rs")),
     ("split_merge", include_str!("split_merge.rs")),
     ("state", include_str!("state.rs")),
     ("strict", include_str!("strict.rs")),
@@ -51,7 +52,8 @@ const LAYERS: &[&str] =
     &["common", "ledger", "channels", "upgrades", "tasks", "auction", "teams", "tools", "governance", "split_merge"];
 
 /// Modules built on `State` (they may import it; no layer may import them).
-const ABOVE_STATE: &[&str] = &["state", "commands", "dry_run", "fold", "finalizer", "replica", "vectors", "fuzz"];
+const ABOVE_STATE: &[&str] =
+    &["state", "commands", "dry_run", "fold", "finalizer", "snapshot", "replica", "vectors", "fuzz"];
 
 /// The core modules a source names as `crate::core::NAME` before its test
 /// module (tests may reach anywhere).

@@ -72,9 +72,9 @@ pub struct OpStore {
     heads: BTreeMap<NodeId, (u64, OpId, Hlc)>,
     /// Lowest equivocated seq per author.
     forks: BTreeMap<NodeId, u64>,
-    /// Each author's head in the last final checkpoint (rule
-    /// `fork_after_final`: a fork found later cuts only after it).
-    final_seqs: BTreeMap<NodeId, u64>,
+    /// Each author's head in the last final checkpoint `(seq, id, hlc)`:
+    /// ops at or below it are final (rule `fork_after_final`).
+    final_heads: BTreeMap<NodeId, (u64, OpId, Hlc)>,
 }
 
 impl OpStore {
@@ -164,9 +164,11 @@ impl OpStore {
         }
     }
 
-    /// The highest seq held for `author` in any state.
+    /// The highest seq held for `author` in any state (its ready head's
+    /// when its ops were pruned).
     pub fn max_seq(&self, author: &NodeId) -> u64 {
-        self.slots.range((*author, 0)..=(*author, u64::MAX)).next_back().map_or(0, |((_, s), _)| *s)
+        let held = self.slots.range((*author, 0)..=(*author, u64::MAX)).next_back().map_or(0, |((_, s), _)| *s);
+        held.max(self.heads.get(author).map_or(0, |h| h.0))
     }
 
     /// The ready head of `author` as `(seq, id, hlc)`.
@@ -186,6 +188,11 @@ impl OpStore {
             .collect()
     }
 
+    /// Every equivocating author and its lowest forked seq.
+    pub fn forks(&self) -> BTreeMap<NodeId, u64> {
+        self.forks.clone()
+    }
+
     pub fn is_equivocator(&self, author: &NodeId) -> bool {
         self.forks.contains_key(author)
     }
@@ -195,12 +202,61 @@ impl OpStore {
     /// in the last final checkpoint (what is final stays).
     fn cut(&self, author: &NodeId) -> Option<u64> {
         let f = *self.forks.get(author)?;
-        Some(f.max(self.final_seqs.get(author).map_or(0, |s| s.saturating_add(1))))
+        Some(f.max(self.final_seq(author).saturating_add(1)))
     }
 
-    /// Records each author's final head (see [`OpStore::cut`]).
-    pub fn set_final(&mut self, heads: impl IntoIterator<Item = (NodeId, u64)>) {
-        self.final_seqs = heads.into_iter().collect();
+    /// The author's head seq in the last final checkpoint (0: none).
+    pub fn final_seq(&self, author: &NodeId) -> u64 {
+        self.final_heads.get(author).map_or(0, |h| h.0)
+    }
+
+    /// Records each author's final head `(seq, id, hlc)` (rule
+    /// `fork_after_final`).
+    pub fn set_final(&mut self, heads: impl IntoIterator<Item = (NodeId, (u64, OpId, Hlc))>) {
+        self.final_heads = heads.into_iter().collect();
+    }
+
+    /// A store that starts at a final checkpoint (reload, snapshot join):
+    /// each author's chain continues from its final head, and the known
+    /// equivocators' later ops are cut.
+    pub fn restore(heads: BTreeMap<NodeId, (u64, OpId, Hlc)>, forks: BTreeMap<NodeId, u64>) -> OpStore {
+        OpStore { heads: heads.clone(), final_heads: heads, forks, ..OpStore::default() }
+    }
+
+    /// Drops every op of an author's ready chain at or below its final
+    /// head, and the ops of an equivocator past its fork (they can never
+    /// have an effect): what the last final checkpoint covers lives on in
+    /// its state. Returns the ids dropped. Fork evidence is kept.
+    pub fn prune_final(&mut self) -> Vec<OpId> {
+        let mut gone = Vec::new();
+        for (author, (fseq, _, _)) in &self.final_heads {
+            let fork = self.forks.get(author).copied();
+            let keys: Vec<(NodeId, u64)> = self.slots.range((*author, 1)..=(*author, *fseq)).map(|(k, _)| *k).collect();
+            for k in keys {
+                if Some(k.1) == fork {
+                    continue;
+                }
+                if let Some(ids) = self.slots.remove(&k) {
+                    for id in ids {
+                        self.ops.remove(&id);
+                        gone.push(id);
+                    }
+                }
+            }
+        }
+        for (author, f) in &self.forks {
+            let keys: Vec<(NodeId, u64)> =
+                self.slots.range((*author, f.saturating_add(1))..=(*author, u64::MAX)).map(|(k, _)| *k).collect();
+            for k in keys {
+                if let Some(ids) = self.slots.remove(&k) {
+                    for id in ids {
+                        self.ops.remove(&id);
+                        gone.push(id);
+                    }
+                }
+            }
+        }
+        gone
     }
 
     /// The ids of `author`'s ready ops at seqs `from..=to` (the chain, in
@@ -228,6 +284,12 @@ impl OpStore {
         }
         let author = op.op().author;
         let seq = op.op().seq;
+        // Rule `fork_after_final`: at or below the author's final head
+        // nothing can change (a twin there is neither kept nor acted upon,
+        // so a node that pruned those ops behaves as one that did not).
+        if seq <= self.final_seq(&author) {
+            return None;
+        }
         if let Some(f) = self.forks.get(&author).copied() {
             let at_fork = self.slots.get(&(author, f)).map_or(0, Vec::len);
             if seq > f || (seq == f && at_fork >= 2) {
@@ -282,7 +344,8 @@ impl OpStore {
                 .slots
                 .get(&(author, below))
                 .and_then(|ids| ids.first())
-                .and_then(|id| self.ops.get(id).map(|e| (below, *id, e.op.op().hlc)));
+                .and_then(|id| self.ops.get(id).map(|e| (below, *id, e.op.op().hlc)))
+                .or_else(|| self.final_heads.get(&author).copied().filter(|h| h.0 == below));
             match head {
                 Some(h) if below > 0 => {
                     self.heads.insert(author, h);

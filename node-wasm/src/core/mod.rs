@@ -31,6 +31,7 @@ pub mod reputation;
 pub mod rules;
 pub mod schema;
 pub mod shamir;
+pub mod snapshot;
 pub mod split_merge;
 pub mod state;
 pub mod strict;

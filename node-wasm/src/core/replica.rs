@@ -302,6 +302,38 @@ impl Replica {
         self.finality.view(now_ms)
     }
 
+    /// A replica that starts from a verified final checkpoint (a reload, or
+    /// a snapshot join: see [`crate::core::snapshot::verify`]): its state is
+    /// the fold's origin, its frontier the chain heads, and only ops after
+    /// it are ever folded.
+    pub fn from_checkpoint(f: Final, state: State, certificate: Vec<VerifiedOp>, every: u64) -> Replica {
+        let heads = f.frontier.iter().map(|(a, h)| (*a, (h.seq, h.id, h.hlc))).collect();
+        let mut r = Replica::with_fold(Fold::from_origin(state, every));
+        r.store = OpStore::restore(heads, f.forks.clone());
+        let end = f.end_ms;
+        r.finality.restore(f, certificate);
+        // Our own clock starts past everything the checkpoint covers.
+        let _ = r.clock.observe(Hlc::new(end, 0), end);
+        r
+    }
+
+    /// The last final checkpoint's record and state snapshot bytes: what a
+    /// node persists to reload from, and serves to joining nodes.
+    pub fn export_final(&self) -> Option<(crate::core::snapshot::Record, Vec<u8>)> {
+        let f = self.finality.last()?;
+        let rec = crate::core::snapshot::Record::of(f, self.finality.certificate().to_vec());
+        Some((rec, crate::core::snapshot::encode_state(self.fold.origin())))
+    }
+
+    /// Rule `prune_final`: drops the ops the last final checkpoint covers
+    /// (its state holds their effect); returns how many. Peers that need
+    /// them join from the checkpoint instead.
+    pub fn prune(&mut self) -> usize {
+        let gone = self.store.prune_final();
+        self.fold.forget(&gone);
+        gone.len()
+    }
+
     /// Until when (op-time ms) deadlines are settled by finality, while it
     /// is live; `None` when deadlines should act on time.
     pub fn settled_until(&self, now_ms: u64) -> Option<u64> {

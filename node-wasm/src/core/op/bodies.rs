@@ -216,6 +216,8 @@ pub struct FrontierHead {
     pub author: NodeId,
     pub seq: u64,
     pub id: OpId,
+    /// Its HLC: the author's next op must exceed it.
+    pub hlc: crate::core::hlc::Hlc,
 }
 
 /// Rule `checkpoint_vote`: a validator's signature (the op's) on the state

@@ -195,7 +195,7 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
             };
             w.raw(&v.frontier).raw(&v.state).u16(v.moved.len().min(MAX_FRONTIER_MOVED) as u16);
             for h in v.moved.iter().take(MAX_FRONTIER_MOVED) {
-                w.raw(&h.author.0).u64(h.seq).raw(&h.id.0);
+                w.raw(&h.author.0).u64(h.seq).raw(&h.id.0).u64(h.hlc.ms).u32(h.hlc.logical);
             }
         }
     }
@@ -543,7 +543,12 @@ fn decode_checkpoint_vote(r: &mut Reader<'_>) -> Result<CheckpointVote, DecodeEr
     }
     let mut moved: Vec<FrontierHead> = Vec::with_capacity(n);
     for _ in 0..n {
-        let h = FrontierHead { author: NodeId(r.array()?), seq: r.u64()?, id: OpId(r.array()?) };
+        let h = FrontierHead {
+            author: NodeId(r.array()?),
+            seq: r.u64()?,
+            id: OpId(r.array()?),
+            hlc: Hlc::new(r.u64()?, r.u32()?),
+        };
         if h.seq == 0 || moved.last().is_some_and(|p| p.author >= h.author) {
             return Err(DecodeError::Invalid("checkpoint heads must be sorted by author, seqs from 1"));
         }

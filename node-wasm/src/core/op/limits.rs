@@ -64,6 +64,6 @@ pub const MAX_CHANNEL_PARTS: usize = 16;
 /// parking pieces forever.
 pub const MAX_MODULE_PIECES: u16 = (MAX_MODULE_BYTES / MAX_PIECE_BYTES) as u16;
 
-/// Most heads a checkpoint vote lists (72 bytes each: well inside
+/// Most heads a checkpoint vote lists (84 bytes each: well inside
 /// [`MAX_OP_BYTES`]).
 pub const MAX_FRONTIER_MOVED: usize = 512;
