@@ -20,6 +20,7 @@ pub mod persistence;
 /// When received ops are written to storage (batching, retry, bound).
 pub mod save_queue;
 pub mod signaling;
+pub mod snapshot_sync;
 
 pub use identity::{Identity, NodeId};
 pub mod codec;

@@ -56,6 +56,8 @@ pub enum SessionEvent {
     PeerRecord(crate::wire::PeerRecord),
     /// A verified signal relayed through (or addressed to) this node.
     Relay(crate::wire::RelaySignal),
+    /// A snapshot request or part (`SnapAsk`/`SnapPart`), for the app.
+    Snapshot(crate::wire::WireMsg),
     /// A SynapseSub packet (tags 0x10-0x1f), passed whole to the router,
     /// which decodes and scores it.
     Pubsub(Vec<u8>),
@@ -219,6 +221,7 @@ impl Session {
             (State::Proven, WireMsg::Ping(id)) => frames(&WireMsg::Pong(id)),
             (State::Proven, WireMsg::Pong(id)) => vec![SessionEvent::Pong(id)],
             (State::Proven, WireMsg::Blob(b)) => vec![SessionEvent::Blob(b.len())],
+            (State::Proven, m @ (WireMsg::SnapAsk { .. } | WireMsg::SnapPart(_))) => vec![SessionEvent::Snapshot(m)],
             (State::Proven, WireMsg::PeerRecord(r)) => {
                 if r.node_id != self.remote {
                     self.fail("peer record for another node".into())
@@ -264,6 +267,8 @@ fn name(m: &WireMsg) -> &'static str {
         WireMsg::Blob(_) => "blob",
         WireMsg::PeerRecord(_) => "peer_record",
         WireMsg::Relay(_) => "relay",
+        WireMsg::SnapAsk { .. } => "snap_ask",
+        WireMsg::SnapPart(_) => "snap_part",
     }
 }
 

@@ -10,7 +10,12 @@
 //! 6 Blob       data:bytes(<= 4 MiB)          (bulk transfer / throughput)
 //! 7 PeerRecord node_id:[32] issued_ms:u64 n:u16 neighbors:[32]*n (n <= 64) signature:[64]
 //! 8 Relay      from:[32] to:[32] ttl:u8 payload:bytes(<= 20 KiB) signature:[64]
+//! 9 SnapAsk    epoch_min:u64 index:u32
+//! 10 SnapPart  epoch:u64 index:u32 count:u32 bytes:bytes(<= 4 MiB)
 //! ```
+//! `SnapAsk`/`SnapPart` carry a final checkpoint to a joining node
+//! (`snapshot_sync.rs`): part 0 is the record and the chunk manifest, parts
+//! `1..=count` the snapshot chunks; `count = 0` means "I have none".
 //! Every message is decoded strictly (no trailing bytes, capped lengths).
 
 use crate::codec::{DecodeError, Reader, Writer};
@@ -54,6 +59,23 @@ pub enum WireMsg {
     Blob(Vec<u8>),
     PeerRecord(PeerRecord),
     Relay(RelaySignal),
+    /// Asks for part `index` of the sender's last final checkpoint, if its
+    /// epoch is at least `epoch_min`.
+    SnapAsk {
+        epoch_min: u64,
+        index: u32,
+    },
+    SnapPart(SnapPart),
+}
+
+/// One part of a final checkpoint sent to a joining node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapPart {
+    pub epoch: u64,
+    pub index: u32,
+    /// Snapshot chunks (parts `1..=count`); 0: the sender has no checkpoint.
+    pub count: u32,
+    pub bytes: Vec<u8>,
 }
 
 /// A node's signed statement of which peers it is connected to (proven),
@@ -234,6 +256,12 @@ impl WireMsg {
             WireMsg::Relay(r) => {
                 w.u8(8).raw(&r.from.0).raw(&r.to.0).u8(r.ttl).bytes(&r.payload).raw(&r.signature);
             }
+            WireMsg::SnapAsk { epoch_min, index } => {
+                w.u8(9).u64(*epoch_min).u32(*index);
+            }
+            WireMsg::SnapPart(p) => {
+                w.u8(10).u64(p.epoch).u32(p.index).u32(p.count).bytes(&p.bytes);
+            }
         }
         w.finish()
     }
@@ -276,6 +304,13 @@ impl WireMsg {
                 payload: r.bytes("relay payload", MAX_RELAY_PAYLOAD)?.to_vec(),
                 signature: r.array()?,
             }),
+            9 => WireMsg::SnapAsk { epoch_min: r.u64()?, index: r.u32()? },
+            10 => WireMsg::SnapPart(SnapPart {
+                epoch: r.u64()?,
+                index: r.u32()?,
+                count: r.u32()?,
+                bytes: r.bytes("snapshot part", MAX_BLOB)?.to_vec(),
+            }),
             t => return Err(DecodeError::UnknownTag(t)),
         };
         r.finish()?;
@@ -297,6 +332,8 @@ mod tests {
             WireMsg::Ping(7),
             WireMsg::Pong(8),
             WireMsg::Blob(vec![1, 2, 3]),
+            WireMsg::SnapAsk { epoch_min: 3, index: 4 },
+            WireMsg::SnapPart(SnapPart { epoch: 3, index: 1, count: 2, bytes: vec![5; 10] }),
             WireMsg::PeerRecord(PeerRecord::sign(&me, 5, vec![Identity::from_seed([2; 32]).node_id()])),
             WireMsg::Relay(RelaySignal::sign(&me, Identity::from_seed([2; 32]).node_id(), 1, b"{}".to_vec())),
         ];

@@ -216,7 +216,7 @@ impl App for FullNode {
             Event::PeerUp(id) => pubsub::Input::PeerConnected(id),
             Event::PeerDown(id) => pubsub::Input::PeerDisconnected(id),
             Event::Pubsub { from, packet } => pubsub::Input::Frame(from, packet),
-            Event::Changed | Event::Log(_) => return,
+            Event::Snapshot { .. } | Event::Changed | Event::Log(_) => return,
         };
         self.route(peers, input, now);
     }

@@ -258,6 +258,8 @@ pub enum Event {
     PeerDown(NodeId),
     /// A SynapseSub packet from a proven peer.
     Pubsub { from: NodeId, packet: Vec<u8> },
+    /// A snapshot request or part from a proven peer (`snapshot_sync`).
+    Snapshot { from: NodeId, msg: crate::wire::WireMsg },
     /// Something shown to the user changed.
     Changed,
     /// A line for the console (rejections come with a counter too).
@@ -984,6 +986,7 @@ impl PeerManager {
                 SessionEvent::PeerRecord(r) => self.on_peer_record(peer, r),
                 SessionEvent::Relay(r) => self.on_relay(peer, r),
                 SessionEvent::Pubsub(packet) => self.event(Event::Pubsub { from: peer, packet }),
+                SessionEvent::Snapshot(msg) => self.event(Event::Snapshot { from: peer, msg }),
                 SessionEvent::Violation(reason) => {
                     self.stats.protocol_violations += 1;
                     if reason.contains("identity proof") || reason.contains("claimed id") {
@@ -1233,6 +1236,11 @@ impl PeerManager {
         let session = c.session;
         self.session_events(id, session, events);
         true
+    }
+
+    /// Sends a snapshot request or part to a proven peer.
+    pub fn send_snapshot(&mut self, id: NodeId, msg: &WireMsg) -> bool {
+        matches!(msg, WireMsg::SnapAsk { .. } | WireMsg::SnapPart(_)) && self.send_to(id, msg)
     }
 
     /// Signs `text` and sends it to every proven peer; returns how many.

@@ -127,8 +127,11 @@ pub struct Config {
     pub sync_peers: usize,
     /// ... every this many heartbeats.
     pub sync_every: u64,
-    /// Messages kept in the store (oldest bodies dropped first).
+    /// Messages kept in the store (oldest bodies dropped first) ...
     pub store_max_messages: usize,
+    /// ... and payload bytes (rule `store_bounded_in_bytes`: 100,000
+    /// messages of 64 KiB would not fit a wasm32 memory).
+    pub store_max_bytes: usize,
     /// Topics a peer may announce.
     pub max_peer_topics: usize,
     pub score: ScoreParams,
@@ -164,6 +167,7 @@ impl Default for Config {
             sync_peers: 1,
             sync_every: 3,
             store_max_messages: 100_000,
+            store_max_bytes: 64 * 1024 * 1024,
             max_peer_topics: 64,
             score: ScoreParams::default(),
         }

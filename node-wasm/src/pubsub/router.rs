@@ -82,6 +82,16 @@ pub enum Input {
         seq: u64,
         payload: Vec<u8>,
     },
+    /// Rule `final_floor`: `origin`'s seqs up to `seq` on `topic` are final
+    /// (the app keeps their effect, not the messages): their bodies and
+    /// index entries are dropped, catch-up counts them as held, and
+    /// `head` (the message at `seq`) anchors the content commitment.
+    Floor {
+        topic: String,
+        origin: NodeId,
+        seq: u64,
+        head: MsgId,
+    },
     Subscribe(String),
     Unsubscribe(String),
     /// The app found a delivered message invalid after the fact: whoever
@@ -249,7 +259,7 @@ impl Router {
             backoff: BTreeMap::new(),
             seen: SeenCache::default(),
             mcache: MessageCache::new(cfg.mcache_len, cfg.mcache_gossip),
-            store: Store::new(cfg.store_max_messages),
+            store: Store::new(cfg.store_max_messages, cfg.store_max_bytes),
             own_seq: BTreeMap::new(),
             want_ids: BTreeMap::new(),
             want_seqs: BTreeMap::new(),
@@ -349,6 +359,7 @@ impl Router {
             Input::Publish { topic, payload } => self.publish(topic, None, payload),
             Input::PublishSeq { topic, seq, payload } => self.publish(topic, Some(seq), payload),
             Input::Restore { topic, origin, seq, payload } => self.restore(topic, origin, seq, payload),
+            Input::Floor { topic, origin, seq, head } => self.store.set_floor(&topic, origin, seq, head),
             Input::Subscribe(topic) => self.subscribe(topic),
             Input::Unsubscribe(topic) => self.unsubscribe(topic),
             Input::Invalid(id) => {

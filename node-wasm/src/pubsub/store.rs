@@ -18,7 +18,10 @@
 //!
 //! At most [`MAX_PER_SEQ`] messages are kept per (topic, origin, seq): two
 //! prove an equivocation, more add nothing and would let one author fill
-//! memory.
+//! memory. Bodies are bounded in count and in bytes (rule
+//! `store_bounded_in_bytes`), and an origin's seqs up to a *floor* (rule
+//! `final_floor`: what a final checkpoint covers) leave the index too: they
+//! count as held (so catch-up never fetches them) and cannot be served.
 
 use super::message::{DIGEST_LEN, Message, MsgId, VvEntry};
 use crate::identity::NodeId;
@@ -40,16 +43,28 @@ struct OriginLog {
     /// Highest seq such that 1..=linked hold one message each, each naming
     /// the previous one (see the module docs).
     linked: u64,
-    /// Every seq seen, with its ids (more than one means equivocation).
+    /// Every seq seen above the floor, with its ids (more than one means
+    /// equivocation).
     seqs: BTreeMap<u64, Slot>,
+    /// Seqs `1..=floor` are final: held in effect, not in the index.
+    floor: u64,
+    /// The message at `floor`.
+    floor_head: Option<MsgId>,
 }
 
 impl OriginLog {
     fn single(&self, seq: u64) -> Option<MsgId> {
+        if seq > 0 && seq == self.floor {
+            return self.floor_head;
+        }
         match self.seqs.get(&seq).map(Vec::as_slice) {
             Some([(id, _)]) => Some(*id),
             _ => None,
         }
+    }
+
+    fn holds(&self, seq: u64) -> bool {
+        seq <= self.floor || self.seqs.contains_key(&seq)
     }
 
     /// Lowers `linked` below a fork at `seq`, then extends it as far as the
@@ -100,11 +115,59 @@ pub struct Store {
     index: BTreeMap<String, BTreeMap<NodeId, OriginLog>>,
     order: VecDeque<MsgId>,
     max: usize,
+    /// Payload bytes held, and the bound on them.
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl Store {
-    pub fn new(max: usize) -> Store {
-        Store { msgs: BTreeMap::new(), index: BTreeMap::new(), order: VecDeque::new(), max: max.max(1) }
+    pub fn new(max: usize, max_bytes: usize) -> Store {
+        Store {
+            msgs: BTreeMap::new(),
+            index: BTreeMap::new(),
+            order: VecDeque::new(),
+            max: max.max(1),
+            bytes: 0,
+            max_bytes: max_bytes.max(1),
+        }
+    }
+
+    /// Payload bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Index entries held (seqs above the floors), for tests and stats.
+    pub fn index_len(&self) -> usize {
+        self.index.values().flat_map(|o| o.values()).map(|l| l.seqs.len()).sum()
+    }
+
+    /// Rule `final_floor`: see [`super::Input::Floor`].
+    pub fn set_floor(&mut self, topic: &str, origin: NodeId, seq: u64, head: MsgId) {
+        let log = self.index.entry(topic.to_owned()).or_default().entry(origin).or_default();
+        if seq <= log.floor {
+            return;
+        }
+        let above = log.seqs.split_off(&(seq + 1));
+        let below = std::mem::replace(&mut log.seqs, above);
+        log.floor = seq;
+        log.floor_head = Some(head);
+        log.contiguous = log.contiguous.max(seq);
+        while let Some(next) = log.contiguous.checked_add(1)
+            && log.seqs.contains_key(&next)
+        {
+            log.contiguous = next;
+        }
+        log.linked = log.linked.max(seq);
+        let linked = log.linked;
+        log.relink(linked.saturating_add(1));
+        for (_, slot) in below {
+            for (id, _) in slot {
+                if let Some(m) = self.msgs.remove(&id) {
+                    self.bytes = self.bytes.saturating_sub(m.payload.len());
+                }
+            }
+        }
     }
 
     pub fn get(&self, id: &MsgId) -> Option<&Message> {
@@ -128,6 +191,9 @@ impl Store {
     /// (`None`: unknown).
     pub fn insert(&mut self, id: MsgId, msg: Message, prev: Option<MsgId>) -> Inserted {
         let log = self.index.entry(msg.topic.clone()).or_default().entry(msg.origin).or_default();
+        if msg.seq <= log.floor {
+            return Inserted::AlreadyHad;
+        }
         let ids = log.seqs.entry(msg.seq).or_default();
         if ids.iter().any(|(x, _)| *x == id) {
             return Inserted::AlreadyHad;
@@ -144,12 +210,15 @@ impl Store {
             log.contiguous = next;
         }
         log.relink(msg.seq);
+        self.bytes += msg.payload.len();
         self.msgs.insert(id, msg);
         self.order.push_back(id);
-        while self.msgs.len() > self.max {
+        while self.msgs.len() > self.max || self.bytes > self.max_bytes {
             match self.order.pop_front() {
                 Some(old) => {
-                    self.msgs.remove(&old);
+                    if let Some(m) = self.msgs.remove(&old) {
+                        self.bytes = self.bytes.saturating_sub(m.payload.len());
+                    }
                 }
                 None => break,
             }
@@ -161,16 +230,14 @@ impl Store {
     /// since been evicted): such a message is never delivered twice, even
     /// after its id left the seen cache.
     pub fn knows(&self, id: &MsgId, msg: &Message) -> bool {
-        self.index
-            .get(&msg.topic)
-            .and_then(|o| o.get(&msg.origin))
-            .and_then(|l| l.seqs.get(&msg.seq))
-            .is_some_and(|ids| ids.iter().any(|(x, _)| x == id))
+        self.index.get(&msg.topic).and_then(|o| o.get(&msg.origin)).is_some_and(|l| {
+            msg.seq <= l.floor || l.seqs.get(&msg.seq).is_some_and(|ids| ids.iter().any(|(x, _)| x == id))
+        })
     }
 
     /// Whether any message holds (topic, origin, seq).
     pub fn has_seq(&self, topic: &str, origin: &NodeId, seq: u64) -> bool {
-        self.index.get(topic).and_then(|o| o.get(origin)).is_some_and(|l| l.seqs.contains_key(&seq))
+        self.index.get(topic).and_then(|o| o.get(origin)).is_some_and(|l| l.holds(seq))
     }
 
     /// Highest contiguous seq of `origin` on `topic` (0 if none).
@@ -233,7 +300,7 @@ impl Store {
         let mut left = budget;
         let mut seq = start;
         while seq <= upto && left > 0 {
-            if !log.is_some_and(|l| l.seqs.contains_key(&seq)) {
+            if !log.is_some_and(|l| l.holds(seq)) {
                 match out.last_mut() {
                     Some((_, to)) if *to + 1 == seq => *to = seq,
                     _ => out.push((seq, seq)),
@@ -258,6 +325,51 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn fmsg(origin: NodeId, seq: u64, body: &[u8]) -> (MsgId, Message) {
+        let m = Message { topic: "t".into(), origin, seq, hops: 0, payload: body.to_vec() };
+        (m.id(), m)
+    }
+
+    #[test]
+    fn store_bounded_in_bytes_evicts_oldest_bodies_not_the_index() {
+        let o = NodeId([1; 32]);
+        let mut s = Store::new(1_000, 10_000);
+        for seq in 1..=20u64 {
+            let (id, m) = fmsg(o, seq, &[seq as u8; 1_000]);
+            s.insert(id, m, None);
+        }
+        assert!(s.bytes() <= 10_000 && s.len() == 10, "{} bytes in {} bodies", s.bytes(), s.len());
+        assert_eq!(s.contiguous("t", &o), 20, "the index still says what was delivered");
+    }
+
+    #[test]
+    fn final_floor_drops_bodies_and_index_and_counts_them_held() {
+        let o = NodeId([1; 32]);
+        let (mut full, mut floored) = (Store::new(1_000, usize::MAX), Store::new(1_000, usize::MAX));
+        let mut ids = vec![];
+        for seq in 1..=10u64 {
+            let (id, m) = fmsg(o, seq, &[seq as u8; 100]);
+            let prev = ids.last().copied();
+            ids.push(id);
+            full.insert(id, m.clone(), prev);
+            if seq > 6 {
+                floored.insert(id, m, prev);
+            }
+        }
+        floored.set_floor("t", o, 6, ids[5]);
+        assert_eq!(floored.index_len(), 4);
+        assert_eq!(floored.bytes(), 400);
+        // The same content commitment as a store holding everything.
+        assert_eq!(floored.digest("t"), full.digest("t"));
+        full.set_floor("t", o, 6, ids[5]);
+        assert_eq!((full.index_len(), full.bytes(), full.len()), (4, 400, 4));
+        assert_eq!(full.digest("t"), floored.digest("t"));
+        // Below the floor: known, never missing, never stored again.
+        let (id3, m3) = fmsg(o, 3, &[3; 100]);
+        assert!(full.knows(&id3, &m3) && full.missing("t", &o, 10, 100).is_empty());
+        assert_eq!(full.insert(id3, m3, None), Inserted::AlreadyHad);
+    }
+
     fn msg(origin: u8, seq: u64, body: u8) -> (MsgId, Message) {
         let payload = vec![origin, seq as u8, body];
         (MsgId::of(&payload), Message { topic: "t".into(), origin: NodeId([origin; 32]), seq, hops: 0, payload })
@@ -265,7 +377,7 @@ mod tests {
 
     #[test]
     fn version_vector_counts_contiguous_seqs() {
-        let mut s = Store::new(100);
+        let mut s = Store::new(100, usize::MAX);
         for seq in [1, 2, 4] {
             let (id, m) = msg(1, seq, 0);
             assert_eq!(s.insert(id, m, None), Inserted::New);
@@ -282,7 +394,7 @@ mod tests {
 
     #[test]
     fn equivocation_is_detected_and_both_kept() {
-        let mut s = Store::new(100);
+        let mut s = Store::new(100, usize::MAX);
         let (a, ma) = msg(1, 1, 0);
         let (b, mb) = msg(1, 1, 1);
         assert_eq!(s.insert(a, ma.clone(), None), Inserted::New);
@@ -311,7 +423,7 @@ mod tests {
     #[test]
     fn linked_prefix_and_head_commit_to_content() {
         let o = NodeId([1; 32]);
-        let (mut a, mut b) = (Store::new(100), Store::new(100));
+        let (mut a, mut b) = (Store::new(100, usize::MAX), Store::new(100, usize::MAX));
         let ia = chain(&mut a, 5, None);
         chain(&mut b, 5, Some(4));
         let (ea, eb) = (a.entry("t", &o), b.entry("t", &o));
@@ -329,7 +441,7 @@ mod tests {
     #[test]
     fn a_message_naming_a_predecessor_we_lack_is_a_broken_link() {
         let o = NodeId([1; 32]);
-        let mut a = Store::new(100);
+        let mut a = Store::new(100, usize::MAX);
         let ia = chain(&mut a, 3, None);
         // seq 4 of another branch, whose seq 3 we do not hold.
         let (id, m) = msg(1, 4, 7);
@@ -341,7 +453,7 @@ mod tests {
 
     #[test]
     fn eviction_keeps_the_index() {
-        let mut s = Store::new(2);
+        let mut s = Store::new(2, usize::MAX);
         for seq in 1..=3 {
             let (id, m) = msg(1, seq, 0);
             s.insert(id, m, None);

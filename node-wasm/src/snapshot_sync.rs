@@ -1,0 +1,405 @@
+//! Snapshot join, sans-IO: a node fetches a peer's last final checkpoint
+//! (record and state snapshot) in parts instead of every op since the
+//! network began, and serves its own to others.
+//!
+//! - Part 0 is the *head*: the checkpoint record and a manifest (SHA-256 of
+//!   each chunk, and the snapshot's length). Parts `1..=count` are chunks of
+//!   at most [`CHUNK_BYTES`]. Rule `chunk_checked`: each chunk must hash to
+//!   its manifest entry when it arrives; the assembled snapshot is then
+//!   checked against the quorum-signed state hash
+//!   ([`crate::core::snapshot::verify`], done by the caller). A peer whose
+//!   part is wrong, late ([`PART_TIMEOUT_MS`]) or whose whole snapshot fails
+//!   verification is not asked again; the fetch moves to the next peer.
+//! - Rule `serve_budget`: a node serves at most [`PARTS_PER_SECOND`] parts
+//!   a second to one peer; asks beyond it are refused and counted.
+//! - At most [`WINDOW`] parts are asked for at once.
+
+use crate::core::snapshot::MAX_SNAPSHOT_BYTES;
+use crate::identity::NodeId;
+use crate::wire::{MAX_BLOB, SnapPart, WireMsg};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Snapshot bytes per part.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Most chunks a snapshot can have.
+pub const MAX_CHUNKS: usize = MAX_SNAPSHOT_BYTES / CHUNK_BYTES + 1;
+/// A part not received this long after it was asked for: next peer.
+pub const PART_TIMEOUT_MS: u64 = 10_000;
+/// Parts served to one peer per second at most (4 MiB/s).
+pub const PARTS_PER_SECOND: u32 = 16;
+/// Parts asked for at once.
+pub const WINDOW: u32 = 4;
+
+/// A checkpoint cut into parts, ready to serve.
+#[derive(Clone, Debug)]
+pub struct Served {
+    epoch: u64,
+    head: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Served {
+    /// `None` when the head would not fit one part (a record of millions of
+    /// authors): the node then serves nothing and peers use full sync.
+    pub fn new(epoch: u64, record: &[u8], snapshot: &[u8]) -> Option<Served> {
+        let chunks: Vec<Vec<u8>> = snapshot.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect();
+        let mut head = Vec::with_capacity(record.len() + chunks.len() * 32 + 16);
+        head.extend_from_slice(&(record.len() as u32).to_be_bytes());
+        head.extend_from_slice(record);
+        head.extend_from_slice(&(chunks.len() as u32).to_be_bytes());
+        for c in &chunks {
+            head.extend_from_slice(&Sha256::digest(c));
+        }
+        head.extend_from_slice(&(snapshot.len() as u64).to_be_bytes());
+        (head.len() <= MAX_BLOB && chunks.len() <= MAX_CHUNKS).then_some(Served { epoch, head, chunks })
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
+/// Counters for `status()` and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncStats {
+    pub parts_served: u64,
+    /// Asks refused by rule `serve_budget`.
+    pub asks_refused: u64,
+    pub parts_received: u64,
+    /// Parts or snapshots that failed a check (the peer is not asked again).
+    pub bad_parts: u64,
+    pub timeouts: u64,
+}
+
+/// Serves this node's last final checkpoint.
+#[derive(Default)]
+pub struct SnapshotServer {
+    served: Option<Served>,
+    budget: BTreeMap<NodeId, (u64, u32)>,
+    pub stats: SyncStats,
+}
+
+impl SnapshotServer {
+    pub fn set(&mut self, served: Option<Served>) {
+        self.served = served;
+    }
+
+    pub fn epoch(&self) -> Option<u64> {
+        self.served.as_ref().map(|s| s.epoch)
+    }
+
+    /// The reply to an ask, or `None` when `from` is over its budget.
+    pub fn on_ask(&mut self, from: NodeId, epoch_min: u64, index: u32, now_ms: u64) -> Option<WireMsg> {
+        let second = now_ms / 1000;
+        if self.budget.len() > 1024 {
+            self.budget.retain(|_, (s, _)| *s == second);
+        }
+        let b = self.budget.entry(from).or_insert((second, 0));
+        if b.0 != second {
+            *b = (second, 0);
+        }
+        if b.1 >= PARTS_PER_SECOND {
+            self.stats.asks_refused += 1;
+            return None;
+        }
+        b.1 += 1;
+        self.stats.parts_served += 1;
+        let none = SnapPart { epoch: 0, index, count: 0, bytes: vec![] };
+        let part = match &self.served {
+            Some(s) if s.epoch >= epoch_min => {
+                let bytes = match index {
+                    0 => Some(s.head.clone()),
+                    i => s.chunks.get(i as usize - 1).cloned(),
+                };
+                match bytes {
+                    Some(bytes) => SnapPart { epoch: s.epoch, index, count: s.chunks.len() as u32, bytes },
+                    None => none,
+                }
+            }
+            _ => none,
+        };
+        Some(WireMsg::SnapPart(part))
+    }
+}
+
+/// What the fetch asks of its node.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FetchOut {
+    /// Send this to that peer.
+    Ask(NodeId, WireMsg),
+    /// Every part arrived and checked: verify and use it (then
+    /// [`SnapshotFetch::reject`] the peer if verification fails).
+    Done { from: NodeId, record: Vec<u8>, snapshot: Vec<u8> },
+    /// No peer left to ask: every one was tried, or has none this recent.
+    Exhausted,
+}
+
+struct Transfer {
+    epoch: u64,
+    count: u32,
+    record: Vec<u8>,
+    manifest: Vec<[u8; 32]>,
+    total: u64,
+    chunks: Vec<Option<Vec<u8>>>,
+    received_bytes: u64,
+    /// Asked and not yet received: index → when.
+    asked: BTreeMap<u32, u64>,
+    next: u32,
+}
+
+/// One node's fetch of a checkpoint at least as recent as `epoch_min`.
+pub struct SnapshotFetch {
+    epoch_min: u64,
+    peer: Option<(NodeId, u64)>,
+    transfer: Option<Transfer>,
+    tried: BTreeSet<NodeId>,
+    /// Peers that had no checkpoint recent enough.
+    none: BTreeSet<NodeId>,
+    pub stats: SyncStats,
+}
+
+impl SnapshotFetch {
+    pub fn new(epoch_min: u64) -> SnapshotFetch {
+        SnapshotFetch {
+            epoch_min,
+            peer: None,
+            transfer: None,
+            tried: BTreeSet::new(),
+            none: BTreeSet::new(),
+            stats: SyncStats::default(),
+        }
+    }
+
+    /// `(received, total)` snapshot bytes, once the head arrived.
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        self.transfer.as_ref().map(|t| (t.received_bytes, t.total))
+    }
+
+    /// The peer being asked, if any.
+    pub fn peer(&self) -> Option<NodeId> {
+        self.peer.map(|p| p.0)
+    }
+
+    /// Peers that said they have no recent enough checkpoint.
+    pub fn peers_without(&self) -> usize {
+        self.none.len()
+    }
+
+    /// Asks the next untried peer of `peers` for the head.
+    fn next_peer(&mut self, peers: &[NodeId], now_ms: u64) -> Vec<FetchOut> {
+        self.transfer = None;
+        match peers.iter().find(|p| !self.tried.contains(p) && !self.none.contains(p)) {
+            Some(p) => {
+                self.peer = Some((*p, now_ms));
+                vec![FetchOut::Ask(*p, WireMsg::SnapAsk { epoch_min: self.epoch_min, index: 0 })]
+            }
+            None => {
+                self.peer = None;
+                vec![FetchOut::Exhausted]
+            }
+        }
+    }
+
+    /// Starts (or keeps going): asks a peer if none is being asked.
+    pub fn on_tick(&mut self, peers: &[NodeId], now_ms: u64) -> Vec<FetchOut> {
+        let Some((p, asked)) = self.peer else { return self.next_peer(peers, now_ms) };
+        let late = match &self.transfer {
+            None => now_ms.saturating_sub(asked) > PART_TIMEOUT_MS,
+            Some(t) => t.asked.values().any(|at| now_ms.saturating_sub(*at) > PART_TIMEOUT_MS),
+        };
+        if late || !peers.contains(&p) {
+            self.stats.timeouts += u64::from(late);
+            self.tried.insert(p);
+            return self.next_peer(peers, now_ms);
+        }
+        vec![]
+    }
+
+    /// The assembled snapshot from `peer` failed verification.
+    pub fn reject(&mut self, peer: NodeId, peers: &[NodeId], now_ms: u64) -> Vec<FetchOut> {
+        self.stats.bad_parts += 1;
+        self.tried.insert(peer);
+        self.next_peer(peers, now_ms)
+    }
+
+    fn bad(&mut self, peer: NodeId, peers: &[NodeId], now_ms: u64) -> Vec<FetchOut> {
+        self.stats.bad_parts += 1;
+        self.tried.insert(peer);
+        self.next_peer(peers, now_ms)
+    }
+
+    /// A part arrived from `from`.
+    pub fn on_part(&mut self, from: NodeId, part: SnapPart, peers: &[NodeId], now_ms: u64) -> Vec<FetchOut> {
+        if self.peer.map(|p| p.0) != Some(from) {
+            return vec![]; // not asked: ignored
+        }
+        self.stats.parts_received += 1;
+        if part.count == 0 {
+            self.none.insert(from);
+            return self.next_peer(peers, now_ms);
+        }
+        if part.epoch < self.epoch_min || part.count as usize > MAX_CHUNKS {
+            return self.bad(from, peers, now_ms);
+        }
+        if part.index == 0 {
+            if self.transfer.is_some() {
+                return self.bad(from, peers, now_ms);
+            }
+            let Some(t) = parse_head(&part) else { return self.bad(from, peers, now_ms) };
+            self.transfer = Some(t);
+        } else {
+            let Some(t) = self.transfer.as_mut() else { return self.bad(from, peers, now_ms) };
+            let i = part.index as usize - 1;
+            let fits = part.epoch == t.epoch
+                && part.count == t.count
+                && t.asked.remove(&part.index).is_some()
+                && part.bytes.len() <= CHUNK_BYTES
+                && t.manifest.get(i).is_some_and(|h| *h == <[u8; 32]>::from(Sha256::digest(&part.bytes)));
+            if !fits {
+                return self.bad(from, peers, now_ms);
+            }
+            t.received_bytes += part.bytes.len() as u64;
+            t.chunks[i] = Some(part.bytes);
+        }
+        let Some(t) = self.transfer.as_mut() else { return vec![] };
+        let mut out = vec![];
+        while t.next <= t.count && (t.asked.len() as u32) < WINDOW {
+            t.asked.insert(t.next, now_ms);
+            out.push(FetchOut::Ask(from, WireMsg::SnapAsk { epoch_min: t.epoch, index: t.next }));
+            t.next += 1;
+        }
+        if t.asked.is_empty() && t.chunks.iter().all(Option::is_some) {
+            let snapshot: Vec<u8> = t.chunks.iter_mut().flat_map(|c| c.take().unwrap_or_default()).collect();
+            if snapshot.len() as u64 != t.total {
+                return self.bad(from, peers, now_ms);
+            }
+            let record = std::mem::take(&mut t.record);
+            self.transfer = None;
+            self.peer = None;
+            out.push(FetchOut::Done { from, record, snapshot });
+        }
+        out
+    }
+}
+
+fn parse_head(part: &SnapPart) -> Option<Transfer> {
+    let b = &part.bytes;
+    let take = |at: usize, n: usize| b.get(at..at.checked_add(n)?);
+    let rlen = u32::from_be_bytes(take(0, 4)?.try_into().ok()?) as usize;
+    let record = take(4, rlen)?.to_vec();
+    let mut at = 4 + rlen;
+    let n = u32::from_be_bytes(take(at, 4)?.try_into().ok()?);
+    at += 4;
+    if n != part.count {
+        return None;
+    }
+    let mut manifest = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        manifest.push(<[u8; 32]>::try_from(take(at, 32)?).ok()?);
+        at += 32;
+    }
+    let total = u64::from_be_bytes(take(at, 8)?.try_into().ok()?);
+    if at + 8 != b.len() || total as usize > MAX_SNAPSHOT_BYTES || total > u64::from(n) * CHUNK_BYTES as u64 {
+        return None;
+    }
+    Some(Transfer {
+        epoch: part.epoch,
+        count: n,
+        record,
+        manifest,
+        total,
+        chunks: vec![None; n as usize],
+        received_bytes: 0,
+        asked: BTreeMap::new(),
+        next: 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(b: u8) -> NodeId {
+        NodeId([b; 32])
+    }
+
+    /// Runs a fetch against servers until it is done or exhausted.
+    fn run(fetch: &mut SnapshotFetch, servers: &mut BTreeMap<NodeId, (SnapshotServer, bool)>) -> Option<FetchOut> {
+        let peers: Vec<NodeId> = servers.keys().copied().collect();
+        let mut queue: Vec<FetchOut> = fetch.on_tick(&peers, 0);
+        let mut now = 0;
+        while let Some(o) = queue.pop() {
+            now += 1;
+            match o {
+                FetchOut::Ask(p, WireMsg::SnapAsk { epoch_min, index }) => {
+                    let (srv, corrupt) = servers.get_mut(&p).unwrap();
+                    if let Some(WireMsg::SnapPart(mut part)) = srv.on_ask(id(99), epoch_min, index, now * 100) {
+                        if *corrupt && index == 2 {
+                            part.bytes[0] ^= 1;
+                        }
+                        queue.extend(fetch.on_part(p, part, &peers, now));
+                    }
+                }
+                other => return Some(other),
+            }
+        }
+        None
+    }
+
+    fn server(epoch: u64, snapshot: &[u8]) -> SnapshotServer {
+        let mut s = SnapshotServer::default();
+        s.set(Served::new(epoch, b"record", snapshot));
+        s
+    }
+
+    #[test]
+    fn chunk_checked_a_corrupt_chunk_moves_the_fetch_to_the_next_peer() {
+        let snapshot: Vec<u8> = (0..(CHUNK_BYTES * 3 + 10)).map(|i| i as u8).collect();
+        let mut servers = BTreeMap::new();
+        servers.insert(id(1), (server(7, &snapshot), true));
+        servers.insert(id(2), (SnapshotServer::default(), false));
+        servers.insert(id(3), (server(7, &snapshot), false));
+        let mut f = SnapshotFetch::new(5);
+        match run(&mut f, &mut servers) {
+            Some(FetchOut::Done { from, record, snapshot: got }) => {
+                assert_eq!(from, id(3));
+                assert_eq!(record, b"record");
+                assert_eq!(got, snapshot);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(f.stats.bad_parts, 1, "peer 1's corrupt chunk");
+        assert_eq!(f.peers_without(), 1, "peer 2 has no checkpoint");
+    }
+
+    #[test]
+    fn snapshot_fetch_wants_a_recent_enough_checkpoint_or_says_none_is_left() {
+        let mut servers = BTreeMap::new();
+        servers.insert(id(1), (server(3, b"old"), false));
+        let mut f = SnapshotFetch::new(5);
+        assert_eq!(run(&mut f, &mut servers), Some(FetchOut::Exhausted));
+    }
+
+    #[test]
+    fn serve_budget_refuses_a_flood_of_asks() {
+        let mut s = server(7, &[1; 100]);
+        let served = (0..100).filter(|_| s.on_ask(id(5), 0, 0, 1_000).is_some()).count();
+        assert_eq!(served, PARTS_PER_SECOND as usize);
+        assert_eq!(s.stats.asks_refused, 100 - u64::from(PARTS_PER_SECOND));
+        assert!(s.on_ask(id(5), 0, 0, 2_000).is_some(), "the next second");
+        assert!(s.on_ask(id(6), 0, 0, 1_000).is_some(), "another peer");
+    }
+
+    #[test]
+    fn a_silent_peer_times_out() {
+        let mut f = SnapshotFetch::new(0);
+        let peers = [id(1), id(2)];
+        assert!(matches!(f.on_tick(&peers, 0).as_slice(), [FetchOut::Ask(p, _)] if *p == id(1)));
+        assert!(f.on_tick(&peers, PART_TIMEOUT_MS).is_empty());
+        assert!(matches!(f.on_tick(&peers, PART_TIMEOUT_MS + 1).as_slice(), [FetchOut::Ask(p, _)] if *p == id(2)));
+        assert_eq!(f.stats.timeouts, 1);
+        // Unasked parts are ignored.
+        assert!(f.on_part(id(1), SnapPart { epoch: 1, index: 0, count: 1, bytes: vec![] }, &peers, 1).is_empty());
+    }
+}
