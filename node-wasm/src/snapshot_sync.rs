@@ -11,7 +11,9 @@
 //!   part is wrong, late ([`PART_TIMEOUT_MS`]) or whose whole snapshot fails
 //!   verification is not asked again; the fetch moves to the next peer.
 //! - Rule `serve_budget`: a node serves at most [`PARTS_PER_SECOND`] parts
-//!   a second to one peer; asks beyond it are refused and counted.
+//!   a second to one peer and [`PARTS_PER_SECOND_TOTAL`] to all; asks
+//!   beyond are refused and counted (the asker times out and tries
+//!   another peer).
 //! - At most [`WINDOW`] parts are asked for at once.
 
 use crate::core::snapshot::MAX_SNAPSHOT_BYTES;
@@ -28,6 +30,8 @@ pub const MAX_CHUNKS: usize = MAX_SNAPSHOT_BYTES / CHUNK_BYTES + 1;
 pub const PART_TIMEOUT_MS: u64 = 10_000;
 /// Parts served to one peer per second at most (4 MiB/s).
 pub const PARTS_PER_SECOND: u32 = 16;
+/// Parts served to all peers together per second at most (16 MiB/s).
+pub const PARTS_PER_SECOND_TOTAL: u32 = 64;
 /// Parts asked for at once.
 pub const WINDOW: u32 = 4;
 
@@ -77,6 +81,7 @@ pub struct SyncStats {
 pub struct SnapshotServer {
     served: Option<Served>,
     budget: BTreeMap<NodeId, (u64, u32)>,
+    total: (u64, u32),
     pub stats: SyncStats,
 }
 
@@ -99,11 +104,15 @@ impl SnapshotServer {
         if b.0 != second {
             *b = (second, 0);
         }
-        if b.1 >= PARTS_PER_SECOND {
+        if self.total.0 != second {
+            self.total = (second, 0);
+        }
+        if b.1 >= PARTS_PER_SECOND || self.total.1 >= PARTS_PER_SECOND_TOTAL {
             self.stats.asks_refused += 1;
             return None;
         }
         b.1 += 1;
+        self.total.1 += 1;
         self.stats.parts_served += 1;
         let none = SnapPart { epoch: 0, index, count: 0, bytes: vec![] };
         let part = match &self.served {
@@ -186,18 +195,18 @@ impl SnapshotFetch {
         self.none.len()
     }
 
-    /// Asks the next untried peer of `peers` for the head.
+    /// Asks the next untried peer of `peers` for the head; with no peer
+    /// yet, waits.
     fn next_peer(&mut self, peers: &[NodeId], now_ms: u64) -> Vec<FetchOut> {
         self.transfer = None;
+        self.peer = None;
         match peers.iter().find(|p| !self.tried.contains(p) && !self.none.contains(p)) {
             Some(p) => {
                 self.peer = Some((*p, now_ms));
                 vec![FetchOut::Ask(*p, WireMsg::SnapAsk { epoch_min: self.epoch_min, index: 0 })]
             }
-            None => {
-                self.peer = None;
-                vec![FetchOut::Exhausted]
-            }
+            None if peers.is_empty() => vec![],
+            None => vec![FetchOut::Exhausted],
         }
     }
 
@@ -388,13 +397,24 @@ mod tests {
         assert_eq!(served, PARTS_PER_SECOND as usize);
         assert_eq!(s.stats.asks_refused, 100 - u64::from(PARTS_PER_SECOND));
         assert!(s.on_ask(id(5), 0, 0, 2_000).is_some(), "the next second");
-        assert!(s.on_ask(id(6), 0, 0, 1_000).is_some(), "another peer");
+        assert!(s.on_ask(id(6), 0, 0, 2_000).is_some(), "another peer");
+        for p in 10..20u8 {
+            for _ in 0..PARTS_PER_SECOND {
+                s.on_ask(id(p), 0, 0, 3_000);
+            }
+        }
+        assert_eq!(
+            s.stats.parts_served,
+            u64::from(PARTS_PER_SECOND) + 2 + u64::from(PARTS_PER_SECOND_TOTAL),
+            "all peers together"
+        );
     }
 
     #[test]
     fn a_silent_peer_times_out() {
         let mut f = SnapshotFetch::new(0);
         let peers = [id(1), id(2)];
+        assert!(f.on_tick(&[], 0).is_empty(), "no peer yet: wait");
         assert!(matches!(f.on_tick(&peers, 0).as_slice(), [FetchOut::Ask(p, _)] if *p == id(1)));
         assert!(f.on_tick(&peers, PART_TIMEOUT_MS).is_empty());
         assert!(matches!(f.on_tick(&peers, PART_TIMEOUT_MS + 1).as_slice(), [FetchOut::Ask(p, _)] if *p == id(2)));

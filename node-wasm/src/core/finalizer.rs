@@ -371,6 +371,28 @@ impl Finalizer {
         fold.catch_up(store);
     }
 
+    /// How many epochs the newest checkpoint that validators signed with
+    /// enough matching votes is ahead of the last one final here: when it
+    /// stays high, this node cannot get the ops it lacks (peers pruned
+    /// them) and should join from a checkpoint instead (rule
+    /// `catch_up_from_checkpoint`).
+    pub fn lag(&self) -> u64 {
+        let need = finality_quorum(0, self.floor);
+        let signed = self.votes.iter().rev().find(|(_, per)| {
+            let mut n: BTreeMap<([u8; 32], [u8; 32]), usize> = BTreeMap::new();
+            per.values().any(|v| {
+                let c = n.entry((v.frontier, v.state)).or_default();
+                *c += 1;
+                *c >= need
+            })
+        });
+        let Some((newest, _)) = signed else { return 0 };
+        match &self.last {
+            Some(f) => newest.saturating_sub(f.epoch),
+            None => newest.saturating_sub(self.votes.keys().next().copied().unwrap_or(*newest)) + 1,
+        }
+    }
+
     /// Until when deadlines are settled: the end of the last final epoch
     /// while finality is live (the last final epoch at most
     /// [`LIVE_EPOCHS`] behind the one due at `now_ms`). `None` when

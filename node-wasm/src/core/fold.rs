@@ -146,6 +146,11 @@ impl Fold {
         self.stats
     }
 
+    /// Checkpoint spacing, in applied ops.
+    pub fn every(&self) -> u64 {
+        self.every
+    }
+
     pub fn len(&self) -> usize {
         self.order.len()
     }

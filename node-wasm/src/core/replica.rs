@@ -292,6 +292,12 @@ impl Replica {
         self.finality.vote_due(me, now_ms, &self.fold, &self.store).map(OpBody::Checkpoint)
     }
 
+    /// Rule `catch_up_from_checkpoint`: epochs the validators signed that
+    /// this node could not make final (see [`Finalizer::lag`]).
+    pub fn finality_lag(&self) -> u64 {
+        self.finality.lag()
+    }
+
     /// The last final checkpoint, if any.
     pub fn last_final(&self) -> Option<&Final> {
         self.finality.last()
@@ -315,6 +321,34 @@ impl Replica {
         // Our own clock starts past everything the checkpoint covers.
         let _ = r.clock.observe(Hlc::new(end, 0), end);
         r
+    }
+
+    /// Rule `catch_up_from_checkpoint`: replaces this replica's past with a
+    /// checkpoint fetched from a peer (record and snapshot bytes), verified
+    /// against `genesis` and newer than the last one final here. Ops held
+    /// after it are kept and folded again. Returns the checkpoint's epoch.
+    pub fn adopt_checkpoint(&mut self, genesis: &Genesis, record: &[u8], snapshot: &[u8]) -> Result<u64, String> {
+        let rec = crate::core::snapshot::Record::decode(record)?;
+        if self.finality.last().is_some_and(|f| f.epoch >= rec.epoch) {
+            return Err(format!("checkpoint of epoch {} is not newer than ours", rec.epoch));
+        }
+        let (f, state) = crate::core::snapshot::verify(genesis, &rec, snapshot)?;
+        let epoch = f.epoch;
+        let mut next = Replica::from_checkpoint(f, state, rec.certificate, self.fold.every());
+        next.unchecked = self.unchecked;
+        let held: Vec<VerifiedOp> = self.store.iter().map(|(_, op, _)| op.clone()).collect();
+        let now = self.clock.last().ms;
+        next.receive_batch(held, now);
+        next.receive_batch(std::mem::take(&mut self.held).into_values(), now);
+        next.finalize();
+        *self = next;
+        Ok(epoch)
+    }
+
+    /// Each author's head in the last final checkpoint `(author, seq, id)`:
+    /// the router's floors (rule `final_floor`).
+    pub fn final_heads(&self) -> Vec<(NodeId, u64, OpId)> {
+        self.finality.last().map_or_else(Vec::new, |f| f.frontier.iter().map(|(a, h)| (*a, h.seq, h.id)).collect())
     }
 
     /// The last final checkpoint's record and state snapshot bytes: what a

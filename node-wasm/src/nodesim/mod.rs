@@ -75,6 +75,12 @@ pub struct SimConfig {
     /// node ids (below every honest one), as an attacker would to win the
     /// validator set's tie-break.
     pub malicious_low_ids: bool,
+    /// Nodes drop ops below each final checkpoint (rules `prune_final`,
+    /// `final_floor`) instead of keeping the whole history.
+    pub prune: bool,
+    /// The last this many honest nodes join only after the op phase, from
+    /// a peer's final checkpoint (snapshot join).
+    pub late_joiners: usize,
 }
 
 impl Default for SimConfig {
@@ -99,6 +105,8 @@ impl Default for SimConfig {
             genesis: None,
             workload: "tasks".into(),
             malicious_low_ids: false,
+            prune: false,
+            late_joiners: 0,
         }
     }
 }
@@ -147,6 +155,11 @@ pub struct Report {
     pub final_hashes_agree: bool,
     /// Ops the honest replicas hold back for being too far in the future.
     pub future_ops_held: usize,
+    /// Checkpoints honest nodes adopted from peers (snapshot join).
+    pub snapshot_joins: u64,
+    /// Ops held in the largest and smallest honest replica.
+    pub ops_held_max: usize,
+    pub ops_held_min: usize,
 }
 
 /// Runs one simulation.
@@ -209,9 +222,17 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
     };
     let mut net = Net::with_apps(peer_cfg, net_cfg, apps);
     let mut rng = SplitMix64::new(cfg.seed);
+    let late: Vec<usize> = (0..cfg.nodes - malicious).rev().take(cfg.late_joiners).collect();
+    for i in 0..cfg.nodes {
+        net.nodes[i].app.prune = cfg.prune;
+    }
 
     // Join phase.
     for i in 0..cfg.nodes {
+        if late.contains(&i) {
+            net.go_silent(i);
+            continue;
+        }
         net.join(i);
         let t = net.now + cfg.join_interval_ms;
         net.run_until(t);
@@ -291,6 +312,13 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
         net.come_online(i);
         net.nodes[i].app.restart(cfg.seed ^ 7, net.now);
     }
+    // Late joiners start from a peer's checkpoint.
+    for &i in &late {
+        net.nodes[i].app.join_from_snapshot();
+        net.come_online(i);
+        let t = net.now + cfg.join_interval_ms;
+        net.run_until(t);
+    }
 
     // Settle: run until every honest node holds the same state.
     let mut convergence_ms = None;
@@ -359,6 +387,9 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
         final_epoch_max: None,
         final_hashes_agree: true,
         future_ops_held: honest.iter().map(|&i| net.nodes[i].app.replica.held_len()).sum(),
+        snapshot_joins: honest.iter().map(|&i| net.nodes[i].app.snapshot_joins).sum(),
+        ops_held_max: honest.iter().map(|&i| net.nodes[i].app.replica.store().len()).max().unwrap_or(0),
+        ops_held_min: honest.iter().map(|&i| net.nodes[i].app.replica.store().len()).min().unwrap_or(0),
     };
     let finals: Vec<_> = honest
         .iter()

@@ -13,6 +13,8 @@ use crate::identity::{Identity, NodeId};
 use crate::peers::net::App;
 use crate::peers::{Event, PeerManager};
 use crate::pubsub::{self, GLOBAL_TOPIC, Message, MsgId, Router, Validation};
+use crate::snapshot_sync::{FetchOut, Served, SnapshotFetch, SnapshotServer};
+use crate::wire::WireMsg;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -56,6 +58,15 @@ pub struct FullNode {
     pub deadline_ops: u64,
     /// Checkpoints this node signed as a validator.
     pub checkpoint_votes: u64,
+    genesis: Genesis,
+    /// Drop ops below each final checkpoint (rules `prune_final`,
+    /// `final_floor`); otherwise keep the whole history (an archive).
+    pub prune: bool,
+    server: SnapshotServer,
+    fetch: Option<SnapshotFetch>,
+    last_final: Option<u64>,
+    /// Checkpoints adopted from peers (snapshot join, catch-up).
+    pub snapshot_joins: u64,
 }
 
 impl FullNode {
@@ -86,6 +97,12 @@ impl FullNode {
             wall,
             deadline_ops: 0,
             checkpoint_votes: 0,
+            genesis: genesis.clone(),
+            prune: false,
+            server: SnapshotServer::default(),
+            fetch: None,
+            last_final: None,
+            snapshot_joins: 0,
         }
     }
 
@@ -192,6 +209,55 @@ impl FullNode {
         self.invalid = *self.invalid_count.borrow();
     }
 
+    /// Snapshot join: fetch a peer's last final checkpoint before (or
+    /// instead of) the whole history.
+    pub fn join_from_snapshot(&mut self) {
+        self.fetch = Some(SnapshotFetch::new(0));
+    }
+
+    /// After a new final checkpoint: prune, move the router's floors, and
+    /// serve it.
+    fn on_final(&mut self, peers: &mut PeerManager, now: u64) {
+        let last = self.replica.last_final().map(|f| f.epoch);
+        if last == self.last_final {
+            return;
+        }
+        self.last_final = last;
+        if self.prune {
+            self.replica.prune();
+            for (origin, seq, head) in self.replica.final_heads() {
+                let input = pubsub::Input::Floor { topic: GLOBAL_TOPIC.into(), origin, seq, head: MsgId(head.0) };
+                self.route(peers, input, now);
+            }
+        }
+        let served = self.replica.export_final().and_then(|(rec, snap)| Served::new(rec.epoch, &rec.encode(), &snap));
+        self.server.set(served);
+    }
+
+    fn snapshot_outs(&mut self, peers: &mut PeerManager, outs: Vec<FetchOut>, now: u64) {
+        for o in outs {
+            match o {
+                FetchOut::Ask(p, m) => {
+                    peers.send_snapshot(p, &m);
+                }
+                FetchOut::Done { from, record, snapshot } => {
+                    match self.replica.adopt_checkpoint(&self.genesis, &record, &snapshot) {
+                        Ok(_) => {
+                            self.fetch = None;
+                            self.snapshot_joins += 1;
+                            self.on_final(peers, now);
+                        }
+                        Err(_) => {
+                            let more = self.fetch.as_mut().map(|f| f.reject(from, &peers.peers(), now));
+                            self.snapshot_outs(peers, more.unwrap_or_default(), now);
+                        }
+                    }
+                }
+                FetchOut::Exhausted => self.fetch = None,
+            }
+        }
+    }
+
     fn fold(&mut self, v: VerifiedOp, now: u64) {
         let id = v.id();
         let r = self.replica.receive_batch(vec![v], EPOCH_MS + now);
@@ -213,9 +279,27 @@ impl FullNode {
 impl App for FullNode {
     fn on_event(&mut self, peers: &mut PeerManager, event: Event, now: u64) {
         let input = match event {
-            Event::PeerUp(id) => pubsub::Input::PeerConnected(id),
+            Event::PeerUp(id) => {
+                // A joining node asks its first peer for a checkpoint at once.
+                if let Some(f) = self.fetch.as_mut() {
+                    let outs = f.on_tick(&peers.peers(), now);
+                    self.snapshot_outs(peers, outs, now);
+                }
+                pubsub::Input::PeerConnected(id)
+            }
             Event::PeerDown(id) => pubsub::Input::PeerDisconnected(id),
             Event::Pubsub { from, packet } => pubsub::Input::Frame(from, packet),
+            Event::Snapshot { from, msg: WireMsg::SnapAsk { epoch_min, index } } => {
+                if let Some(reply) = self.server.on_ask(from, epoch_min, index, now) {
+                    peers.send_snapshot(from, &reply);
+                }
+                return;
+            }
+            Event::Snapshot { from, msg: WireMsg::SnapPart(part) } => {
+                let outs = self.fetch.as_mut().map(|f| f.on_part(from, part, &peers.peers(), now));
+                self.snapshot_outs(peers, outs.unwrap_or_default(), now);
+                return;
+            }
             Event::Snapshot { .. } | Event::Changed | Event::Log(_) => return,
         };
         self.route(peers, input, now);
@@ -236,6 +320,15 @@ impl App for FullNode {
         self.next_app_tick = now + APP_TICK_MS;
         let wall = EPOCH_MS + now;
         self.replica.tick(wall);
+        self.on_final(peers, now);
+        // Rule `catch_up_from_checkpoint`.
+        if self.fetch.is_none() && self.replica.finality_lag() >= 3 {
+            self.fetch = Some(SnapshotFetch::new(self.last_final.map_or(0, |e| e + 1)));
+        }
+        if let Some(f) = self.fetch.as_mut() {
+            let outs = f.on_tick(&peers.peers(), now);
+            self.snapshot_outs(peers, outs, now);
+        }
         if self.honest() {
             // As the browser's ledger does: publish this node's X25519 key
             // (which also gives it an account), then any due deadline ops.

@@ -227,3 +227,25 @@ fn sim_ops_dated_in_the_future_are_neither_forwarded_nor_kept() {
     assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
     assert_eq!(r.future_ops_held, 0, "{r:?}");
 }
+
+#[test]
+fn sim_late_joiners_start_from_snapshots_and_match_full_replayers() {
+    // Nodes keep their history (archives), so early nodes replay it all;
+    // the late ones fetch a checkpoint and fold only what came after.
+    let cfg = SimConfig { late_joiners: 5, churn: 0.2, ..with_finality(20, &[0, 1, 2, 3, 4, 5, 6]) };
+    let r = run(&cfg).unwrap();
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    assert!(r.snapshot_joins >= 5, "every late joiner started from a checkpoint: {r:?}");
+    assert!(r.ops_held_min * 2 < r.ops_held_max, "late joiners hold only recent ops: {r:?}");
+    assert!(r.final_hashes_agree, "{r:?}");
+}
+
+#[test]
+fn sim_pruning_nodes_bound_storage_and_still_converge() {
+    let cfg = SimConfig { prune: true, late_joiners: 3, churn: 0.2, ..with_finality(20, &[0, 1, 2, 3, 4, 5, 6]) };
+    let r = run(&cfg).unwrap();
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    assert!(r.snapshot_joins >= 3, "late joiners could only start from a checkpoint: {r:?}");
+    let archive = run(&SimConfig { prune: false, ..cfg }).unwrap();
+    assert!(r.ops_held_max * 2 < archive.ops_held_max, "every node dropped what is final: {r:?} {archive:?}");
+}
