@@ -132,7 +132,27 @@ export interface IceStatus {
 }
 /** An `RTCIceServer` for `setIceServers`; TURN URLs need both credentials. */
 export interface IceServerInit { urls: string | string[]; username?: string; credential?: string; }
-export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; ice: IceStatus; network: NetworkStatus; admission: AdmissionStatus; }
+export interface NodeStatus { id: Hex64; profile: string; rendezvous: RendezvousStatus; peers: Hex64[]; storage: StorageStatus; chain: ChainStatus; ice: IceStatus; network: NetworkStatus; admission: AdmissionStatus; finality: FinalityStatus; }
+/** `status().finality`: epochs and the last final checkpoint, what this node stores, and snapshot sync. */
+export interface FinalityStatus extends Finality {
+  storage: {
+    /** `prune` (default: ops a final checkpoint covers are dropped) or `archive` (`?history=archive`). */
+    history: "prune" | "archive";
+    ops_held: number; ops_pruned: number;
+    /** Bytes of the checkpoint saved in IndexedDB (record + state snapshot). */
+    checkpoint_bytes: number; saved_epoch: number | null;
+    /** At start: stored ops the checkpoint covers (not verified), and the checkpoint started from. */
+    ops_skipped_at_load: number; loaded_epoch: number | null;
+    /** Checkpoints adopted from peers (snapshot join or catch-up). */
+    snapshot_joins: number;
+    /** `[received, total]` bytes of a checkpoint being fetched. */
+    fetching: [number, number] | null;
+    last_refusal: string | null;
+    /** The router's message bytes and index entries. */
+    router_bytes: number; router_index: number;
+  };
+  sync: { parts_served: number; asks_refused: number; parts_received: number; bad_parts: number; timeouts: number };
+}
 /** Which network this node is on: the genesis its rendezvous serves (`source: "served"`) or the default one. */
 export interface NetworkStatus {
   /** Hex SHA-256 of the genesis record: the network id. */

@@ -9,7 +9,10 @@
 //! --welcome K (members the rendezvous lists to a joiner) --degree D
 //! (target degree) --join-interval-ms MS --ops N --op-interval-ms MS
 //! --churn P --churn-down-ms MS --partition-ms MS --malicious N
-//! --behaviour silent|garbage|equivocator --settle-limit-ms MS
+//! --behaviour silent|garbage|equivocator|time_traveller|... --settle-limit-ms MS
+//! --epoch-seconds S (finality: the first --validators N nodes, default 7,
+//! found the network and sign checkpoints) --prune 0|1 --late-joiners N
+//! (join after the op phase from a peer's checkpoint)
 //!
 //! Prints the report as JSON (and the wall time it took); exits 1 if the
 //! honest nodes did not converge.
@@ -20,6 +23,7 @@ use std::time::Instant;
 
 fn parse(args: &[String]) -> Result<SimConfig, String> {
     let mut c = SimConfig::default();
+    let (mut epoch, mut validators) = (0, 7);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -44,8 +48,16 @@ fn parse(args: &[String]) -> Result<SimConfig, String> {
             "--malicious" => c.malicious = num(v)? as usize,
             "--behaviour" => c.malicious_behaviour = v.clone(),
             "--settle-limit-ms" => c.settle_limit_ms = num(v)?,
+            "--epoch-seconds" => epoch = num(v)?,
+            "--validators" => validators = num(v)? as usize,
+            "--prune" => c.prune = num(v)? != 0,
+            "--late-joiners" => c.late_joiners = num(v)? as usize,
             other => return Err(format!("unknown flag {other}")),
         }
+    }
+    if epoch > 0 {
+        let founders: Vec<usize> = (0..validators.min(c.nodes)).collect();
+        c = c.with_finality(epoch, &founders);
     }
     Ok(c)
 }

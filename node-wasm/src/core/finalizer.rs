@@ -45,6 +45,9 @@ struct Vote {
     moved: Vec<crate::core::op::FrontierHead>,
 }
 
+/// What a vote signs: (frontier hash, state hash).
+type Digest = ([u8; 32], [u8; 32]);
+
 /// A checkpoint ready to be made final.
 struct Plan {
     epoch: u64,
@@ -233,7 +236,7 @@ impl Finalizer {
         // Candidates newest first: (epoch, frontier hash, state hash, votes).
         let mut candidates = Vec::new();
         for (epoch, per) in self.votes.iter().rev() {
-            let mut groups: BTreeMap<([u8; 32], [u8; 32]), Vec<(NodeId, Vote)>> = BTreeMap::new();
+            let mut groups: BTreeMap<Digest, Vec<(NodeId, Vote)>> = BTreeMap::new();
             for (who, v) in per {
                 groups.entry((v.frontier, v.state)).or_default().push((*who, v.clone()));
             }
@@ -379,7 +382,7 @@ impl Finalizer {
     pub fn lag(&self) -> u64 {
         let need = finality_quorum(0, self.floor);
         let signed = self.votes.iter().rev().find(|(_, per)| {
-            let mut n: BTreeMap<([u8; 32], [u8; 32]), usize> = BTreeMap::new();
+            let mut n: BTreeMap<Digest, usize> = BTreeMap::new();
             per.values().any(|v| {
                 let c = n.entry((v.frontier, v.state)).or_default();
                 *c += 1;

@@ -360,12 +360,19 @@ impl Replica {
     }
 
     /// Rule `prune_final`: drops the ops the last final checkpoint covers
-    /// (its state holds their effect); returns how many. Peers that need
+    /// (its state holds their effect); returns their ids. Peers that need
     /// them join from the checkpoint instead.
-    pub fn prune(&mut self) -> usize {
+    pub fn prune(&mut self) -> Vec<OpId> {
         let gone = self.store.prune_final();
         self.fold.forget(&gone);
-        gone.len()
+        gone
+    }
+
+    /// True if `(author, seq)` is at or below the author's head in the last
+    /// final checkpoint (such an op is never folded again: a reload skips
+    /// it without verifying it).
+    pub fn is_final(&self, author: &NodeId, seq: u64) -> bool {
+        seq <= self.store.final_seq(author)
     }
 
     /// Until when (op-time ms) deadlines are settled by finality, while it

@@ -83,6 +83,23 @@ pub struct SimConfig {
     pub late_joiners: usize,
 }
 
+impl SimConfig {
+    /// A network with finality: the default rules with no admission work,
+    /// epochs of `epoch_seconds`, and sim nodes `founders` as its founders
+    /// (the validators, at most `validator_set_size` of them).
+    pub fn with_finality(self, epoch_seconds: u64, founders: &[usize]) -> SimConfig {
+        use crate::core::genesis::GenesisConfig;
+        use crate::core::rules::Rules;
+        let genesis = Genesis {
+            name: "finality".into(),
+            founders: founders.iter().map(|&i| crate::peers::net::sim_identity(i).node_id()).collect(),
+            config: GenesisConfig::safe(),
+            rules: Rules { admission_bits: 0, voting_floor_seconds: 1, epoch_seconds, ..Rules::default() },
+        };
+        SimConfig { genesis: Some(genesis), ..self }
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {

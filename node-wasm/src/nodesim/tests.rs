@@ -177,22 +177,8 @@ fn sim_colluding_keys_trading_tasks_earn_no_reputation_and_no_validator_seat() {
 /// Validators sign checkpoints every 2 s of op time. `founders` lists the
 /// sim nodes that found the network (the validators: at most 7).
 fn with_finality(nodes: usize, founders: &[usize]) -> SimConfig {
-    use crate::core::genesis::{Genesis, GenesisConfig};
-    use crate::core::rules::Rules;
-    let genesis = Genesis {
-        name: "finality".into(),
-        founders: founders.iter().map(|&i| crate::peers::net::sim_identity(i).node_id()).collect(),
-        config: GenesisConfig::safe(),
-        rules: Rules { admission_bits: 0, voting_floor_seconds: 1, epoch_seconds: 2, ..Rules::default() },
-    };
-    SimConfig {
-        nodes,
-        ops: 150,
-        op_interval_ms: 100,
-        genesis: Some(genesis),
-        settle_limit_ms: 20_000,
-        ..SimConfig::default()
-    }
+    SimConfig { nodes, ops: 150, op_interval_ms: 100, settle_limit_ms: 20_000, ..SimConfig::default() }
+        .with_finality(2, founders)
 }
 
 #[test]

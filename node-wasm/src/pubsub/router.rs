@@ -317,6 +317,16 @@ impl Router {
         &self.cfg
     }
 
+    /// Payload bytes in the message store (rule `store_bounded_in_bytes`).
+    pub fn store_bytes(&self) -> usize {
+        self.store.bytes()
+    }
+
+    /// Index entries in the message store (seqs above the final floors).
+    pub fn store_index_len(&self) -> usize {
+        self.store.index_len()
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

@@ -26,10 +26,13 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
 const DB_NAME: &str = "synapse-ng";
-const DB_VERSION: u32 = 2;
+const DB_VERSION: u32 = 3;
 const IDENTITY_STORE: &str = "identity";
 /// Op log: key `"{profile}/{op id hex}"`, value the signed op bytes.
 const OPS_STORE: &str = "ops";
+/// The last final checkpoint: key `"{profile}/record"` (its record and
+/// certificate) and `"{profile}/snapshot"` (its state snapshot bytes).
+const CHECKPOINTS_STORE: &str = "checkpoints";
 
 /// Resolves with the request's result or rejects with its error.
 fn request_promise(req: &IdbRequest) -> Promise {
@@ -113,7 +116,7 @@ pub async fn open_db() -> Result<IdbDatabase, String> {
             let Ok(db) = req.result().and_then(|r| r.dyn_into::<IdbDatabase>()) else {
                 return;
             };
-            for name in [IDENTITY_STORE, OPS_STORE] {
+            for name in [IDENTITY_STORE, OPS_STORE, CHECKPOINTS_STORE] {
                 if !db.object_store_names().contains(name) {
                     let _ = db.create_object_store(name);
                 }
@@ -256,6 +259,47 @@ pub async fn load_ops(db: &IdbDatabase, profile: &str) -> Result<Vec<Vec<u8>>, S
     let all = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
     let arr: js_sys::Array = all.dyn_into().map_err(|_| "stored ops are not a list".to_string())?;
     Ok(arr.iter().filter_map(|v| v.dyn_into::<Uint8Array>().ok()).map(|a| a.to_vec()).collect())
+}
+
+/// Saves the last final checkpoint and, in the same transaction, deletes
+/// the ops it covers (`pruned`, op ids as text; empty for an archive):
+/// either both happen or neither, so no op is lost without the checkpoint
+/// that holds its effect. Resolves once committed.
+pub async fn save_checkpoint(
+    db: &IdbDatabase,
+    profile: &str,
+    record: &[u8],
+    snapshot: &[u8],
+    pruned: &[String],
+) -> Result<(), String> {
+    let names = js_sys::Array::of2(&JsValue::from_str(CHECKPOINTS_STORE), &JsValue::from_str(OPS_STORE));
+    let tx =
+        db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite).map_err(|e| js_err(&e))?;
+    let cps = tx.object_store(CHECKPOINTS_STORE).map_err(|e| js_err(&e))?;
+    let ops = tx.object_store(OPS_STORE).map_err(|e| js_err(&e))?;
+    cps.put_with_key(&Uint8Array::from(record), &JsValue::from_str(&format!("{profile}/record")))
+        .map_err(|e| js_err(&e))?;
+    cps.put_with_key(&Uint8Array::from(snapshot), &JsValue::from_str(&format!("{profile}/snapshot")))
+        .map_err(|e| js_err(&e))?;
+    for id in pruned {
+        ops.delete(&JsValue::from_str(&format!("{profile}/{id}"))).map_err(|e| js_err(&e))?;
+    }
+    commit(&tx, "saving the final checkpoint").await
+}
+
+/// The profile's last saved final checkpoint: `(record, snapshot)`.
+pub async fn load_checkpoint(db: &IdbDatabase, profile: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+    let tx = db.transaction_with_str(CHECKPOINTS_STORE).map_err(|e| js_err(&e))?;
+    let store = tx.object_store(CHECKPOINTS_STORE).map_err(|e| js_err(&e))?;
+    let get = |key: String| -> Result<Promise, String> {
+        Ok(request_promise(&store.get(&JsValue::from_str(&key)).map_err(|e| js_err(&e))?))
+    };
+    let record = get(format!("{profile}/record"))?;
+    let snapshot = get(format!("{profile}/snapshot"))?;
+    let record = JsFuture::from(record).await.map_err(|e| js_err(&e))?;
+    let snapshot = JsFuture::from(snapshot).await.map_err(|e| js_err(&e))?;
+    let bytes = |v: JsValue| v.dyn_into::<Uint8Array>().ok().map(|a| a.to_vec());
+    Ok(bytes(record).zip(bytes(snapshot)))
 }
 
 /// Key of a profile's chain floor record (see the module docs).

@@ -59,6 +59,8 @@ pub type SignalSink = Rc<dyn Fn(NodeId, PeerSignal)>;
 
 /// Receives every message SynapseSub delivers (the op log plugs in here).
 pub type DeliverHook = Box<dyn FnMut(&Node, Delivery)>;
+/// Where snapshot requests and parts from peers go (the ledger).
+pub type SnapshotHook = Box<dyn FnMut(&Node, NodeId, crate::wire::WireMsg)>;
 
 /// One RTCPeerConnection and its DataChannel.
 struct Conn {
@@ -106,6 +108,7 @@ struct Inner {
     router: RefCell<Router>,
     conns: RefCell<BTreeMap<NodeId, Conn>>,
     deliver: RefCell<Option<DeliverHook>>,
+    snapshot: RefCell<Option<SnapshotHook>>,
     /// One per rendezvous server, by the manager's index of it.
     sinks: RefCell<Vec<Option<SignalSink>>>,
     listeners: RefCell<Vec<Rc<dyn Fn()>>>,
@@ -162,6 +165,7 @@ impl Node {
                 router: RefCell::new(router),
                 conns: RefCell::new(BTreeMap::new()),
                 deliver: RefCell::new(None),
+                snapshot: RefCell::new(None),
                 sinks: RefCell::new(vec![]),
                 listeners: RefCell::new(vec![]),
                 timer: RefCell::new(None),
@@ -335,6 +339,17 @@ impl Node {
                 Event::PeerUp(id) => self.pubsub(pubsub::Input::PeerConnected(id)),
                 Event::PeerDown(id) => self.pubsub(pubsub::Input::PeerDisconnected(id)),
                 Event::Pubsub { from, packet } => self.pubsub(pubsub::Input::Frame(from, packet)),
+                Event::Snapshot { from, msg } => {
+                    // Taken out while it runs (it sends through the node).
+                    let hook = self.inner.snapshot.borrow_mut().take();
+                    if let Some(mut h) = hook {
+                        h(self, from, msg);
+                        let mut slot = self.inner.snapshot.borrow_mut();
+                        if slot.is_none() {
+                            *slot = Some(h);
+                        }
+                    }
+                }
                 Event::Changed => self.notify(),
                 Event::Log(line) => console_log!("{line}"),
             },
@@ -524,6 +539,21 @@ impl Node {
     /// Tells the UI something changed (the ledger calls this).
     pub fn touch(&self) {
         self.notify();
+    }
+
+    /// Where snapshot requests and parts go.
+    pub fn set_snapshot_hook(&self, hook: SnapshotHook) {
+        *self.inner.snapshot.borrow_mut() = Some(hook);
+    }
+
+    /// Sends a snapshot request or part to a proven peer.
+    pub fn send_snapshot(&self, id: NodeId, msg: &crate::wire::WireMsg) -> bool {
+        self.with_manager(|m| m.send_snapshot(id, msg))
+    }
+
+    /// Rule `final_floor`: `origin`'s seqs up to `seq` on `topic` are final.
+    pub fn floor(&self, topic: &str, origin: NodeId, seq: u64, head: crate::pubsub::MsgId) {
+        self.pubsub(pubsub::Input::Floor { topic: topic.to_string(), origin, seq, head });
     }
 
     /// Where SynapseSub deliveries go.

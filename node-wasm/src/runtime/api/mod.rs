@@ -44,6 +44,12 @@ pub struct PageConfig {
     /// `?debug_unchecked=1` (tests only): act as a modified client that
     /// signs ops its own rules refuse.
     pub debug_unchecked: bool,
+    /// `?history=archive`: keep every op instead of dropping those a final
+    /// checkpoint covers.
+    pub archive: bool,
+    /// `?join=full`: replay the whole history instead of starting from a
+    /// peer's final checkpoint.
+    pub join_full: bool,
 }
 
 /// Profile names: 1-64 of `[A-Za-z0-9_-]`.
@@ -79,7 +85,17 @@ impl PageConfig {
             node.proof_mode = ProofMode::ForgeProof;
         }
         let debug_unchecked = params.get("debug_unchecked").as_deref() == Some("1");
-        Ok(PageConfig { profile, rendezvous_urls, node, debug_unchecked })
+        let archive = match params.get("history").as_deref() {
+            None | Some("prune") => false,
+            Some("archive") => true,
+            Some(other) => return Err(format!("history={other:?}: use prune or archive")),
+        };
+        let join_full = match params.get("join").as_deref() {
+            None | Some("snapshot") => false,
+            Some("full") => true,
+            Some(other) => return Err(format!("join={other:?}: use snapshot or full")),
+        };
+        Ok(PageConfig { profile, rendezvous_urls, node, debug_unchecked, archive, join_full })
     }
 }
 
@@ -174,6 +190,7 @@ pub async fn start() -> Result<(Node, Ledger), String> {
         crate::console_log!("debug_unchecked: this page signs ops its rules refuse (a modified client)");
         ledger.sign_refused_ops_for_tests();
     }
+    ledger.set_history(cfg.archive, cfg.join_full);
     if let Some(store::IdentityProblem(why)) = problem {
         crate::console_log!("{why}");
         ledger.set_memory_only(&why);

@@ -22,6 +22,8 @@ struct Status {
     network: crate::runtime::ledger::NetworkStatus,
     /// Whether this identity is admitted to the network yet (`admission()`).
     admission: crate::service::admission::AdmissionStatus,
+    /// Epochs, the last final checkpoint, storage and snapshot sync.
+    finality: crate::runtime::ledger::FinalityStatus,
 }
 
 #[wasm_bindgen]
@@ -59,7 +61,7 @@ impl SynapseNode {
     }
 
     /// `{id, profile, rendezvous: {state, url, last_error, directory}, peers,
-    /// storage, chain, ice, admission}`.
+    /// storage, chain, ice, admission, finality}`.
     #[wasm_bindgen(unchecked_return_type = "NodeStatus")]
     pub fn status(&self) -> JsValue {
         to_js(&Status {
@@ -72,6 +74,7 @@ impl SynapseNode {
             ice: self.node.ice_status(),
             network: self.ledger.network_status(),
             admission: crate::runtime::admission::status(&self.ledger),
+            finality: self.ledger.finality_status(),
         })
     }
 

@@ -56,6 +56,9 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::IdbDatabase;
 
+mod finality;
+pub use finality::{FinalityStatus, StorageStats};
+
 /// A promise's settle functions, waiting for an own op to be committed.
 type Waiter = (js_sys::Function, js_sys::Function);
 
@@ -160,6 +163,10 @@ struct Inner {
     /// The network's name, where its genesis came from, and why the
     /// served one was not used if it was not.
     genesis: RefCell<(String, &'static str, Option<String>)>,
+    /// The network's genesis record (verifies fetched checkpoints).
+    genesis_record: Genesis,
+    /// Pruning, saving and serving final checkpoints (`finality.rs`).
+    finality: finality::FinalityDuties,
 }
 
 /// `status().network`: which network this node is on.
@@ -214,8 +221,11 @@ impl Ledger {
                 keeper: RefCell::new(DeadlineKeeper::new(node.id())),
                 generations: RefCell::new(Generations::default()),
                 genesis: RefCell::new((genesis.name.clone(), "default", None)),
+                genesis_record: genesis.clone(),
+                finality: finality::FinalityDuties::default(),
             }),
         };
+        ledger.hook_snapshots();
         // The node's hooks hold the ledger weakly: the ledger holds the node,
         // and a strong handle back would be a cycle that is never freed.
         let w = Rc::downgrade(&ledger.inner);
@@ -653,6 +663,14 @@ impl Ledger {
 
     async fn load_inner(&self) -> Result<usize, String> {
         let db = store::open_db().await?;
+        // Rule `reload_from_checkpoint`: start from the saved final
+        // checkpoint; only the ops after it are verified and folded.
+        let checkpoint = store::load_checkpoint(&db, &self.inner.profile).await;
+        match checkpoint {
+            Ok(Some((record, snapshot))) => self.start_from_saved(&record, &snapshot),
+            Ok(None) => {}
+            Err(e) => console_log!("could not read the saved checkpoint (replaying the history): {e}"),
+        }
         let stored = store::load_ops(&db, &self.inner.profile).await;
         let floor = store::load_chain_floor(&db, &self.inner.profile, self.inner.node.id()).await;
         let mark = store::load_mark(&db, &self.inner.profile, self.inner.node.id()).await;
@@ -663,9 +681,16 @@ impl Ledger {
         // Bulk path: decode everything, then verify in one WebCrypto batch
         // (strict-equivalent; see `webcrypto.rs`).
         let mut skipped = 0;
+        let mut covered = 0;
         let mut decoded = Vec::with_capacity(stored.len());
         for bytes in &stored {
             match SignedOp::decode(bytes) {
+                Ok(op) if self.inner.replica.borrow().is_final(&op.op().author, op.op().seq) => {
+                    covered += 1;
+                    if !self.inner.finality.archive.get() {
+                        self.inner.finality.pending_prune.borrow_mut().push(op.id().to_text());
+                    }
+                }
                 Ok(op) => decoded.push(op),
                 Err(e) => {
                     skipped += 1;
@@ -709,11 +734,44 @@ impl Ledger {
             s.ops_loaded = n as u64;
             s.ops_load_skipped = skipped;
         }
+        self.inner.finality.stats.borrow_mut().ops_skipped_at_load = covered;
+        self.maybe_join_from_snapshot(stored.len());
         for (seq, bytes) in own {
             self.inner.node.publish(GLOBAL_TOPIC, seq, bytes);
         }
         self.inner.node.touch();
         Ok(n)
+    }
+
+    /// Starts the replica from the checkpoint saved in IndexedDB (checked as
+    /// a fetched one would be; a bad one is ignored and the history
+    /// replayed).
+    fn start_from_saved(&self, record: &[u8], snapshot: &[u8]) {
+        let rec = match crate::core::snapshot::Record::decode(record) {
+            Ok(r) => r,
+            Err(e) => return console_log!("the saved checkpoint is unreadable (replaying the history): {e}"),
+        };
+        match crate::core::snapshot::verify(&self.inner.genesis_record, &rec, snapshot) {
+            Ok((f, state)) => {
+                let epoch = f.epoch;
+                let every = crate::core::fold::CHECKPOINT_EVERY;
+                *self.inner.replica.borrow_mut() = Replica::from_checkpoint(f, state, rec.certificate, every);
+                let fs = &self.inner.finality;
+                fs.last_final.set(Some(epoch));
+                let mut st = fs.stats.borrow_mut();
+                st.loaded_epoch = Some(epoch);
+                st.saved_epoch = Some(epoch);
+                st.checkpoint_bytes = (record.len() + snapshot.len()) as u64;
+                drop(st);
+                for (origin, seq, head) in self.inner.replica.borrow().final_heads() {
+                    if !fs.archive.get() {
+                        self.inner.node.floor(GLOBAL_TOPIC, origin, seq, pubsub::MsgId(head.0));
+                    }
+                }
+                fs.server.borrow_mut().set(crate::snapshot_sync::Served::new(epoch, record, snapshot));
+            }
+            Err(e) => console_log!("the saved checkpoint does not verify (replaying the history): {e}"),
+        }
     }
 
     /// Signs an op, after checking it against the current state (an op that
@@ -802,19 +860,14 @@ impl Ledger {
     /// Releases held-back ops whose time has come and keeps deadlines
     /// (call every second or so).
     pub fn tick(&self) {
-        let before = self.last_final_epoch();
         if self.inner.replica.borrow_mut().tick(wall_ms()) > 0 {
             // Held-back ops of any kind were released.
             self.bump(ALL_OP_DOMAINS);
             self.inner.node.touch();
         }
-        let after = self.last_final_epoch();
-        if after != before {
-            // Late ops may have left the fold: any domain may have changed.
-            console_log!("finality: epoch {} is final", after.unwrap_or_default());
-            self.bump(ALL_OP_DOMAINS.union(DomainSet::of(&[crate::service::events::Domain::Network])));
-            self.inner.node.touch();
-        }
+        // A new final checkpoint (late ops may have left the fold), and a
+        // checkpoint fetch if one runs.
+        self.finality_tick();
         self.sign_checkpoint();
         self.keep_deadlines();
         self.ensure_key_published();
@@ -853,10 +906,6 @@ impl Ledger {
         if let Err(e) = self.sign(crate::service::tools::publish_key(self.inner.node.identity())) {
             console_log!("could not publish this node's X25519 key yet: {e}");
         }
-    }
-
-    fn last_final_epoch(&self) -> Option<u64> {
-        self.inner.replica.borrow().last_final().map(|f| f.epoch)
     }
 
     /// Rule `checkpoint_vote`: as a validator, signs each due epoch's
