@@ -281,8 +281,17 @@ async fn ui_not_built() -> Response {
 }
 
 /// The network's genesis record: pages fetch it before their node starts.
+/// Public, and readable cross-origin: a page served by one rendezvous may
+/// be given another (`?rendezvous=`) and fetch its genesis from there.
 async fn genesis(State(shared): State<Arc<Shared>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")], shared.genesis_json.clone())
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        shared.genesis_json.clone(),
+    )
         .into_response()
 }
 

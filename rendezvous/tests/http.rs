@@ -186,6 +186,7 @@ async fn genesis_json_serves_the_default_network_or_the_configured_file() {
     let (status, head, body) = http_get(server.addr, "/genesis.json").await;
     assert_eq!(status, 200);
     assert!(head.to_ascii_lowercase().contains("application/json"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("access-control-allow-origin: *"), "readable cross-origin: {head}");
     assert_eq!(Genesis::from_json(&body).unwrap(), Genesis::default());
 
     let dir = std::env::temp_dir().join(format!("rdv-genesis-{}", std::process::id()));

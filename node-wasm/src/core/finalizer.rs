@@ -57,6 +57,8 @@ struct Plan {
     frontier_hash: [u8; 32],
     state_hash: [u8; 32],
     state: crate::core::state::State,
+    /// The state's snapshot bytes (encoded once: checked, kept, served).
+    snapshot: std::sync::Arc<Vec<u8>>,
     late: BTreeSet<OrderKey>,
     signers: Vec<NodeId>,
     certificate: Vec<OpId>,
@@ -76,6 +78,8 @@ pub struct Finalizer {
     last: Option<Final>,
     /// The vote ops that made `last` final (its certificate).
     certificate: Vec<VerifiedOp>,
+    /// `last`'s state snapshot bytes, when this node encoded them already.
+    snapshot: Option<std::sync::Arc<Vec<u8>>>,
     late: BTreeSet<OpId>,
     votes: BTreeMap<u64, BTreeMap<NodeId, Vote>>,
     vote_ops: BTreeMap<OpId, (u64, NodeId)>,
@@ -102,6 +106,11 @@ impl Finalizer {
         &self.certificate
     }
 
+    /// The last checkpoint's snapshot bytes, if encoded already.
+    pub fn snapshot(&self) -> Option<std::sync::Arc<Vec<u8>>> {
+        self.snapshot.clone()
+    }
+
     /// Starts from a verified final checkpoint (a reload or a snapshot
     /// join): ops before its end that it does not cover are late.
     pub fn restore(&mut self, f: Final, certificate: Vec<VerifiedOp>) {
@@ -109,6 +118,7 @@ impl Finalizer {
         self.vote_ops.retain(|_, (e, _)| *e > f.epoch);
         self.last = Some(f);
         self.certificate = certificate;
+        self.snapshot = None;
         self.dirty = true;
     }
 
@@ -318,7 +328,8 @@ impl Finalizer {
             return Err(format!("epoch {epoch}: waiting for ops of authors this node has not seen (catching up)"));
         }
         let state = fold.state_at(bound_key(end), &late, store);
-        if snapshot::digest(&snapshot::encode_state(&state)) != *sh {
+        let bytes = snapshot::encode_state(&state);
+        if snapshot::digest(&bytes) != *sh {
             self.state_mismatches += 1;
             return Err(format!("epoch {epoch}: signed state differs from this node's (not finalized)"));
         }
@@ -342,6 +353,7 @@ impl Finalizer {
             frontier_hash: *fh,
             state_hash: *sh,
             state,
+            snapshot: std::sync::Arc::new(bytes),
             late,
             signers,
             certificate,
@@ -356,6 +368,7 @@ impl Finalizer {
         }
         let bound = bound_key(p.end_ms);
         fold.finalize(bound, p.state);
+        self.snapshot = Some(p.snapshot);
         store.set_final(p.frontier.iter().map(|(a, h)| (*a, (h.seq, h.id, h.hlc))));
         self.certificate = p.certificate.iter().filter_map(|id| store.get(id).cloned()).collect();
         self.votes = self.votes.split_off(&(p.epoch + 1));

@@ -356,7 +356,11 @@ impl Replica {
     pub fn export_final(&self) -> Option<(crate::core::snapshot::Record, Vec<u8>)> {
         let f = self.finality.last()?;
         let rec = crate::core::snapshot::Record::of(f, self.finality.certificate().to_vec());
-        Some((rec, crate::core::snapshot::encode_state(self.fold.origin())))
+        let bytes = match self.finality.snapshot() {
+            Some(b) => b.as_ref().clone(),
+            None => crate::core::snapshot::encode_state(self.fold.origin()),
+        };
+        Some((rec, bytes))
     }
 
     /// Rule `prune_final`: drops the ops the last final checkpoint covers

@@ -1,0 +1,116 @@
+//! Finality in real Chromium against the real rendezvous (rules in
+//! `docs/PROTOCOL.md`, "Finality").
+//!
+//! The issue's attack: a page whose clock runs a day behind received a
+//! proposal, went offline, voted yes, and came back after the others had
+//! voted and closed it. Its vote, dated just after the proposal by its
+//! HLC, used to sort before the close and turn a rejected proposal into an
+//! approved one on every node. Now the close is covered by a final
+//! checkpoint before the page comes back, and its vote is refused as late
+//! (rule `late_op`) everywhere, its own page included.
+//!
+//! The page goes "offline" by reloading with `?rendezvous=` pointing at a
+//! second rendezvous of the same network that nobody else uses: it keeps
+//! its stored ops (same origin, same IndexedDB) and reaches no peer.
+
+use e2e::{Browser, NodePage, Rendezvous, knows_proposal, serial, wait_all, wait_until, write_genesis};
+use node_wasm::core::genesis::{Genesis, GenesisConfig};
+use node_wasm::core::rules::Rules;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const DAY_MS: u64 = 86_400_000;
+
+/// Every admitted page is a member and a validator (four pages: quorum 3),
+/// epochs of one second, no voting period.
+fn genesis() -> Genesis {
+    Genesis {
+        name: "finality test".into(),
+        founders: vec![],
+        config: GenesisConfig { proposal_min_voting_seconds: 0, ..GenesisConfig::safe() },
+        rules: Rules { epoch_seconds: 1, ..Rules::open() },
+    }
+}
+
+async fn final_end(node: &NodePage) -> u64 {
+    node.eval::<Value>("window.synapse.status().finality.final_end_ms").await.as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_from_a_clock_a_day_behind_changes_no_closed_proposal() {
+    let _serial = serial().await;
+    let path = write_genesis(&genesis());
+    let arg = path.to_str().expect("a UTF-8 temp path");
+    let rdv = Rendezvous::start_with_args(&["--genesis", arg]);
+    let lonely = Rendezvous::start_with_args(&["--genesis", arg]);
+    let browser = Browser::start().await;
+    let a = browser.open_node(&rdv, "profile=a").await;
+    let b = browser.open_node(&rdv, "profile=b").await;
+    let c = browser.open_node(&rdv, "profile=c").await;
+    let m = browser.open_node(&rdv, "profile=m").await;
+    let all = [&a, &b, &c, &m];
+    wait_all(&all, "a mesh of four", "window.synapse.peers().length", |v| v == &json!(3)).await;
+    let accounts = "Object.keys(window.synapse.state().state.accounts).length";
+    wait_all(&all, "four admitted validators", accounts, |v| v == &json!(4)).await;
+    wait_until(TIMEOUT, "a first final checkpoint", async || if final_end(&a).await > 0 { Ok(()) } else { Err(()) })
+        .await;
+
+    let p: String = a
+        .eval(
+            "window.synapse.propose('global', {kind: 'config_change', title: 'Tax 1%', \
+             command: {operation: 'config_change', key: 'tax_bps', value: {type: 'int', value: 100}}})",
+        )
+        .await;
+    knows_proposal(&m, &p).await;
+    wait_until(TIMEOUT, "M's ops saved to IndexedDB", async || {
+        let unsaved: u64 = m.eval("window.synapse.status().storage.unsaved").await;
+        if unsaved == 0 { Ok(()) } else { Err(unsaved) }
+    })
+    .await;
+
+    // M goes offline (its stored ops stay), its clock a day behind, and votes.
+    m.goto(&rdv.page_url(&format!("profile=m&rendezvous={}", lonely.ws_url()))).await;
+    m.wait_ready(TIMEOUT).await;
+    knows_proposal(&m, &p).await;
+    let _: Value =
+        m.call(&format!("const real = Date.now; Date.now = () => real() - {DAY_MS}; return 0;"), vec![]).await;
+    assert!(m.peers().await.is_empty(), "M reaches no peer");
+    let late_vote: String = m.call("return window.synapse.vote(arguments[0], true);", vec![json!(p)]).await;
+
+    // The others vote 1 : 1 and close: rejected, and final everywhere.
+    let _: String = a.call("return window.synapse.vote(arguments[0], true);", vec![json!(p)]).await;
+    let _: String = b.call("return window.synapse.vote(arguments[0], false);", vec![json!(p)]).await;
+    let online = [&a, &b, &c];
+    let votes = format!("Object.keys(window.synapse.state().state.gov.proposals['{p}'].votes).length");
+    wait_all(&online, "both votes everywhere", &votes, |v| v == &json!(2)).await;
+    let _: String = a.call("return window.synapse.closeProposal(arguments[0]);", vec![json!(p)]).await;
+    let status = format!("window.synapse.state().state.gov.proposals['{p}'].status");
+    wait_all(&online, "closed, rejected 1 : 1", &status, |v| v == &json!("closed")).await;
+    let closed_at: u64 = a.eval("Date.now()").await;
+    wait_until(TIMEOUT, "a final checkpoint past the close", async || {
+        let mut ends = vec![];
+        for n in online {
+            ends.push(final_end(n).await);
+        }
+        if ends.iter().all(|e| *e > closed_at) { Ok(()) } else { Err(ends) }
+    })
+    .await;
+
+    // M comes back: its vote arrives, dated before the close, and is late.
+    m.goto(&rdv.page_url("profile=m")).await;
+    m.wait_ready(TIMEOUT).await;
+    let outcome =
+        format!("[{status}, window.synapse.state().counts.late, window.synapse.state().state.params.tax_bps]");
+    let seen = wait_all(&all, "the outcome unchanged on every node, M's vote late", &outcome, |v| {
+        v[0] == json!("closed") && v[1].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    assert_ne!(seen[2], json!(100), "the tax did not change");
+    let voters = format!("Object.keys(window.synapse.state().state.gov.proposals['{p}'].votes).length");
+    wait_all(&all, "M's vote counted nowhere", &voters, |v| v == &json!(2)).await;
+    let _ = late_vote;
+    for n in [a, b, c, m] {
+        n.close().await;
+    }
+}
