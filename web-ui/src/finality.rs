@@ -60,7 +60,7 @@ pub fn FinalityCard() -> impl IntoView {
             <h2 id="h-finality">"Finality and storage"</h2>
             {move || status.get().view.waiting.map(|w| view! { <p id="finality-waiting" class="muted">{w}</p> })}
             {move || status.get().storage.fetching.map(|(got, total)| {
-                let pct = if total == 0 { 0 } else { got * 100 / total };
+                let pct = (got * 100).checked_div(total).unwrap_or(0);
                 view! {
                     <p id="snapshot-progress">"Fetching a checkpoint from a peer: " {bytes(got)} " of " {bytes(total)}
                         <progress max="100" value=pct.to_string()></progress></p>

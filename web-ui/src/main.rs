@@ -13,6 +13,7 @@ mod channels;
 mod ctx;
 mod economy;
 mod field;
+mod finality;
 mod fmt;
 mod governance;
 mod graph;

@@ -3,6 +3,7 @@
 
 use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
+use crate::finality::FinalityCard;
 use crate::graph::MeshGraph;
 use leptos::prelude::*;
 
@@ -145,6 +146,7 @@ pub fn NetworkView() -> impl IntoView {
                 </p>
             </section>
         </div>
+        <FinalityCard />
         <section class="card" aria-labelledby="h-stats">
             <h2 id="h-stats">"SynapseSub and op log"</h2>
             <dl class="stats" id="pubsub-stats">

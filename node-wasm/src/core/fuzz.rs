@@ -47,6 +47,22 @@ pub fn apply_unverified(data: &[u8]) {
     }
 }
 
+/// Checkpoint records and state snapshots from a peer: strict decoding and
+/// verification against a network with finality. Must not panic.
+pub fn decode_checkpoint(data: &[u8]) {
+    use crate::core::genesis::Genesis;
+    use crate::core::rules::Rules;
+    use crate::core::snapshot::{Record, decode_state, verify};
+    let _ = decode_state(data);
+    let Some((&split, rest)) = data.split_first() else { return };
+    let at = (usize::from(split) * rest.len()) / 256;
+    let (record, snapshot) = rest.split_at(at);
+    if let Ok(rec) = Record::decode(record) {
+        let g = Genesis { rules: Rules { epoch_seconds: 10, ..Rules::open() }, ..Genesis::open("fuzz") };
+        let _ = verify(&g, &rec, snapshot);
+    }
+}
+
 /// Frames ops the way [`apply_unverified`] reads them (seed corpora),
 /// under the open rules (first byte 0).
 pub fn frame(payloads: &[Vec<u8>]) -> Vec<u8> {

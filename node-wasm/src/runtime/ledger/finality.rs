@@ -48,7 +48,7 @@ pub(super) struct FinalityDuties {
 }
 
 /// `status().finality.storage`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StorageStats {
     /// `prune` (default) or `archive`.
     pub history: &'static str,
@@ -77,7 +77,7 @@ pub struct StorageStats {
 }
 
 /// `status().finality`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FinalityStatus {
     #[serde(flatten)]
     pub view: crate::core::finality::FinalityView,

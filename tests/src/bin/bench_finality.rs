@@ -1,0 +1,135 @@
+//! Finality benchmark in headless Chromium against the real rendezvous:
+//! snapshot join against full replay, and reload with a long history.
+//!
+//! ```text
+//! cargo run -p e2e --bin bench_finality -- [--ops 100000] [--epoch-seconds 5] [--archive 0|1] [--runs 3]
+//! ```
+//!
+//! 1. A lone origin page creates `--ops` tasks (one op each) on a network
+//!    with epochs of `--epoch-seconds`; it is the only validator, so its
+//!    checkpoints become final; the harness waits until one covering every
+//!    op is saved. `--archive 1` keeps its whole history (`?history=archive`)
+//!    so that full replay can be compared.
+//! 2. **Snapshot join**: `--runs` fresh pages join; time from navigation to
+//!    the origin's state hash (ms since navigation start), bytes received.
+//! 3. **Full replay** (with `--archive 1`): the same with `?join=full`.
+//! 4. **Reload**: the origin reloads `--runs` times; time from navigation
+//!    to the app interactive with its state back (`synapse-ui-ready`).
+
+use e2e::bench::{arg, row};
+use e2e::{Browser, NodePage, Rendezvous, wait_until, write_genesis};
+use node_wasm::core::genesis::{Genesis, GenesisConfig};
+use node_wasm::core::rules::Rules;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Waits until `page` holds `hash`; returns ms since its navigation start
+/// and the bytes it received.
+async fn reach(page: &NodePage, hash: &str) -> (f64, u64) {
+    let probe = "return [window.synapse.stateHash(), performance.now(), window.synapse.stats().bytes_in];";
+    wait_until(TIMEOUT, "the joining page to reach the origin's state", async || {
+        let v: Value = page.call(probe, vec![]).await;
+        if v[0] == json!(hash) { Ok((v[1].as_f64().unwrap_or(0.0), v[2].as_u64().unwrap_or(0))) } else { Err(v) }
+    })
+    .await
+}
+
+#[tokio::main]
+async fn main() {
+    let ops = arg("--ops", 100_000);
+    let epoch = arg("--epoch-seconds", 5);
+    let archive = arg("--archive", 0) == 1;
+    let runs = arg("--runs", 3) as usize;
+    let genesis = Genesis {
+        name: "finality bench".into(),
+        founders: vec![],
+        config: GenesisConfig { proposal_min_voting_seconds: 0, ..GenesisConfig::safe() },
+        rules: Rules { epoch_seconds: epoch, ..Rules::open() },
+    };
+    let path = write_genesis(&genesis);
+    let rdv = Rendezvous::start_with_args(&["--genesis", path.to_str().expect("a UTF-8 temp path")]);
+    let browser = Browser::start().await;
+    let origin_query = if archive { "profile=origin&history=archive" } else { "profile=origin" };
+    let origin = browser.open_node(&rdv, origin_query).await;
+    let _: String = origin.eval("window.synapse.createChannel('bulk', 'many tasks')").await;
+    let create_ms: f64 = origin
+        .call(
+            "const n = arguments[0]; const t0 = performance.now(); \
+             for (let i = 0; i < n; i++) { await window.synapse.createTask('bulk', { title: 'bulk task ' + i, tags: ['t' + (i % 7)] }); } \
+             return performance.now() - t0;",
+            vec![json!(ops)],
+        )
+        .await;
+    eprintln!("created {ops} tasks in {create_ms:.0} ms");
+    let created_at: u64 = origin.eval("Date.now()").await;
+    let saved: Value = wait_until(TIMEOUT, "a saved checkpoint covering every op", async || {
+        let f: Value = origin.eval("window.synapse.status().finality").await;
+        let end = f["final_end_ms"].as_u64().unwrap_or(0);
+        let saved = f["storage"]["saved_epoch"] == f["final_epoch"];
+        if end > created_at && saved { Ok(f) } else { Err(f) }
+    })
+    .await;
+    eprintln!("checkpoint saved: {}", saved["storage"]);
+    let hash: String = origin.eval("window.synapse.stateHash()").await;
+
+    let mut join = vec![];
+    let mut join_bytes = vec![];
+    for i in 0..runs {
+        let page = browser.open_node(&rdv, &format!("profile=snap-{i}")).await;
+        let (t, b) = reach(&page, &hash).await;
+        let joins: u64 = page.eval("window.synapse.status().finality.storage.snapshot_joins").await;
+        eprintln!("snapshot join {i}: {t:.0} ms, {b} bytes in, {joins} checkpoint(s) adopted");
+        join.push(t);
+        join_bytes.push(b as f64);
+        page.close().await;
+    }
+    let mut full = vec![];
+    let mut full_bytes = vec![];
+    if archive {
+        for i in 0..runs {
+            let page = browser.open_node(&rdv, &format!("profile=full-{i}&join=full")).await;
+            let (t, b) = reach(&page, &hash).await;
+            eprintln!("full replay {i}: {t:.0} ms, {b} bytes in");
+            full.push(t);
+            full_bytes.push(b as f64);
+            page.close().await;
+        }
+    }
+
+    let mut reload = vec![];
+    let mut held = 0;
+    for i in 0..runs {
+        origin.goto("about:blank").await;
+        origin.goto(&rdv.page_url(origin_query)).await;
+        origin.wait_ready(TIMEOUT).await;
+        let ready: f64 = wait_until(TIMEOUT, "the reloaded app", async || {
+            let v: Option<f64> =
+                origin.eval("(e => e ? e.startTime : null)(performance.getEntriesByName('synapse-ui-ready')[0])").await;
+            v.ok_or(())
+        })
+        .await;
+        let back: String = origin.eval("window.synapse.stateHash()").await;
+        assert_eq!(back, hash, "reload {i}: the state is back");
+        held = origin.eval::<u64>("window.synapse.status().finality.storage.ops_held").await;
+        eprintln!("reload {i}: interactive at {ready:.0} ms, {held} ops held");
+        reload.push(ready);
+    }
+    origin.close().await;
+
+    let mode = if archive { "archive" } else { "prune" };
+    println!("## Finality: {ops} ops, epochs of {epoch} s, origin `history={mode}`\n");
+    println!(
+        "creating {ops} tasks: {create_ms:.0} ms; checkpoint saved: {} bytes\n",
+        saved["storage"]["checkpoint_bytes"]
+    );
+    println!("| measure | n | p50 | p99 | min | max |\n|---|---|---|---|---|---|");
+    println!("{}", row("snapshot join: navigation → origin's state (ms)", &join));
+    println!("{}", row("snapshot join: bytes received", &join_bytes));
+    if archive {
+        println!("{}", row("full replay (`?join=full`): navigation → origin's state (ms)", &full));
+        println!("{}", row("full replay: bytes received", &full_bytes));
+    }
+    println!("{}", row(&format!("reload, {held} ops held: navigation → interactive (ms)"), &reload));
+}
