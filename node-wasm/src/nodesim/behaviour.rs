@@ -22,6 +22,8 @@ pub struct Ctx<'a> {
     pub wall_ms: u64,
     /// This node's own chain head `(seq, id)`.
     pub head: (u64, OpId),
+    /// The ids of this node's own ready chain, seq 1 first (at most 8).
+    pub chain: Vec<OpId>,
     /// The state this node's replica holds.
     pub state: &'a State,
     /// Raw SynapseSub packets to send: `(peer, packet)`.
@@ -318,6 +320,49 @@ impl Behaviour for TimeTraveller {
     }
 }
 
+/// Publishes an honest chain of ops for a while, then, when everyone holds
+/// its op at seq 2, signs a twin of it and sends the twin to one peer only:
+/// the late fork that catch-up must still carry to every node.
+#[derive(Default)]
+pub struct LateForker {
+    ticks: u64,
+    forked: bool,
+}
+
+impl Behaviour for LateForker {
+    fn name(&self) -> &'static str {
+        "late_forker"
+    }
+    fn tick(&mut self, ctx: &mut Ctx) {
+        self.ticks += 1;
+        let (seq, prev) = ctx.head;
+        if seq < 4 {
+            let body = OpBody::SkillsSet { skills: vec![format!("honest {seq}")] };
+            let hlc = Hlc::new(ctx.wall_ms, 0);
+            if let Ok(op) = SignedOp::create(ctx.identity, seq + 1, prev, hlc, crate::core::op::GLOBAL_CHANNEL, body) {
+                ctx.publish.push(op);
+            }
+            return;
+        }
+        if self.forked || self.ticks < 8 {
+            return;
+        }
+        // The twin of seq 2: same predecessor (seq 1), other content.
+        let Some(one) = ctx.chain.first().copied() else { return };
+        let body = OpBody::SkillsSet { skills: vec!["twin".into()] };
+        let hlc = Hlc::new(ctx.wall_ms, 0);
+        let Ok(twin) = SignedOp::create(ctx.identity, 2, one, hlc, crate::core::op::GLOBAL_CHANNEL, body) else {
+            return;
+        };
+        if let Some(p) = ctx.peers.first() {
+            let me = ctx.identity.node_id();
+            let m = Message { topic: GLOBAL_TOPIC.into(), origin: me, seq: 2, hops: 0, payload: twin.bytes().to_vec() };
+            ctx.send.push((*p, Packet::Message(vec![m]).encode()));
+            self.forked = true;
+        }
+    }
+}
+
 pub fn by_name(name: &str) -> Option<Box<dyn Behaviour>> {
     match name {
         "honest" => Some(Box::new(Honest)),
@@ -328,6 +373,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Behaviour>> {
         "takeover" => Some(Box::new(Takeover::default())),
         "task_farmer" => Some(Box::new(TaskFarmer::default())),
         "time_traveller" => Some(Box::new(TimeTraveller::default())),
+        "late_forker" => Some(Box::new(LateForker::default())),
         _ => None,
     }
 }

@@ -190,7 +190,7 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
     let malicious = cfg.malicious.min(cfg.nodes);
     if behaviour::by_name(&cfg.malicious_behaviour).is_none() {
         return Err(format!(
-            "unknown behaviour {:?}: use honest, silent, garbage, equivocator, sybil_voter, takeover, task_farmer or time_traveller",
+            "unknown behaviour {:?}: use honest, silent, garbage, equivocator, sybil_voter, takeover, task_farmer, time_traveller or late_forker",
             cfg.malicious_behaviour
         ));
     }

@@ -352,11 +352,13 @@ impl App for FullNode {
         }
         let me = self.id();
         let head = self.replica.store().head(&me).map_or((0, OpId::ZERO), |h| (h.0, h.1));
+        let chain = self.replica.store().chain_ids(&me, 1, 8);
         let mut ctx = Ctx {
             identity: &self.identity,
             peers: peers.peers(),
             wall_ms: wall,
             head,
+            chain,
             state: self.replica.state(),
             send: vec![],
             publish: vec![],

@@ -235,3 +235,14 @@ fn sim_pruning_nodes_bound_storage_and_still_converge() {
     let archive = run(&SimConfig { prune: false, ..cfg }).unwrap();
     assert!(r.ops_held_max * 2 < archive.ops_held_max, "every node dropped what is final: {r:?} {archive:?}");
 }
+
+#[test]
+fn sim_a_late_fork_at_a_seq_everyone_holds_still_reaches_every_node() {
+    // A network without finality (a twin below a final head is ignored by
+    // rule `fork_after_final`): the twin goes to one peer, catch-up must
+    // carry it to all.
+    let cfg = SimConfig { malicious: 1, malicious_behaviour: "late_forker".into(), ops: 120, ..small() };
+    let r = run(&cfg).unwrap();
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    assert_eq!(r.nodes_seeing_equivocation, r.honest, "every honest node holds the evidence: {r:?}");
+}

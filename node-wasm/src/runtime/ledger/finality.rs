@@ -42,6 +42,8 @@ pub(super) struct FinalityDuties {
     pub fetch: RefCell<Option<SnapshotFetch>>,
     /// Ops dropped since the last save, deleted from IndexedDB with it.
     pub pending_prune: RefCell<Vec<String>>,
+    /// Counters of fetches that ended.
+    pub fetched: RefCell<crate::snapshot_sync::SyncStats>,
     pub saving: Cell<bool>,
     pub last_save: Cell<f64>,
     pub stats: RefCell<StorageStats>,
@@ -104,11 +106,11 @@ impl Ledger {
         storage.router_bytes = bytes as u64;
         storage.router_index = index as u64;
         let mut sync = f.server.borrow().stats;
-        if let Some(fetch) = f.fetch.borrow().as_ref() {
-            sync.parts_received = fetch.stats.parts_received;
-            sync.bad_parts = fetch.stats.bad_parts;
-            sync.timeouts = fetch.stats.timeouts;
-        }
+        let done = *f.fetched.borrow();
+        let live = f.fetch.borrow().as_ref().map(|x| x.stats).unwrap_or_default();
+        sync.parts_received = done.parts_received + live.parts_received;
+        sync.bad_parts = done.bad_parts + live.bad_parts;
+        sync.timeouts = done.timeouts + live.timeouts;
         FinalityStatus { view: self.inner.replica.borrow().finality(wall_ms()), storage, sync }
     }
 
@@ -150,7 +152,7 @@ impl Ledger {
                 FetchOut::Done { from, record, snapshot } => self.adopt(from, &record, &snapshot),
                 FetchOut::Exhausted => {
                     console_log!("snapshot join: no peer has a recent enough checkpoint; syncing the history");
-                    *self.inner.finality.fetch.borrow_mut() = None;
+                    self.end_fetch();
                 }
             }
         }
@@ -168,7 +170,7 @@ impl Ledger {
                     record.len() + snapshot.len(),
                     from.short()
                 );
-                *self.inner.finality.fetch.borrow_mut() = None;
+                self.end_fetch();
                 self.inner.finality.stats.borrow_mut().snapshot_joins += 1;
                 self.after_final(true);
                 self.bump(ALL_OP_DOMAINS.union(DomainSet::of(&[Domain::Network])));
@@ -181,6 +183,17 @@ impl Ledger {
                 let outs = self.inner.finality.fetch.borrow_mut().as_mut().map(|f| f.reject(from, &peers, wall_ms()));
                 self.fetch_outs(outs.unwrap_or_default());
             }
+        }
+    }
+
+    /// Drops the fetch, keeping its counters.
+    fn end_fetch(&self) {
+        let f = &self.inner.finality;
+        if let Some(x) = f.fetch.borrow_mut().take() {
+            let mut d = f.fetched.borrow_mut();
+            d.parts_received += x.stats.parts_received;
+            d.bad_parts += x.stats.bad_parts;
+            d.timeouts += x.stats.timeouts;
         }
     }
 

@@ -687,7 +687,11 @@ impl Ledger {
             match SignedOp::decode(bytes) {
                 Ok(op) if self.inner.replica.borrow().is_final(&op.op().author, op.op().seq) => {
                     covered += 1;
-                    if !self.inner.finality.archive.get() {
+                    if self.inner.finality.archive.get() {
+                        // An archive serves the history it keeps (peers
+                        // verify what they fetch); it is not folded again.
+                        self.inner.node.restore(GLOBAL_TOPIC, op.op().author, op.op().seq, bytes.clone());
+                    } else {
                         self.inner.finality.pending_prune.borrow_mut().push(op.id().to_text());
                     }
                 }
