@@ -15,6 +15,7 @@ use crate::core::rules::Rules;
 use crate::core::snapshot;
 use crate::identity::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Epochs with votes remembered at most (older ones are forgotten first):
 /// while finality stalls, votes cannot pile up without bound.
@@ -43,6 +44,15 @@ struct Vote {
     state: [u8; 32],
     base: Option<u64>,
     moved: Vec<crate::core::op::FrontierHead>,
+}
+
+/// The checkpoint this node signed last, with its state and snapshot bytes.
+struct Signed {
+    epoch: u64,
+    frontier: [u8; 32],
+    state: [u8; 32],
+    value: crate::core::state::State,
+    bytes: Arc<Vec<u8>>,
 }
 
 /// What a vote signs: (frontier hash, state hash).
@@ -87,6 +97,8 @@ pub struct Finalizer {
     dirty: bool,
     /// The epoch this node last found itself not a validator of.
     declined: Option<u64>,
+    /// What this node signed last (see [`Signed`]).
+    signed: Option<Signed>,
     double_votes: u64,
     state_mismatches: u64,
     waiting: Option<String>,
@@ -225,11 +237,17 @@ impl Finalizer {
         }
         let base = self.last.as_ref();
         let empty = Frontier::new();
+        let fh = frontier_hash(&frontier, &store.forks());
+        let bytes = snapshot::encode_state(&state);
+        let digest = snapshot::digest(&bytes);
+        // Kept for `plan`: when this vote's checkpoint becomes final, the
+        // state is not computed and encoded a second time.
+        self.signed = Some(Signed { epoch: e, frontier: fh, state: digest, value: state, bytes: Arc::new(bytes) });
         Some(CheckpointVote {
             epoch: e,
             base: base.map(|f| f.epoch),
-            frontier: frontier_hash(&frontier, &store.forks()),
-            state: snapshot::digest(&snapshot::encode_state(&state)),
+            frontier: fh,
+            state: digest,
             moved: moved(base.map_or(&empty, |f| &f.frontier), &frontier).unwrap_or_default(),
         })
     }
@@ -327,8 +345,16 @@ impl Finalizer {
         if target.keys().any(|a| !local.contains_key(a)) {
             return Err(format!("epoch {epoch}: waiting for ops of authors this node has not seen (catching up)"));
         }
-        let state = fold.state_at(bound_key(end), &late, store);
-        let bytes = snapshot::encode_state(&state);
+        let reuse = late.is_empty()
+            && self.signed.as_ref().is_some_and(|c| c.epoch == epoch && c.frontier == *fh && c.state == *sh);
+        let (state, bytes) = match self.signed.take().filter(|_| reuse) {
+            Some(c) => (c.value, c.bytes),
+            None => {
+                let state = fold.state_at(bound_key(end), &late, store);
+                let bytes = Arc::new(snapshot::encode_state(&state));
+                (state, bytes)
+            }
+        };
         if snapshot::digest(&bytes) != *sh {
             self.state_mismatches += 1;
             return Err(format!("epoch {epoch}: signed state differs from this node's (not finalized)"));
@@ -353,7 +379,7 @@ impl Finalizer {
             frontier_hash: *fh,
             state_hash: *sh,
             state,
-            snapshot: std::sync::Arc::new(bytes),
+            snapshot: bytes,
             late,
             signers,
             certificate,

@@ -58,14 +58,23 @@ async fn main() {
     let origin_query = if archive { "profile=origin&history=archive" } else { "profile=origin" };
     let origin = browser.open_node(&rdv, origin_query).await;
     let _: String = origin.eval("window.synapse.createChannel('bulk', 'many tasks')").await;
-    let create_ms: f64 = origin
-        .call(
-            "const n = arguments[0]; const t0 = performance.now(); \
-             for (let i = 0; i < n; i++) { await window.synapse.createTask('bulk', { title: 'bulk task ' + i, tags: ['t' + (i % 7)] }); } \
-             return performance.now() - t0;",
-            vec![json!(ops)],
-        )
-        .await;
+    // In chunks: one WebDriver script may run at most two minutes.
+    let mut create_ms = 0.0;
+    let mut from = 0;
+    while from < ops {
+        let to = (from + 5_000).min(ops);
+        let ms: f64 = origin
+            .call(
+                "const [a, b] = arguments; const t0 = performance.now(); \
+                 for (let i = a; i < b; i++) { await window.synapse.createTask('bulk', { title: 'bulk task ' + i, tags: ['t' + (i % 7)] }); } \
+                 return performance.now() - t0;",
+                vec![json!(from), json!(to)],
+            )
+            .await;
+        create_ms += ms;
+        from = to;
+        eprintln!("{from} tasks created");
+    }
     eprintln!("created {ops} tasks in {create_ms:.0} ms");
     let created_at: u64 = origin.eval("Date.now()").await;
     let saved: Value = wait_until(TIMEOUT, "a saved checkpoint covering every op", async || {

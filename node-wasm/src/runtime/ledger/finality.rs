@@ -3,7 +3,8 @@
 //! - after each new final checkpoint: drop the ops it covers from memory
 //!   and the router (unless `?history=archive`), serve it to joining peers,
 //!   and save it to IndexedDB together with the deletion of those ops, in
-//!   one transaction, at most every [`SAVE_EVERY_MS`];
+//!   one transaction, at most every [`SAVE_EVERY_MS`] (a reload then folds
+//!   at most that much plus an epoch or two);
 //! - at start ([`Ledger::load`]): start from the saved checkpoint and read
 //!   only the ops after it (rule `reload_from_checkpoint`);
 //! - a fresh node fetches a peer's checkpoint instead of the whole history
@@ -27,7 +28,7 @@ use wasm_bindgen_futures::spawn_local;
 
 /// A new final checkpoint is saved at most this often (each save writes
 /// the whole state snapshot).
-pub const SAVE_EVERY_MS: f64 = 10_000.0;
+pub const SAVE_EVERY_MS: f64 = 30_000.0;
 
 /// Per-ledger finality state.
 #[derive(Default)]
