@@ -21,6 +21,7 @@ use crate::identity::NodeId;
 use crate::wire::{MAX_BLOB, SnapPart, WireMsg};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Snapshot bytes per part.
 pub const CHUNK_BYTES: usize = 256 * 1024;
@@ -40,23 +41,30 @@ pub const WINDOW: u32 = 8;
 pub struct Served {
     epoch: u64,
     head: Vec<u8>,
-    chunks: Vec<Vec<u8>>,
+    /// The snapshot, shared with the replica (not copied per node).
+    snapshot: Arc<Vec<u8>>,
+    count: usize,
 }
 
 impl Served {
     /// `None` when the head would not fit one part (a record of millions of
     /// authors): the node then serves nothing and peers use full sync.
-    pub fn new(epoch: u64, record: &[u8], snapshot: &[u8]) -> Option<Served> {
-        let chunks: Vec<Vec<u8>> = snapshot.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect();
-        let mut head = Vec::with_capacity(record.len() + chunks.len() * 32 + 16);
+    pub fn new(epoch: u64, record: &[u8], snapshot: Arc<Vec<u8>>) -> Option<Served> {
+        let count = snapshot.len().div_ceil(CHUNK_BYTES);
+        let mut head = Vec::with_capacity(record.len() + count * 32 + 16);
         head.extend_from_slice(&(record.len() as u32).to_be_bytes());
         head.extend_from_slice(record);
-        head.extend_from_slice(&(chunks.len() as u32).to_be_bytes());
-        for c in &chunks {
+        head.extend_from_slice(&(count as u32).to_be_bytes());
+        for c in snapshot.chunks(CHUNK_BYTES) {
             head.extend_from_slice(&Sha256::digest(c));
         }
         head.extend_from_slice(&(snapshot.len() as u64).to_be_bytes());
-        (head.len() <= MAX_BLOB && chunks.len() <= MAX_CHUNKS).then_some(Served { epoch, head, chunks })
+        (head.len() <= MAX_BLOB && count <= MAX_CHUNKS).then_some(Served { epoch, head, snapshot, count })
+    }
+
+    /// Chunk `i` (from 0) of the snapshot.
+    fn chunk(&self, i: usize) -> Option<Vec<u8>> {
+        self.snapshot.chunks(CHUNK_BYTES).nth(i).map(<[u8]>::to_vec)
     }
 
     pub fn epoch(&self) -> u64 {
@@ -119,10 +127,10 @@ impl SnapshotServer {
             Some(s) if s.epoch >= epoch_min => {
                 let bytes = match index {
                     0 => Some(s.head.clone()),
-                    i => s.chunks.get(i as usize - 1).cloned(),
+                    i => s.chunk(i as usize - 1),
                 };
                 match bytes {
-                    Some(bytes) => SnapPart { epoch: s.epoch, index, count: s.chunks.len() as u32, bytes },
+                    Some(bytes) => SnapPart { epoch: s.epoch, index, count: s.count as u32, bytes },
                     None => none,
                 }
             }
@@ -377,7 +385,7 @@ mod tests {
 
     fn server(epoch: u64, snapshot: &[u8]) -> SnapshotServer {
         let mut s = SnapshotServer::default();
-        s.set(Served::new(epoch, b"record", snapshot));
+        s.set(Served::new(epoch, b"record", Arc::new(snapshot.to_vec())));
         s
     }
 

@@ -336,7 +336,7 @@ fn snapshot_join_refuses_a_tampered_snapshot_too_few_votes_and_another_network()
     use crate::core::snapshot::{Record, verify};
     let (g, w, _) = finalized_world();
     let (rec, snap) = w.r.export_final().unwrap();
-    let mut bad = snap.clone();
+    let mut bad = snap.to_vec();
     let i = bad.len() / 2;
     bad[i] ^= 1;
     assert!(verify(&g, &rec, &bad).unwrap_err().contains("hash"));

@@ -353,12 +353,12 @@ impl Replica {
 
     /// The last final checkpoint's record and state snapshot bytes: what a
     /// node persists to reload from, and serves to joining nodes.
-    pub fn export_final(&self) -> Option<(crate::core::snapshot::Record, Vec<u8>)> {
+    pub fn export_final(&self) -> Option<(crate::core::snapshot::Record, std::sync::Arc<Vec<u8>>)> {
         let f = self.finality.last()?;
         let rec = crate::core::snapshot::Record::of(f, self.finality.certificate().to_vec());
         let bytes = match self.finality.snapshot() {
-            Some(b) => b.as_ref().clone(),
-            None => crate::core::snapshot::encode_state(self.fold.origin()),
+            Some(b) => b,
+            None => std::sync::Arc::new(crate::core::snapshot::encode_state(self.fold.origin())),
         };
         Some((rec, bytes))
     }

@@ -230,7 +230,7 @@ impl FullNode {
                 self.route(peers, input, now);
             }
         }
-        let served = self.replica.export_final().and_then(|(rec, snap)| Served::new(rec.epoch, &rec.encode(), &snap));
+        let served = self.replica.export_final().and_then(|(rec, snap)| Served::new(rec.epoch, &rec.encode(), snap));
         self.server.set(served);
     }
 

@@ -249,7 +249,7 @@ impl Ledger {
         }
         let Some((rec, snap)) = self.inner.replica.borrow().export_final() else { return };
         let record = rec.encode();
-        f.server.borrow_mut().set(Served::new(rec.epoch, &record, &snap));
+        f.server.borrow_mut().set(Served::new(rec.epoch, &record, snap.clone()));
         let now = crate::runtime::util::now_ms();
         let due = force_save || f.stats.borrow().saved_epoch.is_none() || now - f.last_save.get() >= SAVE_EVERY_MS;
         if self.inner.memory_only.get() || f.saving.get() || !due {

@@ -772,7 +772,8 @@ impl Ledger {
                         self.inner.node.floor(GLOBAL_TOPIC, origin, seq, pubsub::MsgId(head.0));
                     }
                 }
-                fs.server.borrow_mut().set(crate::snapshot_sync::Served::new(epoch, record, snapshot));
+                let snap = std::sync::Arc::new(snapshot.to_vec());
+                fs.server.borrow_mut().set(crate::snapshot_sync::Served::new(epoch, record, snap));
             }
             Err(e) => console_log!("the saved checkpoint does not verify (replaying the history): {e}"),
         }
