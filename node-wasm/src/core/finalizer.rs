@@ -99,6 +99,9 @@ pub struct Finalizer {
     declined: Option<u64>,
     /// What this node signed last (see [`Signed`]).
     signed: Option<Signed>,
+    /// The last attempt failed because this node lacks ops the signed
+    /// frontier has (not for want of signatures).
+    lacking: bool,
     double_votes: u64,
     state_mismatches: u64,
     waiting: Option<String>,
@@ -291,6 +294,7 @@ impl Finalizer {
                 }
             }
         }
+        self.lacking = waiting.as_deref().is_some_and(|w| w.ends_with("(catching up)"));
         self.waiting = waiting;
         let p = found?;
         self.apply(p, fold, store);
@@ -409,16 +413,22 @@ impl Finalizer {
             signers: p.signers,
         });
         self.waiting = None;
+        self.lacking = false;
         self.dirty = true;
         fold.catch_up(store);
     }
 
-    /// How many epochs the newest checkpoint that validators signed with
-    /// enough matching votes is ahead of the last one final here: when it
-    /// stays high, this node cannot get the ops it lacks (peers pruned
-    /// them) and should join from a checkpoint instead (rule
-    /// `catch_up_from_checkpoint`).
+    /// While this node cannot make a signed checkpoint final for lack of
+    /// ops: how many epochs the newest checkpoint that validators signed
+    /// with enough matching votes is ahead of the last one final here (0
+    /// otherwise). When it stays high, this node cannot get the ops it
+    /// lacks (peers pruned them) and should join from a checkpoint instead
+    /// (rule `catch_up_from_checkpoint`). Waiting for signatures is not
+    /// lacking ops.
     pub fn lag(&self) -> u64 {
+        if !self.lacking {
+            return 0;
+        }
         let need = finality_quorum(0, self.floor);
         let signed = self.votes.iter().rev().find(|(_, per)| {
             let mut n: BTreeMap<Digest, usize> = BTreeMap::new();
