@@ -370,3 +370,20 @@ fn prune_final_keeps_the_state_and_bounds_the_store() {
     w.applied(&a.op(due(E0) + 2_000, "global", skills()));
     assert_eq!(w.r.store().len(), held - pruned + 1);
 }
+
+#[test]
+fn refeed_ops_dropped_too_far_ahead_are_folded_once_their_chain_is_there() {
+    // A router delivers each op once: a replica that dropped one (too far
+    // ahead of a chain it did not have yet) must take it back from there.
+    let mut a = Author::new(1);
+    let ops: Vec<VerifiedOp> =
+        (0..4_200u64).map(|i| a.op(T0 + i, "global", OpBody::SkillsSet { skills: vec![format!("s{i}")] })).collect();
+    let mut r = Replica::open();
+    let last = ops.last().unwrap().clone();
+    assert_eq!(r.receive_verified(last.clone(), u64::MAX / 2), crate::core::replica::Received::Dropped);
+    r.receive_batch(ops[..4_199].iter().cloned(), u64::MAX / 2);
+    assert!(!r.contains(&last.id()), "dropped, and the router will not deliver it again");
+    let (taken, dropped) = r.refeed(ops.iter().map(|o| o.bytes()), u64::MAX / 2);
+    assert_eq!((taken, dropped), (1, 0));
+    assert_eq!(r.outcome(&last.id()), Some(OpOutcome::Applied));
+}

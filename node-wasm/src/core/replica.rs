@@ -345,6 +345,27 @@ impl Replica {
         Ok(epoch)
     }
 
+    /// Folds ops a caller held elsewhere (the router's store) after a
+    /// snapshot join: those the checkpoint covers are skipped before their
+    /// signature is checked, the others verified and folded. Returns how
+    /// many were stored and how many were still dropped (too far ahead of
+    /// a chain whose gap is not filled yet: try again later).
+    pub fn refeed<'a>(&mut self, ops: impl IntoIterator<Item = &'a [u8]>, now_ms: u64) -> (usize, usize) {
+        let mut verified = Vec::new();
+        for bytes in ops {
+            let Ok(op) = SignedOp::decode(bytes) else { continue };
+            if self.is_final(&op.op().author, op.op().seq) || self.contains(&op.id()) {
+                continue;
+            }
+            if let Ok(v) = op.verify() {
+                verified.push(v);
+            }
+        }
+        let r = self.receive_batch(verified, now_ms);
+        let dropped = r.iter().filter(|x| **x == Received::Dropped).count();
+        (r.len() - dropped, dropped)
+    }
+
     /// Each author's head in the last final checkpoint `(author, seq, id)`:
     /// the router's floors (rule `final_floor`).
     pub fn final_heads(&self) -> Vec<(NodeId, u64, OpId)> {

@@ -243,6 +243,10 @@ impl FullNode {
                 FetchOut::Done { from, record, snapshot } => {
                     match self.replica.adopt_checkpoint(&self.genesis, &record, &snapshot) {
                         Ok(_) => {
+                            // As the browser's ledger: ops the router holds
+                            // but the old replica could not keep.
+                            let held = self.router.held_bodies(GLOBAL_TOPIC);
+                            self.replica.refeed(held.iter().map(|m| m.payload.as_slice()), EPOCH_MS + now);
                             self.fetch = None;
                             self.snapshot_joins += 1;
                             self.on_final(peers, now);

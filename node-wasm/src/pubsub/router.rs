@@ -317,6 +317,13 @@ impl Router {
         &self.cfg
     }
 
+    /// The message bodies this router holds on `topic`: what it delivered
+    /// and may serve. The app re-reads them after replacing its state (a
+    /// snapshot join), since the router never delivers a message twice.
+    pub fn held_bodies(&self, topic: &str) -> Vec<Message> {
+        self.store.bodies(topic).cloned().collect()
+    }
+
     /// Payload bytes in the message store (rule `store_bounded_in_bytes`).
     pub fn store_bytes(&self) -> usize {
         self.store.bytes()

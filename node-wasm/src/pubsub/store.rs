@@ -137,6 +137,11 @@ impl Store {
         self.bytes
     }
 
+    /// The message bodies held on `topic` (those not evicted).
+    pub fn bodies<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a Message> + 'a {
+        self.msgs.values().filter(move |m| m.topic == topic)
+    }
+
     /// Index entries held (seqs above the floors), for tests and stats.
     pub fn index_len(&self) -> usize {
         self.index.values().flat_map(|o| o.values()).map(|l| l.seqs.len()).sum()

@@ -2,7 +2,7 @@
 //! snapshot join against full replay, and reload with a long history.
 //!
 //! ```text
-//! cargo run -p e2e --bin bench_finality -- [--ops 100000] [--epoch-seconds 5] [--archive 0|1] [--runs 3]
+//! cargo run -p e2e --bin bench_finality -- [--ops 100000] [--epoch-seconds 5] [--archive 0|1] [--joins 1] [--runs 3]
 //! ```
 //!
 //! 1. A lone origin page creates `--ops` tasks (one op each) on a network
@@ -10,7 +10,7 @@
 //!    checkpoints become final; the harness waits until one covering every
 //!    op is saved. `--archive 1` keeps its whole history (`?history=archive`)
 //!    so that full replay can be compared.
-//! 2. **Snapshot join**: `--runs` fresh pages join; time from navigation to
+//! 2. **Snapshot join**: `--joins` fresh pages join, one after the other; time from navigation to
 //!    the origin's state hash (ms since navigation start), bytes received.
 //! 3. **Full replay** (with `--archive 1`): the same with `?join=full`.
 //! 4. **Reload**: the origin reloads `--runs` times; time from navigation
@@ -46,6 +46,7 @@ async fn main() {
     let epoch = arg("--epoch-seconds", 5);
     let archive = arg("--archive", 0) == 1;
     let runs = arg("--runs", 3) as usize;
+    let joins = arg("--joins", 1) as usize;
     let genesis = Genesis {
         name: "finality bench".into(),
         founders: vec![],
@@ -88,7 +89,7 @@ async fn main() {
 
     let mut join = vec![];
     let mut join_bytes = vec![];
-    for i in 0..runs {
+    for i in 0..joins {
         let page = browser.open_node(&rdv, &format!("profile=snap-{i}")).await;
         let (t, b) = reach(&page, &origin).await;
         let joins: u64 = page.eval("window.synapse.status().finality.storage.snapshot_joins").await;
@@ -100,7 +101,7 @@ async fn main() {
     let mut full = vec![];
     let mut full_bytes = vec![];
     if archive {
-        for i in 0..runs {
+        for i in 0..joins {
             let page = browser.open_node(&rdv, &format!("profile=full-{i}&join=full")).await;
             let (t, b) = reach(&page, &origin).await;
             eprintln!("full replay {i}: {t:.0} ms, {b} bytes in");

@@ -46,6 +46,8 @@ pub(super) struct FinalityDuties {
     /// Counters of fetches that ended.
     pub fetched: RefCell<crate::snapshot_sync::SyncStats>,
     pub saving: Cell<bool>,
+    /// The replica dropped a delivered op (too far ahead of its chain).
+    pub refeed_due: Cell<bool>,
     pub last_save: Cell<f64>,
     pub stats: RefCell<StorageStats>,
 }
@@ -166,6 +168,14 @@ impl Ledger {
         let r = self.inner.replica.borrow_mut().adopt_checkpoint(&genesis, record, snapshot);
         match r {
             Ok(epoch) => {
+                // Ops the router delivered while the old replica could not
+                // keep them (too far ahead of a chain it did not have):
+                // the router will not deliver them again.
+                let held = self.inner.node.with_router(|r| r.held_bodies(GLOBAL_TOPIC));
+                let (n, dropped) =
+                    self.inner.replica.borrow_mut().refeed(held.iter().map(|m| m.payload.as_slice()), wall_ms());
+                self.inner.finality.refeed_due.set(dropped > 0);
+                console_log!("snapshot join: {n} held ops after the checkpoint folded");
                 console_log!(
                     "snapshot join: started from epoch {epoch} ({} bytes from {})",
                     record.len() + snapshot.len(),
@@ -202,6 +212,15 @@ impl Ledger {
     /// checkpoint fetch.
     pub(super) fn finality_tick(&self) {
         let f = &self.inner.finality;
+        if f.refeed_due.replace(false) {
+            let held = self.inner.node.with_router(|r| r.held_bodies(GLOBAL_TOPIC));
+            let (n, dropped) =
+                self.inner.replica.borrow_mut().refeed(held.iter().map(|m| m.payload.as_slice()), wall_ms());
+            f.refeed_due.set(dropped > 0);
+            if n > 0 {
+                self.bump(ALL_OP_DOMAINS);
+            }
+        }
         let last = self.inner.replica.borrow().last_final().map(|f| f.epoch);
         if last != f.last_final.get() {
             console_log!("finality: epoch {} is final", last.unwrap_or_default());

@@ -339,7 +339,10 @@ impl Ledger {
                 match r {
                     Received::Stored | Received::Held => s.ops_fetched += 1,
                     Received::Duplicate => s.ops_refetched += 1,
-                    Received::Dropped => {}
+                    // Too far ahead of its author's chain here: the router
+                    // holds it and will not deliver it again, so it is
+                    // re-read from the router once the chain moved.
+                    Received::Dropped => self.inner.finality.refeed_due.set(true),
                 }
             }
         }
