@@ -129,7 +129,7 @@ impl Finalizer {
     /// Starts from a verified final checkpoint (a reload or a snapshot
     /// join): ops before its end that it does not cover are late.
     pub fn restore(&mut self, f: Final, certificate: Vec<VerifiedOp>) {
-        self.votes = self.votes.split_off(&(f.epoch + 1));
+        self.votes = self.votes.split_off(&f.epoch.saturating_add(1));
         self.vote_ops.retain(|_, (e, _)| *e > f.epoch);
         self.last = Some(f);
         self.certificate = certificate;
@@ -401,7 +401,7 @@ impl Finalizer {
         self.snapshot = Some(p.snapshot);
         store.set_final(p.frontier.iter().map(|(a, h)| (*a, (h.seq, h.id, h.hlc))));
         self.certificate = p.certificate.iter().filter_map(|id| store.get(id).cloned()).collect();
-        self.votes = self.votes.split_off(&(p.epoch + 1));
+        self.votes = self.votes.split_off(&p.epoch.saturating_add(1));
         self.vote_ops.retain(|_, (e, _)| *e > p.epoch);
         self.last = Some(Final {
             epoch: p.epoch,
@@ -441,7 +441,7 @@ impl Finalizer {
         let Some((newest, _)) = signed else { return 0 };
         match &self.last {
             Some(f) => newest.saturating_sub(f.epoch),
-            None => newest.saturating_sub(self.votes.keys().next().copied().unwrap_or(*newest)) + 1,
+            None => newest.saturating_sub(self.votes.keys().next().copied().unwrap_or(*newest)).saturating_add(1),
         }
     }
 

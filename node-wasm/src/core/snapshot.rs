@@ -166,8 +166,11 @@ impl Record {
         let end_ms = r.u64().map_err(e)?;
         let state_hash = r.array().map_err(e)?;
         let n = r.u32().map_err(e)? as usize;
+        if n > MAX_RECORD_AUTHORS {
+            return Err(format!("checkpoint record: {n} authors, at most {MAX_RECORD_AUTHORS}"));
+        }
         let mut frontier = Frontier::new();
-        for _ in 0..n.min(MAX_RECORD_AUTHORS) {
+        for _ in 0..n {
             let a = NodeId(r.array().map_err(e)?);
             let head = Head {
                 seq: r.u64().map_err(e)?,
@@ -179,8 +182,11 @@ impl Record {
             }
         }
         let n = r.u32().map_err(e)? as usize;
+        if n > MAX_RECORD_AUTHORS {
+            return Err(format!("checkpoint record: {n} equivocators, at most {MAX_RECORD_AUTHORS}"));
+        }
         let mut forks = Forks::new();
-        for _ in 0..n.min(MAX_RECORD_AUTHORS) {
+        for _ in 0..n {
             let a = NodeId(r.array().map_err(e)?);
             forks.insert(a, r.u64().map_err(e)?);
         }

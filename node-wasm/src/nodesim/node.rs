@@ -327,7 +327,7 @@ impl App for FullNode {
         self.on_final(peers, now);
         // Rule `catch_up_from_checkpoint`.
         if self.fetch.is_none() && self.replica.finality_lag() >= 3 {
-            self.fetch = Some(SnapshotFetch::new(self.last_final.map_or(0, |e| e + 1)));
+            self.fetch = Some(SnapshotFetch::new(self.last_final.map_or(0, |e| e.saturating_add(1))));
         }
         if let Some(f) = self.fetch.as_mut() {
             let outs = f.on_tick(&peers.peers(), now);

@@ -232,7 +232,7 @@ impl Ledger {
         let lag = self.inner.replica.borrow().finality_lag();
         if f.fetch.borrow().is_none() && lag >= 3 {
             console_log!("finality: {lag} signed epochs ahead of this node; fetching a checkpoint");
-            *f.fetch.borrow_mut() = Some(SnapshotFetch::new(last.map_or(0, |e| e + 1)));
+            *f.fetch.borrow_mut() = Some(SnapshotFetch::new(last.map_or(0, |e| e.saturating_add(1))));
         }
         let peers = self.inner.node.peers();
         let outs = f.fetch.borrow_mut().as_mut().map(|x| x.on_tick(&peers, wall_ms()));
