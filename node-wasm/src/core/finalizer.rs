@@ -277,6 +277,7 @@ impl Finalizer {
         }
         let mut waiting = None;
         let mut found = None;
+        let mut lacking = false;
         for (epoch, fh, sh, votes) in candidates {
             if votes.len() < need {
                 waiting.get_or_insert_with(|| {
@@ -290,11 +291,15 @@ impl Finalizer {
                     break;
                 }
                 Err(why) => {
+                    // Any signed checkpoint this node cannot check for lack
+                    // of ops (its own vote for a later epoch may be waiting
+                    // for signatures meanwhile).
+                    lacking |= why.ends_with("(catching up)");
                     waiting.get_or_insert(why);
                 }
             }
         }
-        self.lacking = waiting.as_deref().is_some_and(|w| w.ends_with("(catching up)"));
+        self.lacking = lacking;
         self.waiting = waiting;
         let p = found?;
         self.apply(p, fold, store);
