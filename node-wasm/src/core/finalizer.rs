@@ -99,9 +99,6 @@ pub struct Finalizer {
     declined: Option<u64>,
     /// What this node signed last (see [`Signed`]).
     signed: Option<Signed>,
-    /// The last attempt failed because this node lacks ops the signed
-    /// frontier has (not for want of signatures).
-    lacking: bool,
     double_votes: u64,
     state_mismatches: u64,
     waiting: Option<String>,
@@ -277,7 +274,6 @@ impl Finalizer {
         }
         let mut waiting = None;
         let mut found = None;
-        let mut lacking = false;
         for (epoch, fh, sh, votes) in candidates {
             if votes.len() < need {
                 waiting.get_or_insert_with(|| {
@@ -291,15 +287,10 @@ impl Finalizer {
                     break;
                 }
                 Err(why) => {
-                    // Any signed checkpoint this node cannot check for lack
-                    // of ops (its own vote for a later epoch may be waiting
-                    // for signatures meanwhile).
-                    lacking |= why.ends_with("(catching up)");
                     waiting.get_or_insert(why);
                 }
             }
         }
-        self.lacking = lacking;
         self.waiting = waiting;
         let p = found?;
         self.apply(p, fold, store);
@@ -418,22 +409,18 @@ impl Finalizer {
             signers: p.signers,
         });
         self.waiting = None;
-        self.lacking = false;
         self.dirty = true;
         fold.catch_up(store);
     }
 
-    /// While this node cannot make a signed checkpoint final for lack of
-    /// ops: how many epochs the newest checkpoint that validators signed
-    /// with enough matching votes is ahead of the last one final here (0
-    /// otherwise). When it stays high, this node cannot get the ops it
-    /// lacks (peers pruned them) and should join from a checkpoint instead
-    /// (rule `catch_up_from_checkpoint`). Waiting for signatures is not
-    /// lacking ops.
+    /// How many epochs the newest checkpoint that validators signed with
+    /// enough matching votes is ahead of the last one final here. When it
+    /// stays high, this node cannot get the ops it lacks (peers pruned
+    /// them) or holds a state the others do not, and joins from a
+    /// checkpoint instead (rule `catch_up_from_checkpoint`). It also fires
+    /// while a node merely waits for signatures (one extra fetch, then the
+    /// checkpoint is not newer and the fetch ends).
     pub fn lag(&self) -> u64 {
-        if !self.lacking {
-            return 0;
-        }
         let need = finality_quorum(0, self.floor);
         let signed = self.votes.iter().rev().find(|(_, per)| {
             let mut n: BTreeMap<Digest, usize> = BTreeMap::new();
