@@ -286,6 +286,11 @@ pub struct PeerSignal {
     pub session: u32,
     #[serde(flatten)]
     pub signal: SignalPayload,
+    /// On an offer: the sender holds fewer than `STARVED_BELOW` proven
+    /// peers, so a full receiver may make room for it (rule
+    /// `make_room_for_the_starved`). Absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub starved: bool,
 }
 
 /// One negotiation step.

@@ -124,7 +124,7 @@ impl FakeBrowser {
                 }
                 fx.inputs.push(Input::RemoteDescriptionSet { peer: *peer, session: *session, result });
             }
-            Output::AddCandidate { .. } | Output::Signal { .. } | Output::Event(_) => {}
+            Output::AddCandidate { .. } | Output::Signal { .. } | Output::AskDirectory { .. } | Output::Event(_) => {}
             Output::Frame { peer, session, bytes } => {
                 if self.conns.get(&(*peer, *session)).is_some_and(|c| c.open) {
                     fx.frames.push((*peer, *session, bytes.clone()));

@@ -73,10 +73,11 @@ pub fn script(data: &[u8]) {
                 let candidate = Candidate { candidate: text, sdp_mid: None, sdp_m_line_index: Some(u16::from(*arg)) };
                 net.input(0, Input::IceCandidate { peer, session, candidate });
             }
-            9 => match arg % 4 {
-                0 => net.input(0, Input::PeerJoined { rdv: usize::from(*arg / 4 % 6), id: peer }),
-                1 => net.input(0, Input::PeerLeft { rdv: usize::from(*arg / 4 % 6), id: peer }),
-                2 => net.input(0, Input::Directory { rdv: usize::from(*arg / 4 % 6), ids: vec![peer, ids[0]] }),
+            9 => match arg % 5 {
+                0 => net.input(0, Input::PeerJoined { rdv: usize::from(*arg / 5 % 6), id: peer }),
+                1 => net.input(0, Input::PeerLeft { rdv: usize::from(*arg / 5 % 6), id: peer }),
+                2 => net.input(0, Input::Directory { rdv: usize::from(*arg / 5 % 6), ids: vec![peer, ids[0]] }),
+                3 => net.input(0, Input::DirectorySample { rdv: usize::from(*arg / 5 % 6), ids: vec![peer, ids[0]] }),
                 _ => net.input(0, Input::ChannelClosed { peer, session }),
             },
             10 => {

@@ -101,6 +101,15 @@ pub const JOIN_FALLBACK_MS: u64 = 3_000;
 /// How often a node at its high degree swaps one peer for another
 /// (`rotate_one_peer`).
 pub const ROTATE_MS: u64 = 120_000;
+/// How often a node below its target degree asks each rendezvous for a
+/// fresh sample of its directory (`ask_directory_when_starved`).
+pub const STARVED_CHECK_MS: u64 = 15_000;
+/// A node with fewer proven peers than this says so in its offers
+/// (`make_room_for_the_starved`).
+pub const STARVED_BELOW: usize = 2;
+/// A full node evicts at most one inbound peer per this many ms to make
+/// room for a starved one.
+pub const EVICT_FOR_STARVED_MS: u64 = 30_000;
 /// Wanted peers waiting for a dial slot, at most.
 pub const MAX_DIAL_QUEUE: usize = 64;
 /// How `admit_offer` starts the reason of a refusal for lack of room.
@@ -125,6 +134,13 @@ pub enum Input {
     /// of its directory. `rdv` is the driver's index of the server (at
     /// most [`rendezvous_set::MAX_RENDEZVOUS`]).
     Directory {
+        rdv: usize,
+        ids: Vec<NodeId>,
+    },
+    /// Server `rdv` answered an [`Output::AskDirectory`] with another
+    /// random sample: merged into what it listed before, not a
+    /// replacement.
+    DirectorySample {
         rdv: usize,
         ids: Vec<NodeId>,
     },
@@ -243,6 +259,10 @@ pub enum Output {
     AddCandidate { peer: NodeId, session: u32, candidate: Candidate, quiet: bool },
     /// Send a signal through rendezvous server `via`.
     Signal { via: usize, to: NodeId, signal: PeerSignal },
+    /// Ask rendezvous server `via` for another random sample of its
+    /// directory (`{"type":"list"}`); the answer comes back as
+    /// [`Input::DirectorySample`].
+    AskDirectory { via: usize },
     /// Put a frame on the DataChannel (the driver queues under backpressure).
     Frame { peer: NodeId, session: u32, bytes: Vec<u8> },
     /// Something for the layers above.
@@ -271,6 +291,8 @@ pub enum Event {
 enum Timer {
     /// `rotate_one_peer`.
     Rotate,
+    /// `ask_directory_when_starved`.
+    Starved,
     JoinFallback(NodeId),
     Pending(NodeId, u32),
     Handshake(NodeId, u32),
@@ -349,6 +371,8 @@ pub struct PeerManager {
     stats: Stats,
     /// The last `same_genesis` refusal, for the status line.
     last_genesis_mismatch: Option<String>,
+    /// Rule `make_room_for_the_starved`: no eviction before this time.
+    next_evict_ms: u64,
     timings: Timings,
     rendezvous: RendezvousSet,
     out: VecDeque<Output>,
@@ -378,11 +402,13 @@ impl PeerManager {
             timers: BTreeSet::new(),
             stats: Stats::default(),
             last_genesis_mismatch: None,
+            next_evict_ms: 0,
             timings: Timings { node_started_ms: now, ..Default::default() },
             rendezvous: RendezvousSet::default(),
             out: VecDeque::new(),
         };
         m.arm(ROTATE_MS, Timer::Rotate);
+        m.arm(STARVED_CHECK_MS, Timer::Starved);
         m
     }
 
@@ -451,7 +477,8 @@ impl PeerManager {
     pub fn handle(&mut self, input: Input, now: f64) {
         self.now = now;
         match input {
-            Input::Directory { rdv, ids } => self.on_directory(rdv, ids),
+            Input::Directory { rdv, ids } => self.on_directory(rdv, ids, false),
+            Input::DirectorySample { rdv, ids } => self.on_directory(rdv, ids, true),
             Input::PeerJoined { rdv, id } => self.on_peer_joined(rdv, id),
             Input::PeerLeft { rdv, id } => self.on_peer_left(rdv, id),
             Input::Rendezvous { rdv, state, url, error } => {
@@ -507,7 +534,7 @@ impl PeerManager {
             }
             Input::Shutdown => {
                 self.wanted.clear();
-                self.timers.retain(|(_, t)| *t != Timer::Rotate);
+                self.timers.retain(|(_, t)| !matches!(t, Timer::Rotate | Timer::Starved));
                 let ids: Vec<NodeId> = self.conns.keys().copied().collect();
                 for id in ids {
                     self.drop_peer(id, "shutting down", false);
@@ -521,9 +548,13 @@ impl PeerManager {
     /// Rule `bounded_directory_dials`: every listed peer is wanted, but only
     /// up to `high_degree` connections are dialled, in random order (so
     /// that pages listed together do not all pick the same peers).
-    fn on_directory(&mut self, rdv: usize, ids: Vec<NodeId>) {
+    fn on_directory(&mut self, rdv: usize, ids: Vec<NodeId>, sample: bool) {
         let me = self.id();
-        let mut ids = self.rendezvous.set_directory(rdv, me, ids);
+        let mut ids = if sample {
+            self.rendezvous.add_directory(rdv, me, ids)
+        } else {
+            self.rendezvous.set_directory(rdv, me, ids)
+        };
         self.wanted.extend(ids.iter().copied());
         for i in (1..ids.len()).rev() {
             let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
@@ -565,6 +596,57 @@ impl PeerManager {
         self.connect(pick);
     }
 
+    /// Rule `ask_directory_when_starved`: a node below its target degree
+    /// asks every connected rendezvous for another random sample of its
+    /// directory, and dials one more wanted peer. Without it, a joiner
+    /// whose welcome sample happened to list only full nodes (all refuse
+    /// with a bye) stayed alone for good: nobody else learns of it when
+    /// directories are samples.
+    fn ask_directory_when_starved(&mut self) {
+        if self.degree_used() >= self.config.target_degree {
+            return;
+        }
+        for via in self.rendezvous.connected() {
+            self.stats.directory_asks += 1;
+            self.emit(Output::AskDirectory { via });
+        }
+        self.refill();
+    }
+
+    /// Whether this node is starved: fewer than [`STARVED_BELOW`] proven
+    /// peers (said in its offers, for `make_room_for_the_starved`).
+    fn starved(&self) -> bool {
+        self.conns.values().filter(|c| c.state == PeerState::Proven).count() < STARVED_BELOW
+    }
+
+    /// Rule `make_room_for_the_starved`: at `max_degree`, an offer from a
+    /// peer that says it is starved evicts one proven peer that dialled
+    /// us (never one of our own dials, which we chose from random samples,
+    /// so Sybils cannot use this to replace them), at most one per
+    /// [`EVICT_FOR_STARVED_MS`]. Returns whether room was made.
+    fn make_room_for_the_starved(&mut self, from: NodeId) -> bool {
+        if (self.now as u64) < self.next_evict_ms {
+            return false;
+        }
+        let inbound: Vec<NodeId> = self
+            .conns
+            .iter()
+            .filter(|(id, c)| **id != from && c.inbound && c.state == PeerState::Proven)
+            .map(|(id, _)| *id)
+            .collect();
+        if inbound.is_empty() {
+            return false;
+        }
+        let victim = inbound[(self.rng.next_u64() % inbound.len() as u64) as usize];
+        if let Some(session) = self.conns.get(&victim).map(|c| c.session) {
+            self.send_signal(victim, session, SignalPayload::Bye);
+        }
+        self.remove_conn(victim, "evicted to make room for a starved peer");
+        self.stats.evictions_for_starved += 1;
+        self.next_evict_ms = (self.now.max(0.0) as u64).saturating_add(EVICT_FOR_STARVED_MS);
+        true
+    }
+
     /// Rule `degree_counts_proven_and_own_dials`: proven peers plus this
     /// node's own unproven dials.
     fn degree_used(&self) -> usize {
@@ -592,11 +674,13 @@ impl PeerManager {
             self.connect(id);
             return;
         }
-        self.dial_queue.retain(|q| *q != id);
         if newest {
+            self.dial_queue.retain(|q| *q != id);
             self.dial_queue.push_front(id);
             self.dial_queue.truncate(MAX_DIAL_QUEUE);
-        } else if self.dial_queue.len() < MAX_DIAL_QUEUE {
+        } else if self.dial_queue.len() < MAX_DIAL_QUEUE && !self.dial_queue.contains(&id) {
+            // Already queued: keep its place (a directory sample must not
+            // send a newest joiner to the back).
             self.dial_queue.push_back(id);
         }
     }
@@ -714,7 +798,7 @@ impl PeerManager {
     /// Rules `offer_must_parse`, `max_degree`, `max_pending_inbound` and
     /// `budget_reserve_for_dials`: whether a stranger's offer may have a
     /// connection made for it.
-    fn admit_offer(&mut self, from: NodeId, sdp: &str) -> Result<(), String> {
+    fn admit_offer(&mut self, from: NodeId, sdp: &str, starved: bool) -> Result<(), String> {
         if sdp_fingerprint(sdp).is_none() || !sdp.lines().any(|l| l.trim().starts_with("a=ice-ufrag:")) {
             return Err("offer without a DTLS fingerprint or ICE credentials".into());
         }
@@ -731,7 +815,7 @@ impl PeerManager {
             }
             return self.within_stranger_budget();
         }
-        if self.conns.len() >= self.config.max_degree {
+        if self.conns.len() >= self.config.max_degree && !(starved && self.make_room_for_the_starved(from)) {
             return Err(format!("{BUSY}: {} connections, the most this node keeps", self.conns.len()));
         }
         let pending = self.conns.values().filter(|c| c.inbound && c.state != PeerState::Proven).count();
@@ -773,7 +857,9 @@ impl PeerManager {
 
     fn apply_signal(&mut self, from: NodeId, sig: PeerSignal) {
         match sig.signal {
-            SignalPayload::Description { sdp_type, sdp } => self.on_description(from, sig.session, sdp_type, sdp),
+            SignalPayload::Description { sdp_type, sdp } => {
+                self.on_description(from, sig.session, sdp_type, sdp, sig.starved)
+            }
             SignalPayload::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
                 self.on_candidate(from, sig.session, Candidate { candidate, sdp_mid, sdp_m_line_index })
             }
@@ -791,7 +877,7 @@ impl PeerManager {
     }
 
     /// Perfect negotiation for one remote description (see [`negotiation`]).
-    fn on_description(&mut self, from: NodeId, session: u32, sdp_type: SdpType, sdp: String) {
+    fn on_description(&mut self, from: NodeId, session: u32, sdp_type: SdpType, sdp: String, starved: bool) {
         let view = self.conns.get(&from).map(Conn::view);
         match plan_description(view, sdp_type, session) {
             Plan::Ignore => {
@@ -806,7 +892,7 @@ impl PeerManager {
                 return;
             }
             Plan::Fresh => {
-                if let Err(why) = self.admit_offer(from, &sdp) {
+                if let Err(why) = self.admit_offer(from, &sdp, starved) {
                     self.stats.offers_refused += 1;
                     self.log(format!("refused an offer from {}: {why}", from.short()));
                     // Rule `refuse_with_bye`: only a well-formed offer is
@@ -1014,6 +1100,10 @@ impl PeerManager {
                 self.arm(ROTATE_MS, Timer::Rotate);
                 self.rotate_one_peer();
             }
+            Timer::Starved => {
+                self.arm(STARVED_CHECK_MS, Timer::Starved);
+                self.ask_directory_when_starved();
+            }
             Timer::JoinFallback(id) => {
                 if self.wanted.contains(&id) {
                     self.want_dial(id, true);
@@ -1090,7 +1180,8 @@ impl PeerManager {
     /// rendezvous (directories are samples); else relayed through every
     /// proven peer.
     fn send_signal(&mut self, to: NodeId, session: u32, signal: SignalPayload) {
-        let sig = PeerSignal { session, signal };
+        let starved = matches!(signal, SignalPayload::Description { sdp_type: SdpType::Offer, .. }) && self.starved();
+        let sig = PeerSignal { session, signal, starved };
         self.stats.signals_out += 1;
         let heard_via = self.conns.get(&to).and_then(|c| c.heard_via);
         if let Some(via) = self.rendezvous.route(to, heard_via) {

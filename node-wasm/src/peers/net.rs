@@ -478,6 +478,18 @@ impl<A: App> Net<A> {
                         self.push(self.now + self.config.latency_ms, Ev::Input(j, input));
                     }
                 }
+                Output::AskDirectory { via } => {
+                    // The server answers `list` with a random sample (the
+                    // welcome's size) of its members.
+                    if let Some(r) = self.rdvs.get(via).filter(|r| r.up && r.members.contains(&me)) {
+                        let mut list: Vec<NodeId> = r.members.iter().filter(|m| **m != me).copied().collect();
+                        if let Some(k) = self.config.welcome {
+                            list = self.rng.choose(&list, k);
+                        }
+                        let input = Input::DirectorySample { rdv: via, ids: list };
+                        self.push(self.now + 2 * self.config.latency_ms, Ev::Input(i, input));
+                    }
+                }
                 Output::Event(e) => {
                     let now = self.now;
                     let SimPeer { manager, app, .. } = &mut self.nodes[i];

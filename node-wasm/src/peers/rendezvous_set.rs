@@ -77,6 +77,31 @@ impl RendezvousSet {
         }
     }
 
+    /// Another random sample from server `rdv` (an answer to `list`):
+    /// merged into what it listed before, bounded. Returns the ids kept,
+    /// old and new.
+    pub fn add_directory(&mut self, rdv: usize, me: NodeId, ids: Vec<NodeId>) -> Vec<NodeId> {
+        let Some(s) = self.server(rdv) else { return vec![] };
+        let mut kept = vec![];
+        for id in ids {
+            if id == me || kept.contains(&id) {
+                continue;
+            }
+            if s.directory.contains(&id) {
+                kept.push(id);
+            } else if s.directory.len() < MAX_DIRECTORY {
+                s.directory.push(id);
+                kept.push(id);
+            }
+        }
+        kept
+    }
+
+    /// The connected servers' indices.
+    pub fn connected(&self) -> Vec<usize> {
+        (0..self.servers.len()).filter(|i| self.is_up(*i)).collect()
+    }
+
     /// `id` joined server `rdv`. Returns whether it is now listed there.
     pub fn joined(&mut self, rdv: usize, id: NodeId) -> bool {
         match self.server(rdv) {

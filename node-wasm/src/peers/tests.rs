@@ -765,3 +765,150 @@ fn rotate_one_peer_keeps_the_neighbourhood_changing_without_losing_degree() {
     let after: BTreeSet<NodeId> = net.proven(0).into_iter().collect();
     assert_ne!(before, after, "node 0's neighbours changed");
 }
+
+#[test]
+fn ask_directory_when_starved_asks_every_connected_server_only_below_the_target() {
+    let mut m = alone(1);
+    for rdv in 0..2 {
+        let url = format!("ws://r{rdv}");
+        m.handle(Input::Rendezvous { rdv, state: "connected".into(), url, error: None }, 0.0);
+        m.handle(Input::Directory { rdv, ids: vec![] }, 0.0);
+    }
+    outputs(&mut m);
+    m.handle_timeout(STARVED_CHECK_MS as f64);
+    let asks: Vec<usize> = outputs(&mut m)
+        .iter()
+        .filter_map(|o| match o {
+            Output::AskDirectory { via } => Some(*via),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asks, vec![0, 1]);
+    assert_eq!(m.stats().directory_asks, 2);
+    // The sample is merged into what the server listed, and dialled.
+    let fresh = stranger(7);
+    m.handle(Input::DirectorySample { rdv: 1, ids: vec![fresh] }, STARVED_CHECK_MS as f64 + 1.0);
+    let dialled: Vec<NodeId> = created(&outputs(&mut m)).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(dialled, vec![fresh]);
+    assert!(m.rendezvous_status().directory.contains(&fresh));
+
+    // At the target degree (own dials count), no more asking.
+    let ids: Vec<NodeId> = (10..10 + cfg().target_degree as u32).map(stranger).collect();
+    let mut full = PeerManager::new(
+        Identity::from_seed([2; 32]),
+        NodeConfig { max_pending_dials: 64, ..cfg() },
+        [2; 32],
+        0.0,
+        0.0,
+    );
+    full.handle(Input::Rendezvous { rdv: 0, state: "connected".into(), url: "ws://r".into(), error: None }, 0.0);
+    full.handle(Input::Directory { rdv: 0, ids }, 0.0);
+    outputs(&mut full);
+    full.handle_timeout(STARVED_CHECK_MS as f64);
+    assert!(!outputs(&mut full).iter().any(|o| matches!(o, Output::AskDirectory { .. })));
+}
+
+#[test]
+fn a_joiner_with_an_empty_welcome_asks_the_rendezvous_again_and_finds_peers() {
+    // The rendezvous listed nobody (it had just restarted, or its sample
+    // missed everyone with room) and nobody heard of the joiner: before
+    // rule `ask_directory_when_starved` it stayed alone for good.
+    let mut net = Net::new(6, cfg(), 10);
+    for i in 0..5 {
+        net.join(i);
+    }
+    net.run_until(5_000);
+    net.join_quietly(5, vec![]);
+    net.run_until(5_000 + 2 * STARVED_CHECK_MS);
+    assert!(net.proven(5).len() >= 2, "{:?}", net.nodes[5].manager.peer_infos());
+}
+
+/// A hub at `max_degree` 3 whose three peers all dialled it.
+fn hub_with_three_inbound(extra: usize) -> Net {
+    let small = NodeConfig { target_degree: 2, high_degree: 2, max_degree: 3, ..cfg() };
+    let mut net = Net::new(4 + extra, small, 10);
+    net.join_quietly(0, vec![]);
+    let hub = net.id(0);
+    for i in 1..4 {
+        net.join_quietly(i, vec![hub]);
+    }
+    net.run_until(3_000);
+    assert_eq!(net.proven(0).len(), 3, "the hub is full");
+    net
+}
+
+#[test]
+fn make_room_for_the_starved_a_full_node_evicts_one_inbound_peer_for_a_starved_joiner() {
+    let mut net = hub_with_three_inbound(2);
+    let hub = net.id(0);
+    // Two starved joiners that know only the full hub, at once.
+    net.join_quietly(4, vec![hub]);
+    net.join_quietly(5, vec![hub]);
+    net.run_until(6_000);
+    let joiners_in = [4, 5].iter().filter(|&&i| net.proven(i).contains(&hub)).count();
+    assert_eq!(joiners_in, 1, "one eviction per EVICT_FOR_STARVED_MS: {:?}", net.nodes[0].manager.peer_infos());
+    assert_eq!(net.nodes[0].manager.stats().evictions_for_starved, 1);
+    assert!(net.nodes[0].manager.peer_infos().len() <= 3);
+    // Nobody stays alone: the evicted peer and the other joiner ask the
+    // rendezvous for more peers and dial nodes with room.
+    net.run_until(6_000 + 3 * STARVED_CHECK_MS);
+    for i in 0..6 {
+        assert!(!net.proven(i).is_empty(), "node {i} is alone");
+    }
+}
+
+#[test]
+fn make_room_for_the_starved_never_evicts_a_nodes_own_dials() {
+    let small = NodeConfig { target_degree: 3, high_degree: 3, max_degree: 3, ..cfg() };
+    let mut net = Net::new(5, small, 10);
+    for i in 1..4 {
+        net.join_quietly(i, vec![]);
+    }
+    let mine: Vec<NodeId> = (1..4).map(|i| net.id(i)).collect();
+    net.join_quietly(0, mine.clone());
+    net.run_until(3_000);
+    assert_eq!(net.proven(0).len(), 3);
+    net.join_quietly(4, vec![net.id(0)]);
+    net.run_until(10_000);
+    assert_eq!(net.nodes[0].manager.stats().evictions_for_starved, 0);
+    let kept: BTreeSet<NodeId> = net.proven(0).into_iter().collect();
+    assert_eq!(kept, mine.into_iter().collect(), "own dials stay");
+}
+
+#[test]
+fn make_room_for_the_starved_only_for_offers_that_say_so() {
+    let mut net = hub_with_three_inbound(3);
+    let hub = net.id(0);
+    net.join_quietly(4, vec![]);
+    net.join_quietly(5, vec![]);
+    let (a, b) = (net.id(4), net.id(5));
+    net.join_quietly(6, vec![a, b]);
+    net.run_until(4_000);
+    assert_eq!(net.proven(6).len(), 2, "node 6 is not starved");
+    // Before the first starved check (nodes 4 and 5 would ask then).
+    net.input(6, Input::Connect(hub));
+    net.run_until(8_000);
+    assert!(!net.proven(6).contains(&hub), "a node that is not starved gets no room");
+    assert_eq!(net.nodes[0].manager.stats().evictions_for_starved, 0);
+    assert!(net.nodes[0].manager.stats().offers_refused >= 1);
+}
+
+#[test]
+fn every_node_finds_peers_when_welcomes_are_small_samples_of_a_saturated_network() {
+    // 120 nodes, each welcomed with 8 random members and heard of by
+    // nobody: early nodes fill up to max_degree, and a joiner whose 8 were
+    // all full stayed alone (the 200-node simulator did not converge).
+    let n = 120;
+    let net_cfg = NetConfig { latency_ms: 10, welcome: Some(8), ..NetConfig::default() };
+    let apps = (0..n).map(|_| super::net::Recorder::default()).collect();
+    let mut net = Net::with_apps(cfg(), net_cfg, apps);
+    for i in 0..n {
+        net.join(i);
+        let t = net.now + 20;
+        net.run_until(t);
+    }
+    let t = net.now + 4 * STARVED_CHECK_MS;
+    net.run_until(t);
+    let alone: Vec<usize> = (0..n).filter(|&i| net.proven(i).len() < STARVED_BELOW).collect();
+    assert!(alone.is_empty(), "nodes with fewer than {STARVED_BELOW} peers: {alone:?}");
+}

@@ -83,6 +83,14 @@ pub struct Stats {
     pub pending_timeouts: u32,
     /// Proven peers swapped for others (`rotate_one_peer`).
     pub rotations: u32,
+    /// Directory samples asked for while below the target degree
+    /// (`ask_directory_when_starved`).
+    #[serde(default)]
+    pub directory_asks: u32,
+    /// Inbound peers evicted to make room for a starved one
+    /// (`make_room_for_the_starved`).
+    #[serde(default)]
+    pub evictions_for_starved: u32,
     pub channels_opened: u32,
     pub peers_proven: u32,
     pub proofs_rejected: u32,

@@ -90,6 +90,15 @@ fn add(node: &Node, servers: &Servers, url: String) {
             }
         }),
     );
+    let c3 = conn.clone();
+    node.set_directory_ask_at(
+        index,
+        Rc::new(move || {
+            if c3.borrow().authenticated {
+                send(&c3, &ClientMsg::List);
+            }
+        }),
+    );
     open(node.clone(), servers.clone(), conn.clone());
     spawn_local(async move {
         loop {
@@ -237,7 +246,7 @@ fn on_message(node: &Node, servers: &Servers, conn: &Shared, msg: ServerMsg) {
         ServerMsg::Ice { ice, ice_ttl_secs } => on_ice(node, conn, ice, ice_ttl_secs),
         ServerMsg::PeerJoined { id } => node.peer_joined_at(index, id),
         ServerMsg::PeerLeft { id } => node.peer_left_at(index, id),
-        ServerMsg::Peers { peers } => node.set_directory_at(index, peers),
+        ServerMsg::Peers { peers } => node.directory_sample_at(index, peers),
         ServerMsg::Signal { from, payload } => node.handle_signal_at(index, from, payload),
         ServerMsg::Pong => {}
         ServerMsg::Error { code, reason } => {

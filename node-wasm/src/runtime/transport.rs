@@ -57,6 +57,9 @@ type CandidatePair = (Option<&'static str>, Option<&'static str>);
 /// Where outgoing signals go (the rendezvous client, or a test loopback).
 pub type SignalSink = Rc<dyn Fn(NodeId, PeerSignal)>;
 
+/// Asks one rendezvous for another sample of its directory (`list`).
+pub type DirectoryAsk = Rc<dyn Fn()>;
+
 /// Receives every message SynapseSub delivers (the op log plugs in here).
 pub type DeliverHook = Box<dyn FnMut(&Node, Delivery)>;
 /// Where snapshot requests and parts from peers go (the ledger).
@@ -111,6 +114,8 @@ struct Inner {
     snapshot: RefCell<Option<SnapshotHook>>,
     /// One per rendezvous server, by the manager's index of it.
     sinks: RefCell<Vec<Option<SignalSink>>>,
+    /// Per rendezvous server: how to ask it for a directory sample.
+    asks: RefCell<Vec<Option<DirectoryAsk>>>,
     listeners: RefCell<Vec<Rc<dyn Fn()>>>,
     /// The one timer: its deadline and handle.
     timer: RefCell<Option<(u64, gloo_timers::callback::Timeout)>>,
@@ -167,6 +172,7 @@ impl Node {
                 deliver: RefCell::new(None),
                 snapshot: RefCell::new(None),
                 sinks: RefCell::new(vec![]),
+                asks: RefCell::new(vec![]),
                 listeners: RefCell::new(vec![]),
                 timer: RefCell::new(None),
                 next_tick: Cell::new(now() + heartbeat),
@@ -318,6 +324,12 @@ impl Node {
                 let sink = self.inner.sinks.borrow().get(via).cloned().flatten();
                 if let Some(s) = sink {
                     s(to, signal);
+                }
+            }
+            Output::AskDirectory { via } => {
+                let ask = self.inner.asks.borrow().get(via).cloned().flatten();
+                if let Some(ask) = ask {
+                    ask();
                 }
             }
             Output::Frame { peer, session, bytes } => {
@@ -705,6 +717,21 @@ impl Node {
     /// Server `rdv`'s live list (on welcome): a sample of its directory.
     pub fn set_directory_at(&self, rdv: usize, ids: Vec<NodeId>) {
         self.feed(Input::Directory { rdv, ids });
+    }
+
+    /// Rendezvous server `rdv` answered `list` with another sample.
+    pub fn directory_sample_at(&self, rdv: usize, ids: Vec<NodeId>) {
+        self.feed(Input::DirectorySample { rdv, ids });
+    }
+
+    /// How to ask rendezvous server `rdv` for a directory sample (set by
+    /// the rendezvous client).
+    pub fn set_directory_ask_at(&self, rdv: usize, ask: DirectoryAsk) {
+        let mut asks = self.inner.asks.borrow_mut();
+        if asks.len() <= rdv {
+            asks.resize(rdv + 1, None);
+        }
+        asks[rdv] = Some(ask);
     }
 
     /// A node joined rendezvous server `rdv`.
