@@ -351,19 +351,6 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
         }
     }
 
-    if std::env::var("NODESIM_DEBUG").is_ok() {
-        for &i in &honest {
-            let n = &net.nodes[i];
-            eprintln!(
-                "node {i} online={} proven={} replica={} router_idx={} held={}",
-                n.online,
-                net.proven(i).len(),
-                n.app.replica.store().len(),
-                n.app.debug_router_len(),
-                n.app.replica.held_len()
-            );
-        }
-    }
     let a = arrivals.borrow();
     let mut lat = a.latencies.clone();
     lat.sort_unstable();

@@ -148,9 +148,6 @@ impl FullNode {
         self.identity.node_id()
     }
 
-    pub fn debug_router_len(&self) -> usize {
-        self.router.store_index_len()
-    }
     pub fn honest(&self) -> bool {
         self.behaviour.honest()
     }
