@@ -387,3 +387,60 @@ fn refeed_ops_dropped_too_far_ahead_are_folded_once_their_chain_is_there() {
     assert_eq!((taken, dropped), (1, 0));
     assert_eq!(r.outcome(&last.id()), Some(OpOutcome::Applied));
 }
+
+#[test]
+fn snapshot_join_at_every_cut_of_a_rich_history_reaches_the_state_of_full_replay() {
+    // The golden history (tasks, an auction, a team, governance, a module
+    // assembled and activated) without its equivocator, cut at every op
+    // time: a node that starts from the encoded state of the ops before the
+    // cut and folds the ops after it must reach the full replay's state.
+    use crate::core::finality::{Final, Head};
+    use crate::core::fold::OrderKey;
+    use crate::core::snapshot::{decode_state, encode_state};
+    let all = crate::core::vectors::golden_history();
+    let equivocator = all.last().map(|o| o.op().author);
+    let mut ops: Vec<VerifiedOp> = all.into_iter().filter(|o| Some(o.op().author) != equivocator).collect();
+    ops.sort_by_key(|o| OrderKey::of(o));
+    let fold_all = |r: &mut Replica, ops: &[VerifiedOp]| {
+        for op in ops {
+            r.receive_verified(op.clone(), u64::MAX / 2);
+        }
+    };
+    let mut full = Replica::open_every(4);
+    fold_all(&mut full, &ops);
+    let want = full.state_hash();
+    let mut cuts = 0;
+    for k in 1..ops.len() {
+        let end_ms = ops[k].op().hlc.ms;
+        if ops[k - 1].op().hlc.ms >= end_ms {
+            continue;
+        }
+        let mut before = Replica::open_every(4);
+        fold_all(&mut before, &ops[..k]);
+        let bytes = encode_state(before.state());
+        let state = decode_state(&bytes).unwrap();
+        assert_eq!(&state, before.state(), "cut {k}: the state round-trips");
+        let mut frontier = std::collections::BTreeMap::new();
+        for o in &ops[..k] {
+            frontier.insert(o.op().author, Head { seq: o.op().seq, id: o.id(), hlc: o.op().hlc });
+        }
+        let f = Final {
+            epoch: 1,
+            end_ms,
+            frontier,
+            forks: Default::default(),
+            frontier_hash: [0; 32],
+            state_hash: crate::core::snapshot::digest(&bytes),
+            signers: vec![],
+        };
+        let mut joined = Replica::from_checkpoint(f, state, vec![], 4);
+        // Every op arrives, old ones too, in reverse.
+        for op in ops.iter().rev() {
+            joined.receive_verified(op.clone(), u64::MAX / 2);
+        }
+        joined.tick(u64::MAX / 2);
+        assert_eq!(hex::encode(joined.state_hash()), hex::encode(want), "cut {k} of {}", ops.len());
+        cuts += 1;
+    }
+    assert!(cuts > 20, "{cuts} cuts");
+}

@@ -363,7 +363,14 @@ pub fn run_with_state(cfg: &SimConfig) -> Result<(Report, crate::core::state::St
         .count();
     let delivered: u64 = honest
         .iter()
-        .map(|&i| a.published.keys().filter(|id| net.nodes[i].app.replica.contains(id)).count() as u64)
+        .map(|&i| {
+            let r = &net.nodes[i].app.replica;
+            // Pruned under a final checkpoint counts: the state has it.
+            let has = |id: &crate::core::op::OpId| {
+                r.contains(id) || a.chain_pos.get(id).is_some_and(|(au, s)| r.is_final(au, *s))
+            };
+            a.published.keys().filter(|id| has(id)).count() as u64
+        })
         .sum();
     let total_pairs = (a.published.len() * honest.len()).max(1) as f64;
     let degree: usize = (0..cfg.nodes).map(|i| net.proven(i).len()).sum();

@@ -34,6 +34,9 @@ pub struct Arrivals {
     pub latencies: Vec<u64>,
     /// op → publish time, for latencies.
     pub published: BTreeMap<OpId, u64>,
+    /// op → (author, seq), to count an op pruned under a final checkpoint
+    /// as delivered.
+    pub chain_pos: BTreeMap<OpId, (NodeId, u64)>,
 }
 
 const MAX_LATENCY_SAMPLES: usize = 2_000_000;
@@ -177,6 +180,7 @@ impl FullNode {
         {
             let mut a = self.arrivals.borrow_mut();
             a.published.insert(id, now);
+            a.chain_pos.insert(id, (op.op().author, op.op().seq));
             if self.honest() {
                 let e = a.ops.entry(id).or_insert((0, now));
                 e.0 += 1;
