@@ -88,14 +88,26 @@ pub struct SyncStats {
 #[derive(Default)]
 pub struct SnapshotServer {
     served: Option<Served>,
+    /// The checkpoint served before `served` (rule
+    /// `serve_previous_during_transfer`).
+    previous: Option<Served>,
     budget: BTreeMap<NodeId, (u64, u32)>,
     total: (u64, u32),
     pub stats: SyncStats,
 }
 
 impl SnapshotServer {
+    /// Serves `served` from now on. Rule `serve_previous_during_transfer`:
+    /// the one it replaces is kept for parts of transfers already under
+    /// way. A new checkpoint becomes final every epoch, and a transfer of
+    /// several MB can outlast one; without it such a transfer failed at
+    /// its next part and started again from the next peer.
     pub fn set(&mut self, served: Option<Served>) {
-        self.served = served;
+        if served.as_ref().map(Served::epoch) != self.epoch() {
+            self.previous = std::mem::replace(&mut self.served, served);
+        } else {
+            self.served = served;
+        }
     }
 
     pub fn epoch(&self) -> Option<u64> {
@@ -123,7 +135,10 @@ impl SnapshotServer {
         self.total.1 += 1;
         self.stats.parts_served += 1;
         let none = SnapPart { epoch: 0, index, count: 0, bytes: vec![] };
-        let part = match &self.served {
+        // A part after the head is asked for with its transfer's epoch.
+        let from_transfer =
+            (index > 0).then(|| [&self.served, &self.previous].into_iter().flatten().find(|s| s.epoch == epoch_min));
+        let part = match from_transfer.flatten().or(self.served.as_ref()) {
             Some(s) if s.epoch >= epoch_min => {
                 let bytes = match index {
                     0 => Some(s.head.clone()),
@@ -435,6 +450,44 @@ mod tests {
             u64::from(PARTS_PER_SECOND) + 2 + u64::from(PARTS_PER_SECOND_TOTAL),
             "all peers together"
         );
+    }
+
+    #[test]
+    fn serve_previous_during_transfer_a_new_final_checkpoint_does_not_break_a_transfer() {
+        let old: Vec<u8> = (0..(CHUNK_BYTES * 3 + 10)).map(|i| i as u8).collect();
+        let new: Vec<u8> = (0..(CHUNK_BYTES * 3 + 10)).map(|i| (i / 3) as u8).collect();
+        let mut srv = server(7, &old);
+        let peers = [id(1)];
+        let mut f = SnapshotFetch::new(0);
+        let mut queue = f.on_tick(&peers, 0);
+        let mut done = None;
+        let mut now = 0;
+        while let Some(o) = queue.pop() {
+            now += 1;
+            if now == 3 {
+                // Epoch 8 becomes final at the server mid-transfer.
+                srv.set(Served::new(8, b"record 8", Arc::new(new.clone())));
+            }
+            match o {
+                FetchOut::Ask(p, WireMsg::SnapAsk { epoch_min, index }) => {
+                    if let Some(WireMsg::SnapPart(part)) = srv.on_ask(id(99), epoch_min, index, now * 100) {
+                        queue.extend(f.on_part(p, part, &peers, now));
+                    }
+                }
+                other => done = Some(other),
+            }
+        }
+        match done {
+            Some(FetchOut::Done { record, snapshot, .. }) => {
+                assert_eq!(record, b"record");
+                assert_eq!(snapshot, old, "the transfer finishes the checkpoint it started");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(f.stats.bad_parts, 0);
+        // A new transfer gets the new checkpoint.
+        let head = srv.on_ask(id(98), 0, 0, 10_000);
+        assert!(matches!(head, Some(WireMsg::SnapPart(p)) if p.epoch == 8));
     }
 
     #[test]

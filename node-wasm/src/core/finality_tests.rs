@@ -357,7 +357,10 @@ fn snapshot_join_refuses_a_tampered_snapshot_too_few_votes_and_another_network()
 
 #[test]
 fn prune_final_keeps_the_state_and_bounds_the_store() {
-    let (_, mut w, [mut a, ..]) = finalized_world();
+    let (_, mut w, [mut a, mut b, mut c, mut d]) = finalized_world();
+    assert!(w.r.prune().is_empty(), "rule prune_margin: nothing before the second final checkpoint");
+    sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(E0 + 2));
+    assert_eq!(w.r.last_final().map(|f| f.epoch), Some(E0 + 2));
     let hash = w.r.state_hash();
     let held = w.r.store().len();
     let pruned = w.r.prune().len();
@@ -367,7 +370,7 @@ fn prune_final_keeps_the_state_and_bounds_the_store() {
     let old = w.log[1].clone();
     w.r.receive_verified(old.clone(), u64::MAX / 2);
     assert!(!w.r.contains(&old.id()));
-    w.applied(&a.op(due(E0) + 2_000, "global", skills()));
+    w.applied(&a.op(due(E0 + 2) + 2_000, "global", skills()));
     assert_eq!(w.r.store().len(), held - pruned + 1);
 }
 
@@ -443,4 +446,33 @@ fn snapshot_join_at_every_cut_of_a_rich_history_reaches_the_state_of_full_replay
         cuts += 1;
     }
     assert!(cuts > 20, "{cuts} cuts");
+}
+
+#[test]
+fn prune_margin_a_joiner_from_the_previous_checkpoint_still_gets_the_ops_after_it() {
+    // A joiner fetched the checkpoint of E0; by the time it has it, the
+    // next one is final at its peer, which pruned. The ops between the two
+    // must still be there, or the joiner can never fold on from E0.
+    use crate::core::snapshot::{Record, verify};
+    let (g, mut w, [mut a, mut b, mut c, mut d]) = finalized_world();
+    let (rec0, snap0) = w.r.export_final().unwrap();
+    let e2 = E0 + 2;
+    sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(e2));
+    assert_eq!(w.r.last_final().map(|f| f.epoch), Some(e2));
+    w.r.prune();
+    w.applied(&a.op(due(e2) + 1_000, "global", skills()));
+    let (f, state) = verify(&g, &Record::decode(&rec0.encode()).unwrap(), &snap0).unwrap();
+    let mut joined = Replica::from_checkpoint(f, state, rec0.certificate, 1024);
+    // What the pruned peer still holds (its router serves the same).
+    let held: Vec<VerifiedOp> = w.r.store().iter().map(|(_, op, _)| op.clone()).collect();
+    joined.receive_batch(held, u64::MAX / 2);
+    joined.tick(u64::MAX / 2);
+    assert_eq!(joined.last_final().map(|f| f.epoch), Some(e2), "the joiner finalizes E2 itself");
+    assert_eq!(joined.state_hash(), w.r.state_hash());
+    // The next final checkpoint prunes what E2 covers at last.
+    let e4 = E0 + 4;
+    let before = w.r.store().len();
+    sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(e4));
+    assert_eq!(w.r.last_final().map(|f| f.epoch), Some(e4));
+    assert!(!w.r.prune().is_empty() && w.r.store().len() < before + 4);
 }

@@ -75,6 +75,9 @@ pub struct OpStore {
     /// Each author's head in the last final checkpoint `(seq, id, hlc)`:
     /// ops at or below it are final (rule `fork_after_final`).
     final_heads: BTreeMap<NodeId, (u64, OpId, Hlc)>,
+    /// The final heads before the last ones: pruning stops here (rule
+    /// `prune_margin`).
+    prune_heads: BTreeMap<NodeId, (u64, OpId, Hlc)>,
 }
 
 impl OpStore {
@@ -213,23 +216,40 @@ impl OpStore {
     /// Records each author's final head `(seq, id, hlc)` (rule
     /// `fork_after_final`).
     pub fn set_final(&mut self, heads: impl IntoIterator<Item = (NodeId, (u64, OpId, Hlc))>) {
-        self.final_heads = heads.into_iter().collect();
+        let heads: BTreeMap<_, _> = heads.into_iter().collect();
+        if heads != self.final_heads {
+            self.prune_heads = std::mem::replace(&mut self.final_heads, heads);
+        }
+    }
+
+    /// Rule `prune_margin`: each author's head in the final checkpoint
+    /// before the last, `(seq, id)`: what pruning may drop, and the
+    /// router's floors.
+    pub fn prune_heads(&self) -> impl Iterator<Item = (NodeId, u64, OpId)> + '_ {
+        self.prune_heads.iter().map(|(a, h)| (*a, h.0, h.1))
     }
 
     /// A store that starts at a final checkpoint (reload, snapshot join):
     /// each author's chain continues from its final head, and the known
     /// equivocators' later ops are cut.
     pub fn restore(heads: BTreeMap<NodeId, (u64, OpId, Hlc)>, forks: BTreeMap<NodeId, u64>) -> OpStore {
-        OpStore { heads: heads.clone(), final_heads: heads, forks, ..OpStore::default() }
+        OpStore { heads: heads.clone(), final_heads: heads.clone(), prune_heads: heads, forks, ..OpStore::default() }
     }
 
-    /// Drops every op of an author's ready chain at or below its final
-    /// head, and the ops of an equivocator past its fork (they can never
-    /// have an effect): what the last final checkpoint covers lives on in
-    /// its state. Returns the ids dropped. Fork evidence is kept.
+    /// Drops every op of an author's ready chain at or below its head in
+    /// the final checkpoint before the last (rule `prune_margin`), and the
+    /// ops of an equivocator past its fork (they can never have an
+    /// effect): what a final checkpoint covers lives on in its state.
+    /// Returns the ids dropped. Fork evidence is kept.
+    ///
+    /// Why one checkpoint of margin: a joining node fetches the last final
+    /// checkpoint, which takes a few seconds for a large state; if the
+    /// next one becomes final meanwhile and the ops between the two were
+    /// already dropped everywhere, the joiner could never fold on from the
+    /// one it fetched and had to download a whole checkpoint again.
     pub fn prune_final(&mut self) -> Vec<OpId> {
         let mut gone = Vec::new();
-        for (author, (fseq, _, _)) in &self.final_heads {
+        for (author, (fseq, _, _)) in &self.prune_heads {
             let fork = self.forks.get(author).copied();
             let keys: Vec<(NodeId, u64)> = self.slots.range((*author, 1)..=(*author, *fseq)).map(|(k, _)| *k).collect();
             for k in keys {

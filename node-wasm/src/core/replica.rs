@@ -366,10 +366,11 @@ impl Replica {
         (r.len() - dropped, dropped)
     }
 
-    /// Each author's head in the last final checkpoint `(author, seq, id)`:
-    /// the router's floors (rule `final_floor`).
-    pub fn final_heads(&self) -> Vec<(NodeId, u64, OpId)> {
-        self.finality.last().map_or_else(Vec::new, |f| f.frontier.iter().map(|(a, h)| (*a, h.seq, h.id)).collect())
+    /// Each author's head in the final checkpoint before the last, `(author,
+    /// seq, id)`: what [`Replica::prune`] drops up to, and the router's
+    /// floors (rules `prune_margin`, `final_floor`).
+    pub fn prune_floor(&self) -> Vec<(NodeId, u64, OpId)> {
+        self.store.prune_heads().collect()
     }
 
     /// The last final checkpoint's record and state snapshot bytes: what a

@@ -229,7 +229,7 @@ impl FullNode {
         self.last_final = last;
         if self.prune {
             self.replica.prune();
-            for (origin, seq, head) in self.replica.final_heads() {
+            for (origin, seq, head) in self.replica.prune_floor() {
                 let input = pubsub::Input::Floor { topic: GLOBAL_TOPIC.into(), origin, seq, head: MsgId(head.0) };
                 self.route(peers, input, now);
             }

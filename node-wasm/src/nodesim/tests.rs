@@ -233,7 +233,10 @@ fn sim_pruning_nodes_bound_storage_and_still_converge() {
     assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
     assert!(r.snapshot_joins >= 3, "late joiners could only start from a checkpoint: {r:?}");
     let archive = run(&SimConfig { prune: false, ..cfg }).unwrap();
-    assert!(r.ops_held_max * 2 < archive.ops_held_max, "every node dropped what is final: {r:?} {archive:?}");
+    // Rule `prune_margin`: each node keeps the ops after the final
+    // checkpoint before the last, so with epochs of 2 s in a 20 s run it
+    // holds about a third less than an archive.
+    assert!(r.ops_held_max * 3 < archive.ops_held_max * 2, "every node dropped what is final: {r:?} {archive:?}");
 }
 
 #[test]

@@ -256,7 +256,7 @@ impl Ledger {
         let (epoch, heads, pruned) = {
             let mut r = self.inner.replica.borrow_mut();
             let pruned: Vec<OpId> = if f.archive.get() { vec![] } else { r.prune() };
-            (r.last_final().map(|x| x.epoch), r.final_heads(), pruned)
+            (r.last_final().map(|x| x.epoch), r.prune_floor(), pruned)
         };
         f.last_final.set(epoch);
         if !f.archive.get() {

@@ -770,7 +770,7 @@ impl Ledger {
                 st.saved_epoch = Some(epoch);
                 st.checkpoint_bytes = (record.len() + snapshot.len()) as u64;
                 drop(st);
-                for (origin, seq, head) in self.inner.replica.borrow().final_heads() {
+                for (origin, seq, head) in self.inner.replica.borrow().prune_floor() {
                     if !fs.archive.get() {
                         self.inner.node.floor(GLOBAL_TOPIC, origin, seq, pubsub::MsgId(head.0));
                     }
