@@ -343,6 +343,24 @@ impl OpStore {
         Some(report)
     }
 
+    /// Takes back `id`, the op just stored as `author`'s new head (rule
+    /// `refused_action_signs_nothing`): the head returns to `prev`, what
+    /// it was before. Returns false, changing nothing, unless `id` is the
+    /// head and alone at its seq.
+    pub fn unstore_head(&mut self, author: NodeId, id: OpId, prev: Option<(u64, OpId, Hlc)>) -> bool {
+        let Some(&(seq, head, _)) = self.heads.get(&author) else { return false };
+        if head != id || self.slots.get(&(author, seq)).map(Vec::as_slice) != Some(&[id][..]) {
+            return false;
+        }
+        self.slots.remove(&(author, seq));
+        self.ops.remove(&id);
+        match prev {
+            Some(p) => self.heads.insert(author, p),
+            None => self.heads.remove(&author),
+        };
+        true
+    }
+
     /// Records an equivocation at `seq` and excludes the author's ops from
     /// there on, truncating its ready chain.
     fn fork(&mut self, author: NodeId, seq: u64, report: &mut InsertReport) {

@@ -447,16 +447,45 @@ impl Replica {
         let prev = head.map_or(OpId::ZERO, |h| h.1);
         let hlc = self.clock.tick(now_ms);
         let op = SignedOp::create(identity, head_seq + 1, prev, hlc, channel, body).map_err(ActionError::Op)?;
+        if self.unchecked {
+            self.receive_verified(op.clone(), now_ms);
+            return Ok(op);
+        }
         // The clock has observed every stored op, so this op sorts last:
-        // trying it on a copy of the current state is exactly what the fold
-        // will do.
-        let mut probe = self.fold.state().clone();
-        let checked = probe.apply(op.id(), op.op(), self.fold.modules());
-        if !self.unchecked {
-            checked.map_err(ActionError::Refused)?;
+        // folding it is applying it to the current state.
+        if matches!(op.op().body, OpBody::Checkpoint(_)) || self.fold.behind() {
+            // A vote also counts toward finality when stored, so it is
+            // tried on a copy (once an epoch) instead of taken back.
+            let mut probe = self.fold.state().clone();
+            probe.apply(op.id(), op.op(), self.fold.modules()).map_err(ActionError::Refused)?;
+            self.receive_verified(op.clone(), now_ms);
+            return Ok(op);
         }
         self.receive_verified(op.clone(), now_ms);
-        Ok(op)
+        match self.fold.outcome(&op.id()).cloned() {
+            Some(Outcome::Applied) => Ok(op),
+            refused => {
+                self.unsign(&op, head);
+                Err(match refused {
+                    Some(Outcome::Rejected(r)) => ActionError::Refused(r),
+                    _ => ActionError::ChainNotReady,
+                })
+            }
+        }
+    }
+
+    /// Rule `refused_action_signs_nothing`: takes back an own op that the
+    /// fold refused right after [`Replica::act`] stored it, as if it had
+    /// never been signed (it was never published). Folding in place and
+    /// rewinding on refusal costs one apply per accepted action; trying
+    /// each action on a copy of the state first cost O(state) every time
+    /// (~3 ms at 30,000 tasks). A refusal rewinds to the fold's last
+    /// checkpoint and re-applies the ops after it.
+    fn unsign(&mut self, op: &VerifiedOp, prev_head: Option<(u64, OpId, Hlc)>) {
+        let author = op.op().author;
+        self.fold.remove(OrderKey::of(op));
+        self.store.unstore_head(author, op.id(), prev_head);
+        self.fold.catch_up(&self.store);
     }
 
     /// Tests of what honest nodes do with a modified client's ops: from now

@@ -792,6 +792,43 @@ fn act_refuses_with_a_human_sentence_and_signs_nothing() {
 }
 
 #[test]
+fn refused_action_signs_nothing_past_fold_checkpoints_and_the_fold_stays_exact() {
+    // The refused op is folded in place and taken back (rule
+    // `refused_action_signs_nothing`): with checkpoints every 4 ops the
+    // take-back rewinds past some; the state must equal a replay of the
+    // accepted ops alone, and the next action takes the refused op's seq.
+    let alice = Identity::from_seed([1; 32]);
+    let bob = Identity::from_seed([2; 32]);
+    let open = crate::core::genesis::Genesis::open("t");
+    let mut r = Replica::with_genesis_every(&open, 4);
+    let mut accepted = vec![r.act(&alice, "dev", channel(""), T0).unwrap()];
+    let mut tasks = vec![];
+    for i in 0..10u64 {
+        let t = r.act(&alice, "dev", new_task(&format!("t{i}"), 1, &[]), T0 + 1 + i).unwrap();
+        tasks.push(t.id());
+        accepted.push(t);
+    }
+    accepted.push(r.act(&bob, "dev", OpBody::TaskClaim { task: tasks[0] }, T0 + 20).unwrap());
+    let (hash, stored, head) = (r.state_hash(), r.store().len(), r.store().head(&alice.node_id()));
+    for k in 0..3 {
+        let err = r.act(&alice, "dev", OpBody::TaskClaim { task: tasks[0] }, T0 + 30 + k).unwrap_err();
+        assert!(matches!(err, ActionError::Refused(_)), "{err:?}");
+        assert_eq!(r.state_hash(), hash, "nothing changed");
+        assert_eq!(r.store().len(), stored, "nothing stored");
+        assert_eq!(r.store().head(&alice.node_id()), head, "the head is back");
+    }
+    let next = r.act(&alice, "dev", OpBody::TaskClaim { task: tasks[1] }, T0 + 40).unwrap();
+    assert_eq!(next.op().seq, head.unwrap().0 + 1, "the refused seq is reused: it was never published");
+    accepted.push(next);
+    let mut replay = Replica::with_genesis_every(&open, 4);
+    for op in accepted {
+        replay.receive_verified(op, u64::MAX / 2);
+    }
+    assert_eq!(r.state_hash(), replay.state_hash());
+    assert_eq!(r.state(), replay.state());
+}
+
+#[test]
 fn snapshot_is_json_and_round_trips() {
     let (mut w, _a, mut b, _c, t) = auction_world();
     w.applied(&b.op(T0 + 10, "dev", bid(t, 40, 2)));
