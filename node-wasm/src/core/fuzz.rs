@@ -47,6 +47,45 @@ pub fn apply_unverified(data: &[u8]) {
     }
 }
 
+/// Own actions (rule `refused_action_signs_nothing`): `data` is read as
+/// [`apply_unverified`] reads it; each op's channel and body become an
+/// action of one of three local identities (the author's first byte picks
+/// which), 10 ms apart, on a replica with fold checkpoints every 4 ops.
+/// Panics if a refused action changes the state, the store or the head, or
+/// if the state differs from a replay of the accepted ops alone.
+pub fn own_actions(data: &[u8]) {
+    use crate::core::genesis::Genesis;
+    use crate::identity::Identity;
+    let g = Genesis::open("fuzz");
+    let keys: Vec<Identity> = (1..=3u8).map(|i| Identity::from_seed([i; 32])).collect();
+    let mut r = Replica::with_genesis_every(&g, 4);
+    let mut accepted = Vec::new();
+    let mut rest = data.get(1..).unwrap_or_default();
+    let mut now = 1_700_000_000_000u64;
+    while rest.len() >= 2 {
+        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        rest = &rest[2..];
+        let (payload, tail) = rest.split_at(len.min(rest.len()));
+        rest = tail;
+        let Ok(op) = SignedOp::decode(payload) else { continue };
+        let me = &keys[usize::from(op.op().author.0[0]) % keys.len()];
+        now += 10;
+        let before = (r.state_hash(), r.store().len(), r.store().head(&me.node_id()));
+        match r.act(me, &op.op().channel, op.op().body.clone(), now) {
+            Ok(signed) => accepted.push(signed),
+            Err(_) => {
+                let after = (r.state_hash(), r.store().len(), r.store().head(&me.node_id()));
+                assert_eq!(before, after, "a refused action changed something");
+            }
+        }
+    }
+    let mut replay = Replica::with_genesis_every(&g, 4);
+    for op in accepted {
+        replay.receive_verified(op, u64::MAX / 2);
+    }
+    assert_eq!(r.state_hash(), replay.state_hash(), "the fold differs from a replay of the accepted actions");
+}
+
 /// Checkpoint records and state snapshots from a peer: strict decoding and
 /// verification against a network with finality. Must not panic.
 pub fn decode_checkpoint(data: &[u8]) {
@@ -106,6 +145,15 @@ mod tests {
                 b[pos] = next() as u8;
             }
             apply_unverified(&b);
+        }
+        own_actions(&seed);
+        for _ in 0..200 {
+            let mut b = seed.clone();
+            for _ in 0..1 + next() % 6 {
+                let pos = (next() as usize) % b.len();
+                b[pos] = next() as u8;
+            }
+            own_actions(&b);
         }
         for op in ops.iter().take(5) {
             let mut b = op.bytes().to_vec();
