@@ -482,9 +482,12 @@ impl Replica {
     /// (~3 ms at 30,000 tasks). A refusal rewinds to the fold's last
     /// checkpoint and re-applies the ops after it.
     fn unsign(&mut self, op: &VerifiedOp, prev_head: Option<(u64, OpId, Hlc)>) {
-        let author = op.op().author;
+        let (author, id) = (op.op().author, op.id());
         self.fold.remove(OrderKey::of(op));
-        self.store.unstore_head(author, op.id(), prev_head);
+        self.store.unstore_head(author, id, prev_head);
+        if self.held_ids.remove(&id) {
+            self.held.retain(|_, o| o.id() != id);
+        }
         self.fold.catch_up(&self.store);
     }
 

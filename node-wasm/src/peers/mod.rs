@@ -679,8 +679,8 @@ impl PeerManager {
             self.dial_queue.push_front(id);
             self.dial_queue.truncate(MAX_DIAL_QUEUE);
         } else if self.dial_queue.len() < MAX_DIAL_QUEUE && !self.dial_queue.contains(&id) {
-            // Already queued: keep its place (a directory sample must not
-            // send a newest joiner to the back).
+            // One already queued keeps its place: a directory sample that
+            // lists it again must not send a newest joiner to the back.
             self.dial_queue.push_back(id);
         }
     }
