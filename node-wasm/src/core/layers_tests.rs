@@ -32,6 +32,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("reject", include_str!("reject.rs")),
     ("replica", include_str!("replica.rs")),
     ("reputation", include_str!("reputation.rs")),
+    ("ring", include_str!("ring.rs")),
     ("rules", include_str!("rules.rs")),
     ("schema", include_str!("schema.rs")),
     ("shamir", include_str!("shamir.rs")),

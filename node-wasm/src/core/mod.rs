@@ -28,6 +28,7 @@ pub mod op;
 pub mod reject;
 pub mod replica;
 pub mod reputation;
+pub mod ring;
 pub mod rules;
 pub mod schema;
 pub mod shamir;
