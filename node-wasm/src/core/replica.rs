@@ -464,12 +464,24 @@ impl Replica {
         self.receive_verified(op.clone(), now_ms);
         match self.fold.outcome(&op.id()).cloned() {
             Some(Outcome::Applied) => Ok(op),
-            refused => {
+            Some(Outcome::Rejected(r)) => {
                 self.unsign(&op, head);
-                Err(match refused {
-                    Some(Outcome::Rejected(r)) => ActionError::Refused(r),
-                    _ => ActionError::ChainNotReady,
-                })
+                Err(ActionError::Refused(r))
+            }
+            None => {
+                // Not folded here: held, because this device's wall clock
+                // is behind the HLC the node has observed (the op is dated
+                // past `now_ms + MAX_DRIFT_MS`). It is published all the
+                // same and folds here once the clock catches up, so it is
+                // checked on a copy of the state, as every action once was.
+                let mut probe = self.fold.state().clone();
+                match probe.apply(op.id(), op.op(), self.fold.modules()) {
+                    Ok(()) => Ok(op),
+                    Err(r) => {
+                        self.unsign(&op, head);
+                        Err(ActionError::Refused(r))
+                    }
+                }
             }
         }
     }

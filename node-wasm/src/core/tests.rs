@@ -829,6 +829,31 @@ fn refused_action_signs_nothing_past_fold_checkpoints_and_the_fold_stays_exact()
 }
 
 #[test]
+fn refused_action_signs_nothing_with_a_wall_clock_behind_the_network() {
+    // A device whose clock is a day behind the HLC it observed: its own
+    // op is dated ahead of its wall clock, so its replica holds it
+    // instead of folding it. A valid action is still signed (and folds
+    // once the clock catches up); a refused one leaves nothing held.
+    let alice = Identity::from_seed([1; 32]);
+    let bob = Identity::from_seed([2; 32]);
+    let mut r = Replica::open();
+    r.act(&alice, "dev", channel(""), T0).unwrap();
+    let t = r.act(&alice, "dev", new_task("t", 1, &[]), T0 + 1).unwrap();
+    r.act(&bob, "dev", OpBody::TaskClaim { task: t.id() }, T0 + 2).unwrap();
+    let behind = T0 - DAY_MS;
+    let ok = r.act(&alice, "dev", new_task("u", 1, &[]), behind).unwrap();
+    assert_eq!(r.outcome(&ok.id()), Some(OpOutcome::Held), "held, not folded");
+    assert!(r.contains(&ok.id()));
+    let held = r.held_len();
+    let err = r.act(&bob, "dev", OpBody::TaskClaim { task: OpId([9; 32]) }, behind).unwrap_err();
+    assert!(matches!(err, ActionError::Refused(_)), "{err:?}");
+    assert_eq!(r.held_len(), held, "the refused op is not held");
+    assert_eq!(r.store().head(&bob.node_id()).map(|h| h.0), Some(1));
+    r.tick(T0 + 10);
+    assert_eq!(r.outcome(&ok.id()), Some(OpOutcome::Applied), "folded once the clock caught up");
+}
+
+#[test]
 fn snapshot_is_json_and_round_trips() {
     let (mut w, _a, mut b, _c, t) = auction_world();
     w.applied(&b.op(T0 + 10, "dev", bid(t, 40, 2)));
