@@ -329,6 +329,23 @@ export interface VoteDetail { voter: Hex64; yes: boolean; reputation_milli: numb
 export interface Tally {
   yes_weight_milli: number; no_weight_milli: number; eligible_weight_milli: number; quorum_weight_milli: number;
   outcome: "approved" | "rejected" | "pending" | "no_quorum"; details: VoteDetail[];
+  /** The anonymous ballot; its weights (tier 1.0 / 1.5 / 2.0) are in the two weights above too. `by_tier`: tier → [yes, no]. */
+  anonymous: AnonymousTally;
+}
+export interface AnonymousTally {
+  total: number; yes: number; no: number; yes_weight_milli: number; no_weight_milli: number;
+  by_tier: Record<"novice" | "intermediate" | "expert", [number, number]>;
+}
+export type Tier = "novice" | "intermediate" | "expert";
+/** A proposal's anonymous ballot: rings of voting keys fixed when it opened, votes by key image (no voter named). */
+export interface Ballot {
+  rings: { tier: Tier; members: Hex64[] }[];
+  /** Ring members by identity: the ring each is in (whose public votes must be linked). */
+  ring_of: Record<Hex64, number>;
+  /** Anonymous votes by key image. */
+  anonymous: Record<Hex64, { yes: boolean; ring: number }>;
+  /** Key images of ring members that voted publicly. */
+  public_images: Hex64[];
 }
 export interface Proposal {
   id: Hex64; channel: string; proposer: Hex64; kind: ProposalKind; title: string; description: string; tags: string[];
@@ -337,6 +354,7 @@ export interface Proposal {
   closable_ms: EpochMs; deadline_ms: EpochMs;
   votes: Record<Hex64, boolean>; status: ProposalStatus; tally: Tally | null; closed: Hlc | null;
   closed_automatically: boolean; validators: Hex64[]; ratifications: Hex64[]; execution: number | null;
+  ballot: Ballot;
 }
 export interface ExecEntry {
   index: number; proposal: Hex64; command: Command; op: Hex64; at: Hlc; ratified_by: Hex64[];
@@ -349,6 +367,8 @@ export interface Governance {
   config_version: number;
   /** Schemas installed by `update_schema`, by name. */
   schemas: Record<string, { version: number; definition: string; updated: Hlc }>;
+  /** Each identity's voting key (Ristretto, for anonymous votes). */
+  voting_keys: Record<Hex64, Hex64>;
 }
 export type ToolStatus = "active" | "inactive_funding_issue" | "deprecated";
 export interface CommonTool {

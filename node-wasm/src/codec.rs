@@ -165,6 +165,38 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `[u8; 32]` as 64 lowercase hex characters in JSON.
+pub mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut out = [0u8; 32];
+        if text.len() != 64 || hex::decode_to_slice(text.as_bytes(), &mut out).is_err() {
+            return Err(serde::de::Error::custom("expected 64 hex characters (a SHA-256)"));
+        }
+        Ok(out)
+    }
+}
+
+/// Byte strings as lowercase hex in JSON.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        hex::decode(text.as_bytes()).map_err(|_| serde::de::Error::custom("expected hex bytes"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,12 @@ impl Identity {
         Identity { signing: SigningKey::from_bytes(&seed), x25519: x25519_dalek::StaticSecret::from(xs) }
     }
 
+    /// The Ed25519 seed: what every other key of this identity (X25519 aside)
+    /// derives from, e.g. its voting key.
+    pub fn seed(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
     /// Restores an identity from [`Identity::to_secret_bytes`].
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Identity, IdentityError> {
         if bytes.len() != SECRET_LEN {

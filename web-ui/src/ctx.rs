@@ -110,6 +110,18 @@ impl Ctx {
     pub fn run(&self, command: impl FnOnce(&State) -> node_wasm::service::Result<Intent>) -> Result<OpId, String> {
         self.ledger.with_value(|l| l.run(command))
     }
+
+    /// [`Ctx::run`] for commands that also need this node's identity (a
+    /// linked vote uses its voting key).
+    pub fn run_as_me(
+        &self,
+        command: impl FnOnce(&State, &node_wasm::identity::Identity) -> node_wasm::service::Result<Intent>,
+    ) -> Result<OpId, String> {
+        self.ledger.with_value(|l| {
+            let node = l.node().clone();
+            l.run(|st| command(st, node.identity()))
+        })
+    }
 }
 
 /// The shared context (provided by the app shell once the node runs).

@@ -105,7 +105,7 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
     let my_vote = p.votes.get(&me).copied();
     let vote = move |yes: bool| {
         act.run(move || {
-            c.run(|st| service::step(st, id, Step::Vote(yes)))?;
+            c.run_as_me(|st, me| service::step(st, me, id, Step::Vote(yes)))?;
             Ok(format!("Voted {}.", if yes { "yes" } else { "no" }))
         })
     };

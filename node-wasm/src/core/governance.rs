@@ -15,6 +15,7 @@
 //! compared as integers.
 
 use crate::codec::Writer;
+use crate::core::ballot::{self, AnonymousTally, Ballot};
 use crate::core::common::{Ctx, hlc, is_blank, list};
 use crate::core::config_range;
 use crate::core::economy::Params;
@@ -24,6 +25,7 @@ use crate::core::op::encode_command;
 use crate::core::op::{Command, ConfigValue, MAX_TITLE_CHARS, NewProposal, OpId, ProposalKind};
 use crate::core::reject::Reject;
 use crate::core::reputation::{MILLI, Reputation};
+use crate::core::ring::{RingSignature, VotingKey};
 use crate::core::rules::Rules;
 use crate::core::upgrade::ModuleHash;
 use crate::core::upgrades::{PolicyHooks, PolicyView};
@@ -167,6 +169,10 @@ pub struct Tally {
     pub outcome: VoteOutcome,
     /// In voter-id order.
     pub details: Vec<VoteDetail>,
+    /// The anonymous ballot (rule `anonymous_weight`): its weights are in
+    /// `yes_weight_milli` and `no_weight_milli` too.
+    #[serde(default)]
+    pub anonymous: AnonymousTally,
 }
 
 /// A proposal as the fold sees it.
@@ -197,6 +203,9 @@ pub struct Proposal {
     pub ratifications: BTreeSet<NodeId>,
     /// Index of its execution-log entry.
     pub execution: Option<u64>,
+    /// The anonymous ballot: rings fixed at creation, votes by key image.
+    #[serde(default)]
+    pub ballot: Ballot,
 }
 
 impl Proposal {
@@ -257,6 +266,9 @@ pub struct Governance {
     /// Bumped by every successful `config_change`.
     pub config_version: u64,
     pub schemas: BTreeMap<String, CustomSchema>,
+    /// Rule `voting_key_publish`: each identity's voting key.
+    #[serde(default)]
+    pub voting_keys: BTreeMap<NodeId, VotingKey>,
 }
 
 /// The config keys a `config_change` may set (all integers; each has an
@@ -368,9 +380,12 @@ pub fn tally_with_faults(
             counted,
         });
     }
+    let anonymous = p.ballot.tally();
+    yes_w = yes_w.saturating_add(anonymous.yes_weight_milli);
+    no_w = no_w.saturating_add(anonymous.no_weight_milli);
     let quorum = quorum_weight(eligible, rules.quorum_bps);
     let turnout = yes_w.saturating_add(no_w);
-    let outcome = if details.is_empty() {
+    let outcome = if details.is_empty() && anonymous.total == 0 {
         VoteOutcome::Pending
     } else if rules.quorum_bps > 0 && (turnout == 0 || turnout < quorum) {
         VoteOutcome::NoQuorum
@@ -386,6 +401,7 @@ pub fn tally_with_faults(
         quorum_weight_milli: quorum,
         outcome,
         details,
+        anonymous,
     };
     (tally, faults)
 }
@@ -468,6 +484,7 @@ impl Governance {
             validators: Vec::new(),
             ratifications: BTreeSet::new(),
             execution: None,
+            ballot: ballot::rings_at_open(&ledger.accounts, &self.voting_keys, &params.rules, cx.hlc.ms),
         };
         self.proposals.insert(cx.id, Arc::new(proposal));
         Ok(())
@@ -476,14 +493,33 @@ impl Governance {
     /// Rule `vote`: the proposal is open and its deadline has not passed; a
     /// re-vote replaces the earlier one. The first public vote of a node on a
     /// proposal earns `vote_reputation` (+1 point) in the ledger.
+    ///
+    /// Rule `one_vote_per_member`: a member in the proposal's anonymous
+    /// rings links its public vote (`link`) to its key image.
     pub(crate) fn vote(
         &mut self,
         cx: Ctx<'_>,
         id: OpId,
         yes: bool,
+        link: Option<&RingSignature>,
         ledger: &mut Ledger,
         params: &Params,
     ) -> Result<(), Reject> {
+        let p = self.open_for_votes(cx, id)?;
+        let first = !p.votes.contains_key(&cx.author);
+        let key = self.voting_keys.get(&cx.author).copied();
+        if let Some(p) = self.proposal_mut(&id) {
+            p.ballot.public_vote(cx.id.0, &cx.author, key.as_ref(), &id.0, link)?;
+            p.votes.insert(cx.author, yes);
+        }
+        if first {
+            ledger.credit_public_vote(cx.author, cx.hlc, params);
+        }
+        Ok(())
+    }
+
+    /// A proposal that takes votes at `cx`'s time.
+    fn open_for_votes(&self, cx: Ctx<'_>, id: OpId) -> Result<&Proposal, Reject> {
         let p = self.live_proposal(cx, id)?;
         if p.status != ProposalStatus::Open {
             return Err(Reject::ProposalNotOpen { proposal: id, status: p.status.name() });
@@ -491,13 +527,47 @@ impl Governance {
         if cx.hlc.ms > p.deadline_ms {
             return Err(Reject::VotingEnded { proposal: id, deadline_ms: p.deadline_ms });
         }
-        let first = !p.votes.contains_key(&cx.author);
-        if let Some(p) = self.proposal_mut(&id) {
-            p.votes.insert(cx.author, yes);
+        Ok(p)
+    }
+
+    /// Rule `anonymous_vote`: see `core/ballot.rs`. `seq` is the op's; the
+    /// author (a fresh key) gets no account and no reputation.
+    pub(crate) fn anonymous_vote(
+        &mut self,
+        cx: Ctx<'_>,
+        seq: u64,
+        id: OpId,
+        yes: bool,
+        ring: u16,
+        signature: &RingSignature,
+    ) -> Result<(), Reject> {
+        if seq != 1 {
+            return Err(Reject::AnonymousNotFresh);
         }
-        if first {
-            ledger.credit_public_vote(cx.author, cx.hlc, params);
+        self.open_for_votes(cx, id)?;
+        match self.proposal_mut(&id) {
+            Some(p) => p.ballot.anonymous_vote(cx.id.0, &cx.author, &id.0, yes, ring, signature),
+            None => Err(Reject::NoSuchProposal(id)),
         }
+    }
+
+    /// Rule `voting_key_publish`: once per identity, a key nobody else
+    /// published, with a valid possession proof.
+    pub(crate) fn voting_key_publish(
+        &mut self,
+        cx: Ctx<'_>,
+        key: VotingKey,
+        proof: &RingSignature,
+    ) -> Result<(), Reject> {
+        if let Some(k) = self.voting_keys.get(&cx.author) {
+            return if *k == key { Ok(()) } else { Err(Reject::VotingKeyFixed) };
+        }
+        // Publishes are once per identity, so a scan is fine here.
+        if self.voting_keys.values().any(|k| *k == key) {
+            return Err(Reject::VotingKeyTaken);
+        }
+        ballot::check_possession(&key, &cx.author, proof)?;
+        self.voting_keys.insert(cx.author, key);
         Ok(())
     }
 
@@ -741,6 +811,7 @@ impl Governance {
                         w.raw(&d.voter.0).u8(u8::from(d.yes)).u64(d.reputation_milli).u64(d.weight_milli);
                         list(w, &d.tags_matched);
                     }
+                    t.anonymous.encode_canonical(w);
                 }
             }
             match p.closed {
@@ -768,6 +839,7 @@ impl Governance {
                     w.u8(1).u64(i);
                 }
             }
+            p.ballot.encode_canonical(w);
         }
         w.u64(self.validators.len() as u64);
         for v in &self.validators {
@@ -789,6 +861,10 @@ impl Governance {
         for (name, s) in &self.schemas {
             w.str(name).u64(s.version).str(&s.definition);
             hlc(w, s.updated);
+        }
+        w.u64(self.voting_keys.len() as u64);
+        for (id, k) in &self.voting_keys {
+            w.raw(&id.0).raw(&k.0);
         }
     }
 }

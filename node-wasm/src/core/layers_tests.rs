@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Every non-test core source file, by module name (`op/*` is one module).
 const SOURCES: &[(&str, &str)] = &[
     ("auction", include_str!("auction.rs")),
+    ("ballot", include_str!("ballot.rs")),
     ("channels", include_str!("channels.rs")),
     ("commands", include_str!("commands.rs")),
     ("common", include_str!("common.rs")),

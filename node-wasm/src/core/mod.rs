@@ -9,6 +9,7 @@
 //! "Fold rules").
 
 pub mod auction;
+pub mod ballot;
 pub mod channels;
 pub mod commands;
 pub mod common;
@@ -43,6 +44,8 @@ pub mod upgrade;
 pub mod upgrades;
 pub mod vectors;
 
+#[cfg(test)]
+mod ballot_tests;
 #[cfg(test)]
 mod conservation_tests;
 #[cfg(test)]

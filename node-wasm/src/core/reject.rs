@@ -189,6 +189,26 @@ pub enum Reject {
         bits: u8,
     },
     AlreadyAdmitted,
+    /// Rule `voting_key_publish`: the key or its possession proof is invalid.
+    BadVotingKey(String),
+    /// Rule `voting_key_publish`: the author already published another key.
+    VotingKeyFixed,
+    /// Rule `voting_key_publish`: another identity published this key.
+    VotingKeyTaken,
+    /// Rule `anonymous_vote`: the proposal has no ring with this index.
+    NoSuchRing(u16),
+    /// Rule `anonymous_vote` (or a public vote's link): the ring signature
+    /// does not verify.
+    BadRingSignature,
+    /// Rule `one_vote_per_member`: this member already voted on the proposal.
+    AlreadyVoted,
+    /// Rule `one_vote_per_member`: a ring member's public vote must carry
+    /// its key image.
+    LinkRequired,
+    /// A link on a public vote by someone outside the proposal's rings.
+    LinkNotExpected,
+    /// Rule `anonymous_vote`: an anonymous vote must be its key's only op.
+    AnonymousNotFresh,
     NotRatifiable {
         proposal: OpId,
         kind: &'static str,
@@ -313,6 +333,15 @@ impl Reject {
             BadGrant(_) => "bad_grant",
             BadTicket { .. } => "bad_ticket",
             AlreadyAdmitted => "already_admitted",
+            BadVotingKey(_) => "bad_voting_key",
+            VotingKeyFixed => "voting_key_fixed",
+            VotingKeyTaken => "voting_key_taken",
+            NoSuchRing(_) => "no_such_ring",
+            BadRingSignature => "bad_ring_signature",
+            AlreadyVoted => "already_voted",
+            LinkRequired => "link_required",
+            LinkNotExpected => "link_not_expected",
+            AnonymousNotFresh => "anonymous_not_fresh",
             NotRatifiable { .. } => "not_ratifiable",
             NotPendingRatification { .. } => "not_pending_ratification",
             NotValidator { .. } => "not_validator",
@@ -455,6 +484,17 @@ impl fmt::Display for Reject {
                 write!(f, "the admission ticket is not valid: its hash needs {bits} leading zero bits")
             }
             AlreadyAdmitted => write!(f, "this identity is already admitted"),
+            BadVotingKey(why) => write!(f, "invalid voting key: {why}"),
+            VotingKeyFixed => write!(f, "this identity already published another voting key"),
+            VotingKeyTaken => write!(f, "another identity already published this voting key"),
+            NoSuchRing(i) => write!(f, "the proposal has no anonymous ring {i}"),
+            BadRingSignature => write!(f, "the ring signature does not verify for this proposal's ring"),
+            AlreadyVoted => write!(f, "this member already voted on this proposal (anonymously or publicly)"),
+            LinkRequired => {
+                write!(f, "a member in this proposal's anonymous rings must link a public vote to its voting key")
+            }
+            LinkNotExpected => write!(f, "a linked vote from an identity outside this proposal's rings"),
+            AnonymousNotFresh => write!(f, "an anonymous vote must be the only op of a fresh key (seq 1)"),
             NotExpired { proposal, deadline_ms } => {
                 write!(f, "proposal {}… closes automatically only after {deadline_ms} ms", proposal.short())
             }
@@ -579,6 +619,15 @@ mod tests {
             Reject::BadGrant("x"),
             Reject::BadTicket { bits: 20 },
             Reject::AlreadyAdmitted,
+            Reject::BadVotingKey("x".into()),
+            Reject::VotingKeyFixed,
+            Reject::VotingKeyTaken,
+            Reject::NoSuchRing(1),
+            Reject::BadRingSignature,
+            Reject::AlreadyVoted,
+            Reject::LinkRequired,
+            Reject::LinkNotExpected,
+            Reject::AnonymousNotFresh,
             Reject::NotRatifiable { proposal: t, kind: "generic" },
             Reject::NotPendingRatification { proposal: t, status: "open" },
             Reject::NotValidator { proposal: t },

@@ -27,6 +27,7 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as B;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::VartimeMultiscalarMul;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 
 /// Members in one ring, at most (a bound on the verifier's work: one
@@ -42,21 +43,53 @@ const KEY_DOMAIN: &[u8] = b"synapse-ng/ring/voting-key/v1";
 #[derive(Clone)]
 pub struct VotingSecret(Scalar);
 
-/// A published voting key (compressed Ristretto point).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VotingKey(pub [u8; 32]);
+/// A published voting key (compressed Ristretto point; hex in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VotingKey(#[serde(with = "crate::codec::hex32")] pub [u8; 32]);
 
-/// The key image of one signer on one proposal (compressed point).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyImage(pub [u8; 32]);
+/// The key image of one signer on one proposal (compressed point; hex in
+/// JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyImage(#[serde(with = "crate::codec::hex32")] pub [u8; 32]);
 
 /// A ring signature: the key image, the first challenge and one response
 /// per ring member.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RingSignature {
     pub image: KeyImage,
+    #[serde(with = "crate::codec::hex32")]
     pub c0: [u8; 32],
+    #[serde(with = "hex32_list")]
     pub responses: Vec<[u8; 32]>,
+}
+
+/// A list of 32-byte values as hex strings in JSON.
+mod hex32_list {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+
+    pub fn serialize<S: Serializer>(v: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for x in v {
+            seq.serialize_element(&hex::encode(x))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| {
+                let mut out = [0u8; 32];
+                if t.len() != 64 || hex::decode_to_slice(t.as_bytes(), &mut out).is_err() {
+                    return Err(serde::de::Error::custom("expected 64 hex characters"));
+                }
+                Ok(out)
+            })
+            .collect()
+    }
 }
 
 /// Why a ring signature is refused.

@@ -137,6 +137,17 @@ impl State {
     /// has no effect and says why. `modules` is the folding replica's
     /// compiled-module cache (any cache gives the same result).
     pub fn apply(&mut self, id: OpId, op: &Op, modules: &CompiledModules) -> Result<(), Reject> {
+        // Rule `anonymous_vote`: the fresh key that carries it is neither
+        // admitted nor minted anything.
+        if let OpBody::AnonymousVote { proposal, yes, ring, signature } = &op.body {
+            let cx = Ctx { id, author: op.author, hlc: op.hlc, channel: &op.channel };
+            let r = self.gov.anonymous_vote(cx, op.seq, *proposal, *yes, *ring, signature);
+            match r {
+                Ok(()) => self.applied += 1,
+                Err(_) => self.rejected += 1,
+            }
+            return r;
+        }
         match self.admit(op) {
             // Not admitted, a bad ticket, or `minted` would overflow: no
             // account, and the op does nothing.
@@ -177,7 +188,13 @@ impl State {
                 self.teams.subtask_complete(cx, *task, *index, &self.skills, ledger, params, &mut policy)
             }
             OpBody::ProposalCreate(p) => self.gov.proposal_create(cx, p, ledger, params),
-            OpBody::Vote { proposal, yes } => self.gov.vote(cx, *proposal, *yes, ledger, params),
+            OpBody::Vote { proposal, yes } => self.gov.vote(cx, *proposal, *yes, None, ledger, params),
+            OpBody::LinkedVote { proposal, yes, link } => {
+                self.gov.vote(cx, *proposal, *yes, Some(link), ledger, params)
+            }
+            OpBody::VotingKeyPublish { key, proof } => self.gov.voting_key_publish(cx, *key, proof),
+            // Folded before admission, above.
+            OpBody::AnonymousVote { .. } => Err(Reject::AnonymousNotFresh),
             OpBody::ProposalClose { proposal } => self.gov.proposal_close(cx, *proposal, ledger, params, &mut policy),
             OpBody::ProposalExpire { proposal } => self.gov.proposal_expire(cx, *proposal, ledger, params, &mut policy),
             OpBody::Ratify { proposal } => {

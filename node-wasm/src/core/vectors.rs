@@ -3,7 +3,9 @@
 //! difference between native and wasm (or an accidental change of the
 //! canonical state encoding) fails loudly.
 
+use crate::core::ballot;
 use crate::core::hlc::Hlc;
+use crate::core::ring::{self, VotingSecret};
 use crate::core::op::{
     AuctionTerms, Command, ConfigValue, Funding, NewProposal, NewSubTask, NewTask, NewTeamTask, OpBody, OpId,
     ProposalKind, SignedOp, TaskSchema, VerifiedOp,
@@ -12,7 +14,7 @@ use crate::core::replica::Replica;
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "d6a59dc1b5e98aa7bec4159ec0a0be08ad46ec3e1c65695b86c6a70a957ea9db";
+pub const GOLDEN_STATE_HASH: &str = "a335e2e5d4c8bd4d4d5fc49efc4b589fcfc20a033317a46f9d50724e33e5394c";
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -169,6 +171,8 @@ pub fn golden_history() -> Vec<VerifiedOp> {
     out.push(c.op(T0 + 4 * day + 11, "dev", OpBody::TaskClaim { task: t3id }));
     out.push(c.op(T0 + 4 * day + 12, "dev", OpBody::TaskStart { task: t3id }));
     out.push(c.op(T0 + 4 * day + 13, "dev", OpBody::TaskComplete { task: t3id }));
+    // None only if signing fails, which the golden hash would show.
+    let _ = anonymous_ballot(&mut out, [&mut a, &mut b, &mut c, &mut d], day);
     // Equivocation by e: two different ops at seq 1.
     let mut e = Chain::new(15);
     out.push(e.op(T0 + 2 * day + 6, "dev", OpBody::ChannelSubscribe));
@@ -176,6 +180,54 @@ pub fn golden_history() -> Vec<VerifiedOp> {
         SignedOp::create(&e.key, 1, OpId::ZERO, Hlc::new(T0 + 2 * day + 7, 0), "dev", OpBody::ChannelUnsubscribe).ok(),
     );
     out.into_iter().flatten().collect()
+}
+
+/// Anonymous ballot: four voting keys, a proposal, one anonymous vote
+/// (carried by a fresh key) and one linked public vote, then the close.
+fn anonymous_ballot(out: &mut Vec<Option<VerifiedOp>>, people: [&mut Chain; 4], day: u64) -> Option<()> {
+    let [a, b, c, d] = people;
+    for who in [&mut *a, &mut *b, &mut *c, &mut *d] {
+        let secret = VotingSecret::from_seed(&who.key.seed());
+        let proof = ballot::prove_possession(&secret, &who.key.node_id()).ok()?;
+        out.push(who.op(T0 + 5 * day, "global", OpBody::VotingKeyPublish { key: secret.public(), proof }));
+    }
+    let secret_ballot = a.op(
+        T0 + 5 * day + 1,
+        "global",
+        OpBody::ProposalCreate(NewProposal {
+            kind: ProposalKind::Generic,
+            title: "secret ballot".into(),
+            description: String::new(),
+            tags: vec![],
+            command: None,
+        }),
+    )?;
+    let sb = secret_ballot.id();
+    out.push(Some(secret_ballot));
+    let mut so_far = Replica::open();
+    for op in out.iter().flatten() {
+        so_far.receive_verified(op.clone(), u64::MAX / 2);
+    }
+    let rings = so_far.state().gov.proposals.get(&sb)?.ballot.clone();
+    let carrier = Identity::from_seed([20; 32]);
+    let ring_b = *rings.ring_of.get(&b.key.node_id())?;
+    let message = ballot::anonymous_message(&carrier.node_id(), true, ring_b);
+    let members = &rings.rings.get(usize::from(ring_b))?.members;
+    let signature = ring::sign(&VotingSecret::from_seed(&b.key.seed()), members, &sb.0, &message, &[1; 32]).ok()?;
+    let body = OpBody::AnonymousVote { proposal: sb, yes: true, ring: ring_b, signature };
+    out.push(SignedOp::create(&carrier, 1, OpId::ZERO, Hlc::new(T0 + 5 * day + 2, 0), "global", body).ok());
+    let c_secret = VotingSecret::from_seed(&c.key.seed());
+    let link = ring::sign(
+        &c_secret,
+        &[c_secret.public()],
+        &sb.0,
+        &ballot::link_message(&c.key.node_id()),
+        &[2; 32],
+    )
+    .ok()?;
+    out.push(c.op(T0 + 5 * day + 3, "global", OpBody::LinkedVote { proposal: sb, yes: false, link }));
+    out.push(d.op(T0 + 5 * day + 4, "global", OpBody::ProposalClose { proposal: sb }));
+    Some(())
 }
 
 /// A replica fed the golden history in a fixed scrambled order.
@@ -204,7 +256,7 @@ mod tests {
     #[test]
     fn golden_history_gives_the_golden_state_hash() {
         let ops = golden_history();
-        assert_eq!(ops.len(), 42);
+        assert_eq!(ops.len(), 50);
         let mut in_order = Replica::open();
         for op in &ops {
             in_order.receive_verified(op.clone(), u64::MAX / 2);
@@ -233,8 +285,14 @@ mod tests {
         let taxed = s.tasks.values().find(|t| t.title == "taxed by module").expect("task");
         assert_eq!(taxed.status, TaskStatus::Completed);
         assert!(s.upgrades.pending.is_empty() && s.upgrades.modules.len() == 1);
-        assert_eq!(s.gov.proposals.len(), 3);
+        assert_eq!(s.gov.proposals.len(), 4);
         assert_eq!(s.tools.keys.len(), 1);
+        // The anonymous ballot: one anonymous yes, one linked public no.
+        assert_eq!(s.gov.voting_keys.len(), 4);
+        let sb = s.gov.proposals.values().find(|p| p.title == "secret ballot").expect("proposal");
+        let t = sb.tally.as_ref().expect("closed");
+        assert_eq!((t.anonymous.total, t.anonymous.yes, t.details.len()), (1, 1, 1));
+        assert_eq!(sb.ballot.public_images.len(), 1);
         assert_eq!(hash, GOLDEN_STATE_HASH, "canonical state encoding changed");
     }
 }

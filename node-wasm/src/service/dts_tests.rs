@@ -18,14 +18,14 @@ const DTS: &str = include_str!("../../synapse.d.ts");
 fn pass(w: &World, channel: &str, spec: governance::ProposalSpec) -> OpId {
     let p = w.as_(0).run(|_| governance::propose(channel, spec)).expect("proposed");
     for who in 0..3 {
-        w.as_(who).run(|st| governance::step(st, p, governance::Step::Vote(true))).expect("vote");
+        w.as_(who).run(|st| governance::step(st, w.identity(), p, governance::Step::Vote(true))).expect("vote");
     }
     w.advance(2 * 24 * 3_600_000);
-    w.as_(0).run(|st| governance::step(st, p, governance::Step::Close)).expect("close");
+    w.as_(0).run(|st| governance::step(st, w.identity(), p, governance::Step::Close)).expect("close");
     for who in 0..3 {
         let pending = w.read(|st| st.gov.proposals[&p].status.name() == "pending_ratification");
         if pending {
-            let _ = w.as_(who).run(|st| governance::step(st, p, governance::Step::Ratify));
+            let _ = w.as_(who).run(|st| governance::step(st, w.identity(), p, governance::Step::Ratify));
         }
     }
     p
@@ -92,12 +92,12 @@ fn populated() -> World {
     let tp = w.read(|st| tools::propose(st, &mut rand_core::OsRng, u64::MAX / 2, "dev", tool)).expect("sealed");
     let p = w.as_(0).run(|_| Ok(tp.intent.clone())).expect("tool proposal");
     for who in 0..3 {
-        w.as_(who).run(|st| governance::step(st, p, governance::Step::Vote(true))).expect("vote");
+        w.as_(who).run(|st| governance::step(st, w.identity(), p, governance::Step::Vote(true))).expect("vote");
     }
     w.advance(2 * 24 * 3_600_000);
-    w.as_(0).run(|st| governance::step(st, p, governance::Step::Close)).expect("close");
+    w.as_(0).run(|st| governance::step(st, w.identity(), p, governance::Step::Close)).expect("close");
     for who in 0..3 {
-        let _ = w.as_(who).run(|st| governance::step(st, p, governance::Step::Ratify));
+        let _ = w.as_(who).run(|st| governance::step(st, w.identity(), p, governance::Step::Ratify));
     }
     let me = w.id(0);
     let plan = w.read(|st| upgrades::publish(st, &me, examples::FLAT_TAX)).expect("plan");

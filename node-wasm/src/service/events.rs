@@ -118,7 +118,11 @@ pub fn domains_of(body: &OpBody) -> DomainSet {
         OpBody::TeamTaskCreate(_) => d(&[Tasks, Economy]),
         // A team that starts gets its workspace channel.
         OpBody::TeamAccept { .. } => d(&[Tasks, Channels]),
-        OpBody::ProposalCreate(_) | OpBody::Vote { .. } => d(&[Governance]),
+        OpBody::ProposalCreate(_)
+        | OpBody::Vote { .. }
+        | OpBody::LinkedVote { .. }
+        | OpBody::AnonymousVote { .. }
+        | OpBody::VotingKeyPublish { .. } => d(&[Governance]),
         OpBody::ProposalClose { .. } | OpBody::ProposalExpire { .. } | OpBody::Ratify { .. } => {
             d(&[Tasks, Governance, Economy, Channels, Tools, Upgrades])
         }

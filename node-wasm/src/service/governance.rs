@@ -2,6 +2,12 @@
 //! proposals, and the proposals as the page shows them (with tallies).
 
 use super::{Intent, Result, channels};
+use crate::core::ballot;
+use crate::core::hlc::Hlc;
+use crate::core::op::{GLOBAL_CHANNEL, SignedOp, VerifiedOp};
+use crate::core::reject::Reject;
+use crate::core::ring::{self, VotingSecret};
+use crate::identity::{Identity, NodeId};
 use crate::core::governance::{Proposal, ProposalStatus, Tally};
 use crate::core::op::{Command, ConfigValue, NewProposal, OpBody, OpId, ProposalKind};
 use crate::core::state::State;
@@ -55,15 +61,82 @@ pub enum Step {
     Ratify,
 }
 
-/// Step `step` on proposal `proposal`, in the proposal's channel.
-pub fn step(st: &State, proposal: OpId, step: Step) -> Result<Intent> {
+/// Step `step` on proposal `proposal`, in the proposal's channel, by `me`.
+/// A vote of a member in the proposal's anonymous rings is linked to its
+/// key image (rule `one_vote_per_member`).
+pub fn step(st: &State, me: &Identity, proposal: OpId, step: Step) -> Result<Intent> {
     let body = match step {
-        Step::Vote(yes) => OpBody::Vote { proposal, yes },
+        Step::Vote(yes) => public_vote(st, me, proposal, yes)?,
         Step::Close => OpBody::ProposalClose { proposal },
         Step::Expire => OpBody::ProposalExpire { proposal },
         Step::Ratify => OpBody::Ratify { proposal },
     };
     Ok(Intent::new(channels::of_proposal(st, proposal)?, body))
+}
+
+/// A public vote: linked when `me` is in the proposal's rings.
+fn public_vote(st: &State, me: &Identity, proposal: OpId, yes: bool) -> Result<OpBody> {
+    channels::of_proposal(st, proposal)?;
+    let Some(p) = st.gov.proposals.get(&proposal) else { return Ok(OpBody::Vote { proposal, yes }) };
+    if !p.ballot.ring_of.contains_key(&me.node_id()) {
+        return Ok(OpBody::Vote { proposal, yes });
+    }
+    let secret = VotingSecret::from_seed(&me.seed());
+    let link = ring::sign(&secret, &[secret.public()], &proposal.0, &ballot::link_message(&me.node_id()), &me.seed())
+        .map_err(|e| e.to_string())?;
+    Ok(OpBody::LinkedVote { proposal, yes, link })
+}
+
+/// Rule `voting_key_publish`: this identity's voting key with its proof.
+pub fn publish_voting_key(me: &Identity) -> Result<Intent> {
+    let secret = VotingSecret::from_seed(&me.seed());
+    let proof = ballot::prove_possession(&secret, &me.node_id()).map_err(|e| e.to_string())?;
+    Ok(Intent::new(GLOBAL_CHANNEL, OpBody::VotingKeyPublish { key: secret.public(), proof }))
+}
+
+/// Whether `me` still has to publish its voting key.
+pub fn voting_key_missing(st: &State, me: &NodeId) -> bool {
+    !st.gov.voting_keys.contains_key(me)
+}
+
+/// Rule `anonymous_vote`: `me`'s anonymous vote on `proposal`, as the only
+/// op of a fresh key (from `rng`), dated `now_ms`. Checked against `st`
+/// first: the proposal takes votes, `me` is in one of its rings, and has
+/// not voted on it in either way. The caller sends it through the stem
+/// phase (`pubsub`, rule `stem_before_fluff`), not as its own op.
+pub fn anonymous_vote<R: rand_core::CryptoRngCore>(
+    st: &State,
+    me: &Identity,
+    proposal: OpId,
+    yes: bool,
+    now_ms: u64,
+    rng: &mut R,
+) -> Result<VerifiedOp> {
+    channels::of_proposal(st, proposal)?;
+    let Some(p) = st.gov.proposals.get(&proposal) else { return Err(Reject::NoSuchProposal(proposal).to_string()) };
+    if p.status != ProposalStatus::Open {
+        return Err(Reject::ProposalNotOpen { proposal, status: p.status.name() }.to_string());
+    }
+    let Some(&ring_index) = p.ballot.ring_of.get(&me.node_id()) else {
+        return Err("this identity is not in the proposal's anonymous rings: only members whose voting key was \
+                    published before the proposal opened can vote anonymously on it"
+            .to_owned());
+    };
+    let secret = VotingSecret::from_seed(&me.seed());
+    let image = secret.image(&proposal.0);
+    if p.ballot.anonymous.contains_key(&image) || p.ballot.public_images.contains(&image) {
+        return Err(Reject::AlreadyVoted.to_string());
+    }
+    let members = &p.ballot.rings.get(usize::from(ring_index)).ok_or("the proposal's ring is missing")?.members;
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    let carrier = Identity::from_seed(seed);
+    let mut nonce = [0u8; 32];
+    rng.fill_bytes(&mut nonce);
+    let message = ballot::anonymous_message(&carrier.node_id(), yes, ring_index);
+    let signature = ring::sign(&secret, members, &proposal.0, &message, &nonce).map_err(|e| e.to_string())?;
+    let body = OpBody::AnonymousVote { proposal, yes, ring: ring_index, signature };
+    SignedOp::create(&carrier, 1, OpId::ZERO, Hlc::new(now_ms, 0), &p.channel, body).map_err(|e| e.to_string())
 }
 
 /// A proposal with its tally: the final one once closed, else the live
@@ -122,13 +195,13 @@ mod tests {
         assert_eq!(propose(" ", generic("x")).unwrap_err(), "choose a channel");
         assert_eq!(config_change("tax_bps", "ten").unwrap_err(), "tax_bps takes a whole number");
         let w = World::dev();
-        let e = w.read(|st| step(st, OpId::ZERO, Step::Vote(true))).unwrap_err();
+        let e = w.read(|st| step(st, w.identity(), OpId::ZERO, Step::Vote(true))).unwrap_err();
         assert!(e.starts_with("no proposal 0000"), "{e}");
         // Voting on a closed proposal is the core's refusal.
         let p = w.as_(0).run(|_| propose("dev", generic("early"))).expect("proposed");
         w.advance(30 * 24 * 3_600_000);
-        w.as_(0).run(|st| step(st, p, Step::Close)).expect("closed");
-        assert!(w.as_(1).run(|st| step(st, p, Step::Vote(true))).is_err());
+        w.as_(0).run(|st| step(st, w.identity(), p, Step::Close)).expect("closed");
+        assert!(w.as_(1).run(|st| step(st, w.identity(), p, Step::Vote(true))).is_err());
     }
 
     #[test]
@@ -140,13 +213,13 @@ mod tests {
             ..generic("tax")
         };
         let p = w.as_(0).run(|_| propose("dev", spec)).expect("proposed");
-        w.as_(0).run(|st| step(st, p, Step::Vote(true))).expect("yes");
-        w.as_(1).run(|st| step(st, p, Step::Vote(true))).expect("yes");
+        w.as_(0).run(|st| step(st, w.identity(), p, Step::Vote(true))).expect("yes");
+        w.as_(1).run(|st| step(st, w.identity(), p, Step::Vote(true))).expect("yes");
         let rows = w.read(|st| proposals(st, w.now.get()));
         assert_eq!(rows.len(), 1);
         assert!(rows[0].tally.yes_weight_milli > 0 && rows[0].tally.no_weight_milli == 0);
         w.advance(30 * 24 * 3_600_000);
-        w.as_(1).run(|st| step(st, p, Step::Close)).expect("closed");
+        w.as_(1).run(|st| step(st, w.identity(), p, Step::Close)).expect("closed");
         assert_ne!(w.read(|st| st.gov.proposals[&p].status), ProposalStatus::Open);
     }
 }

@@ -76,6 +76,9 @@ pub trait Signer {
     fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T;
     /// Signs, folds and publishes `intent`; the op id, or the rule it breaks.
     fn sign(&self, intent: Intent) -> Result<OpId>;
+    /// The identity that signs (commands that need its other keys, such as
+    /// a linked vote, read it).
+    fn identity(&self) -> &crate::identity::Identity;
 
     /// Runs a command against the current state, then signs its intent.
     fn run(&self, command: impl FnOnce(&State) -> Result<Intent>) -> Result<OpId> {

@@ -55,6 +55,10 @@ impl Signer for World {
         f(self.replica.borrow().state())
     }
 
+    fn identity(&self) -> &Identity {
+        &self.people[self.acting.get()]
+    }
+
     fn sign(&self, intent: Intent) -> Result<OpId> {
         self.advance(1000);
         let me = &self.people[self.acting.get()];

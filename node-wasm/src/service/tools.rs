@@ -242,15 +242,15 @@ mod tests {
         assert_eq!(tp.sealed_to, 2, "the validators with a key are the custodians");
         let p = w.as_(0).run(|_| Ok(tp.intent.clone())).expect("proposed");
         for who in 0..2 {
-            w.as_(who).run(|st| governance::step(st, p, Step::Vote(true))).expect("vote");
+            w.as_(who).run(|st| governance::step(st, w.identity(), p, Step::Vote(true))).expect("vote");
         }
         w.advance(2 * 24 * 3_600_000);
-        w.as_(0).run(|st| governance::step(st, p, Step::Close)).expect("close");
+        w.as_(0).run(|st| governance::step(st, w.identity(), p, Step::Close)).expect("close");
         // Network operations wait for the validators' ratification.
         let validators = w.read(|st| st.gov.proposals[&p].validators.clone());
         for v in validators {
             let who = (0..3).find(|i| w.id(*i) == v).expect("a known validator");
-            w.as_(who).run(|st| governance::step(st, p, Step::Ratify)).expect("ratify");
+            w.as_(who).run(|st| governance::step(st, w.identity(), p, Step::Ratify)).expect("ratify");
         }
         assert_eq!(w.read(|st| list(st, &w.id(1)).len()), 1, "acquired");
         let ts = tasks::TaskSpec { title: "use it".into(), required_tools: vec!["hook".into()], ..Default::default() };

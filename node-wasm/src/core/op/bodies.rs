@@ -349,6 +349,28 @@ pub enum OpBody {
         proposal: OpId,
         yes: bool,
     },
+    /// Rule `one_vote_per_member`: the public vote of a member in the
+    /// proposal's anonymous rings, carrying its key image for the proposal
+    /// (a one-member ring signature under its voting key).
+    LinkedVote {
+        proposal: OpId,
+        yes: bool,
+        link: crate::core::ring::RingSignature,
+    },
+    /// Rule `anonymous_vote`: a vote signed by ring `ring` of the proposal,
+    /// carried by the only op of a fresh key.
+    AnonymousVote {
+        proposal: OpId,
+        yes: bool,
+        ring: u16,
+        signature: crate::core::ring::RingSignature,
+    },
+    /// Rule `voting_key_publish`: the author's voting key (Ristretto), with
+    /// a proof that it holds the secret.
+    VotingKeyPublish {
+        key: crate::core::ring::VotingKey,
+        proof: crate::core::ring::RingSignature,
+    },
     /// Closes a proposal after its minimum voting period.
     ProposalClose {
         proposal: OpId,
@@ -399,37 +421,7 @@ pub enum OpBody {
     },
 }
 
-/// `[u8; 32]` as 64 lowercase hex characters in JSON.
-pub mod hex32 {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        let mut out = [0u8; 32];
-        if text.len() != 64 || hex::decode_to_slice(text.as_bytes(), &mut out).is_err() {
-            return Err(serde::de::Error::custom("expected 64 hex characters (a SHA-256)"));
-        }
-        Ok(out)
-    }
-}
-
-/// Byte strings as lowercase hex in JSON.
-pub mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        hex::decode(text.as_bytes()).map_err(|_| serde::de::Error::custom("expected hex bytes"))
-    }
-}
+pub use crate::codec::{hex_bytes, hex32};
 
 impl OpBody {
     /// Short name for logs, errors and the snapshot.
@@ -453,6 +445,9 @@ impl OpBody {
             OpBody::SubTaskComplete { .. } => "subtask_complete",
             OpBody::ProposalCreate(_) => "proposal_create",
             OpBody::Vote { .. } => "vote",
+            OpBody::LinkedVote { .. } => "linked_vote",
+            OpBody::AnonymousVote { .. } => "anonymous_vote",
+            OpBody::VotingKeyPublish { .. } => "voting_key_publish",
             OpBody::ProposalClose { .. } => "proposal_close",
             OpBody::ProposalExpire { .. } => "proposal_expire",
             OpBody::ModulePiece { .. } => "module_piece",

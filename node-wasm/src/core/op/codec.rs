@@ -162,6 +162,18 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
         OpBody::Vote { proposal, yes } => {
             w.u8(41).raw(&proposal.0).u8(u8::from(*yes));
         }
+        OpBody::LinkedVote { proposal, yes, link } => {
+            w.u8(48).raw(&proposal.0).u8(u8::from(*yes));
+            encode_ring_signature(w, link);
+        }
+        OpBody::AnonymousVote { proposal, yes, ring, signature } => {
+            w.u8(51).raw(&proposal.0).u8(u8::from(*yes)).u16(*ring);
+            encode_ring_signature(w, signature);
+        }
+        OpBody::VotingKeyPublish { key, proof } => {
+            w.u8(49).raw(&key.0);
+            encode_ring_signature(w, proof);
+        }
         OpBody::ProposalClose { proposal } => {
             w.u8(42).raw(&proposal.0);
         }
@@ -283,6 +295,30 @@ fn decode_channel(r: &mut Reader<'_>) -> Result<String, DecodeError> {
         return Err(DecodeError::Invalid("channel name"));
     }
     Ok(c.to_owned())
+}
+
+/// A ring signature: image, first challenge, then a u16 count of
+/// responses (1 to `max`). Whether the points and scalars are canonical is
+/// the verifier's check (`core/ring.rs`).
+fn encode_ring_signature(w: &mut Writer, s: &crate::core::ring::RingSignature) {
+    w.raw(&s.image.0).raw(&s.c0).u16(s.responses.len() as u16);
+    for x in &s.responses {
+        w.raw(x);
+    }
+}
+
+fn decode_ring_signature(r: &mut Reader<'_>, max: usize) -> Result<crate::core::ring::RingSignature, DecodeError> {
+    let image = crate::core::ring::KeyImage(r.array()?);
+    let c0 = r.array()?;
+    let n = usize::from(r.u16()?);
+    if n == 0 || n > max {
+        return Err(DecodeError::TooLong { field: "ring responses", len: n, max });
+    }
+    let mut responses = Vec::with_capacity(n);
+    for _ in 0..n {
+        responses.push(r.array()?);
+    }
+    Ok(crate::core::ring::RingSignature { image, c0, responses })
 }
 
 fn decode_bool(r: &mut Reader<'_>, what: &'static str) -> Result<bool, DecodeError> {
@@ -493,6 +529,21 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
             OpBody::ProposalCreate(NewProposal { kind, title, description, tags, command })
         }
         41 => OpBody::Vote { proposal: task(r)?, yes: decode_bool(r, "vote")? },
+        48 => OpBody::LinkedVote {
+            proposal: task(r)?,
+            yes: decode_bool(r, "vote")?,
+            link: decode_ring_signature(r, 1)?,
+        },
+        51 => OpBody::AnonymousVote {
+            proposal: task(r)?,
+            yes: decode_bool(r, "vote")?,
+            ring: r.u16()?,
+            signature: decode_ring_signature(r, MAX_ANON_RING)?,
+        },
+        49 => OpBody::VotingKeyPublish {
+            key: crate::core::ring::VotingKey(r.array()?),
+            proof: decode_ring_signature(r, 1)?,
+        },
         42 => OpBody::ProposalClose { proposal: task(r)? },
         43 => OpBody::ProposalExpire { proposal: task(r)? },
         44 => OpBody::Ratify { proposal: task(r)? },

@@ -8,7 +8,8 @@ use wasm_bindgen::prelude::*;
 impl SynapseNode {
     /// Step `step` on the proposal whose id is `proposal`.
     fn proposal_step(&self, proposal: &str, step: Step) -> js_sys::Promise {
-        self.submit(|st| governance::step(st, parse_id("proposal", proposal)?, step))
+        let node = self.ledger.node().clone();
+        self.submit(|st| governance::step(st, node.identity(), parse_id("proposal", proposal)?, step))
     }
 }
 

@@ -955,4 +955,8 @@ impl Signer for Ledger {
     fn sign(&self, intent: Intent) -> Result<OpId, String> {
         self.act(&intent.channel, intent.body)
     }
+
+    fn identity(&self) -> &crate::identity::Identity {
+        self.inner.node.identity()
+    }
 }
