@@ -187,6 +187,8 @@ export interface LedgerStats {
   ops_fetched: number; ops_refetched: number; ops_committed: number; ops_conflicted: number;
   store_errors: number; last_store_error: string | null;
   storage_error: string | null;
+  /** This node's anonymous votes sent into the stem phase; peers' anonymous votes on proposals not known here yet. */
+  anonymous_votes_sent: number; anonymous_votes_early: number;
 }
 export interface PubsubStats { router: Record<string, number>; mesh: Record<string, Hex64[]>; ledger: LedgerStats; }
 export type CandidateType = "host" | "srflx" | "prflx" | "relay";
@@ -449,6 +451,10 @@ export interface Synapse {
   // governance
   propose(channel: string, spec: ProposalSpec): Promise<Hex64>;
   vote(proposal: Hex64, yes: boolean): Promise<Hex64>;
+  /** Votes without naming this identity (a ring signature over the proposal's ring, carried by a fresh key through the
+   * stem phase). Refused when this identity is not in the proposal's rings or already voted on it. Resolves with the
+   * carrier op's id as soon as it is sent; `hasOp(id)` turns true when it comes back by gossip and is folded. */
+  voteAnonymously(proposal: Hex64, yes: boolean): Promise<Hex64>;
   closeProposal(proposal: Hex64): Promise<Hex64>;
   ratify(proposal: Hex64): Promise<Hex64>;
   expireProposal(proposal: Hex64): Promise<Hex64>;

@@ -244,6 +244,7 @@ mod native {
                 validators: vec![],
                 ratifications: BTreeSet::new(),
                 execution: None,
+                ballot: Default::default(),
             };
             let t = st.tally(&p, T0 + 3_600_000);
             assert_eq!(t.details.len(), 1_000);

@@ -171,6 +171,13 @@ impl DeadlineKeeper {
     pub fn key_publish_due(&mut self, state: &State, now: u64) -> bool {
         !state.tools.keys.contains_key(&self.me) && self.try_now("key_publish", now)
     }
+
+    /// Rule `voting_key_publish`: whether to try publishing this node's
+    /// voting key now (the caller checked that the state lacks it); at
+    /// most every 30 s.
+    pub fn voting_key_due(&mut self, now: u64) -> bool {
+        self.try_now("voting_key_publish", now)
+    }
 }
 
 #[cfg(test)]

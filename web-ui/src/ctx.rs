@@ -111,6 +111,12 @@ impl Ctx {
         self.ledger.with_value(|l| l.run(command))
     }
 
+    /// An anonymous vote (sent into the stem phase; folded when it comes
+    /// back by gossip).
+    pub fn vote_anonymously(&self, proposal: OpId, yes: bool) -> Result<OpId, String> {
+        self.ledger.with_value(|l| l.vote_anonymously(proposal, yes))
+    }
+
     /// [`Ctx::run`] for commands that also need this node's identity (a
     /// linked vote uses its voting key).
     pub fn run_as_me(

@@ -103,6 +103,19 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
     let pending = p.status == ProposalStatus::PendingRatification;
     let can_ratify = pending && p.validators.contains(&me) && !p.ratifications.contains(&me);
     let my_vote = p.votes.get(&me).copied();
+    // Rule `rings_fixed_at_open`: whether this identity may vote
+    // anonymously here, and among how many.
+    let my_ring = p.ballot.ring_of.get(&me).and_then(|i| p.ballot.rings.get(usize::from(*i))).map(|r| r.members.len());
+    let anon = t.anonymous.clone();
+    let vote_anonymously = move |yes: bool| {
+        act.run(move || {
+            c.vote_anonymously(id, yes)?;
+            Ok(format!(
+                "Anonymous {} vote sent: it passes through a few peers before it spreads, and shows in the tally in a few seconds.",
+                if yes { "yes" } else { "no" }
+            ))
+        })
+    };
     let vote = move |yes: bool| {
         act.run(move || {
             c.run_as_me(|st, me| service::step(st, me, id, Step::Vote(yes)))?;
@@ -146,6 +159,13 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
                     </table>
                 </details>
             })}
+            {(anon.total > 0).then(|| view! {
+                <p class="anonymous-tally" aria-label="anonymous votes">{format!(
+                    "Anonymous: {} vote(s), yes {} · no {} (by tier: {})",
+                    anon.total, anon.yes, anon.no,
+                    anon.by_tier.iter().map(|(t, [y, n])| format!("{t} {y} yes / {n} no")).collect::<Vec<_>>().join(", ")
+                )}</p>
+            })}
             {(pending || !p.validators.is_empty()).then(|| view! {
                 <p class="ratification">{format!("Ratifications {} / {} needed (of {} validators)", p.ratifications.len(), ratify_need, p.validators.len())}</p>
             })}
@@ -153,14 +173,20 @@ fn ProposalCard(row: ProposalRow, act: Action) -> impl IntoView {
                 {open.then(|| view! {
                     <button type="button" class="small vote-yes" aria-pressed=(my_vote == Some(true)).to_string() disabled=move || act.pending() on:click=move |_| vote(true)>"Vote yes"</button>
                     <button type="button" class="small secondary vote-no" aria-pressed=(my_vote == Some(false)).to_string() disabled=move || act.pending() on:click=move |_| vote(false)>"Vote no"</button>
+                    {my_ring.map(|n| view! {
+                        <button type="button" class="small secondary vote-anon-yes" title=format!("Your vote is signed by a ring of {n} members: nobody can tell which one")
+                            disabled=move || act.pending() on:click=move |_| vote_anonymously(true)>"Yes, anonymously"</button>
+                        <button type="button" class="small secondary vote-anon-no" title=format!("Your vote is signed by a ring of {n} members: nobody can tell which one")
+                            disabled=move || act.pending() on:click=move |_| vote_anonymously(false)>"No, anonymously"</button>
+                    })}
                     <button type="button" class="small secondary close" disabled=move || act.pending() on:click=move |_| act.run(move || {
-                        c.run(|st| service::step(st, id, Step::Close))?;
+                        c.run_as_me(|st, me| service::step(st, me, id, Step::Close))?;
                         Ok("Proposal closed.".into())
                     })>"Close"</button>
                 })}
                 {can_ratify.then(|| view! {
                     <button type="button" class="small ratify" disabled=move || act.pending() on:click=move |_| act.run(move || {
-                        c.run(|st| service::step(st, id, Step::Ratify))?;
+                        c.run_as_me(|st, me| service::step(st, me, id, Step::Ratify))?;
                         Ok("Ratified.".into())
                     })>"Ratify"</button>
                 })}

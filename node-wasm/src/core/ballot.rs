@@ -201,7 +201,7 @@ pub fn rings_at_open(
         }
         members.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         members.truncate((MAX_ANON_RINGS - ballot.rings.len()) * MAX_ANON_RING);
-        members.sort_by(|a, b| a.1.cmp(&b.1));
+        members.sort_by_key(|m| m.1);
         let rings = members.len().div_ceil(MAX_ANON_RING);
         let mut rest = &members[..];
         for k in 0..rings {
@@ -217,19 +217,27 @@ pub fn rings_at_open(
     ballot
 }
 
+/// (op id, ring digest) → the image a valid signature showed.
+type Memo = BTreeMap<([u8; 32], [u8; 32]), Option<KeyImage>>;
+
 thread_local! {
     /// Ring signatures already checked, by (op id, ring digest): a refold
     /// or the validator's check before forwarding then costs one lookup.
     /// A pure function's memo: any content gives the same results.
-    static VERIFIED: std::cell::RefCell<BTreeMap<([u8; 32], [u8; 32]), Option<KeyImage>>> =
-        const { std::cell::RefCell::new(BTreeMap::new()) };
+    static VERIFIED: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(BTreeMap::new()) };
 }
 
 /// Entries the memo keeps before it starts over.
 const MEMO_MAX: usize = 8192;
 
 /// A ring signature's verification, memoised by `key` (the op's id).
-fn verify_memo(key: [u8; 32], sig: &RingSignature, ring: &[VotingKey], event: &[u8; 32], msg: &[u8]) -> Option<KeyImage> {
+fn verify_memo(
+    key: [u8; 32],
+    sig: &RingSignature,
+    ring: &[VotingKey],
+    event: &[u8; 32],
+    msg: &[u8],
+) -> Option<KeyImage> {
     let digest = ring::ring_digest(ring);
     if let Some(hit) = VERIFIED.with(|m| m.borrow().get(&(key, digest)).copied()) {
         return hit;

@@ -33,7 +33,7 @@ fn setup(n: u8) -> (World, Vec<Author>, OpId) {
 }
 
 fn anon(w: &World, a: &Author, p: OpId, yes: bool, ms: u64) -> VerifiedOp {
-    service::anonymous_vote(w.r.state(), &a.key, p, yes, ms, &mut rand_core::OsRng).expect("anonymous vote")
+    service::anonymous_vote(w.r.state(), &a.key, p, yes, ms, false, &mut rand_core::OsRng).expect("anonymous vote")
 }
 
 fn linked(w: &World, a: &mut Author, p: OpId, yes: bool, ms: u64) -> VerifiedOp {
@@ -81,7 +81,7 @@ fn rings_fixed_at_open_split_by_tier_and_ignore_later_keys() {
     let op = key_op(&mut late, T0 + 200);
     w.applied(&op);
     assert!(!w.proposal(p).ballot.ring_of.contains_key(&late.id()));
-    assert!(service::anonymous_vote(w.r.state(), &late.key, p, true, T0 + 300, &mut rand_core::OsRng).is_err());
+    assert!(service::anonymous_vote(w.r.state(), &late.key, p, true, T0 + 300, false, &mut rand_core::OsRng).is_err());
     // ... and its public vote is a plain one.
     let body = service::step(w.r.state(), &late.key, p, service::Step::Vote(true)).unwrap().body;
     assert!(matches!(body, OpBody::Vote { .. }));
@@ -181,7 +181,7 @@ fn one_vote_per_member_public_and_anonymous_cannot_both_count() {
     w.applied(&l1);
     let l2 = linked(&w, &mut people[1], p, false, T0 + 204);
     w.applied(&l2);
-    let late = service::anonymous_vote(w.r.state(), &people[1].key, p, true, T0 + 205, &mut rand_core::OsRng);
+    let late = service::anonymous_vote(w.r.state(), &people[1].key, p, true, T0 + 205, false, &mut rand_core::OsRng);
     assert_eq!(late.unwrap_err(), Reject::AlreadyVoted.to_string(), "refused before signing");
     // Made anyway (a modified client): the fold refuses it.
     let mut forced = World::new();
@@ -271,7 +271,7 @@ fn anonymous_vote_after_the_deadline_or_the_close_is_refused() {
     let c = people[0].op(T0 + 300, "global", close(p));
     w.applied(&v);
     w.applied(&c);
-    let after = service::anonymous_vote(w.r.state(), &people[1].key, p, true, T0 + 400, &mut rand_core::OsRng);
+    let after = service::anonymous_vote(w.r.state(), &people[1].key, p, true, T0 + 400, false, &mut rand_core::OsRng);
     assert!(after.is_err());
 }
 

@@ -510,6 +510,11 @@ impl Replica {
         self.unchecked = true;
     }
 
+    /// Whether [`Replica::sign_refused_ops_for_tests`] is on.
+    pub fn signs_refused_ops(&self) -> bool {
+        self.unchecked
+    }
+
     /// Per author, the last op of its complete chain here, `(seq, id)`:
     /// what a catch-up request sends so the peer can reply with exactly the
     /// ops we lack (`missing_from`). The id lets the peer notice a fork we

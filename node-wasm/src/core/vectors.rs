@@ -5,12 +5,12 @@
 
 use crate::core::ballot;
 use crate::core::hlc::Hlc;
-use crate::core::ring::{self, VotingSecret};
 use crate::core::op::{
     AuctionTerms, Command, ConfigValue, Funding, NewProposal, NewSubTask, NewTask, NewTeamTask, OpBody, OpId,
     ProposalKind, SignedOp, TaskSchema, VerifiedOp,
 };
 use crate::core::replica::Replica;
+use crate::core::ring::{self, VotingSecret};
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
@@ -217,14 +217,8 @@ fn anonymous_ballot(out: &mut Vec<Option<VerifiedOp>>, people: [&mut Chain; 4], 
     let body = OpBody::AnonymousVote { proposal: sb, yes: true, ring: ring_b, signature };
     out.push(SignedOp::create(&carrier, 1, OpId::ZERO, Hlc::new(T0 + 5 * day + 2, 0), "global", body).ok());
     let c_secret = VotingSecret::from_seed(&c.key.seed());
-    let link = ring::sign(
-        &c_secret,
-        &[c_secret.public()],
-        &sb.0,
-        &ballot::link_message(&c.key.node_id()),
-        &[2; 32],
-    )
-    .ok()?;
+    let link =
+        ring::sign(&c_secret, &[c_secret.public()], &sb.0, &ballot::link_message(&c.key.node_id()), &[2; 32]).ok()?;
     out.push(c.op(T0 + 5 * day + 3, "global", OpBody::LinkedVote { proposal: sb, yes: false, link }));
     out.push(d.op(T0 + 5 * day + 4, "global", OpBody::ProposalClose { proposal: sb }));
     Some(())

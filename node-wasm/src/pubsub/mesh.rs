@@ -14,6 +14,7 @@ impl Router {
         let now = self.now;
         self.seen.expire(now);
         self.check_promises();
+        self.stem_timers();
         let params = self.cfg.score.clone();
         for s in self.scores.values_mut() {
             s.decay(&params);

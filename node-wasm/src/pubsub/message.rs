@@ -39,6 +39,8 @@ pub const TAG_IHAVE: u8 = 0x12;
 pub const TAG_WANT: u8 = 0x13;
 pub const TAG_GRAFT: u8 = 0x14;
 pub const TAG_PRUNE: u8 = 0x15;
+/// One message in the stem phase (rule `stem_before_fluff`).
+pub const TAG_STEM: u8 = 0x16;
 
 /// Longest topic name, in bytes.
 pub const MAX_TOPIC: usize = 128;
@@ -172,6 +174,9 @@ pub enum Packet {
         topic: String,
         backoff_ms: u32,
     },
+    /// One message in the stem phase: relayed to one peer, not delivered
+    /// or gossiped until a node fluffs it (rule `stem_before_fluff`).
+    Stem(Message),
 }
 
 /// Whether `t` is an acceptable topic name (`channel:{id}:ops`, `global:ops`, ...).
@@ -197,6 +202,22 @@ fn read_topic(r: &mut Reader<'_>) -> Result<String, DecodeError> {
     Ok(t.to_owned())
 }
 
+fn write_message(w: &mut Writer, m: &Message) {
+    w.str(&m.topic).raw(&m.origin.0).u64(m.seq).u8(m.hops).bytes(&m.payload);
+}
+
+fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
+    let topic = read_topic(r)?;
+    let origin = NodeId(r.array()?);
+    let seq = r.u64()?;
+    if seq == 0 {
+        return Err(DecodeError::Invalid("seq"));
+    }
+    let hops = r.u8()?;
+    let payload = r.bytes("payload", MAX_PAYLOAD)?.to_vec();
+    Ok(Message { topic, origin, seq, hops, payload })
+}
+
 fn read_count(r: &mut Reader<'_>, field: &'static str, max: usize) -> Result<usize, DecodeError> {
     let n = r.u16()? as usize;
     if n > max {
@@ -215,6 +236,7 @@ impl Packet {
             Packet::Want { .. } => TAG_WANT,
             Packet::Graft(_) => TAG_GRAFT,
             Packet::Prune { .. } => TAG_PRUNE,
+            Packet::Stem(_) => TAG_STEM,
         }
     }
 
@@ -233,7 +255,7 @@ impl Packet {
             Packet::Message(msgs) => {
                 w.u16(msgs.len() as u16);
                 for m in msgs {
-                    w.str(&m.topic).raw(&m.origin.0).u64(m.seq).u8(m.hops).bytes(&m.payload);
+                    write_message(&mut w, m);
                 }
             }
             Packet::IHave { topic, flags, ids, vv, digest } => {
@@ -266,6 +288,7 @@ impl Packet {
             Packet::Prune { topic, backoff_ms } => {
                 w.str(topic).u32(*backoff_ms);
             }
+            Packet::Stem(m) => write_message(&mut w, m),
         }
         w.finish()
     }
@@ -302,18 +325,11 @@ impl Packet {
                 }
                 let mut msgs = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let topic = read_topic(&mut r)?;
-                    let origin = NodeId(r.array()?);
-                    let seq = r.u64()?;
-                    if seq == 0 {
-                        return Err(DecodeError::Invalid("seq"));
-                    }
-                    let hops = r.u8()?;
-                    let payload = r.bytes("payload", MAX_PAYLOAD)?.to_vec();
-                    msgs.push(Message { topic, origin, seq, hops, payload });
+                    msgs.push(read_message(&mut r)?);
                 }
                 Packet::Message(msgs)
             }
+            TAG_STEM => Packet::Stem(read_message(&mut r)?),
             TAG_IHAVE => {
                 let topic = read_topic(&mut r)?;
                 let flags = r.u8()?;

@@ -21,11 +21,14 @@ pub mod rng;
 pub mod router;
 pub mod score;
 pub mod sim;
+pub mod stem;
 pub mod store;
 
 pub use config::{Config, Mode, ScoreParams};
 pub use message::{GLOBAL_TOPIC, Message, MsgId, Packet, channel_topic};
 pub use router::{Delivery, Event, Input, Output, Router, Stats, Validation, Validator};
 
+#[cfg(test)]
+mod stem_tests;
 #[cfg(test)]
 mod tests;

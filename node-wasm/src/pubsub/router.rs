@@ -94,6 +94,16 @@ pub enum Input {
     },
     Subscribe(String),
     Unsubscribe(String),
+    /// Rule `stem_before_fluff`: sends a message whose origin must stay
+    /// hidden (an anonymous vote's carrier key) through the stem phase.
+    /// Not stored, delivered or gossiped here until it comes back by
+    /// gossip or its embargo runs out.
+    Stem {
+        topic: String,
+        origin: NodeId,
+        seq: u64,
+        payload: Vec<u8>,
+    },
     /// The app found a delivered message invalid after the fact: whoever
     /// delivered it first is penalised as for a rejected message.
     Invalid(MsgId),
@@ -181,6 +191,14 @@ pub struct Stats {
     pub bytes_out: u64,
     pub packets_in: u64,
     pub bytes_in: u64,
+    /// Stem-phase messages accepted (from peers or this node's app).
+    pub stem_in: u64,
+    /// ... of which sent on to the stem relay.
+    pub stem_relayed: u64,
+    /// Messages this node moved from the stem phase to gossip.
+    pub fluffed: u64,
+    /// ... of which because their embargo ran out.
+    pub stem_embargo_fluffs: u64,
 }
 
 /// Per-heartbeat counters for one peer (caps).
@@ -238,6 +256,7 @@ pub struct Router {
     probes: BTreeMap<(String, NodeId, u64, NodeId), u64>,
     pub(super) stats: Stats,
     pub(super) out: Vec<Output>,
+    stem: super::stem::Stem,
 }
 
 impl std::fmt::Debug for Router {
@@ -272,6 +291,7 @@ impl Router {
             probes: BTreeMap::new(),
             stats: Stats::default(),
             out: Vec::new(),
+            stem: super::stem::Stem::default(),
             cfg,
         }
     }
@@ -334,6 +354,11 @@ impl Router {
         self.store.index_len()
     }
 
+    /// Messages held in the stem phase here.
+    pub fn stem_len(&self) -> usize {
+        self.stem.len()
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -376,6 +401,11 @@ impl Router {
             Input::Publish { topic, payload } => self.publish(topic, None, payload),
             Input::PublishSeq { topic, seq, payload } => self.publish(topic, Some(seq), payload),
             Input::Restore { topic, origin, seq, payload } => self.restore(topic, origin, seq, payload),
+            Input::Stem { topic, origin, seq, payload } => {
+                if super::message::valid_topic(&topic) && payload.len() <= super::message::MAX_PAYLOAD && seq > 0 {
+                    self.on_stem(None, Message { topic, origin, seq, hops: 0, payload });
+                }
+            }
             Input::Floor { topic, origin, seq, head } => self.store.set_floor(&topic, origin, seq, head),
             Input::Subscribe(topic) => self.subscribe(topic),
             Input::Unsubscribe(topic) => self.unsubscribe(topic),
@@ -501,17 +531,25 @@ impl Router {
         self.store.insert(id, msg.clone(), prev);
         self.mcache.put(&topic, id);
         self.out.push(Output::Event(Event::Published { topic: topic.clone(), seq, id }));
-        // Flood-publish: every subscribed peer above the publish threshold,
-        // so that an eclipsed mesh cannot censor our own messages.
-        let mut msg = msg;
-        msg.hops = 1;
-        let bytes = Packet::Message(vec![msg]).encode();
-        let targets: Vec<NodeId> = self
-            .peers
+        self.flood(msg);
+    }
+
+    /// Peers on `topic` above the publish threshold.
+    fn publish_targets(&self, topic: &str) -> Vec<NodeId> {
+        self.peers
             .iter()
-            .filter(|(p, st)| st.topics.contains(&topic) && self.score(p) >= self.cfg.score.publish_threshold)
+            .filter(|(p, st)| st.topics.contains(topic) && self.score(p) >= self.cfg.score.publish_threshold)
             .map(|(p, _)| *p)
-            .collect();
+            .collect()
+    }
+
+    /// Flood-publish: to every subscribed peer above the publish threshold,
+    /// so that an eclipsed mesh cannot censor our own messages (or a stem
+    /// this node fluffs).
+    fn flood(&mut self, mut msg: Message) {
+        msg.hops = 1;
+        let targets = self.publish_targets(&msg.topic);
+        let bytes = Packet::Message(vec![msg]).encode();
         for p in targets {
             self.send_bytes(p, bytes.clone());
         }
@@ -566,6 +604,83 @@ impl Router {
             Packet::Want { ids, ranges } => self.on_want(peer, ids, ranges),
             Packet::Graft(topic) => self.on_graft(peer, topic),
             Packet::Prune { topic, backoff_ms } => self.on_prune(peer, topic, backoff_ms),
+            Packet::Stem(msg) => self.on_stem(Some(peer), msg),
+        }
+    }
+
+    /// Rules `stem_before_fluff`, `fluff_coin` and `stem_embargo` for a
+    /// stem message from `from` (`None`: this node's app).
+    fn on_stem(&mut self, from: Option<NodeId>, msg: Message) {
+        if !self.subs.contains(&msg.topic) {
+            self.stats.unsubscribed += 1;
+            return;
+        }
+        let id = msg.id();
+        if self.store.knows(&id, &msg) || self.seen.contains(&id) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        // Rule `stem_loop`.
+        match self.stem.held(&id) {
+            Some(true) => {
+                self.stats.duplicates += 1;
+                return;
+            }
+            Some(false) => return self.fluff(msg),
+            None => {}
+        }
+        if let Some(peer) = from {
+            match self.validator.as_mut().map_or(Validation::Accept, |v| v(&msg)) {
+                Validation::Accept => {}
+                Validation::Reject => return self.penalise_invalid(peer, id),
+                Validation::Ignore => {
+                    self.stats.ignored += 1;
+                    return;
+                }
+            }
+        }
+        self.stats.stem_in += 1;
+        let peers = self.publish_targets(&msg.topic);
+        let now = self.now;
+        match self.stem.route(from, &peers, now, &mut self.rng) {
+            super::stem::Step::Relay(p) if self.stem.hold(id, msg.clone(), from.is_none(), now, &mut self.rng) => {
+                self.stats.stem_relayed += 1;
+                self.send(p, &Packet::Stem(msg));
+            }
+            _ => self.fluff(msg),
+        }
+    }
+
+    /// Ends the stem phase here: `msg` is validated (again, for the
+    /// origin's own), stored, delivered and sent to every subscribed peer,
+    /// as a publish is.
+    fn fluff(&mut self, msg: Message) {
+        let id = msg.id();
+        self.stem.arrived(&id);
+        if self.store.knows(&id, &msg) || self.seen.contains(&id) {
+            return;
+        }
+        if self.validator.as_mut().map_or(Validation::Accept, |v| v(&msg)) != Validation::Accept {
+            return;
+        }
+        self.seen.insert(id, None, self.now, self.cfg.seen_ttl_ms);
+        self.stats.fluffed += 1;
+        let topic = msg.topic.clone();
+        let prev = self.prev_of(&msg);
+        if let Inserted::Surplus = self.store.insert(id, msg.clone(), prev) {
+            return;
+        }
+        self.mcache.put(&topic, id);
+        self.stats.delivered += 1;
+        self.out.push(Output::Deliver(Delivery { id, msg: msg.clone(), from: self.me }));
+        self.flood(msg);
+    }
+
+    /// Rule `stem_embargo`: fluffs what no gossip brought back in time.
+    pub(super) fn stem_timers(&mut self) {
+        for msg in self.stem.due(self.now) {
+            self.stats.stem_embargo_fluffs += 1;
+            self.fluff(msg);
         }
     }
 
@@ -617,6 +732,8 @@ impl Router {
             return;
         }
         let id = msg.id();
+        // By gossip: a stem embargo on it is over.
+        self.stem.arrived(&id);
         let in_mesh = self.mesh.get(&msg.topic).is_some_and(|m| m.contains(&peer));
         // Whatever its fate, a piece that arrived fulfils the promise for it.
         self.want_ids.remove(&id);

@@ -607,6 +607,12 @@ impl Node {
         self.pubsub(pubsub::Input::PublishSeq { topic: topic.to_string(), seq, payload });
     }
 
+    /// Sends a message whose origin must stay hidden through the stem phase
+    /// (`pubsub::Input::Stem`, rule `stem_before_fluff`).
+    pub fn stem(&self, topic: &str, origin: NodeId, seq: u64, payload: Vec<u8>) {
+        self.pubsub(pubsub::Input::Stem { topic: topic.to_string(), origin, seq, payload });
+    }
+
     /// Records a message this node held before (its stored op log) so that
     /// catch-up does not fetch it again (`pubsub::Input::Restore`).
     pub fn restore(&self, topic: &str, origin: NodeId, seq: u64, payload: Vec<u8>) {

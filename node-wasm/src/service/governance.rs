@@ -3,14 +3,14 @@
 
 use super::{Intent, Result, channels};
 use crate::core::ballot;
+use crate::core::governance::{Proposal, ProposalStatus, Tally};
 use crate::core::hlc::Hlc;
+use crate::core::op::{Command, ConfigValue, NewProposal, OpBody, OpId, ProposalKind};
 use crate::core::op::{GLOBAL_CHANNEL, SignedOp, VerifiedOp};
 use crate::core::reject::Reject;
 use crate::core::ring::{self, VotingSecret};
-use crate::identity::{Identity, NodeId};
-use crate::core::governance::{Proposal, ProposalStatus, Tally};
-use crate::core::op::{Command, ConfigValue, NewProposal, OpBody, OpId, ProposalKind};
 use crate::core::state::State;
+use crate::identity::{Identity, NodeId};
 use std::sync::Arc;
 
 /// `propose`'s argument.
@@ -102,7 +102,8 @@ pub fn voting_key_missing(st: &State, me: &NodeId) -> bool {
 /// Rule `anonymous_vote`: `me`'s anonymous vote on `proposal`, as the only
 /// op of a fresh key (from `rng`), dated `now_ms`. Checked against `st`
 /// first: the proposal takes votes, `me` is in one of its rings, and has
-/// not voted on it in either way. The caller sends it through the stem
+/// not voted on it in either way (unless `unchecked`: a modified client,
+/// for tests of what the others do). The caller sends it through the stem
 /// phase (`pubsub`, rule `stem_before_fluff`), not as its own op.
 pub fn anonymous_vote<R: rand_core::CryptoRngCore>(
     st: &State,
@@ -110,6 +111,7 @@ pub fn anonymous_vote<R: rand_core::CryptoRngCore>(
     proposal: OpId,
     yes: bool,
     now_ms: u64,
+    unchecked: bool,
     rng: &mut R,
 ) -> Result<VerifiedOp> {
     channels::of_proposal(st, proposal)?;
@@ -124,7 +126,7 @@ pub fn anonymous_vote<R: rand_core::CryptoRngCore>(
     };
     let secret = VotingSecret::from_seed(&me.seed());
     let image = secret.image(&proposal.0);
-    if p.ballot.anonymous.contains_key(&image) || p.ballot.public_images.contains(&image) {
+    if !unchecked && (p.ballot.anonymous.contains_key(&image) || p.ballot.public_images.contains(&image)) {
         return Err(Reject::AlreadyVoted.to_string());
     }
     let members = &p.ballot.rings.get(usize::from(ring_index)).ok_or("the proposal's ring is missing")?.members;

@@ -529,11 +529,9 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
             OpBody::ProposalCreate(NewProposal { kind, title, description, tags, command })
         }
         41 => OpBody::Vote { proposal: task(r)?, yes: decode_bool(r, "vote")? },
-        48 => OpBody::LinkedVote {
-            proposal: task(r)?,
-            yes: decode_bool(r, "vote")?,
-            link: decode_ring_signature(r, 1)?,
-        },
+        48 => {
+            OpBody::LinkedVote { proposal: task(r)?, yes: decode_bool(r, "vote")?, link: decode_ring_signature(r, 1)? }
+        }
         51 => OpBody::AnonymousVote {
             proposal: task(r)?,
             yes: decode_bool(r, "vote")?,

@@ -37,6 +37,18 @@ impl SynapseNode {
         self.proposal_step(&proposal, Step::Vote(yes))
     }
 
+    /// Votes without naming this identity (rule `anonymous_vote`): the
+    /// promise resolves with the carrier op's id once it is sent into the
+    /// stem phase, or rejects with why it cannot be made.
+    #[wasm_bindgen(js_name = voteAnonymously, unchecked_return_type = "Promise<Hex64>")]
+    pub fn vote_anonymously(&self, proposal: String, yes: bool) -> js_sys::Promise {
+        let r = parse_id("proposal", &proposal).and_then(|p| self.ledger.vote_anonymously(p, yes));
+        match r {
+            Ok(id) => js_sys::Promise::resolve(&JsValue::from_str(&id.to_text())),
+            Err(e) => reject(&e),
+        }
+    }
+
     /// Closes a proposal (after its minimum voting period); an approved
     /// `config_change`/`command` executes now, a `network_operation` waits
     /// for ratification.

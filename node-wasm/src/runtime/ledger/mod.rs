@@ -100,6 +100,11 @@ pub struct LedgerStats {
     /// The current storage problem as a sentence for the user, or null when
     /// storage works.
     pub storage_error: Option<String>,
+    /// This node's anonymous votes sent into the stem phase.
+    pub anonymous_votes_sent: u64,
+    /// Anonymous votes from peers on a proposal not known here yet: not
+    /// forwarded now (catch-up brings them again).
+    pub anonymous_votes_early: u64,
 }
 
 /// Whether storage works, for `status()` and the UI.
@@ -279,6 +284,12 @@ impl Ledger {
                 Validation::Ignore
             }
             Ok(v) if v.op().author == m.origin && v.op().seq == m.seq => {
+                // Rule `anonymous_vote`: the ring signature is checked before
+                // the vote is forwarded, so a forged one costs its sender
+                // (and one verification here), not the whole network.
+                if let Some(verdict) = self.check_anonymous(&v) {
+                    return verdict;
+                }
                 let mut w = self.inner.verified.borrow_mut();
                 if w.len() >= MAX_VERIFIED_WAITING {
                     w.clear();
@@ -295,6 +306,57 @@ impl Ledger {
                 Validation::Reject
             }
         }
+    }
+
+    /// For an anonymous vote: `Reject` when its ring signature or image is
+    /// refused, `Ignore` when its proposal is not known here yet (catch-up
+    /// brings it again later); `None` to go on (valid, or not such a vote).
+    fn check_anonymous(&self, v: &VerifiedOp) -> Option<Validation> {
+        let OpBody::AnonymousVote { proposal, yes, ring, signature } = &v.op().body else { return None };
+        let op = v.op();
+        let r = self.with_state(|st| {
+            st.gov.proposals.get(proposal).map(|p| {
+                p.ballot.check_anonymous(v.id().0, &op.author, &proposal.0, *yes, *ring, signature).map(|_| ())
+            })
+        });
+        match r {
+            None => {
+                self.inner.stats.borrow_mut().anonymous_votes_early += 1;
+                Some(Validation::Ignore)
+            }
+            // A second vote of one member is a valid op the fold refuses: it
+            // is kept and forwarded like any refused op (every node must
+            // see the same ops), but a bad signature is not.
+            Some(Err(crate::core::reject::Reject::AlreadyVoted)) | Some(Ok(())) => None,
+            Some(Err(e)) => {
+                self.count_invalid(&e.to_string());
+                Some(Validation::Reject)
+            }
+        }
+    }
+
+    /// Rule `anonymous_vote`: votes on `proposal` without naming this
+    /// identity: the vote is carried by a fresh key's only op and sent
+    /// through the stem phase (rule `stem_before_fluff`). It is folded here
+    /// only when it comes back by gossip, like anyone's. Returns its op id.
+    pub fn vote_anonymously(&self, proposal: OpId, yes: bool) -> Result<OpId, String> {
+        let op = {
+            let replica = self.inner.replica.borrow();
+            crate::service::governance::anonymous_vote(
+                replica.state(),
+                self.inner.node.identity(),
+                proposal,
+                yes,
+                wall_ms(),
+                replica.signs_refused_ops(),
+                &mut rand_core::OsRng,
+            )
+        }?;
+        let id = op.id();
+        self.inner.node.stem(GLOBAL_TOPIC, op.op().author, 1, op.bytes().to_vec());
+        self.inner.stats.borrow_mut().anonymous_votes_sent += 1;
+        self.inner.node.touch();
+        Ok(id)
     }
 
     fn count_invalid(&self, why: &str) {
@@ -879,6 +941,7 @@ impl Ledger {
         self.sign_checkpoint();
         self.keep_deadlines();
         self.ensure_key_published();
+        self.ensure_voting_key_published();
         self.grant_tool_shares();
     }
 
@@ -913,6 +976,26 @@ impl Ledger {
         }
         if let Err(e) = self.sign(crate::service::tools::publish_key(self.inner.node.identity())) {
             console_log!("could not publish this node's X25519 key yet: {e}");
+        }
+    }
+
+    /// Rule `voting_key_publish`: publishes this node's voting key if the
+    /// state lacks it, so that proposals opened later include it in their
+    /// anonymous rings. Tried like the X25519 key (every 30 s while missing).
+    pub fn ensure_voting_key_published(&self) {
+        let now = wall_ms();
+        let me = self.inner.node.id();
+        let due = {
+            let replica = self.inner.replica.borrow();
+            crate::service::governance::voting_key_missing(replica.state(), &me)
+                && self.inner.keeper.borrow_mut().voting_key_due(now)
+        };
+        if !due {
+            return;
+        }
+        let r = crate::service::governance::publish_voting_key(self.inner.node.identity()).and_then(|i| self.sign(i));
+        if let Err(e) = r {
+            console_log!("could not publish this node's voting key yet: {e}");
         }
     }
 

@@ -1,0 +1,102 @@
+//! Anonymous votes between four real browser nodes on the real rendezvous:
+//! every node publishes its voting key; two members vote anonymously (a
+//! ring signature carried by a fresh key through the stem phase) and one
+//! publicly; every node shows the same tally, with no voter named for the
+//! anonymous ones. A modified client's second anonymous vote is refused
+//! by the fold on every node.
+
+use e2e::{Browser, NodePage, Rendezvous, knows_proposal, serial, wait_all, wait_until};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_anonymous_votes_and_one_public_tallied_alike_and_a_double_vote_refused_everywhere() {
+    let _serial = serial().await;
+    let rdv = Rendezvous::start();
+    let browser = Browser::start().await;
+    // B acts as a modified client: it signs a second anonymous vote that
+    // its own rules refuse, to show what honest nodes do with it.
+    let (a, b, c, d) = tokio::join!(
+        browser.open_node(&rdv, "profile=av1"),
+        browser.open_node(&rdv, "profile=av2&debug_unchecked=1"),
+        browser.open_node(&rdv, "profile=av3"),
+        browser.open_node(&rdv, "profile=av4"),
+    );
+    let nodes: [&NodePage; 4] = [&a, &b, &c, &d];
+    wait_until(TIMEOUT, "a full mesh of 4", async || {
+        let mut n = vec![];
+        for p in &nodes {
+            n.push(p.peers().await.len());
+        }
+        if n.iter().all(|x| *x == 3) { Ok(()) } else { Err(n) }
+    })
+    .await;
+    wait_all(
+        &nodes,
+        "every node's voting key published",
+        "Object.keys(window.synapse.state().state.gov.voting_keys).length",
+        |v| v == &json!(4),
+    )
+    .await;
+
+    let p: String = a
+        .eval(
+            "window.synapse.propose('global', {kind: 'generic', title: 'anonymous ballot', description: 'ring test'})",
+        )
+        .await;
+    for n in &nodes {
+        knows_proposal(n, &p).await;
+    }
+    let ring = format!("window.synapse.state().state.gov.proposals['{p}'].ballot");
+    let members: Value = a.eval(&format!("{ring}.rings.map(r => r.members.length)")).await;
+    assert_eq!(members, json!([4]), "one ring of the four members, fixed at open");
+
+    // Two anonymous votes and one public one.
+    let vote_anon = "return window.synapse.voteAnonymously(arguments[0], arguments[1]);";
+    let b_vote: String = b.call(vote_anon, vec![json!(p), json!(true)]).await;
+    let c_vote: String = c.call(vote_anon, vec![json!(p), json!(false)]).await;
+    let _: String = d.call("return window.synapse.vote(arguments[0], true);", vec![json!(p)]).await;
+    let tally = format!("window.synapse.proposals().find(r => r.proposal.id === '{p}').tally");
+    let seen = wait_all(
+        &nodes,
+        "two anonymous votes and one public vote tallied on every node",
+        &format!("(t => [t.anonymous.total, t.anonymous.yes, t.anonymous.no, t.details.length])({tally})"),
+        |v| v == &json!([2, 1, 1, 1]),
+    )
+    .await;
+    assert_eq!(seen, json!([2, 1, 1, 1]));
+    // No anonymous voter is named: the only public voter is D, and the
+    // carriers of the two votes (held by every node) are fresh keys that
+    // got no account.
+    let d_id: String = d.eval("window.synapse.id()").await;
+    let voters: Value = a.eval(&format!("Object.keys(window.synapse.state().state.gov.proposals['{p}'].votes)")).await;
+    assert_eq!(voters, json!([d_id]));
+    for n in &nodes {
+        for carrier_op in [&b_vote, &c_vote] {
+            let held: bool = n.call("return window.synapse.hasOp(arguments[0]);", vec![json!(carrier_op)]).await;
+            assert!(held, "every node holds the carrier op {carrier_op}");
+        }
+        let accounts: usize = n.eval("Object.keys(window.synapse.state().state.accounts).length").await;
+        assert_eq!(accounts, 4, "carriers get no account");
+    }
+    let by_tier: Value = c.eval(&format!("{tally}.anonymous.by_tier")).await;
+    assert_eq!(by_tier, json!({"novice": [1, 1]}));
+
+    // An honest client refuses a second vote before signing anything.
+    let again = c.try_call(vote_anon, vec![json!(p), json!(true)]).await;
+    assert!(again.is_err_and(|e| e.contains("already voted")), "an honest page refuses a double vote");
+    // The modified client signs one anyway: every node's fold refuses it.
+    let double: String = b.call(vote_anon, vec![json!(p), json!(false)]).await;
+    wait_all(
+        &nodes,
+        "the double vote refused on every node",
+        &format!(
+            "[window.synapse.state().rejected.filter(r => r.op === '{double}').map(r => r.code), \
+              ({tally}).anonymous.total, ({tally}).anonymous.no]"
+        ),
+        |v| v == &json!([["already_voted"], 2, 1]),
+    )
+    .await;
+}
