@@ -283,6 +283,10 @@ export interface Rules {
   epoch_seconds: number;
 }
 export interface Account {
+  /** Rule `equivocation_evidence`: the seq at which it was proven to equivocate (its penalty applied), or null. */
+  slashed_at_seq: number | null;
+  /** Not validator-eligible before this op time (a penalty's ban), 0 if never banned. */
+  banned_until_ms: EpochMs;
   balance: number; reputation: Reputation; joined: Hlc;
   /** Listed in the genesis: a member and validator-eligible from the start. */
   founder: boolean;
@@ -455,6 +459,8 @@ export interface Synapse {
    * stem phase). Refused when this identity is not in the proposal's rings or already voted on it. Resolves with the
    * carrier op's id as soon as it is sent; `hasOp(id)` turns true when it comes back by gossip and is folded. */
   voteAnonymously(proposal: Hex64, yes: boolean): Promise<Hex64>;
+  /** Tests only (`?debug_unchecked=1` pages): signs a second, different op at this node's head seq (an equivocation). */
+  debugEquivocate(): Hex64;
   closeProposal(proposal: Hex64): Promise<Hex64>;
   ratify(proposal: Hex64): Promise<Hex64>;
   expireProposal(proposal: Hex64): Promise<Hex64>;

@@ -22,6 +22,10 @@
 //!   stalled (`settled_until` is `None`), deadlines act on time.
 //! - rule `publish_missing_key`: this node's X25519 key is published while
 //!   the state lacks it (tool secrets are sealed to it), at most every 30 s.
+//! - rule `evidence_by_rank`: equivocation evidence (`core/immune.rs`) is
+//!   published by the node ranked first for the offender, the next one a
+//!   second later, and so on, counted from when this node found the fork:
+//!   one evidence op per equivocation, not one per node.
 
 use crate::core::governance::ProposalStatus;
 use crate::core::op::OpBody;
@@ -166,6 +170,24 @@ impl DeadlineKeeper {
         v
     }
 
+    /// Rule `evidence_by_rank`: the evidence ops due at `now` for the
+    /// equivocations `found` (offender, its two ops, when this node first
+    /// saw the fork).
+    pub fn evidence_due(&mut self, state: &State, found: &[(NodeId, Vec<u8>, Vec<u8>, u64)], now: u64) -> Vec<DueOp> {
+        let mut v = vec![];
+        for (offender, first, second, seen) in found {
+            if now > seen.saturating_add(self.wait(state, &offender.0)) {
+                v.push(DueOp {
+                    key: format!("evidence {offender}"),
+                    channel: crate::core::op::GLOBAL_CHANNEL.to_owned(),
+                    body: OpBody::Evidence { first: first.clone(), second: second.clone() },
+                });
+            }
+        }
+        v.retain(|d| self.try_now(&d.key, now));
+        v
+    }
+
     /// Rule `publish_missing_key`: whether to publish this node's X25519 key
     /// now.
     pub fn key_publish_due(&mut self, state: &State, now: u64) -> bool {
@@ -247,6 +269,28 @@ mod tests {
         assert!(waits.iter().all(|w| *w <= MAX_WAIT_SECS * 1000), "capped");
         let stranger = Identity::from_seed([99; 32]).node_id();
         assert_eq!(DeadlineKeeper::new(stranger).wait(&st, &item), MAX_WAIT_SECS * 1000, "unknown nodes wait longest");
+    }
+
+    #[test]
+    fn evidence_by_rank_one_node_publishes_first_each_second_another() {
+        let ids: Vec<NodeId> = (1..20u8).map(|s| Identity::from_seed([s; 32]).node_id()).collect();
+        let mut st = State::open();
+        for id in &ids {
+            st.ledger.accounts.insert(*id, crate::core::state::Account::new(0, Default::default()));
+        }
+        let offender = ids[0];
+        let found = vec![(offender, vec![1u8], vec![2u8], 1_000u64)];
+        // Just after the fork was seen, exactly one node is due.
+        let due_at = |now: u64| {
+            ids.iter().filter(|id| !DeadlineKeeper::new(**id).evidence_due(&st, &found, now).is_empty()).count()
+        };
+        assert_eq!(due_at(1_001), 1);
+        assert_eq!(due_at(2_001), 2);
+        let mut k = DeadlineKeeper::new(ids[3]);
+        let d = k.evidence_due(&st, &found, 1_000 + 31_000);
+        assert_eq!(d.len(), 1);
+        assert!(matches!(&d[0].body, OpBody::Evidence { first, second } if first == &[1] && second == &[2]));
+        assert!(k.evidence_due(&st, &found, 1_000 + 31_001).is_empty(), "retried at most every 30 s");
     }
 
     #[test]

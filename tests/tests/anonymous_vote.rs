@@ -3,7 +3,8 @@
 //! ring signature carried by a fresh key through the stem phase) and one
 //! publicly; every node shows the same tally, with no voter named for the
 //! anonymous ones. A modified client's second anonymous vote is refused
-//! by the fold on every node.
+//! by the fold on every node. Then that client signs two ops at one seq:
+//! the evidence reaches every node, which slashes it alike.
 
 use e2e::{Browser, NodePage, Rendezvous, knows_proposal, serial, wait_all, wait_until};
 use serde_json::{Value, json};
@@ -12,7 +13,7 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_anonymous_votes_and_one_public_tallied_alike_and_a_double_vote_refused_everywhere() {
+async fn anonymous_votes_tallied_alike_a_double_vote_refused_and_an_equivocator_slashed_everywhere() {
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
@@ -99,4 +100,28 @@ async fn two_anonymous_votes_and_one_public_tallied_alike_and_a_double_vote_refu
         |v| v == &json!([["already_voted"], 2, 1]),
     )
     .await;
+    // The immune system: B earns reputation (a public, linked vote on a
+    // second proposal), then equivocates. Some node publishes the evidence
+    // and every node applies the same penalty.
+    let q: String = a.eval("window.synapse.propose('global', {kind: 'generic', title: 'second'})").await;
+    knows_proposal(&b, &q).await;
+    let _: String = b.call("return window.synapse.vote(arguments[0], true);", vec![json!(q)]).await;
+    let b_id: String = b.eval("window.synapse.id()").await;
+    let account = format!("window.synapse.state().state.accounts['{b_id}']");
+    wait_all(&nodes, "B's vote credited everywhere", &format!("{account}.reputation.total > 0"), |v| v == &json!(true))
+        .await;
+    let fork: String = b.eval("window.synapse.debugEquivocate()").await;
+    assert_eq!(fork.len(), 64);
+    let slashed = wait_all(
+        &nodes,
+        "the equivocator slashed on every node",
+        &format!("(a => [a.slashed_at_seq !== null, a.reputation.total, a.banned_until_ms > Date.now()])({account})"),
+        |v| v == &json!([true, 0, true]),
+    )
+    .await;
+    assert_eq!(slashed, json!([true, 0, true]));
+    let evidence: usize = a
+        .eval("Object.values(window.synapse.state().state.accounts).filter(a => a.slashed_at_seq !== null).length")
+        .await;
+    assert_eq!(evidence, 1, "one identity slashed");
 }

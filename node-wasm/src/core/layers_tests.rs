@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const SOURCES: &[(&str, &str)] = &[
     ("auction", include_str!("auction.rs")),
     ("ballot", include_str!("ballot.rs")),
+    ("immune", include_str!("immune.rs")),
     ("channels", include_str!("channels.rs")),
     ("commands", include_str!("commands.rs")),
     ("common", include_str!("common.rs")),

@@ -37,6 +37,14 @@ pub struct Account {
     pub earned_day: u64,
     #[serde(default)]
     pub earned_today_milli: u64,
+    /// Rule `equivocation_evidence`: the seq at which this identity was
+    /// proven to equivocate (its penalty applies once).
+    #[serde(default)]
+    pub slashed_at_seq: Option<u64>,
+    /// Rule `equivocation_evidence`: not validator-eligible before this op
+    /// time (ms).
+    #[serde(default)]
+    pub banned_until_ms: u64,
 }
 
 impl Account {
@@ -49,6 +57,8 @@ impl Account {
             founder: false,
             earned_day: 0,
             earned_today_milli: 0,
+            slashed_at_seq: None,
+            banned_until_ms: 0,
         }
     }
 
@@ -61,7 +71,11 @@ impl Account {
     /// Rule `validator_eligible`: a founder, or a member with
     /// `validator_reputation_milli` whose account is at least
     /// `validator_age_seconds` old at `at_ms`.
+    /// Not while a penalty bans it (rule `equivocation_evidence`).
     pub fn is_validator_eligible(&self, at_ms: u64, rules: &Rules) -> bool {
+        if at_ms < self.banned_until_ms {
+            return false;
+        }
         if self.founder {
             return true;
         }
@@ -304,6 +318,11 @@ impl Ledger {
             w.raw(&id.0).u64(a.balance);
             hlc(w, a.joined);
             w.u8(u8::from(a.founder)).u64(a.earned_day).u64(a.earned_today_milli);
+            match a.slashed_at_seq {
+                None => w.u8(0),
+                Some(s) => w.u8(1).u64(s),
+            };
+            w.u64(a.banned_until_ms);
             let r = &a.reputation;
             w.u64(r.total).u64(r.anchor_ms).u64(r.tags.len() as u64);
             for (tag, v) in &r.tags {

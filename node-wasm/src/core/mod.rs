@@ -23,6 +23,7 @@ pub mod fuzz;
 pub mod genesis;
 pub mod governance;
 pub mod hlc;
+pub mod immune;
 pub mod ledger;
 pub mod log;
 pub mod op;
@@ -52,6 +53,8 @@ mod conservation_tests;
 mod finality_tests;
 #[cfg(test)]
 mod gov_tests;
+#[cfg(test)]
+mod immune_tests;
 #[cfg(test)]
 mod layers_tests;
 #[cfg(test)]

@@ -209,6 +209,10 @@ pub enum Reject {
     LinkNotExpected,
     /// Rule `anonymous_vote`: an anonymous vote must be its key's only op.
     AnonymousNotFresh,
+    /// Rule `equivocation_evidence`: the two ops do not prove an equivocation.
+    BadEvidence(&'static str),
+    /// Rule `equivocation_evidence`: this identity's penalty was applied.
+    AlreadyPenalized(NodeId),
     NotRatifiable {
         proposal: OpId,
         kind: &'static str,
@@ -342,6 +346,8 @@ impl Reject {
             LinkRequired => "link_required",
             LinkNotExpected => "link_not_expected",
             AnonymousNotFresh => "anonymous_not_fresh",
+            BadEvidence(_) => "bad_evidence",
+            AlreadyPenalized(_) => "already_penalized",
             NotRatifiable { .. } => "not_ratifiable",
             NotPendingRatification { .. } => "not_pending_ratification",
             NotValidator { .. } => "not_validator",
@@ -495,6 +501,8 @@ impl fmt::Display for Reject {
             }
             LinkNotExpected => write!(f, "a linked vote from an identity outside this proposal's rings"),
             AnonymousNotFresh => write!(f, "an anonymous vote must be the only op of a fresh key (seq 1)"),
+            BadEvidence(why) => write!(f, "the evidence proves no equivocation: {why}"),
+            AlreadyPenalized(n) => write!(f, "node {}… was already penalized for equivocating", n.short()),
             NotExpired { proposal, deadline_ms } => {
                 write!(f, "proposal {}… closes automatically only after {deadline_ms} ms", proposal.short())
             }
@@ -628,6 +636,8 @@ mod tests {
             Reject::LinkRequired,
             Reject::LinkNotExpected,
             Reject::AnonymousNotFresh,
+            Reject::BadEvidence("x"),
+            Reject::AlreadyPenalized(n),
             Reject::NotRatifiable { proposal: t, kind: "generic" },
             Reject::NotPendingRatification { proposal: t, status: "open" },
             Reject::NotValidator { proposal: t },

@@ -553,6 +553,22 @@ impl Replica {
         self.store.equivocations()
     }
 
+    /// Rule `equivocation_evidence`: for each equivocator held here whose
+    /// penalty the state has not applied yet, two of its ops at the fork
+    /// seq that fit in an evidence op.
+    pub fn equivocation_proofs(&self) -> Vec<(NodeId, VerifiedOp, VerifiedOp)> {
+        let max = crate::core::op::MAX_EVIDENCE_OP_BYTES;
+        self.store
+            .equivocations()
+            .into_iter()
+            .filter(|e| self.state().ledger.accounts.get(&e.author).is_some_and(|a| a.slashed_at_seq.is_none()))
+            .filter_map(|e| {
+                let mut ops = e.ops.iter().filter_map(|id| self.store.get(id)).filter(|v| v.bytes().len() <= max);
+                Some((e.author, ops.next()?.clone(), ops.next()?.clone()))
+            })
+            .collect()
+    }
+
     /// Where op `id` stands.
     pub fn outcome(&self, id: &OpId) -> Option<OpOutcome> {
         if self.held_ids.contains(id) {

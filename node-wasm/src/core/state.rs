@@ -193,6 +193,7 @@ impl State {
                 self.gov.vote(cx, *proposal, *yes, Some(link), ledger, params)
             }
             OpBody::VotingKeyPublish { key, proof } => self.gov.voting_key_publish(cx, *key, proof),
+            OpBody::Evidence { first, second } => crate::core::immune::equivocation_evidence(cx, first, second, ledger),
             // Folded before admission, above.
             OpBody::AnonymousVote { .. } => Err(Reject::AnonymousNotFresh),
             OpBody::ProposalClose { proposal } => self.gov.proposal_close(cx, *proposal, ledger, params, &mut policy),

@@ -14,7 +14,7 @@ use crate::core::ring::{self, VotingSecret};
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "a335e2e5d4c8bd4d4d5fc49efc4b589fcfc20a033317a46f9d50724e33e5394c";
+pub const GOLDEN_STATE_HASH: &str = "02a86b117a9550f7ea7e5a3a858bd6d6410f0e7e50fd7927492b9ad9c5c3fdca";
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -173,6 +173,19 @@ pub fn golden_history() -> Vec<VerifiedOp> {
     out.push(c.op(T0 + 4 * day + 13, "dev", OpBody::TaskComplete { task: t3id }));
     // None only if signing fails, which the golden hash would show.
     let _ = anonymous_ballot(&mut out, [&mut a, &mut b, &mut c, &mut d], day);
+    // Immune system: d signs two ops at one seq; a publishes the evidence
+    // and d is slashed.
+    let fork_a = d.op(T0 + 6 * day, "global", OpBody::SkillsSet { skills: vec!["fork-a".into()] });
+    if let Some(fa) = &fork_a {
+        let body = OpBody::SkillsSet { skills: vec!["fork-b".into()] };
+        let fork_b = SignedOp::create(&d.key, d.seq, fa.op().prev, Hlc::new(T0 + 6 * day + 1, 0), "global", body).ok();
+        if let Some(fb) = &fork_b {
+            let evidence = OpBody::Evidence { first: fa.bytes().to_vec(), second: fb.bytes().to_vec() };
+            out.push(a.op(T0 + 6 * day + 2, "global", evidence));
+        }
+        out.push(fork_b);
+    }
+    out.push(fork_a);
     // Equivocation by e: two different ops at seq 1.
     let mut e = Chain::new(15);
     out.push(e.op(T0 + 2 * day + 6, "dev", OpBody::ChannelSubscribe));
@@ -250,7 +263,7 @@ mod tests {
     #[test]
     fn golden_history_gives_the_golden_state_hash() {
         let ops = golden_history();
-        assert_eq!(ops.len(), 50);
+        assert_eq!(ops.len(), 53);
         let mut in_order = Replica::open();
         for op in &ops {
             in_order.receive_verified(op.clone(), u64::MAX / 2);
@@ -259,7 +272,7 @@ mod tests {
         assert_eq!(hex::encode(in_order.state_hash()), hash);
         let s = in_order.state();
         assert!(s.sp_conserved());
-        assert_eq!(in_order.equivocators().len(), 1);
+        assert_eq!(in_order.equivocators().len(), 2, "e at seq 1 and d (slashed)");
         use crate::core::state::TaskStatus;
         use crate::core::teams::TeamStatus;
         let statuses: Vec<TaskStatus> = s.tasks.values().map(|t| t.status).collect();
@@ -287,6 +300,10 @@ mod tests {
         let t = sb.tally.as_ref().expect("closed");
         assert_eq!((t.anonymous.total, t.anonymous.yes, t.details.len()), (1, 1, 1));
         assert_eq!(sb.ballot.public_images.len(), 1);
+        // The immune system: d was slashed once, e (no account) never.
+        let slashed: Vec<_> = s.ledger.accounts.values().filter(|a| a.slashed_at_seq.is_some()).collect();
+        assert_eq!(slashed.len(), 1);
+        assert_eq!(slashed[0].reputation.total, 0);
         assert_eq!(hash, GOLDEN_STATE_HASH, "canonical state encoding changed");
     }
 }

@@ -131,6 +131,8 @@ pub fn domains_of(body: &OpBody) -> DomainSet {
         OpBody::ToolGrant { .. } => d(&[Tools]),
         OpBody::ModulePiece { .. } => d(&[Upgrades]),
         OpBody::Admit { .. } => d(&[Economy, Governance]),
+        // Reputation and the validator set.
+        OpBody::Evidence { .. } => d(&[Economy, Governance, Network]),
         // Finality is shown in the Network view.
         OpBody::Checkpoint(_) => d(&[Network]),
     }

@@ -365,6 +365,14 @@ pub enum OpBody {
         ring: u16,
         signature: crate::core::ring::RingSignature,
     },
+    /// Rule `equivocation_evidence`: two signed ops of one author at one
+    /// seq, as their full bytes (each at most [`super::MAX_EVIDENCE_OP_BYTES`]).
+    Evidence {
+        #[serde(with = "hex_bytes")]
+        first: Vec<u8>,
+        #[serde(with = "hex_bytes")]
+        second: Vec<u8>,
+    },
     /// Rule `voting_key_publish`: the author's voting key (Ristretto), with
     /// a proof that it holds the secret.
     VotingKeyPublish {
@@ -448,6 +456,7 @@ impl OpBody {
             OpBody::LinkedVote { .. } => "linked_vote",
             OpBody::AnonymousVote { .. } => "anonymous_vote",
             OpBody::VotingKeyPublish { .. } => "voting_key_publish",
+            OpBody::Evidence { .. } => "evidence",
             OpBody::ProposalClose { .. } => "proposal_close",
             OpBody::ProposalExpire { .. } => "proposal_expire",
             OpBody::ModulePiece { .. } => "module_piece",

@@ -170,6 +170,9 @@ fn encode_body(w: &mut Writer, body: &OpBody) {
             w.u8(51).raw(&proposal.0).u8(u8::from(*yes)).u16(*ring);
             encode_ring_signature(w, signature);
         }
+        OpBody::Evidence { first, second } => {
+            w.u8(52).bytes(first).bytes(second);
+        }
         OpBody::VotingKeyPublish { key, proof } => {
             w.u8(49).raw(&key.0);
             encode_ring_signature(w, proof);
@@ -537,6 +540,10 @@ fn decode_body(r: &mut Reader<'_>) -> Result<OpBody, DecodeError> {
             yes: decode_bool(r, "vote")?,
             ring: r.u16()?,
             signature: decode_ring_signature(r, MAX_ANON_RING)?,
+        },
+        52 => OpBody::Evidence {
+            first: r.bytes("evidence op", MAX_EVIDENCE_OP_BYTES)?.to_vec(),
+            second: r.bytes("evidence op", MAX_EVIDENCE_OP_BYTES)?.to_vec(),
         },
         49 => OpBody::VotingKeyPublish {
             key: crate::core::ring::VotingKey(r.array()?),

@@ -74,3 +74,8 @@ pub const MAX_FRONTIER_MOVED: usize = 512;
 /// before forwarding it. 64 keeps a vote well under a frame's time on
 /// every node; larger memberships get several rings per tier.
 pub const MAX_ANON_RING: usize = 64;
+
+/// Each op quoted by an equivocation evidence op: two of them and the
+/// header fit in [`MAX_OP_BYTES`]. An equivocator whose forked ops are
+/// larger escapes the penalty (not the exclusion of its ops).
+pub const MAX_EVIDENCE_OP_BYTES: usize = 32 * 1024 - 512;

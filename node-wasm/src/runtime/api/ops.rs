@@ -26,6 +26,14 @@ impl SynapseNode {
         self.ledger.state_hash()
     }
 
+    /// Tests only (`?debug_unchecked=1` pages): signs a second, different op
+    /// at this node's head seq, as an equivocating client would; returns
+    /// its id. Refused on any other page.
+    #[wasm_bindgen(js_name = debugEquivocate)]
+    pub fn debug_equivocate(&self) -> Result<String, JsError> {
+        self.ledger.equivocate_for_tests().map(|id| id.to_text()).map_err(|e| JsError::new(&e))
+    }
+
     /// Signs and publishes any op: `body` is an op body as JSON, e.g.
     /// `{type: "task_claim", task: ID}` (see docs/PROTOCOL.md, Operations).
     /// Resolves with the op id; rejects with the rule it would break.

@@ -172,6 +172,9 @@ struct Inner {
     genesis_record: Genesis,
     /// Pruning, saving and serving final checkpoints (`finality.rs`).
     finality: finality::FinalityDuties,
+    /// Equivocators found here and when (rule `evidence_by_rank` counts
+    /// from then).
+    forks_seen: RefCell<BTreeMap<crate::identity::NodeId, u64>>,
 }
 
 /// `status().network`: which network this node is on.
@@ -228,6 +231,7 @@ impl Ledger {
                 genesis: RefCell::new((genesis.name.clone(), "default", None)),
                 genesis_record: genesis.clone(),
                 finality: finality::FinalityDuties::default(),
+                forks_seen: RefCell::new(BTreeMap::new()),
             }),
         };
         ledger.hook_snapshots();
@@ -942,6 +946,7 @@ impl Ledger {
         self.keep_deadlines();
         self.ensure_key_published();
         self.ensure_voting_key_published();
+        self.publish_evidence();
         self.grant_tool_shares();
     }
 
@@ -977,6 +982,59 @@ impl Ledger {
         if let Err(e) = self.sign(crate::service::tools::publish_key(self.inner.node.identity())) {
             console_log!("could not publish this node's X25519 key yet: {e}");
         }
+    }
+
+    /// Rule `equivocation_evidence`: publishes proof of each equivocation
+    /// held here that the state has not penalized yet, in rank order
+    /// (rule `evidence_by_rank`).
+    fn publish_evidence(&self) {
+        let now = wall_ms();
+        let due = {
+            let replica = self.inner.replica.borrow();
+            let proofs = replica.equivocation_proofs();
+            if proofs.is_empty() {
+                return;
+            }
+            let mut seen = self.inner.forks_seen.borrow_mut();
+            seen.retain(|k, _| proofs.iter().any(|(o, _, _)| o == k));
+            let found: Vec<_> = proofs
+                .into_iter()
+                .map(|(o, a, b)| {
+                    let at = *seen.entry(o).or_insert(now);
+                    (o, a.bytes().to_vec(), b.bytes().to_vec(), at)
+                })
+                .collect();
+            self.inner.keeper.borrow_mut().evidence_due(replica.state(), &found, now)
+        };
+        for d in due {
+            match self.act(&d.channel, d.body) {
+                Ok(_) => console_log!("immune system: published the evidence for {}", d.key),
+                Err(e) => console_log!("immune system: {}: {e}", d.key),
+            }
+        }
+    }
+
+    /// Tests only (`?debug_unchecked=1` pages): signs a second op at this
+    /// node's head seq, as a modified client that equivocates would, folds
+    /// it here and publishes it. Returns its id.
+    pub fn equivocate_for_tests(&self) -> Result<OpId, String> {
+        if !self.inner.replica.borrow().signs_refused_ops() {
+            return Err("only a debug_unchecked page may equivocate".into());
+        }
+        let (seq, head) = self.own_head().ok_or("this node has signed no op yet")?;
+        let prev = {
+            let replica = self.inner.replica.borrow();
+            let op = replica.store().get(&head).ok_or("the head op is not held here")?;
+            op.op().prev
+        };
+        let hlc = crate::core::hlc::Hlc::new(wall_ms(), 0);
+        let body = OpBody::SkillsSet { skills: vec!["equivocation".into()] };
+        let op = SignedOp::create(self.inner.node.identity(), seq, prev, hlc, crate::core::op::GLOBAL_CHANNEL, body)
+            .map_err(|e| e.to_string())?;
+        let id = op.id();
+        self.inner.node.publish(GLOBAL_TOPIC, seq, op.bytes().to_vec());
+        self.ingest(vec![op]);
+        Ok(id)
     }
 
     /// Rule `voting_key_publish`: publishes this node's voting key if the
