@@ -20,8 +20,10 @@ fn link(m: &Message) -> Option<MsgId> {
 }
 
 /// Runs one fuzz input: chunks of `[kind, peer, len_hi, len_lo, bytes…]`;
-/// kind 0-5 is a frame from peer `peer % 3 + 1`, 6 a heartbeat, 7 a peer
-/// that disconnects and comes back.
+/// kind 0-4 is a frame from peer `peer % 3 + 1`, 5 this node's app sending
+/// `bytes` through the stem phase (rule `stem_before_fluff`), 6 a
+/// heartbeat 3 s later (so stem embargoes run out), 7 a peer that
+/// disconnects and comes back.
 pub fn frames(data: &[u8]) {
     let mut r = Router::new(NodeId([0; 32]), Config::default(), 7);
     r.set_linker(Box::new(link));
@@ -46,7 +48,12 @@ pub fn frames(data: &[u8]) {
         rest = &rest[4 + len..];
         now += 50;
         match kind {
+            5 => {
+                let (topic, origin, seq) = (TOPIC.into(), NodeId([rest_len_tag(body); 32]), 1);
+                r.handle(Input::Stem { topic, origin, seq, payload: body.to_vec() }, now);
+            }
             6 => {
+                now += 3_000;
                 r.handle(Input::Tick, now);
             }
             7 => {
@@ -58,6 +65,11 @@ pub fn frames(data: &[u8]) {
             }
         }
     }
+}
+
+/// A carrier key per stem payload (its first byte).
+fn rest_len_tag(body: &[u8]) -> u8 {
+    body.first().copied().unwrap_or(0) | 0x80
 }
 
 #[cfg(test)]

@@ -344,6 +344,13 @@ impl Ledger {
     /// through the stem phase (rule `stem_before_fluff`). It is folded here
     /// only when it comes back by gossip, like anyone's. Returns its op id.
     pub fn vote_anonymously(&self, proposal: OpId, yes: bool) -> Result<OpId, String> {
+        // Alone, this node would be the first to hold the vote, and the
+        // first peer to sync with it would learn whose it is.
+        if self.inner.node.peers().is_empty() {
+            return Err("an anonymous vote needs a connection to at least one peer first (it is relayed through \
+                        peers so that nobody learns it came from here)"
+                .into());
+        }
         let op = {
             let replica = self.inner.replica.borrow();
             crate::service::governance::anonymous_vote(
