@@ -190,6 +190,18 @@ export interface LedgerStats {
   /** This node's anonymous votes sent into the stem phase; peers' anonymous votes on proposals not known here yet. */
   anonymous_votes_sent: number; anonymous_votes_early: number;
 }
+/** `health_targets`: what a node measures itself against (docs/PROTOCOL.md, "Immune system"). */
+export interface HealthTargets { min_peers: number; max_latency_ms: number; max_loss_bps: number; max_ops_per_min: number; }
+export type HealthProblem = "low_connectivity" | "high_latency" | "message_loss" | "overload";
+export interface HealthReport {
+  targets: HealthTargets;
+  /** One per problem: the last cycle's measure (null: nothing to measure), its target, and for how many cycles it missed. */
+  vitals: { problem: HealthProblem; current: number | null; target: number; ok: boolean; streak: number }[];
+  open_remedies: [Hex64, string][];
+  /** A problem whose remedy this node will propose when its rank comes up. */
+  pending: HealthProblem | null;
+  net_target_degree: number;
+}
 export interface PubsubStats { router: Record<string, number>; mesh: Record<string, Hex64[]>; ledger: LedgerStats; }
 export type CandidateType = "host" | "srflx" | "prflx" | "relay";
 export interface PeerState {
@@ -265,6 +277,8 @@ export interface State {
 export interface Params {
   initial_sp: number; tax_bps: number; task_reputation_milli: number; vote_reputation_milli: number;
   proposal_min_voting_seconds: number; proposal_auto_close_after_seconds: number; validator_set_size: number;
+  /** Peers each node aims to keep (governance key; the immune system's remedies raise it). */
+  net_target_degree: number;
   /** Fixed by the genesis; no config change reaches them. */
   rules: Rules;
 }
@@ -461,6 +475,10 @@ export interface Synapse {
   voteAnonymously(proposal: Hex64, yes: boolean): Promise<Hex64>;
   /** Tests only (`?debug_unchecked=1` pages): signs a second, different op at this node's head seq (an equivocation). */
   debugEquivocate(): Hex64;
+  /** The immune system from this node: vital signs against targets, open remedy proposals (tagged `immune_system`). */
+  health(): HealthReport;
+  /** Replaces this node's health targets. */
+  setHealthTargets(targets: HealthTargets): void;
   closeProposal(proposal: Hex64): Promise<Hex64>;
   ratify(proposal: Hex64): Promise<Hex64>;
   expireProposal(proposal: Hex64): Promise<Hex64>;

@@ -13,6 +13,7 @@
 pub mod chain_guard;
 /// Which ops passed deadlines call for, and when this node publishes them.
 pub mod deadlines;
+pub mod health;
 pub mod ice_status;
 pub mod identity;
 /// Identity file and storage-error sentences (pure; IndexedDB is in `runtime::store`).

@@ -72,6 +72,18 @@ async fn events_identity_backup_and_reload_through_window_synapse() {
         if (x, y) == (2, 2) { Ok(()) } else { Err((x, y)) }
     })
     .await;
+    // Every node publishes its X25519 and voting keys by itself at start:
+    // wait for all of them, so that the only op made while b is away is
+    // a's task below.
+    let keys = "(s => [Object.keys(s.tools.keys).length, Object.keys(s.gov.voting_keys).length])\
+                (window.synapse.state().state)";
+    for n in [&a, &b, &c] {
+        wait_until(TIMEOUT, "every node's keys published", async || {
+            let k: Value = n.eval(keys).await;
+            if k == json!([3, 3]) { Ok(()) } else { Err(k) }
+        })
+        .await;
+    }
 
     // b reloads while a makes one more op: b restores 5+ ops from IndexedDB
     // and takes exactly one new op from its peers.

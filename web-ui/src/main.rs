@@ -17,6 +17,7 @@ mod finality;
 mod fmt;
 mod governance;
 mod graph;
+mod health;
 mod identity;
 mod network;
 mod route;

@@ -5,6 +5,7 @@ use crate::action::{Action, Feedback, Submit};
 use crate::ctx::ctx;
 use crate::finality::FinalityCard;
 use crate::graph::MeshGraph;
+use crate::health::HealthCard;
 use leptos::prelude::*;
 
 #[component]
@@ -147,6 +148,7 @@ pub fn NetworkView() -> impl IntoView {
             </section>
         </div>
         <FinalityCard />
+        <HealthCard />
         <section class="card" aria-labelledby="h-stats">
             <h2 id="h-stats">"SynapseSub and op log"</h2>
             <dl class="stats" id="pubsub-stats">

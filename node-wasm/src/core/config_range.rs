@@ -68,6 +68,13 @@ pub const CONFIG_RANGES: &[ConfigRange] = &[
         why: "at least one validator to ratify; at most 1000 keeps the close's \
               validator computation and every snapshot small",
     },
+    ConfigRange {
+        key: "net_target_degree",
+        min: 4,
+        max: 16,
+        why: "peers each node aims to keep: below 4 gossip has too few paths to survive churn, \
+              above 16 (the degree a node dials up to) it would exceed what the peer manager keeps",
+    },
 ];
 
 /// The range of `key`, if it is a config key.
@@ -122,6 +129,7 @@ mod tests {
             d.proposal_min_voting_seconds,
             d.proposal_auto_close_after_seconds,
             d.validator_set_size,
+            d.net_target_degree,
         ];
         for (r, v) in CONFIG_RANGES.iter().zip(defaults) {
             assert!(r.min <= r.max && (r.min..=r.max).contains(&v), "{} default {v}", r.key);

@@ -36,8 +36,20 @@ pub struct Params {
     pub proposal_min_voting_seconds: u64,
     pub proposal_auto_close_after_seconds: u64,
     pub validator_set_size: u64,
+    /// Peers each node aims to keep (the peer manager's target degree): the
+    /// immune system's remedy for poor connectivity, latency or loss
+    /// (`health.rs`). Not in the genesis; every network starts at 8.
+    #[serde(default = "default_net_target_degree")]
+    pub net_target_degree: u64,
     /// The genesis rules: fixed, no `config_change` reaches them.
     pub rules: Rules,
+}
+
+/// The default of [`Params::net_target_degree`].
+pub const NET_TARGET_DEGREE: u64 = 8;
+
+fn default_net_target_degree() -> u64 {
+    NET_TARGET_DEGREE
 }
 
 impl Default for Params {
@@ -50,6 +62,7 @@ impl Default for Params {
             proposal_min_voting_seconds: PROPOSAL_MIN_VOTING_SECONDS,
             proposal_auto_close_after_seconds: PROPOSAL_AUTO_CLOSE_AFTER_SECONDS,
             validator_set_size: VALIDATOR_SET_SIZE,
+            net_target_degree: NET_TARGET_DEGREE,
             rules: Rules::default(),
         }
     }

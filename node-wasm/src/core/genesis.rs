@@ -158,6 +158,7 @@ impl Genesis {
             proposal_min_voting_seconds: c.proposal_min_voting_seconds,
             proposal_auto_close_after_seconds: c.proposal_auto_close_after_seconds,
             validator_set_size: c.validator_set_size,
+            net_target_degree: crate::core::economy::NET_TARGET_DEGREE,
             rules: self.rules,
         }
     }

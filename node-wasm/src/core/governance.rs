@@ -281,6 +281,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "proposal_min_voting_seconds",
     "proposal_auto_close_after_seconds",
     "validator_set_size",
+    "net_target_degree",
 ];
 
 /// Rule `proposal_schema`: title 1..=200 characters and not blank, tags
@@ -747,6 +748,7 @@ impl Governance {
             "proposal_min_voting_seconds" => &mut p.proposal_min_voting_seconds,
             "proposal_auto_close_after_seconds" => &mut p.proposal_auto_close_after_seconds,
             "validator_set_size" => &mut p.validator_set_size,
+            "net_target_degree" => &mut p.net_target_degree,
             _ => return Err(format!("unknown config key {key:?}")),
         };
         let version = self.config_version.checked_add(1).ok_or("the config version would overflow")?;

@@ -337,6 +337,7 @@ impl State {
         self.upgrades.encode_canonical(w);
         w.raw(&self.genesis.0);
         p.rules.encode(w);
+        w.u64(p.net_target_degree);
     }
 }
 

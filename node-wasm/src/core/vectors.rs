@@ -14,7 +14,7 @@ use crate::core::ring::{self, VotingSecret};
 use crate::identity::Identity;
 
 /// Hex of `golden_replica().state_hash()`.
-pub const GOLDEN_STATE_HASH: &str = "02a86b117a9550f7ea7e5a3a858bd6d6410f0e7e50fd7927492b9ad9c5c3fdca";
+pub const GOLDEN_STATE_HASH: &str = "2a0b22a43848f68ac9471c0d4e2bce0e3625d256c9e59ce7a66e48803931827b";
 
 const T0: u64 = 1_700_000_000_000;
 

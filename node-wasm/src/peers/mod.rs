@@ -424,6 +424,12 @@ impl PeerManager {
         &self.config
     }
 
+    /// The network's `net_target_degree` (a governance key): within 1 and
+    /// the degree this node dials up to (`high_degree`).
+    pub fn set_target_degree(&mut self, n: usize) {
+        self.config.target_degree = n.clamp(1, self.config.high_degree.max(1));
+    }
+
     /// The next output to carry out.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()

@@ -820,6 +820,11 @@ impl Node {
 
     // ----- reading ---------------------------------------------------------
 
+    /// Applies the network's `net_target_degree` to the peer manager.
+    pub fn set_target_degree(&self, n: usize) {
+        self.with_manager(|m| m.set_target_degree(n));
+    }
+
     /// Ids of peers whose channel is open and identity proven.
     pub fn peers(&self) -> Vec<NodeId> {
         self.inner.manager.borrow().peers()

@@ -34,7 +34,7 @@ pub mod upgrades;
 #[cfg(test)]
 mod dts_tests;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use events::{Domain, DomainSet};
 

@@ -60,6 +60,27 @@ impl SynapseNode {
         to_js(&self.node.hellos())
     }
 
+    /// The immune system's view from this node: `{targets, vitals:
+    /// [{problem, current, target, ok, streak}], open_remedies: [[id,
+    /// title]], pending, net_target_degree}`.
+    #[wasm_bindgen(unchecked_return_type = "HealthReport")]
+    pub fn health(&self) -> JsValue {
+        to_js(&self.ledger.health())
+    }
+
+    /// Replaces this node's health targets: `{min_peers, max_latency_ms,
+    /// max_loss_bps, max_ops_per_min}`.
+    #[wasm_bindgen(js_name = setHealthTargets)]
+    pub fn set_health_targets(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "HealthTargets")] targets: JsValue,
+    ) -> Result<(), JsError> {
+        let t: crate::health::HealthTargets =
+            super::from_js(targets).map_err(|e| JsError::new(&format!("bad health targets: {e}")))?;
+        self.ledger.set_health_targets(t);
+        Ok(())
+    }
+
     /// `{id, profile, rendezvous: {state, url, last_error, directory}, peers,
     /// storage, chain, ice, admission, finality}`.
     #[wasm_bindgen(unchecked_return_type = "NodeStatus")]

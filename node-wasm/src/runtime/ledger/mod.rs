@@ -57,7 +57,9 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::IdbDatabase;
 
 mod finality;
+mod health;
 pub use finality::{FinalityStatus, StorageStats};
+pub use health::HealthReport;
 
 /// A promise's settle functions, waiting for an own op to be committed.
 type Waiter = (js_sys::Function, js_sys::Function);
@@ -175,6 +177,8 @@ struct Inner {
     /// Equivocators found here and when (rule `evidence_by_rank` counts
     /// from then).
     forks_seen: RefCell<BTreeMap<crate::identity::NodeId, u64>>,
+    /// The immune system's health duty.
+    health: health::HealthDuty,
 }
 
 /// `status().network`: which network this node is on.
@@ -232,6 +236,7 @@ impl Ledger {
                 genesis_record: genesis.clone(),
                 finality: finality::FinalityDuties::default(),
                 forks_seen: RefCell::new(BTreeMap::new()),
+                health: health::HealthDuty::default(),
             }),
         };
         ledger.hook_snapshots();
@@ -388,6 +393,9 @@ impl Ledger {
             let mut seen = self.inner.seen_at.borrow_mut();
             for v in &ops {
                 seen.entry(v.id()).or_insert(now);
+                if v.op().author != self.inner.node.id() {
+                    self.health_arrival(v.op().hlc.ms);
+                }
             }
             self.inner.stats.borrow_mut().ops_received += ops.len() as u64;
             let items = ops.iter().map(|v| (v.id().to_text(), v.bytes().to_vec()));
@@ -954,6 +962,7 @@ impl Ledger {
         self.ensure_key_published();
         self.ensure_voting_key_published();
         self.publish_evidence();
+        self.health_tick();
         self.grant_tool_shares();
     }
 
