@@ -7,7 +7,9 @@
 //!
 //! - **health_check**: a problem is present in a cycle when the sample
 //!   misses its target ([`HealthTargets`]): fewer proven peers than
-//!   `min_peers` (`low_connectivity`), a median op propagation delay above
+//!   `min_peers`, or than the other identities it knows of when those are
+//!   fewer (a network of three cannot give anyone three peers)
+//!   (`low_connectivity`), a median op propagation delay above
 //!   `max_latency_ms` (`high_latency`), more than `max_loss_bps` of the
 //!   pieces peers promised never arriving (`message_loss`), or more ops a
 //!   minute than `max_ops_per_min` (`overload`).
@@ -66,6 +68,8 @@ impl Default for HealthTargets {
 pub struct Sample {
     /// Proven peers now.
     pub peers: u64,
+    /// Other identities this node knows of (accounts in the state).
+    pub known: u64,
     /// Median delay between an op's time and its arrival here, over the
     /// cycle's ops (`None`: no op arrived).
     pub latency_ms: Option<u64>,
@@ -101,7 +105,7 @@ impl Problem {
     /// Rule `health_check`.
     pub fn present(self, s: &Sample, t: &HealthTargets) -> bool {
         match self {
-            Problem::LowConnectivity => s.peers < t.min_peers,
+            Problem::LowConnectivity => s.peers < t.min_peers.min(s.known),
             Problem::HighLatency => s.latency_ms.is_some_and(|l| l > t.max_latency_ms),
             Problem::MessageLoss => s.loss_bps.is_some_and(|l| l > t.max_loss_bps),
             Problem::Overload => s.ops_per_min > t.max_ops_per_min,
@@ -224,11 +228,11 @@ mod tests {
     use crate::service::testkit::World;
 
     fn sick() -> Sample {
-        Sample { peers: 1, latency_ms: Some(50), loss_bps: Some(0), ops_per_min: 10 }
+        Sample { peers: 1, known: 20, latency_ms: Some(50), loss_bps: Some(0), ops_per_min: 10 }
     }
 
     fn healthy() -> Sample {
-        Sample { peers: 5, latency_ms: Some(50), loss_bps: Some(0), ops_per_min: 10 }
+        Sample { peers: 5, known: 20, latency_ms: Some(50), loss_bps: Some(0), ops_per_min: 10 }
     }
 
     #[test]
@@ -240,9 +244,14 @@ mod tests {
         }
         assert!(m.vitals().iter().all(|v| v.ok));
         // No op arrived, nothing asked: not a problem either.
-        let idle = Sample { peers: 4, latency_ms: None, loss_bps: None, ops_per_min: 0 };
+        let idle = Sample { peers: 4, known: 20, latency_ms: None, loss_bps: None, ops_per_min: 0 };
         for _ in 0..10 {
             assert!(w.read(|st| m.cycle(idle, st)).is_none());
+        }
+        // A network of three: two peers each is all there is.
+        let small = Sample { peers: 2, known: 2, ..healthy() };
+        for _ in 0..10 {
+            assert!(w.read(|st| m.cycle(small, st)).is_none());
         }
     }
 

@@ -99,8 +99,11 @@ impl Ledger {
         let (r0, asked0, broken0) = h.last.replace((received, router.pieces_requested, router.broken_promises));
         let asked = router.pieces_requested.saturating_sub(asked0);
         let broken = router.broken_promises.saturating_sub(broken0);
+        let me = self.inner.node.id();
+        let known = self.with_state(|st| st.ledger.accounts.keys().filter(|id| **id != me).count() as u64);
         Sample {
             peers: self.inner.node.peers().len() as u64,
+            known,
             latency_ms,
             loss_bps: (asked > 0).then(|| broken.saturating_mul(10_000) / asked),
             ops_per_min: received.saturating_sub(r0),
