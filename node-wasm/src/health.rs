@@ -147,7 +147,7 @@ impl Monitor {
             *n = if p.present(&s, &self.targets) { n.saturating_add(1) } else { 0 };
         }
         Problem::ALL.into_iter().find_map(|p| {
-            if self.streak[&p] < PERSIST_CYCLES || open_remedy(state, p) {
+            if self.streak.get(&p).copied().unwrap_or(0) < PERSIST_CYCLES || open_remedy(state, p) {
                 return None;
             }
             let spec = remedy(state, p)?;

@@ -324,15 +324,16 @@ impl Ballot {
         for b in self.anonymous.values() {
             let Some(ring) = self.rings.get(usize::from(b.ring)) else { continue };
             let w = ring.tier.weight_milli();
-            t.total += 1;
-            let side = t.by_tier.entry(ring.tier.name().to_owned()).or_default();
+            // Counts are bounded by the ballots a proposal can hold (4,096).
+            t.total = t.total.saturating_add(1);
+            let [yes, no] = t.by_tier.entry(ring.tier.name().to_owned()).or_default();
             if b.yes {
-                t.yes += 1;
-                side[0] += 1;
+                t.yes = t.yes.saturating_add(1);
+                *yes = yes.saturating_add(1);
                 t.yes_weight_milli = t.yes_weight_milli.saturating_add(w);
             } else {
-                t.no += 1;
-                side[1] += 1;
+                t.no = t.no.saturating_add(1);
+                *no = no.saturating_add(1);
                 t.no_weight_milli = t.no_weight_milli.saturating_add(w);
             }
         }
