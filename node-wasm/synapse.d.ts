@@ -16,7 +16,7 @@ export interface Hlc { ms: EpochMs; logical: number; }
 // ---------------------------------------------------------------- events --
 
 /** `on`/`off` events: `change` after any visible change, or one domain. */
-export type SynapseEvent = "change" | "tasks" | "governance" | "economy" | "channels" | "tools" | "upgrades" | "network";
+export type SynapseEvent = "change" | "tasks" | "governance" | "economy" | "channels" | "tools" | "upgrades" | "network" | "agent";
 
 // ------------------------------------------------------- action arguments --
 
@@ -201,6 +201,37 @@ export interface HealthReport {
   /** A problem whose remedy this node will propose when its rank comes up. */
   pending: HealthProblem | null;
   net_target_degree: number;
+}
+/** The optional agent (README, "The optional agent"). */
+export type AgentKind = "claim" | "bid" | "vote" | "create_task";
+export interface AgentConfig {
+  enabled?: boolean;
+  /** An OpenAI-compatible base URL, e.g. `http://localhost:11434/v1`; none: the rule-based policy. */
+  endpoint?: string | null; model?: string; api_key?: string | null;
+  allowed?: AgentKind[]; auto?: AgentKind[];
+  /** At least 100. */ reserve_sp?: number;
+  /** 1 to 30. */ max_bid_percent?: number;
+  cycle_seconds?: number;
+}
+export type AgentAction =
+  | { kind: "claim"; task: Hex64 }
+  | { kind: "bid"; task: Hex64; amount: number; estimated_days: number }
+  | { kind: "vote"; proposal: Hex64; yes: boolean }
+  | { kind: "create_task"; channel: string; title: string; reward: number; tags: string[] };
+export type AgentSuggestionStatus =
+  | { status: "pending" } | { status: "refused"; why: string } | { status: "done"; op: Hex64 }
+  | { status: "failed"; why: string } | { status: "dismissed" } | { status: "stale"; why: string };
+export interface AgentSuggestion {
+  id: number; action: AgentAction | null; kind: string; reason: string; source: "rules" | "model";
+  status: AgentSuggestionStatus; at_ms: number; automatic: boolean;
+}
+export interface AgentStatus {
+  config: Required<Omit<AgentConfig, "api_key">>; has_api_key: boolean; source: "rules" | "model" | null;
+  model_problem: string | null; cycles: number; busy: boolean; next_cycle_ms: number; suggestions: AgentSuggestion[];
+}
+export interface AgentDraft {
+  wat: string; size: number; bytes: Uint8Array; dry_run: DryRun;
+  proposal: { title: string; description: string; tags: string[]; module: Hex64; policy: Policy };
 }
 export interface PubsubStats { router: Record<string, number>; mesh: Record<string, Hex64[]>; ledger: LedgerStats; }
 export type CandidateType = "host" | "srflx" | "prflx" | "relay";
@@ -498,6 +529,17 @@ export interface Synapse {
   publishModule(bytes: Uint8Array): Promise<PublishedModule>;
   dryRunModule(bytes: Uint8Array, policy: Policy): DryRun;
   proposeUpgrade(channel: string, spec: UpgradeSpec): Promise<Hex64>;
+  // the optional agent
+  /** Configures the agent (off by default); throws on settings looser than the guardrails. */
+  agentConfigure(config: AgentConfig): void;
+  agent(): AgentStatus;
+  /** Runs a cycle now; resolves once it ends. */
+  agentRun(): Promise<AgentStatus>;
+  /** Checks pending suggestion `id` against the guardrails again, then signs it. */
+  agentApprove(id: number): Promise<Hex64>;
+  agentDismiss(id: number): void;
+  /** Drafts a policy module through the endpoint, compiles and dry-runs it; publishes nothing. */
+  agentDraftModule(description: string, policy: Policy): Promise<AgentDraft>;
   // events
   on(event: SynapseEvent, callback: () => void): () => void;
   off(event: SynapseEvent, callback: () => void): boolean;

@@ -10,6 +10,7 @@
 //!   WebRTC DataChannels, IndexedDB, timers) and the `window.synapse` JS API.
 
 /// When this node may sign: the rules that keep it from reusing a sequence number.
+pub mod agent;
 pub mod chain_guard;
 /// Which ops passed deadlines call for, and when this node publishes them.
 pub mod deadlines;

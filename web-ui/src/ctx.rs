@@ -34,7 +34,7 @@ pub struct Ctx {
     pub node: StoredValue<Node, LocalStorage>,
     pub ledger: StoredValue<Ledger, LocalStorage>,
     /// One trigger per [`Domain`], notified (coalesced) when it changed.
-    domains: [Trigger; 7],
+    domains: [Trigger; Domain::ALL.len()],
     /// Notified (coalesced) after any change: only for what really changes
     /// with everything (traffic counters, the state hash, op totals).
     any: Trigger,
@@ -46,7 +46,7 @@ pub struct Ctx {
 impl Ctx {
     /// Wires the node's change notifications and the 1 s clock.
     pub fn new(node: Node, ledger: Ledger) -> Ctx {
-        let domains: [Trigger; 7] = std::array::from_fn(|_| Trigger::new());
+        let domains: [Trigger; Domain::ALL.len()] = std::array::from_fn(|_| Trigger::new());
         let any = Trigger::new();
         let now = RwSignal::new(js_sys::Date::now() as u64);
         let scheduled = Rc::new(Cell::new(false));

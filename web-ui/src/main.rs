@@ -9,6 +9,7 @@
 
 mod action;
 mod admission;
+mod agent;
 mod channels;
 mod ctx;
 mod economy;
@@ -150,6 +151,7 @@ fn Shell() -> impl IntoView {
                 Route::Economy => view! { <economy::EconomyView /> }.into_any(),
                 Route::Tools => view! { <tools::ToolsView /> }.into_any(),
                 Route::Upgrades => view! { <upgrades::UpgradesView /> }.into_any(),
+                Route::Agent => view! { <agent::AgentView /> }.into_any(),
             }}
         </main>
     }

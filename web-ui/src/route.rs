@@ -1,5 +1,5 @@
 //! Hash routing: `#network`, `#channels`, `#tasks`, `#governance`,
-//! `#economy`, `#tools`, `#upgrades`. Hash routes need no server support
+//! `#economy`, `#tools`, `#upgrades`, `#agent`. Hash routes need no server support
 //! (the rendezvous serves one static page) and keep `?profile=` intact.
 
 use leptos::prelude::*;
@@ -13,10 +13,11 @@ pub enum Route {
     Economy,
     Tools,
     Upgrades,
+    Agent,
 }
 
 impl Route {
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 8] = [
         Route::Network,
         Route::Channels,
         Route::Tasks,
@@ -24,6 +25,7 @@ impl Route {
         Route::Economy,
         Route::Tools,
         Route::Upgrades,
+        Route::Agent,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Route {
             Route::Economy => "economy",
             Route::Tools => "tools",
             Route::Upgrades => "upgrades",
+            Route::Agent => "agent",
         }
     }
 
@@ -47,6 +50,7 @@ impl Route {
             Route::Economy => "Economy",
             Route::Tools => "Tools",
             Route::Upgrades => "Upgrades",
+            Route::Agent => "Agent",
         }
     }
 

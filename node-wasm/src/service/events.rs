@@ -28,10 +28,12 @@ pub enum Domain {
     Upgrades,
     /// Peers, the rendezvous, storage and chain status (not ops).
     Network,
+    /// The optional agent's suggestions and status (not ops).
+    Agent,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 7] = [
+    pub const ALL: [Domain; 8] = [
         Domain::Tasks,
         Domain::Governance,
         Domain::Economy,
@@ -39,6 +41,7 @@ impl Domain {
         Domain::Tools,
         Domain::Upgrades,
         Domain::Network,
+        Domain::Agent,
     ];
 
     /// The event name (`synapse.on(name, cb)`).
@@ -51,6 +54,7 @@ impl Domain {
             Domain::Tools => "tools",
             Domain::Upgrades => "upgrades",
             Domain::Network => "network",
+            Domain::Agent => "agent",
         }
     }
 
@@ -153,12 +157,12 @@ pub fn touched(before: &State, author: &NodeId, body: &OpBody) -> DomainSet {
 /// listener keeps the copy it last saw and asks what changed since, so any
 /// number of listeners can follow one ledger without sharing a queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Generations([u64; 7]);
+pub struct Generations([u64; Domain::ALL.len()]);
 
 impl Generations {
     pub fn bump(&mut self, set: DomainSet) {
         for d in set.iter() {
-            self.0[d as usize] += 1;
+            self.0[d as usize] = self.0[d as usize].wrapping_add(1);
         }
     }
 

@@ -8,6 +8,7 @@
 //! why. Methods are grouped by domain, one file each; the TypeScript types
 //! of every argument and result are in `node-wasm/synapse.d.ts`.
 
+mod agent;
 mod channels;
 mod economy;
 mod events;

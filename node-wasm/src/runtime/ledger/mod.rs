@@ -56,8 +56,10 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::IdbDatabase;
 
+mod agent;
 mod finality;
 mod health;
+pub use agent::Draft;
 pub use finality::{FinalityStatus, StorageStats};
 pub use health::HealthReport;
 
@@ -179,6 +181,8 @@ struct Inner {
     forks_seen: RefCell<BTreeMap<crate::identity::NodeId, u64>>,
     /// The immune system's health duty.
     health: health::HealthDuty,
+    /// The optional agent (off by default).
+    agent: agent::AgentDuty,
 }
 
 /// `status().network`: which network this node is on.
@@ -237,6 +241,7 @@ impl Ledger {
                 finality: finality::FinalityDuties::default(),
                 forks_seen: RefCell::new(BTreeMap::new()),
                 health: health::HealthDuty::default(),
+                agent: agent::AgentDuty::default(),
             }),
         };
         ledger.hook_snapshots();
@@ -963,6 +968,7 @@ impl Ledger {
         self.ensure_voting_key_published();
         self.publish_evidence();
         self.health_tick();
+        self.agent_tick();
         self.grant_tool_shares();
     }
 
