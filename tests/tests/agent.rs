@@ -1,14 +1,15 @@
-//! The optional agent between two real browser nodes on the real
+//! The optional agent on one of four real browser nodes on the real
 //! rendezvous, talking to a real local HTTP server that answers in the
 //! OpenAI chat-completions format with fixed completions:
 //!
 //! - the endpoint suggests a bid within the guardrails; the user approves
-//!   it on the page (the Agent view's button) and both nodes see the bid;
+//!   it on the page (the Agent view's button) and every node sees the bid;
 //! - the endpoint asks for a bid above 30 % of the balance: refused by the
 //!   guardrail, never signed;
 //! - the endpoint fails (HTTP 500): the agent says so and falls back to
 //!   its rules;
-//! - a drafted policy module is compiled and dry-run, and nothing is
+//! - a drafted policy module is compiled (in the lazily loaded
+//!   `wat_worker`) and dry-run, a broken one is refused, and nothing is
 //!   published.
 
 use e2e::{Browser, Rendezvous, serial, wait_all, wait_until};
@@ -95,11 +96,19 @@ async fn the_agent_suggests_a_bid_through_a_local_endpoint_approved_on_the_page_
     let _serial = serial().await;
     let rdv = Rendezvous::start();
     let browser = Browser::start().await;
-    let (a, b) = tokio::join!(browser.open_node(&rdv, "profile=ag1"), browser.open_node(&rdv, "profile=ag2"));
-    let nodes = [&a, &b];
-    wait_until(TIMEOUT, "A and B connected", async || {
-        let n = (a.peers().await.len(), b.peers().await.len());
-        if n == (1, 1) { Ok(()) } else { Err(n) }
+    let (a, b, c, d) = tokio::join!(
+        browser.open_node(&rdv, "profile=ag1"),
+        browser.open_node(&rdv, "profile=ag2"),
+        browser.open_node(&rdv, "profile=ag3"),
+        browser.open_node(&rdv, "profile=ag4"),
+    );
+    let nodes = [&a, &b, &c, &d];
+    wait_until(TIMEOUT, "a full mesh of 4", async || {
+        let mut n = vec![];
+        for p in &nodes {
+            n.push(p.peers().await.len());
+        }
+        if n.iter().all(|x| *x == 3) { Ok(()) } else { Err(n) }
     })
     .await;
     let b_id: String = b.eval("window.synapse.id()").await;
@@ -112,7 +121,9 @@ async fn the_agent_suggests_a_bid_through_a_local_endpoint_approved_on_the_page_
         v == &json!(true)
     })
     .await;
-    let _: String = b.eval("window.synapse.subscribe('jobs')").await;
+    for n in [&b, &c, &d] {
+        let _: String = n.eval("window.synapse.subscribe('jobs')").await;
+    }
     let auction = "return window.synapse.createTask('jobs', {title: arguments[0], \
         auction: {max_reward: arguments[1], deadline_ms: Date.now() + 3600000}});";
     let small: String = a.call(auction, vec![json!("small job"), json!(200)]).await;
@@ -214,6 +225,10 @@ async fn the_agent_suggests_a_bid_through_a_local_endpoint_approved_on_the_page_
     assert_eq!(draft["error"], Value::Null, "{draft}");
     assert_eq!(draft["tags"], json!(["agent_draft", "tax"]));
     assert_eq!(draft["size"], draft["bytes"]);
+    // WAT that does not compile is refused with the compiler's reason.
+    script.lock().expect("lock").answers.push_back((200, completion("```wat\n(module (func\n```")));
+    let bad = b.try_call("return window.synapse.agentDraftModule('broken', 'tax');", vec![]).await;
+    assert!(bad.is_err_and(|e| e.contains("the WAT does not compile")), "a broken draft is refused");
     let modules: Value = b.eval("Object.keys(window.synapse.state().state.upgrades.modules).length").await;
     assert_eq!(modules, json!(0), "drafting publishes nothing");
 }

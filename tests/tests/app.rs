@@ -119,7 +119,7 @@ async fn task_lifecycle_from_the_board_with_escrow_and_tax_then_screenshots() {
     // A screenshot of each view, then the board at phone width.
     let dir = screenshot_dir();
     a.set_window_size(1280, 1000).await;
-    for view in ["network", "channels", "tasks", "governance", "economy", "tools", "upgrades"] {
+    for view in ["network", "channels", "tasks", "governance", "economy", "tools", "upgrades", "agent"] {
         a.show(view).await;
         let _: bool = a
             .call("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))));", vec![])

@@ -152,7 +152,7 @@ pub fn AgentView() -> impl IntoView {
     let on_run = move |_| {
         run.run_async(async move {
             let l = c.ledger.get_value();
-            if l.agent_run_now().await { Ok("Cycle done.".into()) } else { Err("a cycle is already running".into()) }
+            l.agent_run_now().await.map(|()| "Cycle done.".to_string())
         })
     };
 
@@ -210,7 +210,7 @@ pub fn AgentView() -> impl IntoView {
                 <Field label="Chat endpoint (OpenAI-compatible, optional)" id="agent-endpoint" value=endpoint kind="url"
                     placeholder="http://localhost:11434/v1" wide=true />
                 <Field label="Model" id="agent-model" value=model />
-                <Field label="API key (optional, kept in this page only)" id="agent-key" value=api_key kind="password" />
+                <Field label="API key (optional; kept in this page only, never saved)" id="agent-key" value=api_key kind="password" />
                 <Field label="Allowed kinds" id="agent-allowed" value=allowed placeholder="claim, bid, vote" />
                 <Field label="Run without asking" id="agent-auto" value=auto placeholder="(none)" />
                 <Submit action=save label="Save" id="agent-save" />

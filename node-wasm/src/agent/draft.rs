@@ -78,17 +78,31 @@ pub fn wat_in(text: &str) -> Result<String, String> {
     Ok(wat)
 }
 
-/// Compiles WAT to wasm bytes and loads them as `policy` the way every
-/// node would (size, validity, no imports, the export's signature), so a
-/// draft that could never be activated is refused here.
+/// Loads compiled `bytes` as `policy` the way every node would (size,
+/// validity, no imports, the export's signature), so a draft that could
+/// never be activated is refused here.
+pub fn check(bytes: &[u8], policy: Policy) -> Result<(), String> {
+    PolicyModule::load(&engine(), bytes, &module_hash(bytes), policy)
+        .map(|_| ())
+        .map_err(|e| format!("the module would not load ({}): {e}", e.code()))
+}
+
+/// Compiles WAT to wasm bytes, then [`check`]s them. Native only: the page
+/// compiles in its `wat_worker` (loaded on the first draft, so the WAT
+/// compiler is not part of every page load) and then runs [`check`].
+#[cfg(not(target_arch = "wasm32"))]
 pub fn compile(wat: &str, policy: Policy) -> Result<Vec<u8>, String> {
     if wat.len() > MAX_WAT_BYTES {
         return Err(format!("the WAT is {} bytes, more than {MAX_WAT_BYTES}", wat.len()));
     }
-    let bytes = wat::parse_str(wat).map_err(|e| format!("the WAT does not compile: {}", first_line(&e.to_string())))?;
-    PolicyModule::load(&engine(), &bytes, &module_hash(&bytes), policy)
-        .map_err(|e| format!("the module would not load ({}): {e}", e.code()))?;
+    let bytes = wat::parse_str(wat).map_err(|e| compile_error(&e.to_string()))?;
+    check(&bytes, policy)?;
     Ok(bytes)
+}
+
+/// The sentence for a WAT compiler's error (its first line).
+pub fn compile_error(e: &str) -> String {
+    format!("the WAT does not compile: {}", first_line(e))
 }
 
 fn first_line(s: &str) -> String {

@@ -24,12 +24,16 @@
 //!   their fate, when the next cycle is due.
 
 pub mod draft;
+/// Native only: it compiles drafts with the `wat` crate.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzz;
 pub mod guardrails;
 pub mod model;
 pub mod policy;
 pub mod session;
 
-#[cfg(test)]
+// Native: drafts compile with the `wat` crate, which the page does not link.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 use crate::core::op::OpId;

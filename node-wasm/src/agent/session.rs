@@ -220,9 +220,17 @@ impl Agent {
         Some(self.start(st, me, now_ms))
     }
 
-    /// A cycle now, due or not (the user asked); `None` while one runs.
-    pub fn force_cycle(&mut self, st: &State, me: &NodeId, now_ms: u64) -> Option<Cycle> {
-        if self.busy { None } else { Some(self.start(st, me, now_ms)) }
+    /// A cycle now, due or not (the user asked). Refused while the agent
+    /// is off (nothing runs, automatically or not, until it is enabled) or
+    /// while a cycle runs.
+    pub fn force_cycle(&mut self, st: &State, me: &NodeId, now_ms: u64) -> Result<Cycle, String> {
+        if !self.cfg.enabled {
+            return Err("the agent is off: enable it first".into());
+        }
+        if self.busy {
+            return Err("an agent cycle is already running".into());
+        }
+        Ok(self.start(st, me, now_ms))
     }
 
     fn start(&mut self, st: &State, me: &NodeId, now_ms: u64) -> Cycle {

@@ -250,3 +250,45 @@ fn a_drafted_module_compiles_dry_runs_and_prepares_a_proposal_without_publishing
     assert!(draft::compile(&format!("(module {})", " ".repeat(draft::MAX_WAT_BYTES)), Policy::Tax).is_err());
     assert!(draft::wat_in("I cannot help with that").is_err());
 }
+
+#[test]
+fn the_fuzz_entry_runs_on_answers_that_try_everything() {
+    let id = |s: &str| s.repeat(64);
+    for text in [
+        answer(&json!({"actions": [{"kind": "bid", "task": id("0"), "amount": 1e300}]}).to_string()),
+        answer("```wat\n(module (func (export \"tax\") (param i64 i64) (result i64) (local.get 0)))\n```"),
+        "\u{0}\u{ffff}".to_string(),
+        answer(&"[".repeat(10_000)),
+    ] {
+        super::fuzz::answer(text.as_bytes());
+    }
+    assert_eq!(super::fuzz::world_size(), (2, 1));
+}
+
+#[test]
+fn the_agent_is_off_by_default_and_does_nothing_until_enabled() {
+    let (w, _, _) = market();
+    let bob = w.id(1);
+    let mut agent = Agent::default();
+    assert!(!agent.config().enabled);
+    assert!(w.read(|st| agent.begin_cycle(st, &bob, now(&w))).is_none(), "no cycle while off");
+    let e = w.read(|st| agent.force_cycle(st, &bob, now(&w))).unwrap_err();
+    assert_eq!(e, "the agent is off: enable it first");
+    // A saved configuration never carries the key.
+    let cfg = AgentConfig { api_key: Some("sk-secret".into()), ..enabled(&[]) };
+    let saved = serde_json::to_string(&cfg).expect("json");
+    assert!(!saved.contains("sk-secret"), "{saved}");
+    let back: AgentConfig = serde_json::from_str(&saved).expect("read back");
+    assert!(back.enabled && back.api_key.is_none());
+}
+
+#[test]
+fn the_fuzz_entry_reaches_live_targets_through_placeholders() {
+    let text = answer(
+        &json!({"actions": [{"kind": "bid", "task": "@A", "amount": 150}, {"kind": "claim", "task": "@T"},
+            {"kind": "vote", "proposal": "@P", "yes": true}, {"kind": "bid", "task": "@A", "amount": 301}]})
+        .to_string(),
+    );
+    // Asserts inside: pending ones pass the guardrails, refused ones never run.
+    assert_eq!(super::fuzz::answer(text.as_bytes()), 3, "the bid, the claim and the vote");
+}

@@ -29,14 +29,13 @@ impl SynapseNode {
         to_js(&self.ledger.agent_status())
     }
 
-    /// Runs a cycle now; resolves with the status once it ends.
+    /// Runs a cycle now; resolves with the status once it ends. Rejects
+    /// while the agent is off or a cycle runs.
     #[wasm_bindgen(js_name = agentRun, unchecked_return_type = "Promise<AgentStatus>")]
     pub fn agent_run(&self) -> js_sys::Promise {
         let ledger = self.ledger.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            if !ledger.agent_run_now().await {
-                return Err(js_sys::Error::new("an agent cycle is already running").into());
-            }
+            ledger.agent_run_now().await.map_err(|e| JsValue::from(js_sys::Error::new(&e)))?;
             Ok(to_js(&ledger.agent_status()))
         })
     }

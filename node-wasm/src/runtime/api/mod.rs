@@ -204,6 +204,8 @@ pub async fn start() -> Result<(Node, Ledger), String> {
     // Rule `admission_ticket`: search and publish this identity's ticket
     // when the network asks for one.
     crate::runtime::admission::start(&ledger);
+    // The agent's saved settings (off unless the user turned it on here).
+    ledger.agent_restore();
     rendezvous::start(node.clone(), cfg.rendezvous_urls.clone());
     let api = SynapseNode::new(node.clone(), ledger.clone(), cfg.profile.clone());
     let window = web_sys::window().ok_or("no window")?;
