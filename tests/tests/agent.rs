@@ -12,7 +12,7 @@
 //!   `wat_worker`) and dry-run, a broken one is refused, and nothing is
 //!   published.
 
-use e2e::{Browser, Rendezvous, serial, wait_all, wait_until};
+use e2e::{Browser, Rendezvous, pixel_stats, screenshot_dir, serial, wait_all, wait_until};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -200,6 +200,10 @@ async fn the_agent_suggests_a_bid_through_a_local_endpoint_approved_on_the_page_
     let on_big: Value = b.eval(&format!("window.synapse.state().state.tasks['{big}'].auction.bids")).await;
     assert_eq!(on_big, json!({}), "no bid was signed on the big auction");
     b.wait_text(&format!("li[data-suggestion='{}'] .status", greedy_bid["id"]), |t| t.contains("above 30%")).await;
+    let png = b.screenshot().await;
+    std::fs::write(screenshot_dir().join("agent-suggestions.png"), &png).expect("write the screenshot");
+    let px = pixel_stats(&png);
+    assert!(px.colours > 8 && px.foreground > 0.02, "the Agent view looks blank: {px:?}");
 
     // The endpoint fails: the agent says so and uses its rules, which bid
     // within the cap on the untagged big auction.

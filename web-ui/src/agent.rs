@@ -204,7 +204,7 @@ pub fn AgentView() -> impl IntoView {
             <h2 id="h-agent-settings">"Settings"</h2>
             <p class="muted">"Off by default. It suggests; you approve. Whatever it (or a model) says, it never leaves you below "
                 {agent::guardrails::RESERVE_FLOOR_SP}" SP and never bids above "{agent::guardrails::BID_CAP_MAX_PERCENT}" % of your balance."</p>
-            <form on:submit=on_save>
+            <form id="agent-form" class="fields" on:submit=on_save>
                 <label class="check"><input id="agent-enabled" type="checkbox" prop:checked=move || enabled.get()
                     on:change=move |ev| enabled.set(event_target_checked(&ev)) />" Enabled"</label>
                 <Field label="Chat endpoint (OpenAI-compatible, optional)" id="agent-endpoint" value=endpoint kind="url"
@@ -238,7 +238,7 @@ pub fn AgentView() -> impl IntoView {
         <section class="card" aria-labelledby="h-agent-draft">
             <h2 id="h-agent-draft">"Draft a policy module"</h2>
             <p class="muted">"The endpoint writes WebAssembly text; this page compiles it and tries it against the live state. Nothing is published until you press Publish and propose."</p>
-            <form on:submit=on_draft>
+            <form id="agent-draft-form" class="fields" on:submit=on_draft>
                 <Field label="What should it do?" id="agent-draft-description" value=description wide=true required=true />
                 <label>"Policy "
                     <select id="agent-draft-policy" prop:value=move || policy.get() on:change=move |ev| policy.set(event_target_value(&ev))>
