@@ -177,6 +177,10 @@ async fn the_agent_suggests_a_bid_through_a_local_endpoint_approved_on_the_page_
 
     // Approved on the page.
     b.show("agent").await;
+    let form: Value = b
+        .eval("[document.querySelector('#agent-enabled').checked, document.querySelector('#agent-endpoint').value]")
+        .await;
+    assert_eq!(form, json!([true, url]), "the form shows the configuration set through the API");
     b.click_on(&format!("li[data-suggestion='{}'] button.approve", s["id"])).await;
     let bid = format!("window.synapse.state().state.tasks['{small}'].auction.bids['{b_id}']?.amount ?? null");
     wait_all(&nodes, "B's approved bid on every node", &bid, |v| v == &json!(150)).await;

@@ -116,13 +116,25 @@ pub fn AgentView() -> impl IntoView {
         c.track(Domain::Agent);
         c.ledger.with_value(|l| l.agent_status())
     });
-    let cfg = status.get_untracked().config;
-    let enabled = RwSignal::new(cfg.enabled);
-    let endpoint = RwSignal::new(cfg.endpoint.clone().unwrap_or_default());
-    let model = RwSignal::new(cfg.model.clone());
+    let enabled = RwSignal::new(false);
+    let endpoint = RwSignal::new(String::new());
+    let model = RwSignal::new(String::new());
     let api_key = RwSignal::new(String::new());
-    let allowed = RwSignal::new(kinds_text(&cfg.allowed));
-    let auto = RwSignal::new(kinds_text(&cfg.auto));
+    let allowed = RwSignal::new(String::new());
+    let auto = RwSignal::new(String::new());
+    // The form follows the configuration whenever it changes (here or
+    // through `agentConfigure`), not on every cycle, so typing is not lost.
+    Effect::new(move |prev: Option<AgentConfig>| {
+        let cfg = status.with(|s| s.config.clone());
+        if prev.as_ref() != Some(&cfg) {
+            enabled.set(cfg.enabled);
+            endpoint.set(cfg.endpoint.clone().unwrap_or_default());
+            model.set(cfg.model.clone());
+            allowed.set(kinds_text(&cfg.allowed));
+            auto.set(kinds_text(&cfg.auto));
+        }
+        cfg
+    });
     let save = Action::new();
     let run = Action::new();
     let on_save = move |ev: leptos::ev::SubmitEvent| {

@@ -74,7 +74,8 @@ pub struct DomainSet(u8);
 impl DomainSet {
     pub const EMPTY: DomainSet = DomainSet(0);
 
-    /// Every domain ops can change (all but [`Domain::Network`]).
+    /// Every domain ops can change (all but [`Domain::Network`] and
+    /// [`Domain::Agent`]).
     pub const fn all_ops() -> DomainSet {
         DomainSet(0x3f)
     }
@@ -203,10 +204,12 @@ mod tests {
         assert_eq!(domains_of(&OpBody::KeyPublish { x25519: [0; 32] }), DomainSet::of(&[Domain::Tools]));
         let piece = OpBody::ModulePiece { module: [0; 32], index: 0, count: 1, bytes: vec![] };
         assert_eq!(domains_of(&piece), DomainSet::of(&[Domain::Upgrades]));
-        // A close may execute any command: every op domain, never the network.
+        // A close may execute any command: every op domain, never the
+        // network or the agent (neither is made of ops).
         let close = domains_of(&OpBody::ProposalClose { proposal: OpId::ZERO });
-        assert!(Domain::ALL.iter().filter(|d| **d != Domain::Network).all(|d| close.contains(*d)));
-        assert!(!close.contains(Domain::Network));
+        let not_ops = [Domain::Network, Domain::Agent];
+        assert!(Domain::ALL.iter().filter(|d| !not_ops.contains(d)).all(|d| close.contains(*d)));
+        assert!(not_ops.iter().all(|d| !close.contains(*d)));
         assert_eq!(close, DomainSet::all_ops());
     }
 
