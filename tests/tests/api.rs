@@ -57,7 +57,7 @@ async fn events_identity_backup_and_reload_through_window_synapse() {
         .await;
     assert_eq!(
         unknown,
-        "unknown event \"chnage\": use \"change\" or one of [\"tasks\", \"governance\", \"economy\", \"channels\", \"tools\", \"upgrades\", \"network\"]"
+        "unknown event \"chnage\": use \"change\" or one of [\"tasks\", \"governance\", \"economy\", \"channels\", \"tools\", \"upgrades\", \"network\", \"agent\"]"
     );
     for i in 0..2 {
         let _: String = a
