@@ -30,4 +30,4 @@ pub mod tls;
 pub mod turn;
 
 pub use config::{Config, LogFormat};
-pub use server::{Server, UI_NOT_BUILT, serve};
+pub use server::{Server, UI_NOT_BUILT, is_hashed_asset, serve};

@@ -258,7 +258,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let dist = shared.config.dist.clone();
     let routes = if ui_is_built(&dist) {
         // Unknown paths get index.html (200) so client-side routes survive a reload.
-        routes.fallback_service(ServeDir::new(&dist).fallback(ServeFile::new(dist.join("index.html"))))
+        let files = ServeDir::new(&dist).fallback(ServeFile::new(dist.join("index.html")));
+        routes.fallback_service(files).layer(axum::middleware::from_fn(cache_policy))
     } else {
         tracing::warn!(dist = %dist.display(), "{UI_NOT_BUILT}");
         routes.fallback(ui_not_built)
@@ -267,6 +268,32 @@ pub fn router(shared: Arc<Shared>) -> Router {
     // 503, already warned about at startup, so keep it out of error logs.
     let trace = TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
     routes.layer(trace).with_state(shared)
+}
+
+/// `Cache-Control` for what the server answers without one: trunk names
+/// the app's files by content hash (`web-ui-<16 hex>_bg.wasm`), so they
+/// never change and are cached for a year; everything else (`index.html`,
+/// unhashed worker files) is revalidated on every load. A cached module
+/// also lets the browser reuse its optimized machine code, so a reload
+/// does not start again in the engine's baseline tier (docs/BENCHMARKS.md,
+/// "Reload").
+async fn cache_policy(req: axum::http::Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    let immutable = is_hashed_asset(req.uri().path());
+    let mut res = next.run(req).await;
+    if res.status().is_success() && !res.headers().contains_key(header::CACHE_CONTROL) {
+        let policy = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(policy));
+    }
+    res
+}
+
+/// True for a file named `<name>-<16 hex digits>` then `.` or `_` (trunk's
+/// content-hashed output).
+pub fn is_hashed_asset(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or("");
+    let Some((_, tail)) = file.rsplit_once('-') else { return false };
+    let hash = tail.split(['.', '_']).next().unwrap_or("");
+    hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && tail.len() > 16
 }
 
 /// The UI counts as built when its entry point exists. Checked once at

@@ -107,6 +107,36 @@ async fn built_ui_is_served_with_spa_fallback() {
     assert!(body.contains("<title>synapse</title>"));
 }
 
+/// Content-hashed files are cached for good; the page and unhashed files
+/// are revalidated (a new build must reach the next load).
+#[tokio::test]
+async fn hashed_assets_are_immutable_and_the_page_is_revalidated() {
+    let dist = TempDir::new("cached");
+    std::fs::write(dist.0.join("index.html"), "<!doctype html><title>synapse</title>").unwrap();
+    std::fs::write(dist.0.join("web-ui-fab3eafea15e26f7_bg.wasm"), "wasm").unwrap();
+    std::fs::write(dist.0.join("styles-90fe9472ed008b61.css"), "p{}").unwrap();
+    std::fs::write(dist.0.join("wat_worker.js"), "x").unwrap();
+    let server = TestServer::start(Config { dist: dist.0.clone(), ..test_config() }).await;
+    let cache = |head: &str| {
+        head.lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("cache-control: ").map(str::to_string))
+            .unwrap_or_default()
+    };
+    for path in ["/web-ui-fab3eafea15e26f7_bg.wasm", "/styles-90fe9472ed008b61.css"] {
+        let (status, head, _) = http_get(server.addr, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(cache(&head), "public, max-age=31536000, immutable", "{path}: {head}");
+    }
+    for path in ["/", "/index.html", "/wat_worker.js", "/some/route", "/healthz"] {
+        let (status, head, _) = http_get(server.addr, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(cache(&head), "no-cache", "{path}: {head}");
+    }
+    assert!(!rendezvous::is_hashed_asset("/web-ui-fab3eafea15e26f7"), "no extension");
+    assert!(!rendezvous::is_hashed_asset("/web-ui-fab3eafea15e26fz.js"), "not hex");
+    assert!(!rendezvous::is_hashed_asset("/a-b.js"));
+}
+
 #[tokio::test]
 async fn graceful_shutdown_tells_clients_and_returns() {
     let server = TestServer::start(test_config()).await;

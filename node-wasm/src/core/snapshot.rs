@@ -214,11 +214,25 @@ impl Record {
 /// validator set is the one the snapshot names: see "Snapshot join" in
 /// `docs/PROTOCOL.md` for what that trusts.
 pub fn verify(genesis: &Genesis, rec: &Record, snapshot: &[u8]) -> Result<(Final, State), String> {
+    verify_digested(genesis, rec, snapshot, digest(snapshot))
+}
+
+/// [`verify`] with the snapshot's SHA-256 computed by the caller (the page
+/// hashes with WebCrypto: native code, where wasm's SHA-256 runs in the
+/// engine's baseline tier at start-up). `snapshot_digest` must be
+/// [`digest`]`(snapshot)`; anything else is refused as a mismatch or, if a
+/// caller lies, makes it trust bytes it did not hash.
+pub fn verify_digested(
+    genesis: &Genesis,
+    rec: &Record,
+    snapshot: &[u8],
+    snapshot_digest: [u8; 32],
+) -> Result<(Final, State), String> {
     let epochs = crate::core::finality::Epochs::of(&genesis.rules).ok_or("this network has no finality")?;
     if epochs.end_ms(rec.epoch) != rec.end_ms {
         return Err("checkpoint record: its end does not match its epoch".into());
     }
-    if digest(snapshot) != rec.state_hash {
+    if snapshot_digest != rec.state_hash {
         return Err("snapshot: its bytes do not hash to the signed state".into());
     }
     let state = decode_state(snapshot)?;

@@ -245,6 +245,16 @@ pub async fn save_own_ops(
 
 /// Every stored op of the profile, as signed bytes.
 pub async fn load_ops(db: &IdbDatabase, profile: &str) -> Result<Vec<Vec<u8>>, String> {
+    begin_load_ops(db, profile)?.finish().await
+}
+
+/// A read of a profile's stored ops already sent to IndexedDB: the browser
+/// reads while the page does other work (decoding a checkpoint at start).
+pub struct PendingOps(JsFuture);
+
+/// Sends the read of every stored op of `profile`; [`PendingOps::finish`]
+/// gives them.
+pub fn begin_load_ops(db: &IdbDatabase, profile: &str) -> Result<PendingOps, String> {
     let tx = db.transaction_with_str(OPS_STORE).map_err(|e| js_err(&e))?;
     let store = tx.object_store(OPS_STORE).map_err(|e| js_err(&e))?;
     // Keys of this profile: "{profile}/" up to "{profile}0" ('0' follows '/').
@@ -256,9 +266,15 @@ pub async fn load_ops(db: &IdbDatabase, profile: &str) -> Result<Vec<Vec<u8>>, S
     )
     .map_err(|e| js_err(&e))?;
     let req = store.get_all_with_key(&range).map_err(|e| js_err(&e))?;
-    let all = JsFuture::from(request_promise(&req)).await.map_err(|e| js_err(&e))?;
-    let arr: js_sys::Array = all.dyn_into().map_err(|_| "stored ops are not a list".to_string())?;
-    Ok(arr.iter().filter_map(|v| v.dyn_into::<Uint8Array>().ok()).map(|a| a.to_vec()).collect())
+    Ok(PendingOps(JsFuture::from(request_promise(&req))))
+}
+
+impl PendingOps {
+    pub async fn finish(self) -> Result<Vec<Vec<u8>>, String> {
+        let all = self.0.await.map_err(|e| js_err(&e))?;
+        let arr: js_sys::Array = all.dyn_into().map_err(|_| "stored ops are not a list".to_string())?;
+        Ok(arr.iter().filter_map(|v| v.dyn_into::<Uint8Array>().ok()).map(|a| a.to_vec()).collect())
+    }
 }
 
 /// Saves the last final checkpoint and, in the same transaction, deletes

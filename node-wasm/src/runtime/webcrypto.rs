@@ -91,6 +91,17 @@ async fn verify_one(subtle: &SubtleCrypto, key: &CryptoKey, sig: &[u8], msg: &[u
     JsFuture::from(p).await.ok()?.as_bool()
 }
 
+/// SHA-256 of `bytes` by the browser (`crypto.subtle.digest`), or `None`
+/// where WebCrypto is missing or fails (callers then hash in wasm). Used for
+/// megabytes at start-up, where wasm code still runs in the engine's
+/// baseline tier (measured: 15 MB in ~550 ms in wasm, see BENCHMARKS).
+pub async fn sha256(bytes: &[u8]) -> Option<[u8; 32]> {
+    let p = subtle()?.digest_with_str_and_u8_array("SHA-256", bytes).ok()?;
+    let out = JsFuture::from(p).await.ok()?;
+    let v = Uint8Array::new(&out).to_vec();
+    v.try_into().ok()
+}
+
 /// True if this page can verify Ed25519 with WebCrypto (checked once, by a
 /// known-answer test).
 pub async fn webcrypto_ed25519_available() -> bool {

@@ -2,10 +2,12 @@
 //! snapshot join against full replay, and reload with a long history.
 //!
 //! ```text
-//! cargo run -p e2e --bin bench_finality -- [--ops 100000] [--epoch-seconds 5] [--archive 0|1] [--joins 1] [--runs 3]
+//! cargo run -p e2e --bin bench_finality -- [--ops 100000] [--tasks N] [--epoch-seconds 5] [--archive 0|1] [--joins 1] [--runs 3]
 //! ```
 //!
-//! 1. A lone origin page creates `--ops` tasks (one op each) on a network
+//! 1. A lone origin page signs `--ops` ops: `--tasks` task creations
+//!    (default: every op), then skill-profile updates, which change the
+//!    state without growing it (a log longer than the live state), on a network
 //!    with epochs of `--epoch-seconds`; it is the only validator, so its
 //!    checkpoints become final; the harness waits until one covering every
 //!    op is saved. `--archive 1` keeps its whole history (`?history=archive`)
@@ -43,6 +45,7 @@ async fn reach(page: &NodePage, origin: &NodePage) -> (f64, u64) {
 #[tokio::main]
 async fn main() {
     let ops = arg("--ops", 100_000);
+    let task_ops = arg("--tasks", ops).min(ops);
     let epoch = arg("--epoch-seconds", 5);
     let archive = arg("--archive", 0) == 1;
     let runs = arg("--runs", 3) as usize;
@@ -66,17 +69,21 @@ async fn main() {
         let to = (from + 5_000).min(ops);
         let ms: f64 = origin
             .call(
-                "const [a, b] = arguments; const t0 = performance.now(); \
-                 for (let i = a; i < b; i++) { await window.synapse.createTask('bulk', { title: 'bulk task ' + i, tags: ['t' + (i % 7)] }); } \
+                "const [a, b, tasks] = arguments; const t0 = performance.now(); \
+                 for (let i = a; i < b; i += 250) { const batch = []; \
+                   for (let j = i; j < Math.min(i + 250, b); j++) { batch.push(j < tasks \
+                     ? window.synapse.createTask('bulk', { title: 'bulk task ' + j, tags: ['t' + (j % 7)] }) \
+                     : window.synapse.setSkills(['skill' + (j % 97)])); } \
+                   await Promise.all(batch); } \
                  return performance.now() - t0;",
-                vec![json!(from), json!(to)],
+                vec![json!(from), json!(to), json!(task_ops)],
             )
             .await;
         create_ms += ms;
         from = to;
-        eprintln!("{from} tasks created");
+        eprintln!("{from} ops signed");
     }
-    eprintln!("created {ops} tasks in {create_ms:.0} ms");
+    eprintln!("signed {ops} ops ({task_ops} tasks) in {create_ms:.0} ms");
     let created_at: u64 = origin.eval("Date.now()").await;
     let saved: Value = wait_until(TIMEOUT, "a saved checkpoint covering every op", async || {
         let f: Value = origin.eval("window.synapse.status().finality").await;
@@ -123,8 +130,14 @@ async fn main() {
             v.ok_or(())
         })
         .await;
+        let stages: Value = origin
+            .eval(
+                "Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('synapse-')).map(m => [m.name.slice(8), Math.round(m.startTime)]))",
+            )
+            .await;
+        eprintln!("reload {i} stages (ms since navigation): {stages}");
         let tasks: u64 = origin.eval("Object.keys(window.synapse.state().state.tasks).length").await;
-        assert_eq!(tasks, ops, "reload {i}: every task is back");
+        assert_eq!(tasks, task_ops, "reload {i}: every task is back");
         held = origin.eval::<u64>("window.synapse.status().finality.storage.ops_held").await;
         eprintln!("reload {i}: interactive at {ready:.0} ms, {held} ops held");
         reload.push(ready);
@@ -132,9 +145,9 @@ async fn main() {
     origin.close().await;
 
     let mode = if archive { "archive" } else { "prune" };
-    println!("## Finality: {ops} ops, epochs of {epoch} s, origin `history={mode}`\n");
+    println!("## Finality: {ops} ops ({task_ops} tasks), epochs of {epoch} s, origin `history={mode}`\n");
     println!(
-        "creating {ops} tasks: {create_ms:.0} ms; checkpoint saved: {} bytes\n",
+        "signing {ops} ops: {create_ms:.0} ms; checkpoint saved: {} bytes\n",
         saved["storage"]["checkpoint_bytes"]
     );
     println!("| measure | n | p50 | p99 | min | max |\n|---|---|---|---|---|---|");

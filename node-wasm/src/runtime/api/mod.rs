@@ -177,13 +177,19 @@ fn settle(ledger: &Ledger, r: Result<OpId, String>) -> js_sys::Promise {
 /// IndexedDB, folds the stored ops, connects to the rendezvous, publishes
 /// `window.synapse`, and returns the node and its ledger for the UI.
 pub async fn start() -> Result<(Node, Ledger), String> {
+    crate::runtime::util::mark("synapse-wasm-started");
     let mut cfg = PageConfig::from_location()?;
     // The network first: the fold starts from it and the handshake names it.
-    let genesis = crate::runtime::genesis::fetch(&cfg.rendezvous_urls).await;
-    cfg.node.genesis = genesis.genesis.hash().0;
     // Storage trouble does not stop the node: it runs in memory and says so
-    // (`status().storage`, `Ledger::storage_error`).
-    let (identity, problem) = store::open_identity(&cfg.profile).await;
+    // (`status().storage`, `Ledger::storage_error`). The identity is read
+    // while the genesis is fetched.
+    let (genesis, (identity, problem)) = futures_util::future::join(
+        crate::runtime::genesis::fetch(&cfg.rendezvous_urls),
+        store::open_identity(&cfg.profile),
+    )
+    .await;
+    crate::runtime::util::mark("synapse-genesis-and-identity");
+    cfg.node.genesis = genesis.genesis.hash().0;
     let node = Node::new(identity, cfg.node.clone());
     let ledger = Ledger::attach(&node, &cfg.profile, &genesis.genesis);
     ledger.set_genesis_source(genesis.source, genesis.problem);
@@ -226,6 +232,7 @@ pub async fn start() -> Result<(Node, Ledger), String> {
             l.tick();
         }
     });
+    crate::runtime::util::mark("synapse-node-started");
     crate::console_log!("node {} started (profile {})", node.id().short(), cfg.profile);
     Ok((node, ledger))
 }

@@ -212,6 +212,10 @@ fn wall_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
+/// At most this many stored ops are verified in wasm at start rather than
+/// by WebCrypto (see [`Ledger::load`]).
+const FEW_OPS_TO_VERIFY_HERE: usize = 16;
+
 impl Ledger {
     /// Plugs a replica of the network `genesis` names into `node`'s
     /// SynapseSub. Call [`Ledger::load`] next.
@@ -755,16 +759,29 @@ impl Ledger {
         // Rule `reload_from_checkpoint`: start from the saved final
         // checkpoint; only the ops after it are verified and folded.
         let checkpoint = store::load_checkpoint(&db, &self.inner.profile).await;
+        crate::runtime::util::mark("synapse-load-checkpoint-read");
+        // The ops are read by the browser while the checkpoint is decoded.
+        let pending = store::begin_load_ops(&db, &self.inner.profile);
         match checkpoint {
-            Ok(Some((record, snapshot))) => self.start_from_saved(&record, &snapshot),
+            Ok(Some((record, snapshot))) => {
+                // Hashed by the browser's native SHA-256: the wasm one runs
+                // in the baseline tier this early and is ~10× slower.
+                let digest = webcrypto::sha256(&snapshot).await;
+                self.start_from_saved(&record, &snapshot, digest);
+                crate::runtime::util::mark("synapse-load-checkpoint-started");
+            }
             Ok(None) => {}
             Err(e) => console_log!("could not read the saved checkpoint (replaying the history): {e}"),
         }
-        let stored = store::load_ops(&db, &self.inner.profile).await;
+        let stored = match pending {
+            Ok(p) => p.finish().await,
+            Err(e) => Err(e),
+        };
         let floor = store::load_chain_floor(&db, &self.inner.profile, self.inner.node.id()).await;
         let mark = store::load_mark(&db, &self.inner.profile, self.inner.node.id()).await;
         *self.inner.db.borrow_mut() = Some(db);
         let stored = stored?;
+        crate::runtime::util::mark("synapse-load-ops-read");
         let (floor, mark) = (floor?.unwrap_or(0), mark?);
         self.inner.chain_floor.set(floor);
         // Bulk path: decode everything, then verify in one WebCrypto batch
@@ -792,7 +809,15 @@ impl Ledger {
             }
         }
         let mut ops = Vec::with_capacity(decoded.len());
-        for r in webcrypto::verify_ops(decoded).await {
+        // A few ops (those after a saved checkpoint) are verified here: the
+        // WebCrypto path first runs a self-test and imports keys, which
+        // costs more than it saves below a few dozen signatures.
+        let results = if decoded.len() <= FEW_OPS_TO_VERIFY_HERE {
+            decoded.into_iter().map(|op| op.verify()).collect()
+        } else {
+            webcrypto::verify_ops(decoded).await
+        };
+        for r in results {
             match r {
                 Ok(v) => ops.push(v),
                 Err(e) => {
@@ -815,6 +840,7 @@ impl Ledger {
         }
         own.sort();
         self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
+        crate::runtime::util::mark("synapse-load-ops-folded");
         self.bump(ALL_OP_DOMAINS);
         let head = self.own_head().map_or(0, |h| h.0);
         let guard = ChainGuard::at_start(mark, floor, head, wall_ms());
@@ -839,12 +865,15 @@ impl Ledger {
     /// Starts the replica from the checkpoint saved in IndexedDB (checked as
     /// a fetched one would be; a bad one is ignored and the history
     /// replayed).
-    fn start_from_saved(&self, record: &[u8], snapshot: &[u8]) {
+    /// `digest` is the snapshot's SHA-256 if the caller computed it (with
+    /// WebCrypto); otherwise it is computed here.
+    fn start_from_saved(&self, record: &[u8], snapshot: &[u8], digest: Option<[u8; 32]>) {
         let rec = match crate::core::snapshot::Record::decode(record) {
             Ok(r) => r,
             Err(e) => return console_log!("the saved checkpoint is unreadable (replaying the history): {e}"),
         };
-        match crate::core::snapshot::verify(&self.inner.genesis_record, &rec, snapshot) {
+        let digest = digest.unwrap_or_else(|| crate::core::snapshot::digest(snapshot));
+        match crate::core::snapshot::verify_digested(&self.inner.genesis_record, &rec, snapshot, digest) {
             Ok((f, state)) => {
                 let epoch = f.epoch;
                 let every = crate::core::fold::CHECKPOINT_EVERY;
