@@ -147,6 +147,7 @@ export interface FinalityStatus extends Finality {
     snapshot_joins: number;
     /** `[received, total]` bytes of a checkpoint being fetched. */
     fetching: [number, number] | null;
+    /** Why the last fetched checkpoint, or the saved one at start, was refused. */
     last_refusal: string | null;
     /** The router's message bytes and index entries. */
     router_bytes: number; router_index: number;

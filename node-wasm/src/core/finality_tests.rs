@@ -483,3 +483,66 @@ fn prune_margin_a_joiner_from_the_previous_checkpoint_still_gets_the_ops_after_i
     assert_eq!(w.r.last_final().map(|f| f.epoch), Some(e4));
     assert!(!w.r.prune().is_empty() && w.r.store().len() < before + 4);
 }
+
+/// The eclipse found in the 100,000-task browser benchmark: a fresh key
+/// writes a state where it alone is a validator, signs a "checkpoint" of
+/// it a few epochs ahead, and a node with a final checkpoint of its own
+/// (lagging, as a busy validator does) fetched and adopted it: its whole
+/// state replaced. The fabricated snapshot verifies on its own terms
+/// (control); rule `catch_up_anchored` refuses it, and the fresh key's
+/// votes no longer make the node think it lags.
+#[test]
+fn catch_up_anchored_a_fresh_key_cannot_replace_a_nodes_state_with_its_own_checkpoint() {
+    use crate::core::finality::{Epochs, Forks, Frontier, frontier_hash};
+    use crate::core::op::CheckpointVote;
+    use crate::core::snapshot::{Record, digest, encode_state, verify};
+    let (g, mut w, [a, ..]) = finalized_world();
+    let tasks = w.r.state().tasks.len();
+    // Fresh keys are free: as many as the network's validator floor.
+    let mut ms: Vec<Author> = (66..66 + g.rules.validator_floor.max(1) as u8).map(Author::new).collect();
+    // The fabricated state: the honest one, with the fresh keys its only founders.
+    let mut fake = w.r.state().clone();
+    let template = fake.ledger.accounts.get(&a.id()).cloned().expect("a founder's account");
+    for acc in fake.ledger.accounts.values_mut() {
+        acc.founder = false;
+    }
+    for m in &ms {
+        fake.ledger.accounts.insert(m.id(), template.clone());
+    }
+    fake.tasks.clear();
+    let snap = encode_state(&fake);
+    let epoch = E0 + 5;
+    let ep = Epochs::of(&g.rules).unwrap();
+    let (frontier, forks) = (Frontier::new(), Forks::new());
+    let body = CheckpointVote {
+        epoch,
+        base: None,
+        frontier: frontier_hash(&frontier, &forks),
+        state: digest(&snap),
+        moved: vec![],
+    };
+    let votes: Vec<VerifiedOp> =
+        ms.iter_mut().map(|m| m.op(due(epoch), "global", OpBody::Checkpoint(body.clone()))).collect();
+    let rec = Record {
+        epoch,
+        end_ms: ep.end_ms(epoch),
+        frontier,
+        forks,
+        state_hash: digest(&snap),
+        certificate: votes.clone(),
+    };
+    // Control: on its own terms the forgery is a valid checkpoint.
+    let (f, _) = verify(&g, &rec, &snap).expect("self-consistent");
+    assert_eq!(f.signers.len(), ms.len());
+    // Their votes reach the node: they do not count as a sign of lag.
+    for v in votes {
+        w.r.receive_verified(v, u64::MAX / 2);
+    }
+    w.r.tick(u64::MAX / 2);
+    assert_eq!(w.r.finality_lag(), 0, "a vote by a key that is no validator here starts no fetch");
+    let honest = w.r.state_hash();
+    let e = w.r.adopt_checkpoint(&g, &rec.encode(), &snap).unwrap_err();
+    assert!(e.contains("catch_up_anchored") && e.contains("0 of the 4 validators"), "{e}");
+    assert_eq!(w.r.state_hash(), honest, "the node's state is untouched");
+    assert_eq!(w.r.state().tasks.len(), tasks);
+}

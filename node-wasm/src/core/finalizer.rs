@@ -420,11 +420,15 @@ impl Finalizer {
     /// checkpoint instead (rule `catch_up_from_checkpoint`). It also fires
     /// while a node merely waits for signatures (one extra fetch, then the
     /// checkpoint is not newer and the fetch ends).
-    pub fn lag(&self) -> u64 {
-        let need = finality_quorum(0, self.floor);
+    ///
+    /// With `trusted` (the validators of the last final state), only their
+    /// votes count, a quorum of them (rule `catch_up_anchored`): votes of
+    /// keys this node does not take as validators never start a fetch.
+    pub fn lag(&self, trusted: Option<&BTreeSet<NodeId>>) -> u64 {
+        let need = finality_quorum(trusted.map_or(0, |t| t.len()), self.floor);
         let signed = self.votes.iter().rev().find(|(_, per)| {
             let mut n: BTreeMap<Digest, usize> = BTreeMap::new();
-            per.values().any(|v| {
+            per.iter().filter(|(who, _)| trusted.is_none_or(|t| t.contains(who))).any(|(_, v)| {
                 let c = n.entry((v.frontier, v.state)).or_default();
                 *c += 1;
                 *c >= need

@@ -295,7 +295,19 @@ impl Replica {
     /// Rule `catch_up_from_checkpoint`: epochs the validators signed that
     /// this node could not make final (see [`Finalizer::lag`]).
     pub fn finality_lag(&self) -> u64 {
-        self.finality.lag()
+        let trusted = self.finality.last().and_then(|f| self.trusted_validators(f.end_ms));
+        self.finality.lag(trusted.as_ref())
+    }
+
+    /// The validators of the last final state here, at `at_ms`: whose
+    /// signatures this node takes as a quorum for a newer checkpoint (rule
+    /// `catch_up_anchored`). `None` before any checkpoint is final here (a
+    /// fresh node trusts the validators a snapshot names; see
+    /// docs/PROTOCOL.md, "What a joining node trusts").
+    fn trusted_validators(&self, at_ms: u64) -> Option<BTreeSet<NodeId>> {
+        self.finality.last()?;
+        let set: BTreeSet<NodeId> = self.fold.origin().compute_validators(at_ms).into_iter().collect();
+        (!set.is_empty()).then_some(set)
     }
 
     /// The last final checkpoint, if any.
@@ -333,6 +345,24 @@ impl Replica {
             return Err(format!("checkpoint of epoch {} is not newer than ours", rec.epoch));
         }
         let (f, state) = crate::core::snapshot::verify(genesis, &rec, snapshot)?;
+        // Rule `catch_up_anchored`: a node with a final checkpoint already
+        // trusts that checkpoint's validators, and a newer one must carry a
+        // quorum of *their* signatures, not only of the validators its own
+        // snapshot names (a fresh key can write a state where it alone is
+        // one, and sign it).
+        if let Some(trusted) = self.trusted_validators(rec.end_ms) {
+            let need = crate::core::finality::finality_quorum(trusted.len(), genesis.rules.validator_floor);
+            let signed: BTreeSet<NodeId> =
+                rec.certificate.iter().map(|v| v.op().author).filter(|a| trusted.contains(a)).collect();
+            if signed.len() < need {
+                return Err(format!(
+                    "checkpoint of epoch {}: {} of the {} validators this node trusts signed it, {need} needed (rule catch_up_anchored)",
+                    rec.epoch,
+                    signed.len(),
+                    trusted.len()
+                ));
+            }
+        }
         let epoch = f.epoch;
         let mut next = Replica::from_checkpoint(f, state, rec.certificate, self.fold.every());
         next.unchecked = self.unchecked;

@@ -99,8 +99,9 @@ async fn main() {
     for i in 0..joins {
         let page = browser.open_node(&rdv, &format!("profile=snap-{i}")).await;
         let (t, b) = reach(&page, &origin).await;
-        let joins: u64 = page.eval("window.synapse.status().finality.storage.snapshot_joins").await;
-        eprintln!("snapshot join {i}: {t:.0} ms, {b} bytes in, {joins} checkpoint(s) adopted");
+        let storage: Value = page.eval("window.synapse.status().finality.storage").await;
+        let joins = &storage["snapshot_joins"];
+        eprintln!("snapshot join {i}: {t:.0} ms, {b} bytes in, {joins} checkpoint(s) adopted: {storage}");
         join.push(t);
         join_bytes.push(b as f64);
         page.close().await;
@@ -137,7 +138,8 @@ async fn main() {
             .await;
         eprintln!("reload {i} stages (ms since navigation): {stages}");
         let tasks: u64 = origin.eval("Object.keys(window.synapse.state().state.tasks).length").await;
-        assert_eq!(tasks, task_ops, "reload {i}: every task is back");
+        let storage: Value = origin.eval("window.synapse.status().finality.storage").await;
+        assert_eq!(tasks, task_ops, "reload {i}: every task is back: {storage}");
         held = origin.eval::<u64>("window.synapse.status().finality.storage.ops_held").await;
         eprintln!("reload {i}: interactive at {ready:.0} ms, {held} ops held");
         reload.push(ready);

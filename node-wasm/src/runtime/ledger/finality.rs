@@ -73,7 +73,7 @@ pub struct StorageStats {
     pub snapshot_joins: u64,
     /// `{received, total}` bytes of a checkpoint being fetched.
     pub fetching: Option<(u64, u64)>,
-    /// Why the last fetched checkpoint was refused.
+    /// Why the last fetched (or saved) checkpoint was refused.
     pub last_refusal: Option<String>,
     /// The router's payload bytes and index entries (rule
     /// `store_bounded_in_bytes`).

@@ -771,7 +771,7 @@ impl Ledger {
                 crate::runtime::util::mark("synapse-load-checkpoint-started");
             }
             Ok(None) => {}
-            Err(e) => console_log!("could not read the saved checkpoint (replaying the history): {e}"),
+            Err(e) => self.saved_checkpoint_refused(format!("could not read the saved checkpoint: {e}")),
         }
         let stored = match pending {
             Ok(p) => p.finish().await,
@@ -865,12 +865,20 @@ impl Ledger {
     /// Starts the replica from the checkpoint saved in IndexedDB (checked as
     /// a fetched one would be; a bad one is ignored and the history
     /// replayed).
+    /// A saved checkpoint that could not be used: logged, shown in
+    /// `status().finality.storage.last_refusal`, and the stored history is
+    /// replayed instead.
+    fn saved_checkpoint_refused(&self, why: String) {
+        console_log!("{why} (replaying the stored history)");
+        self.inner.finality.stats.borrow_mut().last_refusal = Some(why);
+    }
+
     /// `digest` is the snapshot's SHA-256 if the caller computed it (with
     /// WebCrypto); otherwise it is computed here.
     fn start_from_saved(&self, record: &[u8], snapshot: &[u8], digest: Option<[u8; 32]>) {
         let rec = match crate::core::snapshot::Record::decode(record) {
             Ok(r) => r,
-            Err(e) => return console_log!("the saved checkpoint is unreadable (replaying the history): {e}"),
+            Err(e) => return self.saved_checkpoint_refused(format!("the saved checkpoint is unreadable: {e}")),
         };
         let digest = digest.unwrap_or_else(|| crate::core::snapshot::digest(snapshot));
         match crate::core::snapshot::verify_digested(&self.inner.genesis_record, &rec, snapshot, digest) {
@@ -893,7 +901,7 @@ impl Ledger {
                 let snap = std::sync::Arc::new(snapshot.to_vec());
                 fs.server.borrow_mut().set(crate::snapshot_sync::Served::new(epoch, record, snap));
             }
-            Err(e) => console_log!("the saved checkpoint does not verify (replaying the history): {e}"),
+            Err(e) => self.saved_checkpoint_refused(format!("the saved checkpoint does not verify: {e}")),
         }
     }
 
