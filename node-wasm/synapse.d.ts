@@ -273,6 +273,7 @@ export interface Finality {
   final_end_ms: EpochMs | null;
   final_state_hash: string | null;
   final_signers: number;
+  /** Ops refused as late (rule late_op) since this page started. */
   late_ops: number;
   /** Validators seen signing two different checkpoints for one epoch. */
   double_votes: number;

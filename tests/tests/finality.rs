@@ -100,8 +100,15 @@ async fn a_vote_from_a_clock_a_day_behind_changes_no_closed_proposal() {
     // M comes back: its vote arrives, dated before the close, and is late.
     m.goto(&rdv.page_url("profile=m")).await;
     m.wait_ready(TIMEOUT).await;
-    let outcome =
-        format!("[{status}, window.synapse.state().counts.late, window.synapse.state().state.params.tax_bps]");
+    // `late_ops` counts refusals since the page started (the late op itself
+    // is pruned once a final frontier covers its author past it); the last
+    // entry is there to explain a failure (catch-up from a checkpoint).
+    let outcome = format!(
+        "(() => {{ const f = window.synapse.status().finality; return [{status}, f.late_ops, \
+         window.synapse.state().state.params.tax_bps, {{peers: window.synapse.peers().length, \
+         final_epoch: f.final_epoch, waiting: f.waiting, fetching: f.storage.fetching, \
+         joins: f.storage.snapshot_joins, refused: f.storage.last_refusal}}]; }})()"
+    );
     let seen = wait_all(&all, "the outcome unchanged on every node, M's vote late", &outcome, |v| {
         v[0] == json!("closed") && v[1].as_u64().unwrap_or(0) >= 1
     })

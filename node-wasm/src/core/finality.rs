@@ -166,7 +166,8 @@ pub struct FinalityView {
     pub final_end_ms: Option<u64>,
     pub final_state_hash: Option<String>,
     pub final_signers: u64,
-    /// Ops refused as late (rule `late_op`).
+    /// Ops refused as late (rule `late_op`) since this replica started: a
+    /// count, kept when the ops themselves are pruned.
     pub late_ops: u64,
     /// Validators that signed two different checkpoints for one epoch.
     pub double_votes: u64,

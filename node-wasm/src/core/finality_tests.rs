@@ -355,6 +355,69 @@ fn snapshot_join_refuses_a_tampered_snapshot_too_few_votes_and_another_network()
     assert!(Record::decode(&rec.encode()[..40]).is_err());
 }
 
+/// Rule `late_op`, bounded: a key can sign backdated ops without end (each
+/// is refused as late), and their ids must leave memory with the ops once a
+/// final frontier covers the author past them and they are pruned. The
+/// `late_ops` counter keeps the figure. Before the fix the late set only
+/// ever grew.
+#[test]
+fn late_op_ids_leave_memory_with_their_pruned_ops() {
+    let (_, mut w, [mut a, mut b, mut c, mut d]) = finalized_world();
+    let mut m = Author::new(90);
+    for i in 0..50 {
+        let op = m.op(T0 + 2_500 + i, "global", skills());
+        assert_eq!(w.feed(&op), Some(OpOutcome::Late));
+    }
+    assert_eq!((w.r.late_held(), w.r.finality(due(E0 + 1)).late_ops), (50, 50));
+    // The key goes on with an op dated now: the next frontiers cover it.
+    w.applied(&m.op(due(E0) + 2_000, "global", skills()));
+    for e in 1..=3 {
+        sign(&mut w, &mut [&mut a, &mut b, &mut c, &mut d], due(E0 + e));
+    }
+    assert_eq!(w.r.last_final().map(|f| f.epoch), Some(E0 + 3));
+    w.r.prune();
+    assert_eq!(w.r.late_held(), 0, "the late ids left with their ops");
+    assert_eq!(w.r.finality(due(E0 + 4)).late_ops, 50, "the counter keeps the figure");
+}
+
+/// Rule `catch_up_from_checkpoint` after an absence longer than peers keep
+/// ops: every new op of theirs reaches the returning node behind a gap (the
+/// ops in between were pruned), so their checkpoint votes never become
+/// ready there. Before the fix the node saw no lag, never fetched the
+/// checkpoint that fills the gap, and stayed behind for good (a page back
+/// from a day-behind clock, in headless Chromium, kept a closed proposal
+/// open).
+#[test]
+fn catch_up_from_checkpoint_sees_votes_behind_a_gap() {
+    let (g, away, [mut a, mut b, mut c, mut d]) = finalized_world();
+    let mut on = World::on(&g);
+    for op in away.log.clone() {
+        on.feed(&op);
+    }
+    let mut away = away;
+    for e in 1..=4 {
+        sign(&mut on, &mut [&mut a, &mut b, &mut c, &mut d], due(E0 + e));
+    }
+    assert_eq!(on.r.last_final().map(|f| f.epoch), Some(E0 + 4));
+    assert_eq!(away.r.finality_lag(), 0);
+    // Only the newest votes reach the node that was away.
+    let newest: Vec<VerifiedOp> = on.log[on.log.len() - 4..].to_vec();
+    for op in &newest {
+        assert_eq!(away.feed(op), Some(OpOutcome::Pending));
+    }
+    assert!(away.r.finality_lag() >= 3, "lag {}", away.r.finality_lag());
+    // The checkpoint it fetches fills the gap; the held votes then fold.
+    let (rec, snap) = on.r.export_final().expect("final");
+    away.r.adopt_checkpoint(&g, &rec.encode(), &snap).expect("adopted");
+    assert_eq!(away.r.last_final().map(|f| f.epoch), Some(E0 + 4));
+    // Then version-vector sync brings the ops after the checkpoint.
+    for op in on.log.clone() {
+        away.r.receive_verified(op, u64::MAX / 2);
+    }
+    assert_eq!(away.r.state_hash(), on.r.state_hash());
+    assert_eq!(away.r.finality_lag(), 0);
+}
+
 #[test]
 fn prune_final_keeps_the_state_and_bounds_the_store() {
     let (_, mut w, [mut a, mut b, mut c, mut d]) = finalized_world();

@@ -90,8 +90,24 @@ pub struct Finalizer {
     certificate: Vec<VerifiedOp>,
     /// `last`'s state snapshot bytes, when this node encoded them already.
     snapshot: Option<std::sync::Arc<Vec<u8>>>,
+    /// The held ops refused as late. An id leaves with its op when a final
+    /// frontier covers the author past it and the op is pruned
+    /// ([`Finalizer::forget`]): a fresh key can sign late ops without end,
+    /// and this set must not outlive the store that bounds them.
     late: BTreeSet<OpId>,
+    /// Ops refused as late since this replica started (a counter, so the
+    /// figure survives the pruning of the ops themselves).
+    late_refused: u64,
     votes: BTreeMap<u64, BTreeMap<NodeId, Vote>>,
+    /// Checkpoint votes in ops whose chain has a gap here (an earlier op of
+    /// their author is missing): they never count towards finality, only as
+    /// evidence of how far ahead the validators are ([`Finalizer::lag`]).
+    /// A node away longer than its peers keep ops finds every new op of
+    /// theirs behind such a gap (the ops in between were pruned), so
+    /// without these it would never see itself lag and never fetch the
+    /// checkpoint that fills the gap (rule `catch_up_from_checkpoint`).
+    /// Bounded like `votes`, and each entry is an op the store holds.
+    ahead: BTreeMap<u64, BTreeMap<NodeId, Digest>>,
     vote_ops: BTreeMap<OpId, (u64, NodeId)>,
     /// Set when ops or votes changed since the last finality attempt.
     dirty: bool,
@@ -127,6 +143,7 @@ impl Finalizer {
     /// join): ops before its end that it does not cover are late.
     pub fn restore(&mut self, f: Final, certificate: Vec<VerifiedOp>) {
         self.votes = self.votes.split_off(&f.epoch.saturating_add(1));
+        self.ahead = self.ahead.split_off(&f.epoch.saturating_add(1));
         self.vote_ops.retain(|_, (e, _)| *e > f.epoch);
         self.last = Some(f);
         self.certificate = certificate;
@@ -142,6 +159,13 @@ impl Finalizer {
         self.late.len()
     }
 
+    /// Drops pruned ops from the late set (see the `late` field).
+    pub fn forget(&mut self, pruned: &[OpId]) {
+        for id in pruned {
+            self.late.remove(id);
+        }
+    }
+
     /// Sorts an op whose chain just became ready (rules `late_op`,
     /// `final_is_final`), and records it if it is a checkpoint vote.
     pub fn admit(&mut self, op: &VerifiedOp) -> Admission {
@@ -153,7 +177,9 @@ impl Finalizer {
             if f.covers(&o.author, o.seq) {
                 return Admission::Final;
             }
-            self.late.insert(op.id());
+            if self.late.insert(op.id()) {
+                self.late_refused = self.late_refused.saturating_add(1);
+            }
             return Admission::Late;
         }
         if let OpBody::Checkpoint(v) = &o.body {
@@ -185,6 +211,21 @@ impl Finalizer {
                     self.vote_ops.remove(&v.op);
                 }
             }
+        }
+    }
+
+    /// Notes the checkpoint vote in an op stored behind a gap in its
+    /// author's chain (see the `ahead` field); other ops are ignored.
+    pub fn note_vote_ahead(&mut self, op: &VerifiedOp) {
+        let o = op.op();
+        let OpBody::Checkpoint(v) = &o.body else { return };
+        let Some(ep) = self.epochs else { return };
+        if !ep.vote_in_time(v.epoch, o.hlc.ms) || self.last.as_ref().is_some_and(|f| v.epoch <= f.epoch) {
+            return;
+        }
+        self.ahead.entry(v.epoch).or_default().entry(o.author).or_insert((v.frontier, v.state));
+        while self.ahead.len() > MAX_VOTED_EPOCHS {
+            self.ahead.pop_first();
         }
     }
 
@@ -389,7 +430,9 @@ impl Finalizer {
     fn apply(&mut self, p: Plan, fold: &mut Fold, store: &mut OpStore) {
         for k in &p.late {
             fold.remove(*k);
-            self.late.insert(k.id);
+            if self.late.insert(k.id) {
+                self.late_refused = self.late_refused.saturating_add(1);
+            }
             self.excluded(&k.id);
         }
         let bound = bound_key(p.end_ms);
@@ -398,6 +441,7 @@ impl Finalizer {
         store.set_final(p.frontier.iter().map(|(a, h)| (*a, (h.seq, h.id, h.hlc))));
         self.certificate = p.certificate.iter().filter_map(|id| store.get(id).cloned()).collect();
         self.votes = self.votes.split_off(&p.epoch.saturating_add(1));
+        self.ahead = self.ahead.split_off(&p.epoch.saturating_add(1));
         self.vote_ops.retain(|_, (e, _)| *e > p.epoch);
         self.last = Some(Final {
             epoch: p.epoch,
@@ -421,23 +465,35 @@ impl Finalizer {
     /// while a node merely waits for signatures (one extra fetch, then the
     /// checkpoint is not newer and the fetch ends).
     ///
+    /// Votes seen only in ops behind a gap count too (the `ahead` field):
+    /// after a long absence they are all this node sees.
+    ///
     /// With `trusted` (the validators of the last final state), only their
     /// votes count, a quorum of them (rule `catch_up_anchored`): votes of
     /// keys this node does not take as validators never start a fetch.
     pub fn lag(&self, trusted: Option<&BTreeSet<NodeId>>) -> u64 {
         let need = finality_quorum(trusted.map_or(0, |t| t.len()), self.floor);
-        let signed = self.votes.iter().rev().find(|(_, per)| {
+        let epochs: BTreeSet<u64> = self.votes.keys().chain(self.ahead.keys()).copied().collect();
+        let signed = epochs.iter().rev().find(|e| {
+            // One digest per author: its folded vote, else one seen ahead.
+            let mut by: BTreeMap<NodeId, Digest> = BTreeMap::new();
+            for (who, d) in self.ahead.get(e).into_iter().flatten() {
+                by.insert(*who, *d);
+            }
+            for (who, v) in self.votes.get(e).into_iter().flatten() {
+                by.insert(*who, (v.frontier, v.state));
+            }
             let mut n: BTreeMap<Digest, usize> = BTreeMap::new();
-            per.iter().filter(|(who, _)| trusted.is_none_or(|t| t.contains(who))).any(|(_, v)| {
-                let c = n.entry((v.frontier, v.state)).or_default();
+            by.iter().filter(|(who, _)| trusted.is_none_or(|t| t.contains(who))).any(|(_, d)| {
+                let c = n.entry(*d).or_default();
                 *c += 1;
                 *c >= need
             })
         });
-        let Some((newest, _)) = signed else { return 0 };
+        let Some(newest) = signed else { return 0 };
         match &self.last {
             Some(f) => newest.saturating_sub(f.epoch),
-            None => newest.saturating_sub(self.votes.keys().next().copied().unwrap_or(*newest)).saturating_add(1),
+            None => newest.saturating_sub(epochs.first().copied().unwrap_or(*newest)).saturating_add(1),
         }
     }
 
@@ -462,7 +518,7 @@ impl Finalizer {
             final_end_ms: self.last.as_ref().map(|f| f.end_ms),
             final_state_hash: self.last.as_ref().map(|f| hex::encode(f.state_hash)),
             final_signers: self.last.as_ref().map_or(0, |f| f.signers.len() as u64),
-            late_ops: self.late.len() as u64,
+            late_ops: self.late_refused,
             double_votes: self.double_votes,
             state_mismatches: self.state_mismatches,
             waiting: self.waiting.clone(),

@@ -259,12 +259,17 @@ impl Replica {
                 self.fold.remove(OrderKey::of(op));
             }
         }
-        for id in report.ready {
-            if let Some(op) = self.store.get(&id)
+        let mut ready_now = false;
+        for rid in report.ready {
+            ready_now |= rid == id;
+            if let Some(op) = self.store.get(&rid)
                 && self.finality.admit(op) == Admission::Fold
             {
                 self.fold.insert(OrderKey::of(op));
             }
+        }
+        if !ready_now && let Some(op) = self.store.get(&id) {
+            self.finality.note_vote_ahead(op);
         }
         Received::Stored
     }
@@ -308,6 +313,11 @@ impl Replica {
         self.finality.last()?;
         let set: BTreeSet<NodeId> = self.fold.origin().compute_validators(at_ms).into_iter().collect();
         (!set.is_empty()).then_some(set)
+    }
+
+    /// Late ops still held (their ids stay in memory until pruned).
+    pub fn late_held(&self) -> usize {
+        self.finality.late_count()
     }
 
     /// The last final checkpoint, if any.
@@ -421,6 +431,7 @@ impl Replica {
     pub fn prune(&mut self) -> Vec<OpId> {
         let gone = self.store.prune_final();
         self.fold.forget(&gone);
+        self.finality.forget(&gone);
         gone
     }
 

@@ -240,6 +240,19 @@ fn sim_pruning_nodes_bound_storage_and_still_converge() {
 }
 
 #[test]
+fn sim_nodes_away_longer_than_peers_keep_ops_catch_up_from_a_checkpoint() {
+    // Epochs of 2 s and pruning: peers drop ops two checkpoints back, so a
+    // node down for 8 s returns to find every new op behind a gap. Rule
+    // `catch_up_from_checkpoint` must still see that it lags (from the
+    // votes behind the gap) and fetch a checkpoint.
+    let cfg = SimConfig { prune: true, churn: 0.3, churn_down_ms: 8_000, ..with_finality(20, &[0, 1, 2, 3, 4, 5, 6]) };
+    let r = run(&cfg).unwrap();
+    assert!(r.converged && r.distinct_state_hashes == 1, "{r:?}");
+    assert!(r.snapshot_joins >= 1, "returning nodes caught up from a checkpoint: {r:?}");
+    assert!(r.final_hashes_agree, "{r:?}");
+}
+
+#[test]
 fn sim_a_late_fork_at_a_seq_everyone_holds_still_reaches_every_node() {
     // A network without finality (a twin below a final head is ignored by
     // rule `fork_after_final`): the twin goes to one peer, catch-up must
