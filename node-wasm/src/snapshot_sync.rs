@@ -279,8 +279,19 @@ impl SnapshotFetch {
         self.next_peer(peers, now_ms)
     }
 
-    /// A part arrived from `from`.
-    pub fn on_part(&mut self, from: NodeId, part: SnapPart, peers: &[NodeId], now_ms: u64) -> Vec<FetchOut> {
+    /// A part arrived from `from`. `accept_record` sees the checkpoint
+    /// record as soon as the head arrives, before any chunk is asked for:
+    /// a record the node would refuse anyway (not newer than its own, or
+    /// not signed by the validators it trusts: rule `catch_up_anchored`)
+    /// costs one part, not the whole snapshot.
+    pub fn on_part(
+        &mut self,
+        from: NodeId,
+        part: SnapPart,
+        peers: &[NodeId],
+        now_ms: u64,
+        accept_record: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Vec<FetchOut> {
         if self.peer.map(|p| p.0) != Some(from) {
             return vec![]; // not asked: ignored
         }
@@ -297,6 +308,9 @@ impl SnapshotFetch {
                 return self.bad(from, peers, now_ms);
             }
             let Some(t) = parse_head(&part) else { return self.bad(from, peers, now_ms) };
+            if !accept_record(&t.record) {
+                return self.bad(from, peers, now_ms);
+            }
             self.transfer = Some(t);
         } else {
             let Some(t) = self.transfer.as_mut() else { return self.bad(from, peers, now_ms) };
@@ -380,7 +394,7 @@ pub fn fuzz_parts(data: &[u8]) {
         rest = tail;
         now += 1;
         if let Ok(WireMsg::SnapPart(p)) = WireMsg::decode(msg) {
-            let _ = f.on_part(peer, p, &[peer], now);
+            let _ = f.on_part(peer, p, &[peer], now, &mut |r| r.first().is_none_or(|b| b % 2 == 0));
         }
     }
 }
@@ -395,6 +409,15 @@ mod tests {
 
     /// Runs a fetch against servers until it is done or exhausted.
     fn run(fetch: &mut SnapshotFetch, servers: &mut BTreeMap<NodeId, (SnapshotServer, bool)>) -> Option<FetchOut> {
+        run_checked(fetch, servers, &mut |_| true)
+    }
+
+    /// As [`run`], with the node's check of each head's record.
+    fn run_checked(
+        fetch: &mut SnapshotFetch,
+        servers: &mut BTreeMap<NodeId, (SnapshotServer, bool)>,
+        accept: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Option<FetchOut> {
         let peers: Vec<NodeId> = servers.keys().copied().collect();
         let mut queue: Vec<FetchOut> = fetch.on_tick(&peers, 0);
         let mut now = 0;
@@ -407,7 +430,7 @@ mod tests {
                         if *corrupt && index == 2 {
                             part.bytes[0] ^= 1;
                         }
-                        queue.extend(fetch.on_part(p, part, &peers, now));
+                        queue.extend(fetch.on_part(p, part, &peers, now, accept));
                     }
                 }
                 other => return Some(other),
@@ -440,6 +463,34 @@ mod tests {
         }
         assert_eq!(f.stats.bad_parts, 1, "peer 1's corrupt chunk");
         assert_eq!(f.peers_without(), 1, "peer 2 has no checkpoint");
+    }
+
+    /// A head whose record the node refuses (rule `catch_up_anchored`: not
+    /// signed by the validators it trusts) ends that peer's transfer at
+    /// the head: no chunk of its snapshot is asked for. Before, the whole
+    /// snapshot was fetched and only then refused.
+    #[test]
+    fn catch_up_anchored_a_refused_record_costs_one_part_not_the_snapshot() {
+        let snapshot: Vec<u8> = (0..(CHUNK_BYTES * 3 + 10)).map(|i| i as u8).collect();
+        let mut forged = SnapshotServer::default();
+        forged.set(Served::new(9, b"forged", Arc::new(snapshot.clone())));
+        let mut servers = BTreeMap::new();
+        servers.insert(id(1), (forged, false));
+        servers.insert(id(2), (server(7, &snapshot), false));
+        let mut f = SnapshotFetch::new(5);
+        let mut seen = vec![];
+        let got = run_checked(&mut f, &mut servers, &mut |r| {
+            seen.push(r.to_vec());
+            r == b"record"
+        });
+        let from = match got {
+            Some(FetchOut::Done { from, .. }) => Some(from),
+            _ => None,
+        };
+        assert_eq!(from, Some(id(2)), "the checkpoint came from the honest peer");
+        assert_eq!(seen, vec![b"forged".to_vec(), b"record".to_vec()]);
+        assert_eq!(f.stats.bad_parts, 1);
+        assert_eq!(servers[&id(1)].0.stats.parts_served, 1, "the forged peer served its head only");
     }
 
     #[test]
@@ -489,7 +540,7 @@ mod tests {
             match o {
                 FetchOut::Ask(p, WireMsg::SnapAsk { epoch_min, index }) => {
                     if let Some(WireMsg::SnapPart(part)) = srv.on_ask(id(99), epoch_min, index, now * 100) {
-                        queue.extend(f.on_part(p, part, &peers, now));
+                        queue.extend(f.on_part(p, part, &peers, now, &mut |_| true));
                     }
                 }
                 other => done = Some(other),
@@ -518,6 +569,7 @@ mod tests {
         assert!(matches!(f.on_tick(&peers, PART_TIMEOUT_MS + 1).as_slice(), [FetchOut::Ask(p, _)] if *p == id(2)));
         assert_eq!(f.stats.timeouts, 1);
         // Unasked parts are ignored.
-        assert!(f.on_part(id(1), SnapPart { epoch: 1, index: 0, count: 1, bytes: vec![] }, &peers, 1).is_empty());
+        let part = SnapPart { epoch: 1, index: 0, count: 1, bytes: vec![] };
+        assert!(f.on_part(id(1), part, &peers, 1, &mut |_| true).is_empty());
     }
 }

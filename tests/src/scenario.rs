@@ -1,5 +1,6 @@
 //! Shared steps of the multi-node scenarios: a full mesh of three, waiting
-//! for a value on every node with equal state hashes, proposals arriving.
+//! for a value on every node with equal state hashes, proposals arriving,
+//! a long history signed in bulk.
 
 use crate::browser::{Browser, NodePage};
 use crate::rendezvous::Rendezvous;
@@ -45,4 +46,35 @@ pub async fn knows_proposal(node: &NodePage, id: &str) {
         if ok { Ok(()) } else { Err(()) }
     })
     .await;
+}
+
+/// Signs a history of `ops` ops on `node`: a channel `bulk`, `tasks` tasks
+/// in it, and skill-profile updates for the rest (a log larger than the live
+/// state, as in a network that has run for a while). Scripts of 5,000 ops
+/// (one WebDriver script may run two minutes), 250 in flight (each resolves
+/// once committed to IndexedDB). Calls `progress` with the ops signed so far
+/// and returns the time spent signing, ms.
+pub async fn sign_bulk(node: &NodePage, ops: u64, tasks: u64, mut progress: impl FnMut(u64)) -> f64 {
+    let _: String = node.eval("window.synapse.createChannel('bulk', 'many tasks')").await;
+    let mut spent = 0.0;
+    let mut from = 0;
+    while from < ops {
+        let to = (from + 5_000).min(ops);
+        let ms: f64 = node
+            .call(
+                "const [a, b, tasks] = arguments; const t0 = performance.now(); \
+                 for (let i = a; i < b; i += 250) { const batch = []; \
+                   for (let j = i; j < Math.min(i + 250, b); j++) { batch.push(j < tasks \
+                     ? window.synapse.createTask('bulk', { title: 'bulk task ' + j, tags: ['t' + (j % 7)] }) \
+                     : window.synapse.setSkills(['skill' + (j % 97)])); } \
+                   await Promise.all(batch); } \
+                 return performance.now() - t0;",
+                vec![json!(from), json!(to), json!(tasks)],
+            )
+            .await;
+        spent += ms;
+        from = to;
+        progress(from);
+    }
+    spent
 }

@@ -13,7 +13,7 @@
 //! second rendezvous of the same network that nobody else uses: it keeps
 //! its stored ops (same origin, same IndexedDB) and reaches no peer.
 
-use e2e::{Browser, NodePage, Rendezvous, knows_proposal, serial, wait_all, wait_until, write_genesis};
+use e2e::{Browser, NodePage, Rendezvous, knows_proposal, serial, sign_bulk, wait_all, wait_until, write_genesis};
 use node_wasm::core::genesis::{Genesis, GenesisConfig};
 use node_wasm::core::rules::Rules;
 use serde_json::{Value, json};
@@ -138,26 +138,7 @@ async fn a_fresh_page_joins_by_snapshot_and_a_reload_starts_from_the_checkpoint(
     let rdv = Rendezvous::start_with_args(&["--genesis", path.to_str().expect("a UTF-8 temp path")]);
     let browser = Browser::start().await;
     let origin = browser.open_node(&rdv, "profile=origin").await;
-    let _: String = origin.eval("window.synapse.createChannel('bulk', 'many tasks')").await;
-    let mut made = 0;
-    while made < OPS {
-        // One WebDriver script may run two minutes: 10,000 ops at a time,
-        // 250 in flight (each resolves once committed to IndexedDB).
-        let to = (made + 10_000).min(OPS);
-        let _: u64 = origin
-            .call(
-                "const [a, b, tasks] = arguments; \
-                 for (let i = a; i < b; i += 250) { const batch = []; \
-                   for (let j = i; j < Math.min(i + 250, b); j++) { batch.push(j < tasks \
-                     ? window.synapse.createTask('bulk', { title: 'bulk task ' + j }) \
-                     : window.synapse.setSkills(['skill' + (j % 97)])); } \
-                   await Promise.all(batch); } \
-                 return b;",
-                vec![json!(made), json!(to), json!(TASKS)],
-            )
-            .await;
-        made = to;
-    }
+    sign_bulk(&origin, OPS, TASKS, |_| {}).await;
     let created_at: u64 = origin.eval("Date.now()").await;
     // Rule `prune_margin`: the ops a final checkpoint covers are dropped
     // once the next one is final too.

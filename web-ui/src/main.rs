@@ -30,6 +30,7 @@ mod virtual_list;
 
 use ctx::Ctx;
 use leptos::prelude::*;
+use node_wasm::runtime::util::{Stage, mark};
 use node_wasm::service::Domain;
 use route::{Route, use_route};
 
@@ -75,13 +76,6 @@ fn App() -> impl IntoView {
     }
 }
 
-/// A `performance.mark` (ms since navigation start, read by benchmarks).
-fn mark(name: &str) {
-    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
-        let _ = p.mark(name);
-    }
-}
-
 /// Navigation and the active view. Only the active view is mounted, so the
 /// others cost nothing while hidden.
 #[component]
@@ -98,11 +92,11 @@ fn Shell() -> impl IntoView {
     });
     // Milestones for the page-load benchmark (docs/BENCHMARKS.md, "UI"):
     // the app is interactive now; it shows a connected peer later.
-    mark("synapse-ui-ready");
+    mark(Stage::UiReady);
     Effect::new(move |done: Option<bool>| {
         let connected = summary.get().0 > 0;
         if connected && done != Some(true) {
-            mark("synapse-ui-connected");
+            mark(Stage::UiConnected);
         }
         connected || done == Some(true)
     });

@@ -70,6 +70,8 @@ struct Plan {
     /// The state's snapshot bytes (encoded once: checked, kept, served).
     snapshot: std::sync::Arc<Vec<u8>>,
     late: BTreeSet<OrderKey>,
+    /// The final state's validators at its end: whom this node trusts next.
+    validators: BTreeSet<NodeId>,
     signers: Vec<NodeId>,
     certificate: Vec<OpId>,
 }
@@ -86,6 +88,10 @@ pub struct Finalizer {
     epochs: Option<Epochs>,
     floor: u64,
     last: Option<Final>,
+    /// The validators of `last`'s state at its end, computed once per final
+    /// checkpoint (rule `catch_up_anchored`; [`Finalizer::lag`] runs every
+    /// tick, and the set is a sort over every account).
+    trusted: Option<BTreeSet<NodeId>>,
     /// The vote ops that made `last` final (its certificate).
     certificate: Vec<VerifiedOp>,
     /// `last`'s state snapshot bytes, when this node encoded them already.
@@ -129,6 +135,12 @@ impl Finalizer {
         self.last.as_ref()
     }
 
+    /// The validators this node trusts (see the `trusted` field); `None`
+    /// before any checkpoint is final here.
+    pub fn trusted(&self) -> Option<&BTreeSet<NodeId>> {
+        self.trusted.as_ref()
+    }
+
     /// The vote ops that made the last checkpoint final.
     pub fn certificate(&self) -> &[VerifiedOp] {
         &self.certificate
@@ -141,7 +153,8 @@ impl Finalizer {
 
     /// Starts from a verified final checkpoint (a reload or a snapshot
     /// join): ops before its end that it does not cover are late.
-    pub fn restore(&mut self, f: Final, certificate: Vec<VerifiedOp>) {
+    pub fn restore(&mut self, f: Final, certificate: Vec<VerifiedOp>, trusted: BTreeSet<NodeId>) {
+        self.trusted = (!trusted.is_empty()).then_some(trusted);
         self.votes = self.votes.split_off(&f.epoch.saturating_add(1));
         self.ahead = self.ahead.split_off(&f.epoch.saturating_add(1));
         self.vote_ops.retain(|_, (e, _)| *e > f.epoch);
@@ -422,6 +435,7 @@ impl Finalizer {
             state,
             snapshot: bytes,
             late,
+            validators,
             signers,
             certificate,
         })
@@ -443,6 +457,7 @@ impl Finalizer {
         self.votes = self.votes.split_off(&p.epoch.saturating_add(1));
         self.ahead = self.ahead.split_off(&p.epoch.saturating_add(1));
         self.vote_ops.retain(|_, (e, _)| *e > p.epoch);
+        self.trusted = (!p.validators.is_empty()).then_some(p.validators);
         self.last = Some(Final {
             epoch: p.epoch,
             end_ms: p.end_ms,

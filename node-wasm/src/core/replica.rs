@@ -300,8 +300,7 @@ impl Replica {
     /// Rule `catch_up_from_checkpoint`: epochs the validators signed that
     /// this node could not make final (see [`Finalizer::lag`]).
     pub fn finality_lag(&self) -> u64 {
-        let trusted = self.finality.last().and_then(|f| self.trusted_validators(f.end_ms));
-        self.finality.lag(trusted.as_ref())
+        self.finality.lag(self.finality.trusted())
     }
 
     /// The validators of the last final state here, at `at_ms`: whose
@@ -339,22 +338,23 @@ impl Replica {
         let mut r = Replica::with_fold(Fold::from_origin(state, every));
         r.store = OpStore::restore(heads, f.forks.clone());
         let end = f.end_ms;
-        r.finality.restore(f, certificate);
+        let trusted = r.fold.origin().compute_validators(end).into_iter().collect();
+        r.finality.restore(f, certificate, trusted);
         // Our own clock starts past everything the checkpoint covers.
         let _ = r.clock.observe(Hlc::new(end, 0), end);
         r
     }
 
-    /// Rule `catch_up_from_checkpoint`: replaces this replica's past with a
-    /// checkpoint fetched from a peer (record and snapshot bytes), verified
-    /// against `genesis` and newer than the last one final here. Ops held
-    /// after it are kept and folded again. Returns the checkpoint's epoch.
-    pub fn adopt_checkpoint(&mut self, genesis: &Genesis, record: &[u8], snapshot: &[u8]) -> Result<u64, String> {
+    /// What can be checked of a fetched checkpoint's record before its
+    /// snapshot is fetched: it decodes, is newer than the last checkpoint
+    /// final here, and (for a node with a final checkpoint) carries a
+    /// quorum of the signatures of the validators this node trusts (rule
+    /// `catch_up_anchored`).
+    pub fn check_record(&self, genesis: &Genesis, record: &[u8]) -> Result<crate::core::snapshot::Record, String> {
         let rec = crate::core::snapshot::Record::decode(record)?;
         if self.finality.last().is_some_and(|f| f.epoch >= rec.epoch) {
             return Err(format!("checkpoint of epoch {} is not newer than ours", rec.epoch));
         }
-        let (f, state) = crate::core::snapshot::verify(genesis, &rec, snapshot)?;
         // Rule `catch_up_anchored`: a node with a final checkpoint already
         // trusts that checkpoint's validators, and a newer one must carry a
         // quorum of *their* signatures, not only of the validators its own
@@ -373,6 +373,16 @@ impl Replica {
                 ));
             }
         }
+        Ok(rec)
+    }
+
+    /// Rule `catch_up_from_checkpoint`: replaces this replica's past with a
+    /// checkpoint fetched from a peer (record and snapshot bytes), verified
+    /// against `genesis` and newer than the last one final here. Ops held
+    /// after it are kept and folded again. Returns the checkpoint's epoch.
+    pub fn adopt_checkpoint(&mut self, genesis: &Genesis, record: &[u8], snapshot: &[u8]) -> Result<u64, String> {
+        let rec = self.check_record(genesis, record)?;
+        let (f, state) = crate::core::snapshot::verify(genesis, &rec, snapshot)?;
         let epoch = f.epoch;
         let mut next = Replica::from_checkpoint(f, state, rec.certificate, self.fold.every());
         next.unchecked = self.unchecked;

@@ -304,7 +304,9 @@ impl App for FullNode {
                 return;
             }
             Event::Snapshot { from, msg: WireMsg::SnapPart(part) } => {
-                let outs = self.fetch.as_mut().map(|f| f.on_part(from, part, &peers.peers(), now));
+                let (replica, genesis) = (&self.replica, &self.genesis);
+                let mut accept = |record: &[u8]| replica.check_record(genesis, record).is_ok();
+                let outs = self.fetch.as_mut().map(|f| f.on_part(from, part, &peers.peers(), now, &mut accept));
                 self.snapshot_outs(peers, outs.unwrap_or_default(), now);
                 return;
             }

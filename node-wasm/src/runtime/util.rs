@@ -15,11 +15,52 @@ pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
 
-/// A `performance.mark` named `name` (ms since navigation start): the
-/// stages of start-up that `bench_finality` reports (docs/BENCHMARKS.md).
-pub fn mark(name: &str) {
+/// The stages of start-up, each a `performance.mark` (ms since navigation
+/// start) that `bench_finality` reports (docs/BENCHMARKS.md). All in one
+/// place so the bench, the docs and the code name the same marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The wasm module is instantiated and `start` runs.
+    WasmStarted,
+    /// The genesis is fetched and the identity opened (in parallel).
+    GenesisAndIdentity,
+    /// The saved checkpoint is read from IndexedDB.
+    LoadCheckpointRead,
+    /// The saved checkpoint is verified and the replica starts from it.
+    LoadCheckpointStarted,
+    /// The stored ops after the checkpoint are read.
+    LoadOpsRead,
+    /// Those ops are folded.
+    LoadOpsFolded,
+    /// The node runs (networking started).
+    NodeStarted,
+    /// The UI is mounted and interactive.
+    UiReady,
+    /// The UI shows a proven peer.
+    UiConnected,
+}
+
+impl Stage {
+    /// The mark's name (every one starts with `synapse-`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::WasmStarted => "synapse-wasm-started",
+            Stage::GenesisAndIdentity => "synapse-genesis-and-identity",
+            Stage::LoadCheckpointRead => "synapse-load-checkpoint-read",
+            Stage::LoadCheckpointStarted => "synapse-load-checkpoint-started",
+            Stage::LoadOpsRead => "synapse-load-ops-read",
+            Stage::LoadOpsFolded => "synapse-load-ops-folded",
+            Stage::NodeStarted => "synapse-node-started",
+            Stage::UiReady => "synapse-ui-ready",
+            Stage::UiConnected => "synapse-ui-connected",
+        }
+    }
+}
+
+/// Marks that start-up reached `stage`.
+pub fn mark(stage: Stage) {
     if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
-        let _ = p.mark(name);
+        let _ = p.mark(stage.name());
     }
 }
 

@@ -19,7 +19,7 @@
 //!    to the app interactive with its state back (`synapse-ui-ready`).
 
 use e2e::bench::{arg, row};
-use e2e::{Browser, NodePage, Rendezvous, wait_until, write_genesis};
+use e2e::{Browser, NodePage, Rendezvous, sign_bulk, wait_until, write_genesis};
 use node_wasm::core::genesis::{Genesis, GenesisConfig};
 use node_wasm::core::rules::Rules;
 use serde_json::{Value, json};
@@ -61,28 +61,7 @@ async fn main() {
     let browser = Browser::start().await;
     let origin_query = if archive { "profile=origin&history=archive" } else { "profile=origin" };
     let origin = browser.open_node(&rdv, origin_query).await;
-    let _: String = origin.eval("window.synapse.createChannel('bulk', 'many tasks')").await;
-    // In chunks: one WebDriver script may run at most two minutes.
-    let mut create_ms = 0.0;
-    let mut from = 0;
-    while from < ops {
-        let to = (from + 5_000).min(ops);
-        let ms: f64 = origin
-            .call(
-                "const [a, b, tasks] = arguments; const t0 = performance.now(); \
-                 for (let i = a; i < b; i += 250) { const batch = []; \
-                   for (let j = i; j < Math.min(i + 250, b); j++) { batch.push(j < tasks \
-                     ? window.synapse.createTask('bulk', { title: 'bulk task ' + j, tags: ['t' + (j % 7)] }) \
-                     : window.synapse.setSkills(['skill' + (j % 97)])); } \
-                   await Promise.all(batch); } \
-                 return performance.now() - t0;",
-                vec![json!(from), json!(to), json!(task_ops)],
-            )
-            .await;
-        create_ms += ms;
-        from = to;
-        eprintln!("{from} ops signed");
-    }
+    let create_ms = sign_bulk(&origin, ops, task_ops, |n| eprintln!("{n} ops signed")).await;
     eprintln!("signed {ops} ops ({task_ops} tasks) in {create_ms:.0} ms");
     let created_at: u64 = origin.eval("Date.now()").await;
     let saved: Value = wait_until(TIMEOUT, "a saved checkpoint covering every op", async || {

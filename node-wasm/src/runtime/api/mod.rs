@@ -177,7 +177,7 @@ fn settle(ledger: &Ledger, r: Result<OpId, String>) -> js_sys::Promise {
 /// IndexedDB, folds the stored ops, connects to the rendezvous, publishes
 /// `window.synapse`, and returns the node and its ledger for the UI.
 pub async fn start() -> Result<(Node, Ledger), String> {
-    crate::runtime::util::mark("synapse-wasm-started");
+    crate::runtime::util::mark(crate::runtime::util::Stage::WasmStarted);
     let mut cfg = PageConfig::from_location()?;
     // The network first: the fold starts from it and the handshake names it.
     // Storage trouble does not stop the node: it runs in memory and says so
@@ -188,7 +188,7 @@ pub async fn start() -> Result<(Node, Ledger), String> {
         store::open_identity(&cfg.profile),
     )
     .await;
-    crate::runtime::util::mark("synapse-genesis-and-identity");
+    crate::runtime::util::mark(crate::runtime::util::Stage::GenesisAndIdentity);
     cfg.node.genesis = genesis.genesis.hash().0;
     let node = Node::new(identity, cfg.node.clone());
     let ledger = Ledger::attach(&node, &cfg.profile, &genesis.genesis);
@@ -232,7 +232,7 @@ pub async fn start() -> Result<(Node, Ledger), String> {
             l.tick();
         }
     });
-    crate::runtime::util::mark("synapse-node-started");
+    crate::runtime::util::mark(crate::runtime::util::Stage::NodeStarted);
     crate::console_log!("node {} started (profile {})", node.id().short(), cfg.profile);
     Ok((node, ledger))
 }

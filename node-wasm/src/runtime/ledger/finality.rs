@@ -138,7 +138,28 @@ impl Ledger {
             }
             WireMsg::SnapPart(part) => {
                 let peers = node.peers();
-                let outs = self.inner.finality.fetch.borrow_mut().as_mut().map(|f| f.on_part(from, part, &peers, now));
+                let genesis = self.inner.genesis_record.clone();
+                let mut refused = None;
+                let outs = {
+                    let replica = self.inner.replica.borrow();
+                    let mut accept = |record: &[u8]| match replica.check_record(&genesis, record) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            refused = Some(e);
+                            false
+                        }
+                    };
+                    self.inner
+                        .finality
+                        .fetch
+                        .borrow_mut()
+                        .as_mut()
+                        .map(|f| f.on_part(from, part, &peers, now, &mut accept))
+                };
+                if let Some(e) = refused {
+                    console_log!("snapshot join: the checkpoint head from {} was refused: {e}", from.short());
+                    self.inner.finality.stats.borrow_mut().last_refusal = Some(e);
+                }
                 self.fetch_outs(outs.unwrap_or_default());
             }
             _ => {}

@@ -759,7 +759,7 @@ impl Ledger {
         // Rule `reload_from_checkpoint`: start from the saved final
         // checkpoint; only the ops after it are verified and folded.
         let checkpoint = store::load_checkpoint(&db, &self.inner.profile).await;
-        crate::runtime::util::mark("synapse-load-checkpoint-read");
+        crate::runtime::util::mark(crate::runtime::util::Stage::LoadCheckpointRead);
         // The ops are read by the browser while the checkpoint is decoded.
         let pending = store::begin_load_ops(&db, &self.inner.profile);
         match checkpoint {
@@ -768,7 +768,7 @@ impl Ledger {
                 // in the baseline tier this early and is ~10× slower.
                 let digest = webcrypto::sha256(&snapshot).await;
                 self.start_from_saved(&record, &snapshot, digest);
-                crate::runtime::util::mark("synapse-load-checkpoint-started");
+                crate::runtime::util::mark(crate::runtime::util::Stage::LoadCheckpointStarted);
             }
             Ok(None) => {}
             Err(e) => self.saved_checkpoint_refused(format!("could not read the saved checkpoint: {e}")),
@@ -781,7 +781,7 @@ impl Ledger {
         let mark = store::load_mark(&db, &self.inner.profile, self.inner.node.id()).await;
         *self.inner.db.borrow_mut() = Some(db);
         let stored = stored?;
-        crate::runtime::util::mark("synapse-load-ops-read");
+        crate::runtime::util::mark(crate::runtime::util::Stage::LoadOpsRead);
         let (floor, mark) = (floor?.unwrap_or(0), mark?);
         self.inner.chain_floor.set(floor);
         // Bulk path: decode everything, then verify in one WebCrypto batch
@@ -840,7 +840,7 @@ impl Ledger {
         }
         own.sort();
         self.inner.replica.borrow_mut().receive_batch(ops, wall_ms());
-        crate::runtime::util::mark("synapse-load-ops-folded");
+        crate::runtime::util::mark(crate::runtime::util::Stage::LoadOpsFolded);
         self.bump(ALL_OP_DOMAINS);
         let head = self.own_head().map_or(0, |h| h.0);
         let guard = ChainGuard::at_start(mark, floor, head, wall_ms());
