@@ -39,7 +39,7 @@ pub use netns::{Nat, NatLab, Netns};
 pub use paths::{chromedriver_bin, chromium_bin, dist_dir, rendezvous_bin, workspace_dir};
 pub use process::ProcessGuard;
 pub use rendezvous::{Rendezvous, write_genesis};
-pub use scenario::{SCENARIO_TIMEOUT, knows_proposal, mesh_of_three, sign_bulk, wait_all};
+pub use scenario::{SCENARIO_TIMEOUT, knows_proposal, mesh_of_three, sign_bulk, wait_all, wait_full_mesh};
 pub use turn::{TurnServer, Usage};
 pub use ui::{PixelStats, UI_TIMEOUT, pixel_stats, screenshot_dir};
 pub use wait::{POLL_INTERVAL, wait_until};

@@ -16,12 +16,21 @@ pub async fn mesh_of_three(browser: &Browser, rdv: &Rendezvous, prefix: &str) ->
     let q: Vec<String> = (1..=3).map(|i| format!("profile={prefix}{i}")).collect();
     let (a, b, c) =
         tokio::join!(browser.open_node(rdv, &q[0]), browser.open_node(rdv, &q[1]), browser.open_node(rdv, &q[2]));
-    wait_until(SCENARIO_TIMEOUT, "a full mesh of 3", async || {
-        let (x, y, z) = (a.peers().await.len(), b.peers().await.len(), c.peers().await.len());
-        if (x, y, z) == (2, 2, 2) { Ok(()) } else { Err((x, y, z)) }
+    wait_full_mesh(&[&a, &b, &c]).await;
+    (a, b, c)
+}
+
+/// Waits until every one of `nodes` is connected to all the others.
+pub async fn wait_full_mesh(nodes: &[&NodePage]) {
+    let want = nodes.len().saturating_sub(1);
+    wait_until(SCENARIO_TIMEOUT, &format!("a full mesh of {}", nodes.len()), async || {
+        let mut n = vec![];
+        for p in nodes {
+            n.push(p.peers().await.len());
+        }
+        if n.iter().all(|x| *x == want) { Ok(()) } else { Err(n) }
     })
     .await;
-    (a, b, c)
 }
 
 /// Evaluates `expr` on every node until `ok` holds for all, with the same

@@ -12,7 +12,7 @@
 //!   `wat_worker`) and dry-run, a broken one is refused, and nothing is
 //!   published.
 
-use e2e::{Browser, Rendezvous, pixel_stats, screenshot_dir, serial, wait_all, wait_until};
+use e2e::{Browser, Rendezvous, pixel_stats, screenshot_dir, serial, wait_all, wait_full_mesh, wait_until};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -103,14 +103,7 @@ async fn the_agent_suggests_a_bid_through_a_local_endpoint_approved_on_the_page_
         browser.open_node(&rdv, "profile=ag4"),
     );
     let nodes = [&a, &b, &c, &d];
-    wait_until(TIMEOUT, "a full mesh of 4", async || {
-        let mut n = vec![];
-        for p in &nodes {
-            n.push(p.peers().await.len());
-        }
-        if n.iter().all(|x| *x == 3) { Ok(()) } else { Err(n) }
-    })
-    .await;
+    wait_full_mesh(&nodes).await;
     let b_id: String = b.eval("window.synapse.id()").await;
     let balance = format!("window.synapse.state().state.accounts['{b_id}']?.balance ?? 0");
     wait_all(&nodes, "B's account everywhere", &balance, |v| v == &json!(1000)).await;

@@ -6,11 +6,8 @@
 //! by the fold on every node. Then that client signs two ops at one seq:
 //! the evidence reaches every node, which slashes it alike.
 
-use e2e::{Browser, NodePage, Rendezvous, knows_proposal, serial, wait_all, wait_until};
+use e2e::{Browser, NodePage, Rendezvous, knows_proposal, serial, wait_all, wait_full_mesh};
 use serde_json::{Value, json};
-use std::time::Duration;
-
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_votes_tallied_alike_a_double_vote_refused_and_an_equivocator_slashed_everywhere() {
@@ -26,14 +23,7 @@ async fn anonymous_votes_tallied_alike_a_double_vote_refused_and_an_equivocator_
         browser.open_node(&rdv, "profile=av4"),
     );
     let nodes: [&NodePage; 4] = [&a, &b, &c, &d];
-    wait_until(TIMEOUT, "a full mesh of 4", async || {
-        let mut n = vec![];
-        for p in &nodes {
-            n.push(p.peers().await.len());
-        }
-        if n.iter().all(|x| *x == 3) { Ok(()) } else { Err(n) }
-    })
-    .await;
+    wait_full_mesh(&nodes).await;
     wait_all(
         &nodes,
         "every node's voting key published",

@@ -63,11 +63,8 @@ pub fn request(description: &str, policy: Policy, model: &str) -> Result<Value, 
 /// `(module` on.
 pub fn wat_in(text: &str) -> Result<String, String> {
     let t = text.trim();
-    let found = if let Some(start) = t.find("```") {
-        let after = &t[start + 3..];
-        let body_start = after.find('\n').map_or(after.len(), |n| n + 1);
-        let body = &after[body_start..];
-        body.find("```").map(|end| body[..end].trim().to_string())
+    let found = if t.contains("```") {
+        super::first_fenced_block(t).map(str::to_string)
     } else {
         t.find("(module").map(|i| t[i..].to_string())
     };

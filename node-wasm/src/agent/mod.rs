@@ -111,3 +111,14 @@ impl Action {
         }
     }
 }
+
+/// The body of the first fenced block (```` ``` ````, an optional language
+/// tag up to the line's end, then the body up to the closing fence) in a
+/// model's message, trimmed; `None` without a closed fence. Both the
+/// actions (JSON) and a drafted module (WAT) come back this way.
+pub fn first_fenced_block(text: &str) -> Option<&str> {
+    let start = text.find("```")?;
+    let after = &text[start + 3..];
+    let body = &after[after.find('\n').map_or(0, |n| n + 1)..];
+    body.find("```").map(|end| body[..end].trim())
+}

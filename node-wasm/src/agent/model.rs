@@ -132,15 +132,10 @@ fn json_in(text: &str) -> Option<Value> {
     if let Ok(v) = serde_json::from_str(t) {
         return Some(v);
     }
-    if let Some(start) = t.find("```") {
-        let after = &t[start + 3..];
-        let body_start = after.find('\n').map_or(0, |n| n + 1);
-        let body = &after[body_start..];
-        if let Some(end) = body.find("```")
-            && let Ok(v) = serde_json::from_str(body[..end].trim())
-        {
-            return Some(v);
-        }
+    if let Some(body) = super::first_fenced_block(t)
+        && let Ok(v) = serde_json::from_str(body)
+    {
+        return Some(v);
     }
     let open = t.find(['{', '['])?;
     let close = t.rfind(['}', ']'])?;

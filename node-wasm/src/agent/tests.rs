@@ -292,3 +292,13 @@ fn the_fuzz_entry_reaches_live_targets_through_placeholders() {
     // Asserts inside: pending ones pass the guardrails, refused ones never run.
     assert_eq!(super::fuzz::answer(text.as_bytes()), 3, "the bid, the claim and the vote");
 }
+
+#[test]
+fn first_fenced_block_takes_the_body_after_the_language_tag() {
+    use super::first_fenced_block;
+    assert_eq!(first_fenced_block("here:\n```json\n[1, 2]\n```\nthanks"), Some("[1, 2]"));
+    assert_eq!(first_fenced_block("```(module)```"), Some("(module)"), "a fence on one line");
+    assert_eq!(first_fenced_block("```wat\n(module"), None, "never closed");
+    assert_eq!(first_fenced_block("no fence"), None);
+    assert_eq!(first_fenced_block("```a\n1\n``` and ```b\n2\n```"), Some("1"), "the first block");
+}

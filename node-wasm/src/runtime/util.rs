@@ -1,4 +1,4 @@
-//! Small browser helpers: logging, time, randomness, sleeping.
+//! Small browser helpers: logging, time, randomness, sleeping, a JSON POST.
 
 use wasm_bindgen::JsValue;
 
@@ -91,4 +91,37 @@ pub fn js_err(e: &JsValue) -> String {
     e.as_string()
         .or_else(|| js_sys::Reflect::get(e, &JsValue::from_str("message")).ok().and_then(|m| m.as_string()))
         .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// A POST in flight: its response, and the timer that aborts the request
+/// (kept alive while the caller reads the body, so a body that never ends
+/// is cut off too).
+pub struct Posted {
+    pub response: web_sys::Response,
+    _abort: gloo_timers::callback::Timeout,
+}
+
+/// POSTs `body` as JSON to `url`, with `bearer` as the `Authorization`
+/// token if any, aborted after `timeout_ms`. Errs with the browser's reason
+/// when no response came (network error, CORS, timeout); any HTTP status
+/// is a response. Used by the agent's chat endpoint and tool webhooks.
+pub async fn post_json(url: &str, bearer: Option<&str>, body: &str, timeout_ms: u32) -> Result<Posted, String> {
+    use wasm_bindgen::JsCast;
+    let window = web_sys::window().ok_or("no window")?;
+    let abort = web_sys::AbortController::new().map_err(|e| js_err(&e))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    init.set_signal(Some(&abort.signal()));
+    let headers = web_sys::Headers::new().map_err(|e| js_err(&e))?;
+    headers.set("Content-Type", "application/json").map_err(|e| js_err(&e))?;
+    if let Some(token) = bearer {
+        headers.set("Authorization", &format!("Bearer {token}")).map_err(|e| js_err(&e))?;
+    }
+    init.set_headers(&headers);
+    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js_err(&e))?;
+    let timer = gloo_timers::callback::Timeout::new(timeout_ms, move || abort.abort());
+    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_request(&req)).await.map_err(|e| js_err(&e))?;
+    let response: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
+    Ok(Posted { response, _abort: timer })
 }

@@ -5,9 +5,7 @@
 
 use crate::core::op::OpId;
 use crate::runtime::ledger::Ledger;
-use crate::runtime::util::js_err;
 use crate::service::tools::{self, ToolUse};
-use wasm_bindgen::{JsCast, JsValue};
 
 /// What using a tool gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,20 +27,15 @@ pub async fn use_tool(ledger: &Ledger, tool_id: &str, task: OpId) -> Result<Used
     }
 }
 
-/// POSTs `body` to `url` with the credential as a bearer token.
+/// How long a webhook may take to answer.
+const WEBHOOK_TIMEOUT_MS: u32 = 30_000;
+
+/// POSTs `body` to `url` with the credential as a bearer token; its HTTP
+/// status. Aborted after [`WEBHOOK_TIMEOUT_MS`] (a webhook that never
+/// answers would otherwise leave the call pending for good).
 async fn call_webhook(url: &str, secret: &str, body: &str) -> Result<u16, String> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
-    let headers = web_sys::Headers::new().map_err(|e| js_err(&e))?;
-    headers.set("Authorization", &format!("Bearer {secret}")).map_err(|e| js_err(&e))?;
-    headers.set("Content-Type", "application/json").map_err(|e| js_err(&e))?;
-    init.set_headers(&headers);
-    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js_err(&e))?;
-    let window = web_sys::window().ok_or("no window")?;
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_request(&req))
+    let posted = crate::runtime::util::post_json(url, Some(secret), body, WEBHOOK_TIMEOUT_MS)
         .await
-        .map_err(|e| format!("webhook call failed: {}", js_err(&e)))?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
-    Ok(resp.status())
+        .map_err(|e| format!("webhook call failed: {e}"))?;
+    Ok(posted.response.status())
 }

@@ -166,24 +166,10 @@ impl Ledger {
 /// for a non-2xx status, an answer over [`MAX_ANSWER_BYTES`], or no answer
 /// within [`TIMEOUT_MS`].
 async fn post_json(url: &str, api_key: Option<&str>, body: &str) -> Result<String, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let abort = web_sys::AbortController::new().map_err(|e| js_err(&e))?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
-    init.set_signal(Some(&abort.signal()));
-    let headers = web_sys::Headers::new().map_err(|e| js_err(&e))?;
-    headers.set("Content-Type", "application/json").map_err(|e| js_err(&e))?;
-    if let Some(k) = api_key {
-        headers.set("Authorization", &format!("Bearer {k}")).map_err(|e| js_err(&e))?;
-    }
-    init.set_headers(&headers);
-    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js_err(&e))?;
-    let timer = gloo_timers::callback::Timeout::new(TIMEOUT_MS, move || abort.abort());
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_request(&req))
+    let posted = crate::runtime::util::post_json(url, api_key, body, TIMEOUT_MS)
         .await
-        .map_err(|e| format!("the endpoint did not answer: {}", js_err(&e)))?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
+        .map_err(|e| format!("the endpoint did not answer: {e}"))?;
+    let resp = &posted.response;
     if let Ok(Some(len)) = resp.headers().get("content-length")
         && len.parse::<usize>().is_ok_and(|n| n > MAX_ANSWER_BYTES)
     {
@@ -192,7 +178,6 @@ async fn post_json(url: &str, api_key: Option<&str>, body: &str) -> Result<Strin
     let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(|e| js_err(&e))?)
         .await
         .map_err(|e| format!("the answer could not be read: {}", js_err(&e)))?;
-    drop(timer);
     if !resp.ok() {
         return Err(format!("the endpoint answered HTTP {}", resp.status()));
     }
