@@ -406,6 +406,9 @@ fn catch_up_from_checkpoint_sees_votes_behind_a_gap() {
         assert_eq!(away.feed(op), Some(OpOutcome::Pending));
     }
     assert!(away.r.finality_lag() >= 3, "lag {}", away.r.finality_lag());
+    // A backdated op refused before the catch-up stays counted after it.
+    let mut m = Author::new(90);
+    assert_eq!(away.feed(&m.op(T0 + 2_500, "global", skills())), Some(OpOutcome::Late));
     // The checkpoint it fetches fills the gap; the held votes then fold.
     let (rec, snap) = on.r.export_final().expect("final");
     away.r.adopt_checkpoint(&g, &rec.encode(), &snap).expect("adopted");
@@ -416,6 +419,7 @@ fn catch_up_from_checkpoint_sees_votes_behind_a_gap() {
     }
     assert_eq!(away.r.state_hash(), on.r.state_hash());
     assert_eq!(away.r.finality_lag(), 0);
+    assert_eq!(away.r.finality(due(E0 + 6)).late_ops, 1, "counted once, carried over the adoption");
 }
 
 #[test]

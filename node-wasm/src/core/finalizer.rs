@@ -172,6 +172,18 @@ impl Finalizer {
         self.late.len()
     }
 
+    /// Keeps `old`'s counters (late refusals, double votes, state
+    /// mismatches) in a finalizer that replaces it when a node adopts a
+    /// checkpoint: what the node saw before still happened. Called after
+    /// the held ops were fed again, so a late op refused by both is counted
+    /// once.
+    pub fn carry_counters(&mut self, old: &Finalizer) {
+        let again = old.late.iter().filter(|id| self.late.contains(id)).count() as u64;
+        self.late_refused = self.late_refused.saturating_add(old.late_refused.saturating_sub(again));
+        self.double_votes = self.double_votes.saturating_add(old.double_votes);
+        self.state_mismatches = self.state_mismatches.saturating_add(old.state_mismatches);
+    }
+
     /// Drops pruned ops from the late set (see the `late` field).
     pub fn forget(&mut self, pruned: &[OpId]) {
         for id in pruned {

@@ -390,6 +390,7 @@ impl Replica {
         let now = self.clock.last().ms;
         next.receive_batch(held, now);
         next.receive_batch(std::mem::take(&mut self.held).into_values(), now);
+        next.finality.carry_counters(&self.finality);
         next.finalize();
         *self = next;
         Ok(epoch)
