@@ -36,6 +36,49 @@ pub const PARTS_PER_SECOND_TOTAL: u32 = 128;
 /// Parts asked for at once.
 pub const WINDOW: u32 = 8;
 
+/// Signed checkpoints this many epochs ahead of a node's last final one
+/// make it fetch the newest (rule `catch_up_from_checkpoint`).
+pub const CATCH_UP_LAG: u64 = 3;
+
+/// When a node starts fetching a checkpoint (rule
+/// `catch_up_from_checkpoint`): it is not fetching one, and its validators'
+/// signed checkpoints run [`CATCH_UP_LAG`] epochs ahead (`lag`, from
+/// [`crate::core::replica::Replica::finality_lag`]).
+///
+/// Rule `join_full_trusts_no_snapshot`: a node started with `?join=full`
+/// fetches none until its own replay has caught up with the validators
+/// once: a checkpoint final here less than [`CATCH_UP_LAG`] epochs before
+/// the epoch due now (not merely before the newest votes it has seen, which
+/// during a replay are old ones). Before that, the first check of a fetched checkpoint is against
+/// the validators its own state names, the trust `?join=full` exists to
+/// refuse; and a replay long enough to fall a few epochs behind the live
+/// votes would otherwise end in a snapshot (`bench_finality --archive 1`:
+/// a 100,000-op full replay adopted the origin's snapshot after a few
+/// seconds). Afterwards it catches up as any node, anchored in its own
+/// final checkpoint (rule `catch_up_anchored`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CatchUp {
+    join_full: bool,
+    replayed: bool,
+}
+
+impl CatchUp {
+    pub fn new(join_full: bool) -> CatchUp {
+        CatchUp { join_full, replayed: false }
+    }
+
+    /// Whether to start a fetch now; call once per tick with the last
+    /// final epoch here and the epoch due now.
+    pub fn due(&mut self, fetching: bool, lag: u64, final_epoch: Option<u64>, due_epoch: Option<u64>) -> bool {
+        if let (Some(f), Some(d)) = (final_epoch, due_epoch)
+            && d.saturating_sub(f) < CATCH_UP_LAG
+        {
+            self.replayed = true;
+        }
+        !fetching && lag >= CATCH_UP_LAG && (self.replayed || !self.join_full)
+    }
+}
+
 /// A checkpoint cut into parts, ready to serve.
 #[derive(Clone, Debug)]
 pub struct Served {
@@ -443,6 +486,25 @@ mod tests {
         let mut s = SnapshotServer::default();
         s.set(Served::new(epoch, b"record", Arc::new(snapshot.to_vec())));
         s
+    }
+
+    #[test]
+    fn join_full_trusts_no_snapshot_until_its_replay_caught_up() {
+        let mut full = CatchUp::new(true);
+        // Far behind the live votes, with nothing final or with a final
+        // checkpoint of the history it is replaying: it keeps replaying.
+        assert!(!full.due(false, 40, None, Some(100)));
+        assert!(!full.due(false, 40, Some(60), Some(100)));
+        // Its finality reached the epoch due now: later lags are caught up
+        // from a checkpoint.
+        assert!(!full.due(false, 0, Some(99), Some(100)));
+        assert!(full.due(false, CATCH_UP_LAG, Some(99), Some(110)));
+        // A snapshot joiner fetches at once; never while a fetch runs, nor
+        // below the lag.
+        let mut snap = CatchUp::new(false);
+        assert!(snap.due(false, CATCH_UP_LAG, None, Some(100)));
+        assert!(!snap.due(true, 40, Some(60), Some(100)));
+        assert!(!snap.due(false, CATCH_UP_LAG - 1, Some(60), Some(100)));
     }
 
     #[test]

@@ -187,3 +187,53 @@ async fn a_fresh_page_joins_by_snapshot_and_a_reload_starts_from_the_checkpoint(
         n.close().await;
     }
 }
+
+/// Rule `join_full_trusts_no_snapshot`: a page opened with `?join=full`
+/// replays the history and adopts no checkpoint, even when its replay
+/// runs several epochs behind the validators' live votes (one-second
+/// epochs here). Before the rule it fetched and adopted the origin's
+/// snapshot, checked only against the validators that snapshot names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_join_replays_the_history_and_adopts_no_checkpoint() {
+    let _serial = serial().await;
+    // Catch-up from one archive peer replays about 100 ops a second, so
+    // 2,000 ops keep the replay some 20 one-second epochs behind the live
+    // votes: before the rule, the page fetched a checkpoint within seconds.
+    const TASKS: u64 = 500;
+    const OPS: u64 = 2_000;
+    let path = write_genesis(&genesis());
+    let rdv = Rendezvous::start_with_args(&["--genesis", path.to_str().expect("a UTF-8 temp path")]);
+    let browser = Browser::start().await;
+    let origin = browser.open_node(&rdv, "profile=origin&history=archive").await;
+    sign_bulk(&origin, OPS, TASKS, |_| {}).await;
+    let created_at: u64 = origin.eval("Date.now()").await;
+    wait_until(TIMEOUT, "a final checkpoint covering every op", async || {
+        let end = final_end(&origin).await;
+        if end > created_at { Ok(()) } else { Err(end) }
+    })
+    .await;
+
+    let full = browser.open_node(&rdv, "profile=full&join=full").await;
+    let probe = "return [window.synapse.stateHash(), performance.now(), window.synapse.status().finality];";
+    let (at, fin) = wait_until(Duration::from_secs(120), "the full joiner at the origin's state", async || {
+        let want: String = origin.eval("window.synapse.stateHash()").await;
+        let v: Value = full.call(probe, vec![]).await;
+        if v[0] == json!(want) { Ok((v[1].as_f64().unwrap_or(0.0), v[2].clone())) } else { Err(v) }
+    })
+    .await;
+    assert_eq!(fin["storage"]["snapshot_joins"], json!(0), "no checkpoint adopted: {fin}");
+    // The page is a validator too (quorum 2 of 2): finality resumes once it
+    // signs, from its own replay.
+    let fin: Value = wait_until(TIMEOUT, "a checkpoint final on the full joiner", async || {
+        let f: Value = full.eval("window.synapse.status().finality").await;
+        if f["final_epoch"].as_u64().is_some() { Ok(f) } else { Err(f) }
+    })
+    .await;
+    let storage = &fin["storage"];
+    assert_eq!(storage["snapshot_joins"], json!(0), "no checkpoint adopted: {fin}");
+    let replayed = storage["ops_held"].as_u64().unwrap_or(0) + storage["ops_pruned"].as_u64().unwrap_or(0);
+    assert!(replayed >= OPS, "every op replayed: {fin}");
+    let tasks = "Object.keys(window.synapse.state().state.tasks).length";
+    assert_eq!(full.eval::<u64>(tasks).await, TASKS);
+    eprintln!("full join of {OPS} ops: the origin's state {at:.0} ms after navigation: {storage}");
+}

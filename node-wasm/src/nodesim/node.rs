@@ -67,6 +67,8 @@ pub struct FullNode {
     pub prune: bool,
     server: SnapshotServer,
     fetch: Option<SnapshotFetch>,
+    /// When to catch up from a checkpoint (simulated nodes never join full).
+    catch_up: crate::snapshot_sync::CatchUp,
     last_final: Option<u64>,
     /// Checkpoints adopted from peers (snapshot join, catch-up).
     pub snapshot_joins: u64,
@@ -104,6 +106,7 @@ impl FullNode {
             prune: false,
             server: SnapshotServer::default(),
             fetch: None,
+            catch_up: crate::snapshot_sync::CatchUp::new(false),
             last_final: None,
             snapshot_joins: 0,
         }
@@ -332,7 +335,8 @@ impl App for FullNode {
         self.replica.tick(wall);
         self.on_final(peers, now);
         // Rule `catch_up_from_checkpoint`.
-        if self.fetch.is_none() && self.replica.finality_lag() >= 3 {
+        let due_epoch = self.replica.finality(wall).current_epoch;
+        if self.catch_up.due(self.fetch.is_some(), self.replica.finality_lag(), self.last_final, due_epoch) {
             self.fetch = Some(SnapshotFetch::new(self.last_final.map_or(0, |e| e.saturating_add(1))));
         }
         if let Some(f) = self.fetch.as_mut() {

@@ -20,7 +20,7 @@ use crate::pubsub::{GLOBAL_TOPIC, MsgId};
 use crate::runtime::store;
 use crate::runtime::transport::Node;
 use crate::service::events::{Domain, DomainSet};
-use crate::snapshot_sync::{FetchOut, Served, SnapshotFetch, SnapshotServer};
+use crate::snapshot_sync::{CatchUp, FetchOut, Served, SnapshotFetch, SnapshotServer};
 use crate::wire::WireMsg;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
@@ -38,6 +38,9 @@ pub(super) struct FinalityDuties {
     /// Fetch a peer's checkpoint when starting empty (`?join=full` turns
     /// it off).
     pub join_full: Cell<bool>,
+    /// When to fetch a checkpoint to catch up (rules
+    /// `catch_up_from_checkpoint`, `join_full_trusts_no_snapshot`).
+    pub catch_up: RefCell<CatchUp>,
     pub last_final: Cell<Option<u64>>,
     pub server: RefCell<SnapshotServer>,
     pub fetch: RefCell<Option<SnapshotFetch>>,
@@ -97,6 +100,7 @@ impl Ledger {
         let f = &self.inner.finality;
         f.archive.set(archive);
         f.join_full.set(join_full);
+        *f.catch_up.borrow_mut() = CatchUp::new(join_full);
     }
 
     pub fn finality_status(&self) -> FinalityStatus {
@@ -249,9 +253,14 @@ impl Ledger {
             self.bump(ALL_OP_DOMAINS.union(DomainSet::of(&[Domain::Network])));
             self.inner.node.touch();
         }
-        // Rule `catch_up_from_checkpoint`.
-        let lag = self.inner.replica.borrow().finality_lag();
-        if f.fetch.borrow().is_none() && lag >= 3 {
+        // Rules `catch_up_from_checkpoint`, `join_full_trusts_no_snapshot`.
+        let (lag, due_epoch) = {
+            let r = self.inner.replica.borrow();
+            (r.finality_lag(), r.finality(wall_ms()).current_epoch)
+        };
+        let fetching = f.fetch.borrow().is_some();
+        let due = f.catch_up.borrow_mut().due(fetching, lag, last, due_epoch);
+        if due {
             console_log!("finality: {lag} signed epochs ahead of this node; fetching a checkpoint");
             *f.fetch.borrow_mut() = Some(SnapshotFetch::new(last.map_or(0, |e| e.saturating_add(1))));
         }
